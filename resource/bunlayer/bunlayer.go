@@ -1,0 +1,486 @@
+// Package bunlayer is kiln's DataLayer on github.com/uptrace/bun, for
+// SQLite (embedded, through driver/sqliteshim: pure Go, no cgo needed) and
+// PostgreSQL (through pgx).
+//
+//	layer, err := bunlayer.Open(ctx, "file:accounts.db")            // SQLite
+//	layer, err := bunlayer.Open(ctx, "postgres://localhost/accounts") // PostgreSQL
+//	accounts, err := resource.NewDomain("accounts", Users).Build(ctx, layer)
+//	err = layer.Migrate(ctx) // tables and unique indexes
+package bunlayer
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	"github.com/uptrace/bun/driver/sqliteshim"
+
+	"github.com/kiln-go/kiln/resource"
+)
+
+// Layer is a resource.DataLayer on a *bun.DB. It is safe for concurrent use.
+type Layer struct {
+	db *bun.DB
+
+	mu      sync.RWMutex
+	schemas []*resource.Schema
+}
+
+var _ resource.DataLayer = (*Layer)(nil)
+
+// New returns a Layer on db, whose dialect must be SQLite or PostgreSQL.
+func New(db *bun.DB) *Layer { return &Layer{db: db} }
+
+// Open opens a database by URL and returns a Layer on it:
+//
+//   - "postgres://…" or "postgresql://…": PostgreSQL through pgx;
+//   - "sqlite::memory:" or ":memory:": a private in-memory SQLite database;
+//   - "file:path.db", "sqlite:path.db" or a plain path: a SQLite file, in WAL
+//     mode with a busy timeout, its write transactions taken at BEGIN so
+//     that concurrent writers queue instead of failing.
+func Open(ctx context.Context, rawURL string) (*Layer, error) {
+	var db *bun.DB
+	switch {
+	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
+		u, err := url.Parse(rawURL)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("kiln/bunlayer: bad PostgreSQL URL: want postgres://user@host:port/database")
+		}
+		sqldb, err := sql.Open("pgx", rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("kiln/bunlayer: open PostgreSQL: %w", err)
+		}
+		db = bun.NewDB(sqldb, pgdialect.New())
+	default:
+		dsn, memory := sqliteDSN(rawURL)
+		sqldb, err := sql.Open(sqliteshim.ShimName, dsn)
+		if err != nil {
+			return nil, fmt.Errorf("kiln/bunlayer: open SQLite: %w", err)
+		}
+		if memory {
+			// One connection: every connection to ":memory:" is a new database.
+			sqldb.SetMaxOpenConns(1)
+		}
+		sqldb.SetConnMaxLifetime(0)
+		sqldb.SetMaxIdleConns(4)
+		db = bun.NewDB(sqldb, sqlitedialect.New())
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("kiln/bunlayer: connect: %w", err)
+	}
+	return New(db), nil
+}
+
+// sqliteDSN turns a kiln SQLite URL into a driver DSN.
+func sqliteDSN(raw string) (dsn string, memory bool) {
+	path := strings.TrimPrefix(raw, "sqlite:")
+	path = strings.TrimPrefix(path, "file:")
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, ":memory:?") {
+		return "file::memory:?_pragma=foreign_keys(1)", true
+	}
+	query := ""
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path, query = path[:i], path[i+1:]
+	}
+	params := []string{"_pragma=busy_timeout(10000)", "_pragma=journal_mode(WAL)", "_pragma=foreign_keys(1)", "_txlock=immediate"}
+	if query != "" {
+		params = append(params, query)
+	}
+	return "file:" + path + "?" + strings.Join(params, "&"), false
+}
+
+// DB returns the underlying *bun.DB.
+func (l *Layer) DB() *bun.DB { return l.db }
+
+// Dialect is the database's dialect name: "sqlite" or "pg".
+func (l *Layer) Dialect() string { return l.db.Dialect().Name().String() }
+
+// Close closes the database.
+func (l *Layer) Close() error { return l.db.Close() }
+
+// Ping checks that the database answers.
+func (l *Layer) Ping(ctx context.Context) error { return l.db.PingContext(ctx) }
+
+// Register implements resource.DataLayer: it checks that bun maps the
+// record type to the same columns as kiln.
+func (l *Layer) Register(s *resource.Schema) error {
+	switch l.db.Dialect().Name() {
+	case dialect.SQLite, dialect.PG:
+	default:
+		return fmt.Errorf("kiln/bunlayer: dialect %s is not supported; use SQLite or PostgreSQL", l.db.Dialect().Name())
+	}
+	t := l.db.Table(s.Type)
+	for _, a := range s.Attributes {
+		if _, ok := t.FieldMap[a.Name]; !ok {
+			return fmt.Errorf("bun does not map attribute %q of %s; check its bun tag", a.Name, s.Type)
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.schemas = slices.DeleteFunc(l.schemas, func(have *resource.Schema) bool { return have.Table == s.Table })
+	l.schemas = append(l.schemas, s)
+	return nil
+}
+
+// Begin implements resource.DataLayer.
+func (l *Layer) Begin(ctx context.Context) (resource.Tx, error) {
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &txn{layer: l, idb: tx, tx: tx}, nil
+}
+
+// Select implements resource.Querier outside a transaction.
+func (l *Layer) Select(ctx context.Context, s *resource.Schema, q *resource.Query, dest any) error {
+	return (&txn{layer: l, idb: l.db}).Select(ctx, s, q, dest)
+}
+
+// Migrate creates every registered table and its unique indexes, when they
+// do not exist.
+func (l *Layer) Migrate(ctx context.Context) error {
+	stmts, err := l.migration()
+	if err != nil {
+		return err
+	}
+	return l.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		for _, q := range stmts {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("kiln/bunlayer: migrate: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// MigrationSQL returns the statements Migrate runs, for a migration file.
+func (l *Layer) MigrationSQL() (string, error) {
+	stmts, err := l.migration()
+	if err != nil {
+		return "", err
+	}
+	return strings.Join(stmts, ";\n") + ";\n", nil
+}
+
+func (l *Layer) migration() ([]string, error) {
+	l.mu.RLock()
+	schemas := slices.Clone(l.schemas)
+	l.mu.RUnlock()
+	var stmts []string
+	for _, s := range schemas {
+		model := reflect.New(s.Type).Interface()
+		q := l.db.NewCreateTable().Model(model).ModelTableExpr("?", bun.Ident(s.Table)).IfNotExists()
+		stmts = append(stmts, q.String())
+		for _, id := range s.Identities {
+			iq := l.db.NewCreateIndex().Model(model).ModelTableExpr("?", bun.Ident(s.Table)).
+				Unique().IfNotExists().Index(s.IdentityIndex(id)).Column(id.Keys...)
+			b, err := iq.AppendQuery(l.db.QueryGen(), nil)
+			if err != nil {
+				return nil, fmt.Errorf("kiln/bunlayer: index %s: %w", s.IdentityIndex(id), err)
+			}
+			stmts = append(stmts, string(b))
+		}
+	}
+	return stmts, nil
+}
+
+// txn is a transaction (or, for reads outside one, the database).
+type txn struct {
+	layer *Layer
+	idb   bun.IDB
+	tx    bun.Tx
+}
+
+func (t *txn) Commit() error   { return t.tx.Commit() }
+func (t *txn) Rollback() error { return t.tx.Rollback() }
+
+func (t *txn) table(s *resource.Schema) (string, []any) {
+	return "? AS ?TableAlias", []any{bun.Ident(s.Table)}
+}
+
+func (t *txn) Select(ctx context.Context, s *resource.Schema, q *resource.Query, dest any) error {
+	expr, args := t.table(s)
+	sq := t.idb.NewSelect().Model(dest).ModelTableExpr(expr, args...)
+	if q.Filter != nil {
+		where, wargs, err := whereSQL(q.Filter)
+		if err != nil {
+			return err
+		}
+		sq = sq.Where(where, wargs...)
+	}
+	for _, o := range q.Sort {
+		if o.Desc {
+			sq = sq.OrderExpr("? DESC", bun.Ident(o.Attr))
+		} else {
+			sq = sq.OrderExpr("? ASC", bun.Ident(o.Attr))
+		}
+	}
+	if q.Limit > 0 {
+		sq = sq.Limit(int64(q.Limit))
+	}
+	if q.Offset > 0 {
+		sq = sq.Offset(int64(q.Offset))
+	}
+	if q.Lock && t.layer.db.Dialect().Name() == dialect.PG {
+		sq = sq.For("UPDATE")
+	}
+	return sq.Scan(ctx)
+}
+
+func (t *txn) Insert(ctx context.Context, s *resource.Schema, rec any, opts resource.InsertOptions) error {
+	expr, args := t.table(s)
+	iq := t.idb.NewInsert().Model(rec).ModelTableExpr(expr, args...).Returning("*")
+	if opts.Upsert {
+		cols := make([]string, len(opts.ConflictFields))
+		for i, c := range opts.ConflictFields {
+			cols[i] = string(t.layer.db.QueryGen().AppendIdent(nil, c))
+		}
+		if len(opts.UpdateFields) == 0 {
+			iq = iq.On("CONFLICT (" + strings.Join(cols, ", ") + ") DO NOTHING")
+		} else {
+			iq = iq.On("CONFLICT (" + strings.Join(cols, ", ") + ") DO UPDATE")
+			for _, f := range opts.UpdateFields {
+				iq = iq.Set("? = EXCLUDED.?", bun.Ident(f), bun.Ident(f))
+			}
+		}
+	}
+	_, err := iq.Exec(ctx)
+	return mapError(err)
+}
+
+func (t *txn) Update(ctx context.Context, s *resource.Schema, rec any, fields []string) error {
+	if len(fields) == 0 {
+		// Nothing to write: check the record is still there.
+		pkFilter, err := pkFilter(s, rec)
+		if err != nil {
+			return err
+		}
+		dest := reflect.New(reflect.SliceOf(reflect.PointerTo(s.Type)))
+		if err := t.Select(ctx, s, &resource.Query{Filter: pkFilter, Limit: 1}, dest.Interface()); err != nil {
+			return err
+		}
+		if dest.Elem().Len() == 0 {
+			return resource.ErrNotFound
+		}
+		reflect.ValueOf(rec).Elem().Set(dest.Elem().Index(0).Elem())
+		return nil
+	}
+	expr, args := t.table(s)
+	res, err := t.idb.NewUpdate().Model(rec).ModelTableExpr(expr, args...).Column(fields...).WherePK().Returning("*").Exec(ctx)
+	if err != nil {
+		return mapError(err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return resource.ErrNotFound
+	}
+	return nil
+}
+
+func (t *txn) UpdateAll(ctx context.Context, s *resource.Schema, f resource.Filter, set map[string]any, dest any) error {
+	expr, args := t.table(s)
+	uq := t.idb.NewUpdate().Model(reflect.New(s.Type).Interface()).ModelTableExpr(expr, args...)
+	cols := make([]string, 0, len(set))
+	for c := range set {
+		cols = append(cols, c)
+	}
+	slices.Sort(cols)
+	for _, c := range cols {
+		uq = uq.Set("? = ?", bun.Ident(c), normalize(set[c]))
+	}
+	where, wargs, err := whereSQL(f)
+	if err != nil {
+		return err
+	}
+	uq = uq.Where(where, wargs...).Returning("*")
+	return mapError(uq.Scan(ctx, dest))
+}
+
+func (t *txn) Delete(ctx context.Context, s *resource.Schema, rec any) error {
+	expr, args := t.table(s)
+	res, err := t.idb.NewDelete().Model(rec).ModelTableExpr(expr, args...).WherePK().Returning("*").Exec(ctx)
+	if err != nil {
+		return mapError(err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return resource.ErrNotFound
+	}
+	return nil
+}
+
+func (t *txn) DeleteAll(ctx context.Context, s *resource.Schema, f resource.Filter, dest any) error {
+	expr, args := t.table(s)
+	where, wargs, err := whereSQL(f)
+	if err != nil {
+		return err
+	}
+	dq := t.idb.NewDelete().Model(reflect.New(s.Type).Interface()).ModelTableExpr(expr, args...).
+		Where(where, wargs...).Returning("*")
+	return mapError(dq.Scan(ctx, dest))
+}
+
+func pkFilter(s *resource.Schema, rec any) (resource.Filter, error) {
+	rv := reflect.ValueOf(rec).Elem()
+	var and resource.And
+	for _, a := range s.PrimaryKey {
+		and = append(and, resource.Eq(a.Name, rv.FieldByIndex(a.Index).Interface()))
+	}
+	return and, nil
+}
+
+// whereSQL translates a filter to a WHERE clause with bun placeholders.
+func whereSQL(f resource.Filter) (string, []any, error) {
+	var b strings.Builder
+	var args []any
+	if err := appendFilter(&b, &args, f); err != nil {
+		return "", nil, err
+	}
+	return b.String(), args, nil
+}
+
+func appendFilter(b *strings.Builder, args *[]any, f resource.Filter) error {
+	switch f := f.(type) {
+	case nil:
+		b.WriteString("TRUE")
+	case resource.Cmp:
+		*args = append(*args, bun.Ident(f.Attr))
+		switch f.Op {
+		case resource.OpIsNil, resource.OpNotNil:
+			b.WriteString("? " + string(f.Op))
+		case resource.OpIn, resource.OpNotIn:
+			rv := reflect.ValueOf(f.Value)
+			if rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array {
+				return fmt.Errorf("kiln/bunlayer: %s %s needs a slice, not %T", f.Attr, f.Op, f.Value)
+			}
+			if rv.Len() == 0 {
+				*args = (*args)[:len(*args)-1]
+				if f.Op == resource.OpIn {
+					b.WriteString("FALSE")
+				} else {
+					b.WriteString("TRUE")
+				}
+				return nil
+			}
+			vals := make([]any, rv.Len())
+			for i := range vals {
+				vals[i] = normalize(rv.Index(i).Interface())
+			}
+			b.WriteString("? " + string(f.Op) + " (?)")
+			*args = append(*args, bun.In(vals))
+		case resource.OpEq, resource.OpNe, resource.OpLt, resource.OpLe, resource.OpGt, resource.OpGe:
+			if f.Value == nil {
+				return fmt.Errorf("kiln/bunlayer: %s %s nil: use resource.IsNil or NotNil", f.Attr, f.Op)
+			}
+			b.WriteString("? " + string(f.Op) + " ?")
+			*args = append(*args, normalize(f.Value))
+		default:
+			return fmt.Errorf("kiln/bunlayer: unknown operator %q", f.Op)
+		}
+	case resource.And, resource.Or:
+		subs, sep, empty := []resource.Filter(nil), " AND ", "TRUE"
+		if and, ok := f.(resource.And); ok {
+			subs = and
+		} else {
+			subs, sep, empty = f.(resource.Or), " OR ", "FALSE"
+		}
+		if len(subs) == 0 {
+			b.WriteString(empty)
+			return nil
+		}
+		for i, sub := range subs {
+			if i > 0 {
+				b.WriteString(sep)
+			}
+			b.WriteString("(")
+			if err := appendFilter(b, args, sub); err != nil {
+				return err
+			}
+			b.WriteString(")")
+		}
+	case resource.NotFilter:
+		b.WriteString("NOT (")
+		if err := appendFilter(b, args, f.F); err != nil {
+			return err
+		}
+		b.WriteString(")")
+	default:
+		return fmt.Errorf("kiln/bunlayer: unknown filter %T", f)
+	}
+	return nil
+}
+
+// normalize puts times in UTC, so that SQLite's text timestamps compare in
+// order.
+func normalize(v any) any {
+	if t, ok := v.(time.Time); ok {
+		return t.UTC()
+	}
+	return v
+}
+
+// mapError turns unique violations into *resource.ConflictError and no
+// rows into resource.ErrNotFound.
+func mapError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return resource.ErrNotFound
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		ce := &resource.ConflictError{Fields: pgKeyFields(pgErr.Detail), Err: errors.New("unique violation on " + pgErr.ConstraintName)}
+		if strings.HasSuffix(pgErr.ConstraintName, "_pkey") {
+			ce.Identity = "primary_key"
+		}
+		return ce
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, "UNIQUE constraint failed: "); i >= 0 {
+		rest := msg[i+len("UNIQUE constraint failed: "):]
+		if j := strings.Index(rest, " ("); j >= 0 {
+			rest = rest[:j]
+		}
+		var fields []string
+		for _, col := range strings.Split(rest, ",") {
+			col = strings.TrimSpace(col)
+			if k := strings.LastIndexByte(col, '.'); k >= 0 {
+				col = col[k+1:]
+			}
+			fields = append(fields, col)
+		}
+		return &resource.ConflictError{Fields: fields, Err: errors.New("unique violation")}
+	}
+	return err
+}
+
+// pgKeyFields reads the column names of "Key (a, b)=(…) already exists."
+func pgKeyFields(detail string) []string {
+	start := strings.Index(detail, "Key (")
+	if start < 0 {
+		return nil
+	}
+	rest := detail[start+len("Key ("):]
+	end := strings.Index(rest, ")=")
+	if end < 0 {
+		return nil
+	}
+	var fields []string
+	for _, f := range strings.Split(rest[:end], ",") {
+		fields = append(fields, strings.Trim(strings.TrimSpace(f), `"`))
+	}
+	return fields
+}

@@ -1,0 +1,129 @@
+package resource
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+)
+
+// Changeset is one run of an action as it goes through validation, changes
+// and the data layer. Validations and changes receive it: they read the
+// input and arguments, and set attributes.
+type Changeset struct {
+	domain   *Domain
+	resource *builtResource
+	action   *builtAction
+	ctx      context.Context
+
+	record  reflect.Value // *T being written; for a bulk action, holds the values to set
+	old     any
+	args    map[string]any
+	changed []string
+	filter  Filter
+	bulk    bool
+	meta    map[string]any
+}
+
+// Domain is the domain running the action; run other actions with it and the
+// ctx given to the change to stay in the same transaction.
+func (c *Changeset) Domain() *Domain { return c.domain }
+
+// Resource is the resource's name.
+func (c *Changeset) Resource() string { return c.resource.decl.Name }
+
+// Action is the action's name.
+func (c *Changeset) Action() string { return c.action.Name }
+
+// ActionType is the action's type.
+func (c *Changeset) ActionType() ActionType { return c.action.Type }
+
+// Record is the record being written (*T). In a bulk action it holds the
+// values that will be set on every matching record; nil in generic actions.
+func (c *Changeset) Record() any {
+	if !c.record.IsValid() {
+		return nil
+	}
+	return c.record.Interface()
+}
+
+// Old is the record as it was before an update (*T), or nil.
+func (c *Changeset) Old() any { return c.old }
+
+// Bulk reports whether the action runs on every record Filter matches.
+func (c *Changeset) Bulk() bool { return c.bulk }
+
+// Filter is the filter of a bulk action, or nil.
+func (c *Changeset) Filter() Filter { return c.filter }
+
+// Actor is the actor the action runs for, or nil.
+func (c *Changeset) Actor() any { return ActorFrom(c.ctx) }
+
+// Argument returns an argument's value, or nil when it was not given.
+func (c *Changeset) Argument(name string) any { return c.args[name] }
+
+// Arguments returns a copy of every argument given.
+func (c *Changeset) Arguments() map[string]any { return maps.Clone(c.args) }
+
+// Get returns an attribute's current value on the record being written.
+func (c *Changeset) Get(attr string) any {
+	a := c.resource.decl.Attribute(attr)
+	if a == nil || !c.record.IsValid() {
+		return nil
+	}
+	return c.record.Elem().FieldByIndex(a.Index).Interface()
+}
+
+// Set sets an attribute, converting v to its type, and marks it changed.
+func (c *Changeset) Set(attr string, v any) error {
+	a := c.resource.decl.Attribute(attr)
+	if a == nil {
+		return fmt.Errorf("kiln/resource: %s has no attribute %q", c.resource.decl.Name, attr)
+	}
+	if !c.record.IsValid() {
+		return fmt.Errorf("kiln/resource: %s.%s is a generic action and has no record", c.resource.decl.Name, c.action.Name)
+	}
+	cv, err := convert(v, a.Type)
+	if err != nil {
+		return c.Invalid(attr, err.Error())
+	}
+	c.record.Elem().FieldByIndex(a.Index).Set(cv)
+	c.markChanged(attr)
+	return nil
+}
+
+// Changing reports whether the action sets the attribute.
+func (c *Changeset) Changing(attr string) bool { return slices.Contains(c.changed, attr) }
+
+// Changed lists the attributes the action sets, in the order they were set.
+func (c *Changeset) Changed() []string { return slices.Clone(c.changed) }
+
+// SetMetadata attaches a value to the notifications this action sends.
+func (c *Changeset) SetMetadata(key string, v any) {
+	if c.meta == nil {
+		c.meta = map[string]any{}
+	}
+	c.meta[key] = v
+}
+
+// Metadata returns a value set with SetMetadata.
+func (c *Changeset) Metadata(key string) any { return c.meta[key] }
+
+// Invalid returns a *ValidationError on field for this action.
+func (c *Changeset) Invalid(field, message string) error {
+	return &ValidationError{Resource: c.resource.decl.Name, Action: c.action.Name, Field: field, Message: message}
+}
+
+func (c *Changeset) markChanged(attr string) {
+	if !slices.Contains(c.changed, attr) {
+		c.changed = append(c.changed, attr)
+	}
+}
+
+// Arg returns the argument name of cs as a T; the zero T when it is missing
+// or of another type.
+func Arg[T any](cs *Changeset, name string) T {
+	v, _ := cs.args[name].(T)
+	return v
+}

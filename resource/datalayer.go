@@ -1,0 +1,80 @@
+package resource
+
+import (
+	"context"
+	"reflect"
+)
+
+// DataLayer stores records. resource/bunlayer implements it on bun for
+// SQLite and PostgreSQL; datalayertest.Run checks an implementation.
+type DataLayer interface {
+	Querier
+	// Register tells the layer about a built resource; Build calls it once
+	// per resource and reports its error as a build problem.
+	Register(s *Schema) error
+	// Begin starts a transaction. kiln runs each action in one.
+	Begin(ctx context.Context) (Tx, error)
+}
+
+// Querier reads records.
+type Querier interface {
+	// Select appends the records q matches to dest, a *[]*T.
+	Select(ctx context.Context, s *Schema, q *Query, dest any) error
+}
+
+// Tx is a transaction of a DataLayer. Write methods fill the records they
+// write with what the database returns (RETURNING), so defaults set by the
+// database are seen. A unique violation is reported as a *ConflictError
+// naming the identity's fields (or the identity).
+type Tx interface {
+	Querier
+	// Insert writes rec (*T). With opts.Upsert it updates opts.UpdateFields
+	// of the row that conflicts on opts.ConflictFields instead.
+	Insert(ctx context.Context, s *Schema, rec any, opts InsertOptions) error
+	// Update writes fields of rec (*T) to the row with rec's primary key;
+	// ErrNotFound when there is none.
+	Update(ctx context.Context, s *Schema, rec any, fields []string) error
+	// UpdateAll sets the values of set on every row f matches, in one
+	// statement, and appends the updated rows to dest (*[]*T).
+	UpdateAll(ctx context.Context, s *Schema, f Filter, set map[string]any, dest any) error
+	// Delete removes the row with rec's primary key, filling rec with it;
+	// ErrNotFound when there is none.
+	Delete(ctx context.Context, s *Schema, rec any) error
+	// DeleteAll removes every row f matches, in one statement, and appends
+	// them to dest (*[]*T).
+	DeleteAll(ctx context.Context, s *Schema, f Filter, dest any) error
+	Commit() error
+	Rollback() error
+}
+
+// InsertOptions turn an insert into an upsert.
+type InsertOptions struct {
+	Upsert         bool
+	ConflictFields []string
+	UpdateFields   []string
+}
+
+// Schema is a built resource as a data layer sees it.
+type Schema struct {
+	Resource   string
+	Table      string
+	Type       reflect.Type
+	Attributes []*Attribute
+	PrimaryKey []*Attribute
+	Identities []Identity
+}
+
+// Attribute returns the attribute named name, or nil.
+func (s *Schema) Attribute(name string) *Attribute {
+	for _, a := range s.Attributes {
+		if a.Name == name {
+			return a
+		}
+	}
+	return nil
+}
+
+// IdentityIndex is the name kiln gives the unique index of an identity.
+func (s *Schema) IdentityIndex(id Identity) string {
+	return s.Table + "_" + id.Name + "_idx"
+}

@@ -1,0 +1,281 @@
+package resource
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+)
+
+// Section is one part of a resource declaration: Table, Attributes,
+// Identities, Actions, Notifiers, Changes, or an Extension. Declare records the
+// section on the declaration; it never fails: problems are recorded with
+// d.Problem and reported, all together, by Domain.Build.
+type Section interface {
+	Declare(d *Declaration)
+}
+
+// Ref is any declared resource (every *Resource[T]). Extensions take a Ref to
+// point at another resource, such as the token resource.
+type Ref interface {
+	// Name is the resource's name.
+	Name() string
+	// Declaration is the resource as declared, before any extension ran. It
+	// must not be modified; Build works on a copy.
+	Declaration() *Declaration
+}
+
+// Resource is a resource over the record type T, a Go struct that bun can map
+// (see Attribute for the tags). Create it with New; it is a declaration only,
+// and does nothing until a Domain is built from it.
+type Resource[T any] struct {
+	decl *Declaration
+}
+
+// New declares a resource over the struct type T. The name is the resource's
+// identity in the domain, in errors and in notifications ("user", "token");
+// the table defaults to the name with an "s" appended. Sections are applied in
+// order. New never fails: problems surface at Domain.Build.
+func New[T any](name string, sections ...Section) *Resource[T] {
+	d := &Declaration{
+		Name:     name,
+		Table:    name + "s",
+		Type:     reflect.TypeFor[T](),
+		Location: Caller(1),
+	}
+	if d.Type.Kind() != reflect.Struct {
+		d.Problem(d.Location, nil, fmt.Sprintf("record type %s is not a struct", d.Type), "declare the resource over a struct type, resource.New[User]")
+	} else {
+		var problems []string
+		parseAttributes(d.Type, nil, &d.Attributes, &problems)
+		for _, p := range problems {
+			d.Problem(d.Location, []string{"attributes"}, p, "")
+		}
+		for _, a := range d.Attributes {
+			if a.Unique && !a.PrimaryKey {
+				d.Identities = append(d.Identities, Identity{Name: "unique_" + a.Name, Keys: []string{a.Name}, location: d.Location})
+			}
+		}
+	}
+	for _, s := range sections {
+		if s == nil {
+			continue
+		}
+		s.Declare(d)
+	}
+	return &Resource[T]{decl: d}
+}
+
+// Name returns the resource's name.
+func (r *Resource[T]) Name() string { return r.decl.Name }
+
+// Declaration returns the resource as declared. Do not modify it.
+func (r *Resource[T]) Declaration() *Declaration { return r.decl }
+
+// Declaration is a resource while it is being declared and built. Sections
+// write to it; extension transforms receive a copy of it at Build and may add
+// to it; verifiers only read it.
+type Declaration struct {
+	Name       string
+	Table      string
+	Type       reflect.Type
+	Attributes []*Attribute
+	Identities []Identity
+	Actions    []*ActionDecl
+	Changes    []Change
+	Notifiers  []Notifier
+	Extensions []Extension
+	// Location is where New was called.
+	Location Location
+
+	problems []*BuildError
+}
+
+// Problem records a build problem at loc; path is relative to the resource.
+func (d *Declaration) Problem(loc Location, path []string, message, fix string) {
+	if loc.File == "" {
+		loc = d.Location
+	}
+	d.problems = append(d.problems, &BuildError{Resource: d.Name, Path: path, Message: message, Fix: fix, Location: loc})
+}
+
+// Attribute returns the attribute with that column name, or nil.
+func (d *Declaration) Attribute(name string) *Attribute {
+	for _, a := range d.Attributes {
+		if a.Name == name {
+			return a
+		}
+	}
+	return nil
+}
+
+// PrimaryKey returns the primary key attributes.
+func (d *Declaration) PrimaryKey() []*Attribute {
+	var pk []*Attribute
+	for _, a := range d.Attributes {
+		if a.PrimaryKey {
+			pk = append(pk, a)
+		}
+	}
+	return pk
+}
+
+// Action returns the action of that name, or nil.
+func (d *Declaration) Action(name string) *ActionDecl {
+	for _, a := range d.Actions {
+		if a.Name == name {
+			return a
+		}
+	}
+	return nil
+}
+
+// Identity returns the identity of that name, or nil.
+func (d *Declaration) Identity(name string) *Identity {
+	for i := range d.Identities {
+		if d.Identities[i].Name == name {
+			return &d.Identities[i]
+		}
+	}
+	return nil
+}
+
+// AddAction adds an action unless one of that name is declared already; it
+// reports whether it added. Extensions use it: the user's declaration wins.
+func (d *Declaration) AddAction(a Action) bool {
+	ad := a.decl()
+	if d.Action(ad.Name) != nil {
+		return false
+	}
+	if ad.location.File == "" {
+		ad.location = d.Location
+	}
+	d.Actions = append(d.Actions, ad)
+	return true
+}
+
+// AddIdentity adds an identity unless one of that name exists.
+func (d *Declaration) AddIdentity(id Identity) bool {
+	if d.Identity(id.Name) != nil {
+		return false
+	}
+	if id.location.File == "" {
+		id.location = d.Location
+	}
+	d.Identities = append(d.Identities, id)
+	return true
+}
+
+// AddChange adds a resource-level change unless one of that name exists.
+func (d *Declaration) AddChange(c Change) bool {
+	for _, have := range d.Changes {
+		if have.Name != "" && have.Name == c.Name {
+			return false
+		}
+	}
+	d.Changes = append(d.Changes, c)
+	return true
+}
+
+// HasExtension reports whether an extension of that name is declared.
+func (d *Declaration) HasExtension(name string) bool {
+	for _, e := range d.Extensions {
+		if e.ExtensionName() == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *Declaration) attributeNames() []string {
+	names := make([]string, len(d.Attributes))
+	for i, a := range d.Attributes {
+		names[i] = a.Name
+	}
+	return names
+}
+
+// clone copies the declaration deeply enough that a build can add to it
+// without touching the declared resource.
+func (d *Declaration) clone() *Declaration {
+	c := *d
+	c.Attributes = make([]*Attribute, len(d.Attributes))
+	for i, a := range d.Attributes {
+		ac := *a
+		c.Attributes[i] = &ac
+	}
+	c.Identities = slices.Clone(d.Identities)
+	c.Actions = make([]*ActionDecl, len(d.Actions))
+	for i, a := range d.Actions {
+		c.Actions[i] = a.clone()
+	}
+	c.Changes = slices.Clone(d.Changes)
+	c.Notifiers = slices.Clone(d.Notifiers)
+	c.Extensions = slices.Clone(d.Extensions)
+	c.problems = slices.Clone(d.problems)
+	return &c
+}
+
+// Table is the section that names the resource's table.
+type Table string
+
+// Declare implements Section.
+func (t Table) Declare(d *Declaration) { d.Table = string(t) }
+
+// Identity is a unique key of the resource. A unique index is created for
+// it, a write that violates it fails with a *ConflictError, and it can be
+// used to get one record (Read.GetBy). A `bun:",unique"` column declares
+// the identity "unique_<column>" by itself.
+type Identity struct {
+	Name string
+	Keys []string
+
+	location Location
+}
+
+// Identities is the section that declares identities.
+type Identities []Identity
+
+// Declare implements Section.
+func (s Identities) Declare(d *Declaration) {
+	for _, id := range s {
+		id.location = d.Location
+		if d.Identity(id.Name) != nil {
+			d.Problem(d.Location, []string{"identities", id.Name}, "declared twice", "give each identity its own name")
+			continue
+		}
+		d.Identities = append(d.Identities, id)
+	}
+}
+
+// Notifiers is the section of resource-level notifiers: each receives every
+// notification of every action of the resource, after commit.
+func Notifiers(n ...Notifier) Section { return notifiersSection(n) }
+
+type notifiersSection []Notifier
+
+func (s notifiersSection) Declare(d *Declaration) { d.Notifiers = append(d.Notifiers, s...) }
+
+// Changes is the section of resource-level changes: each runs in every
+// action whose type is in its On list (every create, update and destroy
+// action when On is empty).
+type Changes []Change
+
+// Declare implements Section.
+func (s Changes) Declare(d *Declaration) { d.Changes = append(d.Changes, s...) }
+
+// Actions is the section that declares actions: Create, Read, Update,
+// Destroy and Generic values.
+type Actions []Action
+
+// Declare implements Section.
+func (s Actions) Declare(d *Declaration) {
+	for _, a := range s {
+		ad := a.decl()
+		ad.location = d.Location
+		if d.Action(ad.Name) != nil {
+			d.Problem(d.Location, []string{"actions", ad.Name}, "declared twice", "give each action its own name")
+			continue
+		}
+		d.Actions = append(d.Actions, ad)
+	}
+}

@@ -1,0 +1,130 @@
+package resource
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Sentinel errors. Errors returned by a Domain wrap them, so errors.Is works.
+var (
+	// ErrNotFound: a read that expects one record found none, or an update or
+	// destroy targeted a record that no longer exists.
+	ErrNotFound = errors.New("kiln/resource: not found")
+	// ErrConflict: a write violated an identity (a unique key). The concrete
+	// error is a *ConflictError naming the identity.
+	ErrConflict = errors.New("kiln/resource: conflict")
+	// ErrInvalid: input failed validation. The concrete errors are
+	// *ValidationError values, one per field, joined.
+	ErrInvalid = errors.New("kiln/resource: invalid input")
+	// ErrUnknownAction: no action of that name on that resource.
+	ErrUnknownAction = errors.New("kiln/resource: unknown action")
+	// ErrUnknownResource: the resource is not part of the domain.
+	ErrUnknownResource = errors.New("kiln/resource: unknown resource")
+	// ErrWrongActionType: an action was run through a helper of another
+	// type (Update on a create action, for example).
+	ErrWrongActionType = errors.New("kiln/resource: wrong action type")
+	// ErrForbidden may be returned by changes and validations that check the
+	// actor; kiln itself never decides authorization.
+	ErrForbidden = errors.New("kiln/resource: forbidden")
+)
+
+// ValidationError reports one invalid input field (an attribute or an
+// argument). Field is empty for a problem with the input as a whole.
+// It never carries the rejected value, so sensitive input is not echoed.
+type ValidationError struct {
+	Resource string
+	Action   string
+	Field    string
+	Message  string
+}
+
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	b.WriteString("kiln/resource: ")
+	fmt.Fprintf(&b, "%s.%s", e.Resource, e.Action)
+	if e.Field != "" {
+		fmt.Fprintf(&b, ": %s", e.Field)
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Message)
+	return b.String()
+}
+
+// Is makes errors.Is(err, ErrInvalid) true for every ValidationError.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
+
+// ConflictError reports a write that violated an identity.
+type ConflictError struct {
+	Resource string
+	// Identity is the violated identity's name ("primary_key" for the key).
+	Identity string
+	// Fields are the identity's attributes.
+	Fields []string
+	// Err is the data layer's error.
+	Err error
+}
+
+func (e *ConflictError) Error() string {
+	id := e.Identity
+	if id == "" {
+		id = strings.Join(e.Fields, ", ")
+	}
+	return fmt.Sprintf("kiln/resource: %s: conflict on identity %s: a record with the same %s exists",
+		e.Resource, id, strings.Join(e.Fields, ", "))
+}
+
+// Is makes errors.Is(err, ErrConflict) true.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// Unwrap returns the data layer's error.
+func (e *ConflictError) Unwrap() error { return e.Err }
+
+// NotFoundError reports which read found nothing; errors.Is(err, ErrNotFound).
+type NotFoundError struct {
+	Resource string
+	Action   string
+}
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("kiln/resource: %s.%s: not found", e.Resource, e.Action)
+}
+
+// Is makes errors.Is(err, ErrNotFound) true.
+func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
+
+// BuildError is one problem found by Domain.Build: which resource, where in
+// its declaration, what is wrong and how to fix it.
+type BuildError struct {
+	Resource string
+	// Path is the place in the declaration, outermost first:
+	// ["actions", "register", "accept"].
+	Path []string
+	// Message says what is wrong.
+	Message string
+	// Fix says what to write instead; may be empty.
+	Fix string
+	// Location is the file:line of the declaration.
+	Location Location
+}
+
+func (e *BuildError) Error() string {
+	var b strings.Builder
+	b.WriteString("kiln/resource: ")
+	if e.Resource != "" {
+		fmt.Fprintf(&b, "resource %q: ", e.Resource)
+	}
+	if len(e.Path) > 0 {
+		b.WriteString(strings.Join(e.Path, " -> "))
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Message)
+	if e.Fix != "" {
+		b.WriteString("; ")
+		b.WriteString(e.Fix)
+	}
+	if e.Location.File != "" {
+		fmt.Fprintf(&b, " (%s)", e.Location)
+	}
+	return b.String()
+}

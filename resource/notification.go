@@ -1,0 +1,57 @@
+package resource
+
+import (
+	"context"
+)
+
+// Notification tells what a committed action did to one record. Bulk
+// actions send one per affected record.
+type Notification struct {
+	Resource   string
+	Action     string
+	ActionType ActionType
+	// Record is the record as written (*T); for a destroy, as it was.
+	Record any
+	// Changed lists the attributes an update or create set.
+	Changed []string
+	// Actor is the actor the action ran for (see WithActor), or nil.
+	Actor any
+	// Metadata holds what the action's changes put on the changeset with
+	// SetMetadata, such as a revocation reason.
+	Metadata map[string]any
+}
+
+// RecordAs returns the notification's record as *T.
+func RecordAs[T any](n Notification) (*T, bool) {
+	r, ok := n.Record.(*T)
+	return r, ok
+}
+
+// Notifier reacts to committed actions. Notify runs after the transaction
+// commits, on the goroutine that ran the action, once per notification. Its
+// error is logged and reported (Result.NotifyErrors, the OnNotifyError
+// option); it never fails the committed action. A notifier that is slow
+// should hand the work off.
+type Notifier interface {
+	Notify(ctx context.Context, n Notification) error
+}
+
+// NotifierFunc adapts a function to Notifier.
+type NotifierFunc func(ctx context.Context, n Notification) error
+
+// Notify calls f.
+func (f NotifierFunc) Notify(ctx context.Context, n Notification) error { return f(ctx, n) }
+
+var _ Notifier = NotifierFunc(nil)
+
+// NotifyError is a notifier's failure, with the notification it failed on.
+type NotifyError struct {
+	Notification Notification
+	Err          error
+}
+
+func (e *NotifyError) Error() string {
+	return "kiln/resource: notifier failed on " + e.Notification.Resource + "." + e.Notification.Action + ": " + e.Err.Error()
+}
+
+func (e *NotifyError) Unwrap() error { return e.Err }

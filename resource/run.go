@@ -1,0 +1,694 @@
+package resource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"sort"
+
+	"github.com/go-playground/validator/v10"
+)
+
+// Input is an action's input: accepted attributes and arguments by name.
+// Values are converted to the declared types (see Argument and Attribute);
+// strings are parsed, so form values can be passed as they come.
+type Input map[string]any
+
+// Result is what Run returns.
+type Result struct {
+	// Record is the written record (*T) of a create, update or destroy of
+	// one record, or the record of a read with Get.
+	Record any
+	// Records are the records (*[]*T's elements as []*T) of a read or a
+	// bulk action.
+	Records any
+	// Value is what a generic action's Run returned.
+	Value any
+	// NotifyErrors are the notifiers' failures after commit. The action
+	// itself succeeded.
+	NotifyErrors []error
+}
+
+// RunOption adjusts one run of an action.
+type RunOption func(*runOptions)
+
+type runOptions struct {
+	record any
+	filter Filter
+	bulk   bool
+	sort   []Sort
+	limit  int
+	offset int
+}
+
+// OnRecord runs an update or destroy action on one record (*T).
+func OnRecord(rec any) RunOption { return func(o *runOptions) { o.record = rec } }
+
+// Where runs an update or destroy action in bulk on every record f matches,
+// or narrows a read.
+func Where(f Filter) RunOption {
+	return func(o *runOptions) {
+		o.bulk = true
+		if o.filter == nil {
+			o.filter = f
+		} else {
+			o.filter = And{o.filter, f}
+		}
+	}
+}
+
+// SortBy orders a read, after the action's own sort.
+func SortBy(s ...Sort) RunOption { return func(o *runOptions) { o.sort = append(o.sort, s...) } }
+
+// Limit limits a read (replacing the action's limit).
+func Limit(n int) RunOption { return func(o *runOptions) { o.limit = n } }
+
+// Offset skips records of a read.
+func Offset(n int) RunOption { return func(o *runOptions) { o.offset = n } }
+
+type txKey struct{}
+
+// txState is the transaction an action runs in, with the notifications
+// waiting for its commit.
+type txState struct {
+	domain *Domain
+	tx     Tx
+	queue  []pending
+}
+
+type pending struct {
+	n         Notification
+	notifiers []Notifier
+}
+
+// InTransaction runs fn in one transaction of the domain: every action fn
+// runs with the ctx it is given shares it, and their notifications are sent
+// after it commits. When ctx is already in a transaction of this domain, fn
+// joins it.
+func (d *Domain) InTransaction(ctx context.Context, fn func(ctx context.Context) error) error {
+	_, err := d.inTx(ctx, func(ctx context.Context, _ *txState) error { return fn(ctx) })
+	return err
+}
+
+// inTx runs fn in the ctx's transaction or a new one, commits a new one and
+// delivers its notifications. It returns the notifiers' errors.
+func (d *Domain) inTx(ctx context.Context, fn func(ctx context.Context, st *txState) error) ([]error, error) {
+	if st, ok := ctx.Value(txKey{}).(*txState); ok && st.domain == d {
+		return nil, fn(ctx, st)
+	}
+	tx, err := d.layer.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("kiln/resource: begin: %w", err)
+	}
+	st := &txState{domain: d, tx: tx}
+	if err := fn(context.WithValue(ctx, txKey{}, st), st); err != nil {
+		if rbErr := tx.Rollback(); rbErr != nil {
+			d.logger.ErrorContext(ctx, "kiln: rollback failed", "domain", d.name, "err", rbErr)
+		}
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("kiln/resource: commit: %w", err)
+	}
+	return d.deliver(ctx, st.queue), nil
+}
+
+// deliver sends committed notifications in the order they were queued.
+func (d *Domain) deliver(ctx context.Context, queue []pending) []error {
+	var errs []error
+	for _, p := range queue {
+		for _, nf := range p.notifiers {
+			if err := safeNotify(ctx, nf, p.n); err != nil {
+				ne := &NotifyError{Notification: p.n, Err: err}
+				d.logger.ErrorContext(ctx, "kiln: notifier failed", "domain", d.name, "resource", p.n.Resource,
+					"action", p.n.Action, "notifier", fmt.Sprintf("%T", nf), "err", err)
+				if d.onNotifyError != nil {
+					d.onNotifyError(ctx, ne)
+				}
+				errs = append(errs, ne)
+			}
+		}
+	}
+	return errs
+}
+
+func safeNotify(ctx context.Context, nf Notifier, n Notification) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return nf.Notify(ctx, n)
+}
+
+// Run runs the action named action of resource r with input. Updates and
+// destroys need OnRecord (one record) or Where (bulk). The action runs in
+// one transaction (the ctx's, when it has one of this domain), and its
+// notifications are sent after commit.
+func (d *Domain) Run(ctx context.Context, r Ref, action string, in Input, opts ...RunOption) (*Result, error) {
+	br, ba, err := d.lookup(r, action)
+	if err != nil {
+		return nil, err
+	}
+	var o runOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if ba.Type == ReadAction {
+		return d.read(ctx, br, ba, in, &o)
+	}
+	res := &Result{}
+	notifyErrs, err := d.inTx(ctx, func(ctx context.Context, st *txState) error {
+		cs := &Changeset{domain: d, resource: br, action: ba, ctx: ctx}
+		var queue []pending
+		var err error
+		switch ba.Type {
+		case CreateAction:
+			queue, err = d.create(ctx, st, cs, in, res)
+		case UpdateAction, DestroyAction:
+			switch {
+			case o.record != nil && o.bulk:
+				return fmt.Errorf("kiln/resource: %s.%s: give OnRecord or Where, not both", br.decl.Name, ba.Name)
+			case o.record != nil:
+				queue, err = d.writeOne(ctx, st, cs, in, o.record, res)
+			case o.bulk:
+				queue, err = d.writeAll(ctx, st, cs, in, o.filter, res)
+			default:
+				return fmt.Errorf("kiln/resource: %s.%s: %s needs OnRecord(record) or Where(filter)", br.decl.Name, ba.Name, ba.Type)
+			}
+		case GenericAction:
+			err = d.generic(ctx, cs, in, res)
+		}
+		if err != nil {
+			return err
+		}
+		st.queue = append(st.queue, queue...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	res.NotifyErrors = notifyErrs
+	return res, nil
+}
+
+func (d *Domain) lookup(r Ref, action string) (*builtResource, *builtAction, error) {
+	if r == nil {
+		return nil, nil, fmt.Errorf("%w: nil", ErrUnknownResource)
+	}
+	br := d.resources[r.Name()]
+	if br == nil || br.decl.Type != r.Declaration().Type {
+		return nil, nil, fmt.Errorf("%w: %q is not in domain %q", ErrUnknownResource, r.Name(), d.name)
+	}
+	ba := br.actions[action]
+	if ba == nil {
+		names := make([]string, 0, len(br.actions))
+		for n := range br.actions {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return nil, nil, fmt.Errorf("%w: %s has no action %q; %s", ErrUnknownAction, br.decl.Name, action, didYouMean(action, names))
+	}
+	return br, ba, nil
+}
+
+// castInput sets accepted attributes on cs.record and arguments on cs.args,
+// collecting one error per bad field.
+func (d *Domain) castInput(cs *Changeset, in Input) []error {
+	var errs []error
+	cs.args = map[string]any{}
+	keys := make([]string, 0, len(in))
+	for k := range in {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := in[k]
+		if arg, ok := cs.action.args[k]; ok {
+			cv, err := convert(v, arg.Type)
+			if err != nil {
+				errs = append(errs, cs.Invalid(k, err.Error()))
+				continue
+			}
+			cs.args[k] = cv.Interface()
+			continue
+		}
+		if attr, ok := cs.action.accept[k]; ok && cs.record.IsValid() {
+			cv, err := convert(v, attr.Type)
+			if err != nil {
+				errs = append(errs, cs.Invalid(k, err.Error()))
+				continue
+			}
+			cs.record.Elem().FieldByIndex(attr.Index).Set(cv)
+			cs.markChanged(k)
+			continue
+		}
+		if cs.resource.decl.Attribute(k) != nil {
+			errs = append(errs, cs.Invalid(k, "is not accepted by this action"))
+			continue
+		}
+		errs = append(errs, cs.Invalid(k, "unknown input; "+didYouMean(k, cs.inputNames())))
+	}
+	for name, arg := range cs.action.args {
+		if _, given := cs.args[name]; !given && arg.Default != nil {
+			cv, err := convert(arg.Default, arg.Type)
+			if err != nil {
+				errs = append(errs, cs.Invalid(name, "default "+err.Error()))
+				continue
+			}
+			cs.args[name] = cv.Interface()
+		}
+	}
+	return errs
+}
+
+func (cs *Changeset) inputNames() []string {
+	var names []string
+	for n := range cs.action.accept {
+		names = append(names, n)
+	}
+	for n := range cs.action.args {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// validateInput runs validator rules on accepted attributes (all of them
+// for a create, those given for an update) and arguments, then the declared
+// validations.
+func (d *Domain) validateInput(ctx context.Context, cs *Changeset, castErrs []error) error {
+	errs := castErrs
+	if cs.record.IsValid() && len(cs.action.accept) > 0 {
+		var fields []string
+		for name := range cs.action.accept {
+			if cs.action.Type == CreateAction || cs.Changing(name) {
+				fields = append(fields, cs.resource.validPath[name])
+			}
+		}
+		if len(fields) > 0 {
+			sort.Strings(fields)
+			err := d.validate.StructPartialCtx(ctx, cs.record.Interface(), fields...)
+			errs = append(errs, d.fieldErrors(cs, err, true)...)
+		}
+	}
+	argNames := make([]string, 0, len(cs.action.args))
+	for name := range cs.action.args {
+		argNames = append(argNames, name)
+	}
+	sort.Strings(argNames)
+	for _, name := range argNames {
+		arg := cs.action.args[name]
+		if arg.Validate == "" {
+			continue
+		}
+		v, ok := cs.args[name]
+		if !ok {
+			v = reflect.New(arg.Type).Elem().Interface()
+		}
+		if err := d.validate.VarCtx(ctx, v, arg.Validate); err != nil {
+			for _, fe := range d.fieldErrors(cs, err, false) {
+				var ve *ValidationError
+				if errors.As(fe, &ve) {
+					ve.Field = name
+				}
+				errs = append(errs, fe)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	for _, val := range cs.action.Validations {
+		if err := val.Check(ctx, cs); err != nil {
+			var ve *ValidationError
+			if errors.As(err, &ve) {
+				errs = append(errs, err)
+				continue
+			}
+			errs = append(errs, cs.Invalid(val.Field, err.Error()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// fieldErrors turns validator errors into ValidationErrors named by
+// attribute.
+func (d *Domain) fieldErrors(cs *Changeset, err error, attrs bool) []error {
+	if err == nil {
+		return nil
+	}
+	var ves validator.ValidationErrors
+	if !errors.As(err, &ves) {
+		return []error{cs.Invalid("", err.Error())}
+	}
+	out := make([]error, 0, len(ves))
+	for _, fe := range ves {
+		field := fe.Field()
+		if attrs {
+			for name, path := range cs.resource.validPath {
+				if cs.resource.decl.Type.Name()+"."+path == fe.StructNamespace() || path == fe.StructNamespace() {
+					field = name
+					break
+				}
+			}
+		}
+		out = append(out, cs.Invalid(field, ruleMessage(fe)))
+	}
+	return out
+}
+
+func ruleMessage(fe validator.FieldError) string {
+	p := fe.Param()
+	isString := fe.Kind() == reflect.String
+	switch fe.Tag() {
+	case "required":
+		return "is required"
+	case "email":
+		return "must be a valid email address"
+	case "url", "http_url":
+		return "must be a valid URL"
+	case "uuid", "uuid4":
+		return "must be a valid UUID"
+	case "min", "gte":
+		if isString {
+			return "must be at least " + p + " characters long"
+		}
+		return "must be at least " + p
+	case "max", "lte":
+		if isString {
+			return "must be at most " + p + " characters long"
+		}
+		return "must be at most " + p
+	case "len":
+		if isString {
+			return "must be exactly " + p + " characters long"
+		}
+		return "must have length " + p
+	case "gt":
+		return "must be greater than " + p
+	case "lt":
+		return "must be less than " + p
+	case "oneof":
+		return "must be one of: " + p
+	}
+	if p != "" {
+		return fmt.Sprintf("failed the %s=%s rule", fe.Tag(), p)
+	}
+	return fmt.Sprintf("failed the %s rule", fe.Tag())
+}
+
+func (d *Domain) runBefore(ctx context.Context, cs *Changeset) error {
+	for _, c := range cs.action.changes {
+		if c.Before != nil {
+			if err := c.Before(ctx, cs); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (d *Domain) runAfter(ctx context.Context, cs *Changeset, rec any) error {
+	for _, c := range cs.action.changes {
+		if c.After != nil {
+			if err := c.After(ctx, cs, rec); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (d *Domain) notification(ctx context.Context, cs *Changeset, rec any) pending {
+	n := Notification{
+		Resource:   cs.resource.decl.Name,
+		Action:     cs.action.Name,
+		ActionType: cs.action.Type,
+		Record:     rec,
+		Changed:    slices.Clone(cs.changed),
+		Actor:      ActorFrom(ctx),
+	}
+	if cs.meta != nil {
+		n.Metadata = make(map[string]any, len(cs.meta))
+		for k, v := range cs.meta {
+			n.Metadata[k] = v
+		}
+	}
+	notifiers := make([]Notifier, 0, len(cs.resource.decl.Notifiers)+len(cs.action.Notifiers))
+	notifiers = append(notifiers, cs.resource.decl.Notifiers...)
+	notifiers = append(notifiers, cs.action.Notifiers...)
+	return pending{n: n, notifiers: notifiers}
+}
+
+func (d *Domain) create(ctx context.Context, st *txState, cs *Changeset, in Input, res *Result) ([]pending, error) {
+	cs.record = reflect.New(cs.resource.decl.Type)
+	if err := d.validateInput(ctx, cs, d.castInput(cs, in)); err != nil {
+		return nil, err
+	}
+	if err := d.runBefore(ctx, cs); err != nil {
+		return nil, err
+	}
+	rec := cs.record.Elem()
+	var missing []error
+	for _, a := range cs.resource.decl.Attributes {
+		f := rec.FieldByIndex(a.Index)
+		if isZero(f) && a.Default != nil {
+			cv, err := convert(a.Default(), a.Type)
+			if err != nil {
+				return nil, fmt.Errorf("kiln/resource: %s.%s: default: %w", cs.resource.decl.Name, a.Name, err)
+			}
+			f.Set(cv)
+		}
+		if isZero(f) && a.Required && !a.AutoIncrement && f.Kind() != reflect.Bool {
+			missing = append(missing, cs.Invalid(a.Name, "is required"))
+		}
+	}
+	if len(missing) > 0 {
+		return nil, errors.Join(missing...)
+	}
+	var opts InsertOptions
+	if cs.action.Upsert {
+		opts = d.upsertOptions(cs)
+	}
+	if err := st.tx.Insert(ctx, cs.resource.schema, cs.record.Interface(), opts); err != nil {
+		return nil, d.writeError(cs, err)
+	}
+	if err := d.runAfter(ctx, cs, cs.record.Interface()); err != nil {
+		return nil, err
+	}
+	res.Record = cs.record.Interface()
+	return []pending{d.notification(ctx, cs, res.Record)}, nil
+}
+
+func (d *Domain) upsertOptions(cs *Changeset) InsertOptions {
+	opts := InsertOptions{Upsert: true}
+	if id := cs.resource.decl.Identity(cs.action.UpsertIdentity); id != nil {
+		opts.ConflictFields = id.Keys
+	} else {
+		for _, a := range cs.resource.schema.PrimaryKey {
+			opts.ConflictFields = append(opts.ConflictFields, a.Name)
+		}
+	}
+	opts.UpdateFields = cs.action.UpsertFields
+	if len(opts.UpdateFields) == 0 {
+		opts.UpdateFields = cs.Changed()
+		for _, a := range cs.resource.decl.Attributes {
+			if a.UpdateDefault != nil && !slices.Contains(opts.UpdateFields, a.Name) {
+				opts.UpdateFields = append(opts.UpdateFields, a.Name)
+			}
+		}
+	}
+	return opts
+}
+
+// writeError names the identity a conflict violated.
+func (d *Domain) writeError(cs *Changeset, err error) error {
+	var ce *ConflictError
+	if errors.As(err, &ce) {
+		out := &ConflictError{Resource: cs.resource.decl.Name, Identity: ce.Identity, Fields: ce.Fields, Err: ce.Err}
+		for _, id := range cs.resource.decl.Identities {
+			if id.Name == ce.Identity || (ce.Identity == "" && slices.Equal(sortedCopy(id.Keys), sortedCopy(ce.Fields))) {
+				out.Identity, out.Fields = id.Name, id.Keys
+			}
+		}
+		if out.Identity == "" && len(cs.resource.schema.PrimaryKey) > 0 {
+			var pk []string
+			for _, a := range cs.resource.schema.PrimaryKey {
+				pk = append(pk, a.Name)
+			}
+			if slices.Equal(sortedCopy(pk), sortedCopy(ce.Fields)) || ce.Identity == "primary_key" {
+				out.Identity, out.Fields = "primary_key", pk
+			}
+		}
+		return out
+	}
+	if errors.Is(err, ErrNotFound) {
+		return &NotFoundError{Resource: cs.resource.decl.Name, Action: cs.action.Name}
+	}
+	return fmt.Errorf("kiln/resource: %s.%s: %w", cs.resource.decl.Name, cs.action.Name, err)
+}
+
+func sortedCopy(s []string) []string {
+	c := slices.Clone(s)
+	slices.Sort(c)
+	return c
+}
+
+// writeOne updates or destroys one record.
+func (d *Domain) writeOne(ctx context.Context, st *txState, cs *Changeset, in Input, target any, res *Result) ([]pending, error) {
+	tv := reflect.ValueOf(target)
+	if tv.Kind() != reflect.Pointer || tv.IsNil() || tv.Elem().Type() != cs.resource.decl.Type {
+		return nil, fmt.Errorf("kiln/resource: %s.%s: OnRecord needs a non-nil *%s, not %T", cs.resource.decl.Name, cs.action.Name, cs.resource.decl.Type, target)
+	}
+	cs.old = target
+	cs.record = reflect.New(cs.resource.decl.Type)
+	cs.record.Elem().Set(tv.Elem())
+	if err := d.validateInput(ctx, cs, d.castInput(cs, in)); err != nil {
+		return nil, err
+	}
+	if err := d.runBefore(ctx, cs); err != nil {
+		return nil, err
+	}
+	rec := cs.record.Interface()
+	if cs.action.Type == UpdateAction {
+		d.applyUpdateDefaults(cs)
+		if err := st.tx.Update(ctx, cs.resource.schema, rec, cs.changed); err != nil {
+			return nil, d.writeError(cs, err)
+		}
+	} else {
+		if err := st.tx.Delete(ctx, cs.resource.schema, rec); err != nil {
+			return nil, d.writeError(cs, err)
+		}
+	}
+	if err := d.runAfter(ctx, cs, rec); err != nil {
+		return nil, err
+	}
+	res.Record = rec
+	return []pending{d.notification(ctx, cs, rec)}, nil
+}
+
+func (d *Domain) applyUpdateDefaults(cs *Changeset) {
+	for _, a := range cs.resource.decl.Attributes {
+		if a.UpdateDefault != nil && !cs.Changing(a.Name) {
+			if cv, err := convert(a.UpdateDefault(), a.Type); err == nil {
+				cs.record.Elem().FieldByIndex(a.Index).Set(cv)
+				cs.markChanged(a.Name)
+			}
+		}
+	}
+}
+
+// writeAll updates or destroys every record f matches, in one statement.
+func (d *Domain) writeAll(ctx context.Context, st *txState, cs *Changeset, in Input, f Filter, res *Result) ([]pending, error) {
+	cs.bulk = true
+	cs.filter = f
+	cs.record = reflect.New(cs.resource.decl.Type)
+	if err := d.validateInput(ctx, cs, d.castInput(cs, in)); err != nil {
+		return nil, err
+	}
+	resolved, err := resolveFilter(ctx, f, cs.args)
+	if err != nil {
+		return nil, fmt.Errorf("kiln/resource: %s.%s: filter: %w", cs.resource.decl.Name, cs.action.Name, err)
+	}
+	if err := d.runBefore(ctx, cs); err != nil {
+		return nil, err
+	}
+	dest := reflect.New(reflect.SliceOf(reflect.PointerTo(cs.resource.decl.Type)))
+	if cs.action.Type == UpdateAction {
+		d.applyUpdateDefaults(cs)
+		if len(cs.changed) == 0 {
+			return nil, cs.Invalid("", "a bulk update must set at least one attribute")
+		}
+		set := make(map[string]any, len(cs.changed))
+		for _, name := range cs.changed {
+			set[name] = cs.record.Elem().FieldByIndex(cs.resource.decl.Attribute(name).Index).Interface()
+		}
+		err = st.tx.UpdateAll(ctx, cs.resource.schema, resolved, set, dest.Interface())
+	} else {
+		err = st.tx.DeleteAll(ctx, cs.resource.schema, resolved, dest.Interface())
+	}
+	if err != nil {
+		return nil, d.writeError(cs, err)
+	}
+	recs := dest.Elem()
+	queue := make([]pending, 0, recs.Len())
+	for i := 0; i < recs.Len(); i++ {
+		rec := recs.Index(i).Interface()
+		if err := d.runAfter(ctx, cs, rec); err != nil {
+			return nil, err
+		}
+		queue = append(queue, d.notification(ctx, cs, rec))
+	}
+	res.Records = recs.Interface()
+	return queue, nil
+}
+
+func (d *Domain) generic(ctx context.Context, cs *Changeset, in Input, res *Result) error {
+	if err := d.validateInput(ctx, cs, d.castInput(cs, in)); err != nil {
+		return err
+	}
+	v, err := cs.action.Run(ctx, cs)
+	if err != nil {
+		return err
+	}
+	res.Value = v
+	return nil
+}
+
+// read runs a read action, in the ctx's transaction when there is one.
+func (d *Domain) read(ctx context.Context, br *builtResource, ba *builtAction, in Input, o *runOptions) (*Result, error) {
+	cs := &Changeset{domain: d, resource: br, action: ba, ctx: ctx}
+	if err := d.validateInput(ctx, cs, d.castInput(cs, in)); err != nil {
+		return nil, err
+	}
+	q := &Query{Sort: slices.Clone(ba.Sort), Limit: ba.Limit, Lock: ba.Lock, args: cs.args}
+	f, err := resolveFilter(ctx, ba.filter, cs.args)
+	if err != nil {
+		return nil, fmt.Errorf("kiln/resource: %s.%s: filter: %w", br.decl.Name, ba.Name, err)
+	}
+	q.Filter = f
+	if o.filter != nil {
+		extra, err := resolveFilter(ctx, o.filter, cs.args)
+		if err != nil {
+			return nil, fmt.Errorf("kiln/resource: %s.%s: filter: %w", br.decl.Name, ba.Name, err)
+		}
+		q.Where(extra)
+	}
+	q.Sort = append(q.Sort, o.sort...)
+	if o.limit > 0 {
+		q.Limit = o.limit
+	}
+	q.Offset = o.offset
+	for _, p := range ba.Preparations {
+		if err := p.Prepare(ctx, q); err != nil {
+			return nil, err
+		}
+	}
+	if ba.Get && q.Limit == 0 {
+		q.Limit = 2
+	}
+	var querier Querier = d.layer
+	if st, ok := ctx.Value(txKey{}).(*txState); ok && st.domain == d {
+		querier = st.tx
+	}
+	dest := reflect.New(reflect.SliceOf(reflect.PointerTo(br.decl.Type)))
+	if err := querier.Select(ctx, br.schema, q, dest.Interface()); err != nil {
+		return nil, fmt.Errorf("kiln/resource: %s.%s: %w", br.decl.Name, ba.Name, err)
+	}
+	recs := dest.Elem()
+	res := &Result{Records: recs.Interface()}
+	if ba.Get {
+		switch recs.Len() {
+		case 0:
+			return nil, &NotFoundError{Resource: br.decl.Name, Action: ba.Name}
+		case 1:
+			res.Record = recs.Index(0).Interface()
+		default:
+			return nil, fmt.Errorf("kiln/resource: %s.%s: expected one record, found several; get by a primary key or an identity", br.decl.Name, ba.Name)
+		}
+	}
+	return res, nil
+}

@@ -1,0 +1,108 @@
+package resource
+
+import (
+	"context"
+	"fmt"
+)
+
+// Create runs a create action and returns the created record.
+func (r *Resource[T]) Create(ctx context.Context, d *Domain, action string, in Input) (*T, error) {
+	res, err := r.run(ctx, d, action, CreateAction, in)
+	if err != nil {
+		return nil, err
+	}
+	return res.Record.(*T), nil
+}
+
+// Read runs a read action and returns the records it found.
+func (r *Resource[T]) Read(ctx context.Context, d *Domain, action string, in Input, opts ...RunOption) ([]*T, error) {
+	res, err := r.run(ctx, d, action, ReadAction, in, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return res.Records.([]*T), nil
+}
+
+// Get runs a read action and returns one record: the action must be
+// declared with Get or GetBy. It fails with ErrNotFound when there is none.
+func (r *Resource[T]) Get(ctx context.Context, d *Domain, action string, in Input, opts ...RunOption) (*T, error) {
+	res, err := r.run(ctx, d, action, ReadAction, in, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if res.Record == nil {
+		return nil, fmt.Errorf("%w: %s.%s is not declared with Get or GetBy", ErrWrongActionType, r.Name(), action)
+	}
+	return res.Record.(*T), nil
+}
+
+// Update runs an update action on rec and returns the updated record; rec
+// itself is not modified.
+func (r *Resource[T]) Update(ctx context.Context, d *Domain, action string, rec *T, in Input) (*T, error) {
+	res, err := r.run(ctx, d, action, UpdateAction, in, OnRecord(rec))
+	if err != nil {
+		return nil, err
+	}
+	return res.Record.(*T), nil
+}
+
+// Destroy runs a destroy action on rec.
+func (r *Resource[T]) Destroy(ctx context.Context, d *Domain, action string, rec *T, in Input) error {
+	_, err := r.run(ctx, d, action, DestroyAction, in, OnRecord(rec))
+	return err
+}
+
+// BulkUpdate runs an update action on every record f matches, in one
+// statement, and returns the updated records. Each is notified.
+func (r *Resource[T]) BulkUpdate(ctx context.Context, d *Domain, action string, f Filter, in Input) ([]*T, error) {
+	res, err := r.run(ctx, d, action, UpdateAction, in, Where(f))
+	if err != nil {
+		return nil, err
+	}
+	return res.Records.([]*T), nil
+}
+
+// BulkDestroy runs a destroy action on every record f matches, in one
+// statement, and returns the destroyed records. Each is notified.
+func (r *Resource[T]) BulkDestroy(ctx context.Context, d *Domain, action string, f Filter, in Input) ([]*T, error) {
+	res, err := r.run(ctx, d, action, DestroyAction, in, Where(f))
+	if err != nil {
+		return nil, err
+	}
+	return res.Records.([]*T), nil
+}
+
+// Call runs a generic action of r and returns its value as a V.
+func Call[V any](ctx context.Context, d *Domain, r Ref, action string, in Input) (V, error) {
+	var zero V
+	_, ba, err := d.lookup(r, action)
+	if err != nil {
+		return zero, err
+	}
+	if ba.Type != GenericAction {
+		return zero, fmt.Errorf("%w: %s.%s is a %s action, not generic", ErrWrongActionType, r.Name(), action, ba.Type)
+	}
+	res, err := d.Run(ctx, r, action, in)
+	if err != nil {
+		return zero, err
+	}
+	if res.Value == nil {
+		return zero, nil
+	}
+	v, ok := res.Value.(V)
+	if !ok {
+		return zero, fmt.Errorf("kiln/resource: %s.%s returned %T, not %T", r.Name(), action, res.Value, zero)
+	}
+	return v, nil
+}
+
+func (r *Resource[T]) run(ctx context.Context, d *Domain, action string, want ActionType, in Input, opts ...RunOption) (*Result, error) {
+	_, ba, err := d.lookup(r, action)
+	if err != nil {
+		return nil, err
+	}
+	if ba.Type != want {
+		return nil, fmt.Errorf("%w: %s.%s is a %s action, not %s", ErrWrongActionType, r.Name(), action, ba.Type, want)
+	}
+	return d.Run(ctx, r, action, in, opts...)
+}

@@ -1,0 +1,236 @@
+package resource
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/go-playground/validator/v10"
+)
+
+// verifyDeclaration checks the core sections of a (transformed)
+// declaration and records every problem on it.
+func verifyDeclaration(v *validator.Validate, d *Declaration) {
+	loc := d.Location
+	if d.Name == "" {
+		d.Problem(loc, nil, "the resource has no name", `name it: resource.New[T]("user", …)`)
+	}
+	if d.Table == "" {
+		d.Problem(loc, []string{"table"}, "the table name is empty", `declare resource.Table("users")`)
+	}
+	if d.Type == nil || d.Type.Kind() != reflect.Struct {
+		return
+	}
+	if len(d.PrimaryKey()) == 0 {
+		d.Problem(loc, []string{"attributes"}, fmt.Sprintf("%s has no primary key", d.Type),
+			"tag the key field `bun:\",pk\"`")
+	}
+	if msg := checkStructRules(v, d.Type); msg != "" {
+		d.Problem(loc, []string{"attributes"}, msg, "use validator rules go-playground/validator knows")
+	}
+	for _, id := range d.Identities {
+		path := []string{"identities", id.Name}
+		if id.Name == "" {
+			d.Problem(id.location, []string{"identities"}, "an identity has no name", "name it: resource.Identity{Name: \"unique_email\", …}")
+		}
+		if len(id.Keys) == 0 {
+			d.Problem(id.location, path, "the identity has no keys", "list its attributes in Keys")
+		}
+		for _, k := range id.Keys {
+			if d.Attribute(k) == nil {
+				d.Problem(id.location, append(path, "keys"), fmt.Sprintf("unknown attribute %q", k), didYouMean(k, d.attributeNames()))
+			}
+		}
+	}
+	for i, c := range d.Changes {
+		name := c.Name
+		if name == "" {
+			name = fmt.Sprintf("#%d", i+1)
+		}
+		if c.Before == nil && c.After == nil {
+			d.Problem(loc, []string{"changes", name}, "the change has neither Before nor After", "give it a Before or an After func")
+		}
+	}
+	for _, a := range d.Actions {
+		verifyAction(v, d, a)
+	}
+}
+
+func verifyAction(v *validator.Validate, d *Declaration, a *ActionDecl) {
+	loc := a.location
+	name := a.Name
+	if name == "" {
+		name = "(unnamed " + a.Type.String() + ")"
+		d.Problem(loc, []string{"actions", name}, "the action has no name", "give it a Name")
+	}
+	path := func(p ...string) []string { return append([]string{"actions", name}, p...) }
+	for _, acc := range a.Accept {
+		if acc == AcceptAll {
+			continue
+		}
+		attr := d.Attribute(acc)
+		switch {
+		case attr == nil:
+			d.Problem(loc, path("accept"), fmt.Sprintf("unknown attribute %q", acc), didYouMean(acc, d.attributeNames()))
+		case !attr.Writable():
+			d.Problem(loc, path("accept"), fmt.Sprintf("attribute %q is read-only", acc), "remove it from Accept, or set it in a change")
+		}
+	}
+	argNames := map[string]bool{}
+	for _, arg := range a.Arguments {
+		if arg.Name == "" {
+			d.Problem(loc, path("arguments"), "an argument has no name", "give it a Name")
+			continue
+		}
+		if argNames[arg.Name] {
+			d.Problem(loc, path("arguments", arg.Name), "declared twice", "give each argument its own name")
+		}
+		argNames[arg.Name] = true
+		if slices.Contains(a.Accept, arg.Name) {
+			d.Problem(loc, path("arguments", arg.Name), "has the name of an accepted attribute", "rename the argument or drop the attribute from Accept")
+		}
+		if arg.Validate != "" {
+			t := arg.Type
+			if t == nil {
+				t = reflect.TypeFor[string]()
+			}
+			if msg := checkVarRule(v, t, arg.Validate); msg != "" {
+				d.Problem(loc, path("arguments", arg.Name, "validate"), msg, "use validator rules go-playground/validator knows")
+			}
+		}
+	}
+	for _, g := range a.GetBy {
+		argNames[g] = true
+		if d.Attribute(g) == nil {
+			d.Problem(loc, path("get_by"), fmt.Sprintf("unknown attribute %q", g), didYouMean(g, d.attributeNames()))
+		}
+	}
+	walkFilter(a.Filter, func(c Cmp) {
+		if d.Attribute(c.Attr) == nil {
+			d.Problem(loc, path("filter"), fmt.Sprintf("unknown attribute %q", c.Attr), didYouMean(c.Attr, d.attributeNames()))
+		}
+		if av, ok := c.Value.(argValue); ok && !argNames[string(av)] {
+			d.Problem(loc, path("filter"), fmt.Sprintf("uses argument %q, which the action does not declare", string(av)),
+				fmt.Sprintf(`declare it: Arguments: []resource.Argument{{Name: %q}}`, string(av)))
+		}
+	})
+	for _, s := range a.Sort {
+		if d.Attribute(s.Attr) == nil {
+			d.Problem(loc, path("sort"), fmt.Sprintf("unknown attribute %q", s.Attr), didYouMean(s.Attr, d.attributeNames()))
+		}
+	}
+	if a.Limit < 0 {
+		d.Problem(loc, path("limit"), "is negative", "use 0 for no limit")
+	}
+	if a.Upsert {
+		if a.UpsertIdentity != "" && d.Identity(a.UpsertIdentity) == nil {
+			var ids []string
+			for _, id := range d.Identities {
+				ids = append(ids, id.Name)
+			}
+			d.Problem(loc, path("upsert_identity"), fmt.Sprintf("unknown identity %q", a.UpsertIdentity), didYouMean(a.UpsertIdentity, ids))
+		}
+		for _, f := range a.UpsertFields {
+			if d.Attribute(f) == nil {
+				d.Problem(loc, path("upsert_fields"), fmt.Sprintf("unknown attribute %q", f), didYouMean(f, d.attributeNames()))
+			}
+		}
+	}
+	if a.Type == GenericAction && a.Run == nil {
+		d.Problem(loc, path("run"), "the generic action has no Run func", "give it one: Run: func(ctx context.Context, cs *resource.Changeset) (any, error)")
+	}
+	for i, val := range a.Validations {
+		if val.Check == nil {
+			d.Problem(loc, path("validations", orIndex(val.Name, i)), "the validation has no Check func", "give it one")
+		}
+	}
+	for i, c := range a.Changes {
+		if c.Before == nil && c.After == nil {
+			d.Problem(loc, path("changes", orIndex(c.Name, i)), "the change has neither Before nor After", "give it a Before or an After func")
+		}
+	}
+	for i, p := range a.Preparations {
+		if p.Prepare == nil {
+			d.Problem(loc, path("preparations", orIndex(p.Name, i)), "the preparation has no Prepare func", "give it one")
+		}
+	}
+}
+
+func orIndex(name string, i int) string {
+	if name != "" {
+		return name
+	}
+	return fmt.Sprintf("#%d", i+1)
+}
+
+// checkStructRules runs the validator over a zero record so that an unknown
+// rule in a `validate` tag is a build error, not a panic on first use.
+func checkStructRules(v *validator.Validate, t reflect.Type) (msg string) {
+	defer func() {
+		if r := recover(); r != nil {
+			msg = fmt.Sprintf("bad validate tag: %v", r)
+		}
+	}()
+	_ = v.Struct(reflect.New(t).Interface())
+	return ""
+}
+
+func checkVarRule(v *validator.Validate, t reflect.Type, rule string) (msg string) {
+	defer func() {
+		if r := recover(); r != nil {
+			msg = fmt.Sprintf("bad rule %q: %v", rule, r)
+		}
+	}()
+	_ = v.Var(reflect.New(t).Elem().Interface(), rule)
+	return ""
+}
+
+// didYouMean suggests the candidate nearest to name, or lists them.
+func didYouMean(name string, candidates []string) string {
+	best, bestDist := "", 1<<30
+	for _, c := range candidates {
+		if d := levenshtein(name, c); d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	if best != "" && bestDist <= max(2, len(name)/3) {
+		return fmt.Sprintf("did you mean %q?", best)
+	}
+	if len(candidates) == 0 {
+		return ""
+	}
+	return "use one of: " + strings.Join(candidates, ", ")
+}
+
+// suggestion is didYouMean as a clause to append to a sentence.
+func suggestion(name string, candidates []string) string {
+	if s := didYouMean(name, candidates); s != "" {
+		return "; " + s
+	}
+	return ""
+}
+
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// DidYouMean is the suggestion kiln's build errors use, for extensions:
+// `did you mean "email"?` for a near miss, else the list of candidates.
+func DidYouMean(name string, candidates []string) string { return didYouMean(name, candidates) }
