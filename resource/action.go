@@ -122,6 +122,7 @@ type ActionDecl struct {
 	Upsert         bool
 	UpsertIdentity string
 	UpsertFields   []string
+	SkipOnConflict bool
 
 	// Generic
 	Run func(ctx context.Context, cs *Changeset) (any, error)
@@ -196,12 +197,17 @@ type Create struct {
 	Upsert         bool
 	UpsertIdentity string
 	UpsertFields   []string
+	// SkipOnConflict makes an insert that conflicts on UpsertIdentity (the
+	// primary key when empty) write nothing and fail with a *ConflictError,
+	// leaving the transaction usable (ON CONFLICT DO NOTHING), where a plain
+	// insert's violation would abort a PostgreSQL transaction.
+	SkipOnConflict bool
 }
 
 func (a Create) decl() *ActionDecl {
 	return &ActionDecl{Name: a.Name, Type: CreateAction, Description: a.Description, Accept: a.Accept,
 		Arguments: a.Arguments, Validations: a.Validations, Changes: a.Changes, Notifiers: a.Notifiers,
-		Upsert: a.Upsert, UpsertIdentity: a.UpsertIdentity, UpsertFields: a.UpsertFields}
+		Upsert: a.Upsert, UpsertIdentity: a.UpsertIdentity, UpsertFields: a.UpsertFields, SkipOnConflict: a.SkipOnConflict}
 }
 
 // Read declares a read action: a filtered, sorted, limited query.

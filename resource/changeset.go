@@ -127,3 +127,7 @@ func Arg[T any](cs *Changeset, name string) T {
 	v, _ := cs.args[name].(T)
 	return v
 }
+
+// ResourceRef is the resource the action belongs to, to run its other
+// actions: cs.Domain().Run(ctx, cs.ResourceRef(), "other", input).
+func (c *Changeset) ResourceRef() Ref { return c.resource }

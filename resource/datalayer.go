@@ -47,11 +47,18 @@ type Tx interface {
 	Rollback() error
 }
 
-// InsertOptions turn an insert into an upsert.
+// InsertOptions turn an insert into an upsert, or into an insert that
+// skips a conflicting row.
 type InsertOptions struct {
+	// Upsert updates UpdateFields of the row that conflicts on
+	// ConflictFields.
 	Upsert         bool
 	ConflictFields []string
 	UpdateFields   []string
+	// SkipOnConflict writes nothing when the row conflicts on
+	// ConflictFields, and reports a *ConflictError without aborting the
+	// transaction.
+	SkipOnConflict bool
 }
 
 // Schema is a built resource as a data layer sees it.

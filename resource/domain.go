@@ -287,3 +287,17 @@ func fieldPath(t reflect.Type, index []int) string {
 	}
 	return strings.Join(parts, ".")
 }
+
+// Name implements Ref.
+func (br *builtResource) Name() string { return br.decl.Name }
+
+// Declaration implements Ref: the built declaration.
+func (br *builtResource) Declaration() *Declaration { return br.decl }
+
+// Resource returns the resource of that name as a Ref, or nil.
+func (d *Domain) Resource(name string) Ref {
+	if br := d.resources[name]; br != nil {
+		return br
+	}
+	return nil
+}

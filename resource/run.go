@@ -26,6 +26,9 @@ type Result struct {
 	Records any
 	// Value is what a generic action's Run returned.
 	Value any
+	// Metadata is what the action's changes set with SetMetadata (a
+	// token an authentication strategy issued, for example).
+	Metadata map[string]any
 	// NotifyErrors are the notifiers' failures after commit. The action
 	// itself succeeded.
 	NotifyErrors []error
@@ -184,6 +187,7 @@ func (d *Domain) Run(ctx context.Context, r Ref, action string, in Input, opts .
 		if err != nil {
 			return err
 		}
+		res.Metadata = cs.meta
 		st.queue = append(st.queue, queue...)
 		return nil
 	})
@@ -470,7 +474,7 @@ func (d *Domain) create(ctx context.Context, st *txState, cs *Changeset, in Inpu
 		return nil, errors.Join(missing...)
 	}
 	var opts InsertOptions
-	if cs.action.Upsert {
+	if cs.action.Upsert || cs.action.SkipOnConflict {
 		opts = d.upsertOptions(cs)
 	}
 	if err := st.tx.Insert(ctx, cs.resource.schema, cs.record.Interface(), opts); err != nil {
@@ -484,13 +488,16 @@ func (d *Domain) create(ctx context.Context, st *txState, cs *Changeset, in Inpu
 }
 
 func (d *Domain) upsertOptions(cs *Changeset) InsertOptions {
-	opts := InsertOptions{Upsert: true}
+	opts := InsertOptions{Upsert: cs.action.Upsert, SkipOnConflict: cs.action.SkipOnConflict}
 	if id := cs.resource.decl.Identity(cs.action.UpsertIdentity); id != nil {
 		opts.ConflictFields = id.Keys
 	} else {
 		for _, a := range cs.resource.schema.PrimaryKey {
 			opts.ConflictFields = append(opts.ConflictFields, a.Name)
 		}
+	}
+	if !opts.Upsert {
+		return opts
 	}
 	opts.UpdateFields = cs.action.UpsertFields
 	if len(opts.UpdateFields) == 0 {

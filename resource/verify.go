@@ -123,7 +123,10 @@ func verifyAction(v *validator.Validate, d *Declaration, a *ActionDecl) {
 	if a.Limit < 0 {
 		d.Problem(loc, path("limit"), "is negative", "use 0 for no limit")
 	}
-	if a.Upsert {
+	if a.Upsert && a.SkipOnConflict {
+		d.Problem(loc, path("upsert"), "Upsert and SkipOnConflict exclude each other", "keep one: Upsert updates the conflicting row, SkipOnConflict leaves it")
+	}
+	if a.Upsert || a.SkipOnConflict {
 		if a.UpsertIdentity != "" && d.Identity(a.UpsertIdentity) == nil {
 			var ids []string
 			for _, id := range d.Identities {

@@ -244,12 +244,12 @@ func (t *txn) Select(ctx context.Context, s *resource.Schema, q *resource.Query,
 func (t *txn) Insert(ctx context.Context, s *resource.Schema, rec any, opts resource.InsertOptions) error {
 	expr, args := t.table(s)
 	iq := t.idb.NewInsert().Model(rec).ModelTableExpr(expr, args...).Returning("*")
-	if opts.Upsert {
+	if opts.Upsert || opts.SkipOnConflict {
 		cols := make([]string, len(opts.ConflictFields))
 		for i, c := range opts.ConflictFields {
 			cols[i] = string(t.layer.db.QueryGen().AppendIdent(nil, c))
 		}
-		if len(opts.UpdateFields) == 0 {
+		if opts.SkipOnConflict || len(opts.UpdateFields) == 0 {
 			iq = iq.On("CONFLICT (" + strings.Join(cols, ", ") + ") DO NOTHING")
 		} else {
 			iq = iq.On("CONFLICT (" + strings.Join(cols, ", ") + ") DO UPDATE")
@@ -258,8 +258,16 @@ func (t *txn) Insert(ctx context.Context, s *resource.Schema, rec any, opts reso
 			}
 		}
 	}
-	_, err := iq.Exec(ctx)
-	return mapError(err)
+	res, err := iq.Exec(ctx)
+	if err != nil {
+		return mapError(err)
+	}
+	if opts.SkipOnConflict {
+		if n, err := res.RowsAffected(); err == nil && n == 0 {
+			return &resource.ConflictError{Fields: opts.ConflictFields, Err: errors.New("row exists")}
+		}
+	}
+	return nil
 }
 
 func (t *txn) Update(ctx context.Context, s *resource.Schema, rec any, fields []string) error {

@@ -1,0 +1,294 @@
+package tokenresource
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/kiln-go/kiln/resource"
+)
+
+// DefaultExpungeInterval is how often the expunger removes expired rows when
+// Token.ExpungeInterval is zero.
+const DefaultExpungeInterval = 12 * time.Hour
+
+// Token is the section that makes a resource the token store:
+//
+//	var Tokens = resource.New[Token]("token",
+//		resource.Table("tokens"),
+//		tokenresource.Token{
+//			Endpoints:            []tokenresource.Endpoint{endpoint},
+//			LiveSocketIDTemplate: func(s tokenresource.SocketID) string { return "users_sessions:" + s.JTI },
+//		},
+//	)
+type Token struct {
+	// Endpoints are told to disconnect the live sessions of revoked tokens
+	// (by notifiers/tokenrevocation). Default: none.
+	Endpoints []Endpoint
+	// LiveSocketIDTemplate makes a live socket id from a token. No default;
+	// required when Endpoints are given.
+	LiveSocketIDTemplate func(SocketID) string
+	// ExpungeInterval is how often Store.Start removes expired rows.
+	// Default: 12 hours.
+	ExpungeInterval time.Duration
+	// Actions names the actions the extension adds. Zero fields take the
+	// default names.
+	Actions ActionNames
+}
+
+// ActionNames are the names of the token store's actions.
+type ActionNames struct {
+	StoreToken                string // default "store_token"
+	GetToken                  string // default "get_token"
+	RevokeToken               string // default "revoke_token"
+	RevokeJTI                 string // default "revoke_jti"
+	RevokeAllStoredForSubject string // default "revoke_all_stored_for_subject"
+	IsRevoked                 string // default "revoked?"
+	ReadExpired               string // default "read_expired"
+	ExpungeExpired            string // default "expunge_expired"
+	// RevokeStored is the bulk update every revocation of a stored token
+	// runs: one UPDATE … RETURNING, one notification per row.
+	RevokeStored string // default "revoke_stored"
+	// StoreRevocation records the revocation of a token that was not
+	// stored (INSERT … ON CONFLICT DO NOTHING).
+	StoreRevocation string // default "store_revocation"
+}
+
+func (n ActionNames) withDefaults() ActionNames {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&n.StoreToken, "store_token")
+	def(&n.GetToken, "get_token")
+	def(&n.RevokeToken, "revoke_token")
+	def(&n.RevokeJTI, "revoke_jti")
+	def(&n.RevokeAllStoredForSubject, "revoke_all_stored_for_subject")
+	def(&n.IsRevoked, "revoked?")
+	def(&n.ReadExpired, "read_expired")
+	def(&n.ExpungeExpired, "expunge_expired")
+	def(&n.RevokeStored, "revoke_stored")
+	def(&n.StoreRevocation, "store_revocation")
+	return n
+}
+
+// ExtensionName is "token".
+func (Token) ExtensionName() string { return "token" }
+
+// Declare implements resource.Section.
+func (t Token) Declare(d *resource.Declaration) { d.AddExtension(t) }
+
+// Config returns the options with defaults applied.
+func (t Token) Config() Token {
+	if t.ExpungeInterval == 0 {
+		t.ExpungeInterval = DefaultExpungeInterval
+	}
+	t.Actions = t.Actions.withDefaults()
+	return t
+}
+
+// farFuture is the expiry of a revocation by jti alone, whose token's
+// expiry is unknown.
+var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Transform adds the attribute metadata and the actions the user did not
+// declare.
+func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
+	n := t.Actions.withDefaults()
+	jtiArg := resource.Argument{Name: "jti", Validate: "required"}
+	subjectArg := resource.Argument{Name: "subject", Validate: "required"}
+	reasonArg := resource.Argument{Name: "reason", Default: string(ReasonRevoked)}
+
+	d.AddAction(resource.Create{
+		Name:        n.StoreToken,
+		Description: "Stores an issued token.",
+		Accept:      []string{"jti", "subject", "expires_at", "purpose", "extra_data"},
+	})
+	d.AddAction(resource.Read{
+		Name:        n.GetToken,
+		Description: "Gets an unexpired token row by jti, of the given purpose when one is given.",
+		Arguments:   []resource.Argument{jtiArg, {Name: "purpose"}},
+		Filter:      resource.And{resource.Eq("jti", resource.FromArg("jti")), resource.Gt("expires_at", resource.CurrentTime)},
+		Get:         true,
+		Preparations: []resource.Preparation{{Name: "purpose", Prepare: func(_ context.Context, q *resource.Query) error {
+			if p, _ := q.Argument("purpose").(string); p != "" {
+				q.Where(resource.Eq("purpose", p))
+			}
+			return nil
+		}}},
+	})
+	d.AddAction(resource.Update{
+		Name:        n.RevokeStored,
+		Description: "Marks the stored tokens a filter matches as revoked, in one statement.",
+		Arguments:   []resource.Argument{reasonArg},
+		Changes: []resource.Change{{Name: "revoke", Before: func(_ context.Context, cs *resource.Changeset) error {
+			cs.SetMetadata(ReasonKey, Reason(resource.Arg[string](cs, "reason")))
+			return cs.Set("purpose", PurposeRevocation)
+		}}},
+	})
+	d.AddAction(resource.Create{
+		Name:           n.StoreRevocation,
+		Description:    "Records the revocation of a token that was not stored.",
+		Accept:         []string{"jti", "subject", "expires_at"},
+		SkipOnConflict: true,
+		Arguments:      []resource.Argument{reasonArg},
+		Changes: []resource.Change{{Name: "revocation", Before: func(_ context.Context, cs *resource.Changeset) error {
+			cs.SetMetadata(ReasonKey, Reason(resource.Arg[string](cs, "reason")))
+			return cs.Set("purpose", PurposeRevocation)
+		}}},
+	})
+	d.AddAction(resource.Generic{
+		Name:        n.RevokeToken,
+		Description: "Revokes a token (a JWT); fails with ErrAlreadyRevoked when it is.",
+		Arguments:   []resource.Argument{{Name: "token", Validate: "required", Sensitive: true}, reasonArg},
+		Run: func(ctx context.Context, cs *resource.Changeset) (any, error) {
+			claims, err := unverifiedClaims(resource.Arg[string](cs, "token"))
+			if err != nil {
+				return nil, cs.Invalid("token", err.Error())
+			}
+			return nil, revoke(ctx, cs, n, claims.JTI, claims.Subject, claims.ExpiresAt, Reason(resource.Arg[string](cs, "reason")))
+		},
+	})
+	d.AddAction(resource.Generic{
+		Name:        n.RevokeJTI,
+		Description: "Revokes a token by jti and subject; fails with ErrAlreadyRevoked when it is.",
+		Arguments:   []resource.Argument{jtiArg, subjectArg, reasonArg},
+		Run: func(ctx context.Context, cs *resource.Changeset) (any, error) {
+			return nil, revoke(ctx, cs, n, resource.Arg[string](cs, "jti"), resource.Arg[string](cs, "subject"), farFuture, Reason(resource.Arg[string](cs, "reason")))
+		},
+	})
+	d.AddAction(resource.Generic{
+		Name:        n.RevokeAllStoredForSubject,
+		Description: "Revokes every stored token of a subject in one statement; returns how many.",
+		Arguments: []resource.Argument{subjectArg, reasonArg,
+			{Name: "include_purposes", Type: reflect.TypeFor[[]string]()},
+			{Name: "exclude_purposes", Type: reflect.TypeFor[[]string]()}},
+		Run: func(ctx context.Context, cs *resource.Changeset) (any, error) {
+			f := resource.And{resource.Eq("subject", resource.Arg[string](cs, "subject")), resource.Ne("purpose", PurposeRevocation)}
+			if inc := resource.Arg[[]string](cs, "include_purposes"); inc != nil {
+				f = append(f, resource.In("purpose", inc))
+			}
+			if exc := resource.Arg[[]string](cs, "exclude_purposes"); len(exc) > 0 {
+				f = append(f, resource.NotIn("purpose", exc))
+			}
+			res, err := cs.Domain().Run(ctx, cs.ResourceRef(), n.RevokeStored, resource.Input{"reason": resource.Arg[string](cs, "reason")}, resource.Where(f))
+			if err != nil {
+				return nil, err
+			}
+			return reflect.ValueOf(res.Records).Len(), nil
+		},
+	})
+	d.AddAction(resource.Generic{
+		Name:        n.IsRevoked,
+		Description: "Reports whether a jti is revoked.",
+		Arguments:   []resource.Argument{jtiArg},
+		Run: func(ctx context.Context, cs *resource.Changeset) (any, error) {
+			_, err := cs.Domain().Run(ctx, cs.ResourceRef(), n.GetToken, resource.Input{"jti": resource.Arg[string](cs, "jti"), "purpose": PurposeRevocation})
+			switch {
+			case err == nil:
+				return true, nil
+			case isNotFound(err):
+				return false, nil
+			}
+			return true, err
+		},
+	})
+	d.AddAction(resource.Read{
+		Name:        n.ReadExpired,
+		Description: "Reads the rows that have expired.",
+		Filter:      resource.Le("expires_at", resource.CurrentTime),
+	})
+	d.AddAction(resource.Destroy{
+		Name:        n.ExpungeExpired,
+		Description: "Removes expired rows (run in bulk with a filter on expires_at); notifies each with reason expired.",
+		Changes: []resource.Change{{Name: "expired", Before: func(_ context.Context, cs *resource.Changeset) error {
+			cs.SetMetadata(ReasonKey, ReasonExpired)
+			return nil
+		}}},
+	})
+	for _, name := range []string{"extra_data"} {
+		if a := d.Attribute(name); a != nil {
+			a.Required = false
+		}
+	}
+}
+
+// Verify checks the record's columns, the options and user-declared
+// actions of the same names.
+func (t Token) Verify(_ *resource.BuildContext, d *resource.Declaration) {
+	loc := d.Location
+	want := map[string]reflect.Type{
+		"jti": reflect.TypeFor[string](), "subject": reflect.TypeFor[string](), "expires_at": reflect.TypeFor[time.Time](),
+		"purpose": reflect.TypeFor[string](), "extra_data": reflect.TypeFor[map[string]any](),
+		"created_at": reflect.TypeFor[time.Time](), "updated_at": reflect.TypeFor[time.Time](),
+	}
+	for _, name := range []string{"jti", "subject", "expires_at", "purpose", "extra_data", "created_at", "updated_at"} {
+		a := d.Attribute(name)
+		switch {
+		case a == nil:
+			d.Problem(loc, []string{"token", "attributes", name}, "missing column", "embed tokenresource.Fields in the record struct: type Token struct{ tokenresource.Fields }")
+		case a.Type != want[name]:
+			d.Problem(loc, []string{"token", "attributes", name}, fmt.Sprintf("has type %s, want %s", a.Type, want[name]), "embed tokenresource.Fields instead of declaring the column")
+		}
+	}
+	pk := d.PrimaryKey()
+	if len(pk) != 1 || pk[0].Name != "jti" {
+		d.Problem(loc, []string{"token", "attributes", "jti"}, "jti must be the only primary key", "embed tokenresource.Fields and declare no other pk")
+	}
+	if d.Type != nil && !reflect.PointerTo(d.Type).Implements(reflect.TypeFor[Record]()) {
+		d.Problem(loc, []string{"token"}, fmt.Sprintf("record type %s does not embed tokenresource.Fields", d.Type), "type Token struct{ tokenresource.Fields }")
+	}
+	if t.ExpungeInterval < 0 {
+		d.Problem(loc, []string{"token", "expunge_interval"}, fmt.Sprintf("is negative (%s)", t.ExpungeInterval), "use a positive duration, or 0 for the default of 12h")
+	}
+	if len(t.Endpoints) > 0 && t.LiveSocketIDTemplate == nil {
+		d.Problem(loc, []string{"token", "live_socket_id_template"}, "endpoints are set but there is no live socket id template",
+			`add LiveSocketIDTemplate: func(s tokenresource.SocketID) string { return "users_sessions:" + s.JTI }`)
+	}
+	for i, e := range t.Endpoints {
+		if e == nil {
+			d.Problem(loc, []string{"token", "endpoints", fmt.Sprint(i)}, "is nil", "remove it or pass the live endpoint")
+		}
+	}
+	n := t.Actions.withDefaults()
+	wantTypes := map[string]resource.ActionType{
+		n.StoreToken: resource.CreateAction, n.GetToken: resource.ReadAction, n.RevokeToken: resource.GenericAction,
+		n.RevokeJTI: resource.GenericAction, n.RevokeAllStoredForSubject: resource.GenericAction, n.IsRevoked: resource.GenericAction,
+		n.ReadExpired: resource.ReadAction, n.ExpungeExpired: resource.DestroyAction, n.RevokeStored: resource.UpdateAction,
+		n.StoreRevocation: resource.CreateAction,
+	}
+	for name, typ := range wantTypes {
+		if a := d.Action(name); a != nil && a.Type != typ {
+			d.Problem(a.Location(), []string{"actions", name}, fmt.Sprintf("is a %s action; the token store needs a %s action of that name", a.Type, typ),
+				"rename your action, or name the token store's action otherwise in Token.Actions")
+		}
+	}
+}
+
+// tokenClaims are the claims the store needs from a token.
+type tokenClaims struct {
+	JTI       string
+	Subject   string
+	ExpiresAt time.Time
+}
+
+// unverifiedClaims reads jti, sub and exp from a JWT without checking its
+// signature: revoking a token needs no trust in it.
+func unverifiedClaims(token string) (tokenClaims, error) {
+	var claims jwt.RegisteredClaims
+	if _, _, err := jwt.NewParser().ParseUnverified(token, &claims); err != nil {
+		return tokenClaims{}, fmt.Errorf("is not a JWT")
+	}
+	if claims.ID == "" || claims.Subject == "" {
+		return tokenClaims{}, fmt.Errorf("has no jti or sub claim")
+	}
+	exp := farFuture
+	if claims.ExpiresAt != nil {
+		exp = claims.ExpiresAt.UTC()
+	}
+	return tokenClaims{JTI: claims.ID, Subject: claims.Subject, ExpiresAt: exp}, nil
+}
