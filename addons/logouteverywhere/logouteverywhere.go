@@ -1,0 +1,151 @@
+// Package logouteverywhere is the log_out_everywhere add-on: an action that
+// revokes every stored token of a user in one statement, and, with
+// ApplyOnPasswordChange, the same on any update that changes the hashed
+// password, inside that update's transaction. Each revoked token sends one
+// notification after commit, so every live session closes.
+package logouteverywhere
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/kiln-go/kiln/extensions/authentication"
+	"github.com/kiln-go/kiln/extensions/tokenresource"
+	"github.com/kiln-go/kiln/resource"
+)
+
+// LogOutEverywhere is the add-on. The zero value of every field takes the
+// default documented on it.
+type LogOutEverywhere struct {
+	// ActionName is the generic action it adds. Default: "log_out_everywhere".
+	ActionName string
+	// ArgumentName is the action's argument holding the user (*T).
+	// Default: "user".
+	ArgumentName string
+	// IncludePurposes limits the revocation to tokens of these purposes.
+	// Default: nil, every purpose.
+	IncludePurposes []string
+	// ExcludePurposes keeps tokens of these purposes. Default:
+	// [revocation]; revocation rows are never touched either way.
+	ExcludePurposes []string
+	// ApplyOnPasswordChange revokes every token of the user whenever an
+	// update changes the hashed password (the password strategy's
+	// HashedPasswordField, or "hashed_password"). Default: false.
+	ApplyOnPasswordChange bool
+	// HashedPasswordField overrides the attribute watched by
+	// ApplyOnPasswordChange.
+	HashedPasswordField string
+}
+
+// AddOnName implements authentication.AddOn.
+func (l LogOutEverywhere) AddOnName() string { return "log_out_everywhere" }
+
+// Config returns the add-on with defaults applied.
+func (l LogOutEverywhere) Config() LogOutEverywhere {
+	if l.ActionName == "" {
+		l.ActionName = "log_out_everywhere"
+	}
+	if l.ArgumentName == "" {
+		l.ArgumentName = "user"
+	}
+	if l.ExcludePurposes == nil {
+		l.ExcludePurposes = []string{tokenresource.PurposeRevocation}
+	}
+	return l
+}
+
+// hashedField finds the attribute ApplyOnPasswordChange watches.
+func (l LogOutEverywhere) hashedField(auth authentication.Authentication) string {
+	if l.HashedPasswordField != "" {
+		return l.HashedPasswordField
+	}
+	for _, s := range auth.Strategies {
+		if h, ok := s.(interface{ HashedPasswordAttribute() string }); ok {
+			return h.HashedPasswordAttribute()
+		}
+	}
+	return "hashed_password"
+}
+
+// Transform adds the action and, with ApplyOnPasswordChange, the change on
+// every update.
+func (l LogOutEverywhere) Transform(_ *resource.BuildContext, d *resource.Declaration, auth authentication.Authentication) {
+	l = l.Config()
+	d.AddAction(resource.Generic{
+		Name:        l.ActionName,
+		Description: "Revokes every stored token of the user; each live session closes.",
+		Arguments:   []resource.Argument{{Name: l.ArgumentName, Type: reflect.PointerTo(d.Type), Validate: "required"}},
+		Run: func(ctx context.Context, cs *resource.Changeset) (any, error) {
+			return l.revokeAll(ctx, cs, cs.Argument(l.ArgumentName), tokenresource.ReasonLogOutEverywhere)
+		},
+	})
+	if l.ApplyOnPasswordChange {
+		field := l.hashedField(auth)
+		d.AddChange(resource.Change{
+			Name: "log_out_everywhere_on_password_change",
+			On:   []resource.ActionType{resource.UpdateAction},
+			// One record: revoke before the write, in its transaction.
+			Before: func(ctx context.Context, cs *resource.Changeset) error {
+				if cs.Bulk() || !cs.Changing(field) {
+					return nil
+				}
+				_, err := l.revokeAll(ctx, cs, cs.Old(), tokenresource.ReasonPasswordChanged)
+				return err
+			},
+			// Bulk: revoke for each updated record.
+			After: func(ctx context.Context, cs *resource.Changeset, rec any) error {
+				if !cs.Bulk() || !cs.Changing(field) {
+					return nil
+				}
+				_, err := l.revokeAll(ctx, cs, rec, tokenresource.ReasonPasswordChanged)
+				return err
+			},
+		})
+	}
+}
+
+func (l LogOutEverywhere) revokeAll(ctx context.Context, cs *resource.Changeset, user any, reason tokenresource.Reason) (int, error) {
+	auth, err := authentication.For(cs.Domain(), cs.ResourceRef())
+	if err != nil {
+		return 0, err
+	}
+	subject, err := auth.Subject(user)
+	if err != nil {
+		return 0, err
+	}
+	return auth.Tokens().RevokeAllForSubject(ctx, subject, reason, tokenresource.RevokeAllOptions{
+		IncludePurposes: l.IncludePurposes, ExcludePurposes: l.ExcludePurposes})
+}
+
+// Verify fails the build, with the exact lines to add, when tokens,
+// store-all or token presence are missing.
+func (l LogOutEverywhere) Verify(_ *resource.BuildContext, d *resource.Declaration, auth authentication.Authentication) {
+	var missing []string
+	if !auth.Tokens.Enabled {
+		missing = append(missing, "Enabled: true,")
+	}
+	if !auth.Tokens.StoreAllTokens {
+		missing = append(missing, "StoreAllTokens: true,")
+	}
+	if !auth.Tokens.RequireTokenPresenceForAuthentication {
+		missing = append(missing, "RequireTokenPresenceForAuthentication: true,")
+	}
+	if len(missing) > 0 {
+		d.Problem(d.Location, []string{"authentication", "add_ons", "log_out_everywhere"},
+			"needs tokens enabled, every token stored and token presence required",
+			"add to authentication.Tokens{…}: "+strings.Join(missing, " "))
+	}
+	l = l.Config()
+	if l.ApplyOnPasswordChange {
+		if field := l.hashedField(auth); d.Attribute(field) == nil {
+			d.Problem(d.Location, []string{"authentication", "add_ons", "log_out_everywhere", "apply_on_password_change"},
+				fmt.Sprintf("watches attribute %q, which the resource does not have", field), "set HashedPasswordField")
+		}
+	}
+	if a := d.Action(l.ActionName); a != nil && a.Type != resource.GenericAction {
+		d.Problem(a.Location(), []string{"actions", l.ActionName}, fmt.Sprintf("is a %s action; log_out_everywhere adds a generic action of that name", a.Type),
+			"rename your action, or set ActionName")
+	}
+}

@@ -1,0 +1,274 @@
+// Package authentication is the authentication extension: declared on a
+// user resource, it issues JWTs for its records, stores them in a token
+// resource (extensions/tokenresource), verifies them, and hosts strategies
+// (extensions/authentication/password) and add-ons
+// (addons/logouteverywhere).
+//
+//	var Users = resource.New[User]("user",
+//		authentication.Authentication{
+//			Tokens: authentication.Tokens{
+//				Enabled:        true,
+//				TokenResource:  Tokens,
+//				SigningSecret:  authentication.SecretFromEnv("KILN_TOKEN_SIGNING_SECRET"),
+//				StoreAllTokens: true,
+//				RequireTokenPresenceForAuthentication: true,
+//			},
+//			Strategies: []authentication.Strategy{password.Password{IdentityField: "email"}},
+//		},
+//	)
+//
+// At run time, For(domain, Users) returns the Auth that issues and verifies
+// tokens.
+package authentication
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/kiln-go/kiln/resource"
+)
+
+// DefaultTokenLifetime is a session token's lifetime when
+// Tokens.TokenLifetime is zero.
+const DefaultTokenLifetime = 14 * 24 * time.Hour
+
+// MinSecretLength is the shortest signing secret kiln accepts, in bytes.
+const MinSecretLength = 32
+
+// Authentication is the section that makes a resource authenticatable.
+type Authentication struct {
+	// Tokens configures JWTs and their storage.
+	Tokens Tokens
+	// SubjectName is the first part of a token's subject, "user" in
+	// "user?id=…". Default: the resource's name.
+	SubjectName string
+	// GetBySubjectAction names the read action that loads a record from a
+	// subject; it is added when not declared. Default: "get_by_subject".
+	GetBySubjectAction string
+	// Strategies are the ways to sign in (password.Password).
+	Strategies []Strategy
+	// AddOns add behaviour (logouteverywhere.LogOutEverywhere).
+	AddOns []AddOn
+}
+
+// Tokens configures the JWTs the extension issues.
+type Tokens struct {
+	// Enabled turns tokens on. Default: false.
+	Enabled bool
+	// TokenResource is the token store: a resource with the
+	// tokenresource.Token section. Required when Enabled.
+	TokenResource resource.Ref
+	// SigningSecret signs and verifies tokens; it is read at run time, on
+	// every use, so it may come from a vault. Required when Enabled.
+	SigningSecret Secret
+	// PreviousSecrets still verify tokens signed before a rotation; new
+	// tokens are signed with SigningSecret only. Default: none.
+	PreviousSecrets []Secret
+	// SigningAlgorithm is HS256 (default), HS384 or HS512. Tokens signed
+	// with any other algorithm, "none" included, are refused.
+	SigningAlgorithm string
+	// TokenLifetime is how long a session token is valid. Default: 14 days.
+	TokenLifetime time.Duration
+	// StoreAllTokens stores every issued token, so that all of a user's
+	// sessions can be listed and revoked. Default: false.
+	StoreAllTokens bool
+	// RequireTokenPresenceForAuthentication accepts a session token only
+	// while its stored row exists, so deleting or revoking the row signs it
+	// out. Needs StoreAllTokens. Default: false.
+	RequireTokenPresenceForAuthentication bool
+	// SessionIdentifier is what a web session keeps: SessionJTI (the
+	// token's jti, looked up in the store) or SessionUnsafe (the whole
+	// token). Required unless RequireTokenPresenceForAuthentication is set,
+	// which implies SessionJTI.
+	SessionIdentifier SessionIdentifier
+}
+
+// SessionIdentifier says what a web session stores to find its token.
+type SessionIdentifier string
+
+// The session identifiers.
+const (
+	SessionJTI    SessionIdentifier = "jti"
+	SessionUnsafe SessionIdentifier = "unsafe"
+)
+
+// Secret gives the signing secret at run time.
+type Secret interface {
+	Secret(ctx context.Context) (string, error)
+}
+
+// SecretString is a fixed secret.
+type SecretString string
+
+// Secret returns s.
+func (s SecretString) Secret(context.Context) (string, error) { return string(s), nil }
+
+// SecretFunc reads the secret when it is needed.
+type SecretFunc func(ctx context.Context) (string, error)
+
+// Secret calls f.
+func (f SecretFunc) Secret(ctx context.Context) (string, error) { return f(ctx) }
+
+// SecretFromEnv reads the secret from an environment variable at each use.
+func SecretFromEnv(name string) Secret {
+	return SecretFunc(func(context.Context) (string, error) {
+		v := os.Getenv(name)
+		if v == "" {
+			return "", fmt.Errorf("kiln/authentication: %s is not set", name)
+		}
+		return v, nil
+	})
+}
+
+// Strategy is a way to sign in. Its Transform and Verify run inside the
+// authentication section's, with the section (defaults applied).
+type Strategy interface {
+	StrategyName() string
+	Transform(b *resource.BuildContext, d *resource.Declaration, auth Authentication)
+	Verify(b *resource.BuildContext, d *resource.Declaration, auth Authentication)
+}
+
+// AddOn adds behaviour to an authenticated resource.
+type AddOn interface {
+	AddOnName() string
+	Transform(b *resource.BuildContext, d *resource.Declaration, auth Authentication)
+	Verify(b *resource.BuildContext, d *resource.Declaration, auth Authentication)
+}
+
+// ExtensionName is "authentication".
+func (Authentication) ExtensionName() string { return "authentication" }
+
+// Declare implements resource.Section.
+func (a Authentication) Declare(d *resource.Declaration) { d.AddExtension(a) }
+
+// Config returns the section with defaults applied for resource name.
+func (a Authentication) Config(resourceName string) Authentication {
+	if a.SubjectName == "" {
+		a.SubjectName = resourceName
+	}
+	if a.GetBySubjectAction == "" {
+		a.GetBySubjectAction = "get_by_subject"
+	}
+	if a.Tokens.SigningAlgorithm == "" {
+		a.Tokens.SigningAlgorithm = "HS256"
+	}
+	if a.Tokens.TokenLifetime == 0 {
+		a.Tokens.TokenLifetime = DefaultTokenLifetime
+	}
+	if a.Tokens.SessionIdentifier == "" && a.Tokens.RequireTokenPresenceForAuthentication {
+		a.Tokens.SessionIdentifier = SessionJTI
+	}
+	return a
+}
+
+// Transform adds the get-by-subject action, then runs the strategies' and
+// add-ons' transforms.
+func (a Authentication) Transform(b *resource.BuildContext, d *resource.Declaration) {
+	cfg := a.Config(d.Name)
+	var pk []string
+	for _, attr := range d.PrimaryKey() {
+		pk = append(pk, attr.Name)
+	}
+	if len(pk) > 0 {
+		d.AddAction(resource.Read{Name: cfg.GetBySubjectAction, Description: "Gets the record a token's subject names.", GetBy: pk})
+	}
+	for _, s := range a.Strategies {
+		if s != nil {
+			s.Transform(b, d, cfg)
+		}
+	}
+	for _, o := range a.AddOns {
+		if o != nil {
+			o.Transform(b, d, cfg)
+		}
+	}
+}
+
+// Verify checks the options, then runs the strategies' and add-ons'
+// verifiers.
+func (a Authentication) Verify(b *resource.BuildContext, d *resource.Declaration) {
+	cfg := a.Config(d.Name)
+	loc := d.Location
+	t := cfg.Tokens
+	path := func(p ...string) []string { return append([]string{"authentication"}, p...) }
+	if t.Enabled {
+		switch {
+		case t.TokenResource == nil:
+			d.Problem(loc, path("tokens", "token_resource"), "is required when tokens are enabled", "set TokenResource: Tokens (a resource with the tokenresource.Token section)")
+		case b.Resource(t.TokenResource) == nil:
+			d.Problem(loc, path("tokens", "token_resource"), fmt.Sprintf("resource %q is not in domain %q", t.TokenResource.Name(), b.DomainName()),
+				fmt.Sprintf("add it: resource.NewDomain(%q, …, %s)", b.DomainName(), t.TokenResource.Name()))
+		case !b.Resource(t.TokenResource).HasExtension("token"):
+			d.Problem(loc, path("tokens", "token_resource"), fmt.Sprintf("resource %q is not a token resource", t.TokenResource.Name()),
+				"declare the tokenresource.Token section on it")
+		}
+		if t.SigningSecret == nil {
+			d.Problem(loc, path("tokens", "signing_secret"), "is required when tokens are enabled",
+				`set SigningSecret: authentication.SecretFromEnv("KILN_TOKEN_SIGNING_SECRET")`)
+		}
+		for i, s := range append([]Secret{t.SigningSecret}, t.PreviousSecrets...) {
+			if ss, ok := s.(SecretString); ok && len(ss) < MinSecretLength {
+				name := "signing_secret"
+				if i > 0 {
+					name = fmt.Sprintf("previous_secrets -> %d", i-1)
+				}
+				d.Problem(loc, path("tokens", name), fmt.Sprintf("is %d bytes long, shorter than %d", len(ss), MinSecretLength),
+					"use a random secret of at least 32 bytes (openssl rand -base64 48)")
+			}
+		}
+		if _, ok := signingMethods[t.SigningAlgorithm]; !ok {
+			d.Problem(loc, path("tokens", "signing_algorithm"), fmt.Sprintf("unknown algorithm %q", t.SigningAlgorithm), "use HS256, HS384 or HS512")
+		}
+		if t.TokenLifetime < 0 {
+			d.Problem(loc, path("tokens", "token_lifetime"), fmt.Sprintf("is negative (%s)", t.TokenLifetime), "use a positive duration, or 0 for the default of 14 days")
+		}
+		if t.RequireTokenPresenceForAuthentication && !t.StoreAllTokens {
+			d.Problem(loc, path("tokens", "require_token_presence_for_authentication"), "needs every token stored",
+				"add StoreAllTokens: true to authentication.Tokens")
+		}
+		switch t.SessionIdentifier {
+		case "":
+			d.Problem(loc, path("tokens", "session_identifier"), "is not set",
+				"add SessionIdentifier: authentication.SessionJTI (or RequireTokenPresenceForAuthentication: true) to authentication.Tokens")
+		case SessionJTI, SessionUnsafe:
+			if t.SessionIdentifier == SessionJTI && !t.StoreAllTokens {
+				d.Problem(loc, path("tokens", "session_identifier"), "jti sessions need every token stored, to find the token by its jti",
+					"add StoreAllTokens: true to authentication.Tokens")
+			}
+		default:
+			d.Problem(loc, path("tokens", "session_identifier"), fmt.Sprintf("unknown value %q", t.SessionIdentifier), "use authentication.SessionJTI or authentication.SessionUnsafe")
+		}
+	}
+	if len(d.PrimaryKey()) > 0 {
+		if act := d.Action(cfg.GetBySubjectAction); act == nil || act.Type != resource.ReadAction || !act.Get {
+			d.Problem(loc, path("get_by_subject_action"), fmt.Sprintf("%q must be a read action that gets one record by primary key", cfg.GetBySubjectAction),
+				"remove your action of that name, or set GetBySubjectAction to another name")
+		}
+	}
+	seen := map[string]bool{}
+	for i, s := range a.Strategies {
+		if s == nil {
+			d.Problem(loc, path("strategies", fmt.Sprint(i)), "is nil", "remove it")
+			continue
+		}
+		if seen[s.StrategyName()] {
+			d.Problem(loc, path("strategies", s.StrategyName()), "declared twice", "give each strategy its own Name")
+		}
+		seen[s.StrategyName()] = true
+		s.Verify(b, d, cfg)
+	}
+	seen = map[string]bool{}
+	for i, o := range a.AddOns {
+		if o == nil {
+			d.Problem(loc, path("add_ons", fmt.Sprint(i)), "is nil", "remove it")
+			continue
+		}
+		if seen[o.AddOnName()] {
+			d.Problem(loc, path("add_ons", o.AddOnName()), "declared twice", "declare each add-on once")
+		}
+		seen[o.AddOnName()] = true
+		o.Verify(b, d, cfg)
+	}
+}

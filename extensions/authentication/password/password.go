@@ -1,0 +1,449 @@
+// Package password is the password strategy of the authentication
+// extension: register, sign in (with a password or a one-shot sign-in
+// token), change and reset passwords.
+//
+//	authentication.Authentication{
+//		Tokens:     authentication.Tokens{…},
+//		Strategies: []authentication.Strategy{password.Password{IdentityField: "email"}},
+//	}
+//
+// Actions it adds to the resource (unless declared): register_with_password
+// (create), sign_in_with_password, sign_in_with_token (generic),
+// change_password and set_password (update), get_by_<identity> (read), and
+// with Resettable, request_password_reset and reset_with_password
+// (generic). Token-issuing actions put the token in the result's Metadata
+// under authentication.TokenKey.
+package password
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"time"
+	"unicode/utf8"
+
+	"github.com/kiln-go/kiln/extensions/authentication"
+	"github.com/kiln-go/kiln/extensions/tokenresource"
+	"github.com/kiln-go/kiln/resource"
+)
+
+// PurposePasswordReset is the stored purpose of a reset token. The token
+// also carries an act claim, so no session check ever accepts it.
+const PurposePasswordReset = "password_reset"
+
+// Defaults of the strategy's options.
+const (
+	DefaultMinLength           = 8
+	DefaultSignInTokenLifetime = 60 * time.Second
+	DefaultResetTokenLifetime  = 3 * 24 * time.Hour
+)
+
+// Password is the password strategy. The zero value of every field takes
+// the default documented on it.
+type Password struct {
+	// Name names the strategy and its actions. Default: "password".
+	Name string
+	// IdentityField is the attribute users sign in with; it must be an
+	// identity (unique). Default: "username".
+	IdentityField string
+	// HashedPasswordField is the attribute that holds the hash; the strategy
+	// marks it sensitive and read-only. Default: "hashed_password".
+	HashedPasswordField string
+	// HashProvider hashes passwords. Default: Bcrypt{} (cost 10).
+	HashProvider HashProvider
+	// ConfirmationOptional drops the password_confirmation argument.
+	// Default: false, confirmation is required.
+	ConfirmationOptional bool
+	// MinLength is the shortest password, in characters. Default: 8.
+	MinLength int
+	// SignInTokenLifetime is the lifetime of a one-shot sign-in token.
+	// Default: 60 seconds.
+	SignInTokenLifetime time.Duration
+	// Resettable enables the reset flow. Default: nil, no reset.
+	Resettable *Resettable
+	// Actions names the actions. Zero fields take the defaults.
+	Actions ActionNames
+}
+
+// ActionNames are the names of the strategy's actions; "password" below
+// stands for the strategy's Name.
+type ActionNames struct {
+	Register        string // default "register_with_password"
+	SignIn          string // default "sign_in_with_password"
+	SignInWithToken string // default "sign_in_with_token"
+	Change          string // default "change_password"
+	Set             string // default "set_password"
+	GetByIdentity   string // default "get_by_<identity field>"
+	RequestReset    string // default "request_password_reset"
+	Reset           string // default "reset_with_password"
+}
+
+// Resettable enables password resets.
+type Resettable struct {
+	// Sender delivers reset tokens. Required.
+	Sender Sender
+	// TokenLifetime is a reset token's lifetime. Default: 3 days.
+	TokenLifetime time.Duration
+}
+
+// Sender delivers a reset token to a user, by mail for instance.
+type Sender interface {
+	SendResetToken(ctx context.Context, user any, token string) error
+}
+
+// SenderFunc adapts a function to Sender.
+type SenderFunc func(ctx context.Context, user any, token string) error
+
+// SendResetToken calls f.
+func (f SenderFunc) SendResetToken(ctx context.Context, user any, token string) error {
+	return f(ctx, user, token)
+}
+
+// Argument names of the strategy's actions.
+const (
+	ArgPassword             = "password"
+	ArgPasswordConfirmation = "password_confirmation"
+	ArgCurrentPassword      = "current_password"
+	ArgToken                = "token"
+	ArgResetToken           = "reset_token"
+	// ArgExtraData is an optional map stored with the issued token row
+	// (the web glue stores the user agent there).
+	ArgExtraData = "extra_data"
+)
+
+// Config returns the strategy with defaults applied.
+func (p Password) Config() Password {
+	if p.Name == "" {
+		p.Name = "password"
+	}
+	if p.IdentityField == "" {
+		p.IdentityField = "username"
+	}
+	if p.HashedPasswordField == "" {
+		p.HashedPasswordField = "hashed_password"
+	}
+	if p.HashProvider == nil {
+		p.HashProvider = Bcrypt{}
+	}
+	if p.MinLength == 0 {
+		p.MinLength = DefaultMinLength
+	}
+	if p.SignInTokenLifetime == 0 {
+		p.SignInTokenLifetime = DefaultSignInTokenLifetime
+	}
+	if p.Resettable != nil {
+		r := *p.Resettable
+		if r.TokenLifetime == 0 {
+			r.TokenLifetime = DefaultResetTokenLifetime
+		}
+		p.Resettable = &r
+	}
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	n := &p.Actions
+	def(&n.Register, "register_with_"+p.Name)
+	def(&n.SignIn, "sign_in_with_"+p.Name)
+	def(&n.SignInWithToken, "sign_in_with_token")
+	def(&n.Change, "change_"+p.Name)
+	def(&n.Set, "set_"+p.Name)
+	def(&n.GetByIdentity, "get_by_"+p.IdentityField)
+	def(&n.RequestReset, "request_"+p.Name+"_reset")
+	def(&n.Reset, "reset_with_"+p.Name)
+	return p
+}
+
+// StrategyName implements authentication.Strategy.
+func (p Password) StrategyName() string { return p.Config().Name }
+
+var mapType = reflect.TypeFor[map[string]any]()
+
+// Transform adds the strategy's actions and marks the hash attribute
+// sensitive and read-only.
+func (p Password) Transform(_ *resource.BuildContext, d *resource.Declaration, auth authentication.Authentication) {
+	p = p.Config()
+	n := p.Actions
+	if a := d.Attribute(p.HashedPasswordField); a != nil {
+		a.Sensitive, a.ReadOnly = true, true
+	}
+	pw := resource.Argument{Name: ArgPassword, Validate: "required", Sensitive: true}
+	confirm := resource.Argument{Name: ArgPasswordConfirmation, Sensitive: true}
+	extra := resource.Argument{Name: ArgExtraData, Type: mapType}
+	newPassword := []resource.Argument{pw}
+	if !p.ConfirmationOptional {
+		newPassword = append(newPassword, confirm)
+	}
+	policy := []resource.Validation{{Name: "password_policy", Field: ArgPassword, Check: p.checkPolicy}}
+	if !p.ConfirmationOptional {
+		policy = append(policy, resource.Validation{Name: "password_confirmation", Field: ArgPasswordConfirmation, Check: checkConfirmation})
+	}
+	hash := resource.Change{Name: "hash_password", Before: func(_ context.Context, cs *resource.Changeset) error {
+		h, err := p.HashProvider.Hash(resource.Arg[string](cs, ArgPassword))
+		if err != nil {
+			return err
+		}
+		return cs.Set(p.HashedPasswordField, h)
+	}}
+	issue := resource.Change{Name: "issue_token", After: func(ctx context.Context, cs *resource.Changeset, rec any) error {
+		return issueSession(ctx, cs, rec)
+	}}
+
+	d.AddAction(resource.Read{Name: n.GetByIdentity, Description: "Gets a record by its " + p.IdentityField + ".", GetBy: []string{p.IdentityField}})
+	d.AddAction(resource.Create{
+		Name:        n.Register,
+		Description: "Registers with an identity and a password; issues a session token.",
+		Accept:      []string{p.IdentityField},
+		Arguments:   append(append([]resource.Argument{}, newPassword...), extra),
+		Validations: policy,
+		Changes:     []resource.Change{hash, issue},
+	})
+	d.AddAction(resource.Generic{
+		Name:        n.SignIn,
+		Description: "Signs in with an identity and a password; issues a session token.",
+		Arguments:   []resource.Argument{{Name: p.IdentityField, Validate: "required"}, pw, extra},
+		Run:         p.signIn,
+	})
+	d.AddAction(resource.Generic{
+		Name:        n.SignInWithToken,
+		Description: "Exchanges a one-shot sign-in token for a session token.",
+		Arguments:   []resource.Argument{{Name: ArgToken, Validate: "required", Sensitive: true}, extra},
+		Run:         p.signInWithToken,
+	})
+	d.AddAction(resource.Update{
+		Name:        n.Change,
+		Description: "Changes the password after checking the current one; issues a fresh session token.",
+		Arguments:   append([]resource.Argument{{Name: ArgCurrentPassword, Validate: "required", Sensitive: true}}, append(newPassword, extra)...),
+		Validations: policy,
+		Changes: []resource.Change{{Name: "check_current_password", Before: func(_ context.Context, cs *resource.Changeset) error {
+			old := reflect.ValueOf(cs.Old()).Elem().FieldByIndex(d.Attribute(p.HashedPasswordField).Index).String()
+			if !p.HashProvider.Valid(resource.Arg[string](cs, ArgCurrentPassword), old) {
+				return cs.Invalid(ArgCurrentPassword, "is not correct")
+			}
+			return nil
+		}}, hash, issue},
+	})
+	d.AddAction(resource.Update{
+		Name:        n.Set,
+		Description: "Sets a new password without checking the old one (used by the reset flow).",
+		Arguments:   newPassword,
+		Validations: policy,
+		Changes:     []resource.Change{hash},
+	})
+	if p.Resettable != nil {
+		d.AddAction(resource.Generic{
+			Name:        n.RequestReset,
+			Description: "Sends a reset token to the user with that identity, if there is one; always succeeds.",
+			Arguments:   []resource.Argument{{Name: p.IdentityField, Validate: "required"}},
+			Run:         p.requestReset,
+		})
+		d.AddAction(resource.Generic{
+			Name:        n.Reset,
+			Description: "Sets a new password with a reset token (used once); issues a session token.",
+			Arguments:   append([]resource.Argument{{Name: ArgResetToken, Validate: "required", Sensitive: true}}, append(newPassword, extra)...),
+			Validations: policy,
+			Run:         p.reset,
+		})
+	}
+}
+
+// Verify checks the strategy's attributes and options.
+func (p Password) Verify(b *resource.BuildContext, d *resource.Declaration, auth authentication.Authentication) {
+	p = p.Config()
+	loc := d.Location
+	path := func(s ...string) []string {
+		return append([]string{"authentication", "strategies", p.Name}, s...)
+	}
+	if !auth.Tokens.Enabled {
+		d.Problem(loc, path(), "the password strategy needs tokens, which are disabled",
+			"add Enabled: true (with TokenResource and SigningSecret) to authentication.Tokens")
+	}
+	if a := d.Attribute(p.IdentityField); a == nil {
+		d.Problem(loc, path("identity_field"), fmt.Sprintf("unknown attribute %q", p.IdentityField),
+			fmt.Sprintf("add a field for it to the record struct, or set IdentityField; %s", resource.DidYouMean(p.IdentityField, attrNames(d))))
+	} else {
+		unique := false
+		for _, id := range d.Identities {
+			if len(id.Keys) == 1 && id.Keys[0] == p.IdentityField {
+				unique = true
+			}
+		}
+		if !unique {
+			d.Problem(loc, path("identity_field"), fmt.Sprintf("attribute %q is not an identity", p.IdentityField),
+				"tag its field `bun:\",unique\"` or declare a resource.Identity on it")
+		}
+	}
+	switch a := d.Attribute(p.HashedPasswordField); {
+	case a == nil:
+		d.Problem(loc, path("hashed_password_field"), fmt.Sprintf("unknown attribute %q", p.HashedPasswordField),
+			"add HashedPassword string `bun:\",notnull\"` to the record struct, or set HashedPasswordField")
+	case a.Type.Kind() != reflect.String:
+		d.Problem(loc, path("hashed_password_field"), fmt.Sprintf("attribute %q is a %s, not a string", p.HashedPasswordField, a.Type), "make it a string")
+	}
+	if p.MinLength < 0 {
+		d.Problem(loc, path("min_length"), fmt.Sprintf("is negative (%d)", p.MinLength), "use a positive length, or 0 for the default of 8")
+	}
+	if max := p.HashProvider.MaxLength(); max > 0 && p.MinLength > max {
+		d.Problem(loc, path("min_length"), fmt.Sprintf("%d is more than the %d bytes the hash provider takes", p.MinLength, max), "lower it")
+	}
+	if p.SignInTokenLifetime < 0 {
+		d.Problem(loc, path("sign_in_token_lifetime"), "is negative", "use a positive duration, or 0 for the default of 60s")
+	}
+	if p.Resettable != nil {
+		if p.Resettable.Sender == nil {
+			d.Problem(loc, path("resettable", "sender"), "is required", "set Sender to something that delivers the reset token (password.SenderFunc)")
+		}
+		if p.Resettable.TokenLifetime < 0 {
+			d.Problem(loc, path("resettable", "token_lifetime"), "is negative", "use a positive duration, or 0 for the default of 3 days")
+		}
+	}
+}
+
+func attrNames(d *resource.Declaration) []string {
+	names := make([]string, len(d.Attributes))
+	for i, a := range d.Attributes {
+		names[i] = a.Name
+	}
+	return names
+}
+
+func (p Password) checkPolicy(_ context.Context, cs *resource.Changeset) error {
+	pw := resource.Arg[string](cs, ArgPassword)
+	if utf8.RuneCountInString(pw) < p.MinLength {
+		return cs.Invalid(ArgPassword, fmt.Sprintf("must be at least %d characters long", p.MinLength))
+	}
+	if max := p.HashProvider.MaxLength(); max > 0 && len(pw) > max {
+		return cs.Invalid(ArgPassword, fmt.Sprintf("must be at most %d bytes long (the hash would ignore the rest)", max))
+	}
+	return nil
+}
+
+func checkConfirmation(_ context.Context, cs *resource.Changeset) error {
+	if resource.Arg[string](cs, ArgPassword) != resource.Arg[string](cs, ArgPasswordConfirmation) {
+		return cs.Invalid(ArgPasswordConfirmation, "does not match the password")
+	}
+	return nil
+}
+
+// issueSession issues a session token for rec and puts it on the
+// changeset's metadata.
+func issueSession(ctx context.Context, cs *resource.Changeset, rec any) error {
+	auth, err := authentication.For(cs.Domain(), cs.ResourceRef())
+	if err != nil {
+		return err
+	}
+	extra, _ := cs.Argument(ArgExtraData).(map[string]any)
+	token, claims, err := auth.Issue(ctx, rec, authentication.IssueOptions{ExtraData: extra})
+	if err != nil {
+		return err
+	}
+	cs.SetMetadata(authentication.TokenKey, token)
+	cs.SetMetadata(authentication.ClaimsKey, claims)
+	return nil
+}
+
+func (p Password) signIn(ctx context.Context, cs *resource.Changeset) (any, error) {
+	res, err := cs.Domain().Run(ctx, cs.ResourceRef(), p.Actions.GetByIdentity, resource.Input{p.IdentityField: cs.Argument(p.IdentityField)})
+	if errors.Is(err, resource.ErrNotFound) {
+		p.HashProvider.SimulateValid()
+		return nil, authentication.ErrAuthenticationFailed
+	}
+	if err != nil {
+		return nil, err
+	}
+	hash := reflect.ValueOf(res.Record).Elem().FieldByIndex(cs.ResourceRef().Declaration().Attribute(p.HashedPasswordField).Index).String()
+	if !p.HashProvider.Valid(resource.Arg[string](cs, ArgPassword), hash) {
+		return nil, authentication.ErrAuthenticationFailed
+	}
+	if err := issueSession(ctx, cs, res.Record); err != nil {
+		return nil, err
+	}
+	return res.Record, nil
+}
+
+func (p Password) signInWithToken(ctx context.Context, cs *resource.Changeset) (any, error) {
+	auth, err := authentication.For(cs.Domain(), cs.ResourceRef())
+	if err != nil {
+		return nil, err
+	}
+	token := resource.Arg[string](cs, ArgToken)
+	claims, err := auth.VerifyPurpose(ctx, token, tokenresource.PurposeSignIn, "")
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", authentication.ErrAuthenticationFailed, err)
+	}
+	if err := auth.Tokens().Revoke(ctx, token, tokenresource.ReasonRevoked); err != nil {
+		return nil, fmt.Errorf("%w: %v", authentication.ErrAuthenticationFailed, err)
+	}
+	rec, err := auth.RecordFor(ctx, claims.Subject)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", authentication.ErrAuthenticationFailed, err)
+	}
+	if err := issueSession(ctx, cs, rec); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+func (p Password) requestReset(ctx context.Context, cs *resource.Changeset) (any, error) {
+	res, err := cs.Domain().Run(ctx, cs.ResourceRef(), p.Actions.GetByIdentity, resource.Input{p.IdentityField: cs.Argument(p.IdentityField)})
+	if err != nil {
+		if !errors.Is(err, resource.ErrNotFound) {
+			slog.ErrorContext(ctx, "kiln: password reset request failed", "resource", cs.Resource(), "err", err)
+		}
+		return nil, nil
+	}
+	auth, err := authentication.For(cs.Domain(), cs.ResourceRef())
+	if err != nil {
+		return nil, err
+	}
+	token, _, err := auth.Issue(ctx, res.Record, authentication.IssueOptions{
+		Purpose: PurposePasswordReset, Act: p.Actions.Reset, Lifetime: p.Resettable.TokenLifetime, Store: true})
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Resettable.Sender.SendResetToken(ctx, res.Record, token); err != nil {
+		slog.ErrorContext(ctx, "kiln: sending a password reset token failed", "resource", cs.Resource(), "err", err)
+	}
+	return nil, nil
+}
+
+func (p Password) reset(ctx context.Context, cs *resource.Changeset) (any, error) {
+	auth, err := authentication.For(cs.Domain(), cs.ResourceRef())
+	if err != nil {
+		return nil, err
+	}
+	token := resource.Arg[string](cs, ArgResetToken)
+	claims, err := auth.VerifyPurpose(ctx, token, PurposePasswordReset, p.Actions.Reset)
+	if err != nil {
+		return nil, cs.Invalid(ArgResetToken, "is invalid or expired")
+	}
+	rec, err := auth.RecordFor(ctx, claims.Subject)
+	if err != nil {
+		return nil, cs.Invalid(ArgResetToken, "is invalid or expired")
+	}
+	if err := auth.Tokens().Revoke(ctx, token, tokenresource.ReasonRevoked); err != nil {
+		if errors.Is(err, tokenresource.ErrAlreadyRevoked) {
+			return nil, cs.Invalid(ArgResetToken, "is invalid or expired")
+		}
+		return nil, err
+	}
+	in := resource.Input{ArgPassword: cs.Argument(ArgPassword)}
+	if !p.ConfirmationOptional {
+		in[ArgPasswordConfirmation] = cs.Argument(ArgPasswordConfirmation)
+	}
+	res, err := cs.Domain().Run(ctx, cs.ResourceRef(), p.Actions.Set, in, resource.OnRecord(rec))
+	if err != nil {
+		return nil, err
+	}
+	if err := issueSession(ctx, cs, res.Record); err != nil {
+		return nil, err
+	}
+	return res.Record, nil
+}
+
+// HashedPasswordAttribute is the attribute the strategy keeps the hash in;
+// the log_out_everywhere add-on watches it.
+func (p Password) HashedPasswordAttribute() string { return p.Config().HashedPasswordField }

@@ -1,0 +1,167 @@
+// Package accountstest declares the accounts of kiln's tests: a User with
+// the password strategy and log_out_everywhere, and its token store, built
+// on a test database. Tests of the authentication packages, the live
+// endpoint and the web glue share it.
+package accountstest
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/kiln-go/kiln/addons/logouteverywhere"
+	"github.com/kiln-go/kiln/extensions/authentication"
+	"github.com/kiln-go/kiln/extensions/authentication/password"
+	"github.com/kiln-go/kiln/extensions/tokenresource"
+	"github.com/kiln-go/kiln/internal/testdb"
+	"github.com/kiln-go/kiln/resource"
+)
+
+// Secret is the tests' signing secret.
+const Secret = "kiln-test-signing-secret-0123456789abcdef"
+
+// User is the test user.
+type User struct {
+	ID             uuid.UUID `bun:",pk,type:uuid" kiln:"default:uuid"`
+	Email          string    `bun:",unique,notnull" validate:"required,email"`
+	HashedPassword string    `bun:",notnull"`
+}
+
+// Token is the test token store's record.
+type Token struct {
+	tokenresource.Fields
+}
+
+// Mailbox records the reset tokens the strategy sends.
+type Mailbox struct {
+	mu     sync.Mutex
+	tokens map[string][]string
+}
+
+// SendResetToken implements password.Sender.
+func (m *Mailbox) SendResetToken(_ context.Context, user any, token string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.tokens == nil {
+		m.tokens = map[string][]string{}
+	}
+	email := user.(*User).Email
+	m.tokens[email] = append(m.tokens[email], token)
+	return nil
+}
+
+// Last returns the last token sent to email, or "".
+func (m *Mailbox) Last(email string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ts := m.tokens[email]
+	if len(ts) == 0 {
+		return ""
+	}
+	return ts[len(ts)-1]
+}
+
+// Options adjust the declarations.
+type Options struct {
+	// Endpoints and Template go to the token section.
+	Endpoints []tokenresource.Endpoint
+	Template  func(tokenresource.SocketID) string
+	// TokenNotifiers are resource notifiers of the token store.
+	TokenNotifiers []resource.Notifier
+	// Mailbox receives reset tokens; one is made when nil.
+	Mailbox *Mailbox
+}
+
+// Accounts is a built test domain.
+type Accounts struct {
+	Domain  *resource.Domain
+	Users   *resource.Resource[User]
+	Tokens  *resource.Resource[Token]
+	Auth    *authentication.Auth
+	Mailbox *Mailbox
+}
+
+// Declare declares the two resources.
+func Declare(o Options) (*resource.Resource[User], *resource.Resource[Token]) {
+	tokens := resource.New[Token]("token",
+		resource.Table("tokens"),
+		tokenresource.Token{Endpoints: o.Endpoints, LiveSocketIDTemplate: o.Template},
+		resource.Notifiers(o.TokenNotifiers...),
+	)
+	users := resource.New[User]("user",
+		resource.Table("users"),
+		authentication.Authentication{
+			Tokens: authentication.Tokens{
+				Enabled:                               true,
+				TokenResource:                         tokens,
+				SigningSecret:                         authentication.SecretString(Secret),
+				StoreAllTokens:                        true,
+				RequireTokenPresenceForAuthentication: true,
+			},
+			Strategies: []authentication.Strategy{password.Password{
+				IdentityField: "email",
+				HashProvider:  password.Bcrypt{Cost: 4},
+				Resettable:    &password.Resettable{Sender: o.Mailbox},
+			}},
+			AddOns: []authentication.AddOn{logouteverywhere.LogOutEverywhere{ApplyOnPasswordChange: true}},
+		},
+	)
+	return users, tokens
+}
+
+// Build declares and builds the accounts on the named test database
+// ("sqlite", "sqlite-file" or "postgres") and migrates it.
+func Build(t testing.TB, db string, o Options) *Accounts {
+	t.Helper()
+	if o.Mailbox == nil {
+		o.Mailbox = &Mailbox{}
+	}
+	users, tokens := Declare(o)
+	var layer interface {
+		resource.DataLayer
+		Migrate(context.Context) error
+	}
+	if db == "sqlite-file" {
+		layer = testdb.SQLiteFile(t)
+	} else {
+		layer = testdb.Open(t, db)
+	}
+	ctx := context.Background()
+	d, err := resource.NewDomain("accounts", users, tokens).Build(ctx, layer)
+	if err != nil {
+		t.Fatalf("accountstest: build: %v", err)
+	}
+	if err := layer.Migrate(ctx); err != nil {
+		t.Fatalf("accountstest: migrate: %v", err)
+	}
+	auth, err := authentication.For(d, users)
+	if err != nil {
+		t.Fatalf("accountstest: %v", err)
+	}
+	return &Accounts{Domain: d, Users: users, Tokens: tokens, Auth: auth, Mailbox: o.Mailbox}
+}
+
+// Register registers a user with password "password123" and returns the
+// session.
+func (a *Accounts) Register(t testing.TB, email string) *authentication.Session {
+	t.Helper()
+	s, err := authentication.Run(context.Background(), a.Domain, a.Users, "register_with_password", resource.Input{
+		"email": email, "password": "password123", "password_confirmation": "password123"})
+	if err != nil {
+		t.Fatalf("accountstest: register %s: %v", email, err)
+	}
+	return s
+}
+
+// SignIn signs in with "password123".
+func (a *Accounts) SignIn(t testing.TB, email string) *authentication.Session {
+	t.Helper()
+	s, err := authentication.Run(context.Background(), a.Domain, a.Users, "sign_in_with_password", resource.Input{
+		"email": email, "password": "password123"})
+	if err != nil {
+		t.Fatalf("accountstest: sign in %s: %v", email, err)
+	}
+	return s
+}
