@@ -108,7 +108,7 @@ func parseString(s string, t reflect.Type) (reflect.Value, error) {
 	out := reflect.New(t)
 	if t.Implements(textUnmarshalerType) || out.Type().Implements(textUnmarshalerType) {
 		if err := out.Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(s)); err != nil {
-			return reflect.Value{}, fmt.Errorf("must be a valid %s", typeName(t))
+			return reflect.Value{}, fmt.Errorf("must be %s", typeName(t))
 		}
 		return out.Elem(), nil
 	}

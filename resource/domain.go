@@ -81,21 +81,25 @@ func (s *DomainSpec) Build(ctx context.Context, layer DataLayer, opts ...Option)
 		o(d)
 	}
 	var problems []*BuildError
-	if layer == nil {
+	if lv := reflect.ValueOf(layer); layer == nil || lv.Kind() == reflect.Pointer && lv.IsNil() {
 		problems = append(problems, &BuildError{Message: fmt.Sprintf("domain %q has no data layer", s.name), Fix: "pass one to Build, bunlayer.New(db)", Location: s.location})
 	}
 	b := &BuildContext{ctx: ctx, name: s.name}
-	seen := map[string]bool{}
+	seen := map[string]Ref{}
 	for _, r := range s.resources {
 		if r == nil {
 			problems = append(problems, &BuildError{Message: fmt.Sprintf("domain %q: a nil resource", s.name), Location: s.location})
 			continue
 		}
-		if seen[r.Name()] {
-			problems = append(problems, &BuildError{Resource: r.Name(), Message: fmt.Sprintf("appears twice in domain %q", s.name), Fix: "give each resource its own name", Location: r.Declaration().Location})
+		if prev := seen[r.Name()]; prev != nil {
+			fix := "give each resource its own name"
+			if prev == r {
+				fix = "list it once"
+			}
+			problems = append(problems, &BuildError{Resource: r.Name(), Message: fmt.Sprintf("appears twice in domain %q", s.name), Fix: fix, Location: r.Declaration().Location})
 			continue
 		}
-		seen[r.Name()] = true
+		seen[r.Name()] = r
 		b.resources = append(b.resources, r.Declaration().clone())
 	}
 	for _, decl := range b.resources {

@@ -213,7 +213,7 @@ func (d *Domain) lookup(r Ref, action string) (*builtResource, *builtAction, err
 			names = append(names, n)
 		}
 		sort.Strings(names)
-		return nil, nil, fmt.Errorf("%w: %s has no action %q; %s", ErrUnknownAction, br.decl.Name, action, didYouMean(action, names))
+		return nil, nil, fmt.Errorf("%w: %s has no action %q%s", ErrUnknownAction, br.decl.Name, action, suggestion(action, names))
 	}
 	return br, ba, nil
 }
@@ -253,7 +253,7 @@ func (d *Domain) castInput(cs *Changeset, in Input) []error {
 			errs = append(errs, cs.Invalid(k, "is not accepted by this action"))
 			continue
 		}
-		errs = append(errs, cs.Invalid(k, "unknown input; "+didYouMean(k, cs.inputNames())))
+		errs = append(errs, cs.Invalid(k, "unknown input"+suggestion(k, cs.inputNames())))
 	}
 	for name, arg := range cs.action.args {
 		if _, given := cs.args[name]; !given && arg.Default != nil {
@@ -285,10 +285,18 @@ func (cs *Changeset) inputNames() []string {
 // validations.
 func (d *Domain) validateInput(ctx context.Context, cs *Changeset, castErrs []error) error {
 	errs := castErrs
+	// A field whose value could not be converted has its error already.
+	unconverted := map[string]bool{}
+	for _, err := range castErrs {
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			unconverted[ve.Field] = true
+		}
+	}
 	if cs.record.IsValid() && len(cs.action.accept) > 0 {
 		var fields []string
 		for name := range cs.action.accept {
-			if cs.action.Type == CreateAction || cs.Changing(name) {
+			if (cs.action.Type == CreateAction || cs.Changing(name)) && !unconverted[name] {
 				fields = append(fields, cs.resource.validPath[name])
 			}
 		}
@@ -305,7 +313,7 @@ func (d *Domain) validateInput(ctx context.Context, cs *Changeset, castErrs []er
 	sort.Strings(argNames)
 	for _, name := range argNames {
 		arg := cs.action.args[name]
-		if arg.Validate == "" {
+		if arg.Validate == "" || unconverted[name] {
 			continue
 		}
 		v, ok := cs.args[name]

@@ -182,7 +182,8 @@ func checkStructRules(v *validator.Validate, t reflect.Type) (msg string) {
 func checkVarRule(v *validator.Validate, t reflect.Type, rule string) (msg string) {
 	defer func() {
 		if r := recover(); r != nil {
-			msg = fmt.Sprintf("bad rule %q: %v", rule, r)
+			// The validator names the field, which a lone value has not.
+			msg = fmt.Sprintf("bad rule %q: %s", rule, strings.TrimSuffix(fmt.Sprint(r), " on field ''"))
 		}
 	}()
 	_ = v.Var(reflect.New(t).Elem().Interface(), rule)

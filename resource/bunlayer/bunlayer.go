@@ -46,7 +46,8 @@ func New(db *bun.DB) *Layer { return &Layer{db: db} }
 
 // Open opens a database by URL and returns a Layer on it:
 //
-//   - "postgres://…" or "postgresql://…": PostgreSQL through pgx;
+//   - "postgres://…" or "postgresql://…": PostgreSQL through pgx, with the
+//     simple query protocol unless the URL sets default_query_exec_mode;
 //   - "sqlite::memory:" or ":memory:": a private in-memory SQLite database;
 //   - "file:path.db", "sqlite:path.db" or a plain path: a SQLite file, in WAL
 //     mode with a busy timeout, its write transactions taken at BEGIN so
@@ -58,6 +59,15 @@ func Open(ctx context.Context, rawURL string) (*Layer, error) {
 		u, err := url.Parse(rawURL)
 		if err != nil || u.Host == "" {
 			return nil, fmt.Errorf("kiln/bunlayer: bad PostgreSQL URL: want postgres://user@host:port/database")
+		}
+		// bun puts the arguments into the query text, so every query is new
+		// to the server: pgx's default (prepare and cache each statement)
+		// costs an extra round trip per query and churns the cache. The simple
+		// protocol sends the text once, as bun's own driver does.
+		if q := u.Query(); !q.Has("default_query_exec_mode") {
+			q.Set("default_query_exec_mode", "simple_protocol")
+			u.RawQuery = q.Encode()
+			rawURL = u.String()
 		}
 		sqldb, err := sql.Open("pgx", rawURL)
 		if err != nil {

@@ -111,6 +111,10 @@ const (
 	// ArgExtraData is an optional map stored with the issued token row
 	// (the web glue stores the user agent there).
 	ArgExtraData = "extra_data"
+	// ArgSignInToken, true on sign_in_with_password, issues a one-shot
+	// sign-in token (SignInTokenLifetime) instead of a session token, to be
+	// exchanged with sign_in_with_token.
+	ArgSignInToken = "sign_in_token"
 )
 
 // Config returns the strategy with defaults applied.
@@ -204,7 +208,7 @@ func (p Password) Transform(_ *resource.BuildContext, d *resource.Declaration, a
 	d.AddAction(resource.Generic{
 		Name:        n.SignIn,
 		Description: "Signs in with an identity and a password; issues a session token.",
-		Arguments:   []resource.Argument{{Name: p.IdentityField, Validate: "required"}, pw, extra},
+		Arguments:   []resource.Argument{{Name: p.IdentityField, Validate: "required"}, pw, extra, {Name: ArgSignInToken, Type: reflect.TypeFor[bool]()}},
 		Run:         p.signIn,
 	})
 	d.AddAction(resource.Generic{
@@ -357,6 +361,20 @@ func (p Password) signIn(ctx context.Context, cs *resource.Changeset) (any, erro
 	hash := reflect.ValueOf(res.Record).Elem().FieldByIndex(cs.ResourceRef().Declaration().Attribute(p.HashedPasswordField).Index).String()
 	if !p.HashProvider.Valid(resource.Arg[string](cs, ArgPassword), hash) {
 		return nil, authentication.ErrAuthenticationFailed
+	}
+	if resource.Arg[bool](cs, ArgSignInToken) {
+		auth, err := authentication.For(cs.Domain(), cs.ResourceRef())
+		if err != nil {
+			return nil, err
+		}
+		token, claims, err := auth.Issue(ctx, res.Record, authentication.IssueOptions{
+			Purpose: tokenresource.PurposeSignIn, Lifetime: p.SignInTokenLifetime, Store: true})
+		if err != nil {
+			return nil, err
+		}
+		cs.SetMetadata(authentication.TokenKey, token)
+		cs.SetMetadata(authentication.ClaimsKey, claims)
+		return res.Record, nil
 	}
 	if err := issueSession(ctx, cs, res.Record); err != nil {
 		return nil, err
