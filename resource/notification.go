@@ -19,6 +19,9 @@ type Notification struct {
 	// Metadata holds what the action's changes put on the changeset with
 	// SetMetadata, such as a revocation reason.
 	Metadata map[string]any
+	// Domain is the domain the action ran in; notifiers read the
+	// resource's declaration through it.
+	Domain *Domain
 }
 
 // RecordAs returns the notification's record as *T.

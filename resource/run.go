@@ -375,6 +375,11 @@ func (d *Domain) fieldErrors(cs *Changeset, err error, attrs bool) []error {
 func ruleMessage(fe validator.FieldError) string {
 	p := fe.Param()
 	isString := fe.Kind() == reflect.String
+	isList := fe.Kind() == reflect.Slice || fe.Kind() == reflect.Array || fe.Kind() == reflect.Map
+	items := " items"
+	if p == "1" {
+		items = " item"
+	}
 	switch fe.Tag() {
 	case "required":
 		return "is required"
@@ -388,15 +393,24 @@ func ruleMessage(fe validator.FieldError) string {
 		if isString {
 			return "must be at least " + p + " characters long"
 		}
+		if isList {
+			return "must have at least " + p + items
+		}
 		return "must be at least " + p
 	case "max", "lte":
 		if isString {
 			return "must be at most " + p + " characters long"
 		}
+		if isList {
+			return "must have at most " + p + items
+		}
 		return "must be at most " + p
 	case "len":
 		if isString {
 			return "must be exactly " + p + " characters long"
+		}
+		if isList {
+			return "must have exactly " + p + items
 		}
 		return "must have length " + p
 	case "gt":
@@ -442,6 +456,7 @@ func (d *Domain) notification(ctx context.Context, cs *Changeset, rec any) pendi
 		Record:     rec,
 		Changed:    slices.Clone(cs.changed),
 		Actor:      ActorFrom(ctx),
+		Domain:     d,
 	}
 	if cs.meta != nil {
 		n.Metadata = make(map[string]any, len(cs.meta))
@@ -474,7 +489,9 @@ func (d *Domain) create(ctx context.Context, st *txState, cs *Changeset, in Inpu
 			}
 			f.Set(cv)
 		}
-		if isZero(f) && a.Required && !a.AutoIncrement && f.Kind() != reflect.Bool {
+		// false is a bool's value, and 0 a number's when the input or a
+		// change gave it; any other zero is missing.
+		if isZero(f) && a.Required && !a.AutoIncrement && f.Kind() != reflect.Bool && !(isNumber(f.Kind()) && cs.Changing(a.Name)) {
 			missing = append(missing, cs.Invalid(a.Name, "is required"))
 		}
 	}

@@ -1,0 +1,107 @@
+// kiln live client: connects to the live endpoint, reconnects with backoff
+// after a non-terminal close, and after close code 4001 (signed out) does
+// not reconnect but goes to the sign-in page with the reason.
+//
+//   <script src="/live/client.js"></script>
+//   <script>
+//     const live = KilnLive.connect({
+//       url: "/live/websocket",          // default
+//       signInPath: "/sign-in",          // default
+//       onEvent: (event, payload) => {}, // every frame but hello
+//       onStatus: (status, detail) => {} // "connecting", "live", "reconnecting", "signed-out"
+//     });
+//     live.send("ping", {});
+//   </script>
+(function (root) {
+  "use strict";
+
+  var TERMINAL = 4001;
+
+  function backoff(attempt, opts) {
+    var base = opts.minDelay * Math.pow(2, attempt);
+    var d = Math.min(opts.maxDelay, base);
+    return Math.round(d / 2 + Math.random() * d / 2);
+  }
+
+  function signInURL(path, reason) {
+    return path + (path.indexOf("?") >= 0 ? "&" : "?") + "reason=" + encodeURIComponent(reason);
+  }
+
+  function connect(options) {
+    var opts = {
+      url: "/live/websocket",
+      signInPath: "/sign-in",
+      minDelay: 250,
+      maxDelay: 10000,
+      onEvent: function () {},
+      onStatus: function () {},
+      // Injectable for tests and non-browser hosts.
+      WebSocket: root.WebSocket,
+      navigate: function (url) { root.location.assign(url); },
+      setTimeout: function (fn, ms) { return root.setTimeout(fn, ms); },
+      location: root.location,
+    };
+    for (var k in options || {}) opts[k] = options[k];
+
+    var ws = null;
+    var attempt = 0;
+    var stopped = false;
+    var socketID = null;
+
+    function absolute(url) {
+      if (/^wss?:\/\//.test(url) || !opts.location) return url;
+      var scheme = opts.location.protocol === "https:" ? "wss://" : "ws://";
+      return scheme + opts.location.host + url;
+    }
+
+    function open() {
+      opts.onStatus(attempt === 0 ? "connecting" : "reconnecting", { attempt: attempt });
+      ws = new opts.WebSocket(absolute(opts.url));
+      ws.onmessage = function (msg) {
+        var frame;
+        try { frame = JSON.parse(msg.data); } catch (e) { return; }
+        if (frame.event === "hello") {
+          attempt = 0;
+          socketID = frame.payload && frame.payload.socket_id;
+          opts.onStatus("live", { socketID: socketID });
+          return;
+        }
+        opts.onEvent(frame.event, frame.payload);
+      };
+      ws.onclose = function (ev) {
+        ws = null;
+        if (stopped) return;
+        if (ev.code === TERMINAL) {
+          stopped = true;
+          var reason = ev.reason || "signed out";
+          opts.onStatus("signed-out", { reason: reason });
+          opts.navigate(signInURL(opts.signInPath, reason));
+          return;
+        }
+        var delay = backoff(attempt, opts);
+        attempt++;
+        opts.onStatus("reconnecting", { attempt: attempt, delay: delay, code: ev.code });
+        opts.setTimeout(open, delay);
+      };
+    }
+
+    open();
+
+    return {
+      send: function (event, payload) {
+        if (!ws || ws.readyState !== 1) return false;
+        ws.send(JSON.stringify({ event: event, payload: payload === undefined ? {} : payload }));
+        return true;
+      },
+      close: function () {
+        stopped = true;
+        if (ws) ws.close(1000, "bye");
+      },
+      socketID: function () { return socketID; },
+    };
+  }
+
+  var api = { connect: connect, TERMINAL_CLOSE_CODE: TERMINAL, backoff: backoff, signInURL: signInURL };
+  if (typeof module !== "undefined" && module.exports) module.exports = api;
+  else root.KilnLive = api;
+})(typeof window !== "undefined" ? window : globalThis);

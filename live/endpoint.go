@@ -1,0 +1,326 @@
+// Package live is kiln's live endpoint: WebSocket sessions (on
+// github.com/olahol/melody) tied to authentication tokens, which
+// Disconnect closes at once, on every node, with close code 4001 and the
+// reason, when their tokens are revoked.
+//
+//	ep, err := live.New(live.WithAuthenticator(auth))
+//	mux.Handle("GET /live/websocket", ep)
+//	mux.Handle("GET /live/client.js", live.ClientJS())
+//
+// Every socket is registered under its socket id in a sharded index, so a
+// disconnect touches only the matching sessions. Disconnect and Broadcast go
+// through a PubSub (InProcess by default) so that every node acts on them.
+package live
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/olahol/melody"
+
+	"github.com/kiln-go/kiln/extensions/tokenresource"
+)
+
+// Authenticator authenticates a socket's HTTP request: a session cookie or
+// an Authorization: Bearer token. An error refuses the upgrade with 401.
+// The endpoint calls it again once the socket is registered, so that a
+// revocation racing the registration still closes it.
+type Authenticator interface {
+	AuthenticateSocket(r *http.Request) (*Identity, error)
+}
+
+// AuthenticatorFunc adapts a function to Authenticator.
+type AuthenticatorFunc func(r *http.Request) (*Identity, error)
+
+// AuthenticateSocket calls f.
+func (f AuthenticatorFunc) AuthenticateSocket(r *http.Request) (*Identity, error) { return f(r) }
+
+// HandlerFunc handles an incoming event of a socket.
+type HandlerFunc func(ctx context.Context, c *Conn, payload json.RawMessage)
+
+// Endpoint is the live endpoint; it is an http.Handler that upgrades
+// authenticated requests to WebSockets. Safe for concurrent use.
+type Endpoint struct {
+	m        *melody.Melody
+	auth     Authenticator
+	pubsub   PubSub
+	logger   *slog.Logger
+	origins  []string
+	handlers map[string]HandlerFunc
+	onOpen   func(*Conn)
+
+	sockets *index
+	topics  *index
+
+	writeWait  time.Duration
+	closeGrace time.Duration
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	shutdown bool
+	active   sync.WaitGroup // one per request being served
+}
+
+var _ tokenresource.Endpoint = (*Endpoint)(nil)
+
+// Option configures an Endpoint.
+type Option func(*Endpoint)
+
+// WithAuthenticator sets how sockets are authenticated. Required.
+func WithAuthenticator(a Authenticator) Option { return func(e *Endpoint) { e.auth = a } }
+
+// WithPubSub sets the transport between nodes. Default: an InProcess of the
+// endpoint's own.
+func WithPubSub(p PubSub) Option { return func(e *Endpoint) { e.pubsub = p } }
+
+// WithLogger sets the logger. Default: slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(e *Endpoint) { e.logger = l } }
+
+// WithAllowedOrigins allows cross-origin upgrades from these origins
+// ("https://app.example.com"). Default: same origin only.
+func WithAllowedOrigins(origins ...string) Option {
+	return func(e *Endpoint) { e.origins = append(e.origins, origins...) }
+}
+
+// WithHandler handles the incoming event named event.
+func WithHandler(event string, fn HandlerFunc) Option {
+	return func(e *Endpoint) { e.handlers[event] = fn }
+}
+
+// OnOpen is called for every socket once it is registered and has been
+// sent its hello frame.
+func OnOpen(fn func(*Conn)) Option { return func(e *Endpoint) { e.onOpen = fn } }
+
+// WithConfig adjusts melody's configuration (buffer sizes, ping period).
+func WithConfig(fn func(*melody.Config)) Option { return func(e *Endpoint) { fn(e.m.Config) } }
+
+// New returns an endpoint subscribed to its PubSub.
+func New(opts ...Option) (*Endpoint, error) {
+	e := &Endpoint{
+		m:          melody.New(),
+		logger:     slog.Default(),
+		handlers:   map[string]HandlerFunc{},
+		sockets:    newIndex(),
+		topics:     newIndex(),
+		writeWait:  5 * time.Second,
+		closeGrace: 3 * time.Second,
+	}
+	e.m.Config.MaxMessageSize = 64 << 10
+	for _, o := range opts {
+		o(e)
+	}
+	if e.auth == nil {
+		return nil, errors.New("kiln/live: an Authenticator is required (live.WithAuthenticator)")
+	}
+	if e.pubsub == nil {
+		e.pubsub = &InProcess{}
+	}
+	e.m.Upgrader.CheckOrigin = func(*http.Request) bool { return true } // checked before the upgrade
+	e.m.HandleConnect(e.connect)
+	e.m.HandleDisconnect(e.disconnected)
+	e.m.HandleMessage(e.message)
+	e.m.HandleError(func(s *melody.Session, err error) {
+		if errors.Is(err, melody.ErrMessageBufferFull) {
+			e.logger.Warn("kiln/live: outbound buffer full, frame dropped", "socket_id", socketIDOf(s))
+		}
+	})
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	if err := e.pubsub.Subscribe(e.ctx, e.receive); err != nil {
+		e.cancel()
+		return nil, fmt.Errorf("kiln/live: subscribe: %w", err)
+	}
+	return e, nil
+}
+
+const connKey = "kiln.conn"
+
+func socketIDOf(s *melody.Session) string {
+	if c, ok := s.Keys[connKey].(*Conn); ok {
+		return c.id.SocketID
+	}
+	return ""
+}
+
+// ServeHTTP checks the Origin, authenticates the request (401 when that
+// fails, before any upgrade), and upgrades it.
+func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e.mu.Lock()
+	if e.shutdown {
+		e.mu.Unlock()
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	e.active.Add(1)
+	e.mu.Unlock()
+	defer e.active.Done()
+	if !e.originAllowed(r) {
+		http.Error(w, "cross-origin WebSocket refused", http.StatusForbidden)
+		return
+	}
+	id, err := e.auth.AuthenticateSocket(r)
+	if err != nil || id == nil || id.SocketID == "" {
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		return
+	}
+	c := &Conn{ep: e, id: *id, topics: map[string]bool{}}
+	if err := e.m.HandleRequestWithKeys(w, r, map[string]any{connKey: c}); err != nil {
+		e.logger.Debug("kiln/live: upgrade failed", "err", err)
+	}
+}
+
+// originAllowed accepts requests without an Origin (not from a browser),
+// same-origin requests, and the allowed origins.
+func (e *Endpoint) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if slices.Contains(e.origins, origin) {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	return strings.EqualFold(u.Host, r.Host)
+}
+
+// connect registers the socket, sends hello, re-checks the token and arms
+// the expiry timer.
+func (e *Endpoint) connect(s *melody.Session) {
+	c := s.Keys[connKey].(*Conn)
+	c.session = s
+	hello, _ := encodeFrame("hello", map[string]string{"socket_id": c.id.SocketID})
+	_ = s.Write(hello)
+	e.sockets.add(c.id.SocketID, c)
+	for _, t := range c.id.Topics {
+		c.Subscribe(t)
+	}
+	// Registered: a revocation committed from now on finds the socket. One
+	// committed before is caught by checking the token again.
+	if _, err := e.auth.AuthenticateSocket(s.Request); err != nil {
+		c.Close(CloseSignedOut, ReasonText(tokenresource.ReasonRevoked))
+		return
+	}
+	if !c.id.ExpiresAt.IsZero() {
+		c.mu.Lock()
+		c.timer = time.AfterFunc(time.Until(c.id.ExpiresAt), func() {
+			c.Close(CloseSignedOut, ReasonText(tokenresource.ReasonExpired))
+		})
+		c.mu.Unlock()
+	}
+	if e.onOpen != nil {
+		e.onOpen(c)
+	}
+}
+
+func (e *Endpoint) disconnected(s *melody.Session) {
+	if c, ok := s.Keys[connKey].(*Conn); ok {
+		c.closing.Store(true)
+		c.unregister()
+	}
+}
+
+func (e *Endpoint) message(s *melody.Session, data []byte) {
+	c, ok := s.Keys[connKey].(*Conn)
+	if !ok || c.closing.Load() {
+		return
+	}
+	var f Frame
+	if err := json.Unmarshal(data, &f); err != nil || f.Event == "" {
+		_ = c.Send("error", map[string]string{"message": `frames are JSON {"event": …, "payload": …}`})
+		return
+	}
+	h := e.handlers[f.Event]
+	if h == nil {
+		_ = c.Send("error", map[string]string{"message": "unknown event " + f.Event})
+		return
+	}
+	h(s.Request.Context(), c, f.Payload)
+}
+
+// Disconnect closes every session of socketID, on every node, with close
+// code 4001 and the reason's text. It implements tokenresource.Endpoint.
+func (e *Endpoint) Disconnect(ctx context.Context, socketID string, reason tokenresource.Reason) error {
+	return e.pubsub.Publish(ctx, Message{Kind: KindDisconnect, SocketID: socketID, Reason: string(reason)})
+}
+
+// Broadcast sends {"event": event, "payload": payload} to every socket
+// subscribed to topic, on every node.
+func (e *Endpoint) Broadcast(ctx context.Context, topic, event string, payload any) error {
+	p, err := json.Marshal(payload)
+	if err != nil {
+		return fmt.Errorf("kiln/live: broadcast payload: %w", err)
+	}
+	return e.pubsub.Publish(ctx, Message{Kind: KindBroadcast, Topic: topic, Event: event, Payload: p})
+}
+
+// receive acts on a message from the PubSub.
+func (e *Endpoint) receive(msg Message) {
+	switch msg.Kind {
+	case KindDisconnect:
+		e.DisconnectLocal(msg.SocketID, tokenresource.Reason(msg.Reason))
+	case KindBroadcast:
+		frame, err := json.Marshal(Frame{Event: msg.Event, Payload: msg.Payload})
+		if err != nil {
+			e.logger.Warn("kiln/live: bad broadcast ignored", "topic", msg.Topic, "err", err)
+			return
+		}
+		for _, c := range e.topics.get(msg.Topic) {
+			_ = c.session.Write(frame)
+		}
+	default:
+		e.logger.Warn("kiln/live: unknown message ignored", "kind", msg.Kind)
+	}
+}
+
+// DisconnectLocal closes this node's sessions of socketID and returns how
+// many it closed.
+func (e *Endpoint) DisconnectLocal(socketID string, reason tokenresource.Reason) int {
+	conns := e.sockets.get(socketID)
+	for _, c := range conns {
+		c.Close(CloseSignedOut, ReasonText(reason))
+	}
+	return len(conns)
+}
+
+// Len is the number of open sockets on this node.
+func (e *Endpoint) Len() int { return e.sockets.len() }
+
+// Conns returns this node's open sockets.
+func (e *Endpoint) Conns() []*Conn { return e.sockets.all() }
+
+// Shutdown closes every socket with 1001 (going away; clients reconnect
+// elsewhere), refuses new ones, and waits until they are gone or ctx ends.
+func (e *Endpoint) Shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	e.shutdown = true
+	e.mu.Unlock()
+	e.cancel()
+	for _, c := range e.sockets.all() {
+		c.Close(CloseGoingAway, "server shutting down")
+	}
+	defer e.m.Close()
+	done := make(chan struct{})
+	go func() {
+		e.active.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

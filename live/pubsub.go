@@ -1,0 +1,80 @@
+package live
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+)
+
+// Message is what endpoints tell each other through a PubSub: disconnect
+// the sessions of a socket id, or broadcast an event on a topic.
+type Message struct {
+	// Kind is KindDisconnect or KindBroadcast.
+	Kind string `json:"kind"`
+	// SocketID and Reason, for a disconnect.
+	SocketID string `json:"socket_id,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	// Topic, Event and Payload, for a broadcast.
+	Topic   string          `json:"topic,omitempty"`
+	Event   string          `json:"event,omitempty"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// The kinds of Message.
+const (
+	KindDisconnect = "disconnect"
+	KindBroadcast  = "broadcast"
+)
+
+// PubSub carries Messages to every endpoint that subscribed, on every node.
+// Delivery is at most once: the endpoint's safety net makes up for a lost
+// disconnect.
+type PubSub interface {
+	// Publish sends msg to every subscriber, this node's included.
+	Publish(ctx context.Context, msg Message) error
+	// Subscribe calls fn for every message until ctx is done. It returns
+	// once subscribed.
+	Subscribe(ctx context.Context, fn func(Message)) error
+}
+
+// InProcess is the PubSub of a single node: Publish calls every subscriber
+// before it returns. The zero value is ready to use.
+type InProcess struct {
+	mu   sync.RWMutex
+	subs map[int]func(Message)
+	next int
+}
+
+var _ PubSub = (*InProcess)(nil)
+
+// Publish implements PubSub.
+func (p *InProcess) Publish(_ context.Context, msg Message) error {
+	p.mu.RLock()
+	fns := make([]func(Message), 0, len(p.subs))
+	for _, fn := range p.subs {
+		fns = append(fns, fn)
+	}
+	p.mu.RUnlock()
+	for _, fn := range fns {
+		fn(msg)
+	}
+	return nil
+}
+
+// Subscribe implements PubSub.
+func (p *InProcess) Subscribe(ctx context.Context, fn func(Message)) error {
+	p.mu.Lock()
+	if p.subs == nil {
+		p.subs = map[int]func(Message){}
+	}
+	id := p.next
+	p.next++
+	p.subs[id] = fn
+	p.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		p.mu.Lock()
+		delete(p.subs, id)
+		p.mu.Unlock()
+	})
+	return nil
+}

@@ -1,0 +1,28 @@
+package live
+
+import "github.com/kiln-go/kiln/extensions/tokenresource"
+
+// Close codes the endpoint uses.
+const (
+	// CloseSignedOut is terminal: the client must not reconnect; the close
+	// reason says why ("signed out", "password changed", …).
+	CloseSignedOut = 4001
+	// CloseGoingAway is sent on graceful shutdown; the client reconnects.
+	CloseGoingAway = 1001
+)
+
+// ReasonText is the short close reason sent to the client for a
+// revocation reason.
+func ReasonText(r tokenresource.Reason) string {
+	switch r {
+	case tokenresource.ReasonSignedOut:
+		return "signed out"
+	case tokenresource.ReasonLogOutEverywhere:
+		return "signed out everywhere"
+	case tokenresource.ReasonPasswordChanged:
+		return "password changed"
+	case tokenresource.ReasonExpired:
+		return "expired"
+	}
+	return "revoked"
+}

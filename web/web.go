@@ -1,0 +1,305 @@
+// Package web is kiln's HTTP glue for any router built on net/http:
+// cookie sessions, the current-user middleware, SetLiveSocketID,
+// StoreInSession and ClearSession, the live endpoint's authenticator, and
+// the authentication routes as one mountable http.Handler.
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/kiln-go/kiln/addons/logouteverywhere"
+	"github.com/kiln-go/kiln/extensions/authentication"
+	"github.com/kiln-go/kiln/extensions/authentication/password"
+	"github.com/kiln-go/kiln/extensions/tokenresource"
+	"github.com/kiln-go/kiln/live"
+	"github.com/kiln-go/kiln/resource"
+)
+
+// ErrNotSignedIn: the request carries no valid session or bearer token.
+var ErrNotSignedIn = errors.New("kiln/web: not signed in")
+
+// Web is the glue between HTTP and an authenticated resource.
+type Web struct {
+	auth       *authentication.Auth
+	sessions   *Sessions
+	template   func(tokenresource.SocketID) string
+	controller AuthController
+	logger     *slog.Logger
+	csrf       *http.CrossOriginProtection
+	password   password.Password
+	hasPW      bool
+	// logOutEverywhere is the add-on's action name, "" without the add-on.
+	logOutAction string
+}
+
+// Option configures a Web.
+type Option func(*Web)
+
+// WithController customises the responses of the auth routes. Default:
+// DefaultController.
+func WithController(c AuthController) Option { return func(w *Web) { w.controller = c } }
+
+// WithLogger sets the logger. Default: slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(w *Web) { w.logger = l } }
+
+// WithTrustedOrigins lets these origins post to the auth routes, which
+// otherwise refuse cross-origin browser requests.
+func WithTrustedOrigins(origins ...string) Option {
+	return func(w *Web) {
+		for _, o := range origins {
+			if err := w.csrf.AddTrustedOrigin(o); err != nil {
+				w.logger.Error("kiln/web: bad trusted origin", "origin", o, "err", err)
+			}
+		}
+	}
+}
+
+// New returns the glue for auth's resource, keeping sessions in sessions.
+func New(auth *authentication.Auth, sessions *Sessions, opts ...Option) *Web {
+	w := &Web{auth: auth, sessions: sessions, logger: slog.Default(), csrf: http.NewCrossOriginProtection()}
+	w.controller = DefaultController{}
+	if store := auth.Tokens(); store != nil {
+		w.template = store.Config().LiveSocketIDTemplate
+	}
+	if w.template == nil {
+		w.template = func(s tokenresource.SocketID) string { return s.JTI }
+	}
+	for _, s := range auth.Config().Strategies {
+		if p, ok := s.(password.Password); ok {
+			w.password, w.hasPW = p.Config(), true
+			break
+		}
+	}
+	for _, a := range auth.Config().AddOns {
+		if l, ok := a.(logouteverywhere.LogOutEverywhere); ok {
+			w.logOutAction = l.Config().ActionName
+		}
+	}
+	for _, o := range opts {
+		o(w)
+	}
+	return w
+}
+
+// Auth is the authentication the glue uses.
+func (w *Web) Auth() *authentication.Auth { return w.auth }
+
+// Sessions are the cookie sessions.
+func (w *Web) Sessions() *Sessions { return w.sessions }
+
+// SocketID is the live socket id of a token, from the token section's
+// template (the token's jti when the section has none).
+func (w *Web) SocketID(s tokenresource.SocketID) string { return w.template(s) }
+
+// SetLiveSocketID stores the live socket id of the token in the session:
+// the template applied to the token's claims, the same typed value the
+// revocation side builds from the stored row.
+func (w *Web) SetLiveSocketID(sess Session, claims *authentication.Claims) {
+	sess[LiveSocketIDKey] = w.template(claims.SocketID())
+}
+
+// StoreInSession stores the token in the session: its jti (SessionJTI) or
+// the token itself (SessionUnsafe).
+func (w *Web) StoreInSession(sess Session, token string, claims *authentication.Claims) {
+	delete(sess, SessionToken)
+	delete(sess, SessionJTI)
+	if w.auth.Config().Tokens.SessionIdentifier == authentication.SessionUnsafe {
+		sess[SessionToken] = token
+	} else {
+		sess[SessionJTI] = claims.JTI
+	}
+	sess[SessionSubject] = claims.Subject
+}
+
+// SignIn renews the session for a signed-in user: a fresh session with the
+// token and the live socket id, written to the cookie.
+func (w *Web) SignIn(rw http.ResponseWriter, r *http.Request, s *authentication.Session) error {
+	sess := Session{}
+	w.StoreInSession(sess, s.Token, s.Claims)
+	w.SetLiveSocketID(sess, s.Claims)
+	return w.sessions.Save(rw, r, sess)
+}
+
+// ClearSession signs the request out: it revokes the session's token and
+// the request's bearer token (either may be revoked already), then clears
+// the session cookie.
+func (w *Web) ClearSession(rw http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	store := w.auth.Tokens()
+	var errs []error
+	tolerate := func(err error) {
+		if err != nil && !errors.Is(err, tokenresource.ErrAlreadyRevoked) {
+			errs = append(errs, err)
+		}
+	}
+	sess := w.sessions.Load(r)
+	switch {
+	case sess[SessionJTI] != "":
+		tolerate(store.RevokeJTI(ctx, sess[SessionJTI], sess[SessionSubject], tokenresource.ReasonSignedOut))
+	case sess[SessionToken] != "":
+		tolerate(store.Revoke(ctx, sess[SessionToken], tokenresource.ReasonSignedOut))
+	}
+	if token := bearer(r); token != "" {
+		// Only a token that verifies may be revoked through this request.
+		if _, err := w.auth.Parse(ctx, token); err == nil {
+			tolerate(store.Revoke(ctx, token, tokenresource.ReasonSignedOut))
+		}
+	}
+	w.sessions.Clear(rw, r)
+	return errors.Join(errs...)
+}
+
+// Principal is the signed-in user of a request.
+type Principal struct {
+	// User is the record (*T).
+	User      any
+	JTI       string
+	Subject   string
+	ExpiresAt time.Time
+	// SocketID is the live socket id of the session's token.
+	SocketID string
+	// Bearer is true when the request authenticated with an Authorization
+	// header rather than the session cookie.
+	Bearer bool
+	// Token is the bearer (or SessionUnsafe) token; empty for jti sessions.
+	Token string
+}
+
+// Authenticate finds the request's principal: an Authorization: Bearer
+// token first, then the session cookie. A revoked, expired or unknown
+// token is ErrNotSignedIn.
+func (w *Web) Authenticate(r *http.Request) (*Principal, error) {
+	ctx := r.Context()
+	if token := bearer(r); token != "" {
+		user, claims, err := w.auth.Authenticate(ctx, token)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrNotSignedIn, err)
+		}
+		return &Principal{User: user, JTI: claims.JTI, Subject: claims.Subject, ExpiresAt: claims.ExpiresAt,
+			SocketID: w.template(claims.SocketID()), Bearer: true, Token: token}, nil
+	}
+	sess := w.sessions.Load(r)
+	switch {
+	case sess[SessionJTI] != "":
+		row, err := w.auth.Tokens().Get(ctx, sess[SessionJTI], tokenresource.PurposeUser)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrNotSignedIn, err)
+		}
+		user, err := w.auth.RecordFor(ctx, row.Subject)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrNotSignedIn, err)
+		}
+		id := sess[LiveSocketIDKey]
+		if id == "" {
+			id = w.template(tokenresource.SocketIDOf(row))
+		}
+		return &Principal{User: user, JTI: row.JTI, Subject: row.Subject, ExpiresAt: row.ExpiresAt.UTC(), SocketID: id}, nil
+	case sess[SessionToken] != "":
+		user, claims, err := w.auth.Authenticate(ctx, sess[SessionToken])
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrNotSignedIn, err)
+		}
+		id := sess[LiveSocketIDKey]
+		if id == "" {
+			id = w.template(claims.SocketID())
+		}
+		return &Principal{User: user, JTI: claims.JTI, Subject: claims.Subject, ExpiresAt: claims.ExpiresAt,
+			SocketID: id, Token: sess[SessionToken]}, nil
+	}
+	return nil, ErrNotSignedIn
+}
+
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+type principalKey struct{}
+
+// Middleware loads the request's principal into its context (see
+// CurrentUser). A request whose token was revoked goes on as signed out,
+// and its stale session cookie is cleared.
+func (w *Web) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		p, err := w.Authenticate(r)
+		if err != nil {
+			if _, cerr := r.Cookie(w.sessions.Name); cerr == nil {
+				w.sessions.Clear(rw, r)
+			}
+			next.ServeHTTP(rw, r)
+			return
+		}
+		ctx := context.WithValue(r.Context(), principalKey{}, p)
+		ctx = resource.WithActor(ctx, p.User)
+		next.ServeHTTP(rw, r.WithContext(ctx))
+	})
+}
+
+// CurrentPrincipal returns what Middleware loaded, or nil.
+func CurrentPrincipal(ctx context.Context) *Principal {
+	p, _ := ctx.Value(principalKey{}).(*Principal)
+	return p
+}
+
+// CurrentUser returns the signed-in user (*T) Middleware loaded, or nil.
+func CurrentUser(ctx context.Context) any {
+	if p := CurrentPrincipal(ctx); p != nil {
+		return p.User
+	}
+	return nil
+}
+
+// RequireUser answers 401 (JSON) or redirects to signInPath (browsers)
+// when Middleware found no user.
+func RequireUser(signInPath string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if CurrentPrincipal(r.Context()) == nil {
+			if wantsJSON(r) || r.Method != http.MethodGet {
+				writeJSON(rw, http.StatusUnauthorized, map[string]string{"error": "not signed in"})
+				return
+			}
+			http.Redirect(rw, r, signInPath, http.StatusSeeOther)
+			return
+		}
+		next.ServeHTTP(rw, r)
+	})
+}
+
+// LiveAuthenticator authenticates live sockets like Authenticate does, and
+// gives the endpoint the session's socket id, jti and expiry.
+func (w *Web) LiveAuthenticator() live.Authenticator {
+	return live.AuthenticatorFunc(func(r *http.Request) (*live.Identity, error) {
+		p, err := w.Authenticate(r)
+		if err != nil {
+			return nil, err
+		}
+		return &live.Identity{SocketID: p.SocketID, JTI: p.JTI, Subject: p.Subject, ExpiresAt: p.ExpiresAt, User: p.User}, nil
+	})
+}
+
+// PublicFields returns a record's attributes without the sensitive ones,
+// keyed by attribute name, for JSON answers.
+func PublicFields(d *resource.Domain, r resource.Ref, rec any) map[string]any {
+	decl := d.Declaration(r)
+	rv := reflect.ValueOf(rec)
+	if decl == nil || rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return nil
+	}
+	out := map[string]any{}
+	for _, a := range decl.Attributes {
+		if !a.Sensitive {
+			out[a.Name] = rv.Elem().FieldByIndex(a.Index).Interface()
+		}
+	}
+	return out
+}
