@@ -3,7 +3,9 @@
 // Disconnect closes at once, on every node, with close code 4001 and the
 // reason, when their tokens are revoked.
 //
-//	ep, err := live.New(live.WithAuthenticator(auth))
+//	ep, err := live.New()
+//	… declare the token resource with Endpoints: []tokenresource.Endpoint{ep}, build …
+//	ep.SetAuthenticator(webGlue.LiveAuthenticator())
 //	mux.Handle("GET /live/websocket", ep)
 //	mux.Handle("GET /live/client.js", live.ClientJS())
 //
@@ -23,6 +25,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/olahol/melody"
@@ -51,7 +54,7 @@ type HandlerFunc func(ctx context.Context, c *Conn, payload json.RawMessage)
 // authenticated requests to WebSockets. Safe for concurrent use.
 type Endpoint struct {
 	m        *melody.Melody
-	auth     Authenticator
+	auth     atomic.Pointer[Authenticator]
 	pubsub   PubSub
 	logger   *slog.Logger
 	origins  []string
@@ -77,8 +80,23 @@ var _ tokenresource.Endpoint = (*Endpoint)(nil)
 // Option configures an Endpoint.
 type Option func(*Endpoint)
 
-// WithAuthenticator sets how sockets are authenticated. Required.
-func WithAuthenticator(a Authenticator) Option { return func(e *Endpoint) { e.auth = a } }
+// WithAuthenticator sets how sockets are authenticated; see also
+// SetAuthenticator. Until one is set, every upgrade is refused.
+func WithAuthenticator(a Authenticator) Option { return func(e *Endpoint) { e.SetAuthenticator(a) } }
+
+// SetAuthenticator sets how sockets are authenticated. The endpoint is
+// usually made before the domain it serves (the token section names it), and
+// the authenticator after (it needs the built domain): set it then, before
+// serving.
+func (e *Endpoint) SetAuthenticator(a Authenticator) { e.auth.Store(&a) }
+
+func (e *Endpoint) authenticate(r *http.Request) (*Identity, error) {
+	a := e.auth.Load()
+	if a == nil {
+		return nil, errors.New("kiln/live: no authenticator set")
+	}
+	return (*a).AuthenticateSocket(r)
+}
 
 // WithPubSub sets the transport between nodes. Default: an InProcess of the
 // endpoint's own.
@@ -119,9 +137,6 @@ func New(opts ...Option) (*Endpoint, error) {
 	e.m.Config.MaxMessageSize = 64 << 10
 	for _, o := range opts {
 		o(e)
-	}
-	if e.auth == nil {
-		return nil, errors.New("kiln/live: an Authenticator is required (live.WithAuthenticator)")
 	}
 	if e.pubsub == nil {
 		e.pubsub = &InProcess{}
@@ -168,7 +183,7 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cross-origin WebSocket refused", http.StatusForbidden)
 		return
 	}
-	id, err := e.auth.AuthenticateSocket(r)
+	id, err := e.authenticate(r)
 	if err != nil || id == nil || id.SocketID == "" {
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
@@ -209,7 +224,7 @@ func (e *Endpoint) connect(s *melody.Session) {
 	}
 	// Registered: a revocation committed from now on finds the socket. One
 	// committed before is caught by checking the token again.
-	if _, err := e.auth.AuthenticateSocket(s.Request); err != nil {
+	if _, err := e.authenticate(s.Request); err != nil {
 		c.Close(CloseSignedOut, ReasonText(tokenresource.ReasonRevoked))
 		return
 	}
