@@ -32,8 +32,9 @@ type Attribute struct {
 	// only changes and defaults set them. Zero value: writable.
 	ReadOnly bool
 	// Required attributes may not be left nil or zero by a create (the
-	// inverse of allow-nil). Zero value: taken from the bun tag, where pk and
-	// notnull columns are required (autoincrement ones are not).
+	// inverse of allow-nil); a bool's false, and a number's 0 that the input
+	// or a change set, count as given. Zero value: taken from the bun tag,
+	// where pk and notnull columns are required (autoincrement ones are not).
 	Required bool
 	// Default gives the value of an attribute left zero by a create.
 	Default func() any

@@ -51,9 +51,21 @@ func New[T any](name string, sections ...Section) *Resource[T] {
 			d.Problem(d.Location, []string{"attributes"}, p, "")
 		}
 		for _, a := range d.Attributes {
-			if a.Unique && !a.PrimaryKey {
-				d.Identities = append(d.Identities, Identity{Name: "unique_" + a.Name, Keys: []string{a.Name}, location: d.Location})
+			if !a.Unique || a.PrimaryKey {
+				continue
 			}
+			// `bun:",unique:group"` makes the columns of a group one
+			// composite key, as bun's CREATE TABLE does.
+			_, opts := parseBunTag(d.Type.FieldByIndex(a.Index).Tag.Get("bun"))
+			name := "unique_" + a.Name
+			if group := opts["unique"]; group != "" {
+				name = "unique_" + group
+				if id := d.Identity(name); id != nil {
+					id.Keys = append(id.Keys, a.Name)
+					continue
+				}
+			}
+			d.Identities = append(d.Identities, Identity{Name: name, Keys: []string{a.Name}, location: d.Location})
 		}
 	}
 	for _, s := range sections {
@@ -224,7 +236,8 @@ func (t Table) Declare(d *Declaration) { d.Table = string(t) }
 // Identity is a unique key of the resource. A unique index is created for
 // it, a write that violates it fails with a *ConflictError, and it can be
 // used to get one record (Read.GetBy). A `bun:",unique"` column declares
-// the identity "unique_<column>" by itself.
+// the identity "unique_<column>" by itself; the columns tagged
+// `bun:",unique:<group>"` declare one identity "unique_<group>" over them all.
 type Identity struct {
 	Name string
 	Keys []string

@@ -3,6 +3,7 @@ package resource
 import (
 	"context"
 	"fmt"
+	"reflect"
 )
 
 // Create runs a create action and returns the created record.
@@ -72,7 +73,9 @@ func (r *Resource[T]) BulkDestroy(ctx context.Context, d *Domain, action string,
 	return res.Records.([]*T), nil
 }
 
-// Call runs a generic action of r and returns its value as a V.
+// Call runs a generic action of r and returns its value as a V (the zero V
+// when the action returns nil). A value that is not a V is an error, and
+// rolls the action back.
 func Call[V any](ctx context.Context, d *Domain, r Ref, action string, in Input) (V, error) {
 	var zero V
 	_, ba, err := d.lookup(r, action)
@@ -82,16 +85,23 @@ func Call[V any](ctx context.Context, d *Domain, r Ref, action string, in Input)
 	if ba.Type != GenericAction {
 		return zero, fmt.Errorf("%w: %s.%s is a %s action, not generic", ErrWrongActionType, r.Name(), action, ba.Type)
 	}
-	res, err := d.Run(ctx, r, action, in)
+	// The value is checked inside the transaction: a value of the wrong
+	// type rolls the action back rather than reporting an error for
+	// something committed.
+	var v V
+	err = d.InTransaction(ctx, func(ctx context.Context) error {
+		res, err := d.Run(ctx, r, action, in)
+		if err != nil || res.Value == nil {
+			return err
+		}
+		var ok bool
+		if v, ok = res.Value.(V); !ok {
+			return fmt.Errorf("kiln/resource: %s.%s returned %T, not %s", r.Name(), action, res.Value, reflect.TypeFor[V]())
+		}
+		return nil
+	})
 	if err != nil {
 		return zero, err
-	}
-	if res.Value == nil {
-		return zero, nil
-	}
-	v, ok := res.Value.(V)
-	if !ok {
-		return zero, fmt.Errorf("kiln/resource: %s.%s returned %T, not %T", r.Name(), action, res.Value, zero)
 	}
 	return v, nil
 }
