@@ -46,7 +46,15 @@
     var ws = null;
     var attempt = 0;
     var stopped = false;
+    var leaving = false;
     var socketID = null;
+
+    // A form post that signs this page out (sign out, change password)
+    // closes its socket while the browser navigates: do not race it.
+    if (root.addEventListener) {
+      root.addEventListener("beforeunload", function () { leaving = true; });
+      root.addEventListener("pageshow", function () { leaving = false; });
+    }
 
     function absolute(url) {
       if (/^wss?:\/\//.test(url) || !opts.location) return url;
@@ -75,7 +83,7 @@
           stopped = true;
           var reason = ev.reason || "signed out";
           opts.onStatus("signed-out", { reason: reason });
-          opts.navigate(signInURL(opts.signInPath, reason));
+          if (!leaving) opts.navigate(signInURL(opts.signInPath, reason));
           return;
         }
         var delay = backoff(attempt, opts);

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/kiln-go/kiln/cli"
+	"github.com/kiln-go/kiln/extensions/authentication"
+	"github.com/kiln-go/kiln/live"
+	"github.com/kiln-go/kiln/live/pubsub"
+	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/resource/bunlayer"
+	"github.com/kiln-go/kiln/web"
+)
+
+// app is the running example.
+type app struct {
+	layer    *bunlayer.Layer
+	domain   *resource.Domain
+	users    *resource.Resource[User]
+	tokens   *resource.Resource[Token]
+	auth     *authentication.Auth
+	web      *web.Web
+	endpoint *live.Endpoint
+	mailbox  *Mailbox
+	logger   *slog.Logger
+}
+
+// build makes the example from its configuration.
+func build(ctx context.Context, cfg *cli.Config, logger *slog.Logger) (*cli.Runtime, error) {
+	layer, err := bunlayer.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	a, err := newApp(ctx, layer, cfg, logger)
+	if err != nil {
+		layer.Close()
+		return nil, err
+	}
+	return &cli.Runtime{
+		Layer:  layer,
+		Tokens: a.auth.Tokens(),
+		SubjectOf: func(ctx context.Context, email string) (string, error) {
+			u, err := a.users.Get(ctx, a.domain, "get_by_email", resource.Input{"email": email})
+			if err != nil {
+				return "", err
+			}
+			return a.auth.Subject(u)
+		},
+		Handler:  a.routes(),
+		Start:    a.start,
+		Shutdown: a.endpoint.Shutdown,
+		Close:    layer.Close,
+	}, nil
+}
+
+func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger *slog.Logger) (*app, error) {
+	ps, err := pubsub.FromURL(ctx, cfg.PubSubURL, logger)
+	if err != nil {
+		return nil, err
+	}
+	endpoint, err := live.New(live.WithPubSub(ps), live.WithLogger(logger), live.OnOpen(func(c *live.Conn) {
+		c.Subscribe("clock")
+	}))
+	if err != nil {
+		return nil, err
+	}
+	mailbox := &Mailbox{}
+	users, tokens := declare(endpoint, authentication.SecretString(cfg.TokenSigningSecret), mailbox)
+	domain, err := resource.NewDomain("accounts", users, tokens).Build(ctx, layer, resource.WithLogger(logger))
+	if err != nil {
+		return nil, err
+	}
+	auth, err := authentication.For(domain, users)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([][]byte, len(cfg.CookieKeys))
+	for i, k := range cfg.CookieKeys {
+		keys[i] = []byte(k)
+	}
+	sessions, err := web.NewSessions(keys...)
+	if err != nil {
+		return nil, err
+	}
+	glue := web.New(auth, sessions, web.WithLogger(logger))
+	endpoint.SetAuthenticator(glue.LiveAuthenticator())
+	return &app{layer: layer, domain: domain, users: users, tokens: tokens, auth: auth, web: glue,
+		endpoint: endpoint, mailbox: mailbox, logger: logger}, nil
+}
+
+// start runs the expunger and the clock that shows the page is live.
+func (a *app) start(ctx context.Context) {
+	a.auth.Tokens().Start(ctx, a.logger)
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				_ = a.endpoint.Broadcast(ctx, "clock", "tick", map[string]string{"time": now.Format("15:04:05")})
+			}
+		}
+	}()
+}
+
+// routes is the example's HTTP contract.
+func (a *app) routes() http.Handler {
+	mux := http.NewServeMux()
+	auth := a.web.Routes()
+	mux.Handle("/auth/", auth)
+	mux.Handle("POST /sign-out", auth)
+	mux.Handle("GET /live/websocket", a.endpoint)
+	mux.Handle("GET /live/client.js", live.ClientJS())
+	mux.HandleFunc("GET /healthz", a.healthz)
+
+	pages := http.NewServeMux()
+	pages.HandleFunc("GET /{$}", a.livePage)
+	pages.HandleFunc("GET /sign-in", a.signInPage)
+	pages.HandleFunc("GET /register", a.registerPage)
+	pages.HandleFunc("GET /change-password", a.changePasswordPage)
+	pages.HandleFunc("GET /reset-request", a.resetRequestPage)
+	pages.HandleFunc("GET /reset", a.resetPage)
+	pages.HandleFunc("GET /sessions", a.sessionsPage)
+	pages.HandleFunc("POST /sessions/revoke", a.revokeSession)
+	pages.HandleFunc("GET /dev/mailbox", a.mailboxPage)
+	mux.Handle("/", http.NewCrossOriginProtection().Handler(a.web.Middleware(pages)))
+	return mux
+}
+
+func (a *app) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.layer.Ping(ctx); err != nil {
+		http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+// currentUser returns the signed-in user, or redirects to /sign-in.
+func (a *app) currentUser(w http.ResponseWriter, r *http.Request) (*User, *web.Principal, bool) {
+	p := web.CurrentPrincipal(r.Context())
+	if p == nil {
+		http.Redirect(w, r, "/sign-in", http.StatusSeeOther)
+		return nil, nil, false
+	}
+	return p.User.(*User), p, true
+}
+
+var errNotYours = errors.New("that session is not yours")

@@ -1,0 +1,17 @@
+// Command accounts is the guide's complete example: accounts with password
+// sign-in, a live page over a WebSocket, and auto sign-out — change the
+// password in one window and every other window signs out at once.
+//
+//	go run ./examples/accounts            # serve on http://127.0.0.1:4000 (SQLite)
+//	go run ./examples/accounts --help     # serve, migrate, tokens revoke|expunge
+package main
+
+import "github.com/kiln-go/kiln/cli"
+
+func main() {
+	cli.Main(cli.App{
+		Name:  "accounts",
+		Short: "kiln's accounts example: sign-in, a live page and auto sign-out",
+		Build: build,
+	})
+}
