@@ -67,6 +67,12 @@ type Endpoint struct {
 	writeWait  time.Duration
 	closeGrace time.Duration
 
+	checker        atomic.Pointer[Checker]
+	checkerOnce    sync.Once
+	pendingChecker Checker
+	sweepEvery     time.Duration
+	sweepNow       chan struct{}
+
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -133,6 +139,8 @@ func New(opts ...Option) (*Endpoint, error) {
 		topics:     newIndex(),
 		writeWait:  5 * time.Second,
 		closeGrace: 3 * time.Second,
+		sweepNow:   make(chan struct{}, 1),
+		sweepEvery: DefaultSweepInterval,
 	}
 	e.m.Config.MaxMessageSize = 64 << 10
 	for _, o := range opts {
@@ -151,6 +159,9 @@ func New(opts ...Option) (*Endpoint, error) {
 		}
 	})
 	e.ctx, e.cancel = context.WithCancel(context.Background())
+	if e.pendingChecker != nil {
+		e.SetChecker(e.pendingChecker)
+	}
 	if err := e.pubsub.Subscribe(e.ctx, e.receive); err != nil {
 		e.cancel()
 		return nil, fmt.Errorf("kiln/live: subscribe: %w", err)
@@ -284,6 +295,8 @@ func (e *Endpoint) Broadcast(ctx context.Context, topic, event string, payload a
 // receive acts on a message from the PubSub.
 func (e *Endpoint) receive(msg Message) {
 	switch msg.Kind {
+	case KindSubscribed:
+		e.requestSweep()
 	case KindDisconnect:
 		e.DisconnectLocal(msg.SocketID, tokenresource.Reason(msg.Reason))
 	case KindBroadcast:

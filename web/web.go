@@ -303,3 +303,13 @@ func PublicFields(d *resource.Domain, r resource.Ref, rec any) map[string]any {
 	}
 	return out
 }
+
+// SessionChecker is the live endpoint's safety-net checker: it asks the
+// token store, in batches, which sessions' tokens are revoked or expired
+// (or, with token presence required, gone).
+func (w *Web) SessionChecker() live.Checker {
+	presence := w.auth.Config().Tokens.RequireTokenPresenceForAuthentication
+	return live.CheckerFunc(func(ctx context.Context, jtis []string) (map[string]tokenresource.Reason, error) {
+		return w.auth.Tokens().Check(ctx, jtis, presence)
+	})
+}

@@ -63,7 +63,7 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 	if err != nil {
 		return nil, err
 	}
-	endpoint, err := live.New(live.WithPubSub(ps), live.WithLogger(logger), live.OnOpen(func(c *live.Conn) {
+	endpoint, err := live.New(live.WithPubSub(ps), live.WithLogger(logger), live.WithSweepInterval(cfg.SweepInterval), live.OnOpen(func(c *live.Conn) {
 		c.Subscribe("clock")
 	}))
 	if err != nil {
@@ -89,6 +89,7 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 	}
 	glue := web.New(auth, sessions, web.WithLogger(logger))
 	endpoint.SetAuthenticator(glue.LiveAuthenticator())
+	endpoint.SetChecker(glue.SessionChecker())
 	return &app{layer: layer, domain: domain, users: users, tokens: tokens, auth: auth, web: glue,
 		endpoint: endpoint, mailbox: mailbox, logger: logger}, nil
 }

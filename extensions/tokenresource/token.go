@@ -55,6 +55,9 @@ type ActionNames struct {
 	// StoreRevocation records the revocation of a token that was not
 	// stored (INSERT … ON CONFLICT DO NOTHING).
 	StoreRevocation string // default "store_revocation"
+	// ReadTokens reads rows with a caller's filter (the live safety net
+	// checks its sessions' jtis with it, one query per batch).
+	ReadTokens string // default "read_tokens"
 }
 
 func (n ActionNames) withDefaults() ActionNames {
@@ -73,6 +76,7 @@ func (n ActionNames) withDefaults() ActionNames {
 	def(&n.ExpungeExpired, "expunge_expired")
 	def(&n.RevokeStored, "revoke_stored")
 	def(&n.StoreRevocation, "store_revocation")
+	def(&n.ReadTokens, "read_tokens")
 	return n
 }
 
@@ -98,6 +102,11 @@ var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 // Transform adds the attribute metadata and the actions the user did not
 // declare.
 func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
+	if !embedsFields(d) {
+		// Verify reports the record; actions over columns it lacks would
+		// only add build errors that point the wrong way.
+		return
+	}
 	n := t.Actions.withDefaults()
 	jtiArg := resource.Argument{Name: "jti", Validate: "required"}
 	subjectArg := resource.Argument{Name: "subject", Validate: "required"}
@@ -198,6 +207,10 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 		},
 	})
 	d.AddAction(resource.Read{
+		Name:        n.ReadTokens,
+		Description: "Reads token rows; run it with a filter (resource.Where).",
+	})
+	d.AddAction(resource.Read{
 		Name:        n.ReadExpired,
 		Description: "Reads the rows that have expired.",
 		Filter:      resource.Le("expires_at", resource.CurrentTime),
@@ -226,21 +239,23 @@ func (t Token) Verify(_ *resource.BuildContext, d *resource.Declaration) {
 		"purpose": reflect.TypeFor[string](), "extra_data": reflect.TypeFor[map[string]any](),
 		"created_at": reflect.TypeFor[time.Time](), "updated_at": reflect.TypeFor[time.Time](),
 	}
-	for _, name := range []string{"jti", "subject", "expires_at", "purpose", "extra_data", "created_at", "updated_at"} {
-		a := d.Attribute(name)
-		switch {
-		case a == nil:
-			d.Problem(loc, []string{"token", "attributes", name}, "missing column", "embed tokenresource.Fields in the record struct: type Token struct{ tokenresource.Fields }")
-		case a.Type != want[name]:
-			d.Problem(loc, []string{"token", "attributes", name}, fmt.Sprintf("has type %s, want %s", a.Type, want[name]), "embed tokenresource.Fields instead of declaring the column")
-		}
-	}
-	pk := d.PrimaryKey()
-	if len(pk) != 1 || pk[0].Name != "jti" {
-		d.Problem(loc, []string{"token", "attributes", "jti"}, "jti must be the only primary key", "embed tokenresource.Fields and declare no other pk")
-	}
-	if d.Type != nil && !reflect.PointerTo(d.Type).Implements(reflect.TypeFor[Record]()) {
+	if !embedsFields(d) {
+		// One problem, not one per missing column: the fix is the same.
 		d.Problem(loc, []string{"token"}, fmt.Sprintf("record type %s does not embed tokenresource.Fields", d.Type), "type Token struct{ tokenresource.Fields }")
+	} else {
+		for _, name := range []string{"jti", "subject", "expires_at", "purpose", "extra_data", "created_at", "updated_at"} {
+			a := d.Attribute(name)
+			switch {
+			case a == nil:
+				d.Problem(loc, []string{"token", "attributes", name}, "missing column", "embed tokenresource.Fields in the record struct: type Token struct{ tokenresource.Fields }")
+			case a.Type != want[name]:
+				d.Problem(loc, []string{"token", "attributes", name}, fmt.Sprintf("has type %s, want %s", a.Type, want[name]), "embed tokenresource.Fields instead of declaring the column")
+			}
+		}
+		pk := d.PrimaryKey()
+		if len(pk) != 1 || pk[0].Name != "jti" {
+			d.Problem(loc, []string{"token", "attributes", "jti"}, "jti must be the only primary key", "embed tokenresource.Fields and declare no other pk")
+		}
 	}
 	if t.ExpungeInterval < 0 {
 		d.Problem(loc, []string{"token", "expunge_interval"}, fmt.Sprintf("is negative (%s)", t.ExpungeInterval), "use a positive duration, or 0 for the default of 12h")
@@ -259,7 +274,7 @@ func (t Token) Verify(_ *resource.BuildContext, d *resource.Declaration) {
 		n.StoreToken: resource.CreateAction, n.GetToken: resource.ReadAction, n.RevokeToken: resource.GenericAction,
 		n.RevokeJTI: resource.GenericAction, n.RevokeAllStoredForSubject: resource.GenericAction, n.IsRevoked: resource.GenericAction,
 		n.ReadExpired: resource.ReadAction, n.ExpungeExpired: resource.DestroyAction, n.RevokeStored: resource.UpdateAction,
-		n.StoreRevocation: resource.CreateAction,
+		n.StoreRevocation: resource.CreateAction, n.ReadTokens: resource.ReadAction,
 	}
 	for name, typ := range wantTypes {
 		if a := d.Action(name); a != nil && a.Type != typ {
@@ -267,6 +282,11 @@ func (t Token) Verify(_ *resource.BuildContext, d *resource.Declaration) {
 				"rename your action, or name the token store's action otherwise in Token.Actions")
 		}
 	}
+}
+
+// embedsFields reports whether the record type embeds Fields.
+func embedsFields(d *resource.Declaration) bool {
+	return d.Type != nil && reflect.PointerTo(d.Type).Implements(reflect.TypeFor[Record]())
 }
 
 // tokenClaims are the claims the store needs from a token.

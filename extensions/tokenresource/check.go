@@ -1,0 +1,48 @@
+package tokenresource
+
+import (
+	"context"
+	"reflect"
+	"time"
+
+	"github.com/kiln-go/kiln/resource"
+)
+
+// CheckBatch is how many jtis Check reads per query.
+const CheckBatch = 500
+
+// Check tells which of jtis may no longer hold a session: revoked ones
+// (ReasonRevoked), expired ones (ReasonExpired) and, with requirePresence,
+// ones the store does not hold (ReasonRevoked). It reads CheckBatch jtis per
+// query, never one query per jti. The live endpoint's safety net calls it.
+func (s *Store) Check(ctx context.Context, jtis []string, requirePresence bool) (map[string]Reason, error) {
+	out := map[string]Reason{}
+	now := time.Now().UTC()
+	for start := 0; start < len(jtis); start += CheckBatch {
+		batch := jtis[start:min(start+CheckBatch, len(jtis))]
+		res, err := s.domain.Run(ctx, s.ref, s.cfg.Actions.ReadTokens, nil, resource.Where(resource.In("jti", batch)))
+		if err != nil {
+			return nil, err
+		}
+		rows := reflect.ValueOf(res.Records)
+		found := make(map[string]bool, rows.Len())
+		for i := 0; i < rows.Len(); i++ {
+			f := rows.Index(i).Interface().(Record).TokenFields()
+			found[f.JTI] = true
+			switch {
+			case f.Revoked():
+				out[f.JTI] = ReasonRevoked
+			case f.Expired(now):
+				out[f.JTI] = ReasonExpired
+			}
+		}
+		if requirePresence {
+			for _, jti := range batch {
+				if !found[jti] {
+					out[jti] = ReasonRevoked
+				}
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,126 @@
+package live
+
+import (
+	"context"
+	"time"
+
+	"github.com/kiln-go/kiln/extensions/tokenresource"
+)
+
+// DefaultSweepInterval is how often the safety net checks sessions when
+// WithSafetyNet is given no interval.
+const DefaultSweepInterval = 30 * time.Second
+
+// Checker tells which of the given jtis no longer hold a session, and why.
+// It must answer for many jtis in few queries (tokenresource.Store.Check
+// reads 500 per query).
+type Checker interface {
+	CheckSessions(ctx context.Context, jtis []string) (map[string]tokenresource.Reason, error)
+}
+
+// CheckerFunc adapts a function to Checker.
+type CheckerFunc func(ctx context.Context, jtis []string) (map[string]tokenresource.Reason, error)
+
+// CheckSessions calls f.
+func (f CheckerFunc) CheckSessions(ctx context.Context, jtis []string) (map[string]tokenresource.Reason, error) {
+	return f(ctx, jtis)
+}
+
+// WithSafetyNet checks every session's token with checker every interval
+// (DefaultSweepInterval when zero), and at once after each pub/sub
+// (re)subscription, closing those revoked or expired with their reason. A
+// lost disconnect message then delays the disconnect by at most one
+// interval; it never loses it.
+func WithSafetyNet(checker Checker, interval time.Duration) Option {
+	return func(e *Endpoint) {
+		WithSweepInterval(interval)(e)
+		e.pendingChecker = checker
+	}
+}
+
+// WithSweepInterval sets the safety net's interval, for a checker set
+// later with SetChecker. Default: DefaultSweepInterval.
+func WithSweepInterval(interval time.Duration) Option {
+	return func(e *Endpoint) {
+		if interval > 0 {
+			e.sweepEvery = interval
+		}
+	}
+}
+
+// SetChecker starts the safety net with checker (like WithSafetyNet, for an
+// endpoint made before its domain). Only the first call has an effect.
+func (e *Endpoint) SetChecker(checker Checker) {
+	e.checkerOnce.Do(func() {
+		e.checker.Store(&checker)
+		go e.runSafetyNet(e.ctx)
+	})
+}
+
+// KindSubscribed is the Message a transport hands its subscriber, locally,
+// each time it has (re)subscribed: messages may have been lost before it,
+// so the endpoint sweeps at once.
+const KindSubscribed = "subscribed"
+
+// runSafetyNet sweeps every interval and when asked, until ctx is done.
+func (e *Endpoint) runSafetyNet(ctx context.Context) {
+	t := time.NewTicker(e.sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-e.sweepNow:
+		}
+		if _, err := e.Sweep(ctx); err != nil && ctx.Err() == nil {
+			e.logger.Error("kiln/live: safety net sweep failed", "err", err)
+		}
+	}
+}
+
+// requestSweep asks for a sweep without waiting for it.
+func (e *Endpoint) requestSweep() {
+	select {
+	case e.sweepNow <- struct{}{}:
+	default:
+	}
+}
+
+// Sweep checks the tokens of every session on this node now and closes the
+// revoked and expired ones; it returns how many it closed. Without a
+// checker it does nothing.
+func (e *Endpoint) Sweep(ctx context.Context) (int, error) {
+	checker := e.checker.Load()
+	if checker == nil {
+		return 0, nil
+	}
+	byJTI := map[string][]*Conn{}
+	for _, c := range e.sockets.all() {
+		if c.id.JTI != "" {
+			byJTI[c.id.JTI] = append(byJTI[c.id.JTI], c)
+		}
+	}
+	if len(byJTI) == 0 {
+		return 0, nil
+	}
+	jtis := make([]string, 0, len(byJTI))
+	for jti := range byJTI {
+		jtis = append(jtis, jti)
+	}
+	gone, err := (*checker).CheckSessions(ctx, jtis)
+	if err != nil {
+		return 0, err
+	}
+	closed := 0
+	for jti, reason := range gone {
+		for _, c := range byJTI[jti] {
+			c.Close(CloseSignedOut, ReasonText(reason))
+			closed++
+		}
+	}
+	if closed > 0 {
+		e.logger.Info("kiln/live: safety net closed sessions", "count", closed)
+	}
+	return closed, nil
+}
