@@ -3,8 +3,13 @@ package live
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sync"
 )
+
+// ErrPayloadTooLarge is returned by a transport's Publish for a message
+// over its size limit (8000 bytes for PostgreSQL NOTIFY).
+var ErrPayloadTooLarge = errors.New("kiln/live: message too large for the transport")
 
 // Message is what endpoints tell each other through a PubSub: disconnect
 // the sessions of a socket id, or broadcast an event on a topic.

@@ -13,6 +13,9 @@ import (
 	"net/url"
 
 	"github.com/kiln-go/kiln/live"
+	"github.com/kiln-go/kiln/live/pubsub/nats"
+	"github.com/kiln-go/kiln/live/pubsub/postgres"
+	"github.com/kiln-go/kiln/live/pubsub/redis"
 )
 
 // FromURL returns the transport for rawURL.
@@ -23,6 +26,14 @@ func FromURL(ctx context.Context, rawURL string, logger *slog.Logger) (live.PubS
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("kiln/pubsub: bad URL: %w", err)
+	}
+	switch u.Scheme {
+	case "postgres", "postgresql":
+		return postgres.New(ctx, rawURL, postgres.WithLogger(logger))
+	case "redis", "rediss":
+		return redis.New(ctx, rawURL, redis.WithLogger(logger))
+	case "nats", "tls":
+		return nats.New(ctx, rawURL, nats.WithLogger(logger))
 	}
 	return nil, fmt.Errorf("kiln/pubsub: unsupported scheme %q; use postgres://, redis:// or nats://", u.Scheme)
 }

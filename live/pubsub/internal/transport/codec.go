@@ -1,0 +1,42 @@
+package transport
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/kiln-go/kiln/live"
+)
+
+// Encode marshals a message, refusing one over limit bytes (0: no limit).
+func Encode(msg live.Message, limit int) ([]byte, error) {
+	b, err := json.Marshal(msg)
+	if err != nil {
+		return nil, err
+	}
+	if limit > 0 && len(b) > limit {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", live.ErrPayloadTooLarge, len(b), limit)
+	}
+	return b, nil
+}
+
+// Decode unmarshals a message, refusing garbage and unknown kinds.
+func Decode(b []byte) (live.Message, error) {
+	var msg live.Message
+	if err := json.Unmarshal(b, &msg); err != nil {
+		return msg, fmt.Errorf("kiln/pubsub: bad message: %w", err)
+	}
+	switch msg.Kind {
+	case live.KindDisconnect:
+		if msg.SocketID == "" {
+			return msg, errors.New("kiln/pubsub: disconnect without a socket id")
+		}
+	case live.KindBroadcast:
+		if msg.Topic == "" || msg.Event == "" {
+			return msg, errors.New("kiln/pubsub: broadcast without a topic or event")
+		}
+	default:
+		return msg, fmt.Errorf("kiln/pubsub: unknown message kind %q", msg.Kind)
+	}
+	return msg, nil
+}

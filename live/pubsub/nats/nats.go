@@ -1,0 +1,115 @@
+// Package nats is a live.PubSub on NATS (nats.go).
+package nats
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	natsgo "github.com/nats-io/nats.go"
+
+	"github.com/kiln-go/kiln/live"
+	"github.com/kiln-go/kiln/live/pubsub/internal/transport"
+)
+
+// DefaultSubject is the subject the nodes subscribe to.
+const DefaultSubject = "kiln.live"
+
+// PubSub is the NATS transport. nats.go reconnects and resubscribes by
+// itself; the transport logs it and tells its subscribers.
+type PubSub struct {
+	conn    *natsgo.Conn
+	subject string
+	logger  *slog.Logger
+
+	mu   sync.Mutex
+	subs []func(live.Message)
+}
+
+var _ live.PubSub = (*PubSub)(nil)
+
+// Option configures the transport.
+type Option func(*PubSub)
+
+// WithSubject sets the subject. Default: DefaultSubject.
+func WithSubject(name string) Option { return func(p *PubSub) { p.subject = name } }
+
+// WithLogger sets the logger. Default: slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(p *PubSub) { p.logger = l } }
+
+// New connects to NATS at url (nats://host:4222).
+func New(_ context.Context, url string, opts ...Option) (*PubSub, error) {
+	p := &PubSub{subject: DefaultSubject, logger: slog.Default()}
+	for _, o := range opts {
+		o(p)
+	}
+	conn, err := natsgo.Connect(url,
+		natsgo.Name("kiln live"),
+		natsgo.MaxReconnects(-1),
+		natsgo.ReconnectWait(250*time.Millisecond),
+		natsgo.ReconnectJitter(250*time.Millisecond, time.Second),
+		natsgo.DisconnectErrHandler(func(_ *natsgo.Conn, err error) {
+			if err != nil {
+				p.logger.Warn("kiln/pubsub/nats: connection lost; reconnecting", "err", err)
+			}
+		}),
+		natsgo.ReconnectHandler(func(*natsgo.Conn) {
+			p.logger.Info("kiln/pubsub/nats: reconnected and resubscribed", "subject", p.subject)
+			p.mu.Lock()
+			subs := append([]func(live.Message){}, p.subs...)
+			p.mu.Unlock()
+			for _, fn := range subs {
+				fn(live.Message{Kind: live.KindSubscribed})
+			}
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("kiln/pubsub/nats: connect: %w", err)
+	}
+	p.conn = conn
+	return p, nil
+}
+
+// Conn is the underlying connection.
+func (p *PubSub) Conn() *natsgo.Conn { return p.conn }
+
+// Close drains and closes the connection.
+func (p *PubSub) Close() { p.conn.Close() }
+
+// Publish implements live.PubSub.
+func (p *PubSub) Publish(_ context.Context, msg live.Message) error {
+	b, err := transport.Encode(msg, int(p.conn.MaxPayload()))
+	if err != nil {
+		return err
+	}
+	return p.conn.Publish(p.subject, b)
+}
+
+// Subscribe implements live.PubSub: it returns once the server has the
+// subscription, and unsubscribes when ctx is done.
+func (p *PubSub) Subscribe(ctx context.Context, fn func(live.Message)) error {
+	sub, err := p.conn.Subscribe(p.subject, func(m *natsgo.Msg) {
+		msg, err := transport.Decode(m.Data)
+		if err != nil {
+			p.logger.Warn("kiln/pubsub/nats: message ignored", "err", err)
+			return
+		}
+		fn(msg)
+	})
+	if err != nil {
+		return fmt.Errorf("kiln/pubsub/nats: subscribe: %w", err)
+	}
+	if err := p.conn.FlushWithContext(ctx); err != nil {
+		_ = sub.Unsubscribe()
+		return fmt.Errorf("kiln/pubsub/nats: subscribe: %w", err)
+	}
+	p.mu.Lock()
+	p.subs = append(p.subs, fn)
+	p.mu.Unlock()
+	p.logger.Info("kiln/pubsub/nats: subscribed", "subject", p.subject)
+	fn(live.Message{Kind: live.KindSubscribed})
+	context.AfterFunc(ctx, func() { _ = sub.Unsubscribe() })
+	return nil
+}

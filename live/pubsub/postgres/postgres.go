@@ -1,0 +1,142 @@
+// Package postgres is a live.PubSub on PostgreSQL LISTEN/NOTIFY: no
+// infrastructure beyond the database the nodes already share.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kiln-go/kiln/live"
+	"github.com/kiln-go/kiln/live/pubsub/internal/transport"
+)
+
+// MaxPayload is the largest message NOTIFY carries (PostgreSQL's limit is
+// 8000 bytes).
+const MaxPayload = 7999
+
+// DefaultChannel is the channel the nodes listen on.
+const DefaultChannel = "kiln_live"
+
+// PubSub is the LISTEN/NOTIFY transport. It publishes through a pool and
+// listens on a dedicated connection, reconnecting with backoff.
+type PubSub struct {
+	url     string
+	channel string
+	logger  *slog.Logger
+	pool    *pgxpool.Pool
+}
+
+var _ live.PubSub = (*PubSub)(nil)
+
+// Option configures the transport.
+type Option func(*PubSub)
+
+// WithChannel sets the channel. Default: DefaultChannel.
+func WithChannel(name string) Option { return func(p *PubSub) { p.channel = name } }
+
+// WithLogger sets the logger. Default: slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(p *PubSub) { p.logger = l } }
+
+// New connects to PostgreSQL at url.
+func New(ctx context.Context, url string, opts ...Option) (*PubSub, error) {
+	p := &PubSub{url: url, channel: DefaultChannel, logger: slog.Default()}
+	for _, o := range opts {
+		o(p)
+	}
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("kiln/pubsub/postgres: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("kiln/pubsub/postgres: connect: %w", err)
+	}
+	p.pool = pool
+	return p, nil
+}
+
+// Close closes the publishing pool; listeners stop with their ctx.
+func (p *PubSub) Close() { p.pool.Close() }
+
+// Publish implements live.PubSub with pg_notify.
+func (p *PubSub) Publish(ctx context.Context, msg live.Message) error {
+	b, err := transport.Encode(msg, MaxPayload)
+	if err != nil {
+		return err
+	}
+	_, err = p.pool.Exec(ctx, "SELECT pg_notify($1, $2)", p.channel, string(b))
+	return err
+}
+
+// Subscribe implements live.PubSub: it LISTENs on a connection of its
+// own, returns once listening, and keeps listening — reconnecting with
+// backoff — until ctx is done. After each (re)subscription it hands fn a
+// live.KindSubscribed message.
+func (p *PubSub) Subscribe(ctx context.Context, fn func(live.Message)) error {
+	conn, err := p.listen(ctx)
+	if err != nil {
+		return err
+	}
+	p.logger.Info("kiln/pubsub/postgres: listening", "channel", p.channel)
+	fn(live.Message{Kind: live.KindSubscribed})
+	go p.loop(ctx, conn, fn)
+	return nil
+}
+
+func (p *PubSub) listen(ctx context.Context) (*pgx.Conn, error) {
+	conn, err := pgx.Connect(ctx, p.url)
+	if err != nil {
+		return nil, fmt.Errorf("kiln/pubsub/postgres: connect: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{p.channel}.Sanitize()); err != nil {
+		conn.Close(context.Background())
+		return nil, fmt.Errorf("kiln/pubsub/postgres: listen: %w", err)
+	}
+	return conn, nil
+}
+
+func (p *PubSub) loop(ctx context.Context, conn *pgx.Conn, fn func(live.Message)) {
+	defer func() {
+		if conn != nil {
+			conn.Close(context.Background())
+		}
+	}()
+	backoff := transport.Backoff{}
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			p.logger.Warn("kiln/pubsub/postgres: connection lost; reconnecting", "err", err)
+			conn.Close(context.Background())
+			conn = nil
+			for conn == nil {
+				if !backoff.Wait(ctx) {
+					return
+				}
+				if conn, err = p.listen(ctx); err != nil {
+					if errors.Is(err, context.Canceled) {
+						return
+					}
+					p.logger.Warn("kiln/pubsub/postgres: reconnect failed", "err", err)
+				}
+			}
+			backoff.Reset()
+			p.logger.Info("kiln/pubsub/postgres: resubscribed", "channel", p.channel)
+			fn(live.Message{Kind: live.KindSubscribed})
+			continue
+		}
+		msg, err := transport.Decode([]byte(n.Payload))
+		if err != nil {
+			p.logger.Warn("kiln/pubsub/postgres: message ignored", "err", err)
+			continue
+		}
+		fn(msg)
+	}
+}

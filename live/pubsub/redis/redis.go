@@ -1,0 +1,120 @@
+// Package redis is a live.PubSub on Redis pub/sub (go-redis).
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/kiln-go/kiln/live"
+	"github.com/kiln-go/kiln/live/pubsub/internal/transport"
+)
+
+// DefaultChannel is the channel the nodes subscribe to.
+const DefaultChannel = "kiln:live"
+
+// PubSub is the Redis transport.
+type PubSub struct {
+	client  *goredis.Client
+	channel string
+	logger  *slog.Logger
+}
+
+var _ live.PubSub = (*PubSub)(nil)
+
+// Option configures the transport.
+type Option func(*PubSub)
+
+// WithChannel sets the channel. Default: DefaultChannel.
+func WithChannel(name string) Option { return func(p *PubSub) { p.channel = name } }
+
+// WithLogger sets the logger. Default: slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(p *PubSub) { p.logger = l } }
+
+// New connects to Redis at url (redis://host:6379/0).
+func New(ctx context.Context, url string, opts ...Option) (*PubSub, error) {
+	o, err := goredis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("kiln/pubsub/redis: %w", err)
+	}
+	p := &PubSub{client: goredis.NewClient(o), channel: DefaultChannel, logger: slog.Default()}
+	for _, opt := range opts {
+		opt(p)
+	}
+	if err := p.client.Ping(ctx).Err(); err != nil {
+		p.client.Close()
+		return nil, fmt.Errorf("kiln/pubsub/redis: connect: %w", err)
+	}
+	return p, nil
+}
+
+// Client is the underlying client.
+func (p *PubSub) Client() *goredis.Client { return p.client }
+
+// Close closes the client.
+func (p *PubSub) Close() error { return p.client.Close() }
+
+// Publish implements live.PubSub.
+func (p *PubSub) Publish(ctx context.Context, msg live.Message) error {
+	b, err := transport.Encode(msg, 0)
+	if err != nil {
+		return err
+	}
+	return p.client.Publish(ctx, p.channel, b).Err()
+}
+
+// Subscribe implements live.PubSub: it returns once subscribed and keeps
+// receiving until ctx is done. go-redis reconnects and resubscribes by
+// itself; each (re)subscription hands fn a live.KindSubscribed message.
+func (p *PubSub) Subscribe(ctx context.Context, fn func(live.Message)) error {
+	ps := p.client.Subscribe(ctx, p.channel)
+	if _, err := ps.Receive(ctx); err != nil { // the subscription confirmation
+		ps.Close()
+		return fmt.Errorf("kiln/pubsub/redis: subscribe: %w", err)
+	}
+	p.logger.Info("kiln/pubsub/redis: subscribed", "channel", p.channel)
+	fn(live.Message{Kind: live.KindSubscribed})
+	go p.loop(ctx, ps, fn)
+	return nil
+}
+
+func (p *PubSub) loop(ctx context.Context, ps *goredis.PubSub, fn func(live.Message)) {
+	defer ps.Close()
+	backoff := transport.Backoff{}
+	lost := false
+	for {
+		m, err := ps.Receive(ctx)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, goredis.ErrClosed) {
+				return
+			}
+			if !lost {
+				p.logger.Warn("kiln/pubsub/redis: connection lost; reconnecting", "err", err)
+			}
+			lost = true
+			if !backoff.Wait(ctx) {
+				return
+			}
+			continue
+		}
+		switch m := m.(type) {
+		case *goredis.Subscription:
+			if m.Kind == "subscribe" {
+				backoff.Reset()
+				lost = false
+				p.logger.Info("kiln/pubsub/redis: resubscribed", "channel", p.channel)
+				fn(live.Message{Kind: live.KindSubscribed})
+			}
+		case *goredis.Message:
+			msg, err := transport.Decode([]byte(m.Payload))
+			if err != nil {
+				p.logger.Warn("kiln/pubsub/redis: message ignored", "err", err)
+				continue
+			}
+			fn(msg)
+		}
+	}
+}

@@ -1,0 +1,165 @@
+package bunlayer_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kiln-go/kiln/internal/testdb"
+	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/resource/bunlayer"
+)
+
+// benchAccount is the record the benchmarks write: a primary key, an
+// identity (email), a validated attribute and timestamps, as a typical
+// resource has.
+type benchAccount struct {
+	ID        int64     `bun:",pk,autoincrement"`
+	Email     string    `bun:",unique,notnull" validate:"required,email"`
+	Team      string    `bun:",notnull"`
+	Status    string    `bun:",notnull"`
+	CreatedAt time.Time `bun:",notnull" kiln:"readonly,default:now"`
+	UpdatedAt time.Time `bun:",notnull" kiln:"readonly,default:now,update_default:now"`
+}
+
+// benchDBs are the databases every benchmark runs on. The in-memory SQLite
+// database has one connection; the file has several, in WAL mode.
+var benchDBs = []struct {
+	name string
+	open func(testing.TB) *bunlayer.Layer
+}{
+	{"sqlite-memory", testdb.SQLite},
+	{"sqlite-file", testdb.SQLiteFile},
+	{"postgres", testdb.Postgres},
+}
+
+// benchDomain builds a domain of benchAccount on a fresh database of the
+// given kind and migrates it. notified counts notifications.
+func benchDomain(b *testing.B, open func(testing.TB) *bunlayer.Layer, notified *atomic.Int64) (*resource.Resource[benchAccount], *resource.Domain) {
+	b.Helper()
+	ctx := context.Background()
+	accounts := resource.New[benchAccount]("account",
+		resource.Table("accounts"),
+		resource.Actions{
+			resource.Create{Name: "create", Accept: []string{"email", "team", "status"}},
+			resource.Read{Name: "by_email", GetBy: []string{"email"}},
+			resource.Update{Name: "set_status", Accept: []string{"status"}},
+		},
+		resource.Notifiers(resource.NotifierFunc(func(context.Context, resource.Notification) error {
+			notified.Add(1)
+			return nil
+		})),
+	)
+	layer := open(b)
+	d, err := resource.NewDomain("bench", accounts).Build(ctx, layer)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := layer.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	return accounts, d
+}
+
+// benchSeed creates n accounts in team, in one transaction.
+func benchSeed(b *testing.B, accounts *resource.Resource[benchAccount], d *resource.Domain, team string, n int) []string {
+	b.Helper()
+	ctx := context.Background()
+	emails := make([]string, n)
+	err := d.InTransaction(ctx, func(ctx context.Context) error {
+		for i := range emails {
+			emails[i] = fmt.Sprintf("%s-%d@example.com", team, i)
+			if _, err := accounts.Create(ctx, d, "create", resource.Input{"email": emails[i], "team": team, "status": "new"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return emails
+}
+
+// BenchmarkCreate runs a create action: input conversion, validation,
+// defaults, one transaction with an INSERT … RETURNING, one notification.
+func BenchmarkCreate(b *testing.B) {
+	for _, db := range benchDBs {
+		b.Run(db.name, func(b *testing.B) {
+			var notified atomic.Int64
+			accounts, d := benchDomain(b, db.open, &notified)
+			ctx := context.Background()
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				i++
+				in := resource.Input{"email": fmt.Sprintf("user-%d@example.com", i), "team": "a", "status": "new"}
+				if _, err := accounts.Create(ctx, d, "create", in); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(notified.Load())/float64(i), "notifications/op")
+		})
+	}
+}
+
+// BenchmarkReadByIdentity gets one record of 1,000 by a unique column with a
+// Read action declared with GetBy.
+func BenchmarkReadByIdentity(b *testing.B) {
+	for _, db := range benchDBs {
+		b.Run(db.name, func(b *testing.B) {
+			var notified atomic.Int64
+			accounts, d := benchDomain(b, db.open, &notified)
+			emails := benchSeed(b, accounts, d, "a", 1000)
+			ctx := context.Background()
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				email := emails[i%len(emails)]
+				i++
+				got, err := accounts.Get(ctx, d, "by_email", resource.Input{"email": email})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if got.Email != email {
+					b.Fatalf("got %s, want %s", got.Email, email)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkBulkUpdate1000 updates 1,000 records in one UPDATE … RETURNING
+// statement; each op sends 1,000 notifications, one per record.
+func BenchmarkBulkUpdate1000(b *testing.B) {
+	const n = 1000
+	for _, db := range benchDBs {
+		b.Run(db.name, func(b *testing.B) {
+			var notified atomic.Int64
+			accounts, d := benchDomain(b, db.open, &notified)
+			benchSeed(b, accounts, d, "bulk", n)
+			benchSeed(b, accounts, d, "other", 100) // rows the filter must skip
+			notified.Store(0)
+			ctx := context.Background()
+			ops := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				ops++
+				updated, err := accounts.BulkUpdate(ctx, d, "set_status", resource.Eq("team", "bulk"), resource.Input{"status": fmt.Sprint("s", ops)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(updated) != n {
+					b.Fatalf("updated %d records, want %d", len(updated), n)
+				}
+			}
+			perOp := float64(notified.Load()) / float64(ops)
+			if perOp != n {
+				b.Fatalf("%v notifications per op, want %d", perOp, n)
+			}
+			b.ReportMetric(perOp, "notifications/op")
+		})
+	}
+}
