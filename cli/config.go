@@ -36,6 +36,9 @@ type Config struct {
 	// TokenSigningSecret signs tokens; at least 32 bytes. Default: a
 	// development secret kept in DataDir, with a warning.
 	TokenSigningSecret string `mapstructure:"token_signing_secret"`
+	// PreviousTokenSigningSecrets still verify tokens signed before a
+	// rotation of TokenSigningSecret.
+	PreviousTokenSigningSecrets []string `mapstructure:"previous_token_signing_secrets"`
 	// CookieKeys seal session cookies, newest first (rotation); each at
 	// least 32 bytes. Default: a development key kept in DataDir.
 	CookieKeys []string `mapstructure:"cookie_keys"`
@@ -56,6 +59,7 @@ var keys = []struct {
 	{"database_url", "", "postgres://… or a SQLite path (default sqlite:<data_dir>/accounts.db)"},
 	{"pubsub_url", "", "postgres://…, redis://… or nats://… to connect several nodes (default in-process)"},
 	{"token_signing_secret", "", "secret that signs tokens, at least 32 bytes (default: a development secret)"},
+	{"previous_token_signing_secrets", "", "comma-separated secrets that still verify tokens signed before a rotation"},
 	{"cookie_keys", "", "comma-separated keys that seal session cookies, newest first (default: a development key)"},
 	{"sweep_interval", "30s", "how often live sessions are checked against the token store"},
 }
@@ -106,11 +110,8 @@ func LoadConfig(fs *pflag.FlagSet, logger *slog.Logger) (*Config, error) {
 		PubSubURL:          v.GetString("pubsub_url"),
 		TokenSigningSecret: v.GetString("token_signing_secret"),
 	}
-	for _, k := range strings.Split(v.GetString("cookie_keys"), ",") {
-		if k = strings.TrimSpace(k); k != "" {
-			cfg.CookieKeys = append(cfg.CookieKeys, k)
-		}
-	}
+	cfg.CookieKeys = splitList(v.GetString("cookie_keys"))
+	cfg.PreviousTokenSigningSecrets = splitList(v.GetString("previous_token_signing_secrets"))
 	var problems []error
 	d, err := time.ParseDuration(v.GetString("sweep_interval"))
 	if err != nil || d < time.Second {
@@ -154,6 +155,11 @@ func (c *Config) validate() []error {
 	}
 	if s := c.TokenSigningSecret; s != "" && len(s) < authentication.MinSecretLength {
 		problems = append(problems, fmt.Errorf("token_signing_secret: %d bytes is too short; use at least %d random bytes (openssl rand -base64 48)", len(s), authentication.MinSecretLength))
+	}
+	for i, s := range c.PreviousTokenSigningSecrets {
+		if len(s) < authentication.MinSecretLength {
+			problems = append(problems, fmt.Errorf("previous_token_signing_secrets[%d]: %d bytes is too short; use at least %d random bytes", i, len(s), authentication.MinSecretLength))
+		}
 	}
 	for i, k := range c.CookieKeys {
 		if len(k) < 32 {
@@ -204,4 +210,15 @@ func devSecret(path string) (string, error) {
 		return "", fmt.Errorf("kiln: write development secret: %w", err)
 	}
 	return s, nil
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }

@@ -35,7 +35,7 @@ func liveSocketID(s tokenresource.SocketID) string { return "users_sessions:" + 
 // example: the token store with the live endpoint, its socket id template
 // and the revocation notifier; the user with stored tokens, the password
 // strategy on email and log out everywhere on password change.
-func declare(endpoint tokenresource.Endpoint, secret authentication.Secret, sender password.Sender) (*resource.Resource[User], *resource.Resource[Token]) {
+func declare(endpoint tokenresource.Endpoint, secret authentication.Secret, previous []authentication.Secret, sender password.Sender) (*resource.Resource[User], *resource.Resource[Token]) {
 	tokens := resource.New[Token]("token",
 		resource.Table("tokens"),
 		tokenresource.Token{
@@ -64,6 +64,7 @@ func declare(endpoint tokenresource.Endpoint, secret authentication.Secret, send
 				Enabled:                               true,
 				TokenResource:                         tokens,
 				SigningSecret:                         secret,
+				PreviousSecrets:                       previous,
 				StoreAllTokens:                        true,
 				RequireTokenPresenceForAuthentication: true,
 			},

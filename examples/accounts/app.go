@@ -70,7 +70,11 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 		return nil, err
 	}
 	mailbox := &Mailbox{}
-	users, tokens := declare(endpoint, authentication.SecretString(cfg.TokenSigningSecret), mailbox)
+	var previous []authentication.Secret
+	for _, s := range cfg.PreviousTokenSigningSecrets {
+		previous = append(previous, authentication.SecretString(s))
+	}
+	users, tokens := declare(endpoint, authentication.SecretString(cfg.TokenSigningSecret), previous, mailbox)
 	domain, err := resource.NewDomain("accounts", users, tokens).Build(ctx, layer, resource.WithLogger(logger))
 	if err != nil {
 		return nil, err
