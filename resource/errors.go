@@ -128,3 +128,36 @@ func (e *BuildError) Error() string {
 	}
 	return b.String()
 }
+
+// ValidationErrors lists the *ValidationError values joined or wrapped in
+// err, in order: one per invalid field.
+func ValidationErrors(err error) []*ValidationError { return collect[*ValidationError](err) }
+
+// BuildErrors lists the *BuildError values Domain.Build joined in err.
+func BuildErrors(err error) []*BuildError { return collect[*BuildError](err) }
+
+// collect walks err's tree (Unwrap() error and Unwrap() []error) and
+// returns every E in it, outermost first.
+func collect[E error](err error) []E {
+	var out []E
+	var walk func(error)
+	walk = func(e error) {
+		if e == nil {
+			return
+		}
+		if v, ok := e.(E); ok {
+			out = append(out, v)
+			return
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() []error }:
+			for _, x := range u.Unwrap() {
+				walk(x)
+			}
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		}
+	}
+	walk(err)
+	return out
+}

@@ -148,7 +148,7 @@ func StatusOf(err error) (int, string) {
 	switch {
 	case errors.As(err, &ve):
 		msgs := []string{}
-		for _, f := range validationErrors(err) {
+		for _, f := range resource.ValidationErrors(err) {
 			if f.Field != "" {
 				msgs = append(msgs, f.Field+" "+f.Message)
 			} else {
@@ -170,31 +170,9 @@ func StatusOf(err error) (int, string) {
 	return http.StatusInternalServerError, "internal error"
 }
 
-// validationErrors lists the ValidationErrors joined in err.
-func validationErrors(err error) []*resource.ValidationError {
-	var out []*resource.ValidationError
-	var walk func(error)
-	walk = func(e error) {
-		if ve, ok := e.(*resource.ValidationError); ok {
-			out = append(out, ve)
-			return
-		}
-		switch u := e.(type) {
-		case interface{ Unwrap() []error }:
-			for _, x := range u.Unwrap() {
-				walk(x)
-			}
-		case interface{ Unwrap() error }:
-			walk(u.Unwrap())
-		}
-	}
-	walk(err)
-	return out
-}
-
 func fieldErrors(err error) map[string]string {
 	out := map[string]string{}
-	for _, ve := range validationErrors(err) {
+	for _, ve := range resource.ValidationErrors(err) {
 		if ve.Field != "" {
 			if prev, ok := out[ve.Field]; ok {
 				out[ve.Field] = prev + "; " + ve.Message
