@@ -132,17 +132,16 @@ func WithConfig(fn func(*melody.Config)) Option { return func(e *Endpoint) { fn(
 // New returns an endpoint subscribed to its PubSub.
 func New(opts ...Option) (*Endpoint, error) {
 	e := &Endpoint{
-		m:          melody.New(),
-		logger:     slog.Default(),
-		handlers:   map[string]HandlerFunc{},
-		sockets:    newIndex(),
-		topics:     newIndex(),
-		writeWait:  5 * time.Second,
-		closeGrace: 3 * time.Second,
-		sweepNow:   make(chan struct{}, 1),
-		sweepEvery: DefaultSweepInterval,
+		m:        melody.New(),
+		logger:   slog.Default(),
+		handlers: map[string]HandlerFunc{},
+		sockets:  newIndex(),
+		topics:   newIndex(),
+		sweepNow: make(chan struct{}, 1),
 	}
-	e.m.Config.MaxMessageSize = 64 << 10
+	var defaults Settings
+	SettingsSchema.Defaults(&defaults)
+	e.apply(defaults)
 	for _, o := range opts {
 		o(e)
 	}

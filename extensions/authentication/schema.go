@@ -1,0 +1,70 @@
+package authentication
+
+import "github.com/kiln-go/kiln/dsl"
+
+// TokensSchema is the schema of the tokens section.
+var TokensSchema = &dsl.Section{
+	Name: "tokens", Field: "Tokens", GoType: "authentication.Tokens",
+	Doc: "JWTs: how they are signed, how long they live, and whether they are stored.",
+	Options: []dsl.Option{
+		{Name: "enabled", Field: "Enabled", Kind: dsl.Bool, Doc: "Turns tokens on. Default: false."},
+		{Name: "token_resource", Field: "TokenResource", Kind: dsl.Resource, Doc: "The token store: a resource with the token section. Required when enabled."},
+		{Name: "signing_secret", Field: "SigningSecret", Kind: dsl.Secret, Doc: "Signs and verifies tokens; read at run time. At least 32 bytes. Required when enabled."},
+		{Name: "previous_secrets", Field: "PreviousSecrets", Kind: dsl.Secrets, Doc: "Still verify tokens signed before a rotation; new tokens use signing_secret."},
+		{Name: "signing_algorithm", Field: "SigningAlgorithm", Kind: dsl.String, Default: "HS256",
+			Doc: "HS256, HS384 or HS512; tokens signed otherwise are refused.", Rules: "oneof=HS256 HS384 HS512", Fix: "use HS256, HS384 or HS512"},
+		{Name: "token_lifetime", Field: "TokenLifetime", Kind: dsl.Duration, Default: DefaultTokenLifetime,
+			Doc: "How long a session token is valid.", Rules: "gt=0", Fix: "use a positive duration, or leave it out for 14 days"},
+		{Name: "store_all_tokens", Field: "StoreAllTokens", Kind: dsl.Bool, Doc: "Stores every issued token, so all of a user's sessions can be listed and revoked. Default: false."},
+		{Name: "require_token_presence_for_authentication", Field: "RequireTokenPresenceForAuthentication", Kind: dsl.Bool,
+			Doc: "Accepts a session token only while its stored row exists. Needs store_all_tokens. Default: false."},
+		{Name: "session_identifier", Field: "SessionIdentifier", Kind: dsl.String,
+			Doc: "What a web session keeps: jti or unsafe (the whole token). Required unless token presence is required, which implies jti.",
+			Rules: "omitempty,oneof=jti unsafe", Fix: "use authentication.SessionJTI or authentication.SessionUnsafe"},
+	},
+	GoExample: `authentication.Tokens{
+	Enabled:        true,
+	TokenResource:  Tokens,
+	SigningSecret:  authentication.SecretFromEnv("KILN_TOKEN_SIGNING_SECRET"),
+	StoreAllTokens: true,
+	RequireTokenPresenceForAuthentication: true,
+}`,
+	YAMLExample: `resources:
+  user:
+    authentication:
+      tokens:
+        token_lifetime: 72h
+        signing_algorithm: HS512`,
+}
+
+// Schema is the schema of the authentication section.
+var Schema = &dsl.Section{
+	Name:   "authentication",
+	GoType: "authentication.Authentication",
+	Doc:    "Makes a resource authenticatable: tokens, strategies (password) and add-ons (log_out_everywhere).",
+	Options: []dsl.Option{
+		{Name: "subject_name", Field: "SubjectName", Kind: dsl.String, Doc: "The first part of a token's subject, \"user\" in \"user?id=…\". Default: the resource's name."},
+		{Name: "get_by_subject_action", Field: "GetBySubjectAction", Kind: dsl.String, Default: "get_by_subject",
+			Doc: "The read action that loads a record from a subject; added when not declared."},
+		{Name: "strategies", Field: "Strategies", Kind: dsl.Code, Doc: "The ways to sign in, keyed by strategy name in config files (strategies.password.min_length)."},
+		{Name: "add_ons", Field: "AddOns", Kind: dsl.Code, Doc: "Add-ons, keyed by name in config files (add_ons.log_out_everywhere.…)."},
+	},
+	Sections: []*dsl.Section{TokensSchema},
+	GoExample: `authentication.Authentication{
+	Tokens:     authentication.Tokens{…},
+	Strategies: []authentication.Strategy{password.Password{IdentityField: "email"}},
+	AddOns:     []authentication.AddOn{logouteverywhere.LogOutEverywhere{ApplyOnPasswordChange: true}},
+}`,
+	YAMLExample: `resources:
+  user:
+    authentication:
+      subject_name: user
+      tokens:
+        store_all_tokens: true
+      strategies:
+        password:
+          min_length: 12
+      add_ons:
+        log_out_everywhere:
+          apply_on_password_change: true`,
+}

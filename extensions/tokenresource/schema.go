@@ -1,0 +1,45 @@
+package tokenresource
+
+import "github.com/kiln-go/kiln/dsl"
+
+// Schema is the schema of the token section: Token's defaults, rules,
+// config keys and reference docs come from it.
+var Schema = &dsl.Section{
+	Name:   "token",
+	GoType: "tokenresource.Token",
+	Doc:    "Makes a resource the token store: every issued token (with store-all) and every revocation is a row keyed by jti.",
+	Options: []dsl.Option{
+		{Name: "endpoints", Field: "Endpoints", Kind: dsl.Code,
+			Doc: "Live endpoints told to disconnect the sessions of revoked tokens (by the token revocation notifier). Default: none."},
+		{Name: "live_socket_id_template", Field: "LiveSocketIDTemplate", Kind: dsl.Code,
+			Doc: "Makes a live socket id from a token's SocketID; required when endpoints are set."},
+		{Name: "expunge_interval", Field: "ExpungeInterval", Kind: dsl.Duration, Default: DefaultExpungeInterval,
+			Doc: "How often Store.Start removes expired rows.", Rules: "gt=0", Fix: "use a positive duration, or leave it out for 12h"},
+	},
+	Sections: []*dsl.Section{{
+		Name: "actions", Field: "Actions", GoType: "tokenresource.ActionNames",
+		Doc: "The names of the actions the token section adds.",
+		Options: []dsl.Option{
+			{Name: "store_token", Field: "StoreToken", Kind: dsl.String, Default: "store_token", Doc: "Stores an issued token."},
+			{Name: "get_token", Field: "GetToken", Kind: dsl.String, Default: "get_token", Doc: "Gets an unexpired row by jti."},
+			{Name: "revoke_token", Field: "RevokeToken", Kind: dsl.String, Default: "revoke_token", Doc: "Revokes a token (a JWT)."},
+			{Name: "revoke_jti", Field: "RevokeJTI", Kind: dsl.String, Default: "revoke_jti", Doc: "Revokes a token by jti and subject."},
+			{Name: "revoke_all_stored_for_subject", Field: "RevokeAllStoredForSubject", Kind: dsl.String, Default: "revoke_all_stored_for_subject", Doc: "Revokes every stored token of a subject in one statement."},
+			{Name: "is_revoked", Field: "IsRevoked", Kind: dsl.String, Default: "revoked?", Doc: "Reports whether a jti is revoked."},
+			{Name: "read_expired", Field: "ReadExpired", Kind: dsl.String, Default: "read_expired", Doc: "Reads expired rows."},
+			{Name: "expunge_expired", Field: "ExpungeExpired", Kind: dsl.String, Default: "expunge_expired", Doc: "Removes expired rows, notifying each (reason expired)."},
+			{Name: "revoke_stored", Field: "RevokeStored", Kind: dsl.String, Default: "revoke_stored", Doc: "The bulk update every revocation of stored tokens runs."},
+			{Name: "store_revocation", Field: "StoreRevocation", Kind: dsl.String, Default: "store_revocation", Doc: "Records the revocation of a token that was not stored."},
+			{Name: "read_tokens", Field: "ReadTokens", Kind: dsl.String, Default: "read_tokens", Doc: "Reads rows with a caller's filter (the live safety net)."},
+		},
+	}},
+	GoExample: `tokenresource.Token{
+	Endpoints:            []tokenresource.Endpoint{endpoint},
+	LiveSocketIDTemplate: func(s tokenresource.SocketID) string { return "users_sessions:" + s.JTI },
+	ExpungeInterval:      time.Hour,
+}`,
+	YAMLExample: `resources:
+  token:
+    token:
+      expunge_interval: 1h`,
+}
