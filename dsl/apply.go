@@ -33,6 +33,15 @@ type Applier struct {
 	// authentication.SecretString); nil stores the string.
 	Convert map[Kind]func(s string) any
 	Errors  []*ConfigError
+	// Applied lists every setting applied, with where it was written, so
+	// that later problems with its value can point at the file.
+	Applied []Setting
+}
+
+// Setting is a key applied from configuration.
+type Setting struct {
+	Path   []string
+	Source string
 }
 
 // Fail records an error at path.
@@ -78,7 +87,9 @@ func (a *Applier) Apply(s *Section, ptr any, values map[string]any, path []strin
 			a.Unknown(p, "option", append(s.keys(), skip...))
 			continue
 		}
-		a.set(o, v.FieldByName(o.Field), values[key], p)
+		if a.set(o, v.FieldByName(o.Field), values[key], p) {
+			a.Applied = append(a.Applied, Setting{Path: p, Source: a.File.Source(p)})
+		}
 	}
 }
 
@@ -91,14 +102,18 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// set converts raw to the option's kind and sets field.
-func (a *Applier) set(o *Option, field reflect.Value, raw any, path []string) {
+// set converts raw to the option's kind and sets field; it reports
+// whether it did.
+func (a *Applier) set(o *Option, field reflect.Value, raw any, path []string) bool {
+	ok := true
 	want := func() {
+		ok = false
 		a.Fail(path, "want %s, got %s", describeKind(o.Kind), describeValue(raw, o.Kind))
 	}
 	switch o.Kind {
 	case Code:
 		a.Fail(path, "can only be declared in Go code")
+		return false
 	case Bool:
 		switch b := raw.(type) {
 		case bool:
@@ -107,7 +122,7 @@ func (a *Applier) set(o *Option, field reflect.Value, raw any, path []string) {
 			x, err := strconv.ParseBool(b)
 			if err != nil {
 				want()
-				return
+				return false
 			}
 			field.SetBool(x)
 		default:
@@ -117,40 +132,40 @@ func (a *Applier) set(o *Option, field reflect.Value, raw any, path []string) {
 		s, ok := raw.(string)
 		if !ok {
 			want()
-			return
+			return false
 		}
 		field.SetString(s)
 	case Secret:
 		s, ok := raw.(string)
 		if !ok {
 			want()
-			return
+			return false
 		}
 		a.setString(o, field, s)
 	case Int:
 		n, ok := toInt(raw)
 		if !ok {
 			want()
-			return
+			return false
 		}
 		field.SetInt(n)
 	case Duration:
 		s, ok := raw.(string)
 		if !ok {
 			want()
-			return
+			return false
 		}
 		d, err := time.ParseDuration(s)
 		if err != nil {
 			want()
-			return
+			return false
 		}
 		field.SetInt(int64(d))
 	case Strings, Secrets:
 		list, ok := toStrings(raw)
 		if !ok {
 			want()
-			return
+			return false
 		}
 		out := reflect.MakeSlice(field.Type(), len(list), len(list))
 		for i, s := range list {
@@ -161,19 +176,20 @@ func (a *Applier) set(o *Option, field reflect.Value, raw any, path []string) {
 		s, ok := raw.(string)
 		if !ok || s == "" {
 			want()
-			return
+			return false
 		}
 		if a.Resolve == nil {
 			a.Fail(path, "resource references cannot be set here")
-			return
+			return false
 		}
 		r, err := a.Resolve(s)
 		if err != nil {
 			a.Fail(path, "%v", err)
-			return
+			return false
 		}
 		field.Set(reflect.ValueOf(r))
 	}
+	return ok
 }
 
 func (a *Applier) setString(o *Option, field reflect.Value, s string) {

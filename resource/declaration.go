@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 )
 
 // Section is one part of a resource declaration: Table, Attributes,
@@ -100,12 +101,18 @@ type Declaration struct {
 	Location Location
 
 	problems []*BuildError
+	// configSources maps a dotted option path to the config file line that
+	// set it, so problems with its value point there.
+	configSources map[string]string
 }
 
 // Problem records a build problem at loc; path is relative to the resource.
 func (d *Declaration) Problem(loc Location, path []string, message, fix string) {
 	if loc.File == "" {
 		loc = d.Location
+	}
+	if src, ok := d.configSources[strings.Join(path, ".")]; ok {
+		loc = sourceLocation(src)
 	}
 	d.problems = append(d.problems, &BuildError{Resource: d.Name, Path: path, Message: message, Fix: fix, Location: loc})
 }

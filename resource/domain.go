@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/go-playground/validator/v10"
+
+	"github.com/kiln-go/kiln/dsl"
 )
 
 // DomainSpec is a domain being declared: a name and its resources. Build it
@@ -48,6 +50,7 @@ type Domain struct {
 	logger        *slog.Logger
 	onNotifyError func(ctx context.Context, err *NotifyError)
 	validate      *validator.Validate
+	config        *dsl.File
 }
 
 type builtResource struct {
@@ -102,6 +105,7 @@ func (s *DomainSpec) Build(ctx context.Context, layer DataLayer, opts ...Option)
 		seen[r.Name()] = r
 		b.resources = append(b.resources, r.Declaration().clone())
 	}
+	problems = append(problems, d.applyConfig(b, s.resources)...)
 	for _, decl := range b.resources {
 		for _, e := range decl.Extensions {
 			e.Transform(b, decl)
@@ -197,6 +201,9 @@ func (d *Domain) Describe() string {
 				fmt.Fprintf(&b, " filter=%s", FilterString(a.Filter))
 			}
 			b.WriteString("\n")
+		}
+		for _, line := range describeExtensions(decl) {
+			b.WriteString(line + "\n")
 		}
 		fmt.Fprintf(&b, "  notifiers %d\n", len(decl.Notifiers))
 	}

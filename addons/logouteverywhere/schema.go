@@ -2,6 +2,7 @@ package logouteverywhere
 
 import (
 	"github.com/kiln-go/kiln/dsl"
+	"github.com/kiln-go/kiln/extensions/authentication"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 )
 
@@ -29,3 +30,12 @@ var Schema = &dsl.Section{
         log_out_everywhere:
           apply_on_password_change: true`,
 }
+
+// ConfigureAddOn applies a config file's add_ons.log_out_everywhere section.
+func (l LogOutEverywhere) ConfigureAddOn(a *dsl.Applier, values map[string]any, path []string) authentication.AddOn {
+	a.Apply(Schema, &l, values, path)
+	return l
+}
+
+// DescribeOptions prints the options, defaults applied.
+func (l LogOutEverywhere) DescribeOptions() string { return dsl.Describe(Schema, l.Config()) }

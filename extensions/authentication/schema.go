@@ -1,6 +1,12 @@
 package authentication
 
-import "github.com/kiln-go/kiln/dsl"
+import (
+	"slices"
+	"strings"
+
+	"github.com/kiln-go/kiln/dsl"
+	"github.com/kiln-go/kiln/resource"
+)
 
 // TokensSchema is the schema of the tokens section.
 var TokensSchema = &dsl.Section{
@@ -19,7 +25,7 @@ var TokensSchema = &dsl.Section{
 		{Name: "require_token_presence_for_authentication", Field: "RequireTokenPresenceForAuthentication", Kind: dsl.Bool,
 			Doc: "Accepts a session token only while its stored row exists. Needs store_all_tokens. Default: false."},
 		{Name: "session_identifier", Field: "SessionIdentifier", Kind: dsl.String,
-			Doc: "What a web session keeps: jti or unsafe (the whole token). Required unless token presence is required, which implies jti.",
+			Doc:   "What a web session keeps: jti or unsafe (the whole token). Required unless token presence is required, which implies jti.",
 			Rules: "omitempty,oneof=jti unsafe", Fix: "use authentication.SessionJTI or authentication.SessionUnsafe"},
 	},
 	GoExample: `authentication.Tokens{
@@ -67,4 +73,100 @@ var Schema = &dsl.Section{
       add_ons:
         log_out_everywhere:
           apply_on_password_change: true`,
+}
+
+// ConfigurableStrategy is a Strategy whose options a config file may set
+// (strategies.<name>.…).
+type ConfigurableStrategy interface {
+	Strategy
+	ConfigureStrategy(a *dsl.Applier, values map[string]any, path []string) Strategy
+}
+
+// ConfigurableAddOn is an AddOn whose options a config file may set
+// (add_ons.<name>.…).
+type ConfigurableAddOn interface {
+	AddOn
+	ConfigureAddOn(a *dsl.Applier, values map[string]any, path []string) AddOn
+}
+
+// Configure applies a config file's authentication section, its
+// strategies and add-ons included; see resource.Configurable. Secrets
+// from config become SecretString values.
+func (a Authentication) Configure(ap *dsl.Applier, values map[string]any, path []string) resource.Extension {
+	prev := ap.Convert
+	ap.Convert = map[dsl.Kind]func(string) any{dsl.Secret: func(s string) any { return SecretString(s) }}
+	defer func() { ap.Convert = prev }()
+	ap.Apply(Schema, &a, values, path, "strategies", "add_ons")
+	if raw, ok := values["strategies"]; ok {
+		a.Strategies = slices.Clone(a.Strategies)
+		configureList(ap, raw, append(slices.Clone(path), "strategies"), "strategy", len(a.Strategies),
+			func(i int) string { return a.Strategies[i].StrategyName() },
+			func(i int, m map[string]any, p []string) bool {
+				cs, ok := a.Strategies[i].(ConfigurableStrategy)
+				if ok {
+					a.Strategies[i] = cs.ConfigureStrategy(ap, m, p)
+				}
+				return ok
+			})
+	}
+	if raw, ok := values["add_ons"]; ok {
+		a.AddOns = slices.Clone(a.AddOns)
+		configureList(ap, raw, append(slices.Clone(path), "add_ons"), "add-on", len(a.AddOns),
+			func(i int) string { return a.AddOns[i].AddOnName() },
+			func(i int, m map[string]any, p []string) bool {
+				ca, ok := a.AddOns[i].(ConfigurableAddOn)
+				if ok {
+					a.AddOns[i] = ca.ConfigureAddOn(ap, m, p)
+				}
+				return ok
+			})
+	}
+	return a
+}
+
+// configureList applies a mapping keyed by strategy or add-on name to the
+// declared ones; a name not declared in Go is an error (config overrides,
+// it does not declare).
+func configureList(ap *dsl.Applier, raw any, path []string, what string, n int, name func(int) string, apply func(int, map[string]any, []string) bool) {
+	m, ok := raw.(map[string]any)
+	if !ok {
+		ap.Fail(path, "want a mapping by %s name", what)
+		return
+	}
+	var names []string
+	for i := 0; i < n; i++ {
+		if name != nil {
+			names = append(names, name(i))
+		}
+	}
+	for _, key := range dsl.Keys(m) {
+		p := append(slices.Clone(path), key)
+		i := slices.Index(names, key)
+		sub, isMap := m[key].(map[string]any)
+		switch {
+		case i < 0:
+			ap.Unknown(p, what+" (declare it in Go first)", names)
+		case !isMap:
+			ap.Fail(p, "want a mapping of options")
+		case !apply(i, sub, p):
+			ap.Fail(p, "this %s has no options to configure", what)
+		}
+	}
+}
+
+// DescribeOptions prints the options, defaults applied, then each
+// strategy's and add-on's.
+func (a Authentication) DescribeOptions(d *resource.Declaration) string {
+	parts := []string{dsl.Describe(Schema, a.Config(d.Name))}
+	for _, s := range a.Strategies {
+		if od, ok := s.(interface{ DescribeOptions() string }); ok {
+			parts = append(parts, "strategies."+s.StrategyName()+"{"+od.DescribeOptions()+"}")
+		}
+	}
+	for _, o := range a.AddOns {
+		if od, ok := o.(interface{ DescribeOptions() string }); ok {
+			parts = append(parts, "add_ons."+o.AddOnName()+"{"+od.DescribeOptions()+"}")
+		}
+	}
+	return strings.Join(parts, " ")
 }

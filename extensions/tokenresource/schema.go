@@ -1,6 +1,9 @@
 package tokenresource
 
-import "github.com/kiln-go/kiln/dsl"
+import (
+	"github.com/kiln-go/kiln/dsl"
+	"github.com/kiln-go/kiln/resource"
+)
 
 // Schema is the schema of the token section: Token's defaults, rules,
 // config keys and reference docs come from it.
@@ -43,3 +46,12 @@ var Schema = &dsl.Section{
     token:
       expunge_interval: 1h`,
 }
+
+// Configure applies a config file's token section; see resource.Configurable.
+func (t Token) Configure(a *dsl.Applier, values map[string]any, path []string) resource.Extension {
+	a.Apply(Schema, &t, values, path)
+	return t
+}
+
+// DescribeOptions prints the options, defaults applied.
+func (t Token) DescribeOptions(*resource.Declaration) string { return dsl.Describe(Schema, t.Config()) }

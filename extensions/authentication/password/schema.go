@@ -1,6 +1,9 @@
 package password
 
-import "github.com/kiln-go/kiln/dsl"
+import (
+	"github.com/kiln-go/kiln/dsl"
+	"github.com/kiln-go/kiln/extensions/authentication"
+)
 
 // Schema is the schema of the password strategy.
 var Schema = &dsl.Section{
@@ -46,3 +49,12 @@ var Schema = &dsl.Section{
           min_length: 12
           sign_in_token_lifetime: 2m`,
 }
+
+// ConfigureStrategy applies a config file's strategies.<name> section.
+func (p Password) ConfigureStrategy(a *dsl.Applier, values map[string]any, path []string) authentication.Strategy {
+	a.Apply(Schema, &p, values, path)
+	return p
+}
+
+// DescribeOptions prints the options, defaults applied.
+func (p Password) DescribeOptions() string { return dsl.Describe(Schema, p.Config()) }

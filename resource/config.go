@@ -1,0 +1,161 @@
+package resource
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/kiln-go/kiln/dsl"
+)
+
+// Configurable is an Extension whose options a config file may set.
+// Configure returns a copy of the extension with the values applied;
+// problems go to the applier.
+type Configurable interface {
+	Extension
+	Configure(a *dsl.Applier, values map[string]any, path []string) Extension
+}
+
+// OptionsDescriber is an Extension that prints its options (defaults
+// applied) for Domain.Describe.
+type OptionsDescriber interface {
+	DescribeOptions(d *Declaration) string
+}
+
+// WithConfig lays a configuration (dsl.LoadFile, dsl.FromEnv, dsl.Merge)
+// over the declarations in Go: code declares, config overrides. Its
+// resources section holds one map per resource name; in it, "table" and
+// one map per section (token, authentication …). Every unknown or invalid
+// key is a build problem naming the file, line and key path.
+func WithConfig(f *dsl.File) Option { return func(d *Domain) { d.config = f } }
+
+// applyConfig applies d.config to the cloned declarations.
+func (d *Domain) applyConfig(b *BuildContext, specs []Ref) []*BuildError {
+	if d.config == nil {
+		return nil
+	}
+	a := &dsl.Applier{File: d.config, Resolve: func(name string) (any, error) {
+		for _, r := range specs {
+			if r != nil && r.Name() == name {
+				return r, nil
+			}
+		}
+		var names []string
+		for _, r := range specs {
+			if r != nil {
+				names = append(names, r.Name())
+			}
+		}
+		return nil, fmt.Errorf("no resource %q in the domain%s", name, suggestion(name, names))
+	}}
+	for _, top := range dsl.Keys(d.config.Values) {
+		if top != "resources" {
+			if top != "live" { // the live endpoint reads its own section
+				a.Unknown([]string{top}, "section", []string{"resources", "live"})
+			}
+		}
+	}
+	resources := d.config.Map("resources")
+	var names []string
+	for _, decl := range b.resources {
+		names = append(names, decl.Name)
+	}
+	for _, name := range dsl.Keys(resources) {
+		path := []string{"resources", name}
+		var decl *Declaration
+		for _, c := range b.resources {
+			if c.Name == name {
+				decl = c
+			}
+		}
+		values, ok := resources[name].(map[string]any)
+		switch {
+		case decl == nil:
+			a.Unknown(path, "resource", names)
+			continue
+		case !ok:
+			a.Fail(path, "want a mapping of sections")
+			continue
+		}
+		for _, key := range dsl.Keys(values) {
+			p := append(append([]string{}, path...), key)
+			if key == "table" {
+				s, ok := values[key].(string)
+				if !ok || s == "" {
+					a.Fail(p, "want a table name")
+					continue
+				}
+				decl.Table = s
+				continue
+			}
+			var exts []string
+			found := false
+			for i, e := range decl.Extensions {
+				exts = append(exts, e.ExtensionName())
+				if e.ExtensionName() != key {
+					continue
+				}
+				found = true
+				c, ok := e.(Configurable)
+				m, isMap := values[key].(map[string]any)
+				switch {
+				case !ok:
+					a.Fail(p, "this section has no options to configure")
+				case !isMap:
+					a.Fail(p, "want a mapping of options")
+				default:
+					decl.Extensions[i] = c.Configure(a, m, p)
+				}
+			}
+			if !found {
+				a.Unknown(p, "section", append(exts, "table"))
+			}
+		}
+	}
+	for _, s := range a.Applied {
+		if len(s.Path) < 3 || s.Path[0] != "resources" {
+			continue
+		}
+		for _, decl := range b.resources {
+			if decl.Name == s.Path[1] {
+				if decl.configSources == nil {
+					decl.configSources = map[string]string{}
+				}
+				decl.configSources[strings.Join(s.Path[2:], ".")] = s.Source
+			}
+		}
+	}
+	out := make([]*BuildError, 0, len(a.Errors))
+	for _, e := range a.Errors {
+		resourceName := ""
+		path := e.Path
+		if len(path) >= 2 && path[0] == "resources" {
+			resourceName, path = path[1], path[2:]
+		}
+		out = append(out, &BuildError{Resource: resourceName, Path: path, Message: e.Message, Location: sourceLocation(e.Source)})
+	}
+	return out
+}
+
+// sourceLocation turns "file.yaml:12" into a Location.
+func sourceLocation(src string) Location {
+	if i := strings.LastIndexByte(src, ':'); i > 0 {
+		if n, err := strconv.Atoi(src[i+1:]); err == nil {
+			return Location{File: src[:i], Line: n}
+		}
+	}
+	return Location{File: src}
+}
+
+// describeExtensions prints each extension's options, sorted by name.
+func describeExtensions(decl *Declaration) []string {
+	var out []string
+	for _, e := range decl.Extensions {
+		if od, ok := e.(OptionsDescriber); ok {
+			out = append(out, fmt.Sprintf("  %s %s", e.ExtensionName(), od.DescribeOptions(decl)))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
