@@ -226,3 +226,5 @@ func ruleMessage(err error, f reflect.Value, o Option) string {
 	}
 	return fmt.Sprintf("fails the %s rule%s", fe.Tag(), shown)
 }
+
+//go:generate go run ../internal/dslgen ../docs/dsl

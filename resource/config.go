@@ -159,3 +159,15 @@ func describeExtensions(decl *Declaration) []string {
 	sort.Strings(out)
 	return out
 }
+
+// ConfigSchema is the schema of a resource's own keys in a config file
+// (resources.<name>.…); its sections are those of its extensions.
+var ConfigSchema = &dsl.Section{
+	Name: "resource",
+	Doc:  "A resource's own settings in a config file; its other keys are the sections of its extensions (token, authentication …).",
+	Options: []dsl.Option{
+		{Name: "table", Field: "Table", Kind: dsl.String, Doc: "The table. Default: the resource name with an s (resource.Table in Go)."},
+	},
+	GoExample:   `resource.New[User]("user", resource.Table("accounts"))`,
+	YAMLExample: "resources:\n  user:\n    table: accounts",
+}
