@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/kiln-go/kiln/dsl"
 	"github.com/kiln-go/kiln/extensions/authentication"
 )
 
@@ -48,6 +49,10 @@ type Config struct {
 
 	// DevSecrets is true when a development secret or key was used.
 	DevSecrets bool `mapstructure:"-"`
+	// DSL holds the declaration overrides: the config file's resources and
+	// live sections, under KILN_RESOURCES__…/KILN_LIVE__… variables. Pass it
+	// to resource.WithConfig and live.SettingsFrom.
+	DSL *dsl.File `mapstructure:"-"`
 }
 
 // keys are the configuration keys, their defaults and help.
@@ -98,20 +103,37 @@ func LoadConfig(fs *pflag.FlagSet, logger *slog.Logger) (*Config, error) {
 			known[k.name] = true
 		}
 		for _, k := range v.AllKeys() {
+			if strings.HasPrefix(k, "resources.") || strings.HasPrefix(k, "live.") {
+				continue // the declaration overrides: see Config.DSL
+			}
 			if !known[k] {
 				return nil, fmt.Errorf("kiln: config file %s: unknown key %q", f.Value.String(), k)
 			}
 		}
 	}
+	var fileDSL *dsl.File
+	if f := fs.Lookup("config"); f != nil && f.Value.String() != "" {
+		df, err := dsl.LoadFile(f.Value.String())
+		if err != nil {
+			return nil, err
+		}
+		for k := range df.Values {
+			if k != "resources" && k != "live" {
+				delete(df.Values, k)
+			}
+		}
+		fileDSL = df
+	}
 	cfg := &Config{
+		DSL:                dsl.Merge(fileDSL, dsl.FromEnv("KILN", os.Environ())),
 		Addr:               v.GetString("addr"),
 		DataDir:            v.GetString("data_dir"),
 		DatabaseURL:        v.GetString("database_url"),
 		PubSubURL:          v.GetString("pubsub_url"),
 		TokenSigningSecret: v.GetString("token_signing_secret"),
 	}
-	cfg.CookieKeys = splitList(v.GetString("cookie_keys"))
-	cfg.PreviousTokenSigningSecrets = splitList(v.GetString("previous_token_signing_secrets"))
+	cfg.CookieKeys = listValue(v, "cookie_keys")
+	cfg.PreviousTokenSigningSecrets = listValue(v, "previous_token_signing_secrets")
 	var problems []error
 	d, err := time.ParseDuration(v.GetString("sweep_interval"))
 	if err != nil || d < time.Second {
@@ -210,6 +232,24 @@ func devSecret(path string) (string, error) {
 		return "", fmt.Errorf("kiln: write development secret: %w", err)
 	}
 	return s, nil
+}
+
+// listValue reads a list: a YAML or TOML list in the config file, or a
+// comma-separated string (a flag, an environment variable).
+func listValue(v *viper.Viper, key string) []string {
+	switch items := v.Get(key).(type) {
+	case []any:
+		var out []string
+		for _, item := range items {
+			if s := strings.TrimSpace(fmt.Sprint(item)); s != "" {
+				out = append(out, s)
+			}
+		}
+		return out
+	case []string:
+		return splitList(strings.Join(items, ","))
+	}
+	return splitList(v.GetString(key))
 }
 
 // splitList splits a comma-separated list, dropping empty items.

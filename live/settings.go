@@ -1,6 +1,9 @@
 package live
 
 import (
+	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/kiln-go/kiln/dsl"
@@ -62,4 +65,32 @@ func (e *Endpoint) apply(s Settings) {
 	e.m.Config.WriteWait = s.WriteWait
 	e.writeWait = s.WriteWait
 	e.closeGrace = s.CloseGrace
+}
+
+// SettingsFrom reads the live section of a configuration (nil gives the
+// defaults), checking every key and value against SettingsSchema.
+func SettingsFrom(f *dsl.File) (Settings, error) {
+	var s Settings
+	if f != nil {
+		if m := f.Map("live"); m != nil {
+			a := &dsl.Applier{File: f}
+			a.Apply(SettingsSchema, &s, m, []string{"live"})
+			if len(a.Errors) > 0 {
+				errs := make([]error, len(a.Errors))
+				for i, e := range a.Errors {
+					errs[i] = e
+				}
+				return s, errors.Join(errs...)
+			}
+		}
+	}
+	SettingsSchema.Defaults(&s)
+	if problems := SettingsSchema.Check(&s); len(problems) > 0 {
+		var errs []error
+		for _, p := range problems {
+			errs = append(errs, fmt.Errorf("kiln/live: %s: %s; %s", strings.Join(append([]string{"live"}, p.Path...), "."), p.Message, p.Fix))
+		}
+		return s, errors.Join(errs...)
+	}
+	return s, nil
 }

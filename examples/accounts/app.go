@@ -63,7 +63,11 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 	if err != nil {
 		return nil, err
 	}
-	endpoint, err := live.New(live.WithPubSub(ps), live.WithLogger(logger), live.WithSweepInterval(cfg.SweepInterval), live.OnOpen(func(c *live.Conn) {
+	settings, err := live.SettingsFrom(cfg.DSL)
+	if err != nil {
+		return nil, err
+	}
+	endpoint, err := live.New(live.WithPubSub(ps), live.WithLogger(logger), live.WithSettings(settings), live.WithSweepInterval(cfg.SweepInterval), live.OnOpen(func(c *live.Conn) {
 		c.Subscribe("clock")
 	}))
 	if err != nil {
@@ -75,7 +79,7 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 		previous = append(previous, authentication.SecretString(s))
 	}
 	users, tokens := declare(endpoint, authentication.SecretString(cfg.TokenSigningSecret), previous, mailbox)
-	domain, err := resource.NewDomain("accounts", users, tokens).Build(ctx, layer, resource.WithLogger(logger))
+	domain, err := resource.NewDomain("accounts", users, tokens).Build(ctx, layer, resource.WithLogger(logger), resource.WithConfig(cfg.DSL))
 	if err != nil {
 		return nil, err
 	}
