@@ -1,6 +1,9 @@
 // kiln live client: connects to the live endpoint, reconnects with backoff
 // after a non-terminal close, and after close code 4001 (signed out) does
-// not reconnect but goes to the sign-in page with the reason.
+// not reconnect but goes to the sign-in page with the reason. When a
+// connection fails before its hello, it asks the endpoint over plain HTTP
+// whether the session still holds (a browser cannot see a refused
+// upgrade's status): 401 means signed out, as 4001 does.
 //
 //   <script src="/live/client.js"></script>
 //   <script>
@@ -39,6 +42,7 @@
       WebSocket: root.WebSocket,
       navigate: function (url) { root.location.assign(url); },
       setTimeout: function (fn, ms) { return root.setTimeout(fn, ms); },
+      fetch: root.fetch ? function (url, init) { return root.fetch(url, init); } : null,
       location: root.location,
     };
     for (var k in options || {}) opts[k] = options[k];
@@ -48,6 +52,7 @@
     var stopped = false;
     var leaving = false;
     var socketID = null;
+    var helloSeen = false;
 
     // A form post that signs this page out (sign out, change password)
     // closes its socket while the browser navigates: do not race it.
@@ -62,7 +67,26 @@
       return scheme + opts.location.host + url;
     }
 
+    // probeURL is the endpoint's URL over HTTP, for the probe.
+    function probeURL(url) {
+      return url.replace(/^ws(s?):\/\//, "http$1://");
+    }
+
+    function signOut(reason) {
+      stopped = true;
+      opts.onStatus("signed-out", { reason: reason });
+      if (!leaving) opts.navigate(signInURL(opts.signInPath, reason));
+    }
+
+    function retry(code) {
+      var delay = backoff(attempt, opts);
+      attempt++;
+      opts.onStatus("reconnecting", { attempt: attempt, delay: delay, code: code });
+      opts.setTimeout(open, delay);
+    }
+
     function open() {
+      helloSeen = false;
       opts.onStatus(attempt === 0 ? "connecting" : "reconnecting", { attempt: attempt });
       ws = new opts.WebSocket(absolute(opts.url));
       ws.onmessage = function (msg) {
@@ -70,6 +94,7 @@
         try { frame = JSON.parse(msg.data); } catch (e) { return; }
         if (frame.event === "hello") {
           attempt = 0;
+          helloSeen = true;
           socketID = frame.payload && frame.payload.socket_id;
           opts.onStatus("live", { socketID: socketID });
           return;
@@ -80,16 +105,22 @@
         ws = null;
         if (stopped) return;
         if (ev.code === TERMINAL) {
-          stopped = true;
-          var reason = ev.reason || "signed out";
-          opts.onStatus("signed-out", { reason: reason });
-          if (!leaving) opts.navigate(signInURL(opts.signInPath, reason));
+          signOut(ev.reason || "signed out");
           return;
         }
-        var delay = backoff(attempt, opts);
-        attempt++;
-        opts.onStatus("reconnecting", { attempt: attempt, delay: delay, code: ev.code });
-        opts.setTimeout(open, delay);
+        if (!helloSeen && opts.fetch) {
+          // Refused or cut before its hello: is the session gone?
+          opts.fetch(probeURL(opts.url), { credentials: "same-origin", cache: "no-store" }).then(
+            function (res) {
+              if (stopped) return;
+              if (res.status === 401) signOut("signed out");
+              else retry(ev.code);
+            },
+            function () { if (!stopped) retry(ev.code); }
+          );
+          return;
+        }
+        retry(ev.code);
       };
     }
 

@@ -82,12 +82,22 @@ func (c *Conn) Unsubscribe(topic string) {
 
 // Close closes the socket with a close code and reason, written as a
 // control frame ahead of anything queued, so it arrives even when the
-// outbound buffer is full. The first Close wins.
+// outbound buffer is full. The first Close wins. The socket leaves the
+// indexes before Close returns; the close frame is written without making
+// the caller wait: a client that does not read would otherwise hold up
+// the revocation (and every other socket it closes) for writeWait, and
+// lose its close frame.
 func (c *Conn) Close(code int, reason string) {
 	if c.closing.Swap(true) {
 		return
 	}
 	c.unregister()
+	go c.writeClose(code, reason)
+}
+
+// writeClose writes the close frame as soon as the connection's writer is
+// free (within writeWait), then waits a little for the client's reply.
+func (c *Conn) writeClose(code int, reason string) {
 	ws := c.session.WebsocketConnection()
 	deadline := time.Now().Add(c.ep.writeWait)
 	if err := ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), deadline); err != nil {

@@ -238,11 +238,22 @@ func (e *Endpoint) connect(s *melody.Session) {
 		c.Close(CloseSignedOut, ReasonText(tokenresource.ReasonRevoked))
 		return
 	}
+	// A Shutdown that began while this socket was being accepted did not
+	// see it registered: close it as Shutdown would have.
+	e.mu.Lock()
+	down := e.shutdown
+	e.mu.Unlock()
+	if down {
+		c.Close(CloseGoingAway, "server shutting down")
+		return
+	}
 	if !c.id.ExpiresAt.IsZero() {
 		c.mu.Lock()
-		c.timer = time.AfterFunc(time.Until(c.id.ExpiresAt), func() {
-			c.Close(CloseSignedOut, ReasonText(tokenresource.ReasonExpired))
-		})
+		if !c.closing.Load() { // a closed socket's timer would only hold it
+			c.timer = time.AfterFunc(time.Until(c.id.ExpiresAt), func() {
+				c.Close(CloseSignedOut, ReasonText(tokenresource.ReasonExpired))
+			})
+		}
 		c.mu.Unlock()
 	}
 	if e.onOpen != nil {

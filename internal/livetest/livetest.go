@@ -4,11 +4,16 @@
 package livetest
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -43,6 +48,18 @@ type Options struct {
 	PubSub live.PubSub
 	// EndpointOptions are passed to live.New.
 	EndpointOptions []live.Option
+	// Template replaces the harness's live socket id template.
+	Template func(tokenresource.SocketID) string
+	// TLS serves over HTTPS (httptest.NewTLSServer).
+	TLS bool
+	// CookieKeys replace the session cookie keys (newest first); default
+	// CookieKey.
+	CookieKeys [][]byte
+	// WebOptions are passed to web.New.
+	WebOptions []web.Option
+	// TokenNotifiers are notifiers of the token store that run before the
+	// token revocation notifier (to time a commit, say).
+	TokenNotifiers []resource.Notifier
 }
 
 // New starts a harness on the named test database.
@@ -56,16 +73,24 @@ func New(t testing.TB, db string, o Options) *Harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tmpl := o.Template
+	if tmpl == nil {
+		tmpl = Template
+	}
 	acc := accountstest.Build(t, db, accountstest.Options{
 		Endpoints:      []tokenresource.Endpoint{ep},
-		Template:       Template,
-		TokenNotifiers: []resource.Notifier{tokenrevocation.Notifier{}},
+		Template:       tmpl,
+		TokenNotifiers: append(append([]resource.Notifier{}, o.TokenNotifiers...), tokenrevocation.Notifier{}),
 	})
-	sessions, err := web.NewSessions(CookieKey)
+	keys := o.CookieKeys
+	if len(keys) == 0 {
+		keys = [][]byte{CookieKey}
+	}
+	sessions, err := web.NewSessions(keys...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wb := web.New(acc.Auth, sessions)
+	wb := web.New(acc.Auth, sessions, o.WebOptions...)
 	ep.SetAuthenticator(wb.LiveAuthenticator())
 	mux := http.NewServeMux()
 	routes := wb.Routes()
@@ -73,7 +98,12 @@ func New(t testing.TB, db string, o Options) *Harness {
 	mux.Handle("/sign-out", routes)
 	mux.Handle("GET /live/websocket", ep)
 	mux.Handle("GET /live/client.js", live.ClientJS())
-	srv := httptest.NewServer(mux)
+	var srv *httptest.Server
+	if o.TLS {
+		srv = httptest.NewTLSServer(mux)
+	} else {
+		srv = httptest.NewServer(mux)
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -94,10 +124,25 @@ type Client struct {
 	SocketID string
 }
 
-// Dial opens a socket with a bearer token and reads its hello frame. It
-// returns the HTTP status and error when the upgrade is refused.
+// Dialer is the websocket dialer of the harness (it trusts the TLS
+// server's certificate).
+func (h *Harness) Dialer() *websocket.Dialer {
+	d := *websocket.DefaultDialer
+	if tr, ok := h.Server.Client().Transport.(*http.Transport); ok && tr.TLSClientConfig != nil {
+		d.TLSClientConfig = tr.TLSClientConfig.Clone()
+	} else {
+		d.TLSClientConfig = &tls.Config{}
+	}
+	return &d
+}
+
+// Dial opens a socket (with a bearer token or a session cookie in header)
+// and reads its hello frame. It returns the HTTP status and error when the
+// upgrade is refused. When the server closes the socket before its hello
+// (a token revoked while the socket registered), the error wraps the
+// *websocket.CloseError and the status is 101.
 func (h *Harness) Dial(ctx context.Context, header http.Header) (*Client, int, error) {
-	conn, resp, err := websocket.DefaultDialer.DialContext(ctx, h.URL(), header)
+	conn, resp, err := h.Dialer().DialContext(ctx, h.URL(), header)
 	if err != nil {
 		status := 0
 		if resp != nil {
@@ -109,23 +154,42 @@ func (h *Harness) Dial(ctx context.Context, header http.Header) (*Client, int, e
 	f, err := c.Read(ctx)
 	if err != nil {
 		conn.Close()
-		return nil, 0, err
+		return nil, http.StatusSwitchingProtocols, fmt.Errorf("livetest: no hello: %w", err)
 	}
 	if f.Event != "hello" {
 		conn.Close()
-		return nil, 0, errors.New("livetest: first frame is " + f.Event + ", not hello")
+		return nil, http.StatusSwitchingProtocols, errors.New("livetest: first frame is " + f.Event + ", not hello")
 	}
 	var p struct {
 		SocketID string `json:"socket_id"`
 	}
-	_ = json.Unmarshal(f.Payload, &p)
+	if err := json.Unmarshal(f.Payload, &p); err != nil {
+		conn.Close()
+		return nil, http.StatusSwitchingProtocols, fmt.Errorf("livetest: bad hello: %w", err)
+	}
 	c.SocketID = p.SocketID
 	return c, http.StatusSwitchingProtocols, nil
+}
+
+// MustDial dials and fails t when the socket does not open.
+func (h *Harness) MustDial(t testing.TB, ctx context.Context, header http.Header) *Client {
+	t.Helper()
+	c, status, err := h.Dial(ctx, header)
+	if err != nil {
+		t.Fatalf("livetest: dial: status %d: %v", status, err)
+	}
+	t.Cleanup(func() { c.Conn.Close() })
+	return c
 }
 
 // Bearer is an Authorization header for token.
 func Bearer(token string) http.Header {
 	return http.Header{"Authorization": {"Bearer " + token}}
+}
+
+// CookieHeader is a Cookie header carrying c.
+func CookieHeader(c *http.Cookie) http.Header {
+	return http.Header{"Cookie": {c.Name + "=" + c.Value}}
 }
 
 // Read reads the next frame (ctx bounds the wait).
@@ -142,6 +206,29 @@ func (c *Client) Read(ctx context.Context) (live.Frame, error) {
 	return f, err
 }
 
+// Send writes a frame.
+func (c *Client) Send(event string, payload any) error {
+	p, err := json.Marshal(payload)
+	if err != nil {
+		return err
+	}
+	return c.Conn.WriteJSON(live.Frame{Event: event, Payload: p})
+}
+
+// WaitEvent reads until a frame of event arrives and returns it; a close
+// or any other error ends the wait.
+func (c *Client) WaitEvent(ctx context.Context, event string) (live.Frame, error) {
+	for {
+		f, err := c.Read(ctx)
+		if err != nil {
+			return f, err
+		}
+		if f.Event == event {
+			return f, nil
+		}
+	}
+}
+
 // WaitClose reads until the server closes the socket and returns the close
 // code and reason; frames before it are skipped.
 func (c *Client) WaitClose(ctx context.Context) (int, string, error) {
@@ -156,4 +243,96 @@ func (c *Client) WaitClose(ctx context.Context) (int, string, error) {
 		}
 		return 0, "", err
 	}
+}
+
+// HTTPClient is a client of the server that does not follow redirects, so
+// that tests see the 303s of the auth routes and their cookies.
+func (h *Harness) HTTPClient() *http.Client {
+	c := *h.Server.Client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &c
+}
+
+// Do sends a request to path with body and header, and returns the
+// response with its body read.
+func (h *Harness) Do(t testing.TB, method, path string, body io.Reader, header http.Header) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, h.Server.URL+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, vs := range header {
+		req.Header[k] = append(req.Header[k], vs...)
+	}
+	resp, err := h.HTTPClient().Do(req)
+	if err != nil {
+		t.Fatalf("livetest: %s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("livetest: %s %s: %v", method, path, err)
+	}
+	return resp, b
+}
+
+// PostForm posts a form to path.
+func (h *Harness) PostForm(t testing.TB, path string, form url.Values, header http.Header) (*http.Response, []byte) {
+	t.Helper()
+	hd := header.Clone()
+	if hd == nil {
+		hd = http.Header{}
+	}
+	hd.Set("Content-Type", "application/x-www-form-urlencoded")
+	return h.Do(t, http.MethodPost, path, strings.NewReader(form.Encode()), hd)
+}
+
+// PostJSON posts v as JSON to path, asking for a JSON answer, and decodes
+// the answer into a map.
+func (h *Harness) PostJSON(t testing.TB, path string, v any, header http.Header) (*http.Response, map[string]any) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hd := header.Clone()
+	if hd == nil {
+		hd = http.Header{}
+	}
+	hd.Set("Content-Type", "application/json")
+	hd.Set("Accept", "application/json")
+	resp, body := h.Do(t, http.MethodPost, path, bytes.NewReader(b), hd)
+	var out map[string]any
+	if err := json.Unmarshal(body, &out); err != nil {
+		t.Fatalf("livetest: POST %s answered %d with non-JSON %q", path, resp.StatusCode, body)
+	}
+	return resp, out
+}
+
+// SessionCookie returns the session cookie a response sets, or nil. When
+// it sets it twice (cleared, then renewed), the last one wins, as in a
+// browser.
+func (h *Harness) SessionCookie(resp *http.Response) *http.Cookie {
+	var last *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == h.Web.Sessions().Name {
+			last = c
+		}
+	}
+	return last
+}
+
+// SignInCookie signs email in through the sign-in route (password
+// "password123") and returns the session cookie it sets.
+func (h *Harness) SignInCookie(t testing.TB, email string) *http.Cookie {
+	t.Helper()
+	resp, body := h.PostForm(t, "/auth/user/password/sign_in", url.Values{"email": {email}, "password": {"password123"}}, nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("livetest: sign in %s: status %d: %s", email, resp.StatusCode, body)
+	}
+	c := h.SessionCookie(resp)
+	if c == nil || c.Value == "" {
+		t.Fatalf("livetest: sign in %s set no session cookie", email)
+	}
+	return c
 }

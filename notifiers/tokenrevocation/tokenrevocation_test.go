@@ -1,0 +1,320 @@
+package tokenrevocation_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kiln-go/kiln/extensions/authentication"
+	"github.com/kiln-go/kiln/extensions/tokenresource"
+	"github.com/kiln-go/kiln/internal/accountstest"
+	"github.com/kiln-go/kiln/notifiers/tokenrevocation"
+	"github.com/kiln-go/kiln/resource"
+)
+
+var databases = []string{"sqlite", "postgres"}
+
+// disconnect is one call of Endpoint.Disconnect.
+type disconnect struct {
+	SocketID string
+	Reason   tokenresource.Reason
+}
+
+// recorder is a tokenresource.Endpoint that records its calls and answers
+// err.
+type recorder struct {
+	mu    sync.Mutex
+	calls []disconnect
+	err   error
+}
+
+var _ tokenresource.Endpoint = (*recorder)(nil)
+
+func (r *recorder) Disconnect(_ context.Context, socketID string, reason tokenresource.Reason) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, disconnect{socketID, reason})
+	return r.err
+}
+
+// take returns the calls so far, sorted, and forgets them.
+func (r *recorder) take() []disconnect {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.calls
+	r.calls = nil
+	slices.SortFunc(out, func(a, b disconnect) int { return strings.Compare(a.SocketID, b.SocketID) })
+	return out
+}
+
+func template(s tokenresource.SocketID) string { return "users_sessions:" + s.JTI }
+
+func idOf(c *authentication.Claims) string { return template(c.SocketID()) }
+
+func expect(t *testing.T, r *recorder, what string, want ...disconnect) {
+	t.Helper()
+	slices.SortFunc(want, func(a, b disconnect) int { return strings.Compare(a.SocketID, b.SocketID) })
+	if got := r.take(); !slices.Equal(got, want) {
+		t.Fatalf("%s: Disconnect calls\n%v\nwant\n%v", what, got, want)
+	}
+}
+
+func build(t *testing.T, db string, eps ...tokenresource.Endpoint) *accountstest.Accounts {
+	return accountstest.Build(t, db, accountstest.Options{
+		Endpoints:      eps,
+		Template:       template,
+		TokenNotifiers: []resource.Notifier{tokenrevocation.Notifier{}},
+	})
+}
+
+// The notifier calls Disconnect once per revoked token, with the token's
+// socket id and the revocation's reason, for every kind of revocation;
+// issuing tokens (register, sign in, reset requests) calls nothing.
+func TestDisconnectsOncePerRevokedToken(t *testing.T) {
+	for _, db := range databases {
+		t.Run(db, func(t *testing.T) {
+			rec := &recorder{}
+			a := build(t, db, rec)
+			ctx := t.Context()
+			store := a.Auth.Tokens()
+
+			ada := a.Register(t, "ada@example.com")
+			s1 := a.SignIn(t, "ada@example.com")
+			s2 := a.SignIn(t, "ada@example.com")
+			bob := a.Register(t, "bob@example.com")
+			if _, err := a.Domain.Run(ctx, a.Users, "request_password_reset", resource.Input{"email": "ada@example.com"}); err != nil {
+				t.Fatal(err)
+			}
+			expect(t, rec, "register, sign in, reset request")
+
+			if err := store.Revoke(ctx, s1.Token, tokenresource.ReasonSignedOut); err != nil {
+				t.Fatal(err)
+			}
+			expect(t, rec, "revoke_token", disconnect{idOf(s1.Claims), tokenresource.ReasonSignedOut})
+			if err := store.Revoke(ctx, s1.Token, tokenresource.ReasonSignedOut); !errors.Is(err, tokenresource.ErrAlreadyRevoked) {
+				t.Fatalf("second revoke: %v", err)
+			}
+			if err := store.RevokeJTI(ctx, s1.Claims.JTI, s1.Claims.Subject, tokenresource.ReasonSignedOut); !errors.Is(err, tokenresource.ErrAlreadyRevoked) {
+				t.Fatalf("revoke_jti of a revoked token: %v", err)
+			}
+			expect(t, rec, "revoking a revoked token")
+
+			if err := store.RevokeJTI(ctx, s2.Claims.JTI, s2.Claims.Subject, tokenresource.ReasonRevoked); err != nil {
+				t.Fatal(err)
+			}
+			expect(t, rec, "revoke_jti", disconnect{idOf(s2.Claims), tokenresource.ReasonRevoked})
+
+			// A jti that was never stored: the revocation row is new.
+			if err := store.RevokeJTI(ctx, "never-stored", ada.Claims.Subject, tokenresource.ReasonRevoked); err != nil {
+				t.Fatal(err)
+			}
+			expect(t, rec, "revoke_jti of an unknown jti", disconnect{"users_sessions:never-stored", tokenresource.ReasonRevoked})
+
+			// Password change: every stored token of ada (the session of
+			// the registration, s3, the reset token), not bob's, not the
+			// fresh one.
+			s3 := a.SignIn(t, "ada@example.com")
+			expect(t, rec, "sign in")
+			reset, err := a.Auth.Parse(ctx, a.Mailbox.Last("ada@example.com"))
+			if err != nil {
+				t.Fatalf("the reset token: %v", err)
+			}
+			changed, err := authentication.Run(ctx, a.Domain, a.Users, "change_password", resource.Input{
+				"current_password": "password123", "password": "a new password", "password_confirmation": "a new password"},
+				resource.OnRecord(ada.Record))
+			if err != nil {
+				t.Fatal(err)
+			}
+			expect(t, rec, "change_password",
+				disconnect{idOf(ada.Claims), tokenresource.ReasonPasswordChanged},
+				disconnect{idOf(s3.Claims), tokenresource.ReasonPasswordChanged},
+				disconnect{idOf(reset), tokenresource.ReasonPasswordChanged})
+
+			// log_out_everywhere: the token of the change, and one more.
+			s4, err := authentication.Run(ctx, a.Domain, a.Users, "sign_in_with_password", resource.Input{"email": "ada@example.com", "password": "a new password"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := a.Domain.Run(ctx, a.Users, "log_out_everywhere", resource.Input{"user": ada.Record})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Value != 2 || len(res.NotifyErrors) != 0 {
+				t.Fatalf("log_out_everywhere revoked %v, notify errors %v", res.Value, res.NotifyErrors)
+			}
+			expect(t, rec, "log_out_everywhere",
+				disconnect{idOf(changed.Claims), tokenresource.ReasonLogOutEverywhere},
+				disconnect{idOf(s4.Claims), tokenresource.ReasonLogOutEverywhere})
+			res, err = a.Domain.Run(ctx, a.Users, "log_out_everywhere", resource.Input{"user": ada.Record})
+			if err != nil || res.Value != 0 {
+				t.Fatalf("second log_out_everywhere: %v %v", res, err)
+			}
+			expect(t, rec, "log_out_everywhere with nothing left")
+
+			// Bulk, from Go: one call per token, with the given reason.
+			b2 := a.SignIn(t, "bob@example.com")
+			n, err := store.RevokeAllForSubject(ctx, bob.Claims.Subject, tokenresource.ReasonRevoked, tokenresource.RevokeAllOptions{})
+			if err != nil || n != 2 {
+				t.Fatalf("revoke all: %d %v", n, err)
+			}
+			expect(t, rec, "revoke_all_stored_for_subject",
+				disconnect{idOf(bob.Claims), tokenresource.ReasonRevoked},
+				disconnect{idOf(b2.Claims), tokenresource.ReasonRevoked})
+		})
+	}
+}
+
+// Expunging expired tokens notifies each with reason expired; unexpired
+// tokens are kept and not notified.
+func TestExpungeDisconnectsExpired(t *testing.T) {
+	for _, db := range databases {
+		t.Run(db, func(t *testing.T) {
+			rec := &recorder{}
+			a := build(t, db, rec)
+			ctx := t.Context()
+			ada := a.Register(t, "ada@example.com")
+			var want []disconnect
+			for range 3 {
+				_, c, err := a.Auth.Issue(ctx, ada.Record, authentication.IssueOptions{Lifetime: -time.Minute})
+				if err != nil {
+					t.Fatal(err)
+				}
+				want = append(want, disconnect{idOf(c), tokenresource.ReasonExpired})
+			}
+			expect(t, rec, "issuing")
+			n, err := a.Auth.Tokens().ExpungeExpired(ctx)
+			if err != nil || n != 3 {
+				t.Fatalf("expunged %d: %v", n, err)
+			}
+			expect(t, rec, "expunge", want...)
+			n, err = a.Auth.Tokens().ExpungeExpired(ctx)
+			if err != nil || n != 0 {
+				t.Fatalf("second expunge: %d %v", n, err)
+			}
+			expect(t, rec, "second expunge")
+			if _, err := a.Auth.Tokens().Get(ctx, ada.Claims.JTI, tokenresource.PurposeUser); err != nil {
+				t.Fatalf("the unexpired token was expunged: %v", err)
+			}
+		})
+	}
+}
+
+// An endpoint's error is reported in Result.NotifyErrors and never fails
+// the revocation, which is committed; the other endpoints are still told.
+func TestEndpointErrorIsReportedNotFatal(t *testing.T) {
+	for _, db := range databases {
+		t.Run(db, func(t *testing.T) {
+			boom := errors.New("endpoint down")
+			failing := &recorder{err: boom}
+			working := &recorder{}
+			a := build(t, db, failing, working)
+			ctx := t.Context()
+			ada := a.Register(t, "ada@example.com")
+			s := a.SignIn(t, "ada@example.com")
+
+			res, err := a.Domain.Run(ctx, a.Tokens, "revoke_token", resource.Input{"token": s.Token, "reason": string(tokenresource.ReasonSignedOut)})
+			if err != nil {
+				t.Fatalf("the revocation failed: %v", err)
+			}
+			if len(res.NotifyErrors) != 1 || !errors.Is(res.NotifyErrors[0], boom) {
+				t.Fatalf("NotifyErrors %v, want one wrapping %v", res.NotifyErrors, boom)
+			}
+			var ne *resource.NotifyError
+			if !errors.As(res.NotifyErrors[0], &ne) || ne.Notification.Resource != "token" {
+				t.Fatalf("NotifyErrors[0] = %#v", res.NotifyErrors[0])
+			}
+			want := disconnect{idOf(s.Claims), tokenresource.ReasonSignedOut}
+			expect(t, failing, "failing endpoint", want)
+			expect(t, working, "working endpoint", want)
+			if revoked, err := a.Auth.Tokens().IsRevoked(ctx, s.Claims.JTI); err != nil || !revoked {
+				t.Fatalf("the token is not revoked: %v %v", revoked, err)
+			}
+
+			// Bulk: one error per token, every token revoked.
+			a.SignIn(t, "ada@example.com")
+			res, err = a.Domain.Run(ctx, a.Users, "log_out_everywhere", resource.Input{"user": ada.Record})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Value != 2 || len(res.NotifyErrors) != 2 {
+				t.Fatalf("revoked %v, NotifyErrors %v", res.Value, res.NotifyErrors)
+			}
+			if got := len(working.take()); got != 2 {
+				t.Fatalf("the working endpoint was told %d times, want 2", got)
+			}
+			if _, _, err := a.Auth.Authenticate(ctx, ada.Token); err == nil {
+				t.Fatal("a token of the failed notification still authenticates")
+			}
+		})
+	}
+}
+
+// Notifier.Endpoints replace the section's; a section with endpoints to
+// tell but no template is an error, reported, not a panic.
+func TestNotifierEndpointsAndMisconfiguration(t *testing.T) {
+	section := &recorder{}
+	own := &recorder{}
+	a := accountstest.Build(t, "sqlite", accountstest.Options{
+		Endpoints:      []tokenresource.Endpoint{section},
+		Template:       template,
+		TokenNotifiers: []resource.Notifier{tokenrevocation.Notifier{Endpoints: []tokenresource.Endpoint{own}}},
+	})
+	s := a.Register(t, "ada@example.com")
+	if err := a.Auth.Tokens().Revoke(t.Context(), s.Token, tokenresource.ReasonRevoked); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, section, "section endpoint")
+	expect(t, own, "notifier endpoint", disconnect{idOf(s.Claims), tokenresource.ReasonRevoked})
+
+	b := accountstest.Build(t, "sqlite", accountstest.Options{
+		TokenNotifiers: []resource.Notifier{tokenrevocation.Notifier{Endpoints: []tokenresource.Endpoint{own}}},
+	})
+	s = b.Register(t, "ada@example.com")
+	res, err := b.Domain.Run(t.Context(), b.Tokens, "revoke_token", resource.Input{"token": s.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.NotifyErrors) != 1 || !strings.Contains(res.NotifyErrors[0].Error(), "has endpoints but no LiveSocketIDTemplate") {
+		t.Fatalf("NotifyErrors %v", res.NotifyErrors)
+	}
+	expect(t, own, "without a template")
+
+	// No endpoints at all: nothing to do, no error.
+	c := accountstest.Build(t, "sqlite", accountstest.Options{TokenNotifiers: []resource.Notifier{tokenrevocation.Notifier{}}})
+	s = c.Register(t, "ada@example.com")
+	res, err = c.Domain.Run(t.Context(), c.Tokens, "revoke_token", resource.Input{"token": s.Token})
+	if err != nil || len(res.NotifyErrors) != 0 {
+		t.Fatalf("without endpoints: %v %v", res, err)
+	}
+}
+
+// Notify ignores writes that revoke nothing and refuses notifications it
+// cannot read.
+func TestNotifyDirectly(t *testing.T) {
+	rec := &recorder{}
+	a := build(t, "sqlite", rec)
+	nf := tokenrevocation.Notifier{}
+	row := &accountstest.Token{Fields: tokenresource.Fields{JTI: "j1", Subject: "user?id=1", Purpose: tokenresource.PurposeRevocation}}
+	ctx := t.Context()
+
+	if err := nf.Notify(ctx, resource.Notification{Resource: "token", Action: "store_token", Record: row, Domain: a.Domain}); err != nil {
+		t.Fatalf("a write without a reason: %v", err)
+	}
+	expect(t, rec, "a write without a reason")
+	reason := map[string]any{tokenresource.ReasonKey: tokenresource.ReasonRevoked}
+	if err := nf.Notify(ctx, resource.Notification{Resource: "token", Record: row, Metadata: reason, Domain: a.Domain}); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, rec, "a revocation", disconnect{"users_sessions:j1", tokenresource.ReasonRevoked})
+	if err := nf.Notify(ctx, resource.Notification{Resource: "user", Record: &accountstest.User{}, Metadata: reason, Domain: a.Domain}); err == nil {
+		t.Fatal("a record that is not a token was accepted")
+	}
+	if err := nf.Notify(ctx, resource.Notification{Resource: "token", Record: row, Metadata: reason}); err == nil {
+		t.Fatal("a notification without a domain was accepted")
+	}
+	expect(t, rec, "refused notifications")
+}

@@ -1,0 +1,90 @@
+package web_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/kiln-go/kiln/internal/livetest"
+	"github.com/kiln-go/kiln/live"
+)
+
+// Two sessions of one user: signing one out closes its socket only, with
+// 4001 "signed out"; the other keeps its socket and its broadcasts.
+func TestSignOutClosesOnlyThatSessionsSocket(t *testing.T) {
+	for _, db := range databases {
+		for _, via := range []string{"cookie", "bearer"} {
+			t.Run(db+"/"+via, func(t *testing.T) {
+				h := livetest.New(t, db, livetest.Options{EndpointOptions: []live.Option{subscribeUser()}})
+				ctx := testCtx(t)
+				reg := h.Register(t, "ada@example.com")
+				topic := userTopic(reg.Claims.Subject)
+
+				var leaving http.Header
+				if via == "cookie" {
+					leaving = livetest.CookieHeader(h.SignInCookie(t, "ada@example.com"))
+				} else {
+					leaving = livetest.Bearer(h.SignIn(t, "ada@example.com").Token)
+				}
+				staying := livetest.CookieHeader(h.SignInCookie(t, "ada@example.com"))
+				gone := h.MustDial(t, ctx, leaving)
+				kept := h.MustDial(t, ctx, staying)
+				if gone.SocketID == kept.SocketID {
+					t.Fatalf("two sessions share the socket id %s", gone.SocketID)
+				}
+				expectOpen(t, ctx, h, gone, topic)
+				expectOpen(t, ctx, h, kept, topic)
+
+				resp, body := h.PostForm(t, "/sign-out", nil, leaving)
+				if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/sign-in" {
+					t.Fatalf("sign-out answered %d to %q: %s", resp.StatusCode, resp.Header.Get("Location"), body)
+				}
+				if c := h.SessionCookie(resp); c == nil || c.MaxAge >= 0 {
+					t.Fatalf("sign-out did not clear the session cookie: %v", c)
+				}
+				expectClose(t, ctx, gone, "signed out")
+				expectOpen(t, ctx, h, kept, topic)
+				if n := h.Endpoint.Len(); n != 1 {
+					t.Fatalf("%d sockets open, want 1", n)
+				}
+
+				expectRefused(t, ctx, h, leaving, http.StatusUnauthorized)
+				again := h.MustDial(t, ctx, staying)
+				if again.SocketID != kept.SocketID {
+					t.Fatalf("the kept session dialed again as %s, want %s", again.SocketID, kept.SocketID)
+				}
+			})
+		}
+	}
+}
+
+// Signing out with the session cookie and a bearer token of another
+// session revokes both, as ClearSession promises.
+func TestSignOutRevokesCookieAndBearerTokens(t *testing.T) {
+	h := livetest.New(t, "sqlite", livetest.Options{EndpointOptions: []live.Option{subscribeUser()}})
+	ctx := testCtx(t)
+	reg := h.Register(t, "ada@example.com")
+	cookie := livetest.CookieHeader(h.SignInCookie(t, "ada@example.com"))
+	bearer := livetest.Bearer(h.SignIn(t, "ada@example.com").Token)
+	bystander := h.MustDial(t, ctx, livetest.Bearer(reg.Token))
+	byCookie := h.MustDial(t, ctx, cookie)
+	byBearer := h.MustDial(t, ctx, bearer)
+
+	both := cookie.Clone()
+	both.Set("Authorization", bearer.Get("Authorization"))
+	resp, body := h.PostForm(t, "/sign-out", nil, both)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-out answered %d: %s", resp.StatusCode, body)
+	}
+	expectClose(t, ctx, byCookie, "signed out")
+	expectClose(t, ctx, byBearer, "signed out")
+	expectOpen(t, ctx, h, bystander, userTopic(reg.Claims.Subject))
+	expectRefused(t, ctx, h, cookie, http.StatusUnauthorized)
+	expectRefused(t, ctx, h, bearer, http.StatusUnauthorized)
+
+	// Signing out again is harmless: nothing is left to revoke.
+	resp, body = h.PostForm(t, "/sign-out", nil, both)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("second sign-out answered %d: %s", resp.StatusCode, body)
+	}
+	expectOpen(t, ctx, h, bystander, userTopic(reg.Claims.Subject))
+}
