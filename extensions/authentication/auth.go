@@ -62,6 +62,8 @@ func For(d *resource.Domain, r resource.Ref) (*Auth, error) {
 			jwt.WithAudience(Audience),
 			jwt.WithExpirationRequired(),
 			jwt.WithIssuedAt(),
+			// One token, one string: no set padding bits in a segment.
+			jwt.WithStrictDecoding(),
 		)
 		store, err := tokenresource.For(d, cfg.Tokens.TokenResource)
 		if err != nil {
@@ -150,6 +152,9 @@ func (a *Auth) Parse(ctx context.Context, token string) (*Claims, error) {
 	if !a.cfg.Tokens.Enabled {
 		return nil, ErrTokensDisabled
 	}
+	if !compact(token) {
+		return nil, fmt.Errorf("%w: token is malformed: a character outside base64url and '.'", ErrInvalidToken)
+	}
 	secrets := append([]Secret{a.cfg.Tokens.SigningSecret}, a.cfg.Tokens.PreviousSecrets...)
 	var lastErr error
 	for _, s := range secrets {
@@ -164,6 +169,11 @@ func (a *Auth) Parse(ctx context.Context, token string) (*Claims, error) {
 			c := claimsFrom(m)
 			if c.JTI == "" || c.Subject == "" || c.Purpose == "" {
 				return nil, fmt.Errorf("%w: missing jti, sub or purpose", ErrInvalidToken)
+			}
+			if _, hasAct := m["act"]; hasAct && c.Act == "" {
+				// An act that is not a non-empty string would read as no
+				// act, and pass for a session.
+				return nil, fmt.Errorf("%w: act claim is not a string", ErrInvalidToken)
 			}
 			return c, nil
 		}
@@ -291,6 +301,19 @@ func keyString(v any) string {
 		}
 	}
 	return fmt.Sprint(v)
+}
+
+// compact reports whether token holds only the characters of a compact
+// JWS, base64url and dots. The base64 decoder skips CR and LF, so without
+// this check one token would verify under many strings.
+func compact(token string) bool {
+	for i := 0; i < len(token); i++ {
+		c := token[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // newJTI returns a random token id: 128 bits, URL-safe.

@@ -135,7 +135,7 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 		Description: "Marks the stored tokens a filter matches as revoked, in one statement.",
 		Arguments:   []resource.Argument{reasonArg},
 		Changes: []resource.Change{{Name: "revoke", Before: func(_ context.Context, cs *resource.Changeset) error {
-			cs.SetMetadata(ReasonKey, Reason(resource.Arg[string](cs, "reason")))
+			cs.SetMetadata(ReasonKey, reasonOf(cs))
 			return cs.Set("purpose", PurposeRevocation)
 		}}},
 	})
@@ -146,7 +146,7 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 		SkipOnConflict: true,
 		Arguments:      []resource.Argument{reasonArg},
 		Changes: []resource.Change{{Name: "revocation", Before: func(_ context.Context, cs *resource.Changeset) error {
-			cs.SetMetadata(ReasonKey, Reason(resource.Arg[string](cs, "reason")))
+			cs.SetMetadata(ReasonKey, reasonOf(cs))
 			return cs.Set("purpose", PurposeRevocation)
 		}}},
 	})
@@ -282,6 +282,15 @@ func (t Token) Verify(_ *resource.BuildContext, d *resource.Declaration) {
 				"rename your action, or name the token store's action otherwise in Token.Actions")
 		}
 	}
+}
+
+// reasonOf is the reason argument; an empty one (the Go API passes its
+// reason through, given or not) is ReasonRevoked, the argument's default.
+func reasonOf(cs *resource.Changeset) Reason {
+	if r := resource.Arg[string](cs, "reason"); r != "" {
+		return Reason(r)
+	}
+	return ReasonRevoked
 }
 
 // embedsFields reports whether the record type embeds Fields.

@@ -174,6 +174,11 @@ func (p Password) Transform(_ *resource.BuildContext, d *resource.Declaration, a
 	if a := d.Attribute(p.HashedPasswordField); a != nil {
 		a.Sensitive, a.ReadOnly = true, true
 	}
+	if d.Attribute(p.IdentityField) == nil {
+		// Verify reports the missing identity field; actions over it
+		// would only add build errors that point the wrong way.
+		return
+	}
 	pw := resource.Argument{Name: ArgPassword, Validate: "required", Sensitive: true}
 	confirm := resource.Argument{Name: ArgPasswordConfirmation, Sensitive: true}
 	extra := resource.Argument{Name: ArgExtraData, Type: mapType}

@@ -1,0 +1,60 @@
+package logouteverywhere_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/kiln-go/kiln/addons/logouteverywhere"
+	"github.com/kiln-go/kiln/extensions/tokenresource"
+	"github.com/kiln-go/kiln/internal/accountstest"
+)
+
+// BenchmarkLogOutEverywhere revokes the 1,000 stored tokens of one user
+// (plus its registration token) per op, with one notification each, and
+// reports the SQL statements per op: BEGIN, one UPDATE … RETURNING,
+// COMMIT. Between ops the rows are made sessions again, off the clock.
+func BenchmarkLogOutEverywhere(b *testing.B) {
+	const tokens = 1000
+	for _, db := range databases {
+		b.Run(db, func(b *testing.B) {
+			e := build(b, db, logouteverywhere.LogOutEverywhere{})
+			ada := e.register(b, "ada@example.com")
+			user := ada.Record.(*accountstest.User)
+			seedTokens(b, e, ada.Claims.Subject, tokens)
+			ctx := context.Background()
+			h := &statementHook{}
+			e.layer.DB().AddQueryHook(h)
+			var statements, data, notified int
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				if _, err := e.layer.DB().NewUpdate().TableExpr("tokens").Set("purpose = ?", tokenresource.PurposeUser).
+					Where("subject = ?", ada.Claims.Subject).Exec(ctx); err != nil {
+					b.Fatal(err)
+				}
+				e.rec.reset()
+				h.statements()
+				h.on.Store(true)
+				b.StartTimer()
+				n, err := e.logOutEverywhere(ctx, user)
+				b.StopTimer()
+				h.on.Store(false)
+				if err != nil || n != tokens+1 {
+					b.Fatalf("revoked %d, %v; want %d", n, err, tokens+1)
+				}
+				for _, s := range h.statements() {
+					statements++
+					if s != "BEGIN" && s != "COMMIT" {
+						data++
+					}
+				}
+				notified += e.rec.len()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(statements)/float64(b.N), "stmts/op")
+			b.ReportMetric(float64(data)/float64(b.N), "data-stmts/op")
+			b.ReportMetric(float64(notified)/float64(b.N), "notifications/op")
+		})
+	}
+}

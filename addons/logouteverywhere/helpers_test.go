@@ -1,0 +1,223 @@
+package logouteverywhere_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/uptrace/bun"
+
+	"github.com/kiln-go/kiln/addons/logouteverywhere"
+	"github.com/kiln-go/kiln/extensions/authentication"
+	"github.com/kiln-go/kiln/extensions/authentication/password"
+	"github.com/kiln-go/kiln/extensions/tokenresource"
+	"github.com/kiln-go/kiln/internal/accountstest"
+	"github.com/kiln-go/kiln/internal/testdb"
+	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/resource/bunlayer"
+)
+
+// databases are the databases every behaviour must hold on; PostgreSQL
+// skips without KILN_TEST_POSTGRES_URL.
+var databases = []string{"sqlite", "postgres"}
+
+// concurrentDatabases take several connections.
+var concurrentDatabases = []string{"sqlite-file", "postgres"}
+
+const pw = "password123"
+
+// recorder keeps every notification of the token store.
+type recorder struct {
+	mu sync.Mutex
+	ns []resource.Notification
+	// stored, when set, is signalled on each committed store_token.
+	stored chan struct{}
+}
+
+func (r *recorder) Notify(_ context.Context, n resource.Notification) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ns = append(r.ns, n)
+	if r.stored != nil && n.Action == "store_token" {
+		select {
+		case r.stored <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// onStore makes the recorder signal each committed store_token on a new
+// channel, and returns it.
+func (r *recorder) onStore() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stored = make(chan struct{}, 1)
+	return r.stored
+}
+
+func (r *recorder) reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ns = nil
+}
+
+func (r *recorder) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.ns)
+}
+
+// revoked returns the sorted jtis notified with a reason, and the reasons
+// seen.
+func (r *recorder) revoked() (jtis []string, reasons map[tokenresource.Reason]int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	reasons = map[tokenresource.Reason]int{}
+	for _, n := range r.ns {
+		reason, ok := n.Metadata[tokenresource.ReasonKey].(tokenresource.Reason)
+		if !ok {
+			continue
+		}
+		reasons[reason]++
+		jtis = append(jtis, n.Record.(tokenresource.Record).TokenFields().JTI)
+	}
+	slices.Sort(jtis)
+	return jtis, reasons
+}
+
+// env is a built accounts domain.
+type env struct {
+	d      *resource.Domain
+	users  *resource.Resource[accountstest.User]
+	tokens *resource.Resource[accountstest.Token]
+	auth   *authentication.Auth
+	layer  *bunlayer.Layer
+	rec    *recorder
+}
+
+// build builds the accounts with this add-on and more user sections, on
+// db ("sqlite", "sqlite-file" or "postgres").
+func build(t testing.TB, db string, lo logouteverywhere.LogOutEverywhere, more ...resource.Section) *env {
+	t.Helper()
+	rec := &recorder{}
+	tokens := resource.New[accountstest.Token]("token", resource.Table("tokens"), tokenresource.Token{}, resource.Notifiers(rec))
+	sections := append([]resource.Section{resource.Table("users"), authentication.Authentication{
+		Tokens: authentication.Tokens{Enabled: true, TokenResource: tokens, SigningSecret: authentication.SecretString(accountstest.Secret),
+			StoreAllTokens: true, RequireTokenPresenceForAuthentication: true},
+		Strategies: []authentication.Strategy{password.Password{IdentityField: "email", HashProvider: password.Bcrypt{Cost: 4},
+			Resettable: &password.Resettable{Sender: &accountstest.Mailbox{}}}},
+		AddOns: []authentication.AddOn{lo},
+	}}, more...)
+	users := resource.New[accountstest.User]("user", sections...)
+	var l *bunlayer.Layer
+	if db == "sqlite-file" {
+		l = testdb.SQLiteFile(t)
+	} else {
+		l = testdb.Open(t, db)
+	}
+	ctx := context.Background()
+	d, err := resource.NewDomain("accounts", users, tokens).Build(ctx, l)
+	if err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	if err := l.Migrate(ctx); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	auth, err := authentication.For(d, users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{d: d, users: users, tokens: tokens, auth: auth, layer: l, rec: rec}
+}
+
+// register registers a user with pw.
+func (e *env) register(t testing.TB, email string) *authentication.Session {
+	t.Helper()
+	s, err := authentication.Run(context.Background(), e.d, e.users, "register_with_password", resource.Input{
+		"email": email, "password": pw, "password_confirmation": pw})
+	if err != nil {
+		t.Fatalf("register %s: %v", email, err)
+	}
+	return s
+}
+
+// signIn signs in with pw.
+func (e *env) signIn(t testing.TB, email string) *authentication.Session {
+	t.Helper()
+	s, err := e.trySignIn(email, pw)
+	if err != nil {
+		t.Fatalf("sign in %s: %v", email, err)
+	}
+	return s
+}
+
+func (e *env) trySignIn(email, password string) (*authentication.Session, error) {
+	return authentication.Run(context.Background(), e.d, e.users, "sign_in_with_password", resource.Input{"email": email, "password": password})
+}
+
+// valid reports whether a session token verifies.
+func (e *env) valid(token string) bool {
+	_, err := e.auth.Verify(context.Background(), token)
+	return err == nil
+}
+
+// logOutEverywhere runs the action for user.
+func (e *env) logOutEverywhere(ctx context.Context, user *accountstest.User) (int, error) {
+	return resource.Call[int](ctx, e.d, e.users, "log_out_everywhere", resource.Input{"user": user})
+}
+
+// jtis returns the sorted jtis of sessions.
+func jtis(sessions ...*authentication.Session) []string {
+	out := make([]string, len(sessions))
+	for i, s := range sessions {
+		out[i] = s.Claims.JTI
+	}
+	slices.Sort(out)
+	return out
+}
+
+// here returns "file.go:line" of its caller.
+func here() string {
+	_, file, line, _ := runtime.Caller(1)
+	return fmt.Sprintf("%s:%d", filepath.Base(file), line)
+}
+
+// statementHook records the verb of every SQL statement the database runs
+// while on.
+type statementHook struct {
+	on    atomic.Bool
+	mu    sync.Mutex
+	stmts []string
+}
+
+var _ bun.QueryHook = (*statementHook)(nil)
+
+func (h *statementHook) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
+	return ctx
+}
+
+func (h *statementHook) AfterQuery(_ context.Context, e *bun.QueryEvent) {
+	if !h.on.Load() {
+		return
+	}
+	verb, _, _ := strings.Cut(strings.TrimSpace(e.Query), " ")
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stmts = append(h.stmts, strings.ToUpper(verb))
+}
+
+// statements returns the verbs recorded, and forgets them.
+func (h *statementHook) statements() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.stmts
+	h.stmts = nil
+	return s
+}

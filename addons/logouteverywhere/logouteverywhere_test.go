@@ -1,0 +1,196 @@
+package logouteverywhere_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/kiln-go/kiln/addons/logouteverywhere"
+	"github.com/kiln-go/kiln/extensions/authentication"
+	"github.com/kiln-go/kiln/extensions/tokenresource"
+	"github.com/kiln-go/kiln/internal/accountstest"
+	"github.com/kiln-go/kiln/resource"
+)
+
+// TestLogOutEverywhere revokes every token of the user, each with one
+// notification saying log_out_everywhere, and none of another user's.
+func TestLogOutEverywhere(t *testing.T) {
+	for _, db := range databases {
+		t.Run(db, func(t *testing.T) {
+			e := build(t, db, logouteverywhere.LogOutEverywhere{})
+			ctx := context.Background()
+			ada := e.register(t, "ada@example.com")
+			sessions := []*authentication.Session{ada}
+			for range 4 {
+				sessions = append(sessions, e.signIn(t, "ada@example.com"))
+			}
+			bob := []*authentication.Session{e.register(t, "bob@example.com"), e.signIn(t, "bob@example.com")}
+			// A sign-in token and a reset token of ada are stored too.
+			signInTok, signInClaims, err := e.auth.Issue(ctx, ada.Record, authentication.IssueOptions{Purpose: tokenresource.PurposeSignIn, Store: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// An already revoked one is not revoked again.
+			if err := e.auth.Tokens().Revoke(ctx, sessions[4].Token, tokenresource.ReasonSignedOut); err != nil {
+				t.Fatal(err)
+			}
+			e.rec.reset()
+
+			n, err := e.logOutEverywhere(ctx, ada.Record.(*accountstest.User))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := append(jtis(sessions[:4]...), signInClaims.JTI)
+			slices.Sort(want)
+			if n != len(want) {
+				t.Errorf("revoked %d, want %d", n, len(want))
+			}
+			got, reasons := e.rec.revoked()
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("notified\n%v\nwant\n%v", got, want)
+			}
+			if !reflect.DeepEqual(reasons, map[tokenresource.Reason]int{tokenresource.ReasonLogOutEverywhere: len(want)}) {
+				t.Errorf("reasons %v", reasons)
+			}
+			if e.rec.len() != len(want) {
+				t.Errorf("%d notifications, want %d", e.rec.len(), len(want))
+			}
+			for i, s := range sessions {
+				if e.valid(s.Token) {
+					t.Errorf("ada's session %d still verifies", i)
+				}
+			}
+			if _, err := e.d.Run(ctx, e.users, "sign_in_with_token", resource.Input{"token": signInTok}); err == nil {
+				t.Error("ada's sign-in token still works")
+			}
+			for i, s := range bob {
+				if !e.valid(s.Token) {
+					t.Errorf("bob's session %d was signed out", i)
+				}
+			}
+			// Ada can sign in again, and that session is valid.
+			if s := e.signIn(t, "ada@example.com"); !e.valid(s.Token) {
+				t.Error("a session after log out everywhere does not verify")
+			}
+			// The user argument is required.
+			if _, err := resource.Call[int](ctx, e.d, e.users, "log_out_everywhere", resource.Input{}); !errors.Is(err, resource.ErrInvalid) {
+				t.Errorf("without user: %v", err)
+			}
+		})
+	}
+}
+
+// TestLogOutEverywherePurposes: the add-on's purposes narrow what it
+// revokes.
+func TestLogOutEverywherePurposes(t *testing.T) {
+	cases := []struct {
+		name    string
+		lo      logouteverywhere.LogOutEverywhere
+		revoked []string // purposes, sorted
+	}{
+		{"default", logouteverywhere.LogOutEverywhere{}, []string{"sign_in", "user"}},
+		{"include user", logouteverywhere.LogOutEverywhere{IncludePurposes: []string{"user"}}, []string{"user"}},
+		{"exclude user", logouteverywhere.LogOutEverywhere{ExcludePurposes: []string{"user"}}, []string{"sign_in"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := build(t, "sqlite", c.lo)
+			ctx := context.Background()
+			ada := e.register(t, "ada@example.com")
+			_, signIn, err := e.auth.Issue(ctx, ada.Record, authentication.IssueOptions{Purpose: tokenresource.PurposeSignIn, Store: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.rec.reset()
+			if _, err := e.logOutEverywhere(ctx, ada.Record.(*accountstest.User)); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			notified, _ := e.rec.revoked()
+			for _, jti := range notified {
+				switch jti {
+				case ada.Claims.JTI:
+					got = append(got, "user")
+				case signIn.JTI:
+					got = append(got, "sign_in")
+				default:
+					t.Errorf("unknown jti %s notified", jti)
+				}
+			}
+			slices.Sort(got)
+			if !reflect.DeepEqual(got, c.revoked) {
+				t.Errorf("revoked %v, want %v", got, c.revoked)
+			}
+		})
+	}
+}
+
+// TestRenamedAction: ActionName and ArgumentName rename the action and
+// its argument.
+func TestRenamedAction(t *testing.T) {
+	e := build(t, "sqlite", logouteverywhere.LogOutEverywhere{ActionName: "sign_out_all", ArgumentName: "account"})
+	ctx := context.Background()
+	ada := e.register(t, "ada@example.com")
+	n, err := resource.Call[int](ctx, e.d, e.users, "sign_out_all", resource.Input{"account": ada.Record})
+	if err != nil || n != 1 {
+		t.Fatalf("sign_out_all = %d, %v", n, err)
+	}
+	if e.valid(ada.Token) {
+		t.Error("the session survived")
+	}
+	if e.d.Declaration(e.users).Action("log_out_everywhere") != nil {
+		t.Error("the default action is there too")
+	}
+	if c := (logouteverywhere.LogOutEverywhere{}).Config(); c.ActionName != "log_out_everywhere" || c.ArgumentName != "user" ||
+		!reflect.DeepEqual(c.ExcludePurposes, []string{"revocation"}) || c.IncludePurposes != nil || c.ApplyOnPasswordChange {
+		t.Errorf("defaults %+v", c)
+	}
+}
+
+// TestLogOutEverywhereOneStatement: the revocation is one UPDATE,
+// whatever the number of tokens.
+func TestLogOutEverywhereOneStatement(t *testing.T) {
+	for _, db := range databases {
+		t.Run(db, func(t *testing.T) {
+			e := build(t, db, logouteverywhere.LogOutEverywhere{})
+			ada := e.register(t, "ada@example.com")
+			seedTokens(t, e, ada.Claims.Subject, 200)
+			h := &statementHook{}
+			e.layer.DB().AddQueryHook(h)
+			h.on.Store(true)
+			n, err := e.logOutEverywhere(context.Background(), ada.Record.(*accountstest.User))
+			h.on.Store(false)
+			if err != nil || n != 201 {
+				t.Fatalf("revoked %d, %v; want 201", n, err)
+			}
+			if got := h.statements(); !reflect.DeepEqual(got, []string{"BEGIN", "UPDATE", "COMMIT"}) {
+				t.Errorf("statements %v, want BEGIN, one UPDATE, COMMIT", got)
+			}
+			if e.rec.len() < 201 {
+				t.Errorf("%d notifications", e.rec.len())
+			}
+		})
+	}
+}
+
+// seedTokens stores n session tokens of subject straight into the table,
+// in one statement.
+func seedTokens(t testing.TB, e *env, subject string, n int) {
+	t.Helper()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	rows := make([]accountstest.Token, n)
+	for i := range rows {
+		rows[i].JTI = fmt.Sprintf("%s/seed/%d", subject, i)
+		rows[i].Subject = subject
+		rows[i].Purpose = tokenresource.PurposeUser
+		rows[i].ExpiresAt = now.Add(time.Hour)
+		rows[i].CreatedAt, rows[i].UpdatedAt = now, now
+	}
+	if _, err := e.layer.DB().NewInsert().Model(&rows).Exec(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
