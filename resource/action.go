@@ -34,6 +34,14 @@ func (t ActionType) String() string {
 	return "unknown"
 }
 
+// Article is the type with its indefinite article: "a create", "an update".
+func (t ActionType) Article() string {
+	if t == UpdateAction {
+		return "an " + t.String()
+	}
+	return "a " + t.String()
+}
+
 // Action is one of Create, Read, Update, Destroy or Generic, declared in the
 // Actions section.
 type Action interface {

@@ -401,14 +401,14 @@ func TestWrongActionType(t *testing.T) {
 		{"Create on an update", func() error {
 			_, err := f.people.Create(ctx, f.d, "rename", resource.Input{"name": "Bob"})
 			return err
-		}, "kiln/resource: wrong action type: person.rename is a update action, not create"},
+		}, "kiln/resource: wrong action type: person.rename is an update action, not create"},
 		{"Update on a create", func() error {
 			_, err := f.people.Update(ctx, f.d, "register", f.ada, resource.Input{"name": "Bob"})
 			return err
 		}, "kiln/resource: wrong action type: person.register is a create action, not update"},
 		{"Destroy on an update", func() error {
 			return f.people.Destroy(ctx, f.d, "rename", f.ada, nil)
-		}, "kiln/resource: wrong action type: person.rename is a update action, not destroy"},
+		}, "kiln/resource: wrong action type: person.rename is an update action, not destroy"},
 		{"BulkUpdate on a read", func() error {
 			_, err := f.people.BulkUpdate(ctx, f.d, "list", resource.Eq("email", "ada@example.com"), resource.Input{"name": "Bob"})
 			return err

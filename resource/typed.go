@@ -83,7 +83,7 @@ func Call[V any](ctx context.Context, d *Domain, r Ref, action string, in Input)
 		return zero, err
 	}
 	if ba.Type != GenericAction {
-		return zero, fmt.Errorf("%w: %s.%s is a %s action, not generic", ErrWrongActionType, r.Name(), action, ba.Type)
+		return zero, fmt.Errorf("%w: %s.%s is %s action, not generic", ErrWrongActionType, r.Name(), action, ba.Type.Article())
 	}
 	// The value is checked inside the transaction: a value of the wrong
 	// type rolls the action back rather than reporting an error for
@@ -112,7 +112,7 @@ func (r *Resource[T]) run(ctx context.Context, d *Domain, action string, want Ac
 		return nil, err
 	}
 	if ba.Type != want {
-		return nil, fmt.Errorf("%w: %s.%s is a %s action, not %s", ErrWrongActionType, r.Name(), action, ba.Type, want)
+		return nil, fmt.Errorf("%w: %s.%s is %s action, not %s", ErrWrongActionType, r.Name(), action, ba.Type.Article(), want)
 	}
 	return d.Run(ctx, r, action, in, opts...)
 }

@@ -145,7 +145,7 @@ func (l LogOutEverywhere) Verify(_ *resource.BuildContext, d *resource.Declarati
 		}
 	}
 	if a := d.Action(l.ActionName); a != nil && a.Type != resource.GenericAction {
-		d.Problem(a.Location(), []string{"actions", l.ActionName}, fmt.Sprintf("is a %s action; log_out_everywhere adds a generic action of that name", a.Type),
+		d.Problem(a.Location(), []string{"actions", l.ActionName}, fmt.Sprintf("is %s action; log_out_everywhere adds a generic action of that name", a.Type.Article()),
 			"rename your action, or set ActionName")
 	}
 }

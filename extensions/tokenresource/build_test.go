@@ -66,7 +66,7 @@ func TestBuildErrors(t *testing.T) {
 
 	r, at = resource.New[Token]("token", tokenresource.Token{Actions: tokenresource.ActionNames{ExpungeExpired: "purge"}}, resource.Actions{resource.Update{Name: "purge"}}), here()
 	add("renamed store action of a wrong type", r,
-		`kiln/resource: resource "token": actions -> purge: is a update action; the token store needs a destroy action of that name; rename your action, or name the token store's action otherwise in Token.Actions (`+at+`)`)
+		`kiln/resource: resource "token": actions -> purge: is an update action; the token store needs a destroy action of that name; rename your action, or name the token store's action otherwise in Token.Actions (`+at+`)`)
 
 	r, at = resource.New[Token]("token", tokenresource.Token{}, tokenresource.Token{}), here()
 	add("declared twice", r,

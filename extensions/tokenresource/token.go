@@ -278,7 +278,7 @@ func (t Token) Verify(_ *resource.BuildContext, d *resource.Declaration) {
 	}
 	for name, typ := range wantTypes {
 		if a := d.Action(name); a != nil && a.Type != typ {
-			d.Problem(a.Location(), []string{"actions", name}, fmt.Sprintf("is a %s action; the token store needs a %s action of that name", a.Type, typ),
+			d.Problem(a.Location(), []string{"actions", name}, fmt.Sprintf("is %s action; the token store needs %s action of that name", a.Type.Article(), typ.Article()),
 				"rename your action, or name the token store's action otherwise in Token.Actions")
 		}
 	}
