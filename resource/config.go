@@ -171,3 +171,12 @@ var ConfigSchema = &dsl.Section{
 	GoExample:   `resource.New[User]("user", resource.Table("accounts"))`,
 	YAMLExample: "resources:\n  user:\n    table: accounts",
 }
+
+// Check records, as build problems under prefix, every option of v that
+// breaks the rules of section s. Extensions call it from Verify with their
+// options (defaults applied), so their rules are the schema's.
+func (d *Declaration) Check(s *dsl.Section, v any, prefix ...string) {
+	for _, p := range s.Check(v) {
+		d.Problem(d.Location, append(append([]string{}, prefix...), p.Path...), p.Message, p.Fix)
+	}
+}

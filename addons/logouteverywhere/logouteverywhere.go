@@ -44,15 +44,7 @@ func (l LogOutEverywhere) AddOnName() string { return "log_out_everywhere" }
 
 // Config returns the add-on with defaults applied.
 func (l LogOutEverywhere) Config() LogOutEverywhere {
-	if l.ActionName == "" {
-		l.ActionName = "log_out_everywhere"
-	}
-	if l.ArgumentName == "" {
-		l.ArgumentName = "user"
-	}
-	if l.ExcludePurposes == nil {
-		l.ExcludePurposes = []string{tokenresource.PurposeRevocation}
-	}
+	Schema.Defaults(&l)
 	return l
 }
 

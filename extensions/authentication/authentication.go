@@ -145,17 +145,9 @@ func (a Authentication) Declare(d *resource.Declaration) { d.AddExtension(a) }
 
 // Config returns the section with defaults applied for resource name.
 func (a Authentication) Config(resourceName string) Authentication {
+	Schema.Defaults(&a)
 	if a.SubjectName == "" {
 		a.SubjectName = resourceName
-	}
-	if a.GetBySubjectAction == "" {
-		a.GetBySubjectAction = "get_by_subject"
-	}
-	if a.Tokens.SigningAlgorithm == "" {
-		a.Tokens.SigningAlgorithm = "HS256"
-	}
-	if a.Tokens.TokenLifetime == 0 {
-		a.Tokens.TokenLifetime = DefaultTokenLifetime
 	}
 	if a.Tokens.SessionIdentifier == "" && a.Tokens.RequireTokenPresenceForAuthentication {
 		a.Tokens.SessionIdentifier = SessionJTI
@@ -218,12 +210,7 @@ func (a Authentication) Verify(b *resource.BuildContext, d *resource.Declaration
 					"use a random secret of at least 32 bytes (openssl rand -base64 48)")
 			}
 		}
-		if _, ok := signingMethods[t.SigningAlgorithm]; !ok {
-			d.Problem(loc, path("tokens", "signing_algorithm"), fmt.Sprintf("unknown algorithm %q", t.SigningAlgorithm), "use HS256, HS384 or HS512")
-		}
-		if t.TokenLifetime < 0 {
-			d.Problem(loc, path("tokens", "token_lifetime"), fmt.Sprintf("is negative (%s)", t.TokenLifetime), "use a positive duration, or 0 for the default of 14 days")
-		}
+		d.Check(TokensSchema, t, "authentication", "tokens")
 		if t.RequireTokenPresenceForAuthentication && !t.StoreAllTokens {
 			d.Problem(loc, path("tokens", "require_token_presence_for_authentication"), "needs every token stored",
 				"add StoreAllTokens: true to authentication.Tokens")
@@ -237,8 +224,6 @@ func (a Authentication) Verify(b *resource.BuildContext, d *resource.Declaration
 				d.Problem(loc, path("tokens", "session_identifier"), "jti sessions need every token stored, to find the token by its jti",
 					"add StoreAllTokens: true to authentication.Tokens")
 			}
-		default:
-			d.Problem(loc, path("tokens", "session_identifier"), fmt.Sprintf("unknown value %q", t.SessionIdentifier), "use authentication.SessionJTI or authentication.SessionUnsafe")
 		}
 	}
 	if len(d.PrimaryKey()) > 0 {

@@ -71,14 +71,14 @@ func TestBuildErrors(t *testing.T) {
 	rs256.SigningAlgorithm = "RS256"
 	users, at = resource.New[User]("user", authentication.Authentication{Tokens: rs256}), here()
 	add("unknown algorithm",
-		p+`tokens -> signing_algorithm: unknown algorithm "RS256"; use HS256, HS384 or HS512 (`+at+`)`,
+		p+`tokens -> signing_algorithm: must be one of HS256, HS384, HS512 (RS256); use HS256, HS384 or HS512 (`+at+`)`,
 		users, tokens)
 
 	negative := presence(tokens, good)
 	negative.TokenLifetime = -time.Hour
 	users, at = resource.New[User]("user", authentication.Authentication{Tokens: negative}), here()
 	add("negative lifetime",
-		p+`tokens -> token_lifetime: is negative (-1h0m0s); use a positive duration, or 0 for the default of 14 days (`+at+`)`,
+		p+`tokens -> token_lifetime: must be positive (-1h0m0s); use a positive duration, or leave it out for 14 days (`+at+`)`,
 		users, tokens)
 
 	noStore := presence(tokens, good)
@@ -96,7 +96,7 @@ func TestBuildErrors(t *testing.T) {
 
 	users, at = resource.New[User]("user", authentication.Authentication{Tokens: authentication.Tokens{Enabled: true, TokenResource: tokens, SigningSecret: good, SessionIdentifier: "cookie"}}), here()
 	add("unknown session identifier",
-		p+`tokens -> session_identifier: unknown value "cookie"; use authentication.SessionJTI or authentication.SessionUnsafe (`+at+`)`,
+		p+`tokens -> session_identifier: must be one of jti, unsafe (cookie); use authentication.SessionJTI or authentication.SessionUnsafe (`+at+`)`,
 		users, tokens)
 
 	users, at = resource.New[User]("user", authentication.Authentication{Tokens: authentication.Tokens{Enabled: true, TokenResource: tokens, SigningSecret: good, SessionIdentifier: authentication.SessionJTI}}), here()

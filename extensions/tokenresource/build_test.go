@@ -58,7 +58,7 @@ func TestBuildErrors(t *testing.T) {
 
 	r, at = resource.New[Token]("token", tokenresource.Token{ExpungeInterval: -5 * time.Minute}), here()
 	add("negative expunge interval", r,
-		`kiln/resource: resource "token": token -> expunge_interval: is negative (-5m0s); use a positive duration, or 0 for the default of 12h (`+at+`)`)
+		`kiln/resource: resource "token": token -> expunge_interval: must be positive (-5m0s); use a positive duration, or leave it out for 12h (`+at+`)`)
 
 	r, at = resource.New[Token]("token", tokenresource.Token{}, resource.Actions{resource.Read{Name: "revoke_token"}}), here()
 	add("store action of a wrong type", r,

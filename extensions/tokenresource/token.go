@@ -60,23 +60,9 @@ type ActionNames struct {
 	ReadTokens string // default "read_tokens"
 }
 
+// withDefaults fills the names left empty, from Schema.
 func (n ActionNames) withDefaults() ActionNames {
-	def := func(s *string, v string) {
-		if *s == "" {
-			*s = v
-		}
-	}
-	def(&n.StoreToken, "store_token")
-	def(&n.GetToken, "get_token")
-	def(&n.RevokeToken, "revoke_token")
-	def(&n.RevokeJTI, "revoke_jti")
-	def(&n.RevokeAllStoredForSubject, "revoke_all_stored_for_subject")
-	def(&n.IsRevoked, "revoked?")
-	def(&n.ReadExpired, "read_expired")
-	def(&n.ExpungeExpired, "expunge_expired")
-	def(&n.RevokeStored, "revoke_stored")
-	def(&n.StoreRevocation, "store_revocation")
-	def(&n.ReadTokens, "read_tokens")
+	Schema.Sub("actions").Defaults(&n)
 	return n
 }
 
@@ -88,10 +74,7 @@ func (t Token) Declare(d *resource.Declaration) { d.AddExtension(t) }
 
 // Config returns the options with defaults applied.
 func (t Token) Config() Token {
-	if t.ExpungeInterval == 0 {
-		t.ExpungeInterval = DefaultExpungeInterval
-	}
-	t.Actions = t.Actions.withDefaults()
+	Schema.Defaults(&t)
 	return t
 }
 
@@ -257,9 +240,7 @@ func (t Token) Verify(_ *resource.BuildContext, d *resource.Declaration) {
 			d.Problem(loc, []string{"token", "attributes", "jti"}, "jti must be the only primary key", "embed tokenresource.Fields and declare no other pk")
 		}
 	}
-	if t.ExpungeInterval < 0 {
-		d.Problem(loc, []string{"token", "expunge_interval"}, fmt.Sprintf("is negative (%s)", t.ExpungeInterval), "use a positive duration, or 0 for the default of 12h")
-	}
+	d.Check(Schema, t.Config(), "token")
 	if len(t.Endpoints) > 0 && t.LiveSocketIDTemplate == nil {
 		d.Problem(loc, []string{"token", "live_socket_id_template"}, "endpoints are set but there is no live socket id template",
 			`add LiveSocketIDTemplate: func(s tokenresource.SocketID) string { return "users_sessions:" + s.JTI }`)

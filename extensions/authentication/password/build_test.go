@@ -52,8 +52,8 @@ func TestBuildErrors(t *testing.T) {
 	negative := password.Password{IdentityField: "email", MinLength: -1, SignInTokenLifetime: -1, Resettable: &password.Resettable{TokenLifetime: -1}}
 	r, at = resource.New[accountstest.User]("user", with(negative)), here()
 	cases = append(cases, testCase{"negative options, no sender", r,
-		p + `min_length: is negative (-1); use a positive length, or 0 for the default of 8 (` + at + `)` + "\n" +
-			p + `sign_in_token_lifetime: is negative; use a positive duration, or 0 for the default of 60s (` + at + `)` + "\n" +
+		p + `min_length: must be positive (-1); use a positive length, or leave it out for 8 (` + at + `)` + "\n" +
+			p + `sign_in_token_lifetime: must be positive (-1ns); use a positive duration, or leave it out for 60s (` + at + `)` + "\n" +
 			p + `resettable -> sender: is required; set Sender to something that delivers the reset token (password.SenderFunc) (` + at + `)` + "\n" +
 			p + `resettable -> token_lifetime: is negative; use a positive duration, or 0 for the default of 3 days (` + at + `)`})
 

@@ -119,23 +119,9 @@ const (
 
 // Config returns the strategy with defaults applied.
 func (p Password) Config() Password {
-	if p.Name == "" {
-		p.Name = "password"
-	}
-	if p.IdentityField == "" {
-		p.IdentityField = "username"
-	}
-	if p.HashedPasswordField == "" {
-		p.HashedPasswordField = "hashed_password"
-	}
+	Schema.Defaults(&p)
 	if p.HashProvider == nil {
 		p.HashProvider = Bcrypt{}
-	}
-	if p.MinLength == 0 {
-		p.MinLength = DefaultMinLength
-	}
-	if p.SignInTokenLifetime == 0 {
-		p.SignInTokenLifetime = DefaultSignInTokenLifetime
 	}
 	if p.Resettable != nil {
 		r := *p.Resettable
@@ -292,14 +278,9 @@ func (p Password) Verify(b *resource.BuildContext, d *resource.Declaration, auth
 	case a.Type.Kind() != reflect.String:
 		d.Problem(loc, path("hashed_password_field"), fmt.Sprintf("attribute %q is a %s, not a string", p.HashedPasswordField, a.Type), "make it a string")
 	}
-	if p.MinLength < 0 {
-		d.Problem(loc, path("min_length"), fmt.Sprintf("is negative (%d)", p.MinLength), "use a positive length, or 0 for the default of 8")
-	}
+	d.Check(Schema, p, "authentication", "strategies", p.Name)
 	if max := p.HashProvider.MaxLength(); max > 0 && p.MinLength > max {
 		d.Problem(loc, path("min_length"), fmt.Sprintf("%d is more than the %d bytes the hash provider takes", p.MinLength, max), "lower it")
-	}
-	if p.SignInTokenLifetime < 0 {
-		d.Problem(loc, path("sign_in_token_lifetime"), "is negative", "use a positive duration, or 0 for the default of 60s")
 	}
 	if p.Resettable != nil {
 		if p.Resettable.Sender == nil {
