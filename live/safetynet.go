@@ -115,6 +115,9 @@ func (e *Endpoint) Sweep(ctx context.Context) (int, error) {
 	closed := 0
 	for jti, reason := range gone {
 		for _, c := range byJTI[jti] {
+			if c.closing.Load() {
+				continue // closed meanwhile (by a disconnect message, say)
+			}
 			c.Close(CloseSignedOut, ReasonText(reason))
 			closed++
 		}

@@ -121,3 +121,78 @@ func randomHex(n int) string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// RedisEnv is the variable that holds the Redis URL for tests.
+const RedisEnv = "KILN_TEST_REDIS_URL"
+
+// NATSEnv is the variable that holds the NATS URL for tests.
+const NATSEnv = "KILN_TEST_NATS_URL"
+
+// RedisURL returns KILN_TEST_REDIS_URL, skipping the test when it is not
+// set, or failing it when CI=true.
+func RedisURL(t testing.TB) string {
+	t.Helper()
+	return serviceURL(t, RedisEnv, "Redis")
+}
+
+// NATSURL returns KILN_TEST_NATS_URL, skipping the test when it is not
+// set, or failing it when CI=true.
+func NATSURL(t testing.TB) string {
+	t.Helper()
+	return serviceURL(t, NATSEnv, "NATS")
+}
+
+func serviceURL(t testing.TB, env, service string) string {
+	t.Helper()
+	u := os.Getenv(env)
+	if u == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("testdb: %s is not set; CI requires %s", env, service)
+		}
+		t.Skipf("testdb: %s is not set", env)
+	}
+	return u
+}
+
+// PostgresSchemaURL creates a fresh PostgreSQL schema, dropped when t ends,
+// and returns KILN_TEST_POSTGRES_URL with search_path set to it: several
+// layers (nodes, processes) opened on that URL share one empty database.
+// It skips or fails like PostgresURL.
+func PostgresSchemaURL(t testing.TB) string {
+	t.Helper()
+	base := PostgresURL(t)
+	schema := "kiln_test_" + randomHex(6)
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatalf("testdb: %v", err)
+	}
+	defer admin.Close()
+	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+		t.Fatalf("testdb: create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		admin, err := sql.Open("pgx", base)
+		if err != nil {
+			return
+		}
+		defer admin.Close()
+		_, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE")
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("testdb: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// UniqueName returns prefix followed by random hex digits: a pub/sub
+// channel or subject of a test's own, so that test packages running in
+// parallel against one server do not hear each other. It is a valid
+// PostgreSQL identifier, Redis channel and NATS subject when prefix is
+// lower-case letters, digits and underscores.
+func UniqueName(prefix string) string {
+	return prefix + randomHex(8)
+}

@@ -17,6 +17,10 @@ import (
 // DefaultSubject is the subject the nodes subscribe to.
 const DefaultSubject = "kiln.live"
 
+// subscribeTimeout bounds how long Subscribe waits for the server to
+// confirm the subscription when ctx sets no earlier deadline.
+const subscribeTimeout = 10 * time.Second
+
 // PubSub is the NATS transport. nats.go reconnects and resubscribes by
 // itself; the transport logs it and tells its subscribers.
 type PubSub struct {
@@ -24,8 +28,9 @@ type PubSub struct {
 	subject string
 	logger  *slog.Logger
 
-	mu   sync.Mutex
-	subs []func(live.Message)
+	mu     sync.Mutex
+	subs   map[int]func(live.Message) // told of each reconnection
+	nextID int
 }
 
 var _ live.PubSub = (*PubSub)(nil)
@@ -55,10 +60,19 @@ func New(_ context.Context, url string, opts ...Option) (*PubSub, error) {
 				p.logger.Warn("kiln/pubsub/nats: connection lost; reconnecting", "err", err)
 			}
 		}),
-		natsgo.ReconnectHandler(func(*natsgo.Conn) {
+		natsgo.ReconnectHandler(func(c *natsgo.Conn) {
+			// The subscriptions were sent again; a round trip makes sure the
+			// server has them before the endpoints sweep, so that nothing
+			// published after the sweep is missed.
+			if err := c.FlushTimeout(subscribeTimeout); err != nil {
+				p.logger.Warn("kiln/pubsub/nats: resubscription not confirmed", "err", err)
+			}
 			p.logger.Info("kiln/pubsub/nats: reconnected and resubscribed", "subject", p.subject)
 			p.mu.Lock()
-			subs := append([]func(live.Message){}, p.subs...)
+			subs := make([]func(live.Message), 0, len(p.subs))
+			for _, fn := range p.subs {
+				subs = append(subs, fn)
+			}
 			p.mu.Unlock()
 			for _, fn := range subs {
 				fn(live.Message{Kind: live.KindSubscribed})
@@ -101,15 +115,30 @@ func (p *PubSub) Subscribe(ctx context.Context, fn func(live.Message)) error {
 	if err != nil {
 		return fmt.Errorf("kiln/pubsub/nats: subscribe: %w", err)
 	}
-	if err := p.conn.FlushWithContext(ctx); err != nil {
+	// FlushWithContext needs a deadline, and the endpoint's ctx (which
+	// lives as long as the endpoint) has none.
+	fctx, cancel := context.WithTimeout(ctx, subscribeTimeout)
+	defer cancel()
+	if err := p.conn.FlushWithContext(fctx); err != nil {
 		_ = sub.Unsubscribe()
 		return fmt.Errorf("kiln/pubsub/nats: subscribe: %w", err)
 	}
 	p.mu.Lock()
-	p.subs = append(p.subs, fn)
+	if p.subs == nil {
+		p.subs = map[int]func(live.Message){}
+	}
+	id := p.nextID
+	p.nextID++
+	p.subs[id] = fn
 	p.mu.Unlock()
 	p.logger.Info("kiln/pubsub/nats: subscribed", "subject", p.subject)
 	fn(live.Message{Kind: live.KindSubscribed})
-	context.AfterFunc(ctx, func() { _ = sub.Unsubscribe() })
+	context.AfterFunc(ctx, func() {
+		_ = sub.Unsubscribe()
+		// A subscriber that left is not told of reconnections any more.
+		p.mu.Lock()
+		delete(p.subs, id)
+		p.mu.Unlock()
+	})
 	return nil
 }

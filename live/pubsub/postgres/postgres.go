@@ -22,13 +22,21 @@ const MaxPayload = 7999
 // DefaultChannel is the channel the nodes listen on.
 const DefaultChannel = "kiln_live"
 
+// MaxChannel is the longest channel name PostgreSQL takes, in bytes
+// (NAMEDATALEN - 1): LISTEN would silently truncate a longer one, and
+// pg_notify refuse it.
+const MaxChannel = 63
+
 // PubSub is the LISTEN/NOTIFY transport. It publishes through a pool and
 // listens on a dedicated connection, reconnecting with backoff.
 type PubSub struct {
-	url     string
 	channel string
 	logger  *slog.Logger
 	pool    *pgxpool.Pool
+	// listenConfig is the pool's connection configuration, without the
+	// pool's own URL parameters (pool_max_conns, …), which a plain
+	// connection would send to the server as unknown settings.
+	listenConfig *pgx.ConnConfig
 }
 
 var _ live.PubSub = (*PubSub)(nil)
@@ -36,7 +44,8 @@ var _ live.PubSub = (*PubSub)(nil)
 // Option configures the transport.
 type Option func(*PubSub)
 
-// WithChannel sets the channel. Default: DefaultChannel.
+// WithChannel sets the channel: at most MaxChannel bytes, used as is (case
+// included). Default: DefaultChannel.
 func WithChannel(name string) Option { return func(p *PubSub) { p.channel = name } }
 
 // WithLogger sets the logger. Default: slog.Default().
@@ -44,11 +53,19 @@ func WithLogger(l *slog.Logger) Option { return func(p *PubSub) { p.logger = l }
 
 // New connects to PostgreSQL at url.
 func New(ctx context.Context, url string, opts ...Option) (*PubSub, error) {
-	p := &PubSub{url: url, channel: DefaultChannel, logger: slog.Default()}
+	p := &PubSub{channel: DefaultChannel, logger: slog.Default()}
 	for _, o := range opts {
 		o(p)
 	}
-	pool, err := pgxpool.New(ctx, url)
+	if p.channel == "" || len(p.channel) > MaxChannel {
+		return nil, fmt.Errorf("kiln/pubsub/postgres: channel %q: want 1 to %d bytes", p.channel, MaxChannel)
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("kiln/pubsub/postgres: %w", err)
+	}
+	p.listenConfig = cfg.ConnConfig.Copy()
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kiln/pubsub/postgres: %w", err)
 	}
@@ -89,7 +106,7 @@ func (p *PubSub) Subscribe(ctx context.Context, fn func(live.Message)) error {
 }
 
 func (p *PubSub) listen(ctx context.Context) (*pgx.Conn, error) {
-	conn, err := pgx.Connect(ctx, p.url)
+	conn, err := pgx.ConnectConfig(ctx, p.listenConfig.Copy())
 	if err != nil {
 		return nil, fmt.Errorf("kiln/pubsub/postgres: connect: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -21,6 +22,7 @@ type PubSub struct {
 	client  *goredis.Client
 	channel string
 	logger  *slog.Logger
+	closed  atomic.Bool
 }
 
 var _ live.PubSub = (*PubSub)(nil)
@@ -54,8 +56,11 @@ func New(ctx context.Context, url string, opts ...Option) (*PubSub, error) {
 // Client is the underlying client.
 func (p *PubSub) Client() *goredis.Client { return p.client }
 
-// Close closes the client.
-func (p *PubSub) Close() error { return p.client.Close() }
+// Close closes the client; its subscriptions end.
+func (p *PubSub) Close() error {
+	p.closed.Store(true)
+	return p.client.Close()
+}
 
 // Publish implements live.PubSub.
 func (p *PubSub) Publish(ctx context.Context, msg live.Message) error {
@@ -77,18 +82,27 @@ func (p *PubSub) Subscribe(ctx context.Context, fn func(live.Message)) error {
 	}
 	p.logger.Info("kiln/pubsub/redis: subscribed", "channel", p.channel)
 	fn(live.Message{Kind: live.KindSubscribed})
-	go p.loop(ctx, ps, fn)
+	// Receive does not return when ctx is done (it waits on the socket
+	// with no deadline): closing the subscription unblocks it.
+	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
+	go p.loop(ctx, ps, fn, stop)
 	return nil
 }
 
-func (p *PubSub) loop(ctx context.Context, ps *goredis.PubSub, fn func(live.Message)) {
-	defer ps.Close()
+func (p *PubSub) loop(ctx context.Context, ps *goredis.PubSub, fn func(live.Message), stop func() bool) {
+	defer func() {
+		stop()
+		_ = ps.Close()
+	}()
 	backoff := transport.Backoff{}
 	lost := false
 	for {
 		m, err := ps.Receive(ctx)
+		if ctx.Err() != nil {
+			return // nothing more for a subscriber that left
+		}
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, goredis.ErrClosed) {
+			if errors.Is(err, goredis.ErrClosed) || p.closed.Load() {
 				return
 			}
 			if !lost {

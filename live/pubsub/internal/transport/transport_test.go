@@ -1,0 +1,120 @@
+package transport_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kiln-go/kiln/live"
+	"github.com/kiln-go/kiln/live/pubsub/internal/transport"
+)
+
+func TestEncodeLimit(t *testing.T) {
+	msg := live.Message{Kind: live.KindDisconnect, SocketID: "s"}
+	b, err := transport.Encode(msg, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := transport.Encode(msg, len(b)); err != nil {
+		t.Fatalf("at the limit: %v", err)
+	}
+	_, err = transport.Encode(msg, len(b)-1)
+	if !errors.Is(err, live.ErrPayloadTooLarge) {
+		t.Fatalf("over the limit: got %v, want ErrPayloadTooLarge", err)
+	}
+	if want := "limit"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say the limit", err)
+	}
+}
+
+func TestDecode(t *testing.T) {
+	good := []live.Message{
+		{Kind: live.KindDisconnect, SocketID: "users_sessions:1", Reason: "signed_out"},
+		{Kind: live.KindBroadcast, Topic: "t", Event: "e", Payload: json.RawMessage(`{"a":[1,2]}`)},
+	}
+	for _, m := range good {
+		b, err := transport.Encode(m, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := transport.Decode(b)
+		if err != nil || !reflect.DeepEqual(got, m) {
+			t.Errorf("%s: got %+v, %v", b, got, err)
+		}
+	}
+	bad := map[string]string{
+		"":                                    "bad message",
+		"garbage":                             "bad message",
+		"\x00\xff":                            "bad message",
+		`[]`:                                  "bad message",
+		`{"kind":"disconnect","socket_id":1}`: "bad message",
+		`{}`:                                  `unknown message kind ""`,
+		`{"kind":"subscribed"}`:               `unknown message kind "subscribed"`,
+		`{"kind":"explode","socket_id":"s"}`:  `unknown message kind "explode"`,
+		`{"kind":"disconnect"}`:               "disconnect without a socket id",
+		`{"kind":"broadcast","event":"e"}`:    "broadcast without a topic or event",
+		`{"kind":"broadcast","topic":"t"}`:    "broadcast without a topic or event",
+		`{"kind":"disconnect","socket_id":"s"} {}`: "bad message",
+	}
+	for in, want := range bad {
+		if _, err := transport.Decode([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: got %v, want an error with %q", in, err, want)
+		}
+	}
+}
+
+// FuzzDecode: Decode never panics, and what it accepts survives a round
+// trip through Encode.
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(`{"kind":"disconnect","socket_id":"s","reason":"revoked"}`))
+	f.Add([]byte(`{"kind":"broadcast","topic":"t","event":"e","payload":{"x":1}}`))
+	f.Add([]byte(`{"kind":"broadcast","topic":"t","event":"e","payload":null}`))
+	f.Add([]byte("\xff"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := transport.Decode(b)
+		if err != nil {
+			return
+		}
+		again, err := transport.Encode(m, 0)
+		if err != nil {
+			t.Fatalf("accepted %q but cannot encode it: %v", b, err)
+		}
+		m2, err := transport.Decode(again)
+		if err != nil {
+			t.Fatalf("accepted %q but not its encoding %q: %v", b, again, err)
+		}
+		if m.Kind != m2.Kind || m.SocketID != m2.SocketID || m.Topic != m2.Topic || m.Event != m2.Event || m.Reason != m2.Reason {
+			t.Fatalf("round trip changed %+v into %+v", m, m2)
+		}
+	})
+}
+
+func TestBackoff(t *testing.T) {
+	b := transport.Backoff{Min: 2 * time.Millisecond, Max: 8 * time.Millisecond}
+	// Each wait is between half the step and the step: 2, 4, 8, 8 ms.
+	for _, step := range []time.Duration{2, 4, 8, 8} {
+		start := time.Now()
+		if !b.Wait(context.Background()) {
+			t.Fatal("Wait gave up with a live context")
+		}
+		if took := time.Since(start); took < step*time.Millisecond/2 {
+			t.Errorf("waited %v, want at least %v", took, step*time.Millisecond/2)
+		}
+	}
+	b.Reset()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if b.Wait(ctx) {
+		t.Error("Wait went on with a cancelled context")
+	}
+	long := transport.Backoff{Min: time.Hour, Max: time.Hour}
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if long.Wait(ctx) {
+		t.Error("Wait outlasted its context")
+	}
+}

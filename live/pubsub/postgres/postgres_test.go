@@ -1,0 +1,100 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kiln-go/kiln/internal/testdb"
+	"github.com/kiln-go/kiln/live"
+	"github.com/kiln-go/kiln/live/pubsub/postgres"
+)
+
+func open(t *testing.T, rawURL string, opts ...postgres.Option) *postgres.PubSub {
+	t.Helper()
+	ps, err := postgres.New(t.Context(), rawURL, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ps.Close)
+	return ps
+}
+
+// roundTrip subscribes, publishes one disconnect and waits for it.
+func roundTrip(t *testing.T, ps *postgres.PubSub) {
+	t.Helper()
+	got := make(chan live.Message, 4)
+	if err := ps.Subscribe(t.Context(), func(m live.Message) { got <- m }); err != nil {
+		t.Fatal(err)
+	}
+	want := live.Message{Kind: live.KindDisconnect, SocketID: "s", Reason: "revoked"}
+	if err := ps.Publish(t.Context(), want); err != nil {
+		t.Fatal(err)
+	}
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case m := <-got:
+			if m.Kind == live.KindSubscribed {
+				continue
+			}
+			if !reflect.DeepEqual(m, want) {
+				t.Fatalf("got %+v, want %+v", m, want)
+			}
+			return
+		case <-timeout:
+			t.Fatal("the message did not come back")
+		}
+	}
+}
+
+// TestChannelNames: PostgreSQL truncates a LISTEN channel name to 63 bytes
+// but refuses a longer one in pg_notify, so such a channel would never
+// deliver anything; New refuses it, and an empty one.
+func TestChannelNames(t *testing.T) {
+	base := testdb.PostgresURL(t)
+	for _, name := range []string{"", strings.Repeat("c", postgres.MaxChannel+1)} {
+		_, err := postgres.New(t.Context(), base, postgres.WithChannel(name))
+		if err == nil || !strings.Contains(err.Error(), "want 1 to 63 bytes") {
+			t.Errorf("channel of %d bytes: got %v, want an error", len(name), err)
+		}
+	}
+	longest := testdb.UniqueName("Kiln_Test_") // case is kept
+	longest += strings.Repeat("x", postgres.MaxChannel-len(longest))
+	roundTrip(t, open(t, base, postgres.WithChannel(longest)))
+}
+
+// TestPoolParameters: a URL with pgxpool's own parameters (pool_max_conns)
+// works for the listening connection too, which is not from the pool.
+func TestPoolParameters(t *testing.T) {
+	u, err := url.Parse(testdb.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("pool_max_conns", "2")
+	u.RawQuery = q.Encode()
+	roundTrip(t, open(t, u.String(), postgres.WithChannel(testdb.UniqueName("kiln_test_"))))
+}
+
+// TestEndpointPayloadTooLarge: an endpoint's Broadcast over the NOTIFY
+// limit fails with live.ErrPayloadTooLarge instead of an SQL error.
+func TestEndpointPayloadTooLarge(t *testing.T) {
+	ps := open(t, testdb.PostgresURL(t), postgres.WithChannel(testdb.UniqueName("kiln_test_")))
+	ep, err := live.New(live.WithPubSub(ps))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ep.Shutdown(context.Background()) })
+	err = ep.Broadcast(t.Context(), "topic", "event", strings.Repeat("x", postgres.MaxPayload))
+	if !errors.Is(err, live.ErrPayloadTooLarge) {
+		t.Fatalf("got %v, want ErrPayloadTooLarge", err)
+	}
+	if err := ep.Broadcast(t.Context(), "topic", "event", "small"); err != nil {
+		t.Fatal(err)
+	}
+}
