@@ -288,7 +288,12 @@ func (e *Endpoint) message(s *melody.Session, data []byte) {
 
 // Disconnect closes every session of socketID, on every node, with close
 // code 4001 and the reason's text. It implements tokenresource.Endpoint.
+//
+// This node's sessions close first, so that they close even when the
+// transport is down; the other nodes' follow through the PubSub (or, if
+// the message is lost, at their next sweep).
 func (e *Endpoint) Disconnect(ctx context.Context, socketID string, reason tokenresource.Reason) error {
+	e.DisconnectLocal(socketID, reason)
 	return e.pubsub.Publish(ctx, Message{Kind: KindDisconnect, SocketID: socketID, Reason: string(reason)})
 }
 
