@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/go-playground/validator/v10"
+
+	"github.com/kiln-go/kiln/dsl"
 )
 
 // verifyDeclaration checks the core sections of a (transformed)
@@ -192,13 +194,7 @@ func checkVarRule(v *validator.Validate, t reflect.Type, rule string) (msg strin
 
 // didYouMean suggests the candidate nearest to name, or lists them.
 func didYouMean(name string, candidates []string) string {
-	best, bestDist := "", 1<<30
-	for _, c := range candidates {
-		if d := levenshtein(name, c); d < bestDist {
-			best, bestDist = c, d
-		}
-	}
-	if best != "" && bestDist <= max(2, len(name)/3) {
+	if best := dsl.Nearest(name, candidates); best != "" {
 		return fmt.Sprintf("did you mean %q?", best)
 	}
 	if len(candidates) == 0 {
@@ -213,26 +209,6 @@ func suggestion(name string, candidates []string) string {
 		return "; " + s
 	}
 	return ""
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // DidYouMean is the suggestion kiln's build errors use, for extensions:
