@@ -20,8 +20,10 @@ nav{display:flex;gap:1rem;align-items:center;flex-wrap:wrap;border-bottom:1px so
 nav form{display:inline;margin:0}
 label{display:block;margin:.6rem 0 .2rem}
 input[type=email],input[type=password]{width:100%;max-width:22rem;padding:.4rem}
-button{padding:.4rem .9rem;margin-top:.8rem;cursor:pointer}
-nav button{margin:0}
+button,input{font:inherit}
+button{padding:.3rem .9rem;margin-top:.8rem;cursor:pointer}
+#submit{display:block}
+nav button,td button{margin:0}
 .error{background:#fde8e8;border:1px solid #e99;padding:.5rem .8rem}
 .notice{background:#e8f4fd;border:1px solid #9be;padding:.5rem .8rem}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #eee;padding:.4rem;text-align:left;font-size:.9rem}
@@ -248,4 +250,3 @@ func (a *app) revokeSession(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/sessions?notice=session+revoked", http.StatusSeeOther)
 	}
 }
-
