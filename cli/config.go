@@ -43,8 +43,9 @@ type Config struct {
 	// CookieKeys seal session cookies, newest first (rotation); each at
 	// least 32 bytes. Default: a development key kept in DataDir.
 	CookieKeys []string `mapstructure:"cookie_keys"`
-	// SweepInterval is how often the live endpoint checks its sessions'
-	// tokens against the store. Default: 30s.
+	// SweepInterval, when set, overrides the live section's sweep_interval
+	// (how often the live endpoint checks its sessions' tokens against the
+	// store; 30s by default). Zero: not set.
 	SweepInterval time.Duration `mapstructure:"sweep_interval"`
 
 	// DevSecrets is true when a development secret or key was used.
@@ -66,7 +67,7 @@ var keys = []struct {
 	{"token_signing_secret", "", "secret that signs tokens, at least 32 bytes (default: a development secret)"},
 	{"previous_token_signing_secrets", "", "comma-separated secrets that still verify tokens signed before a rotation"},
 	{"cookie_keys", "", "comma-separated keys that seal session cookies, newest first (default: a development key)"},
-	{"sweep_interval", "30s", "how often live sessions are checked against the token store"},
+	{"sweep_interval", "", "how often live sessions are checked against the token store (default: the live section's, 30s)"},
 }
 
 // AddFlags declares the configuration flags, and --config.
@@ -135,11 +136,13 @@ func LoadConfig(fs *pflag.FlagSet, logger *slog.Logger) (*Config, error) {
 	cfg.CookieKeys = listValue(v, "cookie_keys")
 	cfg.PreviousTokenSigningSecrets = listValue(v, "previous_token_signing_secrets")
 	var problems []error
-	d, err := time.ParseDuration(v.GetString("sweep_interval"))
-	if err != nil || d < time.Second {
-		problems = append(problems, fmt.Errorf("sweep_interval %q: want a duration of at least 1s, such as 30s", v.GetString("sweep_interval")))
+	if s := v.GetString("sweep_interval"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < time.Second {
+			problems = append(problems, fmt.Errorf("sweep_interval %q: want a duration of at least 1s, such as 30s", s))
+		}
+		cfg.SweepInterval = d
 	}
-	cfg.SweepInterval = d
 	if cfg.DatabaseURL == "" {
 		cfg.DatabaseURL = "sqlite:" + filepath.Join(cfg.DataDir, "accounts.db")
 	}

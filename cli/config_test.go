@@ -154,7 +154,7 @@ func TestConfigPrecedence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Addr != "127.0.0.1:4000" || cfg.SweepInterval != 30*time.Second || cfg.DatabaseURL != "sqlite:"+filepath.Join(dir, "accounts.db") {
+	if cfg.Addr != "127.0.0.1:4000" || cfg.SweepInterval != 0 || cfg.DatabaseURL != "sqlite:"+filepath.Join(dir, "accounts.db") {
 		t.Errorf("defaults: %+v", cfg)
 	}
 
