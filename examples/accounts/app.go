@@ -19,6 +19,7 @@ import (
 
 // app is the running example.
 type app struct {
+	pubsub   live.PubSub
 	layer    *bunlayer.Layer
 	domain   *resource.Domain
 	users    *resource.Resource[User]
@@ -54,7 +55,7 @@ func build(ctx context.Context, cfg *cli.Config, logger *slog.Logger) (*cli.Runt
 		Handler:  a.routes(),
 		Start:    a.start,
 		Shutdown: a.endpoint.Shutdown,
-		Close:    layer.Close,
+		Close:    a.close,
 	}, nil
 }
 
@@ -98,7 +99,7 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 	glue := web.New(auth, sessions, web.WithLogger(logger))
 	endpoint.SetAuthenticator(glue.LiveAuthenticator())
 	endpoint.SetChecker(glue.SessionChecker())
-	return &app{layer: layer, domain: domain, users: users, tokens: tokens, auth: auth, web: glue,
+	return &app{pubsub: ps, layer: layer, domain: domain, users: users, tokens: tokens, auth: auth, web: glue,
 		endpoint: endpoint, mailbox: mailbox, logger: logger}, nil
 }
 
@@ -164,3 +165,14 @@ func (a *app) currentUser(w http.ResponseWriter, r *http.Request) (*User, *web.P
 }
 
 var errNotYours = errors.New("that session is not yours")
+
+// close releases the pub/sub connection and the database.
+func (a *app) close() error {
+	switch ps := a.pubsub.(type) {
+	case interface{ Close() error }:
+		_ = ps.Close()
+	case interface{ Close() }:
+		ps.Close()
+	}
+	return a.layer.Close()
+}
