@@ -106,7 +106,18 @@ func (d *Domain) inTx(ctx context.Context, fn func(ctx context.Context, st *txSt
 		return nil, fmt.Errorf("kiln/resource: begin: %w", err)
 	}
 	st := &txState{domain: d, tx: tx}
-	if err := fn(context.WithValue(ctx, txKey{}, st), st); err != nil {
+	returned := false
+	defer func() {
+		if !returned {
+			// fn panicked (or called runtime.Goexit): roll back, so that the
+			// transaction and its connection are not left open, and let the
+			// panic go on.
+			_ = tx.Rollback()
+		}
+	}()
+	err = fn(context.WithValue(ctx, txKey{}, st), st)
+	returned = true
+	if err != nil {
 		if rbErr := tx.Rollback(); rbErr != nil {
 			d.logger.ErrorContext(ctx, "kiln: rollback failed", "domain", d.name, "err", rbErr)
 		}

@@ -13,6 +13,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"reflect"
 	"slices"
@@ -244,11 +245,19 @@ func (t *txn) Select(ctx context.Context, s *resource.Schema, q *resource.Query,
 	}
 	if q.Offset > 0 {
 		sq = sq.Offset(int64(q.Offset))
+		if q.Limit <= 0 && t.layer.db.Dialect().Name() == dialect.SQLite {
+			// SQLite has no OFFSET without LIMIT.
+			sq = sq.Limit(math.MaxInt64)
+		}
 	}
 	if q.Lock && t.layer.db.Dialect().Name() == dialect.PG {
 		sq = sq.For("UPDATE")
 	}
-	return sq.Scan(ctx)
+	if err := sq.Scan(ctx); err != nil {
+		return err
+	}
+	inUTC(s, dest)
+	return nil
 }
 
 func (t *txn) Insert(ctx context.Context, s *resource.Schema, rec any, opts resource.InsertOptions) error {
@@ -277,6 +286,7 @@ func (t *txn) Insert(ctx context.Context, s *resource.Schema, rec any, opts reso
 			return &resource.ConflictError{Fields: opts.ConflictFields, Err: errors.New("row exists")}
 		}
 	}
+	inUTC(s, rec)
 	return nil
 }
 
@@ -305,6 +315,7 @@ func (t *txn) Update(ctx context.Context, s *resource.Schema, rec any, fields []
 	if n, err := res.RowsAffected(); err == nil && n == 0 {
 		return resource.ErrNotFound
 	}
+	inUTC(s, rec)
 	return nil
 }
 
@@ -324,7 +335,11 @@ func (t *txn) UpdateAll(ctx context.Context, s *resource.Schema, f resource.Filt
 		return err
 	}
 	uq = uq.Where(where, wargs...).Returning("*")
-	return mapError(uq.Scan(ctx, dest))
+	if err := uq.Scan(ctx, dest); err != nil {
+		return mapError(err)
+	}
+	inUTC(s, dest)
+	return nil
 }
 
 func (t *txn) Delete(ctx context.Context, s *resource.Schema, rec any) error {
@@ -336,6 +351,7 @@ func (t *txn) Delete(ctx context.Context, s *resource.Schema, rec any) error {
 	if n, err := res.RowsAffected(); err == nil && n == 0 {
 		return resource.ErrNotFound
 	}
+	inUTC(s, rec)
 	return nil
 }
 
@@ -347,7 +363,11 @@ func (t *txn) DeleteAll(ctx context.Context, s *resource.Schema, f resource.Filt
 	}
 	dq := t.idb.NewDelete().Model(reflect.New(s.Type).Interface()).ModelTableExpr(expr, args...).
 		Where(where, wargs...).Returning("*")
-	return mapError(dq.Scan(ctx, dest))
+	if err := dq.Scan(ctx, dest); err != nil {
+		return mapError(err)
+	}
+	inUTC(s, dest)
+	return nil
 }
 
 func pkFilter(s *resource.Schema, rec any) (resource.Filter, error) {
@@ -365,6 +385,9 @@ func whereSQL(f resource.Filter) (string, []any, error) {
 	var args []any
 	if err := appendFilter(&b, &args, f); err != nil {
 		return "", nil, err
+	}
+	if len(args) == 0 {
+		args = nil // bun warns about empty args without placeholders
 	}
 	return b.String(), args, nil
 }
@@ -447,6 +470,42 @@ func normalize(v any) any {
 		return t.UTC()
 	}
 	return v
+}
+
+var timeType = reflect.TypeFor[time.Time]()
+
+// inUTC puts the time attributes of v (a *T or *[]*T of s) in UTC, as kiln
+// promises: drivers return times in time.Local or in the zone they parsed.
+func inUTC(s *resource.Schema, v any) {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return
+	}
+	rv = rv.Elem()
+	recs := []reflect.Value{rv}
+	if rv.Kind() == reflect.Slice {
+		recs = recs[:0]
+		for i := 0; i < rv.Len(); i++ {
+			if e := rv.Index(i); e.Kind() == reflect.Pointer && !e.IsNil() {
+				recs = append(recs, e.Elem())
+			}
+		}
+	}
+	for _, rec := range recs {
+		if rec.Kind() != reflect.Struct {
+			continue
+		}
+		for _, a := range s.Attributes {
+			f := rec.FieldByIndex(a.Index)
+			switch {
+			case a.Type == timeType:
+				f.Set(reflect.ValueOf(f.Interface().(time.Time).UTC()))
+			case a.Type == reflect.PointerTo(timeType) && !f.IsNil():
+				utc := f.Elem().Interface().(time.Time).UTC()
+				f.Set(reflect.ValueOf(&utc)) // a new pointer: the old one may be the caller's
+			}
+		}
+	}
 }
 
 // mapError turns unique violations into *resource.ConflictError and no
