@@ -24,8 +24,8 @@ type Querier interface {
 
 // Tx is a transaction of a DataLayer. Write methods fill the records they
 // write with what the database returns (RETURNING), so defaults set by the
-// database are seen. A unique violation is reported as a *ConflictError
-// naming the identity's fields (or the identity).
+// database are seen; times come back in UTC. A unique violation is reported
+// as a *ConflictError naming the identity's fields (or the identity).
 type Tx interface {
 	Querier
 	// Insert writes rec (*T). With opts.Upsert it updates opts.UpdateFields

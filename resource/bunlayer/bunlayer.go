@@ -420,7 +420,7 @@ func appendFilter(b *strings.Builder, args *[]any, f resource.Filter) error {
 				vals[i] = normalize(rv.Index(i).Interface())
 			}
 			b.WriteString("? " + string(f.Op) + " (?)")
-			*args = append(*args, bun.In(vals))
+			*args = append(*args, bun.List(vals))
 		case resource.OpEq, resource.OpNe, resource.OpLt, resource.OpLe, resource.OpGt, resource.OpGe:
 			if f.Value == nil {
 				return fmt.Errorf("kiln/bunlayer: %s %s nil: use resource.IsNil or NotNil", f.Attr, f.Op)
