@@ -47,6 +47,15 @@ type Tx interface {
 	Rollback() error
 }
 
+// Savepointer is a Tx that can undo part of itself. A Domain runs each
+// action nested in another one's transaction inside a savepoint, when the Tx
+// has them, so that a failed nested action leaves nothing behind.
+type Savepointer interface {
+	Savepoint(ctx context.Context, name string) error
+	RollbackTo(ctx context.Context, name string) error
+	Release(ctx context.Context, name string) error
+}
+
 // InsertOptions turn an insert into an upsert, or into an insert that
 // skips a conflicting row.
 type InsertOptions struct {

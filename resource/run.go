@@ -76,9 +76,10 @@ type txKey struct{}
 // txState is the transaction an action runs in, with the notifications
 // waiting for its commit.
 type txState struct {
-	domain *Domain
-	tx     Tx
-	queue  []pending
+	domain     *Domain
+	tx         Tx
+	queue      []pending
+	savepoints int
 }
 
 type pending struct {
@@ -91,15 +92,22 @@ type pending struct {
 // after it commits. When ctx is already in a transaction of this domain, fn
 // joins it.
 func (d *Domain) InTransaction(ctx context.Context, fn func(ctx context.Context) error) error {
-	_, err := d.inTx(ctx, func(ctx context.Context, _ *txState) error { return fn(ctx) })
+	_, err := d.inTx(ctx, true, func(ctx context.Context, _ *txState) error { return fn(ctx) })
 	return err
 }
 
 // inTx runs fn in the ctx's transaction or a new one, commits a new one and
 // delivers its notifications. It returns the notifiers' errors.
-func (d *Domain) inTx(ctx context.Context, fn func(ctx context.Context, st *txState) error) ([]error, error) {
+//
+// Nested in a transaction, fn runs within a savepoint when savepoint is
+// true: for writes and explicit InTransaction groups, not for generic
+// actions, which only orchestrate writes that have their own.
+func (d *Domain) inTx(ctx context.Context, savepoint bool, fn func(ctx context.Context, st *txState) error) ([]error, error) {
 	if st, ok := ctx.Value(txKey{}).(*txState); ok && st.domain == d {
-		return nil, fn(ctx, st)
+		if !savepoint {
+			return nil, fn(ctx, st)
+		}
+		return nil, d.nested(ctx, st, fn)
 	}
 	tx, err := d.layer.Begin(ctx)
 	if err != nil {
@@ -127,6 +135,35 @@ func (d *Domain) inTx(ctx context.Context, fn func(ctx context.Context, st *txSt
 		return nil, fmt.Errorf("kiln/resource: commit: %w", err)
 	}
 	return d.deliver(ctx, st.queue), nil
+}
+
+// nested runs fn inside the ctx's transaction, within a savepoint when the
+// data layer has them: if fn fails, what it wrote and queued is undone while
+// the transaction goes on, so a caller that handles the error (a revoke that
+// tolerates ErrAlreadyRevoked) commits nothing half-written, and a
+// PostgreSQL transaction stays usable after a failed statement.
+func (d *Domain) nested(ctx context.Context, st *txState, fn func(ctx context.Context, st *txState) error) error {
+	sp, ok := st.tx.(Savepointer)
+	if !ok {
+		return fn(ctx, st)
+	}
+	st.savepoints++
+	name := fmt.Sprintf("kiln_sp_%d", st.savepoints)
+	if err := sp.Savepoint(ctx, name); err != nil {
+		return fmt.Errorf("kiln/resource: savepoint: %w", err)
+	}
+	queued := len(st.queue)
+	if err := fn(ctx, st); err != nil {
+		st.queue = st.queue[:queued]
+		if rbErr := sp.RollbackTo(ctx, name); rbErr != nil {
+			return errors.Join(err, fmt.Errorf("kiln/resource: rollback to savepoint: %w", rbErr))
+		}
+		return err
+	}
+	if err := sp.Release(ctx, name); err != nil {
+		return fmt.Errorf("kiln/resource: release savepoint: %w", err)
+	}
+	return nil
 }
 
 // deliver sends committed notifications in the order they were queued.
@@ -174,7 +211,7 @@ func (d *Domain) Run(ctx context.Context, r Ref, action string, in Input, opts .
 		return d.read(ctx, br, ba, in, &o)
 	}
 	res := &Result{}
-	notifyErrs, err := d.inTx(ctx, func(ctx context.Context, st *txState) error {
+	notifyErrs, err := d.inTx(ctx, ba.Type != GenericAction, func(ctx context.Context, st *txState) error {
 		cs := &Changeset{domain: d, resource: br, action: ba, ctx: ctx}
 		var queue []pending
 		var err error

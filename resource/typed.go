@@ -89,7 +89,7 @@ func Call[V any](ctx context.Context, d *Domain, r Ref, action string, in Input)
 	// type rolls the action back rather than reporting an error for
 	// something committed.
 	var v V
-	err = d.InTransaction(ctx, func(ctx context.Context) error {
+	_, err = d.inTx(ctx, false, func(ctx context.Context, _ *txState) error {
 		res, err := d.Run(ctx, r, action, in)
 		if err != nil || res.Value == nil {
 			return err

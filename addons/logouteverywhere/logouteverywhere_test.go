@@ -167,8 +167,8 @@ func TestLogOutEverywhereOneStatement(t *testing.T) {
 			if err != nil || n != 201 {
 				t.Fatalf("revoked %d, %v; want 201", n, err)
 			}
-			if got := h.statements(); !reflect.DeepEqual(got, []string{"BEGIN", "UPDATE", "COMMIT"}) {
-				t.Errorf("statements %v, want BEGIN, one UPDATE, COMMIT", got)
+			if got := h.statements(); !reflect.DeepEqual(got, []string{"BEGIN", "SAVEPOINT", "UPDATE", "RELEASE", "COMMIT"}) {
+				t.Errorf("statements %v, want BEGIN, SAVEPOINT, one UPDATE, RELEASE, COMMIT", got)
 			}
 			if e.rec.len() < 201 {
 				t.Errorf("%d notifications", e.rec.len())

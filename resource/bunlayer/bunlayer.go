@@ -216,6 +216,26 @@ type txn struct {
 	tx    bun.Tx
 }
 
+var _ resource.Savepointer = (*txn)(nil)
+
+// Savepoint implements resource.Savepointer.
+func (t *txn) Savepoint(ctx context.Context, name string) error {
+	_, err := t.tx.ExecContext(ctx, "SAVEPOINT "+name)
+	return err
+}
+
+// RollbackTo implements resource.Savepointer.
+func (t *txn) RollbackTo(ctx context.Context, name string) error {
+	_, err := t.tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+name)
+	return err
+}
+
+// Release implements resource.Savepointer.
+func (t *txn) Release(ctx context.Context, name string) error {
+	_, err := t.tx.ExecContext(ctx, "RELEASE SAVEPOINT "+name)
+	return err
+}
+
 func (t *txn) Commit() error   { return t.tx.Commit() }
 func (t *txn) Rollback() error { return t.tx.Rollback() }
 
