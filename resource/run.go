@@ -635,6 +635,9 @@ func (d *Domain) writeOne(ctx context.Context, st *txState, cs *Changeset, in In
 	rec := cs.record.Interface()
 	if cs.action.Type == UpdateAction {
 		d.applyUpdateDefaults(cs)
+		if err := cs.requiredKept(); err != nil {
+			return nil, err
+		}
 		if err := st.tx.Update(ctx, cs.resource.schema, rec, cs.changed); err != nil {
 			return nil, d.writeError(cs, err)
 		}
@@ -679,6 +682,9 @@ func (d *Domain) writeAll(ctx context.Context, st *txState, cs *Changeset, in In
 	dest := reflect.New(reflect.SliceOf(reflect.PointerTo(cs.resource.decl.Type)))
 	if cs.action.Type == UpdateAction {
 		d.applyUpdateDefaults(cs)
+		if err := cs.requiredKept(); err != nil {
+			return nil, err
+		}
 		if len(cs.changed) == 0 {
 			return nil, cs.Invalid("", "a bulk update must set at least one attribute")
 		}
@@ -771,4 +777,18 @@ func (d *Domain) read(ctx context.Context, br *builtResource, ba *builtAction, i
 		}
 	}
 	return res, nil
+}
+
+// requiredKept refuses an update that empties a required attribute: the
+// same rule a create follows, for the attributes the update sets.
+func (cs *Changeset) requiredKept() error {
+	var missing []error
+	for _, name := range cs.changed {
+		a := cs.resource.decl.Attribute(name)
+		f := cs.record.Elem().FieldByIndex(a.Index)
+		if a.Required && isZero(f) && f.Kind() != reflect.Bool && !isNumber(f.Kind()) {
+			missing = append(missing, cs.Invalid(name, "is required"))
+		}
+	}
+	return errors.Join(missing...)
 }
