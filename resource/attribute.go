@@ -31,10 +31,9 @@ type Attribute struct {
 	// ReadOnly attributes cannot be accepted by an action (not writable);
 	// only changes and defaults set them. Zero value: writable.
 	ReadOnly bool
-	// Required attributes may not be left nil or zero by a create, nor emptied
-	// by an update (the
-	// inverse of allow-nil); a bool's false, and a number's 0 that the input
-	// or a change set, count as given. Zero value: taken from the bun tag,
+	// Required attributes may not be left nil or zero by a create, nor
+	// emptied by an update (the inverse of allow-nil); a bool's false, and a
+	// number's 0 that the input or a change set, count as given. Zero value: taken from the bun tag,
 	// where pk and notnull columns are required (autoincrement ones are not).
 	Required bool
 	// Default gives the value of an attribute left zero by a create.
