@@ -164,25 +164,11 @@ func resolveFilter(ctx context.Context, f Filter, args map[string]any) (Filter, 
 		}
 		return f, nil
 	case And:
-		out := make(And, len(f))
-		for i, sub := range f {
-			r, err := resolveFilter(ctx, sub, args)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = r
-		}
-		return out, nil
+		out, err := resolveAll(ctx, f, args)
+		return And(out), err
 	case Or:
-		out := make(Or, len(f))
-		for i, sub := range f {
-			r, err := resolveFilter(ctx, sub, args)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = r
-		}
-		return out, nil
+		out, err := resolveAll(ctx, f, args)
+		return Or(out), err
 	case NotFilter:
 		r, err := resolveFilter(ctx, f.F, args)
 		if err != nil {
@@ -191,6 +177,19 @@ func resolveFilter(ctx context.Context, f Filter, args map[string]any) (Filter, 
 		return NotFilter{r}, nil
 	}
 	return nil, fmt.Errorf("unknown filter %T", f)
+}
+
+// resolveAll resolves each filter of a list.
+func resolveAll(ctx context.Context, fs []Filter, args map[string]any) ([]Filter, error) {
+	out := make([]Filter, len(fs))
+	for i, sub := range fs {
+		r, err := resolveFilter(ctx, sub, args)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = r
+	}
+	return out, nil
 }
 
 // walkFilter calls fn for every comparison in f.

@@ -69,32 +69,7 @@ func SQLiteFile(t testing.TB) *bunlayer.Layer {
 // KILN_TEST_POSTGRES_URL is not set (and fails it under CI=true).
 func Postgres(t testing.TB) *bunlayer.Layer {
 	t.Helper()
-	base := PostgresURL(t)
-	schema := "kiln_test_" + randomHex(6)
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatalf("testdb: %v", err)
-	}
-	defer admin.Close()
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatalf("testdb: create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		admin, err := sql.Open("pgx", base)
-		if err != nil {
-			return
-		}
-		defer admin.Close()
-		_, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE")
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("testdb: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	l, err := bunlayer.Open(context.Background(), u.String())
+	l, err := bunlayer.Open(context.Background(), PostgresSchemaURL(t))
 	if err != nil {
 		t.Fatalf("testdb: %v", err)
 	}
