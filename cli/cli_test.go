@@ -33,7 +33,7 @@ const (
 // variable counts as unset).
 func clearEnv(t *testing.T) {
 	for _, k := range []string{"ADDR", "DATA_DIR", "DATABASE_URL", "PUBSUB_URL", "TOKEN_SIGNING_SECRET",
-		"PREVIOUS_TOKEN_SIGNING_SECRETS", "COOKIE_KEYS", "SWEEP_INTERVAL"} {
+		"PREVIOUS_TOKEN_SIGNING_SECRETS", "COOKIE_KEYS", "SWEEP_INTERVAL", "CONFIG"} {
 		t.Setenv("KILN_"+k, "")
 	}
 }

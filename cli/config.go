@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -72,7 +73,7 @@ var keys = []struct {
 
 // AddFlags declares the configuration flags, and --config.
 func AddFlags(fs *pflag.FlagSet) {
-	fs.String("config", "", "configuration file (YAML or TOML)")
+	fs.String("config", "", "configuration file (YAML or TOML) [KILN_CONFIG]")
 	for _, k := range keys {
 		fs.String(strings.ReplaceAll(k.name, "_", "-"), k.def, k.help+" [KILN_"+strings.ToUpper(k.name)+"]")
 	}
@@ -94,27 +95,30 @@ func LoadConfig(fs *pflag.FlagSet, logger *slog.Logger) (*Config, error) {
 			}
 		}
 	}
-	if f := fs.Lookup("config"); f != nil && f.Value.String() != "" {
-		v.SetConfigFile(f.Value.String())
+	path := configPath(fs)
+	var fileDSL *dsl.File
+	if path != "" {
+		v.SetConfigFile(path)
 		if err := v.ReadInConfig(); err != nil {
-			return nil, fmt.Errorf("kiln: config file %s: %w", f.Value.String(), err)
+			return nil, fmt.Errorf("kiln: config file %s: %w", path, err)
 		}
-		known := map[string]bool{}
+		var known []string
 		for _, k := range keys {
-			known[k.name] = true
+			known = append(known, k.name)
 		}
 		for _, k := range v.AllKeys() {
 			if strings.HasPrefix(k, "resources.") || strings.HasPrefix(k, "live.") {
 				continue // the declaration overrides: see Config.DSL
 			}
-			if !known[k] {
-				return nil, fmt.Errorf("kiln: config file %s: unknown key %q", f.Value.String(), k)
+			if !slices.Contains(known, k) {
+				msg := fmt.Sprintf("kiln: config file %s: unknown key %q", path, k)
+				if near := dsl.Nearest(k, known); near != "" {
+					msg += "; did you mean " + near + "?"
+				}
+				return nil, errors.New(msg)
 			}
 		}
-	}
-	var fileDSL *dsl.File
-	if f := fs.Lookup("config"); f != nil && f.Value.String() != "" {
-		df, err := dsl.LoadFile(f.Value.String())
+		df, err := dsl.LoadFile(path)
 		if err != nil {
 			return nil, err
 		}
@@ -264,4 +268,12 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// configPath is the config file named by --config, or else by KILN_CONFIG.
+func configPath(fs *pflag.FlagSet) string {
+	if f := fs.Lookup("config"); f != nil && f.Value.String() != "" {
+		return f.Value.String()
+	}
+	return os.Getenv("KILN_CONFIG")
 }

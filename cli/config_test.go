@@ -40,6 +40,7 @@ func TestConfigErrors(t *testing.T) {
 	secrets := []string{"--data-dir", t.TempDir(), "--token-signing-secret", testSecret, "--cookie-keys", testCookieKey}
 	unknown := writeFile(t, "kiln.yaml", "addr: 127.0.0.1:4001\ncolour: blue\n")
 	nested := writeFile(t, "kiln.yaml", "database:\n  url: sqlite:x.db\n")
+	typo := writeFile(t, "kiln.yaml", "adr: 127.0.0.1:4001\n")
 	broken := writeFile(t, "kiln.yaml", "addr: [unclosed\n")
 	for _, tc := range []struct {
 		name string
@@ -65,7 +66,8 @@ func TestConfigErrors(t *testing.T) {
 				"database_url: unsupported scheme; use postgres://… or a SQLite path (sqlite:path/to.db)\n" +
 				"token_signing_secret: 5 bytes is too short; use at least 32 random bytes (openssl rand -base64 48)"},
 		{"unknown key", []string{"--config", unknown}, "kiln: config file " + unknown + `: unknown key "colour"`},
-		{"unknown nested key", []string{"--config", nested}, "kiln: config file " + nested + `: unknown key "database.url"`},
+		{"unknown nested key", []string{"--config", nested}, "kiln: config file " + nested + `: unknown key "database.url"; did you mean database_url?`},
+		{"a typo", []string{"--config", typo}, "kiln: config file " + typo + `: unknown key "adr"; did you mean addr?`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := load(t, append(slices.Clone(secrets), tc.args...)...)
@@ -200,5 +202,24 @@ func TestConfigDevelopmentSecrets(t *testing.T) {
 	}
 	if _, err := os.Stat(other); !os.IsNotExist(err) {
 		t.Errorf("the data folder was made although no development secret was needed: %v", err)
+	}
+}
+
+// KILN_CONFIG names the config file when --config does not.
+func TestConfigFileFromEnvironment(t *testing.T) {
+	clearEnv(t)
+	dir := t.TempDir()
+	file := writeFile(t, "kiln.yaml", "addr: 127.0.0.1:5555\ndata_dir: "+dir+"\ntoken_signing_secret: "+testSecret+"\ncookie_keys: "+testCookieKey+"\n")
+	t.Setenv("KILN_CONFIG", file)
+	cfg, err := load(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Addr != "127.0.0.1:5555" {
+		t.Fatalf("addr %q, want the file's 127.0.0.1:5555", cfg.Addr)
+	}
+	other := writeFile(t, "other.yaml", "addr: 127.0.0.1:6666\ndata_dir: "+dir+"\ntoken_signing_secret: "+testSecret+"\ncookie_keys: "+testCookieKey+"\n")
+	if cfg, err = load(t, "--config", other); err != nil || cfg.Addr != "127.0.0.1:6666" {
+		t.Fatalf("--config over KILN_CONFIG: %v, %v; want 127.0.0.1:6666", cfg, err)
 	}
 }
