@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-go/kiln/internal/livetest"
 	"github.com/kiln-go/kiln/live"
 )
 
@@ -30,15 +29,3 @@ func subscribeUser() live.Option {
 
 // quiet drops the endpoint's logs (a full buffer warns once per frame).
 func quiet() live.Option { return live.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))) }
-
-// expectClose waits for c to be closed with code and reason.
-func expectClose(t *testing.T, ctx context.Context, c *livetest.Client, code int, reason string) {
-	t.Helper()
-	got, text, err := c.WaitClose(ctx)
-	if err != nil {
-		t.Fatalf("socket %s: waiting for its close: %v", c.SocketID, err)
-	}
-	if got != code || text != reason {
-		t.Fatalf("socket %s closed with %d %q, want %d %q", c.SocketID, got, text, code, reason)
-	}
-}
