@@ -51,8 +51,11 @@ func New(db *bun.DB) *Layer { return &Layer{db: db} }
 //     simple query protocol unless the URL sets default_query_exec_mode;
 //   - "sqlite::memory:" or ":memory:": a private in-memory SQLite database;
 //   - "file:path.db", "sqlite:path.db" or a plain path: a SQLite file, in WAL
-//     mode with a busy timeout, its write transactions taken at BEGIN so
-//     that concurrent writers queue instead of failing.
+//     mode, its write transactions taken at BEGIN so that concurrent writers
+//     wait for each other (up to a 10 s busy timeout, after which SQLite
+//     answers "database is locked") instead of failing mid-transaction.
+//     SQLite does not queue writers fairly: for sustained concurrent writes
+//     from many goroutines, use PostgreSQL.
 func Open(ctx context.Context, rawURL string) (*Layer, error) {
 	var db *bun.DB
 	switch {
