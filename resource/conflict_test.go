@@ -114,7 +114,7 @@ func TestConcurrentCreatesConflict(t *testing.T) {
 			if len(all) != 1 || all[0].ID != winner.ID || all[0].Seq != winner.Seq {
 				t.Errorf("the table holds %+v; want only the winner %+v", all, winner)
 			}
-			got := rec.all()
+			got := rec.All()
 			if len(got) != 1 {
 				t.Fatalf("%d notifications, want 1: %v", len(got), rec.actions())
 			}
@@ -167,7 +167,7 @@ func TestConcurrentUpserts(t *testing.T) {
 					t.Errorf("upsert %d returned id %s, want the row's %s", i, id, all[0].ID)
 				}
 			}
-			if got := rec.count(); got != n {
+			if got := rec.Len(); got != n {
 				t.Errorf("%d notifications, want %d", got, n)
 			}
 		})
@@ -189,7 +189,7 @@ func TestConflictNamesTheIdentity(t *testing.T) {
 			if _, err := subs.Create(ctx, d, "subscribe", resource.Input{"list": "offers", "email": "ada@example.com", "seq": 2}); err != nil {
 				t.Fatal(err)
 			}
-			rec.reset()
+			rec.Reset()
 			tests := []struct {
 				name, action string
 				in           resource.Input
@@ -218,7 +218,7 @@ func TestConflictNamesTheIdentity(t *testing.T) {
 			if len(all) != 2 {
 				t.Errorf("the table holds %d rows after the conflicts, want 2", len(all))
 			}
-			if n := rec.count(); n != 0 {
+			if n := rec.Len(); n != 0 {
 				t.Errorf("conflicts sent %d notifications: %v", n, rec.actions())
 			}
 		})

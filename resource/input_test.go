@@ -6,7 +6,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/kiln-go/kiln/internal/testdb"
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/resource/notifiertest"
 )
 
 // person is the record of the input tests.
@@ -86,7 +86,7 @@ func newInputFixture(t *testing.T, db string) *inputFixture {
 		t.Fatal(err)
 	}
 	f.ada = ada
-	f.rec.reset()
+	f.rec.Reset()
 	return f
 }
 
@@ -101,8 +101,8 @@ func (f *inputFixture) assertUntouched(t *testing.T) {
 	if len(all) != 1 || all[0].ID != f.ada.ID || all[0].Name != f.ada.Name || all[0].Email != f.ada.Email {
 		t.Errorf("after a failed action the table holds %d people (%+v), want only Ada as she was", len(all), all)
 	}
-	if n := f.rec.count(); n != 0 {
-		t.Errorf("a failed action sent %d notifications: %+v", n, f.rec.all())
+	if n := f.rec.Len(); n != 0 {
+		t.Errorf("a failed action sent %d notifications: %+v", n, f.rec.All())
 	}
 }
 
@@ -499,7 +499,7 @@ func TestRequiredNumber(t *testing.T) {
 	}, resource.Notifiers(rec))
 	for _, db := range testdb.Layers() {
 		t.Run(db, func(t *testing.T) {
-			rec.reset()
+			rec.Reset()
 			d := buildDomain(t, db, tallies)
 			got, err := tallies.Create(t.Context(), d, "create", resource.Input{"name": "zero", "count": 0})
 			if err != nil {
@@ -516,8 +516,8 @@ func TestRequiredNumber(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(all) != 1 || all[0].Name != "zero" || rec.count() != 1 {
-				t.Errorf("stored %+v with %d notifications; want only the tally of zero, notified once", all, rec.count())
+			if len(all) != 1 || all[0].Name != "zero" || rec.Len() != 1 {
+				t.Errorf("stored %+v with %d notifications; want only the tally of zero, notified once", all, rec.Len())
 			}
 		})
 	}
@@ -545,43 +545,13 @@ func TestSensitiveValuesNeverShown(t *testing.T) {
 
 // Helpers shared by the package's tests.
 
-// recorder is a Notifier that keeps what it is sent.
-type recorder struct {
-	mu  sync.Mutex
-	got []resource.Notification
-}
-
-var _ resource.Notifier = (*recorder)(nil)
-
-func (r *recorder) Notify(_ context.Context, n resource.Notification) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.got = append(r.got, n)
-	return nil
-}
-
-func (r *recorder) all() []resource.Notification {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.got)
-}
-
-func (r *recorder) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.got)
-}
-
-func (r *recorder) reset() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.got = nil
-}
+// recorder keeps what it is sent (notifiertest.Recorder), and lists it.
+type recorder struct{ notifiertest.Recorder }
 
 // actions lists "resource.action" of each notification, in order.
 func (r *recorder) actions() []string {
 	var out []string
-	for _, n := range r.all() {
+	for _, n := range r.All() {
 		out = append(out, n.Resource+"."+n.Action)
 	}
 	return out

@@ -19,7 +19,7 @@ func TestUpdateKeepsRequiredAttributes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec.reset()
+	rec.Reset()
 	_, err = people.Update(ctx, d, "rename", p, resource.Input{"name": ""})
 	want := "kiln/resource: person.rename: name: is required"
 	if !errors.Is(err, resource.ErrInvalid) || err.Error() != want {
@@ -33,7 +33,7 @@ func TestUpdateKeepsRequiredAttributes(t *testing.T) {
 	if err != nil || got.Name != "Ada" {
 		t.Fatalf("after the refused updates: %v, %v; want Ada unchanged", got, err)
 	}
-	if rec.count() != 0 {
-		t.Fatalf("%d notifications, want none", rec.count())
+	if rec.Len() != 0 {
+		t.Fatalf("%d notifications, want none", rec.Len())
 	}
 }

@@ -22,7 +22,7 @@ func TestFailedNestedWriteIsUndone(t *testing.T) {
 			if _, err := people.Create(ctx, d, "invite", resource.Input{"email": "taken@example.com", "name": "First"}); err != nil {
 				t.Fatal(err)
 			}
-			rec.reset()
+			rec.Reset()
 			err := d.InTransaction(ctx, func(ctx context.Context) error {
 				// Fails on the unique email: a failed statement.
 				_, err := people.Create(ctx, d, "invite", resource.Input{"email": "taken@example.com", "name": "Second"})
@@ -79,7 +79,7 @@ func TestFailedNestedWriteSendsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := rec.count(); got != 1 {
+	if got := rec.Len(); got != 1 {
 		t.Fatalf("%d notifications, want 1 (the outer invite only)", got)
 	}
 	list, err := people.Read(ctx, d, "list", nil)

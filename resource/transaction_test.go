@@ -199,7 +199,7 @@ func (b *bank) open(t *testing.T, team string, emailScores ...any) {
 		}
 		<-b.seen
 	}
-	b.rec.reset()
+	b.rec.Reset()
 }
 
 // state lists the accounts' emails and the entries' subjects.
@@ -242,7 +242,7 @@ func TestChangeRunsActionsInTheSameTransaction(t *testing.T) {
 			if got, want := b.rec.actions(), []string{"entry.record", "account.open"}; !slices.Equal(got, want) {
 				t.Errorf("notifications %q, want %q", got, want)
 			}
-			b.rec.reset()
+			b.rec.Reset()
 
 			_, err := b.accounts.Create(ctx, b.d, "open", resource.Input{"email": "bob@example.com", "team": "red", "fail": true})
 			if err == nil || err.Error() != "refused after the audit entry" {
@@ -255,7 +255,7 @@ func TestChangeRunsActionsInTheSameTransaction(t *testing.T) {
 			if !slices.Equal(accounts, []string{"ada@example.com"}) || !slices.Equal(entries, []string{"ada@example.com opened"}) {
 				t.Errorf("after the rollback: accounts %q, entries %q; want bob's account and entry rolled back", accounts, entries)
 			}
-			if n := b.rec.count(); n != 0 {
+			if n := b.rec.Len(); n != 0 {
 				t.Errorf("a rolled-back action sent %d notifications: %q", n, b.rec.actions())
 			}
 		})
@@ -391,7 +391,7 @@ func TestInTransaction(t *testing.T) {
 					}
 					<-b.seen
 				}
-				if n := b.rec.count(); n != 0 {
+				if n := b.rec.Len(); n != 0 {
 					t.Errorf("%d notifications before commit", n)
 				}
 				return nil
@@ -402,7 +402,7 @@ func TestInTransaction(t *testing.T) {
 			if got, want := b.rec.actions(), []string{"entry.record", "account.open", "entry.record", "account.open"}; !slices.Equal(got, want) {
 				t.Errorf("notifications %q, want %q", got, want)
 			}
-			b.rec.reset()
+			b.rec.Reset()
 
 			errStop := errors.New("stop")
 			err = b.d.InTransaction(ctx, func(ctx context.Context) error {
@@ -419,7 +419,7 @@ func TestInTransaction(t *testing.T) {
 			if len(accounts) != 2 || len(entries) != 2 {
 				t.Errorf("after the rollback: accounts %q, entries %q", accounts, entries)
 			}
-			if n := b.rec.count(); n != 0 {
+			if n := b.rec.Len(); n != 0 {
 				t.Errorf("a rolled-back transaction sent %d notifications", n)
 			}
 		})
@@ -458,7 +458,7 @@ func TestActor(t *testing.T) {
 				t.Errorf("entries %+v; want the last two written for root", es)
 			}
 			// Notifications carry it.
-			got := b.rec.all()
+			got := b.rec.All()
 			if len(got) != 4 {
 				t.Fatalf("%d notifications, want 4", len(got))
 			}
@@ -504,7 +504,7 @@ func TestGenericCall(t *testing.T) {
 			if got, want := b.rec.actions(), []string{"entry.record", "account.open", "entry.record", "account.open"}; !slices.Equal(got, want) {
 				t.Errorf("notifications %q, want %q", got, want)
 			}
-			b.rec.reset()
+			b.rec.Reset()
 
 			for _, tt := range []struct {
 				name string
@@ -538,7 +538,7 @@ func TestGenericCall(t *testing.T) {
 				if len(accounts) != 2 || len(entries) != 2 {
 					t.Errorf("%s: accounts %q, entries %q; want the two of before", tt.name, accounts, entries)
 				}
-				if n := b.rec.count(); n != 0 {
+				if n := b.rec.Len(); n != 0 {
 					t.Errorf("%s: %d notifications", tt.name, n)
 				}
 			}
@@ -570,7 +570,7 @@ func TestBulkActions(t *testing.T) {
 					t.Errorf("updated %+v", a)
 				}
 			}
-			got := b.rec.all()
+			got := b.rec.All()
 			if len(got) != 3 {
 				t.Fatalf("%d notifications, want one per account: %q", len(got), b.rec.actions())
 			}
@@ -591,12 +591,12 @@ func TestBulkActions(t *testing.T) {
 			if err != nil || len(blue) != 1 || blue[0].Score != 4 {
 				t.Errorf("the blue account: %+v, %v; want it untouched", blue, err)
 			}
-			b.rec.reset()
+			b.rec.Reset()
 
 			// Nothing matches: nothing written, nothing sent.
 			none, err := b.accounts.BulkUpdate(ctx, b.d, "score", resource.Eq("team", "green"), resource.Input{"score": 5})
-			if err != nil || len(none) != 0 || b.rec.count() != 0 {
-				t.Errorf("bulk update of nothing: %d records, %v, %d notifications", len(none), err, b.rec.count())
+			if err != nil || len(none) != 0 || b.rec.Len() != 0 {
+				t.Errorf("bulk update of nothing: %d records, %v, %d notifications", len(none), err, b.rec.Len())
 			}
 			// An After change failing on one record rolls every record back.
 			_, err = b.accounts.BulkUpdate(ctx, b.d, "score", resource.Eq("team", "red"), resource.Input{"score": 13})
@@ -617,7 +617,7 @@ func TestBulkActions(t *testing.T) {
 			if !errors.Is(err, resource.ErrInvalid) || err.Error() != "kiln/resource: account.score: a bulk update must set at least one attribute" {
 				t.Errorf("bulk update of nothing: %v", err)
 			}
-			if n := b.rec.count(); n != 0 {
+			if n := b.rec.Len(); n != 0 {
 				t.Errorf("failed bulk updates sent %d notifications", n)
 			}
 
@@ -634,14 +634,14 @@ func TestBulkActions(t *testing.T) {
 				t.Errorf("destroyed %q, want %q", gone, want)
 			}
 			var notified []string
-			for _, n := range b.rec.all() {
+			for _, n := range b.rec.All() {
 				if a, ok := resource.RecordAs[account](n); ok && n.ActionType == resource.DestroyAction {
 					notified = append(notified, a.Email)
 				}
 			}
 			slices.Sort(notified)
-			if !slices.Equal(notified, gone) || b.rec.count() != 2 {
-				t.Errorf("destroy notifications %q (%d), want one per destroyed account", notified, b.rec.count())
+			if !slices.Equal(notified, gone) || b.rec.Len() != 2 {
+				t.Errorf("destroy notifications %q (%d), want one per destroyed account", notified, b.rec.Len())
 			}
 			if accounts, _ := b.state(t); !slices.Equal(accounts, []string{"ada@example.com", "bob@example.com"}) {
 				t.Errorf("left %q", accounts)

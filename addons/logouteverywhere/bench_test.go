@@ -33,7 +33,7 @@ func BenchmarkLogOutEverywhere(b *testing.B) {
 					Where("subject = ?", ada.Claims.Subject).Exec(ctx); err != nil {
 					b.Fatal(err)
 				}
-				e.rec.reset()
+				e.rec.Reset()
 				h.statements()
 				h.on.Store(true)
 				b.StartTimer()
@@ -49,7 +49,7 @@ func BenchmarkLogOutEverywhere(b *testing.B) {
 						data++
 					}
 				}
-				notified += e.rec.len()
+				notified += e.rec.Len()
 				b.StartTimer()
 			}
 			b.ReportMetric(float64(statements)/float64(b.N), "stmts/op")

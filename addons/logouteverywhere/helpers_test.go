@@ -21,6 +21,7 @@ import (
 	"github.com/kiln-go/kiln/internal/testdb"
 	"github.com/kiln-go/kiln/resource"
 	"github.com/kiln-go/kiln/resource/bunlayer"
+	"github.com/kiln-go/kiln/resource/notifiertest"
 )
 
 // databases are the databases every behaviour must hold on; PostgreSQL
@@ -34,16 +35,16 @@ const pw = "password123"
 
 // recorder keeps every notification of the token store.
 type recorder struct {
+	notifiertest.Recorder
 	mu sync.Mutex
-	ns []resource.Notification
 	// stored, when set, is signalled on each committed store_token.
 	stored chan struct{}
 }
 
-func (r *recorder) Notify(_ context.Context, n resource.Notification) error {
+func (r *recorder) Notify(ctx context.Context, n resource.Notification) error {
+	_ = r.Recorder.Notify(ctx, n)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.ns = append(r.ns, n)
 	if r.stored != nil && n.Action == "store_token" {
 		select {
 		case r.stored <- struct{}{}:
@@ -62,31 +63,15 @@ func (r *recorder) onStore() <-chan struct{} {
 	return r.stored
 }
 
-func (r *recorder) reset() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.ns = nil
-}
-
-func (r *recorder) len() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.ns)
-}
-
 // revoked returns the sorted jtis notified with a reason, and the reasons
 // seen.
 func (r *recorder) revoked() (jtis []string, reasons map[tokenresource.Reason]int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	reasons = map[tokenresource.Reason]int{}
-	for _, n := range r.ns {
-		reason, ok := n.Metadata[tokenresource.ReasonKey].(tokenresource.Reason)
-		if !ok {
-			continue
+	for _, n := range r.All() {
+		if reason, f, ok := tokenresource.RevocationOf(n); ok {
+			reasons[reason]++
+			jtis = append(jtis, f.JTI)
 		}
-		reasons[reason]++
-		jtis = append(jtis, n.Record.(tokenresource.Record).TokenFields().JTI)
 	}
 	slices.Sort(jtis)
 	return jtis, reasons

@@ -38,7 +38,7 @@ func TestLogOutEverywhere(t *testing.T) {
 			if err := e.auth.Tokens().Revoke(ctx, sessions[4].Token, tokenresource.ReasonSignedOut); err != nil {
 				t.Fatal(err)
 			}
-			e.rec.reset()
+			e.rec.Reset()
 
 			n, err := e.logOutEverywhere(ctx, ada.Record.(*accountstest.User))
 			if err != nil {
@@ -56,8 +56,8 @@ func TestLogOutEverywhere(t *testing.T) {
 			if !reflect.DeepEqual(reasons, map[tokenresource.Reason]int{tokenresource.ReasonLogOutEverywhere: len(want)}) {
 				t.Errorf("reasons %v", reasons)
 			}
-			if e.rec.len() != len(want) {
-				t.Errorf("%d notifications, want %d", e.rec.len(), len(want))
+			if e.rec.Len() != len(want) {
+				t.Errorf("%d notifications, want %d", e.rec.Len(), len(want))
 			}
 			for i, s := range sessions {
 				if e.valid(s.Token) {
@@ -105,7 +105,7 @@ func TestLogOutEverywherePurposes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			e.rec.reset()
+			e.rec.Reset()
 			if _, err := e.logOutEverywhere(ctx, ada.Record.(*accountstest.User)); err != nil {
 				t.Fatal(err)
 			}
@@ -170,8 +170,8 @@ func TestLogOutEverywhereOneStatement(t *testing.T) {
 			if got := h.statements(); !reflect.DeepEqual(got, []string{"BEGIN", "SAVEPOINT", "UPDATE", "RELEASE", "COMMIT"}) {
 				t.Errorf("statements %v, want BEGIN, SAVEPOINT, one UPDATE, RELEASE, COMMIT", got)
 			}
-			if e.rec.len() < 201 {
-				t.Errorf("%d notifications", e.rec.len())
+			if e.rec.Len() < 201 {
+				t.Errorf("%d notifications", e.rec.Len())
 			}
 		})
 	}

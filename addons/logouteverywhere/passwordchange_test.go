@@ -54,7 +54,7 @@ func TestApplyOnPasswordChange(t *testing.T) {
 			ada := e.register(t, "ada@example.com")
 			sessions := []*authentication.Session{ada, e.signIn(t, "ada@example.com"), e.signIn(t, "ada@example.com")}
 			bob := e.register(t, "bob@example.com")
-			e.rec.reset()
+			e.rec.Reset()
 
 			if err := e.setPassword(ctx, ada.Record.(*accountstest.User), "a-new-password"); err != nil {
 				t.Fatal(err)
@@ -80,7 +80,7 @@ func TestApplyOnPasswordChange(t *testing.T) {
 			}
 
 			// An update that does not touch the hash revokes nothing.
-			e.rec.reset()
+			e.rec.Reset()
 			if _, err := e.d.Run(ctx, e.users, "change_email", resource.Input{"email": "ada@example.org"}, resource.OnRecord(s.Record)); err != nil {
 				t.Fatal(err)
 			}
@@ -100,7 +100,7 @@ func TestApplyOnPasswordChangeBulk(t *testing.T) {
 			ctx := context.Background()
 			ada, bob, eve := e.register(t, "ada@example.com"), e.register(t, "bob@example.com"), e.register(t, "eve@example.com")
 			bob2 := e.signIn(t, "bob@example.com")
-			e.rec.reset()
+			e.rec.Reset()
 			updated, err := e.users.BulkUpdate(ctx, e.d, "set_password", resource.In("email", []string{"ada@example.com", "bob@example.com"}),
 				resource.Input{"password": "a-new-password", "password_confirmation": "a-new-password"})
 			if err != nil || len(updated) != 2 {
@@ -133,7 +133,7 @@ func TestPasswordChangeRolledBack(t *testing.T) {
 			user := ada.Record.(*accountstest.User)
 			check := func(what string) {
 				t.Helper()
-				if n := e.rec.len(); n != 0 {
+				if n := e.rec.Len(); n != 0 {
 					got, _ := e.rec.revoked()
 					t.Errorf("%s: %d notifications (revoked %v)", what, n, got)
 				}
@@ -145,9 +145,9 @@ func TestPasswordChangeRolledBack(t *testing.T) {
 				if _, err := e.trySignIn("ada@example.com", pw); err != nil {
 					t.Errorf("%s: the password changed: %v", what, err)
 				}
-				e.rec.reset() // the sign-in's store notification
+				e.rec.Reset() // the sign-in's store notification
 			}
-			e.rec.reset()
+			e.rec.Reset()
 
 			// The revocation runs, and is seen, inside the transaction…
 			err := e.d.InTransaction(ctx, func(ctx context.Context) error {
@@ -187,7 +187,7 @@ func TestPasswordChangeRolledBack(t *testing.T) {
 func TestNoApplyOnPasswordChange(t *testing.T) {
 	e := build(t, "sqlite", logouteverywhere.LogOutEverywhere{})
 	ada := e.register(t, "ada@example.com")
-	e.rec.reset()
+	e.rec.Reset()
 	if err := e.setPassword(context.Background(), ada.Record.(*accountstest.User), "a-new-password"); err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func TestChangePasswordKeepsTheFreshToken(t *testing.T) {
 			e := build(t, db, logouteverywhere.LogOutEverywhere{ApplyOnPasswordChange: true})
 			ctx := context.Background()
 			ada := e.register(t, "ada@example.com")
-			e.rec.reset()
+			e.rec.Reset()
 			s, err := authentication.Run(ctx, e.d, e.users, "change_password", resource.Input{
 				"current_password": pw, "password": "a-new-password", "password_confirmation": "a-new-password"}, resource.OnRecord(ada.Record))
 			if err != nil {

@@ -181,7 +181,7 @@ func TestLogOutEverywhereWhileIssuing(t *testing.T) {
 				for range 2 * issuers {
 					<-progress
 				}
-				e.rec.reset()
+				e.rec.Reset()
 				started := time.Now()
 				n, err := e.logOutEverywhere(ctx, user)
 				ended := time.Now()

@@ -31,7 +31,7 @@ func TestExpungeExpired(t *testing.T) {
 			if err := s.s.RevokeJTI(ctx, "live-revoked", "user?id=1", tokenresource.ReasonSignedOut); err != nil {
 				t.Fatal(err)
 			}
-			s.rec.reset()
+			s.rec.Reset()
 
 			n, err := s.s.ExpungeExpired(ctx)
 			if err != nil {
@@ -67,11 +67,11 @@ func TestExpungeExpired(t *testing.T) {
 				t.Errorf("%d rows left, want 2", s.count(t))
 			}
 			// Nothing left to expunge.
-			s.rec.reset()
+			s.rec.Reset()
 			if n, err := s.s.ExpungeExpired(ctx); err != nil || n != 0 {
 				t.Errorf("second ExpungeExpired = %d, %v", n, err)
 			}
-			if len(s.rec.all()) != 0 {
+			if len(s.rec.All()) != 0 {
 				t.Error("an empty expunge notified")
 			}
 		})
@@ -84,7 +84,7 @@ func TestExpungeExpiredAction(t *testing.T) {
 	ctx := context.Background()
 	s.put(t, "old", "user?id=1", "user", past())
 	s.put(t, "live", "user?id=1", "user", hour())
-	s.rec.reset()
+	s.rec.Reset()
 	gone, err := s.tokens.BulkDestroy(ctx, s.d, "expunge_expired", resource.Le("expires_at", time.Now().UTC()), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -108,9 +108,7 @@ func TestStart(t *testing.T) {
 			s.put(t, "old", "user?id=1", "user", past())
 			s.put(t, "live", "user?id=1", "user", hour())
 			notified := make(chan resource.Notification, 10)
-			s.rec.mu.Lock()
-			s.rec.ch = notified
-			s.rec.mu.Unlock()
+			s.rec.notifyOn(notified)
 			var logs bytes.Buffer
 			logger := slog.New(slog.NewTextHandler(&logs, nil))
 
@@ -145,7 +143,7 @@ func TestStart(t *testing.T) {
 func TestStartTicks(t *testing.T) {
 	s := newStore(t, "sqlite", tokenresource.Token{ExpungeInterval: time.Millisecond})
 	notified := make(chan resource.Notification, 10)
-	s.rec.ch = notified
+	s.rec.notifyOn(notified)
 	s.put(t, "first", "user?id=1", "user", past())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := s.s.Start(ctx, slog.New(slog.DiscardHandler))
@@ -162,9 +160,7 @@ func TestStartTicks(t *testing.T) {
 	cancel()
 	<-done
 	// Stopped: nothing expunges any more.
-	s.rec.mu.Lock()
-	s.rec.ch = nil
-	s.rec.mu.Unlock()
+	s.rec.notifyOn(nil)
 	s.put(t, "third", "user?id=1", "user", past())
 	if s.row(t, "third") == nil {
 		t.Error("a row expired after the stop was expunged")

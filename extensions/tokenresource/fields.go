@@ -13,6 +13,8 @@ package tokenresource
 
 import (
 	"time"
+
+	"github.com/kiln-go/kiln/resource"
 )
 
 // The purposes kiln stores tokens with.
@@ -95,4 +97,20 @@ func SocketIDOf(f *Fields) SocketID {
 		purpose = PurposeUser
 	}
 	return SocketID{JTI: f.JTI, Subject: f.Subject, Purpose: purpose, ExpiresAt: f.ExpiresAt.UTC()}
+}
+
+// RevocationOf reads a notification of the token store: the reason and the
+// row of a revocation or an expiry, or ok false for any other write
+// (storing a token, say). The token revocation notifier and tests of
+// revocations read notifications with it.
+func RevocationOf(n resource.Notification) (reason Reason, row *Fields, ok bool) {
+	reason, ok = n.Metadata[ReasonKey].(Reason)
+	if !ok {
+		return "", nil, false
+	}
+	rec, ok := n.Record.(Record)
+	if !ok {
+		return "", nil, false
+	}
+	return reason, rec.TokenFields(), true
 }

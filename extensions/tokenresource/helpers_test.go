@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/kiln-go/kiln/internal/testdb"
 	"github.com/kiln-go/kiln/resource"
 	"github.com/kiln-go/kiln/resource/bunlayer"
+	"github.com/kiln-go/kiln/resource/notifiertest"
 )
 
 // Token is the record of the token store under test.
@@ -40,17 +40,17 @@ type revocation struct {
 	Reason  tokenresource.Reason
 }
 
-// recorder is a notifier that keeps every notification; with ch set it
-// also sends each on ch.
+// recorder keeps every notification (notifiertest.Recorder); with ch set
+// it also sends each on ch.
 type recorder struct {
+	notifiertest.Recorder
 	mu sync.Mutex
-	ns []resource.Notification
 	ch chan resource.Notification
 }
 
-func (r *recorder) Notify(_ context.Context, n resource.Notification) error {
+func (r *recorder) Notify(ctx context.Context, n resource.Notification) error {
+	_ = r.Recorder.Notify(ctx, n)
 	r.mu.Lock()
-	r.ns = append(r.ns, n)
 	ch := r.ch
 	r.mu.Unlock()
 	if ch != nil {
@@ -59,34 +59,25 @@ func (r *recorder) Notify(_ context.Context, n resource.Notification) error {
 	return nil
 }
 
-// all returns the notifications so far.
-func (r *recorder) all() []resource.Notification {
+// notifyOn sends every later notification on ch (nil: none).
+func (r *recorder) notifyOn(ch chan resource.Notification) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return slices.Clone(r.ns)
-}
-
-// reset forgets the notifications so far.
-func (r *recorder) reset() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.ns = nil
+	r.ch = ch
 }
 
 // revocations returns the notifications that carry a reason, in order.
 func (r *recorder) revocations(t testing.TB) []revocation {
 	t.Helper()
 	var out []revocation
-	for _, n := range r.all() {
-		reason, ok := n.Metadata[tokenresource.ReasonKey].(tokenresource.Reason)
-		if !ok {
+	for _, n := range r.All() {
+		if _, has := n.Metadata[tokenresource.ReasonKey]; !has {
 			continue
 		}
-		rec, ok := n.Record.(tokenresource.Record)
+		reason, f, ok := tokenresource.RevocationOf(n)
 		if !ok {
 			t.Fatalf("notification of %s.%s carries a %T, not a token record", n.Resource, n.Action, n.Record)
 		}
-		f := rec.TokenFields()
 		out = append(out, revocation{Action: n.Action, JTI: f.JTI, Subject: f.Subject, Purpose: f.Purpose, Reason: reason})
 	}
 	return out

@@ -25,7 +25,7 @@ func TestRevokeStoredToken(t *testing.T) {
 			ctx := context.Background()
 			exp := hour()
 			s.put(t, "a", "user?id=1", "user", exp)
-			s.rec.reset()
+			s.rec.Reset()
 
 			_, err := s.d.Run(ctx, s.tokens, "revoke_token", resource.Input{"token": signed(t, "a", "user?id=1", exp), "reason": "signed_out"})
 			if err != nil {
@@ -42,7 +42,7 @@ func TestRevokeStoredToken(t *testing.T) {
 			if got := s.rec.revocations(t); !reflect.DeepEqual(got, want) {
 				t.Errorf("notifications %+v, want %+v", got, want)
 			}
-			if n := len(s.rec.all()); n != 1 {
+			if n := len(s.rec.All()); n != 1 {
 				t.Errorf("%d notifications, want 1", n)
 			}
 			if s.count(t) != 1 {
@@ -90,7 +90,7 @@ func TestRevokeJTI(t *testing.T) {
 			ctx := context.Background()
 			exp := hour()
 			s.put(t, "stored", "user?id=1", "user", exp)
-			s.rec.reset()
+			s.rec.Reset()
 
 			if _, err := s.d.Run(ctx, s.tokens, "revoke_jti", resource.Input{"jti": "stored", "subject": "user?id=1", "reason": "revoked"}); err != nil {
 				t.Fatalf("revoke_jti: %v", err)
@@ -113,7 +113,7 @@ func TestRevokeJTI(t *testing.T) {
 				t.Errorf("notifications %+v, want %+v", got, want)
 			}
 			// The default reason is revoked.
-			s.rec.reset()
+			s.rec.Reset()
 			if _, err := s.d.Run(ctx, s.tokens, "revoke_jti", resource.Input{"jti": "third", "subject": "user?id=3"}); err != nil {
 				t.Fatal(err)
 			}
@@ -139,8 +139,8 @@ func TestRevokeRefusesBadInput(t *testing.T) {
 	if err := s.s.RevokeJTI(ctx, "", "user?id=1", tokenresource.ReasonRevoked); !errors.Is(err, resource.ErrInvalid) {
 		t.Errorf("RevokeJTI without jti = %v, want ErrInvalid", err)
 	}
-	if s.count(t) != 0 || len(s.rec.all()) != 0 {
-		t.Errorf("bad input wrote %d rows, %d notifications", s.count(t), len(s.rec.all()))
+	if s.count(t) != 0 || len(s.rec.All()) != 0 {
+		t.Errorf("bad input wrote %d rows, %d notifications", s.count(t), len(s.rec.All()))
 	}
 }
 
@@ -153,7 +153,7 @@ func TestRevokeTwice(t *testing.T) {
 			ctx := context.Background()
 			exp := hour()
 			s.put(t, "stored", "user?id=1", "user", exp)
-			s.rec.reset()
+			s.rec.Reset()
 			revokes := map[string]func(jti string) error{
 				"Revoke": func(jti string) error {
 					return s.s.Revoke(ctx, signed(t, jti, "user?id=1", exp), tokenresource.ReasonSignedOut)
@@ -205,7 +205,7 @@ func TestRevokeConcurrently(t *testing.T) {
 					if stored {
 						s.put(t, jti, "user?id=1", "user", exp)
 					}
-					s.rec.reset()
+					s.rec.Reset()
 					tok := signed(t, jti, "user?id=1", exp)
 					errs := make([]error, goroutines)
 					var start, wg sync.WaitGroup
@@ -269,7 +269,7 @@ func TestRevokeAllForSubject(t *testing.T) {
 			if err := s.s.RevokeJTI(ctx, "a-revoked", "user?id=a", tokenresource.ReasonSignedOut); err != nil {
 				t.Fatal(err)
 			}
-			s.rec.reset()
+			s.rec.Reset()
 
 			statements := countStatements(s)
 			got, err := s.s.RevokeAllForSubject(ctx, "user?id=a", tokenresource.ReasonLogOutEverywhere, tokenresource.RevokeAllOptions{})
@@ -296,8 +296,8 @@ func TestRevokeAllForSubject(t *testing.T) {
 			if !reflect.DeepEqual(jtis, want) {
 				t.Errorf("notified jtis %v, want %v", jtis, want)
 			}
-			if len(s.rec.all()) != n {
-				t.Errorf("%d notifications, want %d", len(s.rec.all()), n)
+			if len(s.rec.All()) != n {
+				t.Errorf("%d notifications, want %d", len(s.rec.All()), n)
 			}
 			for _, jti := range []string{"b-0", "b-1", "b-2", "a2"} {
 				if row := s.row(t, jti); row.Purpose != "user" {
@@ -310,12 +310,12 @@ func TestRevokeAllForSubject(t *testing.T) {
 				}
 			}
 			// Nothing left to revoke.
-			s.rec.reset()
+			s.rec.Reset()
 			if got, err := s.s.RevokeAllForSubject(ctx, "user?id=a", tokenresource.ReasonLogOutEverywhere, tokenresource.RevokeAllOptions{}); err != nil || got != 0 {
 				t.Errorf("second RevokeAllForSubject = %d, %v; want 0", got, err)
 			}
-			if len(s.rec.all()) != 0 {
-				t.Errorf("the second revoke notified %d times", len(s.rec.all()))
+			if len(s.rec.All()) != 0 {
+				t.Errorf("the second revoke notified %d times", len(s.rec.All()))
 			}
 		})
 	}
@@ -350,7 +350,7 @@ func TestRevokeAllForSubjectPurposes(t *testing.T) {
 				if err := s.s.RevokeJTI(ctx, "gone", "user?id=1", tokenresource.ReasonSignedOut); err != nil {
 					t.Fatal(err)
 				}
-				s.rec.reset()
+				s.rec.Reset()
 				n, err := s.s.RevokeAllForSubject(ctx, "user?id=1", tokenresource.ReasonRevoked, c.opts)
 				if err != nil {
 					t.Fatal(err)
@@ -382,7 +382,7 @@ func TestRevokeAllStoredForSubjectAction(t *testing.T) {
 	ctx := context.Background()
 	s.put(t, "a", "user?id=1", "user", hour())
 	s.put(t, "b", "user?id=1", "sign_in", hour())
-	s.rec.reset()
+	s.rec.Reset()
 	n, err := resource.Call[int](ctx, s.d, s.tokens, "revoke_all_stored_for_subject", resource.Input{
 		"subject": "user?id=1", "reason": "password_changed", "exclude_purposes": []string{"sign_in"}})
 	if err != nil || n != 1 {
@@ -406,7 +406,7 @@ func TestRevocationRollsBack(t *testing.T) {
 			ctx := context.Background()
 			s.put(t, "a", "user?id=1", "user", hour())
 			s.put(t, "b", "user?id=1", "user", hour())
-			s.rec.reset()
+			s.rec.Reset()
 			boom := errors.New("boom")
 			err := s.d.InTransaction(ctx, func(ctx context.Context) error {
 				if _, err := s.s.RevokeAllForSubject(ctx, "user?id=1", tokenresource.ReasonLogOutEverywhere, tokenresource.RevokeAllOptions{}); err != nil {
@@ -424,7 +424,7 @@ func TestRevocationRollsBack(t *testing.T) {
 			if !errors.Is(err, boom) {
 				t.Fatalf("InTransaction = %v", err)
 			}
-			if n := len(s.rec.all()); n != 0 {
+			if n := len(s.rec.All()); n != 0 {
 				t.Errorf("a rolled-back revocation notified %d times", n)
 			}
 			for _, jti := range []string{"a", "b"} {
@@ -483,7 +483,7 @@ func TestEmptyReasonIsRevoked(t *testing.T) {
 	ctx := context.Background()
 	s.put(t, "a", "user?id=1", "user", hour())
 	s.put(t, "b", "user?id=2", "user", hour())
-	s.rec.reset()
+	s.rec.Reset()
 	if err := s.s.Revoke(ctx, signed(t, "t", "user?id=1", hour()), ""); err != nil {
 		t.Fatal(err)
 	}

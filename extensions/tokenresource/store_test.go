@@ -72,7 +72,7 @@ func TestStoreToken(t *testing.T) {
 			if r := s.rec.revocations(t); len(r) != 0 {
 				t.Errorf("storing notified revocations %+v", r)
 			}
-			if n := len(s.rec.all()); n != 3 {
+			if n := len(s.rec.All()); n != 3 {
 				t.Errorf("%d notifications for 3 stores", n)
 			}
 		})

@@ -33,13 +33,12 @@ var _ resource.Notifier = Notifier{}
 
 // Notify implements resource.Notifier.
 func (nf Notifier) Notify(ctx context.Context, n resource.Notification) error {
-	reason, ok := n.Metadata[tokenresource.ReasonKey].(tokenresource.Reason)
+	reason, row, ok := tokenresource.RevocationOf(n)
 	if !ok {
+		if _, hasReason := n.Metadata[tokenresource.ReasonKey]; hasReason {
+			return fmt.Errorf("kiln/tokenrevocation: %s is not a token record (%T)", n.Resource, n.Record)
+		}
 		return nil // a write that revokes nothing: store_token, say
-	}
-	rec, ok := n.Record.(tokenresource.Record)
-	if !ok {
-		return fmt.Errorf("kiln/tokenrevocation: %s is not a token record (%T)", n.Resource, n.Record)
 	}
 	if n.Domain == nil {
 		return errors.New("kiln/tokenrevocation: notification without a domain")
@@ -58,7 +57,7 @@ func (nf Notifier) Notify(ctx context.Context, n resource.Notification) error {
 	if section.LiveSocketIDTemplate == nil {
 		return fmt.Errorf("kiln/tokenrevocation: %s has endpoints but no LiveSocketIDTemplate", n.Resource)
 	}
-	socketID := section.LiveSocketIDTemplate(tokenresource.SocketIDOf(rec.TokenFields()))
+	socketID := section.LiveSocketIDTemplate(tokenresource.SocketIDOf(row))
 	var errs []error
 	for _, ep := range endpoints {
 		if err := ep.Disconnect(ctx, socketID, reason); err != nil {

@@ -74,7 +74,7 @@ func testAfterCommit(t *testing.T, open func(t *testing.T) resource.DataLayer) {
 	t.Run("NothingWhileTransactionOpen", func(t *testing.T) {
 		e := newEnv(t, open, nil)
 		var inside []int
-		count := func() { inside = append(inside, e.res.len()+e.act.len()) }
+		count := func() { inside = append(inside, e.res.Len()+e.act.Len()) }
 		err := e.d.InTransaction(e.ctx, func(ctx context.Context) error {
 			a, err := e.things.Create(ctx, e.d, "create", resource.Input{"name": "a"})
 			if err != nil {
@@ -171,8 +171,8 @@ func testRollback(t *testing.T, open func(t *testing.T) resource.DataLayer) {
 	t.Run("InTransactionFails", func(t *testing.T) {
 		e := newEnv(t, open, nil)
 		x := e.create(t, "x", 1)
-		e.res.reset()
-		e.act.reset()
+		e.res.Reset()
+		e.act.Reset()
 		err := e.d.InTransaction(e.ctx, func(ctx context.Context) error {
 			if _, err := e.things.Create(ctx, e.d, "create", resource.Input{"name": "a", "rank": 2}); err != nil {
 				return err

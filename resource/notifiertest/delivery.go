@@ -41,7 +41,7 @@ func testExactlyOnce(t *testing.T, open func(t *testing.T) resource.DataLayer) {
 			who string
 			rec *recorder
 		}{{"resource-level", e.res}, {"action-level", e.act}} {
-			got := r.rec.all()
+			got := r.rec.All()
 			if len(got) != 1 {
 				t.Fatalf("%s notifier received %d notifications, want 1", r.who, len(got))
 			}
@@ -57,8 +57,8 @@ func testExactlyOnce(t *testing.T, open func(t *testing.T) resource.DataLayer) {
 	t.Run("Update", func(t *testing.T) {
 		e := newEnv(t, open, nil)
 		x := e.create(t, "x", 1)
-		e.res.reset()
-		e.act.reset()
+		e.res.Reset()
+		e.act.Reset()
 		if _, err := e.things.Update(e.ctx, e.d, "update", x, resource.Input{"rank": 2}); err != nil {
 			t.Fatal(err)
 		}
@@ -66,7 +66,7 @@ func testExactlyOnce(t *testing.T, open func(t *testing.T) resource.DataLayer) {
 			who string
 			rec *recorder
 		}{{"resource-level", e.res}, {"action-level", e.act}} {
-			got := r.rec.all()
+			got := r.rec.All()
 			if len(got) != 1 {
 				t.Fatalf("%s notifier received %d notifications, want 1", r.who, len(got))
 			}
@@ -82,8 +82,8 @@ func testExactlyOnce(t *testing.T, open func(t *testing.T) resource.DataLayer) {
 	t.Run("Destroy", func(t *testing.T) {
 		e := newEnv(t, open, nil)
 		x := e.create(t, "x", 1)
-		e.res.reset()
-		e.act.reset()
+		e.res.Reset()
+		e.act.Reset()
 		if err := e.things.Destroy(e.ctx, e.d, "destroy", &thing{ID: x.ID}, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -91,7 +91,7 @@ func testExactlyOnce(t *testing.T, open func(t *testing.T) resource.DataLayer) {
 			who string
 			rec *recorder
 		}{{"resource-level", e.res}, {"action-level", e.act}} {
-			got := r.rec.all()
+			got := r.rec.All()
 			if len(got) != 1 {
 				t.Fatalf("%s notifier received %d notifications, want 1", r.who, len(got))
 			}
@@ -104,8 +104,8 @@ func testExactlyOnce(t *testing.T, open func(t *testing.T) resource.DataLayer) {
 	t.Run("ReadsNotifyNothing", func(t *testing.T) {
 		e := newEnv(t, open, nil)
 		x := e.create(t, "x", 1)
-		e.res.reset()
-		e.act.reset()
+		e.res.Reset()
+		e.act.Reset()
 		if _, err := e.things.Read(e.ctx, e.d, "list", nil); err != nil {
 			t.Fatal(err)
 		}
@@ -125,8 +125,8 @@ func testBulk(t *testing.T, open func(t *testing.T) resource.DataLayer) {
 		for i, name := range []string{"a", "b", "c", "d", "e"} {
 			out[name] = e.create(t, name, i+1)
 		}
-		e.res.reset()
-		e.act.reset()
+		e.res.Reset()
+		e.act.Reset()
 		return out
 	}
 	// byName maps what r received by record name, failing t on a record
@@ -134,7 +134,7 @@ func testBulk(t *testing.T, open func(t *testing.T) resource.DataLayer) {
 	byName := func(t *testing.T, r *recorder) map[string]resource.Notification {
 		t.Helper()
 		out := map[string]resource.Notification{}
-		for _, n := range r.all() {
+		for _, n := range r.All() {
 			th, _ := resource.RecordAs[thing](n)
 			if th == nil {
 				t.Fatalf("notification of a %T", n.Record)
@@ -164,8 +164,8 @@ func testBulk(t *testing.T, open func(t *testing.T) resource.DataLayer) {
 			if names := slices.Sorted(maps.Keys(ns)); !slices.Equal(names, []string{"c", "d", "e"}) {
 				t.Errorf("%s notifier received updates of %q, want [c d e], once each", r.who, names)
 			}
-			if len(r.rec.all()) != 3 {
-				t.Errorf("%s notifier received %d notifications, want 3", r.who, len(r.rec.all()))
+			if len(r.rec.All()) != 3 {
+				t.Errorf("%s notifier received %d notifications, want 3", r.who, len(r.rec.All()))
 			}
 			for name, n := range ns {
 				th := wantNotification(t, e, n, "update", resource.UpdateAction, seeded[name].ID)
@@ -189,8 +189,8 @@ func testBulk(t *testing.T, open func(t *testing.T) resource.DataLayer) {
 			if names := slices.Sorted(maps.Keys(ns)); !slices.Equal(names, []string{"a", "b", "e"}) {
 				t.Errorf("%s notifier received destroys of %q, want [a b e], once each", r.who, names)
 			}
-			if len(r.rec.all()) != 3 {
-				t.Errorf("%s notifier received %d notifications, want 3", r.who, len(r.rec.all()))
+			if len(r.rec.All()) != 3 {
+				t.Errorf("%s notifier received %d notifications, want 3", r.who, len(r.rec.All()))
 			}
 			for name, n := range ns {
 				th := wantNotification(t, e, n, "destroy", resource.DestroyAction, seeded[name].ID)
@@ -274,7 +274,7 @@ func testMetadata(t *testing.T, open func(t *testing.T) resource.DataLayer) {
 			who string
 			rec *recorder
 		}{{"resource-level", e.res}, {"action-level", e.act}} {
-			got := r.rec.all()
+			got := r.rec.All()
 			if len(got) != 1 {
 				t.Fatalf("%s notifier received %d notifications, want 1", r.who, len(got))
 			}
@@ -292,7 +292,7 @@ func testMetadata(t *testing.T, open func(t *testing.T) resource.DataLayer) {
 			t.Fatal(err)
 		}
 		e.create(t, "y", 1)
-		got := e.res.all()
+		got := e.res.All()
 		if len(got) != 2 {
 			t.Fatalf("received %d notifications, want 2", len(got))
 		}
@@ -304,11 +304,11 @@ func testMetadata(t *testing.T, open func(t *testing.T) resource.DataLayer) {
 		e := newEnv(t, open, nil)
 		e.create(t, "a", 1)
 		e.create(t, "b", 2)
-		e.res.reset()
+		e.res.Reset()
 		if _, err := e.things.BulkUpdate(e.ctx, e.d, "update_meta", resource.And{}, resource.Input{"rank": 3}); err != nil {
 			t.Fatal(err)
 		}
-		got := e.res.all()
+		got := e.res.All()
 		if len(got) != 2 {
 			t.Fatalf("received %d notifications, want 2", len(got))
 		}
@@ -335,7 +335,7 @@ func testActor(t *testing.T, open func(t *testing.T) resource.DataLayer) {
 			t.Fatal(err)
 		}
 		e.create(t, "nobody", 1) // no actor
-		got := e.res.all()
+		got := e.res.All()
 		if len(got) != 3 {
 			t.Fatalf("received %d notifications, want 3", len(got))
 		}
@@ -360,7 +360,7 @@ func testActor(t *testing.T, open func(t *testing.T) resource.DataLayer) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := e.res.all()
+		got := e.res.All()
 		if len(got) != 2 {
 			t.Fatalf("received %d notifications, want 2", len(got))
 		}
@@ -444,13 +444,13 @@ func testNotifierFailure(t *testing.T, open func(t *testing.T) resource.DataLaye
 		}
 		wantFailures(t, "OnNotifyError after InTransaction", failures(e), "a", "b")
 		e.failures.reset()
-		e.res.reset()
+		e.res.Reset()
 		res, err := e.d.Run(e.ctx, e.things, "update", resource.Input{"rank": 7}, resource.Where(resource.And{}))
 		if err != nil {
 			t.Fatalf("a failing notifier failed the committed bulk update: %v", err)
 		}
 		var names []string
-		for _, n := range e.res.all() {
+		for _, n := range e.res.All() {
 			th, _ := resource.RecordAs[thing](n)
 			names = append(names, th.Name)
 		}

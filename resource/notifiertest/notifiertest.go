@@ -99,8 +99,8 @@ func newEnv(t *testing.T, open func(t *testing.T) resource.DataLayer, extra func
 	if _, err := e.audits.BulkDestroy(e.ctx, d, "destroy", resource.And{}, nil); err != nil {
 		t.Fatalf("emptying nt_audits: %v", err)
 	}
-	e.res.reset()
-	e.act.reset()
+	e.res.Reset()
+	e.act.Reset()
 	e.failures.reset()
 	return e
 }

@@ -10,45 +10,52 @@ import (
 	"github.com/kiln-go/kiln/resource"
 )
 
-// recorder is a notifier that keeps what it receives.
-type recorder struct {
+// Recorder is a Notifier that keeps what it is sent, for tests: declare it
+// on a resource or an action, run actions, and assert on All. It is safe for
+// concurrent use; the zero value is ready.
+type Recorder struct {
 	mu  sync.Mutex
 	got []resource.Notification
 }
 
-var _ resource.Notifier = (*recorder)(nil)
+var _ resource.Notifier = (*Recorder)(nil)
 
 // Notify records n.
-func (r *recorder) Notify(_ context.Context, n resource.Notification) error {
+func (r *Recorder) Notify(_ context.Context, n resource.Notification) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.got = append(r.got, n)
 	return nil
 }
 
-// all returns what was received, in order.
-func (r *recorder) all() []resource.Notification {
+// All returns what was received, in order.
+func (r *Recorder) All() []resource.Notification {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.got)
 }
 
-func (r *recorder) len() int {
+// Len is how many notifications were received.
+func (r *Recorder) Len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.got)
 }
 
-func (r *recorder) reset() {
+// Reset forgets what was received.
+func (r *Recorder) Reset() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.got = nil
 }
 
+// recorder is the suite's Recorder, with its assertions.
+type recorder struct{ Recorder }
+
 // events describes what was received, one "action name" per notification.
 func (r *recorder) events() []string {
 	var out []string
-	for _, n := range r.all() {
+	for _, n := range r.All() {
 		out = append(out, event(n))
 	}
 	return out

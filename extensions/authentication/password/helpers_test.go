@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/kiln-go/kiln/extensions/authentication"
@@ -15,6 +14,7 @@ import (
 	"github.com/kiln-go/kiln/internal/accountstest"
 	"github.com/kiln-go/kiln/resource"
 	"github.com/kiln-go/kiln/resource/bunlayer"
+	"github.com/kiln-go/kiln/resource/notifiertest"
 )
 
 // databases are the databases every behaviour must hold on; PostgreSQL
@@ -34,36 +34,15 @@ type revocation struct {
 }
 
 // recorder keeps every notification of the token store.
-type recorder struct {
-	mu sync.Mutex
-	ns []resource.Notification
-}
-
-func (r *recorder) Notify(_ context.Context, n resource.Notification) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.ns = append(r.ns, n)
-	return nil
-}
-
-func (r *recorder) reset() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.ns = nil
-}
+type recorder struct{ notifiertest.Recorder }
 
 // revocations returns the notifications that carry a reason.
 func (r *recorder) revocations() []revocation {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	var out []revocation
-	for _, n := range r.ns {
-		reason, ok := n.Metadata[tokenresource.ReasonKey].(tokenresource.Reason)
-		if !ok {
-			continue
+	for _, n := range r.All() {
+		if reason, f, ok := tokenresource.RevocationOf(n); ok {
+			out = append(out, revocation{JTI: f.JTI, Subject: f.Subject, Reason: reason})
 		}
-		f := n.Record.(tokenresource.Record).TokenFields()
-		out = append(out, revocation{JTI: f.JTI, Subject: f.Subject, Reason: reason})
 	}
 	return out
 }

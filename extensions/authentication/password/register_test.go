@@ -89,8 +89,8 @@ func TestRegisterRefuses(t *testing.T) {
 				if n := count(t, a, "tokens"); n != 0 {
 					t.Errorf("%d tokens written", n)
 				}
-				if len(rec.ns) != 0 {
-					t.Errorf("%d notifications", len(rec.ns))
+				if rec.Len() != 0 {
+					t.Errorf("%d notifications", rec.Len())
 				}
 			})
 		}
@@ -125,7 +125,7 @@ func TestRegisterDuplicate(t *testing.T) {
 			a, rec := accounts(t, db)
 			first := a.Register(t, "ada@example.com")
 			users, tokens := count(t, a, "users"), count(t, a, "tokens")
-			rec.reset()
+			rec.Reset()
 			_, err := register(a, "ada@example.com", "another-password", "another-password")
 			if !errors.Is(err, resource.ErrConflict) {
 				t.Fatalf("second register = %v, want ErrConflict", err)
@@ -137,8 +137,8 @@ func TestRegisterDuplicate(t *testing.T) {
 			if count(t, a, "users") != users || count(t, a, "tokens") != tokens {
 				t.Errorf("the failed registration wrote: %d users, %d tokens", count(t, a, "users"), count(t, a, "tokens"))
 			}
-			if len(rec.ns) != 0 {
-				t.Errorf("the failed registration notified %d times", len(rec.ns))
+			if rec.Len() != 0 {
+				t.Errorf("the failed registration notified %d times", rec.Len())
 			}
 			// The first user's password is unchanged.
 			if _, err := signIn(a, "ada@example.com", pw); err != nil {

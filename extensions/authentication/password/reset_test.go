@@ -68,7 +68,7 @@ func TestResetFlow(t *testing.T) {
 				t.Errorf("weak reset password = %v", err)
 			}
 
-			rec.reset()
+			rec.Reset()
 			s, err := authentication.Run(ctx, a.Domain, a.Users, "reset_with_password", resource.Input{
 				"reset_token": reset, "password": "a-new-password", "password_confirmation": "a-new-password"})
 			if err != nil {
@@ -154,14 +154,14 @@ func TestChangePassword(t *testing.T) {
 			second := a.SignIn(t, "ada@example.com")
 			bob := a.Register(t, "bob@example.com")
 			user := first.Record.(*accountstest.User)
-			rec.reset()
+			rec.Reset()
 
 			_, err := authentication.Run(ctx, a.Domain, a.Users, "change_password", resource.Input{
 				"current_password": "wrong-password", "password": "a-new-password", "password_confirmation": "a-new-password"}, resource.OnRecord(user))
 			if ve := validationError(err, "current_password"); ve == nil || ve.Message != "is not correct" {
 				t.Fatalf("wrong current password = %v", err)
 			}
-			if len(rec.ns) != 0 {
+			if rec.Len() != 0 {
 				t.Errorf("a refused change notified %+v", rec.revocations())
 			}
 			if !valid(a, first.Token) || !valid(a, second.Token) {
@@ -171,13 +171,13 @@ func TestChangePassword(t *testing.T) {
 			if err != nil {
 				t.Fatalf("a refused change changed the password: %v", err)
 			}
-			rec.reset()
+			rec.Reset()
 
 			// Mismatched confirmation: refused before anything runs.
 			_, err = a.Domain.Run(ctx, a.Users, "change_password", resource.Input{
 				"current_password": pw, "password": "a-new-password", "password_confirmation": "another"}, resource.OnRecord(user))
-			if validationError(err, "password_confirmation") == nil || len(rec.ns) != 0 {
-				t.Errorf("mismatched confirmation = %v, %d notifications", err, len(rec.ns))
+			if validationError(err, "password_confirmation") == nil || rec.Len() != 0 {
+				t.Errorf("mismatched confirmation = %v, %d notifications", err, rec.Len())
 			}
 
 			s, err := authentication.Run(ctx, a.Domain, a.Users, "change_password", resource.Input{

@@ -179,7 +179,7 @@ func TestSignInToken(t *testing.T) {
 			if valid(a, one.Token) {
 				t.Error("the sign-in token verifies as a session")
 			}
-			rec.reset()
+			rec.Reset()
 			s, err := authentication.Run(ctx, a.Domain, a.Users, "sign_in_with_token", resource.Input{"token": one.Token})
 			if err != nil {
 				t.Fatalf("exchange: %v", err)
