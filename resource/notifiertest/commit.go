@@ -171,8 +171,7 @@ func testRollback(t *testing.T, open func(t *testing.T) resource.DataLayer) {
 	t.Run("InTransactionFails", func(t *testing.T) {
 		e := newEnv(t, open, nil)
 		x := e.create(t, "x", 1)
-		e.res.Reset()
-		e.act.Reset()
+		e.forget()
 		err := e.d.InTransaction(e.ctx, func(ctx context.Context) error {
 			if _, err := e.things.Create(ctx, e.d, "create", resource.Input{"name": "a", "rank": 2}); err != nil {
 				return err

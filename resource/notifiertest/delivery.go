@@ -37,10 +37,7 @@ func testExactlyOnce(t *testing.T, open func(t *testing.T) resource.DataLayer) {
 	t.Run("Create", func(t *testing.T) {
 		e := newEnv(t, open, nil)
 		x := e.create(t, "x", 1)
-		for _, r := range []struct {
-			who string
-			rec *recorder
-		}{{"resource-level", e.res}, {"action-level", e.act}} {
+		for _, r := range e.notifiers() {
 			got := r.rec.All()
 			if len(got) != 1 {
 				t.Fatalf("%s notifier received %d notifications, want 1", r.who, len(got))
@@ -57,15 +54,11 @@ func testExactlyOnce(t *testing.T, open func(t *testing.T) resource.DataLayer) {
 	t.Run("Update", func(t *testing.T) {
 		e := newEnv(t, open, nil)
 		x := e.create(t, "x", 1)
-		e.res.Reset()
-		e.act.Reset()
+		e.forget()
 		if _, err := e.things.Update(e.ctx, e.d, "update", x, resource.Input{"rank": 2}); err != nil {
 			t.Fatal(err)
 		}
-		for _, r := range []struct {
-			who string
-			rec *recorder
-		}{{"resource-level", e.res}, {"action-level", e.act}} {
+		for _, r := range e.notifiers() {
 			got := r.rec.All()
 			if len(got) != 1 {
 				t.Fatalf("%s notifier received %d notifications, want 1", r.who, len(got))
@@ -82,15 +75,11 @@ func testExactlyOnce(t *testing.T, open func(t *testing.T) resource.DataLayer) {
 	t.Run("Destroy", func(t *testing.T) {
 		e := newEnv(t, open, nil)
 		x := e.create(t, "x", 1)
-		e.res.Reset()
-		e.act.Reset()
+		e.forget()
 		if err := e.things.Destroy(e.ctx, e.d, "destroy", &thing{ID: x.ID}, nil); err != nil {
 			t.Fatal(err)
 		}
-		for _, r := range []struct {
-			who string
-			rec *recorder
-		}{{"resource-level", e.res}, {"action-level", e.act}} {
+		for _, r := range e.notifiers() {
 			got := r.rec.All()
 			if len(got) != 1 {
 				t.Fatalf("%s notifier received %d notifications, want 1", r.who, len(got))
@@ -104,8 +93,7 @@ func testExactlyOnce(t *testing.T, open func(t *testing.T) resource.DataLayer) {
 	t.Run("ReadsNotifyNothing", func(t *testing.T) {
 		e := newEnv(t, open, nil)
 		x := e.create(t, "x", 1)
-		e.res.Reset()
-		e.act.Reset()
+		e.forget()
 		if _, err := e.things.Read(e.ctx, e.d, "list", nil); err != nil {
 			t.Fatal(err)
 		}
@@ -125,8 +113,7 @@ func testBulk(t *testing.T, open func(t *testing.T) resource.DataLayer) {
 		for i, name := range []string{"a", "b", "c", "d", "e"} {
 			out[name] = e.create(t, name, i+1)
 		}
-		e.res.Reset()
-		e.act.Reset()
+		e.forget()
 		return out
 	}
 	// byName maps what r received by record name, failing t on a record
@@ -156,10 +143,7 @@ func testBulk(t *testing.T, open func(t *testing.T) resource.DataLayer) {
 		if len(got) != 3 {
 			t.Fatalf("bulk update returned %d records, want 3", len(got))
 		}
-		for _, r := range []struct {
-			who string
-			rec *recorder
-		}{{"resource-level", e.res}, {"action-level", e.act}} {
+		for _, r := range e.notifiers() {
 			ns := byName(t, r.rec)
 			if names := slices.Sorted(maps.Keys(ns)); !slices.Equal(names, []string{"c", "d", "e"}) {
 				t.Errorf("%s notifier received updates of %q, want [c d e], once each", r.who, names)
@@ -181,10 +165,7 @@ func testBulk(t *testing.T, open func(t *testing.T) resource.DataLayer) {
 		if _, err := e.things.BulkDestroy(e.ctx, e.d, "destroy", resource.Or{resource.Le("rank", 2), resource.Eq("name", "e")}, nil); err != nil {
 			t.Fatal(err)
 		}
-		for _, r := range []struct {
-			who string
-			rec *recorder
-		}{{"resource-level", e.res}, {"action-level", e.act}} {
+		for _, r := range e.notifiers() {
 			ns := byName(t, r.rec)
 			if names := slices.Sorted(maps.Keys(ns)); !slices.Equal(names, []string{"a", "b", "e"}) {
 				t.Errorf("%s notifier received destroys of %q, want [a b e], once each", r.who, names)
@@ -270,10 +251,7 @@ func testMetadata(t *testing.T, open func(t *testing.T) resource.DataLayer) {
 			t.Fatal(err)
 		}
 		want := map[string]any{"before": "set in Before", "after": "x"}
-		for _, r := range []struct {
-			who string
-			rec *recorder
-		}{{"resource-level", e.res}, {"action-level", e.act}} {
+		for _, r := range e.notifiers() {
 			got := r.rec.All()
 			if len(got) != 1 {
 				t.Fatalf("%s notifier received %d notifications, want 1", r.who, len(got))

@@ -99,10 +99,26 @@ func newEnv(t *testing.T, open func(t *testing.T) resource.DataLayer, extra func
 	if _, err := e.audits.BulkDestroy(e.ctx, d, "destroy", resource.And{}, nil); err != nil {
 		t.Fatalf("emptying nt_audits: %v", err)
 	}
-	e.res.Reset()
-	e.act.Reset()
+	e.forget()
 	e.failures.reset()
 	return e
+}
+
+// forget clears both recorders.
+func (e *env) forget() {
+	e.res.Reset()
+	e.act.Reset()
+}
+
+// notifier is one of the env's recorders, named for messages.
+type notifier struct {
+	who string
+	rec *recorder
+}
+
+// notifiers are the resource-level and the action-level recorders.
+func (e *env) notifiers() []notifier {
+	return []notifier{{"resource-level", e.res}, {"action-level", e.act}}
 }
 
 // create creates a thing and fails t on error.
