@@ -1,0 +1,42 @@
+package pubsub_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+
+	"github.com/kiln-go/kiln/internal/livetest"
+	"github.com/kiln-go/kiln/internal/testdb"
+	"github.com/kiln-go/kiln/live"
+	"github.com/kiln-go/kiln/live/pubsub/postgres"
+	"github.com/kiln-go/kiln/resource"
+)
+
+// TestTransportOutageStillClosesLocalSessions: with the transport down, a
+// revocation cannot be published, yet the node that revokes closes its own
+// sessions at once (no safety net is running), and reports the failed
+// publish as a notifier error, never failing the committed revocation.
+func TestTransportOutageStillClosesLocalSessions(t *testing.T) {
+	ps := openPostgres(t, testdb.UniqueName("kiln_test_"), testdb.UniqueName("kiln_node_"), slog.New(slog.DiscardHandler))
+	n := livetest.NewNode(t, livetest.SharedPostgres(t), livetest.NodeOptions{PubSub: ps})
+	ctx, cancel := context.WithTimeout(context.Background(), short)
+	defer cancel()
+	s := n.Register(t, "outage@example.com")
+	c, _, err := n.Dial(ctx, livetest.Bearer(s.Token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps.(*postgres.PubSub).Close() // every later Publish fails
+
+	res, err := n.Domain.Run(ctx, n.Tokens, "revoke_token", resource.Input{"token": s.Token})
+	if err != nil {
+		t.Fatalf("the revocation failed with the transport down: %v", err)
+	}
+	if len(res.NotifyErrors) == 0 {
+		t.Error("the failed publish was not reported in Result.NotifyErrors")
+	}
+	code, reason, err := c.WaitClose(ctx)
+	if err != nil || code != live.CloseSignedOut || reason != "revoked" {
+		t.Fatalf("socket closed with %d %q (%v), want 4001 revoked", code, reason, err)
+	}
+}
