@@ -87,9 +87,18 @@ type Change struct {
 	Name string
 	// On limits a resource-level change to these action types. Zero value:
 	// every create, update and destroy action.
-	On     []ActionType
+	On []ActionType
+	// Prepare runs before the action's transaction begins, once the input
+	// is cast and validated: slow work that must not hold a write lock,
+	// such as hashing a password. It may Set attributes and fail the
+	// action. A bulk update or destroy runs it in its transaction, before
+	// Before.
+	Prepare func(ctx context.Context, cs *Changeset) error
+	// Before runs in the transaction, before the write.
 	Before func(ctx context.Context, cs *Changeset) error
-	After  func(ctx context.Context, cs *Changeset, record any) error
+	// After runs in the transaction, after the write; failing rolls the
+	// write back.
+	After func(ctx context.Context, cs *Changeset, record any) error
 }
 
 func (c Change) appliesTo(t ActionType) bool {
@@ -134,6 +143,9 @@ type ActionDecl struct {
 
 	// Generic
 	Run func(ctx context.Context, cs *Changeset) (any, error)
+	// OutsideTransaction: Run is called without a transaction (see
+	// Generic.OutsideTransaction).
+	OutsideTransaction bool
 
 	location Location
 }
@@ -288,9 +300,15 @@ type Generic struct {
 	Arguments   []Argument
 	Validations []Validation
 	Run         func(ctx context.Context, cs *Changeset) (any, error)
+	// OutsideTransaction calls Run without opening a transaction, for slow
+	// work that must not hold a write lock (checking a password hash, a
+	// network call). The actions Run runs then open their own
+	// transactions; Domain.InTransaction groups several. Run called in a
+	// caller's transaction still joins it. Default: false.
+	OutsideTransaction bool
 }
 
 func (a Generic) decl() *ActionDecl {
 	return &ActionDecl{Name: a.Name, Type: GenericAction, Description: a.Description,
-		Arguments: a.Arguments, Validations: a.Validations, Run: a.Run}
+		Arguments: a.Arguments, Validations: a.Validations, Run: a.Run, OutsideTransaction: a.OutsideTransaction}
 }

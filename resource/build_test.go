@@ -207,14 +207,14 @@ func TestBuildErrors(t *testing.T) {
 			decl: declare(resource.New[member]("user", resource.Changes{
 				{Name: "stamp"},
 			})),
-			want: `kiln/resource: resource "user": changes -> stamp: the change has neither Before nor After; give it a Before or an After func (build_test.go:%d)`,
+			want: `kiln/resource: resource "user": changes -> stamp: the change has no Prepare, Before or After; give it a Prepare, a Before or an After func (build_test.go:%d)`,
 		},
 		{
 			name: "action change with neither Before nor After",
 			decl: declare(resource.New[member]("user", Actions{
 				resource.Update{Name: "rename", Accept: []string{"name"}, Changes: []resource.Change{{Before: noop}, {}}},
 			})),
-			want: `kiln/resource: resource "user": actions -> rename -> changes -> #2: the change has neither Before nor After; give it a Before or an After func (build_test.go:%d)`,
+			want: `kiln/resource: resource "user": actions -> rename -> changes -> #2: the change has no Prepare, Before or After; give it a Prepare, a Before or an After func (build_test.go:%d)`,
 		},
 		{
 			name: "resource twice in a domain",

@@ -96,6 +96,12 @@ func (d *Domain) InTransaction(ctx context.Context, fn func(ctx context.Context)
 	return err
 }
 
+// inTransaction reports whether ctx is in a transaction of d.
+func (d *Domain) inTransaction(ctx context.Context) bool {
+	st, ok := ctx.Value(txKey{}).(*txState)
+	return ok && st.domain == d
+}
+
 // inTx runs fn in the ctx's transaction or a new one, commits a new one and
 // delivers its notifications. It returns the notifiers' errors.
 //
@@ -211,19 +217,39 @@ func (d *Domain) Run(ctx context.Context, r Ref, action string, in Input, opts .
 		return d.read(ctx, br, ba, in, &o)
 	}
 	res := &Result{}
+	cs := &Changeset{domain: d, resource: br, action: ba, ctx: ctx}
+	if ba.OutsideTransaction && !d.inTransaction(ctx) {
+		if err := d.generic(ctx, cs, in, res); err != nil {
+			return nil, err
+		}
+		res.Metadata = cs.meta
+		return res, nil
+	}
+	// One-record writes are cast, validated and prepared before their
+	// transaction begins, so that neither bad input nor slow preparation
+	// holds a write lock.
+	switch {
+	case ba.Type == CreateAction:
+		err = d.prepareCreate(ctx, cs, in)
+	case (ba.Type == UpdateAction || ba.Type == DestroyAction) && o.record != nil && !o.bulk:
+		err = d.prepareOne(ctx, cs, in, o.record)
+	}
+	if err != nil {
+		return nil, err
+	}
 	notifyErrs, err := d.inTx(ctx, ba.Type != GenericAction, func(ctx context.Context, st *txState) error {
-		cs := &Changeset{domain: d, resource: br, action: ba, ctx: ctx}
+		cs.ctx = ctx
 		var queue []pending
 		var err error
 		switch ba.Type {
 		case CreateAction:
-			queue, err = d.create(ctx, st, cs, in, res)
+			queue, err = d.create(ctx, st, cs, res)
 		case UpdateAction, DestroyAction:
 			switch {
 			case o.record != nil && o.bulk:
 				return fmt.Errorf("kiln/resource: %s.%s: give OnRecord or Where, not both", br.decl.Name, ba.Name)
 			case o.record != nil:
-				queue, err = d.writeOne(ctx, st, cs, in, o.record, res)
+				queue, err = d.writeOne(ctx, st, cs, res)
 			case o.bulk:
 				queue, err = d.writeAll(ctx, st, cs, in, o.filter, res)
 			default:
@@ -474,6 +500,17 @@ func ruleMessage(fe validator.FieldError) string {
 	return fmt.Sprintf("failed the %s rule", fe.Tag())
 }
 
+func (d *Domain) runPrepare(ctx context.Context, cs *Changeset) error {
+	for _, c := range cs.action.changes {
+		if c.Prepare != nil {
+			if err := c.Prepare(ctx, cs); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func (d *Domain) runBefore(ctx context.Context, cs *Changeset) error {
 	for _, c := range cs.action.changes {
 		if c.Before != nil {
@@ -518,11 +555,32 @@ func (d *Domain) notification(ctx context.Context, cs *Changeset, rec any) pendi
 	return pending{n: n, notifiers: notifiers}
 }
 
-func (d *Domain) create(ctx context.Context, st *txState, cs *Changeset, in Input, res *Result) ([]pending, error) {
+// prepareCreate casts and validates a create's input and runs its
+// changes' Prepare, before the transaction.
+func (d *Domain) prepareCreate(ctx context.Context, cs *Changeset, in Input) error {
 	cs.record = reflect.New(cs.resource.decl.Type)
 	if err := d.validateInput(ctx, cs, d.castInput(cs, in)); err != nil {
-		return nil, err
+		return err
 	}
+	return d.runPrepare(ctx, cs)
+}
+
+// prepareOne does the same for a one-record update or destroy of target.
+func (d *Domain) prepareOne(ctx context.Context, cs *Changeset, in Input, target any) error {
+	tv := reflect.ValueOf(target)
+	if tv.Kind() != reflect.Pointer || tv.IsNil() || tv.Elem().Type() != cs.resource.decl.Type {
+		return fmt.Errorf("kiln/resource: %s.%s: OnRecord needs a non-nil *%s, not %T", cs.resource.decl.Name, cs.action.Name, cs.resource.decl.Type, target)
+	}
+	cs.old = target
+	cs.record = reflect.New(cs.resource.decl.Type)
+	cs.record.Elem().Set(tv.Elem())
+	if err := d.validateInput(ctx, cs, d.castInput(cs, in)); err != nil {
+		return err
+	}
+	return d.runPrepare(ctx, cs)
+}
+
+func (d *Domain) create(ctx context.Context, st *txState, cs *Changeset, res *Result) ([]pending, error) {
 	if err := d.runBefore(ctx, cs); err != nil {
 		return nil, err
 	}
@@ -618,17 +676,7 @@ func sortedCopy(s []string) []string {
 }
 
 // writeOne updates or destroys one record.
-func (d *Domain) writeOne(ctx context.Context, st *txState, cs *Changeset, in Input, target any, res *Result) ([]pending, error) {
-	tv := reflect.ValueOf(target)
-	if tv.Kind() != reflect.Pointer || tv.IsNil() || tv.Elem().Type() != cs.resource.decl.Type {
-		return nil, fmt.Errorf("kiln/resource: %s.%s: OnRecord needs a non-nil *%s, not %T", cs.resource.decl.Name, cs.action.Name, cs.resource.decl.Type, target)
-	}
-	cs.old = target
-	cs.record = reflect.New(cs.resource.decl.Type)
-	cs.record.Elem().Set(tv.Elem())
-	if err := d.validateInput(ctx, cs, d.castInput(cs, in)); err != nil {
-		return nil, err
-	}
+func (d *Domain) writeOne(ctx context.Context, st *txState, cs *Changeset, res *Result) ([]pending, error) {
 	if err := d.runBefore(ctx, cs); err != nil {
 		return nil, err
 	}
@@ -675,6 +723,9 @@ func (d *Domain) writeAll(ctx context.Context, st *txState, cs *Changeset, in In
 	resolved, err := resolveFilter(ctx, f, cs.args)
 	if err != nil {
 		return nil, fmt.Errorf("kiln/resource: %s.%s: filter: %w", cs.resource.decl.Name, cs.action.Name, err)
+	}
+	if err := d.runPrepare(ctx, cs); err != nil {
+		return nil, err
 	}
 	if err := d.runBefore(ctx, cs); err != nil {
 		return nil, err

@@ -50,8 +50,8 @@ func verifyDeclaration(v *validator.Validate, d *Declaration) {
 		if name == "" {
 			name = fmt.Sprintf("#%d", i+1)
 		}
-		if c.Before == nil && c.After == nil {
-			d.Problem(loc, []string{"changes", name}, "the change has neither Before nor After", "give it a Before or an After func")
+		if c.Prepare == nil && c.Before == nil && c.After == nil {
+			d.Problem(loc, []string{"changes", name}, "the change has no Prepare, Before or After", "give it a Prepare, a Before or an After func")
 		}
 	}
 	for _, a := range d.Actions {
@@ -151,8 +151,8 @@ func verifyAction(v *validator.Validate, d *Declaration, a *ActionDecl) {
 		}
 	}
 	for i, c := range a.Changes {
-		if c.Before == nil && c.After == nil {
-			d.Problem(loc, path("changes", orIndex(c.Name, i)), "the change has neither Before nor After", "give it a Before or an After func")
+		if c.Prepare == nil && c.Before == nil && c.After == nil {
+			d.Problem(loc, path("changes", orIndex(c.Name, i)), "the change has no Prepare, Before or After", "give it a Prepare, a Before or an After func")
 		}
 	}
 	for i, p := range a.Preparations {

@@ -25,6 +25,9 @@ const (
 	PurposeSignIn = "sign_in"
 	// PurposeRevocation marks a revoked jti.
 	PurposeRevocation = "revocation"
+	// PurposeEpoch marks a subject's revocation epoch row (see
+	// Store.Epoch); it is no token and is never revoked.
+	PurposeEpoch = "epoch"
 )
 
 // Fields are the columns of a token resource; embed them in the record:

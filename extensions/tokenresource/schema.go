@@ -34,6 +34,8 @@ var Schema = &dsl.Section{
 			{Name: "revoke_stored", Field: "RevokeStored", Kind: dsl.String, Default: "revoke_stored", Doc: "The bulk update every revocation of stored tokens runs."},
 			{Name: "store_revocation", Field: "StoreRevocation", Kind: dsl.String, Default: "store_revocation", Doc: "Records the revocation of a token that was not stored."},
 			{Name: "read_tokens", Field: "ReadTokens", Kind: dsl.String, Default: "read_tokens", Doc: "Reads rows with a caller's filter (the live safety net)."},
+			{Name: "lock_epoch", Field: "LockEpoch", Kind: dsl.String, Default: "lock_epoch", Doc: "Locks a subject's revocation epoch row, creating it, for a token-issuing transaction."},
+			{Name: "bump_epoch", Field: "BumpEpoch", Kind: dsl.String, Default: "bump_epoch", Doc: "Gives a subject a new revocation epoch; every revoke-all runs it first."},
 		},
 	}},
 	GoExample: `tokenresource.Token{

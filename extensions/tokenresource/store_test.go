@@ -199,16 +199,17 @@ func TestConfigurableActionNames(t *testing.T) {
 		StoreToken: "save", GetToken: "fetch", RevokeToken: "kill", RevokeJTI: "kill_jti",
 		RevokeAllStoredForSubject: "kill_all", IsRevoked: "dead?", ReadExpired: "stale",
 		ExpungeExpired: "sweep", RevokeStored: "mark_dead", StoreRevocation: "record_dead", ReadTokens: "rows",
+		LockEpoch: "hold_epoch", BumpEpoch: "new_epoch",
 	}
 	s := newStore(t, "sqlite", tokenresource.Token{Actions: names})
 	ctx := context.Background()
 	decl := s.d.Declaration(s.tokens)
-	for _, name := range []string{"save", "fetch", "kill", "kill_jti", "kill_all", "dead?", "stale", "sweep", "mark_dead", "record_dead", "rows"} {
+	for _, name := range []string{"save", "fetch", "kill", "kill_jti", "kill_all", "dead?", "stale", "sweep", "mark_dead", "record_dead", "rows", "hold_epoch", "new_epoch"} {
 		if decl.Action(name) == nil {
 			t.Errorf("no action %q", name)
 		}
 	}
-	for _, name := range []string{"store_token", "get_token", "revoke_token", "revoke_jti", "revoke_all_stored_for_subject", "revoked?", "read_expired", "expunge_expired", "revoke_stored", "store_revocation", "read_tokens"} {
+	for _, name := range []string{"store_token", "get_token", "revoke_token", "revoke_jti", "revoke_all_stored_for_subject", "revoked?", "read_expired", "expunge_expired", "revoke_stored", "store_revocation", "read_tokens", "lock_epoch", "bump_epoch"} {
 		if decl.Action(name) != nil {
 			t.Errorf("the default action %q is there too", name)
 		}

@@ -58,6 +58,12 @@ type ActionNames struct {
 	// ReadTokens reads rows with a caller's filter (the live safety net
 	// checks its sessions' jtis with it, one query per batch).
 	ReadTokens string // default "read_tokens"
+	// LockEpoch upserts a subject's epoch row without changing it, which
+	// locks it until the transaction ends (see Store.LockEpoch).
+	LockEpoch string // default "lock_epoch"
+	// BumpEpoch gives a subject's epoch row a new value (see
+	// Store.RevokeAllForSubject).
+	BumpEpoch string // default "bump_epoch"
 }
 
 // withDefaults fills the names left empty, from Schema.
@@ -160,7 +166,15 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 			{Name: "include_purposes", Type: reflect.TypeFor[[]string]()},
 			{Name: "exclude_purposes", Type: reflect.TypeFor[[]string]()}},
 		Run: func(ctx context.Context, cs *resource.Changeset) (any, error) {
-			f := resource.And{resource.Eq("subject", resource.Arg[string](cs, "subject")), resource.Ne("purpose", PurposeRevocation)}
+			subject := resource.Arg[string](cs, "subject")
+			// The new epoch first: its row lock orders this revocation
+			// with every token-issuing transaction of the subject, so the
+			// revoke below sees each token issued before it, and a sign-in
+			// whose check began before it refuses to issue one.
+			if err := bumpEpoch(ctx, cs.Domain(), cs.ResourceRef(), n, subject); err != nil {
+				return nil, err
+			}
+			f := resource.And{resource.Eq("subject", subject), resource.NotIn("purpose", []string{PurposeRevocation, PurposeEpoch})}
 			if inc := resource.Arg[[]string](cs, "include_purposes"); inc != nil {
 				f = append(f, resource.In("purpose", inc))
 			}
@@ -192,6 +206,20 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 	d.AddAction(resource.Read{
 		Name:        n.ReadTokens,
 		Description: "Reads token rows; run it with a filter (resource.Where).",
+	})
+	d.AddAction(resource.Create{
+		Name:         n.LockEpoch,
+		Description:  "Locks a subject's revocation epoch row, creating it; returns the row.",
+		Accept:       []string{"jti", "subject", "expires_at", "purpose"},
+		Upsert:       true,
+		UpsertFields: []string{"subject"},
+	})
+	d.AddAction(resource.Create{
+		Name:         n.BumpEpoch,
+		Description:  "Gives a subject's revocation epoch row a new value.",
+		Accept:       []string{"jti", "subject", "expires_at", "purpose", "extra_data"},
+		Upsert:       true,
+		UpsertFields: []string{"extra_data", "updated_at"},
 	})
 	d.AddAction(resource.Read{
 		Name:        n.ReadExpired,
@@ -256,6 +284,7 @@ func (t Token) Verify(_ *resource.BuildContext, d *resource.Declaration) {
 		n.RevokeJTI: resource.GenericAction, n.RevokeAllStoredForSubject: resource.GenericAction, n.IsRevoked: resource.GenericAction,
 		n.ReadExpired: resource.ReadAction, n.ExpungeExpired: resource.DestroyAction, n.RevokeStored: resource.UpdateAction,
 		n.StoreRevocation: resource.CreateAction, n.ReadTokens: resource.ReadAction,
+		n.LockEpoch: resource.CreateAction, n.BumpEpoch: resource.CreateAction,
 	}
 	for name, typ := range wantTypes {
 		if a := d.Action(name); a != nil && a.Type != typ {

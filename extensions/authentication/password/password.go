@@ -17,10 +17,12 @@ package password
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -53,6 +55,9 @@ type Password struct {
 	HashedPasswordField string
 	// HashProvider hashes passwords. Default: Bcrypt{} (cost 10).
 	HashProvider HashProvider
+	// CaseSensitiveIdentity keeps identities as typed. Default: false,
+	// identities are trimmed and lower-cased when stored and looked up.
+	CaseSensitiveIdentity bool
 	// ConfirmationOptional drops the password_confirmation argument.
 	// Default: false, confirmation is required.
 	ConfirmationOptional bool
@@ -176,8 +181,10 @@ func (p Password) Transform(_ *resource.BuildContext, d *resource.Declaration, a
 	if !p.ConfirmationOptional {
 		policy = append(policy, resource.Validation{Name: "password_confirmation", Field: ArgPasswordConfirmation, Check: checkConfirmation})
 	}
-	hash := resource.Change{Name: "hash_password", Before: func(_ context.Context, cs *resource.Changeset) error {
-		h, err := p.HashProvider.Hash(resource.Arg[string](cs, ArgPassword))
+	// Hashing is slow on purpose: it runs before the write's transaction,
+	// so it never holds a write lock.
+	hash := resource.Change{Name: "hash_password", Prepare: func(ctx context.Context, cs *resource.Changeset) error {
+		h, err := p.hash(ctx, resource.Arg[string](cs, ArgPassword))
 		if err != nil {
 			return err
 		}
@@ -187,6 +194,19 @@ func (p Password) Transform(_ *resource.BuildContext, d *resource.Declaration, a
 		return issueSession(ctx, cs, rec)
 	}}
 
+	if !p.CaseSensitiveIdentity {
+		field := p.IdentityField
+		d.AddChange(resource.Change{
+			Name: "normalize_" + field,
+			On:   []resource.ActionType{resource.CreateAction, resource.UpdateAction},
+			Prepare: func(_ context.Context, cs *resource.Changeset) error {
+				if s, ok := cs.Get(field).(string); ok && cs.Changing(field) {
+					return cs.Set(field, NormalizeIdentity(s))
+				}
+				return nil
+			},
+		})
+	}
 	d.AddAction(resource.Read{Name: n.GetByIdentity, Description: "Gets a record by its " + p.IdentityField + ".", GetBy: []string{p.IdentityField}})
 	d.AddAction(resource.Create{
 		Name:        n.Register,
@@ -201,19 +221,23 @@ func (p Password) Transform(_ *resource.BuildContext, d *resource.Declaration, a
 		Description: "Signs in with an identity and a password; issues a session token.",
 		Arguments:   []resource.Argument{{Name: p.IdentityField, Validate: "required"}, pw, extra, {Name: ArgSignInToken, Type: reflect.TypeFor[bool]()}},
 		Run:         p.signIn,
+		// The hash check runs outside any transaction; the token is
+		// issued in one of its own (see issueChecked).
+		OutsideTransaction: true,
 	})
 	d.AddAction(resource.Generic{
 		Name:        n.SignInWithToken,
 		Description: "Exchanges a one-shot sign-in token for a session token.",
-		Arguments:   []resource.Argument{{Name: ArgToken, Validate: "required", Sensitive: true}, extra},
-		Run:         p.signInWithToken,
+		Arguments:          []resource.Argument{{Name: ArgToken, Validate: "required", Sensitive: true}, extra},
+		Run:                p.signInWithToken,
+		OutsideTransaction: true,
 	})
 	d.AddAction(resource.Update{
 		Name:        n.Change,
 		Description: "Changes the password after checking the current one; issues a fresh session token.",
 		Arguments:   append([]resource.Argument{{Name: ArgCurrentPassword, Validate: "required", Sensitive: true}}, append(newPassword, extra)...),
 		Validations: policy,
-		Changes: []resource.Change{{Name: "check_current_password", Before: func(_ context.Context, cs *resource.Changeset) error {
+		Changes: []resource.Change{{Name: "check_current_password", Prepare: func(_ context.Context, cs *resource.Changeset) error {
 			old := reflect.ValueOf(cs.Old()).Elem().FieldByIndex(d.Attribute(p.HashedPasswordField).Index).String()
 			if !p.HashProvider.Valid(resource.Arg[string](cs, ArgCurrentPassword), old) {
 				return cs.Invalid(ArgCurrentPassword, "is not correct")
@@ -232,15 +256,17 @@ func (p Password) Transform(_ *resource.BuildContext, d *resource.Declaration, a
 		d.AddAction(resource.Generic{
 			Name:        n.RequestReset,
 			Description: "Sends a reset token to the user with that identity, if there is one; always succeeds.",
-			Arguments:   []resource.Argument{{Name: p.IdentityField, Validate: "required"}},
-			Run:         p.requestReset,
+			Arguments:          []resource.Argument{{Name: p.IdentityField, Validate: "required"}},
+			Run:                p.requestReset,
+			OutsideTransaction: true,
 		})
 		d.AddAction(resource.Generic{
 			Name:        n.Reset,
 			Description: "Sets a new password with a reset token (used once); issues a session token.",
 			Arguments:   append([]resource.Argument{{Name: ArgResetToken, Validate: "required", Sensitive: true}}, append(newPassword, extra)...),
-			Validations: policy,
-			Run:         p.reset,
+			Validations:        policy,
+			Run:                p.reset,
+			OutsideTransaction: true,
 		})
 	}
 }
@@ -325,8 +351,7 @@ func issueSession(ctx context.Context, cs *resource.Changeset, rec any) error {
 	if err != nil {
 		return err
 	}
-	extra, _ := cs.Argument(ArgExtraData).(map[string]any)
-	token, claims, err := auth.Issue(ctx, rec, authentication.IssueOptions{ExtraData: extra})
+	token, claims, err := auth.Issue(ctx, rec, authentication.IssueOptions{ExtraData: extraData(cs)})
 	if err != nil {
 		return err
 	}
@@ -335,8 +360,25 @@ func issueSession(ctx context.Context, cs *resource.Changeset, rec any) error {
 	return nil
 }
 
+// lookup reads the record of an identity, normalised unless the strategy
+// is case-sensitive.
+func (p Password) lookup(ctx context.Context, cs *resource.Changeset, identity any) (any, error) {
+	if s, ok := identity.(string); ok && !p.CaseSensitiveIdentity {
+		identity = NormalizeIdentity(s)
+	}
+	res, err := cs.Domain().Run(ctx, cs.ResourceRef(), p.Actions.GetByIdentity, resource.Input{p.IdentityField: identity})
+	if err != nil {
+		return nil, err
+	}
+	return res.Record, nil
+}
+
+func (p Password) hashOf(cs *resource.Changeset, rec any) string {
+	return reflect.ValueOf(rec).Elem().FieldByIndex(cs.ResourceRef().Declaration().Attribute(p.HashedPasswordField).Index).String()
+}
+
 func (p Password) signIn(ctx context.Context, cs *resource.Changeset) (any, error) {
-	res, err := cs.Domain().Run(ctx, cs.ResourceRef(), p.Actions.GetByIdentity, resource.Input{p.IdentityField: cs.Argument(p.IdentityField)})
+	rec, err := p.lookup(ctx, cs, cs.Argument(p.IdentityField))
 	if errors.Is(err, resource.ErrNotFound) {
 		p.HashProvider.SimulateValid()
 		return nil, authentication.ErrAuthenticationFailed
@@ -344,28 +386,46 @@ func (p Password) signIn(ctx context.Context, cs *resource.Changeset) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	hash := reflect.ValueOf(res.Record).Elem().FieldByIndex(cs.ResourceRef().Declaration().Attribute(p.HashedPasswordField).Index).String()
+	auth, err := authentication.For(cs.Domain(), cs.ResourceRef())
+	if err != nil {
+		return nil, err
+	}
+	check, err := auth.BeginCheck(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	hash := p.hashOf(cs, rec)
 	if !p.HashProvider.Valid(resource.Arg[string](cs, ArgPassword), hash) {
 		return nil, authentication.ErrAuthenticationFailed
 	}
+	opts := authentication.IssueOptions{ExtraData: extraData(cs)}
 	if resource.Arg[bool](cs, ArgSignInToken) {
-		auth, err := authentication.For(cs.Domain(), cs.ResourceRef())
-		if err != nil {
-			return nil, err
-		}
-		token, claims, err := auth.Issue(ctx, res.Record, authentication.IssueOptions{
-			Purpose: tokenresource.PurposeSignIn, Lifetime: p.SignInTokenLifetime, Store: true})
-		if err != nil {
-			return nil, err
-		}
-		cs.SetMetadata(authentication.TokenKey, token)
-		cs.SetMetadata(authentication.ClaimsKey, claims)
-		return res.Record, nil
+		opts = authentication.IssueOptions{Purpose: tokenresource.PurposeSignIn, Lifetime: p.SignInTokenLifetime, Store: true}
 	}
-	if err := issueSession(ctx, cs, res.Record); err != nil {
+	var token string
+	var claims *authentication.Claims
+	err = cs.Domain().InTransaction(ctx, func(ctx context.Context) error {
+		// The credential must still be the one checked: no password
+		// change and no revoke-all since the check began.
+		if err := check.Confirm(ctx); err != nil {
+			return err
+		}
+		now, err := p.lookup(ctx, cs, cs.Argument(p.IdentityField))
+		if err != nil {
+			return fmt.Errorf("%w: %v", authentication.ErrAuthenticationFailed, err)
+		}
+		if !constantTimeEqual(p.hashOf(cs, now), hash) {
+			return fmt.Errorf("%w: %w", authentication.ErrAuthenticationFailed, authentication.ErrCredentialChanged)
+		}
+		token, claims, err = auth.Issue(ctx, rec, opts)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
-	return res.Record, nil
+	cs.SetMetadata(authentication.TokenKey, token)
+	cs.SetMetadata(authentication.ClaimsKey, claims)
+	return rec, nil
 }
 
 func (p Password) signInWithToken(ctx context.Context, cs *resource.Changeset) (any, error) {
@@ -374,25 +434,45 @@ func (p Password) signInWithToken(ctx context.Context, cs *resource.Changeset) (
 		return nil, err
 	}
 	token := resource.Arg[string](cs, ArgToken)
-	claims, err := auth.VerifyPurpose(ctx, token, tokenresource.PurposeSignIn, "")
+	unverified, err := auth.Parse(ctx, token)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", authentication.ErrAuthenticationFailed, err)
 	}
-	if err := auth.Tokens().Revoke(ctx, token, tokenresource.ReasonRevoked); err != nil {
+	check, err := auth.BeginCheckSubject(ctx, unverified.Subject)
+	if err != nil {
+		return nil, err
+	}
+	claims, err := auth.VerifyPurpose(ctx, token, tokenresource.PurposeSignIn, "")
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", authentication.ErrAuthenticationFailed, err)
 	}
 	rec, err := auth.RecordFor(ctx, claims.Subject)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", authentication.ErrAuthenticationFailed, err)
 	}
-	if err := issueSession(ctx, cs, rec); err != nil {
+	var session string
+	var sessionClaims *authentication.Claims
+	err = cs.Domain().InTransaction(ctx, func(ctx context.Context) error {
+		if err := check.Confirm(ctx); err != nil {
+			return err
+		}
+		// One use: of two exchanges of one token, one revokes it.
+		if err := auth.Tokens().Revoke(ctx, token, tokenresource.ReasonRevoked); err != nil {
+			return fmt.Errorf("%w: %v", authentication.ErrAuthenticationFailed, err)
+		}
+		session, sessionClaims, err = auth.Issue(ctx, rec, authentication.IssueOptions{ExtraData: extraData(cs)})
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
+	cs.SetMetadata(authentication.TokenKey, session)
+	cs.SetMetadata(authentication.ClaimsKey, sessionClaims)
 	return rec, nil
 }
 
 func (p Password) requestReset(ctx context.Context, cs *resource.Changeset) (any, error) {
-	res, err := cs.Domain().Run(ctx, cs.ResourceRef(), p.Actions.GetByIdentity, resource.Input{p.IdentityField: cs.Argument(p.IdentityField)})
+	rec, err := p.lookup(ctx, cs, cs.Argument(p.IdentityField))
 	if err != nil {
 		if !errors.Is(err, resource.ErrNotFound) {
 			slog.ErrorContext(ctx, "kiln: password reset request failed", "resource", cs.Resource(), "err", err)
@@ -403,12 +483,12 @@ func (p Password) requestReset(ctx context.Context, cs *resource.Changeset) (any
 	if err != nil {
 		return nil, err
 	}
-	token, _, err := auth.Issue(ctx, res.Record, authentication.IssueOptions{
+	token, _, err := auth.Issue(ctx, rec, authentication.IssueOptions{
 		Purpose: PurposePasswordReset, Act: p.Actions.Reset, Lifetime: p.Resettable.TokenLifetime, Store: true})
 	if err != nil {
 		return nil, err
 	}
-	if err := p.Resettable.Sender.SendResetToken(ctx, res.Record, token); err != nil {
+	if err := p.Resettable.Sender.SendResetToken(ctx, rec, token); err != nil {
 		slog.ErrorContext(ctx, "kiln: sending a password reset token failed", "resource", cs.Resource(), "err", err)
 	}
 	return nil, nil
@@ -424,28 +504,78 @@ func (p Password) reset(ctx context.Context, cs *resource.Changeset) (any, error
 	if err != nil {
 		return nil, cs.Invalid(ArgResetToken, "is invalid or expired")
 	}
+	check, err := auth.BeginCheckSubject(ctx, claims.Subject)
+	if err != nil {
+		return nil, err
+	}
 	rec, err := auth.RecordFor(ctx, claims.Subject)
 	if err != nil {
 		return nil, cs.Invalid(ArgResetToken, "is invalid or expired")
-	}
-	if err := auth.Tokens().Revoke(ctx, token, tokenresource.ReasonRevoked); err != nil {
-		if errors.Is(err, tokenresource.ErrAlreadyRevoked) {
-			return nil, cs.Invalid(ArgResetToken, "is invalid or expired")
-		}
-		return nil, err
 	}
 	in := resource.Input{ArgPassword: cs.Argument(ArgPassword)}
 	if !p.ConfirmationOptional {
 		in[ArgPasswordConfirmation] = cs.Argument(ArgPasswordConfirmation)
 	}
-	res, err := cs.Domain().Run(ctx, cs.ResourceRef(), p.Actions.Set, in, resource.OnRecord(rec))
+	// Hash now, outside the transaction; set_password's hash change finds
+	// it in ctx instead of hashing in the transaction.
+	pw := resource.Arg[string](cs, ArgPassword)
+	h, err := p.HashProvider.Hash(pw)
 	if err != nil {
 		return nil, err
 	}
-	if err := issueSession(ctx, cs, res.Record); err != nil {
+	ctx = context.WithValue(ctx, prehashedKey{}, prehashed{password: pw, hash: h})
+	var out any
+	err = cs.Domain().InTransaction(ctx, func(ctx context.Context) error {
+		// The subject's epoch first, as every token-issuing and
+		// revoke-all transaction takes it: one lock order, no deadlock.
+		if err := check.Confirm(ctx); err != nil {
+			return cs.Invalid(ArgResetToken, "is invalid or expired")
+		}
+		// One use: of two resets with one token, one revokes it.
+		if err := auth.Tokens().Revoke(ctx, token, tokenresource.ReasonRevoked); err != nil {
+			if errors.Is(err, tokenresource.ErrAlreadyRevoked) {
+				return cs.Invalid(ArgResetToken, "is invalid or expired")
+			}
+			return err
+		}
+		res, err := cs.Domain().Run(ctx, cs.ResourceRef(), p.Actions.Set, in, resource.OnRecord(rec))
+		if err != nil {
+			return err
+		}
+		out = res.Record
+		return issueSession(ctx, cs, res.Record)
+	})
+	if err != nil {
 		return nil, err
 	}
-	return res.Record, nil
+	return out, nil
+}
+
+// prehashed carries a hash made before a transaction to the hash change
+// of an action run in it.
+type prehashed struct{ password, hash string }
+
+type prehashedKey struct{}
+
+// hash hashes password, or takes the hash ctx carries for it.
+func (p Password) hash(ctx context.Context, password string) (string, error) {
+	if pre, ok := ctx.Value(prehashedKey{}).(prehashed); ok && constantTimeEqual(pre.password, password) {
+		return pre.hash, nil
+	}
+	return p.HashProvider.Hash(password)
+}
+
+// NormalizeIdentity is how the strategy stores and looks up identities
+// unless CaseSensitiveIdentity is set: trimmed and lower-cased.
+func NormalizeIdentity(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+func constantTimeEqual(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
+func extraData(cs *resource.Changeset) map[string]any {
+	extra, _ := cs.Argument(ArgExtraData).(map[string]any)
+	return extra
 }
 
 // HashedPasswordAttribute is the attribute the strategy keeps the hash in;

@@ -15,6 +15,8 @@ var Schema = &dsl.Section{
 		{Name: "identity_field", Field: "IdentityField", Kind: dsl.String, Default: "username", Doc: "The attribute users sign in with; must be an identity."},
 		{Name: "hashed_password_field", Field: "HashedPasswordField", Kind: dsl.String, Default: "hashed_password", Doc: "The attribute that holds the hash; marked sensitive and read-only."},
 		{Name: "hash_provider", Field: "HashProvider", Kind: dsl.Code, Doc: "Hashes passwords: password.Bcrypt{} (default, cost 10) or password.Argon2id{}."},
+		{Name: "case_sensitive_identity", Field: "CaseSensitiveIdentity", Kind: dsl.Bool,
+			Doc: "Keeps the identity as typed. Default: false, identities are trimmed and lower-cased when stored and looked up, so Ada@Example.com and ada@example.com are one account."},
 		{Name: "confirmation_optional", Field: "ConfirmationOptional", Kind: dsl.Bool, Doc: "Drops the password_confirmation argument. Default: false (required)."},
 		{Name: "min_length", Field: "MinLength", Kind: dsl.Int, Default: DefaultMinLength, Doc: "The shortest password, in characters.",
 			Rules: "gt=0", Fix: "use a positive length, or leave it out for 8"},

@@ -1,0 +1,69 @@
+package authentication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/kiln-go/kiln/extensions/tokenresource"
+)
+
+// ErrCredentialChanged: the credential a sign-in checked changed, or every
+// token of its subject was revoked, before the token was issued; no token
+// is. It always comes wrapped in ErrAuthenticationFailed.
+var ErrCredentialChanged = errors.New("kiln/authentication: the credential changed during the check")
+
+// Check is a credential check in progress: it remembers the subject's
+// revocation epoch from before the check, so that the token the check
+// earns is issued only if no revoke-all (sign out everywhere, a password
+// change, an admin's revoke) committed since.
+//
+//	check, _ := auth.BeginCheck(ctx, user)  // before the password is checked
+//	… check the password, outside any transaction …
+//	domain.InTransaction(ctx, func(ctx context.Context) error {
+//		if err := check.Confirm(ctx); err != nil { return err }
+//		_, _, err := auth.Issue(ctx, user, opts)
+//		return err
+//	})
+type Check struct {
+	tokens  *tokenresource.Store
+	subject string
+	epoch   string
+}
+
+// BeginCheck starts the check of a credential of record (a *T).
+func (a *Auth) BeginCheck(ctx context.Context, record any) (*Check, error) {
+	subject, err := a.Subject(record)
+	if err != nil {
+		return nil, err
+	}
+	return a.BeginCheckSubject(ctx, subject)
+}
+
+// BeginCheckSubject starts the check of a credential of subject.
+func (a *Auth) BeginCheckSubject(ctx context.Context, subject string) (*Check, error) {
+	if a.tokens == nil {
+		return &Check{}, nil
+	}
+	epoch, err := a.tokens.Epoch(ctx, subject)
+	if err != nil {
+		return nil, fmt.Errorf("kiln/authentication: read revocation epoch: %w", err)
+	}
+	return &Check{tokens: a.tokens, subject: subject, epoch: epoch}, nil
+}
+
+// Confirm, in the transaction that issues the token, locks the subject's
+// revocation epoch until the transaction ends and fails with
+// ErrAuthenticationFailed when a revoke-all committed since BeginCheck.
+// A revoke-all that starts later waits for the lock, so it sees (and
+// revokes) the token this transaction stores.
+func (c *Check) Confirm(ctx context.Context) error {
+	if c.tokens == nil {
+		return nil
+	}
+	err := c.tokens.LockEpoch(ctx, c.subject, c.epoch)
+	if errors.Is(err, tokenresource.ErrEpochChanged) {
+		return fmt.Errorf("%w: %w: %w", ErrAuthenticationFailed, ErrCredentialChanged, err)
+	}
+	return err
+}

@@ -1,0 +1,78 @@
+package tokenresource
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"reflect"
+
+	"github.com/kiln-go/kiln/resource"
+)
+
+// ErrEpochChanged is returned by Store.LockEpoch when the subject's tokens
+// were all revoked since the epoch was read: a credential checked before
+// that revocation must not be turned into a token.
+var ErrEpochChanged = errors.New("kiln/tokenresource: every token of the subject was revoked since the credential was checked")
+
+// epochKey is the extra_data key of an epoch row's value.
+const epochKey = "epoch"
+
+// epochJTI is the primary key of subject's epoch row. No token's jti has a
+// colon, so it never names a token.
+func epochJTI(subject string) string { return "epoch:" + subject }
+
+// Epoch reads subject's revocation epoch: a value that changes every time
+// all the subject's tokens are revoked (RevokeAllForSubject: sign out
+// everywhere, a password change, an admin's revoke). "" when they never
+// were. Read it before checking a credential, then issue the token in a
+// transaction that calls LockEpoch with it.
+func (s *Store) Epoch(ctx context.Context, subject string) (string, error) {
+	res, err := s.domain.Run(ctx, s.ref, s.cfg.Actions.ReadTokens, nil,
+		resource.Where(resource.And{resource.Eq("jti", epochJTI(subject)), resource.Eq("purpose", PurposeEpoch)}))
+	if err != nil {
+		return "", err
+	}
+	rows := reflect.ValueOf(res.Records)
+	if rows.Len() == 0 {
+		return "", nil
+	}
+	return epochOf(rows.Index(0).Interface().(Record).TokenFields()), nil
+}
+
+// LockEpoch, in ctx's transaction, locks subject's epoch row (creating it)
+// until the transaction ends, and fails with ErrEpochChanged unless the
+// epoch still is want (what Epoch read before the credential check). A
+// revoke-all of the subject takes the same lock before it revokes, so a
+// token stored after LockEpoch in the same transaction is either seen and
+// revoked by a later revoke-all, or never issued because of an earlier one.
+func (s *Store) LockEpoch(ctx context.Context, subject, want string) error {
+	res, err := s.domain.Run(ctx, s.ref, s.cfg.Actions.LockEpoch, resource.Input{
+		"jti": epochJTI(subject), "subject": subject, "expires_at": farFuture, "purpose": PurposeEpoch})
+	if err != nil {
+		return err
+	}
+	rec, ok := res.Record.(Record)
+	if !ok {
+		return errors.New("kiln/tokenresource: lock_epoch returned no token row")
+	}
+	if got := epochOf(rec.TokenFields()); got != want {
+		return ErrEpochChanged
+	}
+	return nil
+}
+
+// bumpEpoch gives subject a new epoch, locking its row.
+func bumpEpoch(ctx context.Context, d *resource.Domain, r resource.Ref, n ActionNames, subject string) error {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	_, err := d.Run(ctx, r, n.BumpEpoch, resource.Input{
+		"jti": epochJTI(subject), "subject": subject, "expires_at": farFuture, "purpose": PurposeEpoch,
+		"extra_data": map[string]any{epochKey: base64.RawURLEncoding.EncodeToString(b)}})
+	return err
+}
+
+func epochOf(f *Fields) string {
+	v, _ := f.ExtraData[epochKey].(string)
+	return v
+}
