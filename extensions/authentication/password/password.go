@@ -226,8 +226,8 @@ func (p Password) Transform(_ *resource.BuildContext, d *resource.Declaration, a
 		OutsideTransaction: true,
 	})
 	d.AddAction(resource.Generic{
-		Name:        n.SignInWithToken,
-		Description: "Exchanges a one-shot sign-in token for a session token.",
+		Name:               n.SignInWithToken,
+		Description:        "Exchanges a one-shot sign-in token for a session token.",
 		Arguments:          []resource.Argument{{Name: ArgToken, Validate: "required", Sensitive: true}, extra},
 		Run:                p.signInWithToken,
 		OutsideTransaction: true,
@@ -254,16 +254,16 @@ func (p Password) Transform(_ *resource.BuildContext, d *resource.Declaration, a
 	})
 	if p.Resettable != nil {
 		d.AddAction(resource.Generic{
-			Name:        n.RequestReset,
-			Description: "Sends a reset token to the user with that identity, if there is one; always succeeds.",
+			Name:               n.RequestReset,
+			Description:        "Sends a reset token to the user with that identity, if there is one; always succeeds.",
 			Arguments:          []resource.Argument{{Name: p.IdentityField, Validate: "required"}},
 			Run:                p.requestReset,
 			OutsideTransaction: true,
 		})
 		d.AddAction(resource.Generic{
-			Name:        n.Reset,
-			Description: "Sets a new password with a reset token (used once); issues a session token.",
-			Arguments:   append([]resource.Argument{{Name: ArgResetToken, Validate: "required", Sensitive: true}}, append(newPassword, extra)...),
+			Name:               n.Reset,
+			Description:        "Sets a new password with a reset token (used once); issues a session token.",
+			Arguments:          append([]resource.Argument{{Name: ArgResetToken, Validate: "required", Sensitive: true}}, append(newPassword, extra)...),
 			Validations:        policy,
 			Run:                p.reset,
 			OutsideTransaction: true,
