@@ -85,6 +85,8 @@ type env struct {
 	auth   *authentication.Auth
 	layer  *bunlayer.Layer
 	rec    *recorder
+	// mailbox holds the reset mails.
+	mailbox *accountstest.Mailbox
 }
 
 // build builds the accounts with this add-on and more user sections, on
@@ -92,12 +94,13 @@ type env struct {
 func build(t testing.TB, db string, lo logouteverywhere.LogOutEverywhere, more ...resource.Section) *env {
 	t.Helper()
 	rec := &recorder{}
+	mailbox := &accountstest.Mailbox{}
 	tokens := resource.New[accountstest.Token]("token", resource.Table("tokens"), tokenresource.Token{}, resource.Notifiers(rec))
 	sections := append([]resource.Section{resource.Table("users"), authentication.Authentication{
 		Tokens: authentication.Tokens{Enabled: true, TokenResource: tokens, SigningSecret: authentication.SecretString(accountstest.Secret),
 			StoreAllTokens: true, RequireTokenPresenceForAuthentication: true},
 		Strategies: []authentication.Strategy{password.Password{IdentityField: "email", HashProvider: password.Bcrypt{Cost: 4},
-			Resettable: &password.Resettable{Sender: &accountstest.Mailbox{}}}},
+			Resettable: &password.Resettable{Sender: mailbox}}},
 		AddOns: []authentication.AddOn{lo},
 	}}, more...)
 	users := resource.New[accountstest.User]("user", sections...)
@@ -119,7 +122,7 @@ func build(t testing.TB, db string, lo logouteverywhere.LogOutEverywhere, more .
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{d: d, users: users, tokens: tokens, auth: auth, layer: l, rec: rec}
+	return &env{d: d, users: users, tokens: tokens, auth: auth, layer: l, rec: rec, mailbox: mailbox}
 }
 
 // register registers a user with pw.

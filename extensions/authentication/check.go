@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 )
@@ -18,7 +19,7 @@ var ErrCredentialChanged = errors.New("kiln/authentication: the credential chang
 // earns is issued only if no revoke-all (sign out everywhere, a password
 // change, an admin's revoke) committed since.
 //
-//	check, _ := auth.BeginCheck(ctx, user)  // before the password is checked
+//	check, _ := auth.BeginCheck(ctx, began, user)  // before the password is checked
 //	… check the password, outside any transaction …
 //	domain.InTransaction(ctx, func(ctx context.Context) error {
 //		if err := check.Confirm(ctx); err != nil { return err }
@@ -29,19 +30,21 @@ type Check struct {
 	tokens  *tokenresource.Store
 	subject string
 	epoch   string
+	began   time.Time
 }
 
-// BeginCheck starts the check of a credential of record (a *T).
-func (a *Auth) BeginCheck(ctx context.Context, record any) (*Check, error) {
+// BeginCheck starts the check of a credential of record (a *T); began is
+// when the request for it arrived, before the record was looked up.
+func (a *Auth) BeginCheck(ctx context.Context, began time.Time, record any) (*Check, error) {
 	subject, err := a.Subject(record)
 	if err != nil {
 		return nil, err
 	}
-	return a.BeginCheckSubject(ctx, subject)
+	return a.BeginCheckSubject(ctx, began, subject)
 }
 
 // BeginCheckSubject starts the check of a credential of subject.
-func (a *Auth) BeginCheckSubject(ctx context.Context, subject string) (*Check, error) {
+func (a *Auth) BeginCheckSubject(ctx context.Context, began time.Time, subject string) (*Check, error) {
 	if a.tokens == nil {
 		return &Check{}, nil
 	}
@@ -49,7 +52,7 @@ func (a *Auth) BeginCheckSubject(ctx context.Context, subject string) (*Check, e
 	if err != nil {
 		return nil, fmt.Errorf("kiln/authentication: read revocation epoch: %w", err)
 	}
-	return &Check{tokens: a.tokens, subject: subject, epoch: epoch}, nil
+	return &Check{tokens: a.tokens, subject: subject, epoch: epoch, began: began}, nil
 }
 
 // Confirm, in the transaction that issues the token, locks the subject's
@@ -61,7 +64,7 @@ func (c *Check) Confirm(ctx context.Context) error {
 	if c.tokens == nil {
 		return nil
 	}
-	err := c.tokens.LockEpoch(ctx, c.subject, c.epoch)
+	err := c.tokens.LockEpoch(ctx, c.subject, c.epoch, c.began)
 	if errors.Is(err, tokenresource.ErrEpochChanged) {
 		return fmt.Errorf("%w: %w: %w", ErrAuthenticationFailed, ErrCredentialChanged, err)
 	}

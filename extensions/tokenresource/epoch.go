@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"reflect"
+	"time"
 
 	"github.com/kiln-go/kiln/resource"
 )
@@ -41,12 +42,15 @@ func (s *Store) Epoch(ctx context.Context, subject string) (string, error) {
 }
 
 // LockEpoch, in ctx's transaction, locks subject's epoch row (creating it)
-// until the transaction ends, and fails with ErrEpochChanged unless the
-// epoch still is want (what Epoch read before the credential check). A
-// revoke-all of the subject takes the same lock before it revokes, so a
+// until the transaction ends, and fails with ErrEpochChanged when a
+// revoke-all of the subject happened since the credential check began:
+// the epoch is no longer want (what Epoch read before the check), or it
+// was set at or after began (the check's start, which may precede the
+// Epoch read). A revoke-all takes the same lock before it revokes, so a
 // token stored after LockEpoch in the same transaction is either seen and
-// revoked by a later revoke-all, or never issued because of an earlier one.
-func (s *Store) LockEpoch(ctx context.Context, subject, want string) error {
+// revoked by a later revoke-all, or never issued because of an earlier
+// one.
+func (s *Store) LockEpoch(ctx context.Context, subject, want string, began time.Time) error {
 	res, err := s.domain.Run(ctx, s.ref, s.cfg.Actions.LockEpoch, resource.Input{
 		"jti": epochJTI(subject), "subject": subject, "expires_at": farFuture, "purpose": PurposeEpoch})
 	if err != nil {
@@ -56,7 +60,9 @@ func (s *Store) LockEpoch(ctx context.Context, subject, want string) error {
 	if !ok {
 		return errors.New("kiln/tokenresource: lock_epoch returned no token row")
 	}
-	if got := epochOf(rec.TokenFields()); got != want {
+	f := rec.TokenFields()
+	got := epochOf(f)
+	if got != want || got != "" && !f.UpdatedAt.Before(began) {
 		return ErrEpochChanged
 	}
 	return nil

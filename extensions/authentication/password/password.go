@@ -378,6 +378,7 @@ func (p Password) hashOf(cs *resource.Changeset, rec any) string {
 }
 
 func (p Password) signIn(ctx context.Context, cs *resource.Changeset) (any, error) {
+	began := time.Now()
 	rec, err := p.lookup(ctx, cs, cs.Argument(p.IdentityField))
 	if errors.Is(err, resource.ErrNotFound) {
 		p.HashProvider.SimulateValid()
@@ -390,7 +391,7 @@ func (p Password) signIn(ctx context.Context, cs *resource.Changeset) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	check, err := auth.BeginCheck(ctx, rec)
+	check, err := auth.BeginCheck(ctx, began, rec)
 	if err != nil {
 		return nil, err
 	}
@@ -433,12 +434,13 @@ func (p Password) signInWithToken(ctx context.Context, cs *resource.Changeset) (
 	if err != nil {
 		return nil, err
 	}
+	began := time.Now()
 	token := resource.Arg[string](cs, ArgToken)
 	unverified, err := auth.Parse(ctx, token)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", authentication.ErrAuthenticationFailed, err)
 	}
-	check, err := auth.BeginCheckSubject(ctx, unverified.Subject)
+	check, err := auth.BeginCheckSubject(ctx, began, unverified.Subject)
 	if err != nil {
 		return nil, err
 	}
@@ -499,12 +501,13 @@ func (p Password) reset(ctx context.Context, cs *resource.Changeset) (any, error
 	if err != nil {
 		return nil, err
 	}
+	began := time.Now()
 	token := resource.Arg[string](cs, ArgResetToken)
 	claims, err := auth.VerifyPurpose(ctx, token, PurposePasswordReset, p.Actions.Reset)
 	if err != nil {
 		return nil, cs.Invalid(ArgResetToken, "is invalid or expired")
 	}
-	check, err := auth.BeginCheckSubject(ctx, claims.Subject)
+	check, err := auth.BeginCheckSubject(ctx, began, claims.Subject)
 	if err != nil {
 		return nil, err
 	}
