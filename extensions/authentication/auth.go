@@ -213,9 +213,12 @@ func (a *Auth) VerifyPurpose(ctx context.Context, token, purpose, act string) (*
 }
 
 // checkStore consults the token store: presence (which implies not
-// revoked: a revocation rewrites the row) or the revocation row.
+// revoked: a revocation rewrites the row) or the revocation row. Tokens of
+// a purpose other than a session (sign-in, password reset) are always
+// stored when issued, so they always need their row: a forged one with an
+// unstored jti gets nothing.
 func (a *Auth) checkStore(ctx context.Context, c *Claims) error {
-	if a.cfg.Tokens.RequireTokenPresenceForAuthentication && c.Purpose == tokenresource.PurposeUser {
+	if a.cfg.Tokens.RequireTokenPresenceForAuthentication || c.Purpose != tokenresource.PurposeUser {
 		if _, err := a.tokens.Get(ctx, c.JTI, c.Purpose); err != nil {
 			return fmt.Errorf("%w: not stored or revoked: %v", ErrInvalidToken, err)
 		}

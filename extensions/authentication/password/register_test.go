@@ -153,3 +153,32 @@ func TestRegisterDuplicate(t *testing.T) {
 		})
 	}
 }
+
+// TestIdentityIsCaseInsensitive: identities are stored trimmed and
+// lower-cased, so another case of a taken email is taken too, and any
+// case signs in, resets and finds the user.
+func TestIdentityIsCaseInsensitive(t *testing.T) {
+	a, _ := accounts(t, "sqlite")
+	ctx := context.Background()
+	s := a.Register(t, "ada@example.com")
+	if _, err := register(a, "ADA@Example.com", pw, pw); !errors.Is(err, resource.ErrConflict) {
+		t.Fatalf("register another case of a taken email: %v, want a conflict", err)
+	}
+	other, err := register(a, "Bob@Example.COM", pw, pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := other.Record.(*accountstest.User).Email; got != "bob@example.com" {
+		t.Errorf("stored email %q, want it lower-cased", got)
+	}
+	signed, err := signIn(a, "  ADA@EXAMPLE.COM", pw)
+	if err != nil || signed.Claims.Subject != s.Claims.Subject {
+		t.Fatalf("sign in with another case: %v", err)
+	}
+	if _, err := a.Domain.Run(ctx, a.Users, "request_password_reset", resource.Input{"email": "Ada@Example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if a.Mailbox.Last("ada@example.com") == "" {
+		t.Error("a reset request with another case sent no mail")
+	}
+}

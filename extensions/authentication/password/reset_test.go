@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/kiln-go/kiln/extensions/authentication"
 	"github.com/kiln-go/kiln/extensions/authentication/password"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
@@ -212,5 +214,32 @@ func TestChangePassword(t *testing.T) {
 				t.Errorf("the old password still works: %v", err)
 			}
 		})
+	}
+}
+
+// TestResetRefusesUnstoredToken: a reset token that verifies (right key,
+// act and purpose) but whose jti was never stored is refused, as a forged
+// session token is: tokens of every purpose but "user" need their row.
+func TestResetRefusesUnstoredToken(t *testing.T) {
+	a, _ := accounts(t, "sqlite")
+	ctx := context.Background()
+	s := a.Register(t, "ada@example.com")
+	now := time.Now()
+	forged, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"sub": s.Claims.Subject, "jti": "never-stored", "iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+		"iss": authentication.Issuer, "aud": authentication.Audience, "purpose": password.PurposePasswordReset, "act": "reset_with_password",
+	}).SignedString([]byte(accountstest.Secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Auth.Parse(ctx, forged); err != nil {
+		t.Fatalf("the forged token does not even parse: %v", err)
+	}
+	_, err = a.Domain.Run(ctx, a.Users, "reset_with_password", resource.Input{"reset_token": forged, "password": "a-new-password", "password_confirmation": "a-new-password"})
+	if ve := validationError(err, "reset_token"); ve == nil || ve.Message != "is invalid or expired" {
+		t.Fatalf("reset with an unstored token: %v", err)
+	}
+	if _, err := signIn(a, "ada@example.com", pw); err != nil {
+		t.Errorf("the refused reset changed the password: %v", err)
 	}
 }
