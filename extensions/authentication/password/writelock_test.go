@@ -1,0 +1,117 @@
+package password_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/kiln-go/kiln/extensions/authentication"
+	"github.com/kiln-go/kiln/extensions/authentication/password"
+	"github.com/kiln-go/kiln/extensions/tokenresource"
+	"github.com/kiln-go/kiln/internal/accountstest"
+	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/resource/bunlayer"
+)
+
+// probingHash is Bcrypt that, each time it hashes or checks, asks SQLite
+// for the write lock on another connection without waiting: if a write
+// transaction is open (the strategy hashing inside it), the probe fails.
+type probingHash struct {
+	password.Bcrypt
+	probe      *bunlayer.Layer
+	calls      atomic.Int64
+	mu         sync.Mutex
+	violations []string
+}
+
+func (h *probingHash) check(what string) {
+	h.calls.Add(1)
+	tx, err := h.probe.DB().BeginTx(context.Background(), nil)
+	if err != nil {
+		h.mu.Lock()
+		h.violations = append(h.violations, what+": "+err.Error())
+		h.mu.Unlock()
+		return
+	}
+	_ = tx.Rollback()
+}
+
+func (h *probingHash) Hash(p string) (string, error) { h.check("Hash"); return h.Bcrypt.Hash(p) }
+func (h *probingHash) Valid(p, hash string) bool     { h.check("Valid"); return h.Bcrypt.Valid(p, hash) }
+func (h *probingHash) SimulateValid()                { h.check("SimulateValid"); h.Bcrypt.SimulateValid() }
+
+// TestNoHashingInWriteTransactions: register, sign in (right, wrong and
+// unknown), sign-in tokens, change and reset a password, on a SQLite file.
+// Every hash and check runs while the database's write lock is free, so
+// failed sign-ins never make a revocation wait.
+func TestNoHashingInWriteTransactions(t *testing.T) {
+	path := t.TempDir() + "/accounts.db"
+	l, err := bunlayer.Open(context.Background(), "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	probe, err := bunlayer.Open(context.Background(), "file:"+path+"?_pragma=busy_timeout(0)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { probe.Close() })
+	hash := &probingHash{Bcrypt: password.Bcrypt{Cost: 4}, probe: probe}
+	mailbox := &accountstest.Mailbox{}
+	tokens := resource.New[accountstest.Token]("token", resource.Table("tokens"), tokenresource.Token{})
+	users := resource.New[accountstest.User]("user", resource.Table("users"), authentication.Authentication{
+		Tokens: authentication.Tokens{Enabled: true, TokenResource: tokens, SigningSecret: authentication.SecretString(accountstest.Secret),
+			StoreAllTokens: true, RequireTokenPresenceForAuthentication: true},
+		Strategies: []authentication.Strategy{password.Password{IdentityField: "email", HashProvider: hash,
+			Resettable: &password.Resettable{Sender: mailbox}}},
+	})
+	ctx := context.Background()
+	d, err := resource.NewDomain("accounts", users, tokens).Build(ctx, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	run := func(action string, in resource.Input, opts ...resource.RunOption) (*authentication.Session, error) {
+		return authentication.Run(ctx, d, users, action, in, opts...)
+	}
+	s, err := run("register_with_password", resource.Input{"email": "ada@example.com", "password": pw, "password_confirmation": pw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run("sign_in_with_password", resource.Input{"email": "ada@example.com", "password": pw}); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []resource.Input{{"email": "ada@example.com", "password": "wrong-password"}, {"email": "nobody@example.com", "password": pw}} {
+		if _, err := run("sign_in_with_password", in); !errors.Is(err, authentication.ErrAuthenticationFailed) {
+			t.Fatalf("a wrong sign-in: %v", err)
+		}
+	}
+	one, err := d.Run(ctx, users, "sign_in_with_password", resource.Input{"email": "ada@example.com", "password": pw, "sign_in_token": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run("sign_in_with_token", resource.Input{"token": one.Metadata[authentication.TokenKey]}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run("change_password", resource.Input{"current_password": pw, "password": "changed-password", "password_confirmation": "changed-password"},
+		resource.OnRecord(s.Record)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Run(ctx, users, "request_password_reset", resource.Input{"email": "ada@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run("reset_with_password", resource.Input{"reset_token": mailbox.Last("ada@example.com"), "password": "reset-password", "password_confirmation": "reset-password"}); err != nil {
+		t.Fatal(err)
+	}
+	if hash.calls.Load() < 8 {
+		t.Fatalf("only %d hash calls were probed", hash.calls.Load())
+	}
+	if len(hash.violations) > 0 {
+		t.Errorf("hashing held the write lock:\n%s", strings.Join(hash.violations, "\n"))
+	}
+}
