@@ -45,4 +45,3 @@ func TestRetryAfterSecondsRoundsUp(t *testing.T) {
 		}
 	}
 }
-
