@@ -17,6 +17,7 @@ import (
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/live"
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/web/ratelimit"
 )
 
 // page is one generated file.
@@ -33,6 +34,7 @@ var pages = []page{
 	{password.Schema, "resources.<name>.authentication.strategies.password"},
 	{logouteverywhere.Schema, "resources.<name>.authentication.add_ons.log_out_everywhere"},
 	{live.SettingsSchema, "live"},
+	{ratelimit.LimitsSchema, "rate_limits"},
 }
 
 // files renders every page, by file name, and the index.
