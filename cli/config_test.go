@@ -305,6 +305,15 @@ func TestConfigDevMode(t *testing.T) {
 	}
 	t.Setenv("KILN_COOKIE_KEYS", "")
 
+	// serve refuses too, before opening anything.
+	dir := filepath.Join(t.TempDir(), "data")
+	if _, _, err := run(t, "serve", "--dev", "--data-dir", dir, "--token-signing-secret", testSecret); err == nil || err.Error() != refused {
+		t.Errorf("serve --dev with a signing secret: %v", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("serve --dev wrote the data folder before refusing: %v", err)
+	}
+
 	// It listens on loopback only.
 	for _, addr := range []string{"0.0.0.0:4000", ":4000", "192.0.2.1:4000", "example.com:4000"} {
 		want := `dev: development mode listens on loopback only; addr "` + addr + `" is not 127.0.0.1, [::1] or localhost`
