@@ -177,10 +177,10 @@ func (app App) serve(cmd *cobra.Command, logger *slog.Logger) error {
 	srv := NewServer(cfg, rt.Handler)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	logger.Info("kiln: serving", "app", app.Name, "url", "http://"+ln.Addr().String(), "database", dbKind(cfg.DatabaseURL))
 	if cfg.Dev {
 		logger.Warn("kiln: development mode: development pages are served to this machine's browsers; never run it in production")
 	}
+	logger.Info("kiln: serving", "app", app.Name, "url", "http://"+ln.Addr().String(), "database", dbKind(cfg.DatabaseURL))
 	select {
 	case err := <-errc:
 		return err

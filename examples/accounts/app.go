@@ -169,7 +169,7 @@ func loopbackOnly(h http.HandlerFunc) http.HandlerFunc {
 			proxied = proxied || r.Header.Get(name) != ""
 		}
 		if err != nil || !peer.Addr().Unmap().IsLoopback() || proxied {
-			http.Error(w, "the development mailbox answers browsers on this machine only", http.StatusForbidden)
+			http.Error(w, "development pages answer browsers on this machine only", http.StatusForbidden)
 			return
 		}
 		h(w, r)
