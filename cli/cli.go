@@ -149,7 +149,11 @@ func (app App) serve(cmd *cobra.Command, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	parent := cmd.Context()
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rt, err := app.Build(ctx, cfg, logger)
 	if err != nil {
@@ -170,9 +174,12 @@ func (app App) serve(cmd *cobra.Command, logger *slog.Logger) error {
 	if rt.Start != nil {
 		rt.Start(ctx)
 	}
-	srv := &http.Server{Handler: rt.Handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := NewServer(cfg, rt.Handler)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	if cfg.Dev {
+		logger.Warn("kiln: development mode: development pages are served to this machine's browsers; never run it in production")
+	}
 	logger.Info("kiln: serving", "app", app.Name, "url", "http://"+ln.Addr().String(), "database", dbKind(cfg.DatabaseURL))
 	select {
 	case err := <-errc:
@@ -191,6 +198,34 @@ func (app App) serve(cmd *cobra.Command, logger *slog.Logger) error {
 		return err
 	}
 	return nil
+}
+
+// NewServer returns the HTTP server serve runs: h with cfg's timeouts and
+// header limit (their defaults where zero). A slow client cannot hold a
+// connection: reading a request, body included, is bounded by ReadTimeout,
+// writing its response by WriteTimeout, waiting for the next request by
+// IdleTimeout. A WebSocket upgrade clears the connection's deadlines when
+// it takes the connection over, so a live socket outlives them.
+func NewServer(cfg *Config, h http.Handler) *http.Server {
+	or := func(d, def time.Duration) time.Duration {
+		if d > 0 {
+			return d
+		}
+		return def
+	}
+	read := or(cfg.ReadTimeout, 30*time.Second)
+	maxHeader := cfg.MaxHeaderBytes
+	if maxHeader <= 0 {
+		maxHeader = 64 << 10
+	}
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: min(read, 10*time.Second),
+		ReadTimeout:       read,
+		WriteTimeout:      or(cfg.WriteTimeout, 30*time.Second),
+		IdleTimeout:       or(cfg.IdleTimeout, 120*time.Second),
+		MaxHeaderBytes:    maxHeader,
+	}
 }
 
 func dbKind(url string) string {

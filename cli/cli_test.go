@@ -33,7 +33,8 @@ const (
 // variable counts as unset).
 func clearEnv(t *testing.T) {
 	for _, k := range []string{"ADDR", "DATA_DIR", "DATABASE_URL", "PUBSUB_URL", "TOKEN_SIGNING_SECRET",
-		"PREVIOUS_TOKEN_SIGNING_SECRETS", "COOKIE_KEYS", "SWEEP_INTERVAL", "CONFIG"} {
+		"PREVIOUS_TOKEN_SIGNING_SECRETS", "COOKIE_KEYS", "SWEEP_INTERVAL", "CONFIG", "DEV", "PUBLIC_URL",
+		"TRUSTED_PROXIES", "RATE_LIMIT_STORE", "READ_TIMEOUT", "WRITE_TIMEOUT", "IDLE_TIMEOUT", "MAX_HEADER_BYTES"} {
 		t.Setenv("KILN_"+k, "")
 	}
 }
@@ -93,6 +94,9 @@ func TestHelp(t *testing.T) {
 		"\n  serve ", "\n  migrate ", "\n  tokens ",
 		"--config string", "--database-url string", "[KILN_DATABASE_URL]", "--pubsub-url string", "[KILN_PUBSUB_URL]",
 		"--token-signing-secret string", "[KILN_TOKEN_SIGNING_SECRET]", "--addr string", `(default "127.0.0.1:4000")`,
+		"--dev ", "[KILN_DEV]", "--public-url string", "[KILN_PUBLIC_URL]", "--trusted-proxies string", "[KILN_TRUSTED_PROXIES]",
+		"--rate-limit-store string", `(default "memory")`, "--read-timeout string", "--write-timeout string", "--idle-timeout string",
+		"--max-header-bytes string", `(default "65536")`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--help lacks %q:\n%s", want, out)

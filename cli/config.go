@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,6 +52,38 @@ type Config struct {
 	// store; 30s by default). Zero: not set.
 	SweepInterval time.Duration `mapstructure:"sweep_interval"`
 
+	// Dev turns on the development mode: an app may serve dev-only pages
+	// (a mailbox of reset links, say), to loopback clients only. The mode
+	// refuses production secrets and a listen address that is not loopback.
+	// Default: false.
+	Dev bool `mapstructure:"dev"`
+	// PublicURL is the URL the app is served at, such as
+	// https://accounts.example.com behind a TLS proxy: an absolute http or
+	// https URL with no path. Under https the app marks its cookies Secure
+	// and sends HSTS. Empty: not set.
+	PublicURL string `mapstructure:"public_url"`
+	// TrustedProxies are the peers (addresses and CIDR ranges) whose
+	// X-Forwarded-For and X-Forwarded-Proto headers are believed. Empty: no
+	// peer is trusted, and the client address is the connection's.
+	TrustedProxies []netip.Prefix `mapstructure:"-"`
+	// RateLimitStore keeps the brute-force limits' counters: "memory" (per
+	// node, the default), or a postgres://… or redis://… URL to share them
+	// between nodes.
+	RateLimitStore string `mapstructure:"rate_limit_store"`
+	// ReadTimeout bounds reading a whole request, body included; it also
+	// bounds reading its header, up to 10s. Zero: 30s.
+	ReadTimeout time.Duration `mapstructure:"read_timeout"`
+	// WriteTimeout bounds writing a response, from the end of reading its
+	// request's header. A WebSocket clears it when it takes the connection
+	// over, so live sockets are not cut. Zero: 30s.
+	WriteTimeout time.Duration `mapstructure:"write_timeout"`
+	// IdleTimeout is how long a kept-alive connection may wait for its next
+	// request. Zero: 120s.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+	// MaxHeaderBytes bounds a request's header; a larger one is answered
+	// 431. Zero: 64 KiB.
+	MaxHeaderBytes int `mapstructure:"max_header_bytes"`
+
 	// DevSecrets is true when a development secret or key was used.
 	DevSecrets bool `mapstructure:"-"`
 	// DSL holds the declaration overrides: the config file's resources and
@@ -57,25 +92,40 @@ type Config struct {
 	DSL *dsl.File `mapstructure:"-"`
 }
 
-// keys are the configuration keys, their defaults and help.
+// keys are the configuration keys, their defaults and help; a boolean one
+// is a flag without a value (--dev).
 var keys = []struct {
 	name, def, help string
+	boolean         bool
 }{
-	{"addr", "127.0.0.1:4000", "address to listen on (host:port)"},
-	{"data_dir", "kiln-data", "folder for the SQLite database and development secrets"},
-	{"database_url", "", "postgres://… or a SQLite path (default sqlite:<data_dir>/accounts.db)"},
-	{"pubsub_url", "", "postgres://…, redis://… or nats://… to connect several nodes (default in-process)"},
-	{"token_signing_secret", "", "secret that signs tokens, at least 32 bytes (default: a development secret)"},
-	{"previous_token_signing_secrets", "", "comma-separated secrets that still verify tokens signed before a rotation"},
-	{"cookie_keys", "", "comma-separated keys that seal session cookies, newest first (default: a development key)"},
-	{"sweep_interval", "", "how often live sessions are checked against the token store (default: the live section's, 30s)"},
+	{"addr", "127.0.0.1:4000", "address to listen on (host:port)", false},
+	{"data_dir", "kiln-data", "folder for the SQLite database and development secrets", false},
+	{"database_url", "", "postgres://… or a SQLite path (default sqlite:<data_dir>/accounts.db)", false},
+	{"pubsub_url", "", "postgres://…, redis://… or nats://… to connect several nodes (default in-process)", false},
+	{"token_signing_secret", "", "secret that signs tokens, at least 32 bytes (default: a development secret)", false},
+	{"previous_token_signing_secrets", "", "comma-separated secrets that still verify tokens signed before a rotation", false},
+	{"cookie_keys", "", "comma-separated keys that seal session cookies, newest first (default: a development key)", false},
+	{"sweep_interval", "", "how often live sessions are checked against the token store (default: the live section's, 30s)", false},
+	{"dev", "false", "development mode: dev-only pages for loopback clients; refuses production secrets", true},
+	{"public_url", "", "URL the app is served at, such as https://accounts.example.com (https: Secure cookies and HSTS)", false},
+	{"trusted_proxies", "", "comma-separated proxy addresses or CIDR ranges whose X-Forwarded-For/-Proto headers are believed", false},
+	{"rate_limit_store", "memory", "where brute-force limit counters live: memory (per node), postgres://… or redis://… (shared)", false},
+	{"read_timeout", "30s", "longest time to read a request, body included", false},
+	{"write_timeout", "30s", "longest time to write a response (live sockets are not bound by it)", false},
+	{"idle_timeout", "120s", "longest time a kept-alive connection waits for its next request", false},
+	{"max_header_bytes", "65536", "largest request header, in bytes (a larger one is answered 431)", false},
 }
 
 // AddFlags declares the configuration flags, and --config.
 func AddFlags(fs *pflag.FlagSet) {
 	fs.String("config", "", "configuration file (YAML or TOML) [KILN_CONFIG]")
 	for _, k := range keys {
-		fs.String(strings.ReplaceAll(k.name, "_", "-"), k.def, k.help+" [KILN_"+strings.ToUpper(k.name)+"]")
+		name, help := strings.ReplaceAll(k.name, "_", "-"), k.help+" [KILN_"+strings.ToUpper(k.name)+"]"
+		if k.boolean {
+			fs.Bool(name, false, help)
+			continue
+		}
+		fs.String(name, k.def, help)
 	}
 }
 
@@ -147,6 +197,41 @@ func LoadConfig(fs *pflag.FlagSet, logger *slog.Logger) (*Config, error) {
 		}
 		cfg.SweepInterval = d
 	}
+	if s := v.GetString("dev"); s != "" {
+		dev, err := strconv.ParseBool(s)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("dev %q: want true or false", s))
+		}
+		cfg.Dev = dev
+	}
+	cfg.PublicURL = strings.TrimSuffix(v.GetString("public_url"), "/")
+	cfg.RateLimitStore = v.GetString("rate_limit_store")
+	for _, item := range listValue(v, "trusted_proxies") {
+		p, err := parseProxy(item)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("trusted_proxies: %q is not an IP address or CIDR range, such as 10.0.0.1 or 10.0.0.0/8", item))
+			continue
+		}
+		cfg.TrustedProxies = append(cfg.TrustedProxies, p)
+	}
+	for _, t := range []struct {
+		key string
+		to  *time.Duration
+	}{{"read_timeout", &cfg.ReadTimeout}, {"write_timeout", &cfg.WriteTimeout}, {"idle_timeout", &cfg.IdleTimeout}} {
+		s := v.GetString(t.key)
+		d, err := time.ParseDuration(s)
+		if err != nil || d < time.Second {
+			problems = append(problems, fmt.Errorf("%s %q: want a duration of at least 1s, such as 30s", t.key, s))
+		}
+		*t.to = d
+	}
+	if s := v.GetString("max_header_bytes"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < minHeaderBytes || n > maxHeaderBytes {
+			problems = append(problems, fmt.Errorf("max_header_bytes %q: want a number of bytes from %d to %d", s, minHeaderBytes, maxHeaderBytes))
+		}
+		cfg.MaxHeaderBytes = n
+	}
 	if cfg.DatabaseURL == "" {
 		cfg.DatabaseURL = "sqlite:" + filepath.Join(cfg.DataDir, "accounts.db")
 	}
@@ -195,7 +280,92 @@ func (c *Config) validate() []error {
 			problems = append(problems, fmt.Errorf("cookie_keys[%d]: %d bytes is too short; use at least 32 random bytes", i, len(k)))
 		}
 	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+			problems = append(problems, fmt.Errorf("public_url %q: want an absolute http or https URL without a path, such as https://accounts.example.com", c.PublicURL))
+		}
+	}
+	switch s := c.RateLimitStore; {
+	case s == "" || s == "memory":
+	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"), strings.HasPrefix(s, "redis://"), strings.HasPrefix(s, "rediss://"):
+		if u, err := url.Parse(s); err != nil || u.Host == "" {
+			problems = append(problems, errors.New("rate_limit_store: not a valid URL; want memory, postgres://… or redis://…"))
+		}
+	default:
+		problems = append(problems, errors.New("rate_limit_store: unsupported store; want memory, postgres://… or redis://…"))
+	}
+	if c.Dev {
+		if c.TokenSigningSecret != "" || len(c.CookieKeys) > 0 || len(c.PreviousTokenSigningSecrets) > 0 {
+			problems = append(problems, errors.New("dev: development mode refuses production secrets; unset token_signing_secret, previous_token_signing_secrets and cookie_keys (KILN_TOKEN_SIGNING_SECRET, KILN_PREVIOUS_TOKEN_SIGNING_SECRETS, KILN_COOKIE_KEYS), or run without --dev"))
+		}
+		if host, _, err := net.SplitHostPort(c.Addr); err == nil && !loopbackHost(host) {
+			problems = append(problems, fmt.Errorf("dev: development mode listens on loopback only; addr %q is not 127.0.0.1, [::1] or localhost", c.Addr))
+		}
+	}
 	return problems
+}
+
+// minHeaderBytes and maxHeaderBytes bound max_header_bytes.
+const (
+	minHeaderBytes = 4 << 10
+	maxHeaderBytes = 1 << 20
+)
+
+// loopbackHost reports whether a listen host is a loopback address or
+// localhost (an empty host listens on every interface).
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
+// parseProxy parses a trusted proxy: an address (a one-address range) or a
+// CIDR range, without a zone.
+func parseProxy(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	if a.Zone() != "" {
+		return netip.Prefix{}, errors.New("an address with a zone")
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// HTTPS reports whether PublicURL is an https URL: the app is served over
+// TLS, by itself or by a proxy in front of it.
+func (c *Config) HTTPS() bool { return strings.HasPrefix(c.PublicURL, "https://") }
+
+// Development reports whether dev-only pages may be served: Dev is set and
+// the secrets are development ones. LoadConfig refuses Dev with production
+// secrets; this also holds for a Config made in code.
+func (c *Config) Development() bool { return c.Dev && c.DevSecrets }
+
+// TrustedProxy reports whether a peer is one of TrustedProxies, whose
+// X-Forwarded-For and X-Forwarded-Proto headers may be believed.
+func (c *Config) TrustedProxy(peer netip.Addr) bool {
+	peer = peer.Unmap().WithZone("")
+	for _, p := range c.TrustedProxies {
+		if p.Contains(peer) {
+			return true
+		}
+	}
+	return false
 }
 
 // devSecrets fills missing secrets from files in DataDir, creating them.
@@ -226,7 +396,13 @@ func (c *Config) devSecrets(logger *slog.Logger) error {
 	return nil
 }
 
+// devSecret reads the development secret kept in path, or makes one. A
+// kept file that others than its owner may read is refused: its secret may
+// have leaked (Windows has no such modes).
 func devSecret(path string) (string, error) {
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 && runtime.GOOS != "windows" {
+		return "", fmt.Errorf("kiln: development secret %s is open to other users (mode %04o); run chmod 600 %s, or delete it to make a new one", path, fi.Mode().Perm(), path)
+	}
 	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
 		return strings.TrimSpace(string(b)), nil
 	}

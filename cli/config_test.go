@@ -1,9 +1,12 @@
 package cli_test
 
 import (
+	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -65,6 +68,32 @@ func TestConfigErrors(t *testing.T) {
 			`addr "4000": want host:port, such as 127.0.0.1:4000` + "\n" +
 				"database_url: unsupported scheme; use postgres://… or a SQLite path (sqlite:path/to.db)\n" +
 				"token_signing_secret: 5 bytes is too short; use at least 32 random bytes (openssl rand -base64 48)"},
+		{"bad dev", []string{"--config", writeFile(t, "kiln.yaml", "dev: maybe\n")}, `dev "maybe": want true or false`},
+		{"public url with a path", []string{"--public-url", "https://example.com/accounts"},
+			`public_url "https://example.com/accounts": want an absolute http or https URL without a path, such as https://accounts.example.com`},
+		{"relative public url", []string{"--public-url", "accounts.example.com"},
+			`public_url "accounts.example.com": want an absolute http or https URL without a path, such as https://accounts.example.com`},
+		{"public url of another scheme", []string{"--public-url", "ftp://example.com"},
+			`public_url "ftp://example.com": want an absolute http or https URL without a path, such as https://accounts.example.com`},
+		{"public url with a query", []string{"--public-url", "https://example.com?x=1"},
+			`public_url "https://example.com?x=1": want an absolute http or https URL without a path, such as https://accounts.example.com`},
+		{"public url with a user", []string{"--public-url", "https://me@example.com"},
+			`public_url "https://me@example.com": want an absolute http or https URL without a path, such as https://accounts.example.com`},
+		{"bad trusted proxy", []string{"--trusted-proxies", "10.0.0.1,proxy.internal"},
+			`trusted_proxies: "proxy.internal" is not an IP address or CIDR range, such as 10.0.0.1 or 10.0.0.0/8`},
+		{"bad trusted range", []string{"--trusted-proxies", "10.0.0.0/33"},
+			`trusted_proxies: "10.0.0.0/33" is not an IP address or CIDR range, such as 10.0.0.1 or 10.0.0.0/8`},
+		{"trusted proxy with a zone", []string{"--trusted-proxies", "fe80::1%eth0"},
+			`trusted_proxies: "fe80::1%eth0" is not an IP address or CIDR range, such as 10.0.0.1 or 10.0.0.0/8`},
+		{"unsupported rate limit store", []string{"--rate-limit-store", "memcached://cache:11211"},
+			"rate_limit_store: unsupported store; want memory, postgres://… or redis://…"},
+		{"bad rate limit store url", []string{"--rate-limit-store", "redis://"},
+			"rate_limit_store: not a valid URL; want memory, postgres://… or redis://…"},
+		{"bad read timeout", []string{"--read-timeout", "100ms"}, `read_timeout "100ms": want a duration of at least 1s, such as 30s`},
+		{"bad write timeout", []string{"--write-timeout", "forever"}, `write_timeout "forever": want a duration of at least 1s, such as 30s`},
+		{"bad idle timeout", []string{"--idle-timeout", "-1s"}, `idle_timeout "-1s": want a duration of at least 1s, such as 30s`},
+		{"too small a header limit", []string{"--max-header-bytes", "100"}, `max_header_bytes "100": want a number of bytes from 4096 to 1048576`},
+		{"bad header limit", []string{"--max-header-bytes", "64k"}, `max_header_bytes "64k": want a number of bytes from 4096 to 1048576`},
 		{"unknown key", []string{"--config", unknown}, "kiln: config file " + unknown + `: unknown key "colour"`},
 		{"unknown nested key", []string{"--config", nested}, "kiln: config file " + nested + `: unknown key "database.url"; did you mean database_url?`},
 		{"a typo", []string{"--config", typo}, "kiln: config file " + typo + `: unknown key "adr"; did you mean addr?`},
@@ -221,5 +250,173 @@ func TestConfigFileFromEnvironment(t *testing.T) {
 	other := writeFile(t, "other.yaml", "addr: 127.0.0.1:6666\ndata_dir: "+dir+"\ntoken_signing_secret: "+testSecret+"\ncookie_keys: "+testCookieKey+"\n")
 	if cfg, err = load(t, "--config", other); err != nil || cfg.Addr != "127.0.0.1:6666" {
 		t.Fatalf("--config over KILN_CONFIG: %v, %v; want 127.0.0.1:6666", cfg, err)
+	}
+}
+
+// The development mode: dev-only pages for loopback clients, with
+// development secrets only.
+func TestConfigDevMode(t *testing.T) {
+	clearEnv(t)
+	cfg, err := load(t, "--data-dir", t.TempDir(), "--dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Dev || !cfg.DevSecrets || !cfg.Development() {
+		t.Errorf("--dev: Dev %v, DevSecrets %v, Development() %v; want all true", cfg.Dev, cfg.DevSecrets, cfg.Development())
+	}
+	for _, addr := range []string{"localhost:4000", "[::1]:4000", "127.0.0.2:4000"} {
+		if _, err := load(t, "--data-dir", t.TempDir(), "--dev", "--addr", addr); err != nil {
+			t.Errorf("--dev --addr %s: %v", addr, err)
+		}
+	}
+	t.Setenv("KILN_DEV", "true")
+	if cfg, err := load(t, "--data-dir", t.TempDir()); err != nil || !cfg.Development() {
+		t.Errorf("KILN_DEV=true: %v, %v", cfg, err)
+	}
+	t.Setenv("KILN_DEV", "")
+
+	// Without --dev there is no development mode, whatever the secrets.
+	cfg, err = load(t, "--data-dir", t.TempDir())
+	if err != nil || cfg.Dev || !cfg.DevSecrets || cfg.Development() {
+		t.Errorf("without --dev: %+v, %v; want development secrets and no development mode", cfg, err)
+	}
+
+	// Production secrets refuse the development mode, from any source.
+	refused := "dev: development mode refuses production secrets; unset token_signing_secret, previous_token_signing_secrets and cookie_keys " +
+		"(KILN_TOKEN_SIGNING_SECRET, KILN_PREVIOUS_TOKEN_SIGNING_SECRETS, KILN_COOKIE_KEYS), or run without --dev"
+	for _, args := range [][]string{
+		{"--token-signing-secret", testSecret},
+		{"--cookie-keys", testCookieKey},
+		{"--previous-token-signing-secrets", testSecret},
+		{"--config", writeFile(t, "kiln.yaml", "dev: true\ntoken_signing_secret: "+testSecret+"\n")},
+	} {
+		dir := filepath.Join(t.TempDir(), "data")
+		cfg, err := load(t, append([]string{"--data-dir", dir, "--dev"}, args...)...)
+		if err == nil || err.Error() != refused || cfg != nil {
+			t.Errorf("--dev %v: %v, %v; want the error:\n%s", args, cfg, err, refused)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("--dev %v wrote the data folder before refusing: %v", args, err)
+		}
+	}
+	t.Setenv("KILN_COOKIE_KEYS", testCookieKey)
+	if _, err := load(t, "--data-dir", t.TempDir(), "--dev"); err == nil || err.Error() != refused {
+		t.Errorf("--dev with KILN_COOKIE_KEYS: %v", err)
+	}
+	t.Setenv("KILN_COOKIE_KEYS", "")
+
+	// serve refuses too, before opening anything.
+	dir := filepath.Join(t.TempDir(), "data")
+	if _, _, err := run(t, "serve", "--dev", "--data-dir", dir, "--token-signing-secret", testSecret); err == nil || err.Error() != refused {
+		t.Errorf("serve --dev with a signing secret: %v", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("serve --dev wrote the data folder before refusing: %v", err)
+	}
+
+	// It listens on loopback only.
+	for _, addr := range []string{"0.0.0.0:4000", ":4000", "192.0.2.1:4000", "example.com:4000"} {
+		want := `dev: development mode listens on loopback only; addr "` + addr + `" is not 127.0.0.1, [::1] or localhost`
+		if _, err := load(t, "--data-dir", t.TempDir(), "--dev", "--addr", addr); err == nil || err.Error() != want {
+			t.Errorf("--dev --addr %s: %v, want %s", addr, err, want)
+		}
+	}
+
+	// A Config made in code with production secrets is no development one.
+	if c := (&cli.Config{Dev: true, TokenSigningSecret: testSecret, CookieKeys: []string{testCookieKey}}); c.Development() {
+		t.Errorf("Dev with production secrets reports Development()")
+	}
+}
+
+func TestConfigPublicURLAndProxies(t *testing.T) {
+	clearEnv(t)
+	secrets := []string{"--data-dir", t.TempDir(), "--token-signing-secret", testSecret, "--cookie-keys", testCookieKey}
+	cfg, err := load(t, secrets...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.PublicURL != "" || cfg.HTTPS() || cfg.TrustedProxies != nil || cfg.RateLimitStore != "memory" {
+		t.Errorf("defaults: public_url %q, HTTPS() %v, trusted_proxies %v, rate_limit_store %q; want none, false, none, memory",
+			cfg.PublicURL, cfg.HTTPS(), cfg.TrustedProxies, cfg.RateLimitStore)
+	}
+	if cfg.ReadTimeout != 30*time.Second || cfg.WriteTimeout != 30*time.Second || cfg.IdleTimeout != 120*time.Second || cfg.MaxHeaderBytes != 64<<10 {
+		t.Errorf("default timeouts: read %s, write %s, idle %s, header %d", cfg.ReadTimeout, cfg.WriteTimeout, cfg.IdleTimeout, cfg.MaxHeaderBytes)
+	}
+
+	t.Setenv("KILN_PUBLIC_URL", "https://accounts.example.com/")
+	t.Setenv("KILN_TRUSTED_PROXIES", "10.0.0.7, 192.168.0.0/16,2001:db8::/32, ::ffff:172.16.0.0/108")
+	t.Setenv("KILN_RATE_LIMIT_STORE", "redis://cache.internal:6379/1")
+	t.Setenv("KILN_READ_TIMEOUT", "5s")
+	t.Setenv("KILN_MAX_HEADER_BYTES", "16384")
+	cfg, err = load(t, secrets...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.PublicURL != "https://accounts.example.com" || !cfg.HTTPS() {
+		t.Errorf("public_url %q, HTTPS() %v; want https://accounts.example.com, true", cfg.PublicURL, cfg.HTTPS())
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.7/32"), netip.MustParsePrefix("192.168.0.0/16"),
+		netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("172.16.0.0/12")}
+	if !slices.Equal(cfg.TrustedProxies, want) {
+		t.Errorf("trusted_proxies %v, want %v", cfg.TrustedProxies, want)
+	}
+	for addr, trusted := range map[string]bool{
+		"10.0.0.7": true, "10.0.0.8": false, "192.168.44.1": true, "::ffff:192.168.44.1": true,
+		"2001:db8::1": true, "2001:db9::1": false, "172.31.0.1": true, "127.0.0.1": false, "fe80::1%eth0": false,
+	} {
+		if got := cfg.TrustedProxy(netip.MustParseAddr(addr)); got != trusted {
+			t.Errorf("TrustedProxy(%s) = %v, want %v", addr, got, trusted)
+		}
+	}
+	if cfg.RateLimitStore != "redis://cache.internal:6379/1" || cfg.ReadTimeout != 5*time.Second || cfg.MaxHeaderBytes != 16384 {
+		t.Errorf("rate_limit_store %q, read_timeout %s, max_header_bytes %d", cfg.RateLimitStore, cfg.ReadTimeout, cfg.MaxHeaderBytes)
+	}
+
+	t.Setenv("KILN_PUBLIC_URL", "http://127.0.0.1:4000")
+	if cfg, err = load(t, secrets...); err != nil || cfg.HTTPS() {
+		t.Errorf("an http public_url: %v, HTTPS() %v", err, cfg.HTTPS())
+	}
+	// A list in the config file.
+	file := writeFile(t, "kiln.yaml", "trusted_proxies:\n  - 10.1.0.0/16\n  - ::1\nrate_limit_store: postgres://db.internal/app\n")
+	t.Setenv("KILN_TRUSTED_PROXIES", "")
+	t.Setenv("KILN_RATE_LIMIT_STORE", "")
+	if cfg, err = load(t, append(secrets, "--config", file)...); err != nil ||
+		!slices.Equal(cfg.TrustedProxies, []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("::1/128")}) ||
+		cfg.RateLimitStore != "postgres://db.internal/app" {
+		t.Errorf("from the file: %v, %v", cfg, err)
+	}
+}
+
+// An existing development secret that other users may read is refused:
+// it may have leaked.
+func TestConfigDevelopmentSecretFileMode(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows has no such file modes")
+	}
+	clearEnv(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	if _, err := load(t, "--data-dir", dir); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("the data folder: %v, mode %v; want 0700", err, fi.Mode())
+	}
+	for _, name := range []string{"dev-token-signing-secret", "dev-cookie-key"} {
+		for _, mode := range []os.FileMode{0o644, 0o640, 0o604, 0o620} {
+			path := filepath.Join(dir, name)
+			if err := os.Chmod(path, mode); err != nil {
+				t.Fatal(err)
+			}
+			want := fmt.Sprintf("kiln: development secret %s is open to other users (mode %04o); run chmod 600 %s, or delete it to make a new one", path, mode, path)
+			if cfg, err := load(t, "--data-dir", dir); err == nil || err.Error() != want || cfg != nil {
+				t.Errorf("%s at %04o: %v, %v; want the error:\n%s", name, mode, cfg, err, want)
+			}
+		}
+		if err := os.Chmod(filepath.Join(dir, name), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := load(t, "--data-dir", dir); err != nil {
+			t.Errorf("after chmod 600 %s: %v", name, err)
+		}
 	}
 }

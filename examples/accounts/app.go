@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/kiln-go/kiln/cli"
 	"github.com/kiln-go/kiln/extensions/authentication"
+	"github.com/kiln-go/kiln/extensions/authentication/password"
 	"github.com/kiln-go/kiln/live"
 	"github.com/kiln-go/kiln/live/pubsub"
 	"github.com/kiln-go/kiln/resource"
@@ -27,8 +29,9 @@ type app struct {
 	auth     *authentication.Auth
 	web      *web.Web
 	endpoint *live.Endpoint
-	mailbox  *Mailbox
-	logger   *slog.Logger
+	// mailbox holds the reset mails in development mode; nil otherwise.
+	mailbox *Mailbox
+	logger  *slog.Logger
 }
 
 // build makes the example from its configuration.
@@ -74,12 +77,19 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 	if err != nil {
 		return nil, err
 	}
-	mailbox := &Mailbox{}
+	// The development mailbox exists in development mode alone: it shows
+	// every reset link.
+	var mailbox *Mailbox
+	var sender password.Sender = noMail{logger}
+	if cfg.Development() {
+		mailbox = &Mailbox{}
+		sender = mailbox
+	}
 	var previous []authentication.Secret
 	for _, s := range cfg.PreviousTokenSigningSecrets {
 		previous = append(previous, authentication.SecretString(s))
 	}
-	users, tokens := declare(endpoint, authentication.SecretString(cfg.TokenSigningSecret), previous, mailbox)
+	users, tokens := declare(endpoint, authentication.SecretString(cfg.TokenSigningSecret), previous, sender)
 	domain, err := resource.NewDomain("accounts", users, tokens).Build(ctx, layer, resource.WithLogger(logger), resource.WithConfig(cfg.DSL))
 	if err != nil {
 		return nil, err
@@ -96,6 +106,7 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 	if err != nil {
 		return nil, err
 	}
+	sessions.Secure = cfg.HTTPS() // served over https, by a TLS proxy maybe
 	glue := web.New(auth, sessions, web.WithLogger(logger))
 	endpoint.SetAuthenticator(glue.LiveAuthenticator())
 	endpoint.SetChecker(glue.SessionChecker())
@@ -139,9 +150,41 @@ func (a *app) routes() http.Handler {
 	pages.HandleFunc("GET /reset", a.resetPage)
 	pages.HandleFunc("GET /sessions", a.sessionsPage)
 	pages.HandleFunc("POST /sessions/revoke", a.revokeSession)
-	pages.HandleFunc("GET /dev/mailbox", a.mailboxPage)
+	if a.mailbox != nil {
+		pages.HandleFunc("GET /dev/mailbox", loopbackOnly(a.mailboxPage))
+	}
 	mux.Handle("/", http.NewCrossOriginProtection().Handler(a.web.Middleware(pages)))
 	return mux
+}
+
+// loopbackOnly serves h to browsers on this machine alone: the
+// connection's peer must be a loopback address, and the request must not
+// have come through a proxy, which connects from loopback on behalf of
+// anyone. Forwarding headers are not believed, only looked for.
+func loopbackOnly(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		peer, err := netip.ParseAddrPort(r.RemoteAddr)
+		proxied := false
+		for _, name := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip"} {
+			proxied = proxied || r.Header.Get(name) != ""
+		}
+		if err != nil || !peer.Addr().Unmap().IsLoopback() || proxied {
+			http.Error(w, "development pages answer browsers on this machine only", http.StatusForbidden)
+			return
+		}
+		h(w, r)
+	}
+}
+
+// noMail is the example's password.Sender outside development mode: the
+// example has no mail service, so a reset mail goes nowhere and its token
+// is kept nowhere.
+type noMail struct{ logger *slog.Logger }
+
+// SendResetToken implements password.Sender.
+func (n noMail) SendResetToken(ctx context.Context, _ any, _ string) error {
+	n.logger.InfoContext(ctx, "accounts: a password reset mail is not sent: this example delivers mail only to its development mailbox (--dev)")
+	return nil
 }
 
 func (a *app) healthz(w http.ResponseWriter, r *http.Request) {

@@ -100,6 +100,10 @@ func newContractApp(t *testing.T, database string) *contractApp {
 		TokenSigningSecret: "contract-test-token-signing-secret-0123456789",
 		CookieKeys:         []string{"contract-test-cookie-key-0123456789abcdef"},
 		SweepInterval:      time.Minute,
+		// The reset tests read the development mailbox; the test secrets
+		// are development ones.
+		Dev:        true,
+		DevSecrets: true,
 	}
 	logs := &lockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

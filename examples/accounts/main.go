@@ -2,7 +2,7 @@
 // sign-in, a live page over a WebSocket, and auto sign-out — change the
 // password in one window and every other window signs out at once.
 //
-//	go run ./examples/accounts            # serve on http://127.0.0.1:4000 (SQLite)
+//	go run ./examples/accounts --dev      # serve on http://127.0.0.1:4000 (SQLite), with /dev/mailbox
 //	go run ./examples/accounts --help     # serve, migrate, tokens revoke|expunge
 package main
 

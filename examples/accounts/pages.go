@@ -31,11 +31,11 @@ table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #eee;pad
 code{font-size:.85rem}
 </style></head><body>
 <nav><strong>kiln accounts</strong>
-{{if .User}}<a href="/">Live</a><a href="/sessions">Your sessions</a><a href="/change-password">Change password</a><a href="/dev/mailbox">Mailbox</a>
+{{if .User}}<a href="/">Live</a><a href="/sessions">Your sessions</a><a href="/change-password">Change password</a>{{if .Dev}}<a href="/dev/mailbox">Mailbox</a>{{end}}
 <span>{{.User.Email}}</span>
 <form method="post" action="/sign-out"><button id="sign-out">Sign out</button></form>
 <form method="post" action="/auth/user/log_out_everywhere"><button id="sign-out-everywhere">Sign out everywhere</button></form>
-{{else}}<a href="/sign-in">Sign in</a><a href="/register">Register</a><a href="/dev/mailbox">Mailbox</a>{{end}}
+{{else}}<a href="/sign-in">Sign in</a><a href="/register">Register</a>{{if .Dev}}<a href="/dev/mailbox">Mailbox</a>{{end}}{{end}}
 </nav>
 {{if .Error}}<p class="error" id="error">{{.Error}}</p>{{end}}
 {{if .Notice}}<p class="notice" id="notice">{{.Notice}}</p>{{end}}
@@ -93,7 +93,7 @@ password or revoke this session from another window and it closes at once.</p>
 <form method="post" action="/auth/user/password/reset_request">
 <label for="email">Email</label><input id="email" name="email" type="email" required>
 <button id="submit">Send a reset link</button></form>
-<p>The mail arrives in the <a href="/dev/mailbox">development mailbox</a>.</p>{{end}}`,
+{{if .Dev}}<p>The mail arrives in the <a href="/dev/mailbox">development mailbox</a>.</p>{{end}}{{end}}`,
 
 	"reset": `{{define "body"}}<h1>Choose a new password</h1>
 <form method="post" action="/auth/user/password/reset">
@@ -133,9 +133,12 @@ type view struct {
 	Token    string
 	Sessions []sessionRow
 	Mails    []Mail
+	// Dev shows the development mailbox's links.
+	Dev bool
 }
 
 func (a *app) render(w http.ResponseWriter, r *http.Request, name string, v view) {
+	v.Dev = a.mailbox != nil
 	if v.User == nil {
 		if u, ok := web.CurrentUser(r.Context()).(*User); ok {
 			v.User = u

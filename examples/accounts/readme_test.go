@@ -11,7 +11,8 @@ import (
 )
 
 // TestREADMERun runs the README's command as a user would, from the module
-// root: go run ./examples/accounts, on a fresh data folder and a free port.
+// root: go run ./examples/accounts --dev, on a fresh data folder and a free
+// port.
 func TestREADMERun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compiles and runs the example")
@@ -21,7 +22,7 @@ func TestREADMERun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const command = "go run ./examples/accounts"
+	const command = "go run ./examples/accounts --dev"
 	if !strings.Contains(string(readme), command) {
 		t.Errorf("the README does not show %q", command)
 	}
@@ -45,7 +46,17 @@ func TestREADMERun(t *testing.T) {
 			t.Errorf("the data folder lacks %s: %v", name, err)
 		}
 	}
-	if logs := p.Logs.String(); !strings.Contains(logs, "using development secrets") || !strings.Contains(logs, "database=sqlite") {
-		t.Errorf("the log does not say it runs on SQLite with development secrets:\n%s", logs)
+	if logs := p.Logs.String(); !strings.Contains(logs, "using development secrets") || !strings.Contains(logs, "database=sqlite") ||
+		!strings.Contains(logs, "kiln: development mode") {
+		t.Errorf("the log does not say it runs on SQLite with development secrets, in development mode:\n%s", logs)
+	}
+	// The tour's password reset reads the development mailbox.
+	resp, err = client.Get(p.URL + "/dev/mailbox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /dev/mailbox = %d, want 200 in development mode", resp.StatusCode)
 	}
 }

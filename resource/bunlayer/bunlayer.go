@@ -13,8 +13,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"net/url"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -80,6 +82,11 @@ func Open(ctx context.Context, rawURL string) (*Layer, error) {
 		db = bun.NewDB(sqldb, pgdialect.New())
 	default:
 		dsn, memory := sqliteDSN(rawURL)
+		if !memory {
+			if err := createPrivate(dsn); err != nil {
+				return nil, fmt.Errorf("kiln/bunlayer: create SQLite file: %w", err)
+			}
+		}
 		sqldb, err := sql.Open(sqliteshim.ShimName, dsn)
 		if err != nil {
 			return nil, fmt.Errorf("kiln/bunlayer: open SQLite: %w", err)
@@ -115,6 +122,29 @@ func sqliteDSN(raw string) (dsn string, memory bool) {
 		params = append(params, query)
 	}
 	return "file:" + path + "?" + strings.Join(params, "&"), false
+}
+
+// createPrivate creates the file of a SQLite DSN, when it does not exist,
+// readable and writable by its owner only (SQLite would make it 0644).
+// SQLite gives its -wal, -shm and -journal files the database file's mode.
+// A read-only or in-memory DSN creates nothing.
+func createPrivate(dsn string) error {
+	path, query, _ := strings.Cut(strings.TrimPrefix(dsn, "file:"), "?")
+	if q, err := url.ParseQuery(query); err == nil && (q.Get("mode") == "ro" || q.Get("mode") == "memory") {
+		return nil
+	}
+	path, err := url.PathUnescape(path) // SQLite decodes a URI filename's %XX
+	if err != nil {
+		return nil // SQLite reports the bad name
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return nil
+	case err != nil:
+		return err
+	}
+	return f.Close()
 }
 
 // DB returns the underlying *bun.DB.
