@@ -245,7 +245,10 @@ func (c *sweepCounter) AfterQuery(ctx context.Context, _ *bun.QueryEvent) {
 func TestSweepBatchesItsQueries(t *testing.T) {
 	forSweepDatabases(t, func(t *testing.T, db string) {
 		ctx := sweepCtx(t)
-		h := sweepHarness(t, db, time.Hour, nil, livetest.Options{})
+		// One user holds all 501 sessions: raise the per-user limit.
+		h := sweepHarness(t, db, time.Hour, nil, livetest.Options{EndpointOptions: []live.Option{
+			live.WithSettings(live.Settings{MaxSocketsPerSubject: 501}),
+		}})
 		counter := &sweepCounter{}
 		sweepDB(t, h).AddQueryHook(counter) // before anything runs concurrently
 		h.Endpoint.SetChecker(h.Web.SessionChecker())
