@@ -79,9 +79,10 @@ func (l *sweepLog) wait(t *testing.T, ctx context.Context, s string) string {
 	}
 }
 
-// sweepCtx bounds a test's waits.
+// sweepCtx bounds a test's waits: generously, as one test dials 501
+// sockets under -race, on two databases at once.
 func sweepCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
 }
