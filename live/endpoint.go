@@ -174,6 +174,7 @@ func New(opts ...Option) (*Endpoint, error) {
 		o(e)
 	}
 	if len(e.errs) > 0 {
+		_ = e.m.Close()
 		return nil, errors.Join(e.errs...)
 	}
 	if e.pubsub == nil {
@@ -190,6 +191,7 @@ func New(opts ...Option) (*Endpoint, error) {
 	}
 	if err := e.pubsub.Subscribe(e.ctx, e.receive); err != nil {
 		e.cancel()
+		_ = e.m.Close()
 		return nil, fmt.Errorf("kiln/live: subscribe: %w", err)
 	}
 	return e, nil
