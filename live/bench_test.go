@@ -244,7 +244,9 @@ func newLatencyFixture(bin, impl string, n int) (fx *latencyFixture, err error) 
 	var wire func(*web.Web)
 	switch impl {
 	case "kiln-index":
-		ep, err := live.New(live.WithLogger(quietLog))
+		// One user holds all n sessions, and a revoked one's slot may be
+		// freed after its replacement dials: raise the per-user limit.
+		ep, err := live.New(live.WithLogger(quietLog), live.WithSettings(live.Settings{MaxSocketsPerSubject: 2 * n}))
 		if err != nil {
 			return fx, err
 		}

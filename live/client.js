@@ -1,9 +1,11 @@
 // kiln live client: connects to the live endpoint, reconnects with backoff
 // after a non-terminal close, and after close code 4001 (signed out) does
-// not reconnect but goes to the sign-in page with the reason. When a
-// connection fails before its hello, it asks the endpoint over plain HTTP
-// whether the session still holds (a browser cannot see a refused
-// upgrade's status): 401 means signed out, as 4001 does.
+// not reconnect but goes to the sign-in page with the reason. After close
+// code 4029 (too many sockets for this session or user: too many tabs) it
+// tries again only after a long delay. When a connection fails before its
+// hello, it asks the endpoint over plain HTTP whether the session still
+// holds (a browser cannot see a refused upgrade's status): 401 means
+// signed out, as 4001 does.
 //
 //   <script src="/live/client.js"></script>
 //   <script>
@@ -11,7 +13,7 @@
 //       url: "/live/websocket",          // default
 //       signInPath: "/sign-in",          // default
 //       onEvent: (event, payload) => {}, // every frame but hello
-//       onStatus: (status, detail) => {} // "connecting", "live", "reconnecting", "signed-out"
+//       onStatus: (status, detail) => {} // "connecting", "live", "reconnecting", "limited", "signed-out"
 //     });
 //     live.send("ping", {});
 //   </script>
@@ -19,6 +21,7 @@
   "use strict";
 
   var TERMINAL = 4001;
+  var LIMITED = 4029;
 
   function backoff(attempt, opts) {
     var base = opts.minDelay * Math.pow(2, attempt);
@@ -36,6 +39,7 @@
       signInPath: "/sign-in",
       minDelay: 250,
       maxDelay: 10000,
+      limitedDelay: 30000, // after 4029, jittered
       onEvent: function () {},
       onStatus: function () {},
       // Injectable for tests and non-browser hosts.
@@ -85,6 +89,14 @@
       opts.setTimeout(open, delay);
     }
 
+    // limited waits long before trying again: another tab must close first.
+    function limited(reason) {
+      var d = opts.limitedDelay;
+      var delay = Math.round(d / 2 + Math.random() * d / 2);
+      opts.onStatus("limited", { reason: reason, delay: delay });
+      opts.setTimeout(open, delay);
+    }
+
     function open() {
       helloSeen = false;
       opts.onStatus(attempt === 0 ? "connecting" : "reconnecting", { attempt: attempt });
@@ -106,6 +118,10 @@
         if (stopped) return;
         if (ev.code === TERMINAL) {
           signOut(ev.reason || "signed out");
+          return;
+        }
+        if (ev.code === LIMITED) {
+          limited(ev.reason || "too many sockets");
           return;
         }
         if (!helloSeen && opts.fetch) {
@@ -140,7 +156,7 @@
     };
   }
 
-  var api = { connect: connect, TERMINAL_CLOSE_CODE: TERMINAL, backoff: backoff, signInURL: signInURL };
+  var api = { connect: connect, TERMINAL_CLOSE_CODE: TERMINAL, LIMITED_CLOSE_CODE: LIMITED, backoff: backoff, signInURL: signInURL };
   if (typeof module !== "undefined" && module.exports) module.exports = api;
   else root.KilnLive = api;
 })(typeof window !== "undefined" ? window : globalThis);

@@ -242,7 +242,31 @@ test("a terminal close after reconnects still goes to sign-in", async () => {
   assert.equal(h.timers.length, 0);
 });
 
+for (const reason of ["too many sockets for this session", "too many sockets for this user"]) {
+  test(`4029 "${reason}" is not a sign-out: no probe, one retry after the long, jittered delay`, async () => {
+    const h = harness({ limitedDelay: 30000 });
+    withRandom(0, () => h.last().serverClose(4029, reason));
+    await settled();
+    assert.deepEqual(h.navigations, [], "a 4029 navigated");
+    assert.equal(h.probes.length, 0, "a 4029 needs no probe");
+    assert.deepEqual(h.statuses.at(-1), { status: "limited", reason, delay: 15000 });
+    assert.deepEqual(h.timers.map((t) => t.ms), [15000]);
+    // Still over the limit: the next wait is as long, not a growing
+    // backoff reset to a short one.
+    h.fire();
+    withRandom(0.999999, () => h.last().serverClose(4029, reason));
+    assert.deepEqual(h.timers.map((t) => t.ms), [30000]);
+    // A slot freed: the socket opens and works.
+    h.fire();
+    h.last().open();
+    h.last().frame("hello", { socket_id: "s" });
+    assert.equal(h.statuses.at(-1).status, "live");
+    assert.equal(h.client.send("ping", {}), true);
+  });
+}
+
 test("the API constants", () => {
   assert.equal(KilnLive.TERMINAL_CLOSE_CODE, 4001);
+  assert.equal(KilnLive.LIMITED_CLOSE_CODE, 4029);
   assert.equal(KilnLive.signInURL("/sign-in", "a b&c"), "/sign-in?reason=a%20b%26c");
 });

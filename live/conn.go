@@ -1,7 +1,7 @@
 package live
 
 import (
-	"encoding/json"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,12 +28,6 @@ type Identity struct {
 	Topics []string
 }
 
-// Frame is the JSON shape of every frame in both directions.
-type Frame struct {
-	Event   string          `json:"event"`
-	Payload json.RawMessage `json:"payload"`
-}
-
 // Conn is one live socket.
 type Conn struct {
 	ep      *Endpoint
@@ -45,18 +39,44 @@ type Conn struct {
 	timer  *time.Timer
 
 	closing atomic.Bool
+
+	writeMu sync.Mutex   // serialises writes, so that each knows whether it was dropped
+	dropped atomic.Int64 // frames dropped on a full outbound queue
 }
+
+// ErrFrameDropped is returned by Conn.Send when the socket's outbound queue
+// (message_buffer_size frames) is full, as it is for a client that reads
+// too slowly: the frame is not sent.
+var ErrFrameDropped = errors.New("kiln/live: outbound queue full, frame dropped")
 
 // Identity returns what authenticated the socket.
 func (c *Conn) Identity() Identity { return c.id }
 
-// Send writes an event to this socket.
+// Send queues an event for this socket. It returns ErrFrameDropped when
+// the socket's outbound queue is full, and melody.ErrSessionClosed once
+// the socket has closed.
 func (c *Conn) Send(event string, payload any) error {
 	b, err := encodeFrame(event, payload)
 	if err != nil {
 		return err
 	}
-	return c.session.Write(b)
+	return c.write(b)
+}
+
+// write queues a frame. melody reports a full queue to the endpoint's
+// error handler, in this goroutine, which counts it in c.dropped; writes
+// are serialised so that the count tells this one's fate.
+func (c *Conn) write(frame []byte) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	before := c.dropped.Load()
+	if err := c.session.Write(frame); err != nil {
+		return err
+	}
+	if c.dropped.Load() != before {
+		return ErrFrameDropped
+	}
+	return nil
 }
 
 // Subscribe adds the socket to a topic's broadcasts.
@@ -120,12 +140,4 @@ func (c *Conn) unregister() {
 		c.ep.topics.remove(t, c)
 	}
 	c.topics = map[string]bool{}
-}
-
-func encodeFrame(event string, payload any) ([]byte, error) {
-	p, err := json.Marshal(payload)
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(Frame{Event: event, Payload: p})
 }

@@ -22,8 +22,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,12 +55,15 @@ type Endpoint struct {
 	auth     atomic.Pointer[Authenticator]
 	pubsub   PubSub
 	logger   *slog.Logger
-	origins  []string
+	origins  []origin // allowed cross-origin
+	public   *origin  // same-origin, when set (WithPublicURL)
 	handlers map[string]HandlerFunc
 	onOpen   func(*Conn)
+	errs     []error // bad options, returned by New
 
 	sockets *index
 	topics  *index
+	limits  *limits
 
 	writeWait  time.Duration
 	closeGrace time.Duration
@@ -112,9 +113,34 @@ func WithPubSub(p PubSub) Option { return func(e *Endpoint) { e.pubsub = p } }
 func WithLogger(l *slog.Logger) Option { return func(e *Endpoint) { e.logger = l } }
 
 // WithAllowedOrigins allows cross-origin upgrades from these origins
-// ("https://app.example.com"). Default: same origin only.
+// ("https://app.example.com"), compared by scheme, host and port (a
+// default port may be left out). Default: same origin only. New returns an
+// error for an origin that is not scheme://host[:port].
 func WithAllowedOrigins(origins ...string) Option {
-	return func(e *Endpoint) { e.origins = append(e.origins, origins...) }
+	return func(e *Endpoint) {
+		allowed, errs := parseOrigins("WithAllowedOrigins", origins)
+		e.origins = append(e.origins, allowed...)
+		e.errs = append(e.errs, errs...)
+	}
+}
+
+// WithPublicURL says where the endpoint is served, as browsers see it
+// ("https://app.example.com", any path ignored): behind a proxy that
+// terminates TLS, the request the endpoint gets is plain HTTP with the
+// proxy's Host. When set, a same-origin upgrade is one whose Origin has
+// this URL's scheme, host and port; the request's Host and scheme no
+// longer count. Default: the request's own origin (https when it came
+// over TLS). New returns an error for a URL that is not absolute http or
+// https.
+func WithPublicURL(u *url.URL) Option {
+	return func(e *Endpoint) {
+		o, err := publicOrigin("WithPublicURL", u)
+		if err != nil {
+			e.errs = append(e.errs, err)
+			return
+		}
+		e.public = &o
+	}
 }
 
 // WithHandler handles the incoming event named event.
@@ -129,7 +155,8 @@ func OnOpen(fn func(*Conn)) Option { return func(e *Endpoint) { e.onOpen = fn } 
 // WithConfig adjusts melody's configuration (buffer sizes, ping period).
 func WithConfig(fn func(*melody.Config)) Option { return func(e *Endpoint) { fn(e.m.Config) } }
 
-// New returns an endpoint subscribed to its PubSub.
+// New returns an endpoint subscribed to its PubSub. It returns every bad
+// option at once (an allowed origin or public URL that does not parse).
 func New(opts ...Option) (*Endpoint, error) {
 	e := &Endpoint{
 		m:        melody.New(),
@@ -137,6 +164,7 @@ func New(opts ...Option) (*Endpoint, error) {
 		handlers: map[string]HandlerFunc{},
 		sockets:  newIndex(),
 		topics:   newIndex(),
+		limits:   newLimits(),
 		sweepNow: make(chan struct{}, 1),
 	}
 	var defaults Settings
@@ -145,6 +173,10 @@ func New(opts ...Option) (*Endpoint, error) {
 	for _, o := range opts {
 		o(e)
 	}
+	if len(e.errs) > 0 {
+		_ = e.m.Close()
+		return nil, errors.Join(e.errs...)
+	}
 	if e.pubsub == nil {
 		e.pubsub = &InProcess{}
 	}
@@ -152,17 +184,14 @@ func New(opts ...Option) (*Endpoint, error) {
 	e.m.HandleConnect(e.connect)
 	e.m.HandleDisconnect(e.disconnected)
 	e.m.HandleMessage(e.message)
-	e.m.HandleError(func(s *melody.Session, err error) {
-		if errors.Is(err, melody.ErrMessageBufferFull) {
-			e.logger.Warn("kiln/live: outbound buffer full, frame dropped", "socket_id", socketIDOf(s))
-		}
-	})
+	e.m.HandleError(e.failed)
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	if e.pendingChecker != nil {
 		e.SetChecker(e.pendingChecker)
 	}
 	if err := e.pubsub.Subscribe(e.ctx, e.receive); err != nil {
 		e.cancel()
+		_ = e.m.Close()
 		return nil, fmt.Errorf("kiln/live: subscribe: %w", err)
 	}
 	return e, nil
@@ -170,15 +199,22 @@ func New(opts ...Option) (*Endpoint, error) {
 
 const connKey = "kiln.conn"
 
-func socketIDOf(s *melody.Session) string {
-	if c, ok := s.Keys[connKey].(*Conn); ok {
-		return c.id.SocketID
+// failed counts the frames dropped on a full outbound queue. Only the
+// first is logged; the count is logged when the socket closes.
+func (e *Endpoint) failed(s *melody.Session, err error) {
+	if !errors.Is(err, melody.ErrMessageBufferFull) {
+		return
 	}
-	return ""
+	if c, ok := s.Keys[connKey].(*Conn); ok && c.dropped.Add(1) == 1 {
+		e.logger.Warn("kiln/live: outbound queue full, dropping frames (a client that reads too slowly); the count is logged when the socket closes",
+			"socket_id", c.id.SocketID)
+	}
 }
 
-// ServeHTTP checks the Origin, authenticates the request (401 when that
-// fails, before any upgrade), and upgrades it.
+// ServeHTTP checks the Origin (403 when cross-origin), authenticates the
+// request (401 when that fails, before any upgrade), and upgrades it. A
+// socket over the session's or the user's limit is closed at once with
+// CloseTooManySockets and the reason.
 func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
 	if e.shutdown {
@@ -198,27 +234,15 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
+	if reason := e.limits.acquire(id); reason != "" {
+		e.refuseWithClose(w, r, CloseTooManySockets, reason)
+		return
+	}
+	defer e.limits.release(id) // the socket has ended when HandleRequestWithKeys returns
 	c := &Conn{ep: e, id: *id, topics: map[string]bool{}}
 	if err := e.m.HandleRequestWithKeys(w, r, map[string]any{connKey: c}); err != nil {
 		e.logger.Debug("kiln/live: upgrade failed", "err", err)
 	}
-}
-
-// originAllowed accepts requests without an Origin (not from a browser),
-// same-origin requests, and the allowed origins.
-func (e *Endpoint) originAllowed(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	if slices.Contains(e.origins, origin) {
-		return true
-	}
-	u, err := url.Parse(origin)
-	if err != nil {
-		return false
-	}
-	return strings.EqualFold(u.Host, r.Host)
 }
 
 // connect registers the socket, sends hello, re-checks the token and arms
@@ -227,7 +251,7 @@ func (e *Endpoint) connect(s *melody.Session) {
 	c := s.Keys[connKey].(*Conn)
 	c.session = s
 	hello, _ := encodeFrame("hello", map[string]string{"socket_id": c.id.SocketID})
-	_ = s.Write(hello)
+	_ = c.write(hello)
 	e.sockets.add(c.id.SocketID, c)
 	for _, t := range c.id.Topics {
 		c.Subscribe(t)
@@ -265,6 +289,9 @@ func (e *Endpoint) disconnected(s *melody.Session) {
 	if c, ok := s.Keys[connKey].(*Conn); ok {
 		c.closing.Store(true)
 		c.unregister()
+		if n := c.dropped.Load(); n > 0 {
+			e.logger.Warn("kiln/live: socket closed after dropping frames", "socket_id", c.id.SocketID, "dropped", n)
+		}
 	}
 }
 
@@ -273,9 +300,9 @@ func (e *Endpoint) message(s *melody.Session, data []byte) {
 	if !ok || c.closing.Load() {
 		return
 	}
-	var f Frame
-	if err := json.Unmarshal(data, &f); err != nil || f.Event == "" {
-		_ = c.Send("error", map[string]string{"message": `frames are JSON {"event": …, "payload": …}`})
+	f, err := decodeFrame(data)
+	if err != nil {
+		_ = c.Send("error", map[string]string{"message": err.Error()})
 		return
 	}
 	h := e.handlers[f.Event]
@@ -321,7 +348,7 @@ func (e *Endpoint) receive(msg Message) {
 			return
 		}
 		for _, c := range e.topics.get(msg.Topic) {
-			_ = c.session.Write(frame)
+			_ = c.write(frame)
 		}
 	default:
 		e.logger.Warn("kiln/live: unknown message ignored", "kind", msg.Kind)

@@ -27,5 +27,5 @@ func subscribeUser() live.Option {
 	return live.OnOpen(func(c *live.Conn) { c.Subscribe(userTopic(c.Identity().Subject)) })
 }
 
-// quiet drops the endpoint's logs (a full buffer warns once per frame).
+// quiet drops the endpoint's logs.
 func quiet() live.Option { return live.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))) }

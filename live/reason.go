@@ -9,6 +9,13 @@ const (
 	CloseSignedOut = 4001
 	// CloseGoingAway is sent on graceful shutdown; the client reconnects.
 	CloseGoingAway = 1001
+	// CloseTooManySockets closes, right after the upgrade, a socket over
+	// its session's or its user's limit on this node (live settings
+	// max_sockets_per_session and max_sockets_per_subject); the reason is
+	// ReasonTooManyForSession or ReasonTooManyForUser. It is not a
+	// sign-out: client.js retries after a long delay (a slot frees when
+	// another socket, a tab, closes).
+	CloseTooManySockets = 4029
 )
 
 // ReasonText is the short close reason sent to the client for a

@@ -79,9 +79,10 @@ func (l *sweepLog) wait(t *testing.T, ctx context.Context, s string) string {
 	}
 }
 
-// sweepCtx bounds a test's waits.
+// sweepCtx bounds a test's waits: generously, as one test dials 501
+// sockets under -race, on two databases at once.
 func sweepCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -245,7 +246,10 @@ func (c *sweepCounter) AfterQuery(ctx context.Context, _ *bun.QueryEvent) {
 func TestSweepBatchesItsQueries(t *testing.T) {
 	forSweepDatabases(t, func(t *testing.T, db string) {
 		ctx := sweepCtx(t)
-		h := sweepHarness(t, db, time.Hour, nil, livetest.Options{})
+		// One user holds all 501 sessions: raise the per-user limit.
+		h := sweepHarness(t, db, time.Hour, nil, livetest.Options{EndpointOptions: []live.Option{
+			live.WithSettings(live.Settings{MaxSocketsPerSubject: 501}),
+		}})
 		counter := &sweepCounter{}
 		sweepDB(t, h).AddQueryHook(counter) // before anything runs concurrently
 		h.Endpoint.SetChecker(h.Web.SessionChecker())

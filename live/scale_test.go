@@ -64,11 +64,14 @@ func dialMany(t *testing.T, ctx context.Context, h *livetest.Harness, user any, 
 	return clients
 }
 
-// One log out everywhere closes all 1,000 sockets of a user; another
-// user's 1,000 sockets stay open and keep receiving broadcasts.
+// One log out everywhere closes all 1,000 sockets of a user (1,000
+// sessions, over the default per-user limit, raised here); another user's
+// 1,000 sockets stay open and keep receiving broadcasts.
 func TestLogOutEverywhereClosesAThousandSockets(t *testing.T) {
 	const n = 1000
-	h := livetest.New(t, "sqlite", livetest.Options{EndpointOptions: []live.Option{subscribeUser()}})
+	h := livetest.New(t, "sqlite", livetest.Options{EndpointOptions: []live.Option{
+		subscribeUser(), live.WithSettings(live.Settings{MaxSocketsPerSubject: n}),
+	}})
 	ctx := testCtx(t, 2*time.Minute)
 	ada := h.Register(t, "ada@example.com")
 	bob := h.Register(t, "bob@example.com")

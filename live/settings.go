@@ -17,6 +17,9 @@ type Settings struct {
 	SweepInterval time.Duration
 	// AllowedOrigins may open sockets cross-origin.
 	AllowedOrigins []string
+	// PublicURL is where the endpoint is served as browsers see it (see
+	// WithPublicURL); empty for the request's own origin.
+	PublicURL string
 	// MessageBufferSize is each socket's outbound queue, in frames.
 	MessageBufferSize int
 	// MaxMessageSize is the largest incoming frame, in bytes.
@@ -25,6 +28,12 @@ type Settings struct {
 	WriteWait time.Duration
 	// CloseGrace is how long a closing socket waits for the client's reply.
 	CloseGrace time.Duration
+	// MaxSocketsPerSession bounds the open sockets of one session (one
+	// token) on a node.
+	MaxSocketsPerSession int
+	// MaxSocketsPerSubject bounds the open sockets of one user (one token
+	// subject), all sessions together, on a node.
+	MaxSocketsPerSubject int
 }
 
 // SettingsSchema is the schema of the live section.
@@ -35,7 +44,10 @@ var SettingsSchema = &dsl.Section{
 	Options: []dsl.Option{
 		{Name: "sweep_interval", Field: "SweepInterval", Kind: dsl.Duration, Default: DefaultSweepInterval,
 			Doc: "How often the safety net checks every session's token; a lost disconnect waits at most this long.", Rules: "gt=0", Fix: "use a positive duration such as 30s"},
-		{Name: "allowed_origins", Field: "AllowedOrigins", Kind: dsl.Strings, Doc: "Origins allowed to open sockets cross-origin. Default: same origin only."},
+		{Name: "allowed_origins", Field: "AllowedOrigins", Kind: dsl.Strings,
+			Doc: "Origins allowed to open sockets cross-origin, as scheme://host[:port]; compared by scheme, host and port. Default: same origin only."},
+		{Name: "public_url", Field: "PublicURL", Kind: dsl.String,
+			Doc: "Where the app is served as browsers see it (https://app.example.com behind a TLS proxy); same-origin then means this URL's scheme, host and port. Default: the request's own (https only over TLS)."},
 		{Name: "message_buffer_size", Field: "MessageBufferSize", Kind: dsl.Int, Default: 256,
 			Doc: "Each socket's outbound queue, in frames; frames beyond it are dropped (close frames never are).", Rules: "gt=0", Fix: "use a positive size"},
 		{Name: "max_message_size", Field: "MaxMessageSize", Kind: dsl.Int, Default: 64 << 10,
@@ -44,12 +56,17 @@ var SettingsSchema = &dsl.Section{
 			Doc: "How long a write may take, the close frame's included.", Rules: "gt=0", Fix: "use a positive duration"},
 		{Name: "close_grace", Field: "CloseGrace", Kind: dsl.Duration, Default: 3 * time.Second,
 			Doc: "How long a closing socket waits for the client's close reply.", Rules: "gt=0", Fix: "use a positive duration"},
+		{Name: "max_sockets_per_session", Field: "MaxSocketsPerSession", Kind: dsl.Int, Default: 16,
+			Doc: "The most sockets one session (one token: a browser's tabs) may have open on a node; one more is closed at once with 4029 \"too many sockets for this session\".", Rules: "gt=0", Fix: "use a positive count"},
+		{Name: "max_sockets_per_subject", Field: "MaxSocketsPerSubject", Kind: dsl.Int, Default: 64,
+			Doc: "The most sockets one user (one token subject, all sessions together) may have open on a node; one more is closed at once with 4029 \"too many sockets for this user\".", Rules: "gt=0", Fix: "use a positive count"},
 	},
 	GoExample:   `live.New(live.WithSettings(live.Settings{SweepInterval: 10 * time.Second}))`,
-	YAMLExample: "live:\n  sweep_interval: 10s\n  allowed_origins: [\"https://app.example.com\"]",
+	YAMLExample: "live:\n  sweep_interval: 10s\n  public_url: https://app.example.com\n  allowed_origins: [\"https://admin.example.com\"]\n  max_sockets_per_session: 16",
 }
 
-// WithSettings applies settings; zero fields keep the defaults.
+// WithSettings applies settings; zero fields keep the defaults. New
+// returns an error for a bad allowed origin or public URL.
 func WithSettings(s Settings) Option {
 	return func(e *Endpoint) {
 		SettingsSchema.Defaults(&s)
@@ -59,12 +76,24 @@ func WithSettings(s Settings) Option {
 
 func (e *Endpoint) apply(s Settings) {
 	e.sweepEvery = s.SweepInterval
-	e.origins = append(e.origins, s.AllowedOrigins...)
+	allowed, errs := parseOrigins("live.allowed_origins", s.AllowedOrigins)
+	e.origins = append(e.origins, allowed...)
+	e.errs = append(e.errs, errs...)
+	if s.PublicURL != "" {
+		o, err := parsePublicURL("live.public_url", s.PublicURL)
+		if err != nil {
+			e.errs = append(e.errs, err)
+		} else {
+			e.public = &o
+		}
+	}
 	e.m.Config.MessageBufferSize = s.MessageBufferSize
 	e.m.Config.MaxMessageSize = int64(s.MaxMessageSize)
 	e.m.Config.WriteWait = s.WriteWait
 	e.writeWait = s.WriteWait
 	e.closeGrace = s.CloseGrace
+	e.limits.perSession = s.MaxSocketsPerSession
+	e.limits.perSubject = s.MaxSocketsPerSubject
 }
 
 // SettingsFrom reads the live section of a configuration (nil gives the
@@ -85,12 +114,16 @@ func SettingsFrom(f *dsl.File) (Settings, error) {
 		}
 	}
 	SettingsSchema.Defaults(&s)
-	if problems := SettingsSchema.Check(&s); len(problems) > 0 {
-		var errs []error
-		for _, p := range problems {
-			errs = append(errs, fmt.Errorf("kiln/live: %s: %s; %s", strings.Join(append([]string{"live"}, p.Path...), "."), p.Message, p.Fix))
-		}
-		return s, errors.Join(errs...)
+	var errs []error
+	for _, p := range SettingsSchema.Check(&s) {
+		errs = append(errs, fmt.Errorf("kiln/live: %s: %s; %s", strings.Join(append([]string{"live"}, p.Path...), "."), p.Message, p.Fix))
 	}
-	return s, nil
+	_, bad := parseOrigins("live.allowed_origins", s.AllowedOrigins)
+	errs = append(errs, bad...)
+	if s.PublicURL != "" {
+		if _, err := parsePublicURL("live.public_url", s.PublicURL); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return s, errors.Join(errs...)
 }
