@@ -165,3 +165,72 @@ func TestSignOutFailsClosed(t *testing.T) {
 		})
 	}
 }
+
+// breakReads makes the token table unreadable from the node: on SQLite it
+// is renamed away, on PostgreSQL locked against reads (the node gives up
+// after its lock_timeout). It returns the repair.
+func (n *lockedNode) breakReads(t *testing.T, ctx context.Context) (repair func()) {
+	t.Helper()
+	other, err := bunlayer.Open(ctx, n.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	if n.db == "sqlite" {
+		if _, err := other.DB().ExecContext(ctx, "ALTER TABLE tokens RENAME TO tokens_away"); err != nil {
+			t.Fatal(err)
+		}
+		return func() {
+			if _, err := other.DB().ExecContext(ctx, "ALTER TABLE tokens_away RENAME TO tokens"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	tx, err := other.DB().BeginTx(ctx, &sql.TxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, "LOCK TABLE tokens IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if err := tx.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// When the token store cannot even be read, a request with a session
+// cookie goes on as signed out but keeps its cookie, and sign-out answers
+// 503 without touching it: once the store is back, the session is there
+// and signs out.
+func TestStoreOutageKeepsTheSessionCookie(t *testing.T) {
+	for _, db := range databases {
+		t.Run(db, func(t *testing.T) {
+			n := newLockedNode(t, db)
+			ctx := testCtx(t)
+			n.Register(t, "ada@example.com")
+			cookie := livetest.CookieHeader(n.SignInCookie(t, "ada@example.com"))
+			socket := n.MustDial(t, ctx, cookie)
+
+			repair := n.breakReads(t, ctx)
+			for _, path := range []string{"/sign-out", "/auth/user/password/change"} {
+				resp, body := n.PostForm(t, path, nil, cookie)
+				if path == "/sign-out" && resp.StatusCode != http.StatusServiceUnavailable {
+					t.Fatalf("sign-out with the store down: %d %s", resp.StatusCode, body)
+				}
+				if c := n.SessionCookie(resp); c != nil {
+					t.Fatalf("%s with the store down touched the session cookie: %v", path, c)
+				}
+			}
+			repair()
+
+			n.MustDial(t, ctx, cookie)
+			resp, body := n.PostForm(t, "/sign-out", nil, cookie)
+			if resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("sign-out: %d %s", resp.StatusCode, body)
+			}
+			expectClose(t, ctx, socket, "signed out")
+		})
+	}
+}

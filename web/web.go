@@ -244,11 +244,11 @@ func (w *Web) Authenticate(r *http.Request) (*Principal, error) {
 	case sess[SessionJTI] != "":
 		row, err := w.auth.Tokens().Get(ctx, sess[SessionJTI], tokenresource.PurposeUser)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrNotSignedIn, err)
+			return nil, notSignedIn(err)
 		}
 		user, err := w.auth.RecordFor(ctx, row.Subject)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrNotSignedIn, err)
+			return nil, notSignedIn(err)
 		}
 		id := sess[LiveSocketIDKey]
 		if id == "" {
@@ -270,6 +270,19 @@ func (w *Web) Authenticate(r *http.Request) (*Principal, error) {
 	return nil, ErrNotSignedIn
 }
 
+// errStoreFailed marks an ErrNotSignedIn whose cause is the store failing
+// to answer, not the token: the session may well be valid.
+var errStoreFailed = errors.New("kiln/web: the token store did not answer")
+
+// notSignedIn wraps the error of a session lookup: ErrNotSignedIn, and
+// errStoreFailed unless the token or its user is simply not found.
+func notSignedIn(err error) error {
+	if errors.Is(err, resource.ErrNotFound) {
+		return fmt.Errorf("%w: %v", ErrNotSignedIn, err)
+	}
+	return fmt.Errorf("%w: %w: %v", ErrNotSignedIn, errStoreFailed, err)
+}
+
 func bearer(r *http.Request) string {
 	h := r.Header.Get("Authorization")
 	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
@@ -282,12 +295,13 @@ type principalKey struct{}
 
 // Middleware loads the request's principal into its context (see
 // CurrentUser). A request whose token was revoked goes on as signed out,
-// and its stale session cookie is cleared.
+// and its stale session cookie is cleared; when the token store could not
+// answer, the request goes on as signed out but its cookie is kept.
 func (w *Web) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		p, err := w.Authenticate(r)
 		if err != nil {
-			if _, cerr := r.Cookie(w.sessions.Name); cerr == nil {
+			if _, cerr := r.Cookie(w.sessions.Name); cerr == nil && !errors.Is(err, errStoreFailed) {
 				w.sessions.Clear(rw, r)
 			}
 			next.ServeHTTP(rw, r)
