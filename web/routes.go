@@ -3,10 +3,11 @@ package web
 import (
 	"encoding/json"
 	"errors"
-	"mime"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode"
 
 	"github.com/kiln-go/kiln/extensions/authentication"
 	"github.com/kiln-go/kiln/extensions/authentication/password"
@@ -36,7 +37,9 @@ type AuthController interface {
 	Success(w http.ResponseWriter, r *http.Request, web *Web, activity Activity, s *authentication.Session)
 	// Failure is called with the error of a failed activity.
 	Failure(w http.ResponseWriter, r *http.Request, web *Web, activity Activity, err error)
-	// SignOut is called after ClearSession.
+	// SignOut is called once ClearSession has revoked the request's
+	// tokens; when it could not, Failure is called with
+	// ErrRevocationFailed instead.
 	SignOut(w http.ResponseWriter, r *http.Request, web *Web)
 }
 
@@ -101,12 +104,22 @@ func (c DefaultController) Success(w http.ResponseWriter, r *http.Request, web *
 	http.Redirect(w, r, c.SuccessPath, http.StatusSeeOther)
 }
 
-// Failure implements AuthController.
+// Failure implements AuthController: JSON clients get {"error", "fields"}
+// with the status of StatusOf; browsers are sent back to the activity's
+// page with ?error=, except when a revocation failed (503): they stay
+// where they are, with a short page saying the session is still signed in.
 func (c DefaultController) Failure(w http.ResponseWriter, r *http.Request, web *Web, activity Activity, err error) {
 	c = c.paths()
 	status, msg := StatusOf(err)
 	if status >= 500 {
 		web.logger.ErrorContext(r.Context(), "kiln/web: auth route failed", "activity", activity, "err", err)
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+		if !wantsJSON(r) {
+			http.Error(w, msg, status)
+			return
+		}
 	}
 	if wantsJSON(r) {
 		body := map[string]any{"error": msg}
@@ -140,11 +153,13 @@ func (c DefaultController) SignOut(w http.ResponseWriter, r *http.Request, _ *We
 
 // StatusOf maps an error of an auth route to an HTTP status and a message
 // safe to show: 422 for invalid input, 409 for a taken identity, 401 for a
-// failed sign-in or a missing session, 403 for a forbidden action, 500
-// (with a generic message) for the rest.
+// failed sign-in or a missing session, 403 for a forbidden action, a
+// *RequestError's status (400, 413, 415) for a body that cannot be read,
+// 503 for ErrRevocationFailed, 500 (with a generic message) for the rest.
 func StatusOf(err error) (int, string) {
 	var ve *resource.ValidationError
 	var ce *resource.ConflictError
+	var re *RequestError
 	switch {
 	case errors.As(err, &ve):
 		msgs := []string{}
@@ -164,8 +179,10 @@ func StatusOf(err error) (int, string) {
 		return http.StatusUnauthorized, "not signed in"
 	case errors.Is(err, resource.ErrForbidden):
 		return http.StatusForbidden, "forbidden"
-	case errors.Is(err, errBadRequest):
-		return http.StatusBadRequest, err.Error()
+	case errors.As(err, &re):
+		return re.Status, re.Message
+	case errors.Is(err, ErrRevocationFailed):
+		return http.StatusServiceUnavailable, "the session could not be signed out and is still signed in; try again"
 	}
 	return http.StatusInternalServerError, "internal error"
 }
@@ -184,8 +201,6 @@ func fieldErrors(err error) map[string]string {
 	return out
 }
 
-var errBadRequest = errors.New("bad request")
-
 func wantsJSON(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept"), "application/json")
 }
@@ -194,35 +209,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-// input reads a form post or a JSON body (at most 64 KiB) as action input,
-// keeping only the named fields.
-func input(r *http.Request, fields ...string) (resource.Input, error) {
-	r.Body = http.MaxBytesReader(nil, r.Body, 64<<10)
-	in := resource.Input{}
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if ct == "application/json" {
-		var body map[string]any
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-			return nil, errors.Join(errBadRequest, errors.New("the body is not a JSON object"))
-		}
-		for _, f := range fields {
-			if v, ok := body[f]; ok {
-				in[f] = v
-			}
-		}
-		return in, nil
-	}
-	if err := r.ParseForm(); err != nil {
-		return nil, errors.Join(errBadRequest, errors.New("the form cannot be read"))
-	}
-	for _, f := range fields {
-		if vs, ok := r.PostForm[f]; ok && len(vs) > 0 {
-			in[f] = vs[0]
-		}
-	}
-	return in, nil
 }
 
 // Routes returns the auth routes of the resource, protected against
@@ -258,8 +244,28 @@ func (w *Web) Routes() http.Handler {
 	return w.csrf.Handler(w.Middleware(mux))
 }
 
+// MaxUserAgentBytes is how much of the User-Agent header the auth routes
+// keep in the extra data of the tokens they issue.
+const MaxUserAgentBytes = 256
+
 func (w *Web) extraData(r *http.Request) map[string]any {
-	return map[string]any{"user_agent": r.UserAgent()}
+	return map[string]any{"user_agent": userAgent(r)}
+}
+
+// userAgent is the request's User-Agent as printable UTF-8, cut to at most
+// MaxUserAgentBytes on a character boundary.
+func userAgent(r *http.Request) string {
+	ua := strings.Map(func(c rune) rune {
+		if unicode.IsPrint(c) {
+			return c
+		}
+		return -1
+	}, strings.ToValidUTF8(r.UserAgent(), ""))
+	if len(ua) > MaxUserAgentBytes {
+		// Drops the last character's bytes when the cut splits it.
+		ua = strings.ToValidUTF8(ua[:MaxUserAgentBytes], "")
+	}
+	return ua
 }
 
 // run runs a token-issuing action and answers through the controller.
@@ -341,18 +347,26 @@ func (w *Web) logOutEverywhere(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := w.auth.Domain().Run(r.Context(), w.auth.Resource(), w.logOutAction, resource.Input{"user": p.User}); err != nil {
+		if status, _ := StatusOf(err); status >= 500 {
+			err = fmt.Errorf("%w: %w", ErrRevocationFailed, err)
+		}
 		w.controller.Failure(rw, r, w, ActivityLogOutEverywhere, err)
 		return
 	}
 	if err := w.ClearSession(rw, r); err != nil {
-		w.logger.ErrorContext(r.Context(), "kiln/web: clear session", "err", err)
+		w.controller.Failure(rw, r, w, ActivityLogOutEverywhere, err)
+		return
 	}
 	w.controller.SignOut(rw, r, w)
 }
 
+// signOut answers the controller's SignOut only once ClearSession revoked
+// the request's tokens; otherwise the session and its cookie stay as they
+// were and the controller's Failure answers (503 by default).
 func (w *Web) signOut(rw http.ResponseWriter, r *http.Request) {
 	if err := w.ClearSession(rw, r); err != nil {
-		w.logger.ErrorContext(r.Context(), "kiln/web: clear session", "err", err)
+		w.controller.Failure(rw, r, w, ActivitySignOut, err)
+		return
 	}
 	w.controller.SignOut(rw, r, w)
 }

@@ -39,7 +39,8 @@ func TestSessionCookieAttributes(t *testing.T) {
 }
 
 // Signing in renews the session: a new cookie value, holding only the new
-// token, whatever the request's cookie held before (no fixation).
+// token, whatever the request's cookie held before (no fixation); a session
+// it replaces is signed out.
 func TestSignInRenewsTheSession(t *testing.T) {
 	h := livetest.New(t, "sqlite", livetest.Options{})
 	ctx := testCtx(t)
@@ -74,8 +75,8 @@ func TestSignInRenewsTheSession(t *testing.T) {
 			t.Fatalf("socket id %s, session says %s", c.SocketID, sess[web.LiveSocketIDKey])
 		}
 	}
-	// The first session is still signed in: renewing is not signing out.
-	h.MustDial(t, ctx, livetest.CookieHeader(first))
+	// Signing in over the first session signed it out.
+	expectRefused(t, ctx, h, livetest.CookieHeader(first), http.StatusUnauthorized)
 }
 
 // A tampered cookie is ignored: it authenticates nothing, and the

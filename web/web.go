@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 	"time"
@@ -24,6 +25,12 @@ import (
 
 // ErrNotSignedIn: the request carries no valid session or bearer token.
 var ErrNotSignedIn = errors.New("kiln/web: not signed in")
+
+// ErrRevocationFailed: a token the request asked to revoke (by signing out,
+// logging out everywhere, or signing in over its session) could not be
+// revoked, so it still authenticates. The session cookie is left as it was,
+// so that the request can be retried. StatusOf answers 503.
+var ErrRevocationFailed = errors.New("kiln/web: the session could not be signed out")
 
 // Web is the glue between HTTP and an authenticated resource.
 type Web struct {
@@ -48,6 +55,18 @@ func WithController(c AuthController) Option { return func(w *Web) { w.controlle
 
 // WithLogger sets the logger. Default: slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(w *Web) { w.logger = l } }
+
+// WithPublicURL says where the app is served from, as its users see it
+// (behind a TLS-terminating proxy, that is the proxy's URL). When its
+// scheme is https, session cookies are Secure (Sessions.Secure), whether or
+// not the request reached the app over TLS.
+func WithPublicURL(u *url.URL) Option {
+	return func(w *Web) {
+		if strings.EqualFold(u.Scheme, "https") {
+			w.sessions.Secure = true
+		}
+	}
+}
 
 // WithTrustedOrigins lets these origins post to the auth routes, which
 // otherwise refuse cross-origin browser requests.
@@ -118,42 +137,77 @@ func (w *Web) StoreInSession(sess Session, token string, claims *authentication.
 	sess[SessionSubject] = claims.Subject
 }
 
-// SignIn renews the session for a signed-in user: a fresh session with the
-// token and the live socket id, written to the cookie.
+// SignIn renews the session for a signed-in user: it revokes the token of
+// the session the request carries, if any (reason "signed out", so its live
+// socket closes), then writes a fresh session with the new token and its
+// live socket id to the cookie. When that revocation fails, the error wraps
+// ErrRevocationFailed and the cookie is left as it was.
 func (w *Web) SignIn(rw http.ResponseWriter, r *http.Request, s *authentication.Session) error {
+	if old := w.sessions.Load(r); old[SessionJTI] != s.Claims.JTI {
+		if err := w.revokeSession(r.Context(), old); err != nil {
+			return err
+		}
+	}
 	sess := Session{}
 	w.StoreInSession(sess, s.Token, s.Claims)
 	w.SetLiveSocketID(sess, s.Claims)
 	return w.sessions.Save(rw, r, sess)
 }
 
-// ClearSession signs the request out: it revokes the session's token and
-// the request's bearer token (either may be revoked already), then clears
-// the session cookie.
-func (w *Web) ClearSession(rw http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
+// revokeSession revokes the token of sess with reason "signed out": its
+// stored row (none, or one revoked already, leaves nothing to do), or the
+// token itself when it verifies.
+func (w *Web) revokeSession(ctx context.Context, sess Session) error {
 	store := w.auth.Tokens()
-	var errs []error
-	tolerate := func(err error) {
-		if err != nil && !errors.Is(err, tokenresource.ErrAlreadyRevoked) {
-			errs = append(errs, err)
-		}
-	}
-	sess := w.sessions.Load(r)
+	var err error
 	switch {
 	case sess[SessionJTI] != "":
-		tolerate(store.RevokeJTI(ctx, sess[SessionJTI], sess[SessionSubject], tokenresource.ReasonSignedOut))
+		var row *tokenresource.Fields
+		if row, err = store.Get(ctx, sess[SessionJTI], tokenresource.PurposeUser); err == nil {
+			err = store.RevokeJTI(ctx, row.JTI, row.Subject, tokenresource.ReasonSignedOut)
+		} else if errors.Is(err, resource.ErrNotFound) {
+			err = nil
+		}
 	case sess[SessionToken] != "":
-		tolerate(store.Revoke(ctx, sess[SessionToken], tokenresource.ReasonSignedOut))
+		err = w.revokeToken(ctx, sess[SessionToken])
 	}
+	return revocationFailed(err)
+}
+
+// revokeToken revokes token with reason "signed out" when it verifies.
+func (w *Web) revokeToken(ctx context.Context, token string) error {
+	if _, err := w.auth.Parse(ctx, token); err != nil {
+		return nil // not a token of ours: nothing it could authenticate
+	}
+	return w.auth.Tokens().Revoke(ctx, token, tokenresource.ReasonSignedOut)
+}
+
+// revocationFailed wraps the error of a revocation with ErrRevocationFailed;
+// a token revoked already is no error.
+func revocationFailed(err error) error {
+	if err == nil || errors.Is(err, tokenresource.ErrAlreadyRevoked) {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrRevocationFailed, err)
+}
+
+// ClearSession signs the request out: it revokes the session's token and
+// the request's bearer token (either may be revoked already), then clears
+// the session cookie. When a revocation fails, the error wraps
+// ErrRevocationFailed and the cookie is not cleared: the request is still
+// signed in, and signing out again may succeed.
+func (w *Web) ClearSession(rw http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	err := w.revokeSession(ctx, w.sessions.Load(r))
 	if token := bearer(r); token != "" {
 		// Only a token that verifies may be revoked through this request.
-		if _, err := w.auth.Parse(ctx, token); err == nil {
-			tolerate(store.Revoke(ctx, token, tokenresource.ReasonSignedOut))
-		}
+		err = errors.Join(err, revocationFailed(w.revokeToken(ctx, token)))
+	}
+	if err != nil {
+		return err
 	}
 	w.sessions.Clear(rw, r)
-	return errors.Join(errs...)
+	return nil
 }
 
 // Principal is the signed-in user of a request.
@@ -190,11 +244,11 @@ func (w *Web) Authenticate(r *http.Request) (*Principal, error) {
 	case sess[SessionJTI] != "":
 		row, err := w.auth.Tokens().Get(ctx, sess[SessionJTI], tokenresource.PurposeUser)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrNotSignedIn, err)
+			return nil, notSignedIn(err)
 		}
 		user, err := w.auth.RecordFor(ctx, row.Subject)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrNotSignedIn, err)
+			return nil, notSignedIn(err)
 		}
 		id := sess[LiveSocketIDKey]
 		if id == "" {
@@ -216,6 +270,19 @@ func (w *Web) Authenticate(r *http.Request) (*Principal, error) {
 	return nil, ErrNotSignedIn
 }
 
+// errStoreFailed marks an ErrNotSignedIn whose cause is the store failing
+// to answer, not the token: the session may well be valid.
+var errStoreFailed = errors.New("kiln/web: the token store did not answer")
+
+// notSignedIn wraps the error of a session lookup: ErrNotSignedIn, and
+// errStoreFailed unless the token or its user is simply not found.
+func notSignedIn(err error) error {
+	if errors.Is(err, resource.ErrNotFound) {
+		return fmt.Errorf("%w: %v", ErrNotSignedIn, err)
+	}
+	return fmt.Errorf("%w: %w: %v", ErrNotSignedIn, errStoreFailed, err)
+}
+
 func bearer(r *http.Request) string {
 	h := r.Header.Get("Authorization")
 	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
@@ -228,12 +295,13 @@ type principalKey struct{}
 
 // Middleware loads the request's principal into its context (see
 // CurrentUser). A request whose token was revoked goes on as signed out,
-// and its stale session cookie is cleared.
+// and its stale session cookie is cleared; when the token store could not
+// answer, the request goes on as signed out but its cookie is kept.
 func (w *Web) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		p, err := w.Authenticate(r)
 		if err != nil {
-			if _, cerr := r.Cookie(w.sessions.Name); cerr == nil {
+			if _, cerr := r.Cookie(w.sessions.Name); cerr == nil && !errors.Is(err, errStoreFailed) {
 				w.sessions.Clear(rw, r)
 			}
 			next.ServeHTTP(rw, r)
