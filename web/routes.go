@@ -1,17 +1,21 @@
 package web
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode"
 
 	"github.com/kiln-go/kiln/extensions/authentication"
 	"github.com/kiln-go/kiln/extensions/authentication/password"
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/web/ratelimit"
 )
 
 // Activity names what an auth route did, for the AuthController.
@@ -284,6 +288,10 @@ func (w *Web) register(rw http.ResponseWriter, r *http.Request) {
 		w.controller.Failure(rw, r, w, ActivityRegister, err)
 		return
 	}
+	if err := w.limiter.Register(r); err != nil {
+		ratelimit.Deny(rw, r, err)
+		return
+	}
 	in[password.ArgExtraData] = w.extraData(r)
 	w.run(rw, r, ActivityRegister, w.password.Actions.Register, in)
 }
@@ -294,8 +302,24 @@ func (w *Web) signIn(rw http.ResponseWriter, r *http.Request) {
 		w.controller.Failure(rw, r, w, ActivitySignIn, err)
 		return
 	}
+	identity, _ := in[w.password.IdentityField].(string)
+	attempt, err := w.limiter.SignIn(r, identity)
+	if err != nil {
+		ratelimit.Deny(rw, r, err)
+		return
+	}
 	in[password.ArgExtraData] = w.extraData(r)
-	w.run(rw, r, ActivitySignIn, w.password.Actions.SignIn, in)
+	s, err := authentication.Run(r.Context(), w.auth.Domain(), w.auth.Resource(), w.password.Actions.SignIn, in)
+	if err != nil {
+		if !errors.Is(err, authentication.ErrAuthenticationFailed) {
+			// Only failed credentials count against the limits.
+			attempt.Succeeded(r.Context())
+		}
+		w.controller.Failure(rw, r, w, ActivitySignIn, err)
+		return
+	}
+	attempt.Succeeded(r.Context())
+	w.controller.Success(rw, r, w, ActivitySignIn, s)
 }
 
 func (w *Web) changePassword(rw http.ResponseWriter, r *http.Request) {
@@ -313,21 +337,70 @@ func (w *Web) changePassword(rw http.ResponseWriter, r *http.Request) {
 	w.run(rw, r, ActivityChangePassword, w.password.Actions.Change, in, resource.OnRecord(p.User))
 }
 
+// resetRequest answers before it looks the identity up: the answer, and
+// the time it takes, are the same whether or not the identity exists. The
+// request is then served on the same connection, so a client's next
+// request on it comes after the mail is sent.
 func (w *Web) resetRequest(rw http.ResponseWriter, r *http.Request) {
 	in, err := input(r, w.password.IdentityField)
 	if err != nil {
 		w.controller.Failure(rw, r, w, ActivityResetRequest, err)
 		return
 	}
-	if _, err := w.auth.Domain().Run(r.Context(), w.auth.Resource(), w.password.Actions.RequestReset, in); err != nil {
-		var ve *resource.ValidationError
-		if errors.As(err, &ve) {
-			w.controller.Failure(rw, r, w, ActivityResetRequest, err)
-			return
-		}
-		w.logger.ErrorContext(r.Context(), "kiln/web: reset request failed", "err", err)
+	identity, _ := in[w.password.IdentityField].(string)
+	if strings.TrimSpace(identity) == "" {
+		w.controller.Failure(rw, r, w, ActivityResetRequest, &resource.ValidationError{
+			Resource: w.auth.Resource().Name(), Action: w.password.Actions.RequestReset, Field: w.password.IdentityField, Message: "is required"})
+		return
 	}
-	w.controller.Success(rw, r, w, ActivityResetRequest, nil)
+	if err := w.limiter.ResetRequest(r, identity); err != nil {
+		ratelimit.Deny(rw, r, err)
+		return
+	}
+	answer := &bufferedResponse{header: http.Header{}}
+	w.controller.Success(answer, r, w, ActivityResetRequest, nil)
+	answer.sendTo(rw)
+	ctx := context.WithoutCancel(r.Context())
+	if _, err := w.auth.Domain().Run(ctx, w.auth.Resource(), w.password.Actions.RequestReset, in); err != nil {
+		w.logger.ErrorContext(ctx, "kiln/web: reset request failed", "err", err)
+	}
+}
+
+// bufferedResponse holds a response until sendTo writes it whole, with its
+// length, and flushes it: the client has its answer while the handler
+// goes on.
+type bufferedResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header { return b.header }
+
+func (b *bufferedResponse) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	return b.body.Write(p)
+}
+
+func (b *bufferedResponse) WriteHeader(status int) {
+	if b.status == 0 {
+		b.status = status
+	}
+}
+
+func (b *bufferedResponse) sendTo(rw http.ResponseWriter) {
+	for k, v := range b.header {
+		rw.Header()[k] = v
+	}
+	rw.Header().Set("Content-Length", strconv.Itoa(b.body.Len()))
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	rw.WriteHeader(b.status)
+	_, _ = rw.Write(b.body.Bytes())
+	_ = http.NewResponseController(rw).Flush()
 }
 
 func (w *Web) reset(rw http.ResponseWriter, r *http.Request) {

@@ -21,6 +21,7 @@ import (
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/live"
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/web/ratelimit"
 )
 
 // ErrNotSignedIn: the request carries no valid session or bearer token.
@@ -44,6 +45,7 @@ type Web struct {
 	hasPW      bool
 	// logOutEverywhere is the add-on's action name, "" without the add-on.
 	logOutAction string
+	limiter      *ratelimit.Limiter
 }
 
 // Option configures a Web.
@@ -52,6 +54,12 @@ type Option func(*Web)
 // WithController customises the responses of the auth routes. Default:
 // DefaultController.
 func WithController(c AuthController) Option { return func(w *Web) { w.controller = c } }
+
+// WithRateLimiter limits sign-ins, reset requests and registrations per
+// identity and per client address (see web/ratelimit). Default: the
+// default limits in a memory store of this node, client addresses from
+// the connection (no proxy trusted).
+func WithRateLimiter(l *ratelimit.Limiter) Option { return func(w *Web) { w.limiter = l } }
 
 // WithLogger sets the logger. Default: slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(w *Web) { w.logger = l } }
@@ -104,8 +112,15 @@ func New(auth *authentication.Auth, sessions *Sessions, opts ...Option) *Web {
 	for _, o := range opts {
 		o(w)
 	}
+	if w.limiter == nil {
+		// The default limits are valid: New fails only on bad limits.
+		w.limiter, _ = ratelimit.New(nil, ratelimit.Limits{}, ratelimit.WithLogger(w.logger))
+	}
 	return w
 }
+
+// RateLimiter is the limiter of the auth routes.
+func (w *Web) RateLimiter() *ratelimit.Limiter { return w.limiter }
 
 // Auth is the authentication the glue uses.
 func (w *Web) Auth() *authentication.Auth { return w.auth }

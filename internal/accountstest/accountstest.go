@@ -36,12 +36,17 @@ type Token struct {
 
 // Mailbox records the reset tokens the strategy sends.
 type Mailbox struct {
+	// Hold, when set, makes each send wait for a value from it.
+	Hold   chan struct{}
 	mu     sync.Mutex
 	tokens map[string][]string
 }
 
 // SendResetToken implements password.Sender.
 func (m *Mailbox) SendResetToken(_ context.Context, user any, token string) error {
+	if m.Hold != nil {
+		<-m.Hold
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.tokens == nil {

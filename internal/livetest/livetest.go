@@ -60,6 +60,8 @@ type Options struct {
 	// TokenNotifiers are notifiers of the token store that run before the
 	// token revocation notifier (to time a commit, say).
 	TokenNotifiers []resource.Notifier
+	// Mailbox receives reset tokens; one is made when nil.
+	Mailbox *accountstest.Mailbox
 }
 
 // New starts a harness on the named test database.
@@ -81,6 +83,7 @@ func New(t testing.TB, db string, o Options) *Harness {
 		Endpoints:      []tokenresource.Endpoint{ep},
 		Template:       tmpl,
 		TokenNotifiers: append(append([]resource.Notifier{}, o.TokenNotifiers...), tokenrevocation.Notifier{}),
+		Mailbox:        o.Mailbox,
 	})
 	keys := o.CookieKeys
 	if len(keys) == 0 {
