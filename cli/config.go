@@ -86,9 +86,10 @@ type Config struct {
 
 	// DevSecrets is true when a development secret or key was used.
 	DevSecrets bool `mapstructure:"-"`
-	// DSL holds the declaration overrides: the config file's resources and
-	// live sections, under KILN_RESOURCES__…/KILN_LIVE__… variables. Pass it
-	// to resource.WithConfig and live.SettingsFrom.
+	// DSL holds the declaration overrides: the config file's resources,
+	// live and rate_limits sections, and KILN_RESOURCES__…, KILN_LIVE__… and
+	// KILN_RATE_LIMITS__… variables. Pass it to resource.WithConfig,
+	// live.SettingsFrom and ratelimit.LimitsFrom.
 	DSL *dsl.File `mapstructure:"-"`
 }
 
@@ -157,7 +158,7 @@ func LoadConfig(fs *pflag.FlagSet, logger *slog.Logger) (*Config, error) {
 			known = append(known, k.name)
 		}
 		for _, k := range v.AllKeys() {
-			if strings.HasPrefix(k, "resources.") || strings.HasPrefix(k, "live.") {
+			if strings.HasPrefix(k, "resources.") || strings.HasPrefix(k, "live.") || strings.HasPrefix(k, "rate_limits.") {
 				continue // the declaration overrides: see Config.DSL
 			}
 			if !slices.Contains(known, k) {
@@ -173,7 +174,7 @@ func LoadConfig(fs *pflag.FlagSet, logger *slog.Logger) (*Config, error) {
 			return nil, err
 		}
 		for k := range df.Values {
-			if k != "resources" && k != "live" {
+			if k != "resources" && k != "live" && k != "rate_limits" {
 				delete(df.Values, k)
 			}
 		}

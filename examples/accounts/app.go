@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"net/netip"
 	"time"
 
@@ -32,6 +33,10 @@ type app struct {
 	// mailbox holds the reset mails in development mode; nil otherwise.
 	mailbox *Mailbox
 	logger  *slog.Logger
+	// https: the app is served over https (its public URL says so).
+	https bool
+	// closeLimiter releases the rate limiter's store connection.
+	closeLimiter func()
 }
 
 // build makes the example from its configuration.
@@ -71,9 +76,18 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 	if err != nil {
 		return nil, err
 	}
-	endpoint, err := live.New(live.WithPubSub(ps), live.WithLogger(logger), live.WithSettings(settings), live.WithSweepInterval(cfg.SweepInterval), live.OnOpen(func(c *live.Conn) {
-		c.Subscribe("clock")
-	}))
+	liveOpts := []live.Option{live.WithPubSub(ps), live.WithLogger(logger), live.WithSettings(settings), live.WithSweepInterval(cfg.SweepInterval),
+		live.OnOpen(func(c *live.Conn) { c.Subscribe("clock") })}
+	var webOpts []web.Option
+	if cfg.PublicURL != "" {
+		u, err := url.Parse(cfg.PublicURL)
+		if err != nil {
+			return nil, fmt.Errorf("public_url: %w", err)
+		}
+		liveOpts = append(liveOpts, live.WithPublicURL(u))
+		webOpts = append(webOpts, web.WithPublicURL(u))
+	}
+	endpoint, err := live.New(liveOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -107,11 +121,15 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 		return nil, err
 	}
 	sessions.Secure = cfg.HTTPS() // served over https, by a TLS proxy maybe
-	glue := web.New(auth, sessions, web.WithLogger(logger))
+	limiter, closeLimiter, err := rateLimiter(ctx, cfg, layer, logger)
+	if err != nil {
+		return nil, err
+	}
+	glue := web.New(auth, sessions, append(webOpts, web.WithLogger(logger), web.WithRateLimiter(limiter))...)
 	endpoint.SetAuthenticator(glue.LiveAuthenticator())
 	endpoint.SetChecker(glue.SessionChecker())
 	return &app{pubsub: ps, layer: layer, domain: domain, users: users, tokens: tokens, auth: auth, web: glue,
-		endpoint: endpoint, mailbox: mailbox, logger: logger}, nil
+		endpoint: endpoint, mailbox: mailbox, logger: logger, https: cfg.HTTPS(), closeLimiter: closeLimiter}, nil
 }
 
 // start runs the expunger and the clock that shows the page is live.
@@ -154,7 +172,7 @@ func (a *app) routes() http.Handler {
 		pages.HandleFunc("GET /dev/mailbox", loopbackOnly(a.mailboxPage))
 	}
 	mux.Handle("/", http.NewCrossOriginProtection().Handler(a.web.Middleware(pages)))
-	return mux
+	return web.SecurityHeaders(mux, web.HeaderOptions{HTTPS: a.https})
 }
 
 // loopbackOnly serves h to browsers on this machine alone: the
@@ -217,5 +235,6 @@ func (a *app) close() error {
 	case interface{ Close() }:
 		ps.Close()
 	}
+	a.closeLimiter()
 	return a.layer.Close()
 }

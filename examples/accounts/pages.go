@@ -14,7 +14,7 @@ import (
 const layout = `{{define "layout"}}<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.Title}} · kiln accounts</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
+<style nonce="{{.Nonce}}">
 body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#222}
 nav{display:flex;gap:1rem;align-items:center;flex-wrap:wrap;border-bottom:1px solid #ddd;padding-bottom:.5rem;margin-bottom:1rem}
 nav form{display:inline;margin:0}
@@ -65,7 +65,7 @@ password or revoke this session from another window and it closes at once.</p>
 <p>Socket id: <code id="socket-id">{{.SocketID}}</code></p>
 <p id="reason"></p>
 <script src="/live/client.js"></script>
-<script>
+<script nonce="{{.Nonce}}">
 (function () {
   var status = document.getElementById("status");
   KilnLive.connect({
@@ -135,10 +135,14 @@ type view struct {
 	Mails    []Mail
 	// Dev shows the development mailbox's links.
 	Dev bool
+	// Nonce lets the page's inline style and script run under the
+	// Content-Security-Policy of web.SecurityHeaders.
+	Nonce string
 }
 
 func (a *app) render(w http.ResponseWriter, r *http.Request, name string, v view) {
 	v.Dev = a.mailbox != nil
+	v.Nonce = web.CSPNonce(r.Context())
 	if v.User == nil {
 		if u, ok := web.CurrentUser(r.Context()).(*User); ok {
 			v.User = u
@@ -232,7 +236,19 @@ func (a *app) revokeSession(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	jti := r.PostFormValue("jti")
+	// web.PostForm reads the form with a bound and refuses multipart
+	// bodies, so nothing is left in temporary files.
+	form, err := web.PostForm(r)
+	if err != nil {
+		status, msg := web.StatusOf(err)
+		http.Error(w, msg, status)
+		return
+	}
+	jti := form.Get("jti")
+	if jti == "" {
+		http.Error(w, "jti: is required", http.StatusBadRequest)
+		return
+	}
 	row, err := a.auth.Tokens().Get(r.Context(), jti, tokenresource.PurposeUser)
 	if err == nil && row.Subject != p.Subject {
 		err = errNotYours
@@ -245,7 +261,7 @@ func (a *app) revokeSession(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/sessions?error=that+session+is+already+gone", http.StatusSeeOther)
 	case err != nil:
 		a.logger.Error("accounts: revoke session", "err", err)
-		http.Error(w, "cannot revoke the session", http.StatusInternalServerError)
+		http.Error(w, "cannot revoke the session; it is still signed in, try again", http.StatusServiceUnavailable)
 	case jti == p.JTI:
 		a.web.Sessions().Clear(w, r)
 		http.Redirect(w, r, "/sign-in?reason=revoked", http.StatusSeeOther)
