@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"net/netip"
+	"net/url"
 	"time"
 
 	"github.com/kiln-go/kiln/cli"
