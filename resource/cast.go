@@ -7,7 +7,9 @@ import (
 	"math"
 	"reflect"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 var textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
@@ -23,6 +25,16 @@ func convert(v any, t reflect.Type) (reflect.Value, error) {
 			return reflect.Zero(t), nil
 		}
 		return reflect.Value{}, fmt.Errorf("must not be nil")
+	}
+	if s, ok := v.(string); ok {
+		// Neither database stores these: PostgreSQL refuses them, and
+		// inlined in SQL a NUL cuts the statement short.
+		if strings.IndexByte(s, 0) >= 0 {
+			return reflect.Value{}, fmt.Errorf("must not contain a NUL character")
+		}
+		if !utf8.ValidString(s) {
+			return reflect.Value{}, fmt.Errorf("must be valid UTF-8")
+		}
 	}
 	rv := reflect.ValueOf(v)
 	if rv.Type().AssignableTo(t) {

@@ -170,6 +170,16 @@ func TestInvalidInput(t *testing.T) {
 			msg:  "kiln/resource: person.invite: age: is not accepted by this action",
 		},
 		{
+			name: "NUL in a string", action: "register",
+			in:   valid(resource.Input{"name": "Bob\x00'; --"}),
+			want: []fieldError{{"name", "must not contain a NUL character"}},
+		},
+		{
+			name: "invalid UTF-8", action: "register",
+			in:   valid(resource.Input{"name": "Bob\xff"}),
+			want: []fieldError{{"name", "must be valid UTF-8"}},
+		},
+		{
 			name: "string into int", action: "register",
 			in:   valid(resource.Input{"age": "twelve"}),
 			want: []fieldError{{"age", "must be an integer"}},
