@@ -311,8 +311,9 @@ func (w *Web) signIn(rw http.ResponseWriter, r *http.Request) {
 	in[password.ArgExtraData] = w.extraData(r)
 	s, err := authentication.Run(r.Context(), w.auth.Domain(), w.auth.Resource(), w.password.Actions.SignIn, in)
 	if err != nil {
-		if !errors.Is(err, authentication.ErrAuthenticationFailed) {
-			// Only failed credentials count against the limits.
+		if !errors.Is(err, authentication.ErrAuthenticationFailed) || errors.Is(err, authentication.ErrCredentialChanged) {
+			// Only wrong credentials count against the limits, not a
+			// right one refused because a revocation raced it.
 			attempt.Succeeded(r.Context())
 		}
 		w.controller.Failure(rw, r, w, ActivitySignIn, err)
