@@ -39,7 +39,7 @@ const (
 	floodMaxDuration = 10 * time.Minute
 	// floodGuard is how long a test waits for an event before it fails:
 	// a guard against hangs, not a measure of speed.
-	floodGuard = 2 * time.Minute
+	floodGuard = 5 * time.Minute
 )
 
 func TestSignOutDuringFailedSignInFlood(t *testing.T) {
@@ -54,30 +54,43 @@ func TestSignOutDuringFailedSignInFlood(t *testing.T) {
 			if err != nil || hello.Event != "hello" {
 				t.Fatalf("dial: %v, first frame %q", err, hello.Event)
 			}
+			// Read all along, as a browser does, so the socket answers the
+			// server's pings however long the flood takes to start.
+			closes := make(chan closeEvent, 1)
+			go func() { closes <- readUntilClose(conn) }()
 
 			f := startFlood(a.url, email, floodClients)
 			defer f.stop()
-			if !f.waitFor(floodGuard, everyClient(time.Time{})) {
+			if !f.waitFor(floodGuard, everyClientDone) {
 				t.Fatalf("the flood did not get going: %s", summarize(f.stop()))
+			}
+			select {
+			case ev := <-closes:
+				t.Fatalf("the socket closed before the sign-out: %d %q, %v", ev.code, ev.reason, ev.err)
+			default:
 			}
 
 			signOut := time.Now()
 			wantRedirect(t, "sign-out during the flood", c.post("/sign-out", nil), "/sign-in")
-			code, reason := waitClose(t, conn)
-			closed := time.Now()
-			if code != live.CloseSignedOut || reason != live.ReasonText(tokenresource.ReasonSignedOut) {
-				t.Errorf("the socket closed with %d %q, want %d %q", code, reason, live.CloseSignedOut, live.ReasonText(tokenresource.ReasonSignedOut))
+			var ev closeEvent
+			select {
+			case ev = <-closes:
+			case <-time.After(floodGuard):
+				t.Fatalf("the socket was still open %v after the sign-out", floodGuard)
+			}
+			if ev.err != nil || ev.code != live.CloseSignedOut || ev.reason != live.ReasonText(tokenresource.ReasonSignedOut) {
+				t.Errorf("the socket closed with %d %q, %v; want %d %q", ev.code, ev.reason, ev.err, live.CloseSignedOut, live.ReasonText(tokenresource.ReasonSignedOut))
 			}
 
-			// The flood is stopped only once every client has finished an
-			// attempt after the close: it ran all through the sign-out.
-			if !f.waitFor(floodGuard, everyClient(closed)) {
+			// The flood is stopped only once an attempt has finished after
+			// the close: it ran all through the sign-out.
+			if !f.waitFor(floodGuard, anyEndedAfter(ev.at)) {
 				t.Fatalf("the flood stalled after the sign-out: %s", summarize(f.stop()))
 			}
 			attempts := f.stop()
 			overlapping := 0
 			for _, at := range attempts {
-				if at.start.Before(closed) && at.end.After(signOut) {
+				if at.start.Before(ev.at) && at.end.After(signOut) {
 					overlapping++
 				}
 			}
@@ -88,7 +101,7 @@ func TestSignOutDuringFailedSignInFlood(t *testing.T) {
 				t.Errorf("failed sign-ins during the flood answered other than 401 or 429: %s", bad)
 			}
 			t.Logf("sign-out to close: %v; %d failed sign-ins, %d of them in flight during the sign-out: %s",
-				closed.Sub(signOut), len(attempts), overlapping, summarize(attempts))
+				ev.at.Sub(signOut), len(attempts), overlapping, summarize(attempts))
 
 			if a.withSession(t, session).signedIn() {
 				t.Errorf("the signed-out session's cookie still works")
@@ -134,7 +147,7 @@ func benchSignOutClose(b *testing.B, a *contractApp, hc *http.Client, email stri
 	if clients > 0 {
 		f = startFlood(a.url, email, clients)
 		defer f.stop()
-		if !f.waitFor(floodGuard, everyClient(time.Time{})) {
+		if !f.waitFor(floodGuard, everyClientDone) {
 			b.Fatalf("the flood did not get going: %s", summarize(f.stop()))
 		}
 	}
@@ -206,7 +219,7 @@ type attempt struct {
 func startFlood(baseURL, email string, clients int) *flood {
 	f := &flood{
 		clients:  clients,
-		hc:       &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: clients}},
+		hc:       &http.Client{Timeout: floodGuard, Transport: &http.Transport{MaxIdleConnsPerHost: clients}},
 		progress: make(chan struct{}, 1),
 	}
 	deadline := time.Now().Add(floodMaxDuration)
@@ -278,17 +291,24 @@ func (f *flood) waitFor(timeout time.Duration, done func(clients int, attempts [
 	}
 }
 
-// everyClient holds once every client has completed an attempt that ended
-// after since.
-func everyClient(since time.Time) func(int, []attempt) bool {
-	return func(clients int, attempts []attempt) bool {
-		seen := map[int]bool{}
+// everyClientDone holds once every client has completed an attempt.
+func everyClientDone(clients int, attempts []attempt) bool {
+	seen := map[int]bool{}
+	for _, at := range attempts {
+		seen[at.client] = true
+	}
+	return len(seen) == clients
+}
+
+// anyEndedAfter holds once an attempt has completed after t.
+func anyEndedAfter(t time.Time) func(int, []attempt) bool {
+	return func(_ int, attempts []attempt) bool {
 		for _, at := range attempts {
-			if at.end.After(since) {
-				seen[at.client] = true
+			if at.end.After(t) {
+				return true
 			}
 		}
-		return len(seen) == clients
+		return false
 	}
 }
 
@@ -482,10 +502,11 @@ type closeEvent struct {
 	err    error // the socket ended without a close frame
 }
 
-// readUntilClose reads until the server closes the socket.
+// readUntilClose reads until the server closes the socket, answering its
+// pings meanwhile.
 func readUntilClose(conn *websocket.Conn) closeEvent {
-	_ = conn.SetReadDeadline(time.Now().Add(floodGuard))
 	for {
+		_ = conn.SetReadDeadline(time.Now().Add(floodGuard))
 		if _, _, err := conn.ReadMessage(); err != nil {
 			ev := closeEvent{at: time.Now()}
 			var ce *websocket.CloseError
