@@ -50,10 +50,9 @@ func (d *Domain) applyConfig(b *BuildContext, specs []Ref) []*BuildError {
 		return nil, fmt.Errorf("no resource %q in the domain%s", name, suggestion(name, names))
 	}}
 	for _, top := range dsl.Keys(d.config.Values) {
-		if top != "resources" {
-			if top != "live" { // the live endpoint reads its own section
-				a.Unknown([]string{top}, "section", []string{"resources", "live"})
-			}
+		// The live endpoint and the rate limiter read their own sections.
+		if top != "resources" && top != "live" && top != "rate_limits" {
+			a.Unknown([]string{top}, "section", []string{"resources", "live", "rate_limits"})
 		}
 	}
 	resources := d.config.Map("resources")

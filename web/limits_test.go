@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/kiln-go/kiln/internal/accountstest"
 	"github.com/kiln-go/kiln/internal/livetest"
@@ -63,13 +64,26 @@ func TestResetRequestAnswersBeforeLookingUp(t *testing.T) {
 		t.Fatal("the mail was sent before the answer")
 	}
 	mailbox.Hold <- struct{}{}
-	// The handler sends the mail after answering; the next request on the
-	// same connection is served after it.
-	for mailbox.Last("ada@example.com") == "" {
-		h.Do(t, http.MethodGet, "/healthz", nil, nil)
-	}
+	waitMail(t, h, "ada@example.com")
 	resp, body := h.PostJSON(t, "/auth/user/password/reset_request", map[string]any{"email": " "}, nil)
 	if resp.StatusCode != http.StatusUnprocessableEntity {
 		t.Errorf("a blank identity answered %d %v, want 422", resp.StatusCode, body)
+	}
+}
+
+// waitMail returns the last reset token mailed to email, waiting for it:
+// a reset request sends its mail after answering, and the harness's next
+// request on the same connection is served after that.
+func waitMail(t *testing.T, h *livetest.Harness, email string) string {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if tok := h.Mailbox.Last(email); tok != "" {
+			return tok
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no reset mail to %s", email)
+		}
+		h.Do(t, http.MethodGet, "/healthz", nil, nil)
 	}
 }

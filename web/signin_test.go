@@ -51,7 +51,7 @@ func TestSignInOverASessionRevokesIt(t *testing.T) {
 			if resp.StatusCode != http.StatusSeeOther {
 				t.Fatalf("reset request: %d %s", resp.StatusCode, body)
 			}
-			over("/auth/user/password/reset", url.Values{"reset_token": {h.Mailbox.Last("bob@example.com")},
+			over("/auth/user/password/reset", url.Values{"reset_token": {waitMail(t, h, "bob@example.com")},
 				"password": {"a new password"}, "password_confirmation": {"a new password"}})
 
 			// Sessions that were not signed in over are untouched.
