@@ -132,6 +132,9 @@ func (app App) with(cmd *cobra.Command, logger *slog.Logger, fn func(ctx context
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	if err := cfg.ensureDatabaseDir(); err != nil {
+		return err
+	}
 	rt, err := app.Build(ctx, cfg, logger)
 	if err != nil {
 		return err
@@ -155,6 +158,9 @@ func (app App) serve(cmd *cobra.Command, logger *slog.Logger) error {
 	}
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if err := cfg.ensureDatabaseDir(); err != nil {
+		return err
+	}
 	rt, err := app.Build(ctx, cfg, logger)
 	if err != nil {
 		return err

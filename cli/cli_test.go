@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -398,5 +399,28 @@ func TestTokensExpunge(t *testing.T) {
 	})
 	if err != nil || n != 2001 || total != 2001 || !slices.Equal(steps, []int{1000, 1000, 1}) {
 		t.Errorf("Expunge = %d, %v; progress total %d, steps %v; want 2001 in 1000, 1000, 1", n, err, total, steps)
+	}
+}
+
+// TestProductionSecretsCreateTheDataFolder: with both secrets set (no
+// development secret written) and a data folder that does not exist yet,
+// the embedded database still opens: its folder is created, 0700.
+func TestProductionSecretsCreateTheDataFolder(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "nested", "data")
+	out := mustRun(t, "migrate", "--data-dir", dir,
+		"--token-signing-secret", "production-token-signing-secret-0123456789abcdef",
+		"--cookie-keys", "production-cookie-key-0123456789abcdef0123")
+	if out != "migrated\n" {
+		t.Fatalf("migrate printed %q", out)
+	}
+	info, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Mode().Perm() != 0o700 {
+		t.Errorf("data folder mode %v, want 0700", info.Mode().Perm())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "accounts.db")); err != nil {
+		t.Errorf("no database: %v", err)
 	}
 }

@@ -454,3 +454,23 @@ func configPath(fs *pflag.FlagSet) string {
 	}
 	return os.Getenv("KILN_CONFIG")
 }
+
+// ensureDatabaseDir creates the folder of a SQLite database (0700) when it
+// is missing, so an app with production secrets starts on the embedded
+// database as it does with development ones.
+func (c *Config) ensureDatabaseDir() error {
+	if strings.HasPrefix(c.DatabaseURL, "postgres://") || strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		return nil
+	}
+	path := strings.TrimPrefix(strings.TrimPrefix(c.DatabaseURL, "sqlite:"), "file:")
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	if path == "" || strings.HasPrefix(path, ":memory:") {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("kiln: database folder: %w", err)
+	}
+	return nil
+}

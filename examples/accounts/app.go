@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/kiln-go/kiln/cli"
@@ -182,16 +184,38 @@ func (a *app) routes() http.Handler {
 func loopbackOnly(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		peer, err := netip.ParseAddrPort(r.RemoteAddr)
-		proxied := false
-		for _, name := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip"} {
-			proxied = proxied || r.Header.Get(name) != ""
-		}
-		if err != nil || !peer.Addr().Unmap().IsLoopback() || proxied {
+		if err != nil || !peer.Addr().Unmap().IsLoopback() || proxied(r) || !loopbackHost(r.Host) {
 			http.Error(w, "development pages answer browsers on this machine only", http.StatusForbidden)
 			return
 		}
 		h(w, r)
 	}
+}
+
+// proxied reports whether a request carries a header that proxies add.
+func proxied(r *http.Request) bool {
+	for _, name := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip",
+		"Via", "True-Client-Ip", "Cf-Connecting-Ip", "X-Client-Ip", "X-Original-Forwarded-For", "X-Cluster-Client-Ip", "Fastly-Client-Ip"} {
+		if _, ok := r.Header[name]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// loopbackHost reports whether the request names this machine: a page on
+// another site that rebinds its own name to 127.0.0.1 sends its own name
+// in Host, and is refused.
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	addr, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && addr.Unmap().IsLoopback()
 }
 
 // noMail is the example's password.Sender outside development mode: the

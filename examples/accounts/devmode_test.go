@@ -130,19 +130,33 @@ func TestMailboxIsDevelopmentOnly(t *testing.T) {
 			remote string
 			header http.Header
 			want   int
+			host   string // the Host header; 127.0.0.1:4000 when empty
 		}{
-			{"127.0.0.1:50000", nil, http.StatusOK},
-			{"[::1]:50000", nil, http.StatusOK},
-			{"[::ffff:127.0.0.1]:50000", nil, http.StatusOK},
-			{"203.0.113.9:50000", nil, http.StatusForbidden},
-			{"[2001:db8::9]:50000", nil, http.StatusForbidden},
-			{"192.168.1.20:50000", http.Header{"X-Forwarded-For": {"127.0.0.1"}}, http.StatusForbidden},
-			{"127.0.0.1:50000", http.Header{"X-Forwarded-For": {"203.0.113.9"}}, http.StatusForbidden},
-			{"127.0.0.1:50000", http.Header{"Forwarded": {"for=203.0.113.9"}}, http.StatusForbidden},
-			{"127.0.0.1:50000", http.Header{"X-Real-Ip": {"203.0.113.9"}}, http.StatusForbidden},
-			{"not an address", nil, http.StatusForbidden},
+			{"127.0.0.1:50000", nil, http.StatusOK, ""},
+			{"[::1]:50000", nil, http.StatusOK, ""},
+			{"[::ffff:127.0.0.1]:50000", nil, http.StatusOK, ""},
+			{"203.0.113.9:50000", nil, http.StatusForbidden, ""},
+			{"[2001:db8::9]:50000", nil, http.StatusForbidden, ""},
+			{"192.168.1.20:50000", http.Header{"X-Forwarded-For": {"127.0.0.1"}}, http.StatusForbidden, ""},
+			{"127.0.0.1:50000", http.Header{"X-Forwarded-For": {"203.0.113.9"}}, http.StatusForbidden, ""},
+			{"127.0.0.1:50000", http.Header{"Forwarded": {"for=203.0.113.9"}}, http.StatusForbidden, ""},
+			{"127.0.0.1:50000", http.Header{"X-Real-Ip": {"203.0.113.9"}}, http.StatusForbidden, ""},
+			{"not an address", nil, http.StatusForbidden, ""},
+			{"127.0.0.1:50000", http.Header{"Via": {"1.1 proxy"}}, http.StatusForbidden, ""},
+			{"127.0.0.1:50000", http.Header{"True-Client-Ip": {"203.0.113.9"}}, http.StatusForbidden, ""},
+			{"127.0.0.1:50000", http.Header{"Cf-Connecting-Ip": {"203.0.113.9"}}, http.StatusForbidden, ""},
+			// A page of another site whose name now points at 127.0.0.1
+			// (DNS rebinding) sends its own name.
+			{"127.0.0.1:50000", nil, http.StatusForbidden, "evil.example:4000"},
+			{"127.0.0.1:50000", nil, http.StatusForbidden, "127.0.0.1.nip.io:4000"},
+			{"127.0.0.1:50000", nil, http.StatusOK, "localhost:4000"},
+			{"127.0.0.1:50000", nil, http.StatusOK, "[::1]:4000"},
 		} {
 			req := httptest.NewRequest(http.MethodGet, "/dev/mailbox", nil)
+			req.Host = "127.0.0.1:4000"
+			if tc.host != "" {
+				req.Host = tc.host
+			}
 			req.RemoteAddr = tc.remote
 			for k, v := range tc.header {
 				req.Header[k] = v
