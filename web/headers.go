@@ -44,6 +44,10 @@ type nonceKey struct{}
 //	X-Frame-Options: DENY
 //	Referrer-Policy: no-referrer
 //	Strict-Transport-Security: max-age=31536000 (only with HeaderOptions.HTTPS)
+//	Cache-Control: no-store (a handler may set its own)
+//
+// no-store keeps signed-in pages and answers that carry a token out of
+// shared and browser caches.
 //
 // A page allows its inline <script> and <style> elements by giving each
 // the request's nonce: <script nonce="{{.Nonce}}"> with Nonce set from
@@ -80,6 +84,7 @@ func SecurityHeaders(next http.Handler, o HeaderOptions) http.Handler {
 		if hsts != "" {
 			h.Set("Strict-Transport-Security", hsts)
 		}
+		h.Set("Cache-Control", "no-store")
 		next.ServeHTTP(w, r)
 	})
 }

@@ -245,7 +245,7 @@ func (w *Web) Routes() http.Handler {
 		mux.HandleFunc("POST /auth/"+subject+"/log_out_everywhere", w.logOutEverywhere)
 	}
 	mux.HandleFunc("POST /sign-out", w.signOut)
-	return w.csrf.Handler(w.Middleware(mux))
+	return w.Protect(w.Middleware(mux))
 }
 
 // MaxUserAgentBytes is how much of the User-Agent header the auth routes

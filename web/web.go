@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,6 +47,10 @@ type Web struct {
 	// logOutEverywhere is the add-on's action name, "" without the add-on.
 	logOutAction string
 	limiter      *ratelimit.Limiter
+	// origin is the public URL's origin, "" without one; trusted are the
+	// trusted origins, in the same form.
+	origin  string
+	trusted []string
 }
 
 // Option configures a Web.
@@ -67,13 +72,65 @@ func WithLogger(l *slog.Logger) Option { return func(w *Web) { w.logger = l } }
 // WithPublicURL says where the app is served from, as its users see it
 // (behind a TLS-terminating proxy, that is the proxy's URL). When its
 // scheme is https, session cookies are Secure (Sessions.Secure), whether or
-// not the request reached the app over TLS.
+// not the request reached the app over TLS. Protect then also refuses a
+// browser request whose Origin is not exactly that URL's scheme, host and
+// port (or a trusted origin): http://app.example.com may not post to
+// https://app.example.com.
 func WithPublicURL(u *url.URL) Option {
 	return func(w *Web) {
 		if strings.EqualFold(u.Scheme, "https") {
 			w.sessions.Secure = true
 		}
+		w.origin = originOf(u)
 	}
+}
+
+// originOf is u's origin, "scheme://host[:port]", lower-cased, without a
+// default port.
+func originOf(u *url.URL) string {
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if scheme == "https" && port == "443" || scheme == "http" && port == "80" {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		return scheme + "://" + host + ":" + port
+	}
+	return scheme + "://" + host
+}
+
+// Protect refuses cross-origin browser requests that change state
+// (net/http's CrossOriginProtection: Sec-Fetch-Site, then Origin against
+// Host) and, with a public URL, any request whose Origin is not the public
+// URL's origin or a trusted one. The auth routes are protected; wrap an
+// app's own form routes with it too.
+func (w *Web) Protect(h http.Handler) http.Handler {
+	inner := w.csrf.Handler(h)
+	if w.origin == "" {
+		return inner
+	}
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+		default:
+			if o := r.Header.Get("Origin"); o != "" && !w.trustedOrigin(o) {
+				http.Error(rw, "cross-origin request refused", http.StatusForbidden)
+				return
+			}
+		}
+		inner.ServeHTTP(rw, r)
+	})
+}
+
+func (w *Web) trustedOrigin(o string) bool {
+	u, err := url.Parse(o)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	origin := originOf(u)
+	return origin == w.origin || slices.Contains(w.trusted, origin)
 }
 
 // WithTrustedOrigins lets these origins post to the auth routes, which
@@ -83,6 +140,10 @@ func WithTrustedOrigins(origins ...string) Option {
 		for _, o := range origins {
 			if err := w.csrf.AddTrustedOrigin(o); err != nil {
 				w.logger.Error("kiln/web: bad trusted origin", "origin", o, "err", err)
+				continue
+			}
+			if u, err := url.Parse(o); err == nil {
+				w.trusted = append(w.trusted, originOf(u))
 			}
 		}
 	}

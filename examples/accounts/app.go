@@ -173,7 +173,7 @@ func (a *app) routes() http.Handler {
 	if a.mailbox != nil {
 		pages.HandleFunc("GET /dev/mailbox", loopbackOnly(a.mailboxPage))
 	}
-	mux.Handle("/", http.NewCrossOriginProtection().Handler(a.web.Middleware(pages)))
+	mux.Handle("/", a.web.Protect(a.web.Middleware(pages)))
 	return web.SecurityHeaders(mux, web.HeaderOptions{HTTPS: a.https})
 }
 
