@@ -245,8 +245,8 @@ func (a *app) revokeSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	jti := form.Get("jti")
-	if jti == "" {
-		http.Error(w, "jti: is required", http.StatusBadRequest)
+	if jti == "" || len(form["jti"]) > 1 {
+		http.Error(w, "jti: one session id is required", http.StatusBadRequest)
 		return
 	}
 	row, err := a.auth.Tokens().Get(r.Context(), jti, tokenresource.PurposeUser)
