@@ -310,6 +310,7 @@ func TestSignInBruteForceLimit(t *testing.T) {
 		burst int
 	}{
 		{"default", nil, 10},
+		{"rate_limits override", []string{"KILN_RATE_LIMITS__SIGN_IN_PER_IDENTITY__BURST=3"}, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, _ := newSecurityApp(t, "sqlite", func(c *cli.Config) { c.DSL = dsl.FromEnv("KILN", tc.env) })
