@@ -141,6 +141,10 @@ func (s *DomainSpec) Build(ctx context.Context, layer DataLayer, opts ...Option)
 // Name is the domain's name.
 func (d *Domain) Name() string { return d.name }
 
+// Logger is the domain's logger (WithLogger; slog.Default() when not set),
+// for extensions that log events of their actions.
+func (d *Domain) Logger() *slog.Logger { return d.logger }
+
 // DataLayer is the domain's data layer.
 func (d *Domain) DataLayer() DataLayer { return d.layer }
 

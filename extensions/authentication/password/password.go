@@ -20,7 +20,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"log/slog"
 	"reflect"
 	"strings"
 	"time"
@@ -477,7 +476,7 @@ func (p Password) requestReset(ctx context.Context, cs *resource.Changeset) (any
 	rec, err := p.lookup(ctx, cs, cs.Argument(p.IdentityField))
 	if err != nil {
 		if !errors.Is(err, resource.ErrNotFound) {
-			slog.ErrorContext(ctx, "kiln: password reset request failed", "resource", cs.Resource(), "err", err)
+			cs.Domain().Logger().ErrorContext(ctx, "kiln: password reset request failed", "resource", cs.Resource(), "err", err)
 		}
 		return nil, nil
 	}
@@ -491,7 +490,7 @@ func (p Password) requestReset(ctx context.Context, cs *resource.Changeset) (any
 		return nil, err
 	}
 	if err := p.Resettable.Sender.SendResetToken(ctx, rec, token); err != nil {
-		slog.ErrorContext(ctx, "kiln: sending a password reset token failed", "resource", cs.Resource(), "err", err)
+		cs.Domain().Logger().ErrorContext(ctx, "kiln: sending a password reset token failed", "resource", cs.Resource(), "err", err)
 	}
 	return nil, nil
 }
