@@ -88,15 +88,7 @@ func (b *lockedBuffer) String() string {
 
 func newContractApp(t *testing.T, database string) *contractApp {
 	t.Helper()
-	dir := t.TempDir()
-	dbURL := "sqlite:" + filepath.Join(dir, "accounts.db")
-	if database == "postgres" {
-		dbURL = testdb.PostgresSchemaURL(t)
-	}
-	cfg := &cli.Config{
-		Addr:               "127.0.0.1:0",
-		DataDir:            dir,
-		DatabaseURL:        dbURL,
+	cfg := cli.Config{
 		TokenSigningSecret: "contract-test-token-signing-secret-0123456789",
 		CookieKeys:         []string{"contract-test-cookie-key-0123456789abcdef"},
 		SweepInterval:      time.Minute,
@@ -105,35 +97,56 @@ func newContractApp(t *testing.T, database string) *contractApp {
 		Dev:        true,
 		DevSecrets: true,
 	}
+	if database == "postgres" {
+		cfg.DatabaseURL = testdb.PostgresSchemaURL(t)
+	}
+	a, _ := startApp(t, cfg)
+	return a
+}
+
+// startApp builds the example from cfg and serves it behind an httptest
+// server on loopback until tb ends; a SQLite file in a fresh folder is its
+// database unless cfg names one. It returns the app's log (debug level),
+// which is printed when tb fails.
+func startApp(tb testing.TB, cfg cli.Config) (*contractApp, *lockedBuffer) {
+	tb.Helper()
+	dir := tb.TempDir()
+	cfg.Addr = "127.0.0.1:0"
+	if cfg.DataDir == "" {
+		cfg.DataDir = dir
+	}
+	if cfg.DatabaseURL == "" {
+		cfg.DatabaseURL = "sqlite:" + filepath.Join(dir, "accounts.db")
+	}
 	logs := &lockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
-	rt, err := build(ctx, cfg, logger)
+	rt, err := build(ctx, &cfg, logger)
 	if err != nil {
 		cancel()
-		t.Fatalf("build: %v", err)
+		tb.Fatalf("build: %v", err)
 	}
 	if err := rt.Layer.Migrate(ctx); err != nil {
 		cancel()
 		rt.Close()
-		t.Fatalf("migrate: %v", err)
+		tb.Fatalf("migrate: %v", err)
 	}
 	rt.Start(ctx)
 	srv := httptest.NewServer(rt.Handler)
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	tb.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer scancel()
 		if err := rt.Shutdown(sctx); err != nil {
-			t.Errorf("shutdown: %v", err)
+			tb.Errorf("shutdown: %v", err)
 		}
 		srv.Close()
 		cancel()
 		rt.Close()
-		if t.Failed() {
-			t.Logf("the app's log:\n%s", logs)
+		if tb.Failed() {
+			tb.Logf("the app's log:\n%s", logs)
 		}
 	})
-	return &contractApp{url: srv.URL, rt: rt, db: rt.Layer.DB()}
+	return &contractApp{url: srv.URL, rt: rt, db: rt.Layer.DB()}, logs
 }
 
 // counts are the rows of the users and tokens tables.

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,30 +16,9 @@ import (
 // added) and serves it behind an httptest server on loopback until t ends.
 func devApp(t *testing.T, cfg cli.Config) (string, http.Handler) {
 	t.Helper()
-	dir := t.TempDir()
-	cfg.Addr, cfg.DataDir, cfg.DatabaseURL = "127.0.0.1:0", dir, "sqlite:"+filepath.Join(dir, "accounts.db")
-	ctx, cancel := context.WithCancel(context.Background())
-	rt, err := build(ctx, &cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		cancel()
-		t.Fatalf("build: %v", err)
-	}
-	if err := rt.Layer.Migrate(ctx); err != nil {
-		cancel()
-		rt.Close()
-		t.Fatalf("migrate: %v", err)
-	}
-	rt.Start(ctx)
-	srv := httptest.NewServer(rt.Handler)
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer scancel()
-		_ = rt.Shutdown(sctx)
-		srv.Close()
-		cancel()
-		rt.Close()
-	})
-	return srv.URL, rt.Handler
+	cfg.DatabaseURL = ""
+	a, _ := startApp(t, cfg)
+	return a.url, a.rt.Handler
 }
 
 // askReset registers email and requests a reset mail for it.

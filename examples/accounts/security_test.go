@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"mime/multipart"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -31,53 +30,20 @@ import (
 // (nil for none); it also returns the app's log, written at debug level.
 func newSecurityApp(t *testing.T, database string, edit func(*cli.Config)) (*contractApp, *lockedBuffer) {
 	t.Helper()
-	dir := t.TempDir()
-	dbURL := "sqlite:" + filepath.Join(dir, "accounts.db")
-	if database == "postgres" {
-		dbURL = testdb.PostgresSchemaURL(t)
-	}
-	cfg := &cli.Config{
-		Addr:               "127.0.0.1:0",
-		DataDir:            dir,
-		DatabaseURL:        dbURL,
+	cfg := cli.Config{
 		TokenSigningSecret: "security-test-token-signing-secret-0123456789",
 		CookieKeys:         []string{"security-test-cookie-key-0123456789abcdef"},
 		SweepInterval:      time.Minute,
 		Dev:                true,
 		DevSecrets:         true,
 	}
+	if database == "postgres" {
+		cfg.DatabaseURL = testdb.PostgresSchemaURL(t)
+	}
 	if edit != nil {
-		edit(cfg)
+		edit(&cfg)
 	}
-	logs := &lockedBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ctx, cancel := context.WithCancel(context.Background())
-	rt, err := build(ctx, cfg, logger)
-	if err != nil {
-		cancel()
-		t.Fatalf("build: %v", err)
-	}
-	if err := rt.Layer.Migrate(ctx); err != nil {
-		cancel()
-		rt.Close()
-		t.Fatalf("migrate: %v", err)
-	}
-	rt.Start(ctx)
-	srv := httptest.NewServer(rt.Handler)
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer scancel()
-		if err := rt.Shutdown(sctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		srv.Close()
-		cancel()
-		rt.Close()
-		if t.Failed() {
-			t.Logf("the app's log:\n%s", logs)
-		}
-	})
-	return &contractApp{url: srv.URL, rt: rt, db: rt.Layer.DB()}, logs
+	return startApp(t, cfg)
 }
 
 // jtis returns the jti of every session the sessions page lists for c,
