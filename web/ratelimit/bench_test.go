@@ -10,18 +10,7 @@ import (
 )
 
 func BenchmarkMemoryStoreTake(b *testing.B) {
-	s := ratelimit.NewMemoryStore()
-	rule := ratelimit.Rule{Burst: 1 << 30, Window: time.Hour}
-	ctx := context.Background()
-	b.RunParallel(func(pb *testing.PB) {
-		key := ratelimittest.Key()
-		for pb.Next() {
-			if _, _, err := s.Take(ctx, key, rule); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+	ratelimittest.BenchTake(b, ratelimit.NewMemoryStore())
 }
 
 // BenchmarkMemoryStoreTakeNewKeys takes from a new key each time, the

@@ -108,16 +108,5 @@ func TestRefusesBadTableName(t *testing.T) {
 }
 
 func BenchmarkTake(b *testing.B) {
-	s := open(b, testdb.PostgresSchemaURL(b))
-	rule := ratelimit.Rule{Burst: 1 << 30, Window: time.Hour}
-	ctx := context.Background()
-	b.RunParallel(func(pb *testing.PB) {
-		key := ratelimittest.Key()
-		for pb.Next() {
-			if _, _, err := s.Take(ctx, key, rule); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+	ratelimittest.BenchTake(b, open(b, testdb.PostgresSchemaURL(b)))
 }

@@ -246,3 +246,19 @@ func shared(t *testing.T, a, b ratelimit.Store) {
 		t.Fatalf("after node b refunded one, node a let %d of 2 through; want 1", got)
 	}
 }
+
+// BenchTake measures Take on s, each parallel goroutine on its own key of
+// a bucket that never runs out.
+func BenchTake(b *testing.B, s ratelimit.Store) {
+	rule := ratelimit.Rule{Burst: 1 << 30, Window: time.Hour}
+	ctx := context.Background()
+	b.RunParallel(func(pb *testing.PB) {
+		key := Key()
+		for pb.Next() {
+			if _, _, err := s.Take(ctx, key, rule); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

@@ -79,16 +79,5 @@ func TestBucketsExpireWhenFullAgain(t *testing.T) {
 
 func BenchmarkTake(b *testing.B) {
 	c := client(b)
-	s := redis.New(c, redis.WithPrefix(prefix(b, c)))
-	rule := ratelimit.Rule{Burst: 1 << 30, Window: time.Hour}
-	ctx := context.Background()
-	b.RunParallel(func(pb *testing.PB) {
-		key := ratelimittest.Key()
-		for pb.Next() {
-			if _, _, err := s.Take(ctx, key, rule); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+	ratelimittest.BenchTake(b, redis.New(c, redis.WithPrefix(prefix(b, c))))
 }
