@@ -5,32 +5,15 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/gorilla/websocket"
 
+	"github.com/kiln-go/kiln/internal/browsertest"
 	"github.com/kiln-go/kiln/web"
 )
-
-// chromium finds the browser: the test is skipped when it is missing,
-// except under CI=true.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium is not installed; CI needs it (apt-get install -y chromium)")
-	}
-	t.Skip("chromium is not installed (apt-get install -y chromium)")
-	return ""
-}
 
 // In a real browser, the default policy runs the page's inline script and
 // style that carry the request's nonce and blocks those that do not; the
@@ -39,7 +22,7 @@ func TestSecurityHeadersInABrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a browser")
 	}
-	path := chromium(t)
+	path := browsertest.Chromium(t)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		n := web.CSPNonce(r.Context())
