@@ -10,11 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -360,53 +357,21 @@ func summarize(attempts []attempt) string {
 	return fmt.Sprintf("%d attempts: %s", len(attempts), strings.Join(parts, ", "))
 }
 
-// newBenchApp is newContractApp for a benchmark: the example as build()
-// makes it, on a SQLite file or a PostgreSQL schema, behind an httptest
-// server, logging at Info as in production.
+// newBenchApp is newContractApp for a benchmark: the example with
+// production-style secrets (no development mode), on a SQLite file or a
+// PostgreSQL schema, behind an httptest server.
 func newBenchApp(b *testing.B, database string) *contractApp {
 	b.Helper()
-	dir := b.TempDir()
-	dbURL := "sqlite:" + filepath.Join(dir, "accounts.db")
-	if database == "postgres" {
-		dbURL = testdb.PostgresSchemaURL(b)
-	}
-	cfg := &cli.Config{
-		Addr:               "127.0.0.1:0",
-		DataDir:            dir,
-		DatabaseURL:        dbURL,
+	cfg := cli.Config{
 		TokenSigningSecret: "contract-test-token-signing-secret-0123456789",
 		CookieKeys:         []string{"contract-test-cookie-key-0123456789abcdef"},
 		SweepInterval:      time.Minute,
 	}
-	logs := &lockedBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	ctx, cancel := context.WithCancel(context.Background())
-	rt, err := build(ctx, cfg, logger)
-	if err != nil {
-		cancel()
-		b.Fatalf("build: %v", err)
+	if database == "postgres" {
+		cfg.DatabaseURL = testdb.PostgresSchemaURL(b)
 	}
-	if err := rt.Layer.Migrate(ctx); err != nil {
-		cancel()
-		rt.Close()
-		b.Fatalf("migrate: %v", err)
-	}
-	rt.Start(ctx)
-	srv := httptest.NewServer(rt.Handler)
-	b.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer scancel()
-		if err := rt.Shutdown(sctx); err != nil {
-			b.Errorf("shutdown: %v", err)
-		}
-		srv.Close()
-		cancel()
-		rt.Close()
-		if b.Failed() {
-			b.Logf("the app's log:\n%s", logs)
-		}
-	})
-	return &contractApp{url: srv.URL, rt: rt, db: rt.Layer.DB()}
+	a, _ := startApp(b, cfg)
+	return a
 }
 
 // noRedirectClient is a client without a cookie jar that follows no
