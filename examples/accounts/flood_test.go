@@ -22,6 +22,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/kiln-go/kiln/cli"
+	"github.com/kiln-go/kiln/dsl"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/testdb"
 	"github.com/kiln-go/kiln/live"
@@ -359,13 +360,16 @@ func summarize(attempts []attempt) string {
 
 // newBenchApp is newContractApp for a benchmark: the example with
 // production-style secrets (no development mode), on a SQLite file or a
-// PostgreSQL schema, behind an httptest server.
+// PostgreSQL schema, behind an httptest server. Its brute-force limits are
+// off, so that every failed sign-in of the flood checks a password: the
+// worst case, and the one the limits only shorten.
 func newBenchApp(b *testing.B, database string) *contractApp {
 	b.Helper()
 	cfg := cli.Config{
 		TokenSigningSecret: "contract-test-token-signing-secret-0123456789",
 		CookieKeys:         []string{"contract-test-cookie-key-0123456789abcdef"},
 		SweepInterval:      time.Minute,
+		DSL:                dsl.FromEnv("KILN", []string{"KILN_RATE_LIMITS__DISABLED=true"}),
 	}
 	if database == "postgres" {
 		cfg.DatabaseURL = testdb.PostgresSchemaURL(b)
