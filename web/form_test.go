@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kiln-go/kiln/internal/formtest"
 	"github.com/kiln-go/kiln/internal/livetest"
 	"github.com/kiln-go/kiln/web"
 )
@@ -208,28 +208,14 @@ func TestMultipartLeavesNoTemporaryFile(t *testing.T) {
 	})))
 	t.Cleanup(app.Close)
 
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	if err := mw.WriteField("jti", "abc"); err != nil {
-		t.Fatal(err)
-	}
-	fw, err := mw.CreateFormFile("upload", "big.bin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fw.Write(bytes.Repeat([]byte("k"), 40<<20)); err != nil {
-		t.Fatal(err)
-	}
-	if err := mw.Close(); err != nil {
-		t.Fatal(err)
-	}
+	big, contentType := formtest.BigMultipart(t, "jti", "abc", 40<<20)
 	for _, url := range []string{h.Server.URL + "/auth/user/password/sign_in", app.URL + "/sessions/revoke"} {
-		req, err := http.NewRequestWithContext(testCtx(t), http.MethodPost, url, bytes.NewReader(body.Bytes()))
+		req, err := http.NewRequestWithContext(testCtx(t), http.MethodPost, url, bytes.NewReader(big))
 		if err != nil {
 			t.Fatal(err)
 		}
 		req.Header = cookie.Clone()
-		req.Header.Set("Content-Type", mw.FormDataContentType())
+		req.Header.Set("Content-Type", contentType)
 		req.Header.Set("Accept", "application/json")
 		resp, err := h.HTTPClient().Do(req)
 		if err != nil {

@@ -9,7 +9,6 @@ import (
 	"context"
 	"html"
 	"log/slog"
-	"mime/multipart"
 	"net/http"
 	"net/url"
 	"os"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/kiln-go/kiln/cli"
 	"github.com/kiln-go/kiln/dsl"
+	"github.com/kiln-go/kiln/internal/formtest"
 	"github.com/kiln-go/kiln/internal/testdb"
 	"github.com/kiln-go/kiln/live"
 )
@@ -95,22 +95,8 @@ func TestRevokeSessionRefusesBadForms(t *testing.T) {
 		a.unchanged(t, tc.name, before)
 	}
 
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	if err := mw.WriteField("jti", otherJTI); err != nil {
-		t.Fatal(err)
-	}
-	fw, err := mw.CreateFormFile("upload", "big.bin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fw.Write(bytes.Repeat([]byte("k"), 40<<20)); err != nil {
-		t.Fatal(err)
-	}
-	if err := mw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	resp, answer := c.do(http.MethodPost, "/sessions/revoke", &body, http.Header{"Content-Type": {mw.FormDataContentType()}})
+	big, contentType := formtest.BigMultipart(t, "jti", otherJTI, 40<<20)
+	resp, answer := c.do(http.MethodPost, "/sessions/revoke", bytes.NewReader(big), http.Header{"Content-Type": {contentType}})
 	if resp.StatusCode != http.StatusUnsupportedMediaType {
 		t.Errorf("a 40 MB multipart revoke: %d %q, want 415", resp.StatusCode, answer)
 	}
