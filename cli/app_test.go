@@ -18,7 +18,6 @@ import (
 	"github.com/kiln-go/kiln/internal/accountstest"
 	"github.com/kiln-go/kiln/internal/livetest"
 	"github.com/kiln-go/kiln/live"
-	"github.com/kiln-go/kiln/live/pubsub"
 	"github.com/kiln-go/kiln/notifiers/tokenrevocation"
 	"github.com/kiln-go/kiln/resource"
 	"github.com/kiln-go/kiln/resource/bunlayer"
@@ -43,7 +42,7 @@ func buildTestApp(ctx context.Context, cfg *cli.Config, logger *slog.Logger) (*c
 		layer.Close()
 		return nil, err
 	}
-	ps, err := pubsub.FromURL(ctx, cfg.PubSubURL, logger)
+	ps, err := cli.PubSub(ctx, cfg, layer, logger)
 	if err != nil {
 		return fail(err)
 	}

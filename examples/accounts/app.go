@@ -16,7 +16,6 @@ import (
 	"github.com/kiln-go/kiln/extensions/authentication"
 	"github.com/kiln-go/kiln/extensions/authentication/password"
 	"github.com/kiln-go/kiln/live"
-	"github.com/kiln-go/kiln/live/pubsub"
 	"github.com/kiln-go/kiln/resource"
 	"github.com/kiln-go/kiln/resource/bunlayer"
 	"github.com/kiln-go/kiln/web"
@@ -70,7 +69,7 @@ func build(ctx context.Context, cfg *cli.Config, logger *slog.Logger) (*cli.Runt
 }
 
 func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger *slog.Logger) (*app, error) {
-	ps, err := pubsub.FromURL(ctx, cfg.PubSubURL, logger)
+	ps, err := cli.PubSub(ctx, cfg, layer, logger)
 	if err != nil {
 		return nil, err
 	}
