@@ -5,6 +5,9 @@
 //	tokens revoke --jti J | --subject S | --user IDENTITY
 //	tokens expunge                         remove expired tokens
 //
+// It exits 0 on success, 1 when a command fails and 2 when the command
+// line is wrong (see ExitCode).
+//
 // The app gives a Build func that makes its Runtime from the Config; the
 // commands do the rest.
 //
@@ -20,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -47,7 +51,9 @@ type Runtime struct {
 	// Tokens is the token store.
 	Tokens *tokenresource.Store
 	// SubjectOf returns the token subject of the user with that identity
-	// (an email, say), for tokens revoke --user.
+	// (an email, say), for tokens revoke --user: an error that
+	// errors.Is(err, resource.ErrNotFound) when there is none; any other
+	// error is shown as it is.
 	SubjectOf func(ctx context.Context, identity string) (string, error)
 	// Handler serves the app.
 	Handler http.Handler
@@ -61,11 +67,65 @@ type Runtime struct {
 	Close func() error
 }
 
-// Main runs the command line with os.Args and exits.
+// Main runs the command line with os.Args and exits with ExitCode of its
+// error.
 func Main(app App) {
-	if err := app.Command().Execute(); err != nil {
-		os.Exit(1)
+	os.Exit(ExitCode(app.Command().Execute()))
+}
+
+// The exit codes of the command line.
+const (
+	// ExitOK: the command did what it was asked.
+	ExitOK = 0
+	// ExitError: the command failed (configuration, database, not found…).
+	ExitError = 1
+	// ExitUsage: the command line itself is wrong (an unknown command or
+	// flag, a missing or extra argument); nothing was run.
+	ExitUsage = 2
+)
+
+// ExitCode is the exit code for an error of the command line: ExitOK for
+// nil, ExitUsage for a usage error, ExitError for any other.
+func ExitCode(err error) int {
+	var u usageError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &u):
+		return ExitUsage
 	}
+	return ExitError
+}
+
+// usageError is a wrong command line.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// usage marks an error as a usage error (exit code ExitUsage).
+func usage(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+// noSubcommand accepts no argument: an argument is an unknown command,
+// reported with the nearest known one ("did you mean").
+func noSubcommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if near := cmd.SuggestionsFor(args[0]); len(near) > 0 {
+		msg += "; did you mean " + strings.Join(near, " or ") + "?"
+	}
+	return usageError{errors.New(msg)}
+}
+
+// noArgs accepts no argument, for a command without subcommands.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usage("%q takes no arguments; got %q", cmd.CommandPath(), args[0])
+	}
+	return nil
 }
 
 // Command returns the root command: serve, migrate and tokens.
@@ -76,17 +136,18 @@ func (app App) Command() *cobra.Command {
 		Short:         app.Short,
 		SilenceUsage:  true,
 		SilenceErrors: false,
-		Args:          cobra.NoArgs,
+		Args:          noSubcommand,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return app.serve(cmd, logger)
 		},
 	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	AddFlags(root.PersistentFlags())
 
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the app (the default command)",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return app.serve(cmd, logger) },
 	}
 
@@ -94,17 +155,12 @@ func (app App) Command() *cobra.Command {
 	migrate := &cobra.Command{
 		Use:   "migrate",
 		Short: "Create the tables and unique indexes, or print their SQL",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if print {
+				return app.printMigration(cmd, logger)
+			}
 			return app.with(cmd, logger, func(ctx context.Context, rt *Runtime) error {
-				if print {
-					sql, err := rt.Layer.MigrationSQL()
-					if err != nil {
-						return err
-					}
-					fmt.Fprint(cmd.OutOrStdout(), sql)
-					return nil
-				}
 				if err := rt.Layer.Migrate(ctx); err != nil {
 					return err
 				}
@@ -115,7 +171,12 @@ func (app App) Command() *cobra.Command {
 	}
 	migrate.Flags().BoolVar(&print, "print", false, "print the SQL instead of running it")
 
-	tokens := &cobra.Command{Use: "tokens", Short: "Manage stored tokens"}
+	tokens := &cobra.Command{
+		Use:   "tokens",
+		Short: "Manage stored tokens",
+		Args:  noSubcommand,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
 	tokens.AddCommand(app.revokeCommand(logger), app.expungeCommand(logger))
 
 	root.AddCommand(serve, migrate, tokens)
@@ -145,6 +206,42 @@ func (app App) with(cmd *cobra.Command, logger *slog.Logger, fn func(ctx context
 		}
 	}()
 	return fn(ctx, rt)
+}
+
+// printMigration prints the migration SQL and writes nothing: no data
+// folder, no development secret, no database file. A SQLite app is built on
+// an in-memory database (the SQL is the same); a PostgreSQL one is built
+// on its database as usual, and Build writes nothing.
+func (app App) printMigration(cmd *cobra.Command, logger *slog.Logger) error {
+	cfg, err := readConfig(cmd.Flags())
+	if err != nil {
+		return err
+	}
+	if err := cfg.throwawaySecrets(); err != nil {
+		return err
+	}
+	if dbKind(cfg.DatabaseURL) == "sqlite" {
+		cfg.DatabaseURL = "sqlite::memory:"
+	}
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	rt, err := app.Build(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if rt.Close != nil {
+			_ = rt.Close()
+		}
+	}()
+	sql, err := rt.Layer.MigrationSQL()
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(cmd.OutOrStdout(), sql)
+	return nil
 }
 
 func (app App) serve(cmd *cobra.Command, logger *slog.Logger) error {

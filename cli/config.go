@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -45,7 +47,8 @@ type Config struct {
 	// rotation of TokenSigningSecret.
 	PreviousTokenSigningSecrets []string `mapstructure:"previous_token_signing_secrets"`
 	// CookieKeys seal session cookies, newest first (rotation); each at
-	// least 32 bytes. Default: a development key kept in DataDir.
+	// least 32 bytes. Default: derived from TokenSigningSecret when that is
+	// set (see DeriveCookieKeys), else a development key kept in DataDir.
 	CookieKeys []string `mapstructure:"cookie_keys"`
 	// SweepInterval, when set, overrides the live section's sweep_interval
 	// (how often the live endpoint checks its sessions' tokens against the
@@ -105,7 +108,7 @@ var keys = []struct {
 	{"pubsub_url", "", "postgres://…, redis://… or nats://… to connect several nodes (default in-process)", false},
 	{"token_signing_secret", "", "secret that signs tokens, at least 32 bytes (default: a development secret)", false},
 	{"previous_token_signing_secrets", "", "comma-separated secrets that still verify tokens signed before a rotation", false},
-	{"cookie_keys", "", "comma-separated keys that seal session cookies, newest first (default: a development key)", false},
+	{"cookie_keys", "", "comma-separated keys that seal session cookies, newest first (default: derived from the token signing secret, else a development key)", false},
 	{"sweep_interval", "", "how often live sessions are checked against the token store (default: the live section's, 30s)", false},
 	{"dev", "false", "development mode: dev-only pages for loopback clients; refuses production secrets", true},
 	{"public_url", "", "URL the app is served at, such as https://accounts.example.com (https: Secure cookies and HSTS)", false},
@@ -135,6 +138,19 @@ func AddFlags(fs *pflag.FlagSet) {
 // and reports all problems at once. Missing secrets are replaced by
 // development ones kept in DataDir, with one warning.
 func LoadConfig(fs *pflag.FlagSet, logger *slog.Logger) (*Config, error) {
+	cfg, err := readConfig(fs)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.devSecrets(logger); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// readConfig reads and validates the configuration, leaving missing
+// secrets empty.
+func readConfig(fs *pflag.FlagSet) (*Config, error) {
 	v := viper.New()
 	v.SetEnvPrefix("KILN")
 	v.AutomaticEnv()
@@ -239,9 +255,6 @@ func LoadConfig(fs *pflag.FlagSet, logger *slog.Logger) (*Config, error) {
 	problems = append(problems, cfg.validate()...)
 	if len(problems) > 0 {
 		return nil, errors.Join(problems...)
-	}
-	if err := cfg.devSecrets(logger); err != nil {
-		return nil, err
 	}
 	return cfg, nil
 }
@@ -369,8 +382,40 @@ func (c *Config) TrustedProxy(peer netip.Addr) bool {
 	return false
 }
 
-// devSecrets fills missing secrets from files in DataDir, creating them.
+// cookieKeyLabel is the HKDF label (info) that derives a cookie key from a
+// token signing secret. A new label would make new keys, signing every
+// session out.
+const cookieKeyLabel = "kiln cookie key v1"
+
+// DeriveCookieKeys derives cookie keys from token signing secrets with
+// HKDF-SHA256 under the label "kiln cookie key v1", one key per secret in
+// the same order: the current secret's first, then the previous secrets'
+// (so a cookie sealed before a rotation still opens). Nodes that share
+// their signing secrets derive the same keys; a cookie key is never a
+// signing secret, and knowing one does not give the other.
+func DeriveCookieKeys(signing string, previous ...string) ([]string, error) {
+	var keys []string
+	for _, s := range append([]string{signing}, previous...) {
+		k, err := hkdf.Key(sha256.New, []byte(s), nil, cookieKeyLabel, 48)
+		if err != nil {
+			return nil, fmt.Errorf("kiln: derive cookie key: %w", err)
+		}
+		keys = append(keys, base64.RawURLEncoding.EncodeToString(k))
+	}
+	return keys, nil
+}
+
+// devSecrets fills missing secrets: cookie keys derived from a given
+// signing secret, else development secrets from files in DataDir, creating
+// them.
 func (c *Config) devSecrets(logger *slog.Logger) error {
+	if c.TokenSigningSecret != "" && len(c.CookieKeys) == 0 {
+		keys, err := DeriveCookieKeys(c.TokenSigningSecret, c.PreviousTokenSigningSecrets...)
+		if err != nil {
+			return err
+		}
+		c.CookieKeys = keys
+	}
 	if c.TokenSigningSecret != "" && len(c.CookieKeys) > 0 {
 		return nil
 	}
@@ -397,6 +442,42 @@ func (c *Config) devSecrets(logger *slog.Logger) error {
 	return nil
 }
 
+// throwawaySecrets fills missing secrets with random ones kept nowhere, for
+// a command that writes nothing (migrate --print).
+func (c *Config) throwawaySecrets() error {
+	if c.TokenSigningSecret != "" && len(c.CookieKeys) == 0 {
+		keys, err := DeriveCookieKeys(c.TokenSigningSecret, c.PreviousTokenSigningSecrets...)
+		if err != nil {
+			return err
+		}
+		c.CookieKeys = keys
+	}
+	if c.TokenSigningSecret == "" {
+		s, err := randomSecret()
+		if err != nil {
+			return err
+		}
+		c.TokenSigningSecret, c.DevSecrets = s, true
+	}
+	if len(c.CookieKeys) == 0 {
+		s, err := randomSecret()
+		if err != nil {
+			return err
+		}
+		c.CookieKeys, c.DevSecrets = []string{s}, true
+	}
+	return nil
+}
+
+// randomSecret returns 48 random bytes, base64url-encoded.
+func randomSecret() (string, error) {
+	raw := make([]byte, 48)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(raw), nil
+}
+
 // devSecret reads the development secret kept in path, or makes one. A
 // kept file that others than its owner may read is refused: its secret may
 // have leaked (Windows has no such modes).
@@ -407,11 +488,10 @@ func devSecret(path string) (string, error) {
 	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
 		return strings.TrimSpace(string(b)), nil
 	}
-	raw := make([]byte, 48)
-	if _, err := rand.Read(raw); err != nil {
+	s, err := randomSecret()
+	if err != nil {
 		return "", err
 	}
-	s := base64.RawURLEncoding.EncodeToString(raw)
 	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("kiln: write development secret: %w", err)
 	}

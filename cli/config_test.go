@@ -420,3 +420,45 @@ func TestConfigDevelopmentSecretFileMode(t *testing.T) {
 		}
 	}
 }
+
+// With only a token signing secret, the cookie key is derived from it
+// (HKDF, its own label): two nodes with their own data folders get the same
+// key, no development key is written, and the key is not the secret. The
+// previous secrets give the older keys. Both set: used as they are.
+func TestConfigCookieKeyFromSigningSecret(t *testing.T) {
+	clearEnv(t)
+	const previous = "cli-test-previous-signing-secret-0123456789abcdef"
+	var nodes []*cli.Config
+	for range 2 {
+		dir := filepath.Join(t.TempDir(), "data")
+		cfg, err := load(t, "--data-dir", dir, "--token-signing-secret", testSecret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.DevSecrets || len(cfg.CookieKeys) != 1 || len(cfg.CookieKeys[0]) < 32 || cfg.CookieKeys[0] == testSecret {
+			t.Fatalf("derived cookie key: %+v", cfg)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("the data folder was made although no development secret was needed: %v", err)
+		}
+		nodes = append(nodes, cfg)
+	}
+	if !slices.Equal(nodes[0].CookieKeys, nodes[1].CookieKeys) {
+		t.Errorf("two nodes with one signing secret derived different cookie keys")
+	}
+	if keys, err := cli.DeriveCookieKeys(testSecret); err != nil || !slices.Equal(keys, nodes[0].CookieKeys) {
+		t.Errorf("DeriveCookieKeys = %v, %v; want the configuration's %v", keys, err, nodes[0].CookieKeys)
+	}
+	other, err := cli.DeriveCookieKeys(previous)
+	if err != nil || other[0] == nodes[0].CookieKeys[0] {
+		t.Fatalf("another secret derived %v, %v", other, err)
+	}
+	rotated, err := load(t, "--data-dir", t.TempDir(), "--token-signing-secret", testSecret, "--previous-token-signing-secrets", previous)
+	if err != nil || !slices.Equal(rotated.CookieKeys, []string{nodes[0].CookieKeys[0], other[0]}) {
+		t.Errorf("after a rotation the cookie keys are %v, %v; want the current and the previous secret's", rotated.CookieKeys, err)
+	}
+	both, err := load(t, "--data-dir", t.TempDir(), "--token-signing-secret", testSecret, "--cookie-keys", testCookieKey)
+	if err != nil || !slices.Equal(both.CookieKeys, []string{testCookieKey}) {
+		t.Errorf("both set: cookie keys %v, %v; want the given one", both.CookieKeys, err)
+	}
+}

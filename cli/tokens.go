@@ -24,7 +24,7 @@ func (app App) revokeCommand(logger *slog.Logger) *cobra.Command {
 the --user with that identity. Each revocation notifies the token
 revocation notifier, which closes the live sessions through the pub/sub
 (KILN_PUBSUB_URL) at once, or at the servers' next sweep without one.`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			given := 0
 			for _, s := range []string{jti, subject, user} {
@@ -33,14 +33,17 @@ revocation notifier, which closes the live sessions through the pub/sub
 				}
 			}
 			if given != 1 {
-				return errors.New("give exactly one of --jti, --subject or --user")
+				return usage("give exactly one of --jti, --subject or --user")
 			}
 			return app.with(cmd, logger, func(ctx context.Context, rt *Runtime) error {
 				out := cmd.OutOrStdout()
 				if jti != "" {
 					row, err := rt.Tokens.Get(ctx, jti, "")
-					if err != nil {
+					switch {
+					case errors.Is(err, resource.ErrNotFound):
 						return fmt.Errorf("no unexpired token with jti %q", jti)
+					case err != nil:
+						return fmt.Errorf("read token %q: %w", jti, err)
 					}
 					if err := rt.Tokens.RevokeJTI(ctx, jti, row.Subject, tokenresource.ReasonRevoked); err != nil {
 						if errors.Is(err, tokenresource.ErrAlreadyRevoked) {
@@ -53,8 +56,11 @@ revocation notifier, which closes the live sessions through the pub/sub
 				}
 				if user != "" {
 					s, err := rt.SubjectOf(ctx, user)
-					if err != nil {
+					switch {
+					case errors.Is(err, resource.ErrNotFound):
 						return fmt.Errorf("no user %q", user)
+					case err != nil:
+						return fmt.Errorf("find user %q: %w", user, err)
 					}
 					subject = s
 				}
@@ -81,7 +87,7 @@ func (app App) expungeCommand(logger *slog.Logger) *cobra.Command {
 	return &cobra.Command{
 		Use:   "expunge",
 		Short: "Remove expired tokens (with a progress bar when there are many)",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return app.with(cmd, logger, func(ctx context.Context, rt *Runtime) error {
 				n, err := Expunge(ctx, rt.Tokens, func(total int) func(int) {

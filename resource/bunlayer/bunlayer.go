@@ -17,10 +17,12 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -83,8 +85,8 @@ func Open(ctx context.Context, rawURL string) (*Layer, error) {
 	default:
 		dsn, memory := sqliteDSN(rawURL)
 		if !memory {
-			if err := createPrivate(dsn); err != nil {
-				return nil, fmt.Errorf("kiln/bunlayer: create SQLite file: %w", err)
+			if err := prepareFile(dsn); err != nil {
+				return nil, err
 			}
 		}
 		sqldb, err := sql.Open(sqliteshim.ShimName, dsn)
@@ -101,6 +103,9 @@ func Open(ctx context.Context, rawURL string) (*Layer, error) {
 	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
+		if db.Dialect().Name() == dialect.SQLite {
+			return nil, fmt.Errorf("kiln/bunlayer: open SQLite database %s: %w", sqliteFile(rawURL), err)
+		}
 		return nil, fmt.Errorf("kiln/bunlayer: connect: %w", err)
 	}
 	return New(db), nil
@@ -124,27 +129,72 @@ func sqliteDSN(raw string) (dsn string, memory bool) {
 	return "file:" + path + "?" + strings.Join(params, "&"), false
 }
 
-// createPrivate creates the file of a SQLite DSN, when it does not exist,
+// prepareFile creates the file of a SQLite DSN, when it does not exist,
 // readable and writable by its owner only (SQLite would make it 0644).
 // SQLite gives its -wal, -shm and -journal files the database file's mode.
-// A read-only or in-memory DSN creates nothing.
-func createPrivate(dsn string) error {
+// A read-only or in-memory DSN creates nothing. It then checks that the
+// file opens as the DSN asks, so that a path SQLite cannot open is
+// reported with its name and the reason (SQLite says only "unable to open
+// database file").
+func prepareFile(dsn string) error {
 	path, query, _ := strings.Cut(strings.TrimPrefix(dsn, "file:"), "?")
-	if q, err := url.ParseQuery(query); err == nil && (q.Get("mode") == "ro" || q.Get("mode") == "memory") {
+	q, _ := url.ParseQuery(query)
+	if q.Get("mode") == "memory" {
 		return nil
 	}
 	path, err := url.PathUnescape(path) // SQLite decodes a URI filename's %XX
 	if err != nil {
 		return nil // SQLite reports the bad name
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	switch {
-	case errors.Is(err, fs.ErrExist):
-		return nil
-	case err != nil:
-		return err
+	cannot := func(reason string) error {
+		return fmt.Errorf("kiln/bunlayer: cannot open SQLite database %s: %s", path, reason)
+	}
+	flag := os.O_RDWR
+	if q.Get("mode") == "ro" {
+		flag = os.O_RDONLY
+	} else {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		switch {
+		case err == nil:
+			if err := f.Close(); err != nil {
+				return cannot(err.Error())
+			}
+		case errors.Is(err, fs.ErrExist):
+		case errors.Is(err, fs.ErrNotExist):
+			return cannot("its folder " + filepath.Dir(path) + " does not exist")
+		case errors.Is(err, syscall.ENOTDIR):
+			return cannot("a part of its folder path " + filepath.Dir(path) + " is a file, not a folder")
+		default:
+			return cannot(reason(err))
+		}
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return cannot("it is a folder, not a file")
+	}
+	f, err := os.OpenFile(path, flag, 0)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return cannot("it does not exist")
+		}
+		return cannot(reason(err))
 	}
 	return f.Close()
+}
+
+// reason is the cause of a file error, without the path it names.
+func reason(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// sqliteFile is the file path of a SQLite URL, for error messages.
+func sqliteFile(raw string) string {
+	path := strings.TrimPrefix(strings.TrimPrefix(raw, "sqlite:"), "file:")
+	path, _, _ = strings.Cut(path, "?")
+	return path
 }
 
 // DB returns the underlying *bun.DB.

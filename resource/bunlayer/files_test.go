@@ -1,10 +1,12 @@
 package bunlayer_test
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/kiln-go/kiln/resource/bunlayer"
@@ -75,5 +77,46 @@ func TestSQLiteFilesArePrivate(t *testing.T) {
 	l.Close()
 	if fi, err := os.Stat(shared); err != nil || fi.Mode().Perm() != 0o640 {
 		t.Errorf("an existing database file: %v, mode %v; want it left at 0640", err, fi.Mode())
+	}
+}
+
+// A SQLite path that cannot be opened is reported with its name and the
+// reason, not SQLite's "unable to open database file: out of memory (14)".
+func TestOpenUnopenableSQLite(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, []byte("not a folder"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "folder.db"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	junk := filepath.Join(dir, "junk.db")
+	if err := os.WriteFile(junk, bytes.Repeat([]byte("not a database "), 512), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ url, want string }{
+		{"sqlite:" + filepath.Join(file, "x.db"),
+			"kiln/bunlayer: cannot open SQLite database " + filepath.Join(file, "x.db") + ": a part of its folder path " + file + " is a file, not a folder"},
+		{"sqlite:" + filepath.Join(dir, "missing", "x.db"),
+			"kiln/bunlayer: cannot open SQLite database " + filepath.Join(dir, "missing", "x.db") + ": its folder " + filepath.Join(dir, "missing") + " does not exist"},
+		{"sqlite:" + filepath.Join(dir, "folder.db"),
+			"kiln/bunlayer: cannot open SQLite database " + filepath.Join(dir, "folder.db") + ": it is a folder, not a file"},
+		{"file:" + filepath.Join(dir, "absent.db") + "?mode=ro",
+			"kiln/bunlayer: cannot open SQLite database " + filepath.Join(dir, "absent.db") + ": it does not exist"},
+		{"sqlite:" + junk, "kiln/bunlayer: open SQLite database " + junk + ": file is not a database"},
+	} {
+		l, err := bunlayer.Open(t.Context(), c.url)
+		if err == nil {
+			l.Close()
+			t.Errorf("Open(%q) = a layer, want an error", c.url)
+			continue
+		}
+		if !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("Open(%q) = %q, want it to start with %q", c.url, err, c.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "absent.db")); !os.IsNotExist(err) {
+		t.Errorf("a read-only open created its file: %v", err)
 	}
 }
