@@ -10,6 +10,15 @@ import { createRequire } from "node:module";
 const pageRequests = [];
 globalThis.fetch = (url) => new Promise((resolve, reject) => pageRequests.push({ url, resolve, reject }));
 
+// The page's XMLHttpRequest, likewise: loadend fires when the test says.
+class FakeXHR {
+  constructor() { this.listeners = {}; }
+  addEventListener(type, fn) { (this.listeners[type] ||= []).push(fn); }
+  send() { this.sent = true; }
+  finish() { for (const fn of this.listeners.loadend || []) fn(); }
+}
+globalThis.XMLHttpRequest = FakeXHR;
+
 const require = createRequire(import.meta.url);
 const KilnLive = require("./client.js");
 
@@ -218,6 +227,20 @@ test("4001 asks only once the page's fetch() calls in flight have answered (thei
   h.fire(); // the bound's timer, once the wait is over, does nothing
   assert.equal(h.probes.length, 1);
   pageRequests.shift().reject(new TypeError("aborted"));
+});
+
+test("4001 asks only once the page's XMLHttpRequests in flight have ended", async () => {
+  const h = harness();
+  const xhr = new XMLHttpRequest();
+  xhr.send("current_password=a&password=b");
+  assert.equal(xhr.sent, true, "the page's send was not called");
+  h.last().serverClose(4001, "password changed");
+  await settled();
+  assert.equal(h.probes.length, 0, "probed before the XMLHttpRequest ended");
+  xhr.finish();
+  await settled();
+  assert.equal(h.probes.length, 1);
+  assert.equal(h.sockets.length, 2);
 });
 
 test("4001 waits for a request in flight at most settleTimeout, then asks", async () => {
