@@ -5,6 +5,20 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 
+// The page's own fetch, as client.js finds it when it loads: each call
+// answers when the test resolves it.
+const pageRequests = [];
+globalThis.fetch = (url) => new Promise((resolve, reject) => pageRequests.push({ url, resolve, reject }));
+
+// The page's XMLHttpRequest, likewise: loadend fires when the test says.
+class FakeXHR {
+  constructor() { this.listeners = {}; }
+  addEventListener(type, fn) { (this.listeners[type] ||= []).push(fn); }
+  send() { this.sent = true; }
+  finish() { for (const fn of this.listeners.loadend || []) fn(); }
+}
+globalThis.XMLHttpRequest = FakeXHR;
+
 const require = createRequire(import.meta.url);
 const KilnLive = require("./client.js");
 
@@ -101,12 +115,17 @@ test("send writes JSON frames on an open socket only", () => {
 });
 
 for (const reason of ["signed out", "signed out everywhere", "password changed", "revoked", "expired"]) {
-  test(`4001 "${reason}" is terminal: no reconnect, go to sign-in with the reason`, () => {
-    const h = harness();
+  test(`4001 "${reason}" with a session gone: one probe, no reconnect, go to sign-in with the reason`, async () => {
+    const h = harness({ url: "wss://app.example/live/websocket" });
     const ws = h.last();
     ws.open();
     ws.frame("hello", { socket_id: "s" });
+    h.probeStatus = 401;
     ws.serverClose(4001, reason);
+    assert.deepEqual(h.navigations, [], "navigated before the probe answered");
+    await settled();
+    assert.deepEqual(h.probes.map((p) => p.url), ["https://app.example/live/websocket"]);
+    assert.equal(h.probes[0].init.credentials, "same-origin");
     assert.deepEqual(h.navigations, ["/sign-in?reason=" + encodeURIComponent(reason)]);
     assert.deepEqual(h.statuses.at(-1), { status: "signed-out", reason });
     assert.equal(h.timers.length, 0, "a reconnect was scheduled");
@@ -115,19 +134,128 @@ for (const reason of ["signed out", "signed out everywhere", "password changed",
   });
 }
 
-test("4001 without a reason says signed out; the sign-in path keeps its query", () => {
+test("4001 without a reason says signed out; the sign-in path keeps its query", async () => {
   const h = harness({ signInPath: "/login?next=%2Fdash" });
+  h.probeStatus = 401;
   h.last().serverClose(4001);
+  await settled();
   assert.deepEqual(h.navigations, ["/login?next=%2Fdash&reason=signed%20out"]);
   assert.equal(h.timers.length, 0);
 });
 
-test("4001 before any hello (a token revoked while connecting) is terminal too", () => {
+test("4001 before any hello (a token revoked while connecting) is probed once too", async () => {
   const h = harness();
+  h.probeStatus = 401;
+  h.last().serverClose(4001, "revoked");
+  await settled();
+  assert.deepEqual(h.navigations, ["/sign-in?reason=revoked"]);
+  assert.equal(h.timers.length, 0);
+  assert.equal(h.probes.length, 1);
+});
+
+test("4001 with the page's session still holding (a fresh cookie) reconnects at once, without leaving the page", async () => {
+  const h = harness();
+  h.last().open();
+  h.last().frame("hello", { socket_id: "users_sessions:old" });
+  h.probeStatus = 400; // authenticated by the cookie, refused as no upgrade
+  h.last().serverClose(4001, "password changed");
+  assert.deepEqual(h.statuses.at(-1), { status: "reconnecting", attempt: 0, code: 4001, reason: "password changed" });
+  await settled();
+  assert.equal(h.probes.length, 1);
+  assert.deepEqual(h.navigations, []);
+  assert.equal(h.timers.length, 0, "the reconnect waited for a backoff");
+  assert.equal(h.sockets.length, 2, "no new socket");
+  h.last().open();
+  h.last().frame("hello", { socket_id: "users_sessions:new" });
+  assert.deepEqual(h.statuses.at(-1), { status: "live", socketID: "users_sessions:new" });
+  assert.equal(h.client.send("ping", {}), true);
+
+  // The renewed socket is revoked in turn: asked again, once.
+  h.probeStatus = 401;
+  h.last().serverClose(4001, "revoked");
+  await settled();
+  assert.equal(h.probes.length, 2);
+  assert.deepEqual(h.navigations, ["/sign-in?reason=revoked"]);
+});
+
+test("a second 4001 before the renewed socket's hello signs out without asking again", async () => {
+  const h = harness();
+  h.last().serverClose(4001, "password changed");
+  await settled();
+  assert.equal(h.sockets.length, 2);
+  h.last().serverClose(4001, "revoked");
+  await settled();
+  assert.equal(h.probes.length, 1, "a 4001 loop");
+  assert.deepEqual(h.navigations, ["/sign-in?reason=revoked"]);
+  assert.equal(h.timers.length, 0);
+});
+
+test("4001 with a probe that fails goes to sign-in", async () => {
+  const h = harness();
+  h.probeStatus = "error";
+  h.last().serverClose(4001, "signed out");
+  await settled();
+  assert.deepEqual(h.navigations, ["/sign-in?reason=signed%20out"]);
+  assert.equal(h.sockets.length, 1);
+});
+
+test("4001 without fetch (a non-browser host) goes to sign-in at once", () => {
+  const h = harness({ fetch: null });
   h.last().serverClose(4001, "revoked");
   assert.deepEqual(h.navigations, ["/sign-in?reason=revoked"]);
   assert.equal(h.timers.length, 0);
-  assert.equal(h.probes.length, 0, "a 4001 needs no probe");
+});
+
+test("4001 asks only once the page's fetch() calls in flight have answered (their cookie counts)", async () => {
+  const h = harness();
+  h.last().open();
+  h.last().frame("hello", { socket_id: "s" });
+  // The page changes its password with fetch(); the 4001 arrives first.
+  const change = globalThis.fetch("/auth/user/password/change", { method: "POST" });
+  h.last().serverClose(4001, "password changed");
+  await settled();
+  assert.equal(h.probes.length, 0, "probed with the response (and its cookie) still to come");
+  assert.deepEqual(h.timers.map((t) => t.ms), [5000], "no bound on the wait");
+  // A request the page starts after the close is not waited for.
+  globalThis.fetch("/long-poll");
+  pageRequests.shift().resolve({ status: 200 });
+  assert.equal((await change).status, 200);
+  await settled();
+  assert.equal(h.probes.length, 1);
+  assert.deepEqual(h.navigations, []);
+  assert.equal(h.sockets.length, 2, "the session holds: reconnected");
+  h.fire(); // the bound's timer, once the wait is over, does nothing
+  assert.equal(h.probes.length, 1);
+  pageRequests.shift().reject(new TypeError("aborted"));
+});
+
+test("4001 asks only once the page's XMLHttpRequests in flight have ended", async () => {
+  const h = harness();
+  const xhr = new XMLHttpRequest();
+  xhr.send("current_password=a&password=b");
+  assert.equal(xhr.sent, true, "the page's send was not called");
+  h.last().serverClose(4001, "password changed");
+  await settled();
+  assert.equal(h.probes.length, 0, "probed before the XMLHttpRequest ended");
+  xhr.finish();
+  await settled();
+  assert.equal(h.probes.length, 1);
+  assert.equal(h.sockets.length, 2);
+});
+
+test("4001 waits for a request in flight at most settleTimeout, then asks", async () => {
+  const h = harness({ settleTimeout: 1234 });
+  globalThis.fetch("/hangs").catch(() => {});
+  h.probeStatus = 401;
+  h.last().serverClose(4001, "revoked");
+  await settled();
+  assert.equal(h.probes.length, 0);
+  assert.deepEqual(h.timers.map((t) => t.ms), [1234]);
+  h.fire();
+  await settled();
+  assert.equal(h.probes.length, 1);
+  assert.deepEqual(h.navigations, ["/sign-in?reason=revoked"]);
+  pageRequests.shift().reject(new TypeError("aborted"));
 });
 
 test("1006 and 1001 reconnect with a growing backoff, capped, reset by hello", async () => {
@@ -237,7 +365,9 @@ test("a terminal close after reconnects still goes to sign-in", async () => {
   h.last().serverClose(1006);
   await settled();
   h.fire();
+  h.probeStatus = 401;
   h.last().serverClose(4001, "password changed");
+  await settled();
   assert.deepEqual(h.navigations, ["/sign-in?reason=password%20changed"]);
   assert.equal(h.timers.length, 0);
 });

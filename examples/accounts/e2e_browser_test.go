@@ -63,6 +63,41 @@ func TestBrowserAutoSignOut(t *testing.T) {
 		second.signIn(t, app.URL, email, "second password")
 	})
 
+	t.Run("password change with fetch", func(t *testing.T) {
+		// A single-page app changes the password with fetch(): its page
+		// stays, and its socket comes back on the fresh session cookie.
+		email := registerOverHTTP(t, app.URL, "spa", "first password")
+		first, second := b.window(t, artifacts, "first"), b.window(t, artifacts, "second")
+		first.signIn(t, app.URL, email, "first password")
+		second.signIn(t, app.URL, email, "first password")
+		oldID := first.text(t, "#socket-id")
+
+		start := time.Now()
+		first.eval(t, `window.kilnSamePage = "yes";
+fetch("/auth/user/password/change", {
+  method: "POST",
+  headers: {Accept: "application/json"},
+  body: new URLSearchParams({current_password: "first password", password: "second password", password_confirmation: "second password"}),
+}).then((r) => { window.kilnChange = String(r.status); }, (e) => { window.kilnChange = String(e); });
+"sent"`)
+		first.waitFor(t, "the fetch() answered", `window.kilnChange !== undefined`, 10*time.Second)
+		if got := first.eval(t, "window.kilnChange"); got != "200" {
+			t.Fatalf("the fetch() password change answered %s", got)
+		}
+		second.waitSignedOut(t, "password changed", start)
+		first.waitFor(t, "the first window live on a fresh session",
+			fmt.Sprintf(`document.getElementById("status").dataset.status === "live" && document.getElementById("socket-id").textContent !== %q`, oldID), 10*time.Second)
+		if id := first.text(t, "#socket-id"); !strings.HasPrefix(id, "users_sessions:") {
+			t.Errorf("the first window's socket id is %q after the change: want a fresh session's", id)
+		}
+		if first.eval(t, `window.kilnSamePage || "reloaded"`) != "yes" || first.location(t) != app.URL+"/" {
+			t.Errorf("the first window left its page: at %s", first.location(t))
+		}
+		first.waitTick(t)
+		// The second window signs in with the new password only.
+		second.signIn(t, app.URL, email, "second password")
+	})
+
 	t.Run("sign out everywhere", func(t *testing.T) {
 		email := registerOverHTTP(t, app.URL, "everywhere", "a good password")
 		first, second := b.window(t, artifacts, "first"), b.window(t, artifacts, "second")

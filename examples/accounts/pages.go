@@ -72,6 +72,7 @@ password or revoke this session from another window and it closes at once.</p>
     onStatus: function (s, d) {
       status.dataset.status = s;
       status.textContent = s;
+      if (s === "live") document.getElementById("socket-id").textContent = d.socketID;
       if (s === "signed-out") document.getElementById("reason").textContent = "signed out: " + d.reason;
     },
     onEvent: function (event, payload) {
