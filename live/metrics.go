@@ -82,17 +82,18 @@ func (m *metrics) register(reg prometheus.Registerer, open func() int) (unregist
 		Name: "kiln_live_sockets",
 		Help: "Live sockets open on this node.",
 	}, func() float64 { return float64(open()) })
-	cs := []prometheus.Collector{sockets, m.opened, m.closed, m.disconnect, m.sweeps, m.swept}
+	var done []prometheus.Collector
 	unregister = func() {
-		for _, c := range cs {
+		for _, c := range done {
 			reg.Unregister(c)
 		}
 	}
-	for _, c := range cs {
+	for _, c := range []prometheus.Collector{sockets, m.opened, m.closed, m.disconnect, m.sweeps, m.swept} {
 		if err := reg.Register(c); err != nil {
-			unregister()
+			unregister() // only this call's: another's have the same descriptors
 			return nil, err
 		}
+		done = append(done, c)
 	}
 	return unregister, nil
 }
