@@ -119,11 +119,11 @@ func TestMetricsCountOpensClosesAndSweeps(t *testing.T) {
 	got := waitMetrics(t, ctx, reg, map[string]float64{
 		"kiln_live_sockets":      0,
 		"kiln_live_opened_total": 4,
-		`kiln_live_closed_total{code="4001",reason="signed out"}`:                      2,
+		`kiln_live_closed_total{code="4001",reason="signed out"}`:                       2,
 		`kiln_live_closed_total{code="none",reason="client closed or connection lost"}`: 1,
-		`kiln_live_closed_total{code="4001",reason="revoked"}`:                         1,
-		"kiln_live_disconnect_seconds_count":                                           2,
-		"kiln_live_swept_total":                                                        1,
+		`kiln_live_closed_total{code="4001",reason="revoked"}`:                          1,
+		"kiln_live_disconnect_seconds_count":                                            2,
+		"kiln_live_swept_total":                                                         1,
 	})
 	if got["kiln_live_sweeps_total"] < 1 {
 		t.Errorf("kiln_live_sweeps_total = %v, want at least 1", got["kiln_live_sweeps_total"])
