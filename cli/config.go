@@ -73,6 +73,9 @@ type Config struct {
 	// node, the default), or a postgres://… or redis://… URL to share them
 	// between nodes.
 	RateLimitStore string `mapstructure:"rate_limit_store"`
+	// MetricsPublic serves an app's /metrics to every client; by default
+	// only clients on this machine (loopback, not through a proxy) get it.
+	MetricsPublic bool `mapstructure:"metrics_public"`
 	// ReadTimeout bounds reading a whole request, body included; it also
 	// bounds reading its header, up to 10s. Zero: 30s.
 	ReadTimeout time.Duration `mapstructure:"read_timeout"`
@@ -118,6 +121,7 @@ var keys = []struct {
 	{"write_timeout", "30s", "longest time to write a response (live sockets are not bound by it)", false},
 	{"idle_timeout", "120s", "longest time a kept-alive connection waits for its next request", false},
 	{"max_header_bytes", "65536", "largest request header, in bytes (a larger one is answered 431)", false},
+	{"metrics_public", "false", "serve /metrics to every client, not only to this machine's", true},
 }
 
 // AddFlags declares the configuration flags, and --config.
@@ -223,6 +227,11 @@ func readConfig(fs *pflag.FlagSet) (*Config, error) {
 	}
 	cfg.PublicURL = strings.TrimSuffix(v.GetString("public_url"), "/")
 	cfg.RateLimitStore = v.GetString("rate_limit_store")
+	if public, err := strconv.ParseBool(v.GetString("metrics_public")); err != nil {
+		problems = append(problems, fmt.Errorf("metrics_public %q: want true or false", v.GetString("metrics_public")))
+	} else {
+		cfg.MetricsPublic = public
+	}
 	for _, item := range listValue(v, "trusted_proxies") {
 		p, err := parseProxy(item)
 		if err != nil {

@@ -107,22 +107,38 @@ func (c *Conn) Unsubscribe(topic string) {
 // the caller wait: a client that does not read would otherwise hold up
 // the revocation (and every other socket it closes) for writeWait, and
 // lose its close frame.
-func (c *Conn) Close(code int, reason string) {
+func (c *Conn) Close(code int, reason string) { c.close(code, reason, time.Time{}) }
+
+// close is Close for a disconnect that reached this node at since (zero
+// for a close that is not a disconnect), observed in the disconnect
+// histogram once the close frame is written. It reports whether this
+// call closed the socket.
+func (c *Conn) close(code int, reason string, since time.Time) bool {
+	// Under mu, so that a socket ending at the same time is counted once,
+	// as closed by the server or by the client.
+	c.mu.Lock()
 	if c.closing.Swap(true) {
-		return
+		c.mu.Unlock()
+		return false
 	}
+	c.ep.metrics.countClosed(code, reason)
+	c.mu.Unlock()
 	c.unregister()
-	go c.writeClose(code, reason)
+	go c.writeClose(code, reason, since)
+	return true
 }
 
 // writeClose writes the close frame as soon as the connection's writer is
 // free (within writeWait), then waits a little for the client's reply.
-func (c *Conn) writeClose(code int, reason string) {
+func (c *Conn) writeClose(code int, reason string, since time.Time) {
 	ws := c.session.WebsocketConnection()
 	deadline := time.Now().Add(c.ep.writeWait)
 	if err := ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), deadline); err != nil {
 		ws.Close()
 		return
+	}
+	if !since.IsZero() {
+		c.ep.metrics.observeDisconnect(since)
 	}
 	// Wait for the client's reply, but not for long.
 	_ = ws.SetReadDeadline(time.Now().Add(c.ep.closeGrace))

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/olahol/melody"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 )
@@ -60,6 +61,8 @@ type Endpoint struct {
 	handlers map[string]HandlerFunc
 	onOpen   func(*Conn)
 	errs     []error // bad options, returned by New
+	registry prometheus.Registerer
+	metrics  *metrics
 
 	sockets *index
 	topics  *index
@@ -166,6 +169,7 @@ func New(opts ...Option) (*Endpoint, error) {
 		topics:   newIndex(),
 		limits:   newLimits(),
 		sweepNow: make(chan struct{}, 1),
+		metrics:  newMetrics(),
 	}
 	var defaults Settings
 	SettingsSchema.Defaults(&defaults)
@@ -189,7 +193,17 @@ func New(opts ...Option) (*Endpoint, error) {
 	if e.pendingChecker != nil {
 		e.SetChecker(e.pendingChecker)
 	}
+	unregister := func() {}
+	if e.registry != nil {
+		var err error
+		if unregister, err = e.metrics.register(e.registry, e.Len); err != nil {
+			e.cancel()
+			_ = e.m.Close()
+			return nil, fmt.Errorf("kiln/live: metrics: %w", err)
+		}
+	}
 	if err := e.pubsub.Subscribe(e.ctx, e.receive); err != nil {
+		unregister()
 		e.cancel()
 		_ = e.m.Close()
 		return nil, fmt.Errorf("kiln/live: subscribe: %w", err)
@@ -253,6 +267,7 @@ func (e *Endpoint) connect(s *melody.Session) {
 	hello, _ := encodeFrame("hello", map[string]string{"socket_id": c.id.SocketID})
 	_ = c.write(hello)
 	e.sockets.add(c.id.SocketID, c)
+	e.metrics.opened.Inc()
 	for _, t := range c.id.Topics {
 		c.Subscribe(t)
 	}
@@ -268,7 +283,7 @@ func (e *Endpoint) connect(s *melody.Session) {
 	down := e.shutdown
 	e.mu.Unlock()
 	if down {
-		c.Close(CloseGoingAway, "server shutting down")
+		c.Close(CloseGoingAway, reasonShuttingDown)
 		return
 	}
 	if !c.id.ExpiresAt.IsZero() {
@@ -287,7 +302,11 @@ func (e *Endpoint) connect(s *melody.Session) {
 
 func (e *Endpoint) disconnected(s *melody.Session) {
 	if c, ok := s.Keys[connKey].(*Conn); ok {
-		c.closing.Store(true)
+		c.mu.Lock()
+		if !c.closing.Swap(true) {
+			e.metrics.countClientClosed()
+		}
+		c.mu.Unlock()
 		c.unregister()
 		if n := c.dropped.Load(); n > 0 {
 			e.logger.Warn("kiln/live: socket closed after dropping frames", "socket_id", c.id.SocketID, "dropped", n)
@@ -358,9 +377,10 @@ func (e *Endpoint) receive(msg Message) {
 // DisconnectLocal closes this node's sessions of socketID and returns how
 // many it closed.
 func (e *Endpoint) DisconnectLocal(socketID string, reason tokenresource.Reason) int {
+	start := time.Now()
 	conns := e.sockets.get(socketID)
 	for _, c := range conns {
-		c.Close(CloseSignedOut, ReasonText(reason))
+		c.close(CloseSignedOut, ReasonText(reason), start)
 	}
 	return len(conns)
 }
@@ -379,7 +399,7 @@ func (e *Endpoint) Shutdown(ctx context.Context) error {
 	e.mu.Unlock()
 	e.cancel()
 	for _, c := range e.sockets.all() {
-		c.Close(CloseGoingAway, "server shutting down")
+		c.Close(CloseGoingAway, reasonShuttingDown)
 	}
 	defer e.m.Close()
 	done := make(chan struct{})

@@ -87,6 +87,8 @@ func (e *Endpoint) refuseWithClose(w http.ResponseWriter, r *http.Request, code 
 		return // the upgrader has answered
 	}
 	defer ws.Close()
+	e.metrics.opened.Inc()
+	e.metrics.countClosed(code, reason)
 	msg := websocket.FormatCloseMessage(code, reason)
 	if err := ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(e.writeWait)); err != nil {
 		return

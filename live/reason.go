@@ -18,6 +18,9 @@ const (
 	CloseTooManySockets = 4029
 )
 
+// reasonShuttingDown is the close reason of CloseGoingAway.
+const reasonShuttingDown = "server shutting down"
+
 // ReasonText is the short close reason sent to the client for a
 // revocation reason.
 func ReasonText(r tokenresource.Reason) string {

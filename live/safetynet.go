@@ -95,6 +95,7 @@ func (e *Endpoint) Sweep(ctx context.Context) (int, error) {
 	if checker == nil {
 		return 0, nil
 	}
+	e.metrics.sweeps.Inc()
 	byJTI := map[string][]*Conn{}
 	for _, c := range e.sockets.all() {
 		if c.id.JTI != "" {
@@ -115,13 +116,14 @@ func (e *Endpoint) Sweep(ctx context.Context) (int, error) {
 	closed := 0
 	for jti, reason := range gone {
 		for _, c := range byJTI[jti] {
-			if c.closing.Load() {
-				continue // closed meanwhile (by a disconnect message, say)
+			// One closed meanwhile (by a disconnect message, say) is not
+			// counted.
+			if c.close(CloseSignedOut, ReasonText(reason), time.Time{}) {
+				closed++
 			}
-			c.Close(CloseSignedOut, ReasonText(reason))
-			closed++
 		}
 	}
+	e.metrics.swept.Add(float64(closed))
 	if closed > 0 {
 		e.logger.Info("kiln/live: safety net closed sessions", "count", closed)
 	}

@@ -12,6 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/kiln-go/kiln/cli"
 	"github.com/kiln-go/kiln/extensions/authentication"
 	"github.com/kiln-go/kiln/extensions/authentication/password"
@@ -38,6 +42,11 @@ type app struct {
 	https bool
 	// closeLimiter releases the rate limiter's store connection.
 	closeLimiter func()
+	// metrics are the app's Prometheus metrics, served at /metrics.
+	metrics *prometheus.Registry
+	// metricsPublic serves /metrics to every client, not only to this
+	// machine's.
+	metricsPublic bool
 }
 
 // build makes the example from its configuration.
@@ -77,7 +86,10 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 	if err != nil {
 		return nil, err
 	}
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	liveOpts := []live.Option{live.WithPubSub(ps), live.WithLogger(logger), live.WithSettings(settings), live.WithSweepInterval(cfg.SweepInterval),
+		live.WithMetrics(metrics),
 		live.OnOpen(func(c *live.Conn) { c.Subscribe("clock") })}
 	var webOpts []web.Option
 	if cfg.PublicURL != "" {
@@ -122,7 +134,7 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 		return nil, err
 	}
 	sessions.Secure = cfg.HTTPS() // served over https, by a TLS proxy maybe
-	limiter, closeLimiter, err := rateLimiter(ctx, cfg, layer, logger)
+	limiter, closeLimiter, err := rateLimiter(ctx, cfg, layer, logger, metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +142,8 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 	endpoint.SetAuthenticator(glue.LiveAuthenticator())
 	endpoint.SetChecker(glue.SessionChecker())
 	return &app{pubsub: ps, layer: layer, domain: domain, users: users, tokens: tokens, auth: auth, web: glue,
-		endpoint: endpoint, mailbox: mailbox, logger: logger, https: cfg.HTTPS(), closeLimiter: closeLimiter}, nil
+		endpoint: endpoint, mailbox: mailbox, logger: logger, https: cfg.HTTPS(), closeLimiter: closeLimiter,
+		metrics: metrics, metricsPublic: cfg.MetricsPublic}, nil
 }
 
 // start runs the expunger and the clock that shows the page is live.
@@ -159,6 +172,7 @@ func (a *app) routes() http.Handler {
 	mux.Handle("GET /live/websocket", a.endpoint)
 	mux.Handle("GET /live/client.js", live.ClientJS())
 	mux.HandleFunc("GET /healthz", a.healthz)
+	mux.Handle("GET /metrics", a.metricsHandler())
 
 	pages := http.NewServeMux()
 	pages.HandleFunc("GET /{$}", a.livePage)
@@ -170,25 +184,36 @@ func (a *app) routes() http.Handler {
 	pages.HandleFunc("GET /sessions", a.sessionsPage)
 	pages.HandleFunc("POST /sessions/revoke", a.revokeSession)
 	if a.mailbox != nil {
-		pages.HandleFunc("GET /dev/mailbox", loopbackOnly(a.mailboxPage))
+		pages.Handle("GET /dev/mailbox", loopbackOnly("development pages answer browsers on this machine only", http.HandlerFunc(a.mailboxPage)))
 	}
 	mux.Handle("/", a.web.Protect(a.web.Middleware(pages)))
 	return web.SecurityHeaders(mux, web.HeaderOptions{HTTPS: a.https})
 }
 
-// loopbackOnly serves h to browsers on this machine alone: the
-// connection's peer must be a loopback address, and the request must not
-// have come through a proxy, which connects from loopback on behalf of
-// anyone. Forwarding headers are not believed, only looked for.
-func loopbackOnly(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+// metricsHandler serves the Prometheus metrics: to this machine's
+// clients alone unless metrics_public is set.
+func (a *app) metricsHandler() http.Handler {
+	h := promhttp.HandlerFor(a.metrics, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(a.logger.Handler(), slog.LevelError)})
+	if a.metricsPublic {
+		return h
+	}
+	return loopbackOnly("metrics answer clients on this machine only; set metrics_public to serve them to others", h)
+}
+
+// loopbackOnly serves h to clients on this machine alone, and refuses
+// others with 403 and refusal: the connection's peer must be a loopback
+// address, and the request must not have come through a proxy, which
+// connects from loopback on behalf of anyone. Forwarding headers are not
+// believed, only looked for.
+func loopbackOnly(refusal string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		peer, err := netip.ParseAddrPort(r.RemoteAddr)
 		if err != nil || !peer.Addr().Unmap().IsLoopback() || proxied(r) || !loopbackHost(r.Host) {
-			http.Error(w, "development pages answer browsers on this machine only", http.StatusForbidden)
+			http.Error(w, refusal, http.StatusForbidden)
 			return
 		}
-		h(w, r)
-	}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // proxied reports whether a request carries a header that proxies add.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/kiln-go/kiln/cli"
@@ -19,9 +20,9 @@ import (
 // rateLimiter makes the auth routes' limiter from the configuration: the
 // rate_limits section's limits, in the store rate_limit_store names
 // (this node's memory, or PostgreSQL or Redis shared by every node), with
-// client addresses read through the trusted proxies alone. close releases
-// the store's connection.
-func rateLimiter(ctx context.Context, cfg *cli.Config, layer *bunlayer.Layer, logger *slog.Logger) (lim *ratelimit.Limiter, close func(), err error) {
+// client addresses read through the trusted proxies alone, its refusals
+// counted in metrics. close releases the store's connection.
+func rateLimiter(ctx context.Context, cfg *cli.Config, layer *bunlayer.Layer, logger *slog.Logger, metrics prometheus.Registerer) (lim *ratelimit.Limiter, close func(), err error) {
 	limits, err := ratelimit.LimitsFrom(cfg.DSL)
 	if err != nil {
 		return nil, nil, err
@@ -56,7 +57,7 @@ func rateLimiter(ctx context.Context, cfg *cli.Config, layer *bunlayer.Layer, lo
 	// comes from the signing secret they share.
 	key := sha256.Sum256([]byte("kiln rate limits\x00" + cfg.TokenSigningSecret))
 	lim, err = ratelimit.New(store, limits, ratelimit.WithTrustedProxies(cfg.TrustedProxies...),
-		ratelimit.WithHashKey(key[:]), ratelimit.WithLogger(logger))
+		ratelimit.WithHashKey(key[:]), ratelimit.WithLogger(logger), ratelimit.WithMetrics(metrics))
 	if err != nil {
 		close()
 		return nil, nil, err

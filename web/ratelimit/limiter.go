@@ -13,6 +13,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // ErrUnavailable wraps a store's error when an attempt could not be
@@ -39,6 +41,9 @@ type Limiter struct {
 	trusted []netip.Prefix
 	hashKey []byte
 	logger  *slog.Logger
+
+	registry prometheus.Registerer
+	refused  *prometheus.CounterVec
 }
 
 // Option configures a Limiter.
@@ -70,9 +75,14 @@ func New(store Store, limits Limits, opts ...Option) (*Limiter, error) {
 	if store == nil {
 		store = NewMemoryStore()
 	}
-	l := &Limiter{limits: limits, store: store, logger: slog.Default()}
+	l := &Limiter{limits: limits, store: store, logger: slog.Default(), refused: newRefused()}
 	for _, o := range opts {
 		o(l)
+	}
+	if l.registry != nil {
+		if err := l.registry.Register(l.refused); err != nil {
+			return nil, fmt.Errorf("kiln/ratelimit: metrics: %w", err)
+		}
 	}
 	return l, nil
 }
@@ -184,6 +194,7 @@ func (l *Limiter) take(ctx context.Context, checks ...check) ([]check, error) {
 			return nil, fmt.Errorf("%w: %s: %w", ErrUnavailable, c.name, err)
 		}
 		if !ok {
+			l.refused.WithLabelValues(c.name).Inc()
 			l.refund(ctx, taken)
 			return nil, &Exceeded{Rule: c.name, RetryAfter: retry}
 		}
