@@ -5,7 +5,9 @@
 // A block that starts with `package` is a complete file: it must be
 // gofmt-ed, and is written to a package of its own in a temporary folder
 // inside the module (named with a leading "_" so that ./... patterns skip
-// it) and checked with go vet. A block that is not a complete file must be
+// it) and checked with go vet; the programs are then linked into one
+// binary and run several at once. Under -v the test logs each step and how
+// long it took. A block that is not a complete file must be
 // marked, on the line just before its fence, with
 //
 //	<!-- not compiled -->
@@ -24,9 +26,11 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -147,7 +151,11 @@ var vetLine = regexp.MustCompile(`(?m)^(?:vet: )?(\S+?\.go):(\d+):(?:\d+:)? ?(.*
 
 // check compiles and runs the snippets inside the module at root and
 // returns one problem per failure, each naming the markdown file and line.
-func check(ctx context.Context, root string, snippets []snippet) []string {
+// logf, when not nil, is told of each step and how long it took.
+func check(ctx context.Context, root string, snippets []snippet, logf func(format string, args ...any)) []string {
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
 	var problems []string
 	dir, err := os.MkdirTemp(root, "_doccheck-")
 	if err != nil {
@@ -188,7 +196,7 @@ func check(ctx context.Context, root string, snippets []snippet) []string {
 		byDir[s.dirName()] = s
 		pkgs = append(pkgs, pkg)
 		if s.hasOutput {
-			mains = append(mains, pkg)
+			mains = append(mains, s.dirName())
 		}
 	}
 	if len(pkgs) == 0 {
@@ -196,39 +204,114 @@ func check(ctx context.Context, root string, snippets []snippet) []string {
 	}
 
 	// go vet type-checks every package, then vets it. The programs that
-	// pass are built and run.
-	if out, err := goCmd(ctx, root, append([]string{"vet"}, pkgs...)...); err != nil {
+	// pass are built into one binary and run.
+	start := time.Now()
+	out, err := goCmd(ctx, root, append([]string{"vet"}, pkgs...)...)
+	logf("go vet of %d blocks: %v", len(pkgs), time.Since(start).Round(time.Millisecond))
+	if err != nil {
 		found, failed := attribute(out, byDir)
 		problems = append(problems, found...)
-		mains = slices.DeleteFunc(mains, func(pkg string) bool { return failed[path.Base(pkg)] })
+		mains = slices.DeleteFunc(mains, func(name string) bool { return failed[name] })
 	}
 	if len(mains) == 0 {
 		return problems
 	}
-	bin := filepath.Join(dir, "bin")
-	if out, err := goCmd(ctx, root, append([]string{"build", "-o", bin + string(filepath.Separator)}, mains...)...); err != nil {
+	start = time.Now()
+	bin, out, err := buildPrograms(ctx, root, dir, mains, byDir)
+	logf("go build of %d programs as one binary: %v", len(mains), time.Since(start).Round(time.Millisecond))
+	if err != nil {
+		return append(problems, err.Error())
+	}
+	if bin == "" {
 		found, _ := attribute(out, byDir)
 		return append(problems, found...)
 	}
-	for _, pkg := range mains {
-		s := byDir[path.Base(pkg)]
-		runCtx, cancel := context.WithTimeout(ctx, time.Minute)
-		cmd := exec.CommandContext(runCtx, filepath.Join(bin, s.dirName()))
-		cmd.Dir = dir
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		cancel()
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s: the program failed: %v\n%s", s, err, stderr.String()))
-			continue
-		}
-		got := strings.TrimSpace(stdout.String())
-		if want := strings.TrimSpace(s.output); got != want {
-			problems = append(problems, fmt.Sprintf("%s: the program printed\n%s\nbut its // Output: comment says\n%s", s, got, want))
-		}
+	return append(problems, runPrograms(ctx, bin, dir, mains, byDir, logf)...)
+}
+
+// buildPrograms links the programs, by folder, into one binary that runs
+// the program named by its first argument: one link instead of one per
+// program. Each program is copied into dir/programs/<folder> as a package
+// of that name whose main is called RunSnippet; lines are unchanged, so
+// compiler messages map back to the markdown. When the build fails it
+// returns no binary and the go command's output.
+func buildPrograms(ctx context.Context, root, dir string, mains []string, byDir map[string]snippet) (bin, out string, err error) {
+	gomod, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		return "", "", err
 	}
-	return problems
+	m := moduleLine.FindSubmatch(gomod)
+	if m == nil {
+		return "", "", errors.New("go.mod has no module line")
+	}
+	rel, err := filepath.Rel(root, dir)
+	if err != nil {
+		return "", "", err
+	}
+	progDir := filepath.Join(dir, "programs")
+	var imports, cases strings.Builder
+	for _, name := range mains {
+		code := packageMain.ReplaceAllString(byDir[name].code, "package "+name)
+		code = funcMain.ReplaceAllString(code, "func RunSnippet() {")
+		if err := os.MkdirAll(filepath.Join(progDir, name), 0o755); err != nil {
+			return "", "", err
+		}
+		if err := os.WriteFile(filepath.Join(progDir, name, "snippet.go"), []byte(code), 0o644); err != nil {
+			return "", "", err
+		}
+		fmt.Fprintf(&imports, "\t%q\n", path.Join(string(m[1]), filepath.ToSlash(rel), "programs", name))
+		fmt.Fprintf(&cases, "\tcase %q:\n\t\t%s.RunSnippet()\n", name, name)
+	}
+	driver := "package main\n\nimport (\n\t\"os\"\n\n" + imports.String() + ")\n\nfunc main() {\n\tswitch os.Args[1] {\n" + cases.String() + "\tdefault:\n\t\tos.Exit(2)\n\t}\n}\n"
+	if err := os.WriteFile(filepath.Join(progDir, "main.go"), []byte(driver), 0o644); err != nil {
+		return "", "", err
+	}
+	bin = filepath.Join(dir, "programs.bin")
+	if out, err := goCmd(ctx, root, "build", "-o", bin, "./"+filepath.ToSlash(filepath.Join(rel, "programs"))); err != nil {
+		return "", out, nil
+	}
+	return bin, "", nil
+}
+
+var (
+	moduleLine  = regexp.MustCompile(`(?m)^module\s+(\S+)`)
+	packageMain = regexp.MustCompile(`(?m)^package main$`)
+	funcMain    = regexp.MustCompile(`(?m)^func main\(\) \{`)
+)
+
+// runPrograms runs the programs, several at once, each in its own folder,
+// and compares what they print with their // Output: comments. Problems
+// come in the order of mains.
+func runPrograms(ctx context.Context, bin, dir string, mains []string, byDir map[string]snippet, logf func(string, ...any)) []string {
+	results := make([]string, len(mains))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, name := range mains {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			s := byDir[name]
+			runCtx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(runCtx, bin, name)
+			cmd.Dir = filepath.Join(dir, name)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			start := time.Now()
+			err := cmd.Run()
+			logf("%s: ran in %v", s, time.Since(start).Round(time.Millisecond))
+			if err != nil {
+				results[i] = fmt.Sprintf("%s: the program failed: %v\n%s", s, err, stderr.String())
+				return
+			}
+			got := strings.TrimSpace(stdout.String())
+			if want := strings.TrimSpace(s.output); got != want {
+				results[i] = fmt.Sprintf("%s: the program printed\n%s\nbut its // Output: comment says\n%s", s, got, want)
+			}
+		})
+	}
+	wg.Wait()
+	return slices.DeleteFunc(results, func(p string) bool { return p == "" })
 }
 
 // attribute maps the go tool's messages back to markdown lines, and tells
@@ -290,7 +373,7 @@ func TestSnippets(t *testing.T) {
 		}
 		all = append(all, s...)
 	}
-	for _, p := range check(t.Context(), root, all) {
+	for _, p := range check(t.Context(), root, all, t.Logf) {
 		t.Error(p)
 	}
 }
@@ -343,7 +426,7 @@ func TestCheckFindsBrokenSnippets(t *testing.T) {
 	if len(snippets) != 5 || !snippets[2].skip || snippets[3].output != "2" {
 		t.Fatalf("parsed %+v", snippets)
 	}
-	problems := check(t.Context(), root, snippets)
+	problems := check(t.Context(), root, snippets, t.Logf)
 	want := []string{
 		"broken.md:8: the go block is not a complete file",
 		"broken.md:26: the go block is not gofmt-ed",

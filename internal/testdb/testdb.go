@@ -1,7 +1,9 @@
 // Package testdb opens the databases kiln's tests run on: an in-memory
 // SQLite database always, and PostgreSQL when KILN_TEST_POSTGRES_URL is set.
 // Each PostgreSQL test gets a schema of its own, dropped when it ends, so
-// that test packages can run in parallel against one server.
+// that test packages can run in parallel against one server. It also gives
+// the URLs of Redis and NATS, and, through Main, says which of these
+// services a package's tests skipped.
 package testdb
 
 import (
@@ -81,14 +83,7 @@ func Postgres(t testing.TB) *bunlayer.Layer {
 // not set, or failing it when CI=true.
 func PostgresURL(t testing.TB) string {
 	t.Helper()
-	u := os.Getenv(PostgresEnv)
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("testdb: %s is not set; CI requires PostgreSQL", PostgresEnv)
-		}
-		t.Skipf("testdb: %s is not set", PostgresEnv)
-	}
-	return u
+	return serviceURL(t, PostgresEnv)
 }
 
 func randomHex(n int) string {
@@ -107,23 +102,26 @@ const NATSEnv = "KILN_TEST_NATS_URL"
 // set, or failing it when CI=true.
 func RedisURL(t testing.TB) string {
 	t.Helper()
-	return serviceURL(t, RedisEnv, "Redis")
+	return serviceURL(t, RedisEnv)
 }
 
 // NATSURL returns KILN_TEST_NATS_URL, skipping the test when it is not
 // set, or failing it when CI=true.
 func NATSURL(t testing.TB) string {
 	t.Helper()
-	return serviceURL(t, NATSEnv, "NATS")
+	return serviceURL(t, NATSEnv)
 }
 
-func serviceURL(t testing.TB, env, service string) string {
+// serviceURL returns the URL in env, or, when it is not set, fails t under
+// CI=true and otherwise records the skip for Main and skips t.
+func serviceURL(t testing.TB, env string) string {
 	t.Helper()
 	u := os.Getenv(env)
 	if u == "" {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("testdb: %s is not set; CI requires %s", env, service)
+			t.Fatalf("testdb: %s is not set; CI requires %s", env, serviceOf(env).name)
 		}
+		recordSkip(env)
 		t.Skipf("testdb: %s is not set", env)
 	}
 	return u
