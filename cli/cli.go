@@ -189,12 +189,17 @@ func (app App) with(cmd *cobra.Command, logger *slog.Logger, fn func(ctx context
 	if err != nil {
 		return err
 	}
+	if err := cfg.ensureDatabaseDir(); err != nil {
+		return err
+	}
+	return app.run(cmd, cfg, logger, fn)
+}
+
+// run builds the app from cfg, runs fn and closes it.
+func (app App) run(cmd *cobra.Command, cfg *Config, logger *slog.Logger, fn func(ctx context.Context, rt *Runtime) error) error {
 	ctx := cmd.Context()
 	if ctx == nil {
 		ctx = context.Background()
-	}
-	if err := cfg.ensureDatabaseDir(); err != nil {
-		return err
 	}
 	rt, err := app.Build(ctx, cfg, logger)
 	if err != nil {
@@ -223,25 +228,14 @@ func (app App) printMigration(cmd *cobra.Command, logger *slog.Logger) error {
 	if dbKind(cfg.DatabaseURL) == "sqlite" {
 		cfg.DatabaseURL = "sqlite::memory:"
 	}
-	ctx := cmd.Context()
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	rt, err := app.Build(ctx, cfg, logger)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if rt.Close != nil {
-			_ = rt.Close()
+	return app.run(cmd, cfg, logger, func(_ context.Context, rt *Runtime) error {
+		sql, err := rt.Layer.MigrationSQL()
+		if err != nil {
+			return err
 		}
-	}()
-	sql, err := rt.Layer.MigrationSQL()
-	if err != nil {
-		return err
-	}
-	fmt.Fprint(cmd.OutOrStdout(), sql)
-	return nil
+		fmt.Fprint(cmd.OutOrStdout(), sql)
+		return nil
+	})
 }
 
 func (app App) serve(cmd *cobra.Command, logger *slog.Logger) error {
