@@ -29,7 +29,7 @@ type PubSub struct {
 	logger  *slog.Logger
 
 	mu     sync.Mutex
-	subs   map[int]func(live.Message) // told of each reconnection
+	subs   map[int]subscriber // told of each reconnection
 	nextID int
 }
 
@@ -69,13 +69,17 @@ func New(_ context.Context, url string, opts ...Option) (*PubSub, error) {
 			}
 			p.logger.Info("kiln/pubsub/nats: reconnected and resubscribed", "subject", p.subject)
 			p.mu.Lock()
-			subs := make([]func(live.Message), 0, len(p.subs))
-			for _, fn := range p.subs {
-				subs = append(subs, fn)
+			subs := make([]subscriber, 0, len(p.subs))
+			for _, s := range p.subs {
+				subs = append(subs, s)
 			}
 			p.mu.Unlock()
-			for _, fn := range subs {
-				fn(live.Message{Kind: live.KindSubscribed})
+			for _, s := range subs {
+				// A subscriber whose ctx has just ended may not be removed
+				// yet (context.AfterFunc runs on its own goroutine).
+				if s.ctx.Err() == nil {
+					s.fn(live.Message{Kind: live.KindSubscribed})
+				}
 			}
 		}),
 	)
@@ -84,6 +88,12 @@ func New(_ context.Context, url string, opts ...Option) (*PubSub, error) {
 	}
 	p.conn = conn
 	return p, nil
+}
+
+// subscriber is a Subscribe call's ctx and func.
+type subscriber struct {
+	ctx context.Context
+	fn  func(live.Message)
 }
 
 // Conn is the underlying connection.
@@ -125,11 +135,11 @@ func (p *PubSub) Subscribe(ctx context.Context, fn func(live.Message)) error {
 	}
 	p.mu.Lock()
 	if p.subs == nil {
-		p.subs = map[int]func(live.Message){}
+		p.subs = map[int]subscriber{}
 	}
 	id := p.nextID
 	p.nextID++
-	p.subs[id] = fn
+	p.subs[id] = subscriber{ctx: ctx, fn: fn}
 	p.mu.Unlock()
 	p.logger.Info("kiln/pubsub/nats: subscribed", "subject", p.subject)
 	fn(live.Message{Kind: live.KindSubscribed})
