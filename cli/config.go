@@ -24,6 +24,7 @@ import (
 
 	"github.com/kiln-go/kiln/dsl"
 	"github.com/kiln-go/kiln/extensions/authentication"
+	"github.com/kiln-go/kiln/resource/bunlayer"
 )
 
 // Config is an app's run-time configuration, read by viper from flags,
@@ -548,14 +549,8 @@ func configPath(fs *pflag.FlagSet) string {
 // is missing, so an app with production secrets starts on the embedded
 // database as it does with development ones.
 func (c *Config) ensureDatabaseDir() error {
-	if strings.HasPrefix(c.DatabaseURL, "postgres://") || strings.HasPrefix(c.DatabaseURL, "postgresql://") {
-		return nil
-	}
-	path := strings.TrimPrefix(strings.TrimPrefix(c.DatabaseURL, "sqlite:"), "file:")
-	if i := strings.IndexByte(path, '?'); i >= 0 {
-		path = path[:i]
-	}
-	if path == "" || strings.HasPrefix(path, ":memory:") {
+	path, ok := bunlayer.SQLiteFile(c.DatabaseURL)
+	if !ok {
 		return nil
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"log/slog"
-	"strings"
 
 	"github.com/kiln-go/kiln/live"
 	"github.com/kiln-go/kiln/live/pubsub"
@@ -16,7 +15,7 @@ import (
 // that the commands run beside the app (tokens revoke) close its sockets
 // at once; otherwise in-process (one node, one process).
 func PubSub(ctx context.Context, cfg *Config, layer *bunlayer.Layer, logger *slog.Logger) (live.PubSub, error) {
-	if cfg.PubSubURL == "" && layer.Dialect() == "sqlite" && !strings.Contains(cfg.DatabaseURL, ":memory:") {
+	if _, file := bunlayer.SQLiteFile(cfg.DatabaseURL); cfg.PubSubURL == "" && file {
 		return sqlite.New(ctx, layer.DB().DB, sqlite.WithLogger(logger))
 	}
 	return pubsub.FromURL(ctx, cfg.PubSubURL, logger)

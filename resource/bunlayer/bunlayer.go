@@ -104,7 +104,7 @@ func Open(ctx context.Context, rawURL string) (*Layer, error) {
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		if db.Dialect().Name() == dialect.SQLite {
-			return nil, fmt.Errorf("kiln/bunlayer: open SQLite database %s: %w", sqliteFile(rawURL), err)
+			return nil, fmt.Errorf("kiln/bunlayer: open SQLite database %s: %w", sqliteName(rawURL), err)
 		}
 		return nil, fmt.Errorf("kiln/bunlayer: connect: %w", err)
 	}
@@ -190,11 +190,27 @@ func reason(err error) string {
 	return err.Error()
 }
 
-// sqliteFile is the file path of a SQLite URL, for error messages.
-func sqliteFile(raw string) string {
-	path := strings.TrimPrefix(strings.TrimPrefix(raw, "sqlite:"), "file:")
+// SQLiteFile is the file a SQLite URL names (sqlite:path, file:path or
+// a bare path, without its query); ok is false for a PostgreSQL URL and
+// for an in-memory database.
+func SQLiteFile(rawURL string) (path string, ok bool) {
+	if strings.HasPrefix(rawURL, "postgres://") || strings.HasPrefix(rawURL, "postgresql://") {
+		return "", false
+	}
+	if _, memory := sqliteDSN(rawURL); memory {
+		return "", false
+	}
+	path = strings.TrimPrefix(strings.TrimPrefix(rawURL, "sqlite:"), "file:")
 	path, _, _ = strings.Cut(path, "?")
-	return path
+	return path, true
+}
+
+// sqliteName names a SQLite database in errors.
+func sqliteName(rawURL string) string {
+	if path, ok := SQLiteFile(rawURL); ok {
+		return path
+	}
+	return ":memory:"
 }
 
 // DB returns the underlying *bun.DB.
