@@ -66,6 +66,19 @@ func hostOrigin(scheme, hostport string) (origin, error) {
 	return origin{scheme: scheme, host: host, port: strconv.Itoa(n)}, nil
 }
 
+// SameOrigin reports whether origin (an Origin header's value) is the
+// origin of u, an absolute http or https URL of which only the scheme, host
+// and port count: compared as the endpoint compares them, case ignored and
+// default ports filled in. A malformed origin matches nothing.
+func SameOrigin(origin string, u *url.URL) bool {
+	o, err := parseOrigin(origin)
+	if err != nil || u == nil {
+		return false
+	}
+	want, err := originOf(u)
+	return err == nil && o == want
+}
+
 // requestOrigin is the origin a request was served at: its Host under the
 // scheme of its connection (https when it came over TLS).
 func requestOrigin(r *http.Request) (origin, error) {

@@ -47,10 +47,10 @@ type Web struct {
 	// logOutEverywhere is the add-on's action name, "" without the add-on.
 	logOutAction string
 	limiter      *ratelimit.Limiter
-	// origin is the public URL's origin, "" without one; trusted are the
-	// trusted origins, in the same form.
-	origin  string
-	trusted []string
+	// public is the public URL, nil without one; trusted are the trusted
+	// origins.
+	public  *url.URL
+	trusted []*url.URL
 }
 
 // Option configures a Web.
@@ -81,24 +81,8 @@ func WithPublicURL(u *url.URL) Option {
 		if strings.EqualFold(u.Scheme, "https") {
 			w.sessions.Secure = true
 		}
-		w.origin = originOf(u)
+		w.public = u
 	}
-}
-
-// originOf is u's origin, "scheme://host[:port]", lower-cased, without a
-// default port.
-func originOf(u *url.URL) string {
-	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
-	if scheme == "https" && port == "443" || scheme == "http" && port == "80" {
-		port = ""
-	}
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
-	if port != "" {
-		return scheme + "://" + host + ":" + port
-	}
-	return scheme + "://" + host
 }
 
 // Protect refuses cross-origin browser requests that change state
@@ -108,7 +92,7 @@ func originOf(u *url.URL) string {
 // app's own form routes with it too.
 func (w *Web) Protect(h http.Handler) http.Handler {
 	inner := w.csrf.Handler(h)
-	if w.origin == "" {
+	if w.public == nil {
 		return inner
 	}
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
@@ -125,12 +109,10 @@ func (w *Web) Protect(h http.Handler) http.Handler {
 }
 
 func (w *Web) trustedOrigin(o string) bool {
-	u, err := url.Parse(o)
-	if err != nil || u.Host == "" {
-		return false
+	if live.SameOrigin(o, w.public) {
+		return true
 	}
-	origin := originOf(u)
-	return origin == w.origin || slices.Contains(w.trusted, origin)
+	return slices.ContainsFunc(w.trusted, func(u *url.URL) bool { return live.SameOrigin(o, u) })
 }
 
 // WithTrustedOrigins lets these origins post to the auth routes, which
@@ -143,7 +125,7 @@ func WithTrustedOrigins(origins ...string) Option {
 				continue
 			}
 			if u, err := url.Parse(o); err == nil {
-				w.trusted = append(w.trusted, originOf(u))
+				w.trusted = append(w.trusted, u)
 			}
 		}
 	}
