@@ -133,7 +133,6 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 	if err != nil {
 		return nil, err
 	}
-	sessions.Secure = cfg.HTTPS() // served over https, by a TLS proxy maybe
 	limiter, closeLimiter, err := rateLimiter(ctx, cfg, layer, logger, metrics)
 	if err != nil {
 		return nil, err
