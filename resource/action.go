@@ -134,6 +134,8 @@ type ActionDecl struct {
 	Get    bool
 	GetBy  []string
 	Lock   bool
+	// PageSize bounds the pages of the read (see Read.PageSize).
+	PageSize PageSize
 
 	// Create
 	Upsert         bool
@@ -248,12 +250,18 @@ type Read struct {
 	GetBy []string
 	// Lock reads with SELECT … FOR UPDATE where the database supports it.
 	Lock bool
+	// PageSize is the default and the largest number of records of a page
+	// of the read (Resource.Page, or Paginate). Limit applies to reads of
+	// all the records (Resource.Read), not to pages. Zero value: pages of
+	// DefaultPageSize records unless the request asks for another size,
+	// without a maximum.
+	PageSize PageSize
 }
 
 func (a Read) decl() *ActionDecl {
 	return &ActionDecl{Name: a.Name, Type: ReadAction, Description: a.Description, Arguments: a.Arguments,
 		Filter: a.Filter, Sort: a.Sort, Limit: a.Limit, Preparations: a.Preparations,
-		Get: a.Get || len(a.GetBy) > 0, GetBy: a.GetBy, Lock: a.Lock}
+		Get: a.Get || len(a.GetBy) > 0, GetBy: a.GetBy, Lock: a.Lock, PageSize: a.PageSize}
 }
 
 // Update declares an update action. It runs on one record

@@ -52,7 +52,15 @@ type Attribute struct {
 	Type reflect.Type
 	// PrimaryKey, Unique, NotNull, AutoIncrement mirror the bun tag.
 	PrimaryKey, Unique, NotNull, AutoIncrement bool
+	// Nullable attributes may hold NULL: a pointer field, or a field
+	// tagged nullzero (whose zero value is stored as NULL), that is neither
+	// pk nor notnull. Sorts put NULL after every value (see Sort).
+	Nullable bool
 }
+
+// IsNull reports whether v, a value of the attribute's field, is stored as
+// NULL: a nil pointer, or the zero value of a nullzero field.
+func (a *Attribute) IsNull(v reflect.Value) bool { return a.Nullable && isZero(v) }
 
 // Writable reports whether actions may accept the attribute.
 func (a *Attribute) Writable() bool { return !a.ReadOnly }
@@ -161,6 +169,8 @@ func parseAttributes(t reflect.Type, index []int, out *[]*Attribute, problems *[
 		if a.AutoIncrement {
 			a.Required = false
 		}
+		_, nullZero := opts["nullzero"]
+		a.Nullable = !a.PrimaryKey && !a.NotNull && (f.Type.Kind() == reflect.Pointer || nullZero)
 		for _, w := range strings.Split(f.Tag.Get("kiln"), ",") {
 			switch w = strings.TrimSpace(w); w {
 			case "":

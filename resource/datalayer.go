@@ -18,8 +18,13 @@ type DataLayer interface {
 
 // Querier reads records.
 type Querier interface {
-	// Select appends the records q matches to dest, a *[]*T.
+	// Select appends the records q matches to dest, a *[]*T, in the order
+	// of q.Sort, where NULL sorts after every value (last ascending, first
+	// descending).
 	Select(ctx context.Context, s *Schema, q *Query, dest any) error
+	// Count returns the number of records f matches (all of them when f
+	// is nil).
+	Count(ctx context.Context, s *Schema, f Filter) (int, error)
 }
 
 // Tx is a transaction of a DataLayer. Write methods fill the records they

@@ -244,7 +244,9 @@ func FilterString(f Filter) string {
 	return fmt.Sprintf("%v", f)
 }
 
-// Sort orders a read by an attribute.
+// Sort orders a read by an attribute. NULL (a nil pointer, the zero value
+// of a nullzero attribute) sorts after every value: last ascending, first
+// descending, on every data layer.
 type Sort struct {
 	Attr string
 	Desc bool

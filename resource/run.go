@@ -26,6 +26,8 @@ type Result struct {
 	Records any
 	// Value is what a generic action's Run returned.
 	Value any
+	// Page describes the page of a read run with Paginate.
+	Page *PageInfo
 	// Metadata is what the action's changes set with SetMetadata (a
 	// token an authentication strategy issued, for example).
 	Metadata map[string]any
@@ -44,6 +46,7 @@ type runOptions struct {
 	sort   []Sort
 	limit  int
 	offset int
+	page   *PageRequest
 }
 
 // OnRecord runs an update or destroy action on one record (*T).
@@ -201,7 +204,8 @@ func safeNotify(ctx context.Context, nf Notifier, n Notification) (err error) {
 }
 
 // Run runs the action named action of resource r with input. Updates and
-// destroys need OnRecord (one record) or Where (bulk). The action runs in
+// destroys need OnRecord (one record) or Where (bulk); a read returns one
+// page of its records with Paginate. The action runs in
 // one transaction (the ctx's, when it has one of this domain), and its
 // notifications are sent after commit.
 func (d *Domain) Run(ctx context.Context, r Ref, action string, in Input, opts ...RunOption) (*Result, error) {
@@ -777,6 +781,11 @@ func (d *Domain) generic(ctx context.Context, cs *Changeset, in Input, res *Resu
 
 // read runs a read action, in the ctx's transaction when there is one.
 func (d *Domain) read(ctx context.Context, br *builtResource, ba *builtAction, in Input, o *runOptions) (*Result, error) {
+	if o.page != nil {
+		if err := checkPaged(br, ba, o); err != nil {
+			return nil, err
+		}
+	}
 	cs := &Changeset{domain: d, resource: br, action: ba, ctx: ctx}
 	if err := d.validateInput(ctx, cs, d.castInput(cs, in)); err != nil {
 		return nil, err
@@ -804,12 +813,18 @@ func (d *Domain) read(ctx context.Context, br *builtResource, ba *builtAction, i
 			return nil, err
 		}
 	}
-	if ba.Get && q.Limit == 0 {
-		q.Limit = 2
+	if err := checkQuery(cs, q); err != nil {
+		return nil, err
 	}
 	var querier Querier = d.layer
 	if st, ok := ctx.Value(txKey{}).(*txState); ok && st.domain == d {
 		querier = st.tx
+	}
+	if o.page != nil {
+		return d.readPage(ctx, cs, q, *o.page, querier)
+	}
+	if ba.Get && q.Limit == 0 {
+		q.Limit = 2
 	}
 	dest := reflect.New(reflect.SliceOf(reflect.PointerTo(br.decl.Type)))
 	if err := querier.Select(ctx, br.schema, q, dest.Interface()); err != nil {

@@ -125,6 +125,7 @@ func verifyAction(v *validator.Validate, d *Declaration, a *ActionDecl) {
 	if a.Limit < 0 {
 		d.Problem(loc, path("limit"), "is negative", "use 0 for no limit")
 	}
+	verifyPageSize(d, a, path("page_size"))
 	if a.Upsert && a.SkipOnConflict {
 		d.Problem(loc, path("upsert"), "Upsert and SkipOnConflict exclude each other", "keep one: Upsert updates the conflicting row, SkipOnConflict leaves it")
 	}
@@ -158,6 +159,39 @@ func verifyAction(v *validator.Validate, d *Declaration, a *ActionDecl) {
 	for i, p := range a.Preparations {
 		if p.Prepare == nil {
 			d.Problem(loc, path("preparations", orIndex(p.Name, i)), "the preparation has no Prepare func", "give it one")
+		}
+	}
+}
+
+// verifyPageSize checks the page bounds of a read, and that its pages can
+// be read: a cursor carries the values of the sort attributes and of the
+// primary key, so none may be sensitive.
+func verifyPageSize(d *Declaration, a *ActionDecl, path []string) {
+	ps := a.PageSize
+	if ps == (PageSize{}) {
+		return
+	}
+	if ps.Default < 0 || ps.Max < 0 {
+		d.Problem(a.location, path, "is negative", "use 0 for the default size, or for no maximum")
+	}
+	if ps.Max > 0 && ps.Default > ps.Max {
+		d.Problem(a.location, path, fmt.Sprintf("Default %d is above Max %d", ps.Default, ps.Max), "lower Default or raise Max")
+	}
+	if a.Get {
+		d.Problem(a.location, path, "a read declared with Get or GetBy returns one record, not pages", "drop PageSize, or declare another read for many records")
+	}
+	var keys []string
+	for _, s := range a.Sort {
+		keys = append(keys, s.Attr)
+	}
+	for _, pk := range d.PrimaryKey() {
+		keys = append(keys, pk.Name)
+	}
+	slices.Sort(keys)
+	for _, k := range slices.Compact(keys) {
+		if attr := d.Attribute(k); attr != nil && attr.Sensitive {
+			d.Problem(a.location, path, fmt.Sprintf("pages are sorted by %q, which is sensitive: a cursor would carry its value", k),
+				"sort by attributes that are not sensitive")
 		}
 	}
 }

@@ -260,6 +260,11 @@ func (l *Layer) Select(ctx context.Context, s *resource.Schema, q *resource.Quer
 	return (&txn{layer: l, idb: l.db}).Select(ctx, s, q, dest)
 }
 
+// Count implements resource.Querier outside a transaction.
+func (l *Layer) Count(ctx context.Context, s *resource.Schema, f resource.Filter) (int, error) {
+	return (&txn{layer: l, idb: l.db}).Count(ctx, s, f)
+}
+
 // Migrate creates every registered table and its unique indexes, when they
 // do not exist.
 func (l *Layer) Migrate(ctx context.Context) error {
@@ -353,11 +358,7 @@ func (t *txn) Select(ctx context.Context, s *resource.Schema, q *resource.Query,
 		sq = sq.Where(where, wargs...)
 	}
 	for _, o := range q.Sort {
-		if o.Desc {
-			sq = sq.OrderExpr("? DESC", bun.Ident(o.Attr))
-		} else {
-			sq = sq.OrderExpr("? ASC", bun.Ident(o.Attr))
-		}
+		sq = sq.OrderExpr(t.orderSQL(s, o), bun.Ident(o.Attr))
 	}
 	if q.Limit > 0 {
 		sq = sq.Limit(int64(q.Limit))
@@ -377,6 +378,38 @@ func (t *txn) Select(ctx context.Context, s *resource.Schema, q *resource.Query,
 	}
 	inUTC(s, dest)
 	return nil
+}
+
+// orderSQL is the ORDER BY term of o, with a placeholder for the column.
+// kiln sorts NULL after every value, as PostgreSQL does; SQLite sorts it
+// before, so for a column that may hold NULL the term says where it goes.
+func (t *txn) orderSQL(s *resource.Schema, o resource.Sort) string {
+	dir := "? ASC"
+	if o.Desc {
+		dir = "? DESC"
+	}
+	if a := s.Attribute(o.Attr); a == nil || !a.Nullable || t.layer.db.Dialect().Name() != dialect.SQLite {
+		return dir
+	}
+	if o.Desc {
+		return dir + " NULLS FIRST"
+	}
+	return dir + " NULLS LAST"
+}
+
+// Count implements resource.Querier.
+func (t *txn) Count(ctx context.Context, s *resource.Schema, f resource.Filter) (int, error) {
+	expr, args := t.table(s)
+	cq := t.idb.NewSelect().Model(reflect.New(s.Type).Interface()).ModelTableExpr(expr, args...)
+	if f != nil {
+		where, wargs, err := whereSQL(f)
+		if err != nil {
+			return 0, err
+		}
+		cq = cq.Where(where, wargs...)
+	}
+	n, err := cq.Count(ctx)
+	return int(n), err
 }
 
 func (t *txn) Insert(ctx context.Context, s *resource.Schema, rec any, opts resource.InsertOptions) error {

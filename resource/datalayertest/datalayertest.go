@@ -13,9 +13,11 @@
 // Migrator, and runs every check through the public API of package
 // resource (Domain.Run, Domain.InTransaction and the typed Resource
 // methods): inserts and the values they return, every filter operator,
-// sorting, limits and offsets, gets by primary key and identity, updates of
-// one record and in bulk, destroys, unique violations, upserts, rollbacks,
-// transactions shared by nested actions, and time values.
+// sorting (NULL after every value), limits and offsets, pages (by cursor
+// in mixed directions and over NULLs, stable while records are written;
+// by offset; with a total count), gets by primary key and identity,
+// updates of one record and in bulk, destroys, unique violations, upserts,
+// rollbacks, transactions shared by nested actions, and time values.
 package datalayertest
 
 import (
@@ -46,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) resource.DataLayer) {
 	t.Run("Insert", func(t *testing.T) { testInsert(t, open) })
 	t.Run("Select", func(t *testing.T) { testSelect(t, open) })
 	t.Run("Get", func(t *testing.T) { testGet(t, open) })
+	t.Run("Page", func(t *testing.T) { testPage(t, open) })
 	t.Run("Update", func(t *testing.T) { testUpdate(t, open) })
 	t.Run("BulkUpdate", func(t *testing.T) { testBulkUpdate(t, open) })
 	t.Run("Destroy", func(t *testing.T) { testDestroy(t, open) })

@@ -138,6 +138,11 @@ func testSelect(t *testing.T, open func(t *testing.T) resource.DataLayer) {
 			{"AscTime", []resource.Sort{resource.Asc("due_at")}, []string{"a", "b", "c", "d", "e"}},
 			{"BoolThenDescInt", []resource.Sort{resource.Asc("active"), resource.Desc("rank")}, []string{"d", "b", "e", "c", "a"}},
 			{"DescBoolThenAscInt", []resource.Sort{resource.Desc("active"), resource.Asc("rank")}, []string{"a", "c", "e", "b", "d"}},
+			// NULL sorts after every value: last ascending, first descending.
+			{"AscNullableString", []resource.Sort{resource.Asc("note"), resource.Asc("code")}, []string{"a", "c", "e", "b", "d"}},
+			{"DescNullableString", []resource.Sort{resource.Desc("note"), resource.Asc("code")}, []string{"b", "d", "e", "c", "a"}},
+			{"AscNullableTime", []resource.Sort{resource.Asc("done_at"), resource.Desc("code")}, []string{"a", "b", "c", "e", "d"}},
+			{"DescNullableTime", []resource.Sort{resource.Desc("done_at"), resource.Asc("code")}, []string{"d", "e", "c", "b", "a"}},
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {

@@ -120,6 +120,8 @@ func declare() (*resource.Resource[item], *resource.Resource[tag]) {
 			resource.Create{Name: "create_or_skip_id", Accept: itemAccept, SkipOnConflict: true},
 			resource.Read{Name: "list"},
 			resource.Read{Name: "list_locked", Lock: true},
+			resource.Read{Name: "pages", Sort: []resource.Sort{resource.Asc("rank")},
+				PageSize: resource.PageSize{Default: 2, Max: 3}},
 			resource.Read{Name: "by_id", GetBy: []string{"id"}},
 			resource.Read{Name: "by_code", GetBy: []string{"code"}},
 			resource.Update{Name: "update", Accept: []string{"code", "name", "note", "rank", "active", "status", "due_at", "done_at"}},
