@@ -45,6 +45,7 @@ func benchDomain(b *testing.B, open func(testing.TB) *bunlayer.Layer, notified *
 		resource.Actions{
 			resource.Create{Name: "create", Accept: []string{"email", "team", "status"}},
 			resource.Read{Name: "by_email", GetBy: []string{"email"}},
+			resource.Read{Name: "list"},
 			resource.Update{Name: "set_status", Accept: []string{"status"}},
 		},
 		resource.Notifiers(resource.NotifierFunc(func(context.Context, resource.Notification) error {
@@ -160,6 +161,45 @@ func BenchmarkBulkUpdate1000(b *testing.B) {
 				b.Fatalf("%v notifications per op, want %d", perOp, n)
 			}
 			b.ReportMetric(perOp, "notifications/op")
+		})
+	}
+}
+
+// BenchmarkPageDeep reads a page of 20 records 9,000 records deep into
+// 10,000, in primary key order: after a cursor, which the database finds
+// in the key's index, and at an offset, which it counts its way to.
+func BenchmarkPageDeep(b *testing.B) {
+	const n, depth, size = 10000, 9000, 20
+	for _, db := range benchDBs {
+		b.Run(db.name, func(b *testing.B) {
+			var notified atomic.Int64
+			accounts, d := benchDomain(b, db.open, &notified)
+			benchSeed(b, accounts, d, "a", n)
+			ctx := context.Background()
+			before, err := accounts.Page(ctx, d, "list", nil, resource.PageRequest{Limit: 1, Offset: depth - 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, by := range []struct {
+				name string
+				req  resource.PageRequest
+			}{
+				{"cursor", resource.PageRequest{Limit: size, After: before.Next}},
+				{"offset", resource.PageRequest{Limit: size, Offset: depth}},
+			} {
+				b.Run(by.name, func(b *testing.B) {
+					b.ReportAllocs()
+					for b.Loop() {
+						p, err := accounts.Page(ctx, d, "list", nil, by.req)
+						if err != nil {
+							b.Fatal(err)
+						}
+						if len(p.Records) != size || p.Records[0].ID != before.Records[0].ID+1 {
+							b.Fatalf("page of %d starting at id %d, want %d from %d", len(p.Records), p.Records[0].ID, size, before.Records[0].ID+1)
+						}
+					}
+				})
+			}
 		})
 	}
 }
