@@ -205,9 +205,9 @@ func safeNotify(ctx context.Context, nf Notifier, n Notification) (err error) {
 
 // Run runs the action named action of resource r with input. Updates and
 // destroys need OnRecord (one record) or Where (bulk); a read returns one
-// page of its records with Paginate. The action runs in
-// one transaction (the ctx's, when it has one of this domain), and its
-// notifications are sent after commit.
+// page of its records with Paginate. The action runs in one transaction
+// (the ctx's, when it has one of this domain), and its notifications are
+// sent after commit.
 func (d *Domain) Run(ctx context.Context, r Ref, action string, in Input, opts ...RunOption) (*Result, error) {
 	br, ba, err := d.lookup(r, action)
 	if err != nil {
