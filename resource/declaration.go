@@ -296,6 +296,7 @@ func (s Actions) Declare(d *Declaration) {
 			d.Problem(d.Location, []string{"actions", ad.Name}, "declared twice", "give each action its own name")
 			continue
 		}
+		checkHandle(d, ad, a)
 		d.Actions = append(d.Actions, ad)
 	}
 }
