@@ -47,8 +47,18 @@ type NoInput struct{}
 // type and input type, and learns the resource it was declared on.
 type typedAction interface {
 	Action
-	recordType() reflect.Type
+	// holds returns a problem when the handle cannot run on records of
+	// type t, or "".
+	holds(t reflect.Type) string
 	bind(resource string) (previous string)
+}
+
+// holdsExactly is holds for a handle of records of type want.
+func holdsExactly(want, t reflect.Type) string {
+	if want != t {
+		return fmt.Sprintf("the action is defined for %s records; this resource holds %s", want, t)
+	}
+	return ""
 }
 
 // binding is what every handle shares: the name of the resource the action
@@ -317,8 +327,8 @@ func checkHandle(d *Declaration, ad *ActionDecl, a Action) {
 	if !ok {
 		return
 	}
-	if h.recordType() != d.Type {
-		d.Problem(d.Location, []string{"actions", ad.Name}, fmt.Sprintf("the action is defined for %s records; this resource holds %s", h.recordType(), d.Type), "declare it on the resource of its record type")
+	if msg := h.holds(d.Type); msg != "" {
+		d.Problem(d.Location, []string{"actions", ad.Name}, msg, "declare it on the resource of its record type")
 		return
 	}
 	if prev := h.bind(d.Name); prev != "" && prev != d.Name {
@@ -341,7 +351,7 @@ func (h *CreateHandle[T, In]) decl() *ActionDecl {
 	d.input = reflect.TypeFor[In]()
 	return d
 }
-func (h *CreateHandle[T, In]) recordType() reflect.Type { return reflect.TypeFor[T]() }
+func (h *CreateHandle[T, In]) holds(t reflect.Type) string { return holdsExactly(reflect.TypeFor[T](), t) }
 
 // Name is the action's name.
 func (h *CreateHandle[T, In]) Name() string { return h.spec.Name }
@@ -378,7 +388,7 @@ func (h *ReadHandle[T, In]) decl() *ActionDecl {
 	d.input = reflect.TypeFor[In]()
 	return d
 }
-func (h *ReadHandle[T, In]) recordType() reflect.Type { return reflect.TypeFor[T]() }
+func (h *ReadHandle[T, In]) holds(t reflect.Type) string { return holdsExactly(reflect.TypeFor[T](), t) }
 
 // Name is the action's name.
 func (h *ReadHandle[T, In]) Name() string { return h.spec.Name }
@@ -413,7 +423,7 @@ func (h *GetHandle[T, In]) decl() *ActionDecl {
 	d.input = reflect.TypeFor[In]()
 	return d
 }
-func (h *GetHandle[T, In]) recordType() reflect.Type { return reflect.TypeFor[T]() }
+func (h *GetHandle[T, In]) holds(t reflect.Type) string { return holdsExactly(reflect.TypeFor[T](), t) }
 
 // Name is the action's name.
 func (h *GetHandle[T, In]) Name() string { return h.spec.Name }
@@ -442,7 +452,7 @@ func (h *UpdateHandle[T, In]) decl() *ActionDecl {
 	d.input = reflect.TypeFor[In]()
 	return d
 }
-func (h *UpdateHandle[T, In]) recordType() reflect.Type { return reflect.TypeFor[T]() }
+func (h *UpdateHandle[T, In]) holds(t reflect.Type) string { return holdsExactly(reflect.TypeFor[T](), t) }
 
 // Name is the action's name.
 func (h *UpdateHandle[T, In]) Name() string { return h.spec.Name }
@@ -494,7 +504,7 @@ func (h *DestroyHandle[T, In]) decl() *ActionDecl {
 	d.input = reflect.TypeFor[In]()
 	return d
 }
-func (h *DestroyHandle[T, In]) recordType() reflect.Type { return reflect.TypeFor[T]() }
+func (h *DestroyHandle[T, In]) holds(t reflect.Type) string { return holdsExactly(reflect.TypeFor[T](), t) }
 
 // Name is the action's name.
 func (h *DestroyHandle[T, In]) Name() string { return h.spec.Name }
@@ -550,7 +560,7 @@ func (h *GenericHandle[T, In, Out]) decl() *ActionDecl {
 	}
 	return d
 }
-func (h *GenericHandle[T, In, Out]) recordType() reflect.Type { return reflect.TypeFor[T]() }
+func (h *GenericHandle[T, In, Out]) holds(t reflect.Type) string { return holdsExactly(reflect.TypeFor[T](), t) }
 
 // Name is the action's name.
 func (h *GenericHandle[T, In, Out]) Name() string { return h.spec.Name }

@@ -389,3 +389,90 @@ func TestTypedChanges(t *testing.T) {
 		t.Fatalf("draft with a slash: %v, want the Check's error on title", err)
 	}
 }
+
+// titled is what the views of TestViews know of a record.
+type titled interface{ Heading() string }
+
+func (a *article) Heading() string { return a.Title }
+
+type headingInput struct {
+	Title string `validate:"required"`
+}
+
+// TestViews: an extension's view of actions runs them on a resource whose
+// record type it does not know, through an interface.
+func TestViews(t *testing.T) {
+	ctx := context.Background()
+	add := resource.NewView[titled, headingInput](resource.Create{Name: "add", Accept: []string{"title"},
+		Changes: []resource.Change{resource.Before(func(_ context.Context, cs *resource.Changeset[article]) error {
+			cs.Record().Slug = strings.ToLower(cs.Record().Title)
+			return nil
+		})}})
+	all := resource.NewView[titled, resource.NoInput](resource.Read{Name: "all", Sort: []resource.Sort{resource.Asc("title")}})
+	rename := resource.NewView[titled, headingInput](resource.Update{Name: "rename", Accept: []string{"title"}})
+	drop := resource.NewView[titled, resource.NoInput](resource.Destroy{Name: "drop"})
+	count := resource.NewView[titled, resource.NoInput](resource.Generic{Name: "count",
+		Run: func(ctx context.Context, cs *resource.AnyChangeset) (any, error) {
+			rows, err := all.Read(ctx, cs.Domain(), resource.NoInput{})
+			return len(rows), err
+		}})
+	articles := resource.New[article]("article", extensionSection{add, all, rename, drop, count})
+	layer, err := bunlayer.Open(ctx, "sqlite::memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer layer.Close()
+	d, err := resource.NewDomain("press", articles).Build(ctx, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := layer.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b, err := add.Create(ctx, d, headingInput{Title: "B"})
+	if err != nil || b.Heading() != "B" {
+		t.Fatalf("add = %v, %v", b, err)
+	}
+	if _, err := add.Create(ctx, d, headingInput{Title: "A"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := add.Create(ctx, d, headingInput{}); !errors.Is(err, resource.ErrInvalid) {
+		t.Fatalf("add without a title: %v, want ErrInvalid", err)
+	}
+	if _, err := rename.Update(ctx, d, b, headingInput{Title: "C"}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := all.Read(ctx, d, resource.NoInput{})
+	if err != nil || len(rows) != 2 || rows[0].Heading() != "A" || rows[1].Heading() != "C" {
+		t.Fatalf("all = %v, %v; want A, C", rows, err)
+	}
+	if n, err := resource.CallView[int](ctx, d, count, resource.NoInput{}); err != nil || n != 2 {
+		t.Fatalf("count = %d, %v", n, err)
+	}
+	if err := drop.Destroy(ctx, d, rows[0], resource.NoInput{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := add.Read(ctx, d, headingInput{Title: "x"}); !errors.Is(err, resource.ErrWrongActionType) {
+		t.Fatalf("reading through a create's view: %v, want ErrWrongActionType", err)
+	}
+	gone, err := drop.DestroyAll(ctx, d, resource.Eq("title", "C"), resource.NoInput{})
+	if err != nil || len(gone) != 1 {
+		t.Fatalf("drop all C = %v, %v", gone, err)
+	}
+
+	// A view on a resource whose records do not implement titled.
+	bad := resource.New[comment]("comment", extensionSection{resource.NewView[titled, resource.NoInput](resource.Read{Name: "all"})})
+	_, err = resource.NewDomain("notes", bad).Build(ctx, layer)
+	if err == nil || !strings.Contains(err.Error(), "*resource_test.comment does not implement resource_test.titled") {
+		t.Fatalf("Build: %v, want the view refused", err)
+	}
+}
+
+// extensionSection adds actions the way an extension's Transform does.
+type extensionSection []resource.Action
+
+func (s extensionSection) Declare(d *resource.Declaration) {
+	for _, a := range s {
+		d.AddAction(a)
+	}
+}
