@@ -32,7 +32,9 @@ import (
 // A pointer field is optional: nil gives nothing (an update leaves the
 // attribute as it is, an argument takes its Default). Any other field is
 // always given, its zero value included. NoInput is the input of an action
-// that takes none.
+// that takes none. In may also be Input itself, for an input whose keys are
+// only known at run time (an extension's configurable attribute names):
+// the action's declared accept list and arguments then apply as they are.
 //
 // Build checks every handle: the input must be a struct whose fields name
 // no read-only or unaccepted attribute, whose types convert to the
@@ -147,8 +149,11 @@ func inputFields(t reflect.Type) ([]inputField, error) {
 	return out, nil
 }
 
-// toInput turns an input struct into an Input.
+// toInput turns an input struct into an Input; an Input is passed as is.
 func toInput(v any) Input {
+	if in, ok := v.(Input); ok {
+		return in
+	}
 	rv := reflect.ValueOf(v)
 	fields, err := inputFields(rv.Type())
 	if err != nil {
@@ -172,6 +177,10 @@ func toInput(v any) Input {
 // accepted attributes: what a generic action's typed Run receives.
 func fromArgs[In any](cs *AnyChangeset) (In, error) {
 	var in In
+	if p, ok := any(&in).(*Input); ok {
+		*p = Input(cs.Arguments())
+		return in, nil
+	}
 	rv := reflect.ValueOf(&in).Elem()
 	fields, err := inputFields(rv.Type())
 	if err != nil {
@@ -202,8 +211,8 @@ func fromArgs[In any](cs *AnyChangeset) (In, error) {
 // arguments, once the extensions have run (they may add to Accept), and
 // records a problem for each field that cannot be an input.
 func applyInput(d *Declaration, a *ActionDecl) {
-	if a.input == nil {
-		return
+	if a.input == nil || a.input == reflect.TypeFor[Input]() {
+		return // a dynamic input: the action's own declaration rules
 	}
 	loc := a.location
 	path := func(p ...string) []string { return append([]string{"actions", a.Name, "input"}, p...) }
@@ -351,7 +360,9 @@ func (h *CreateHandle[T, In]) decl() *ActionDecl {
 	d.input = reflect.TypeFor[In]()
 	return d
 }
-func (h *CreateHandle[T, In]) holds(t reflect.Type) string { return holdsExactly(reflect.TypeFor[T](), t) }
+func (h *CreateHandle[T, In]) holds(t reflect.Type) string {
+	return holdsExactly(reflect.TypeFor[T](), t)
+}
 
 // Name is the action's name.
 func (h *CreateHandle[T, In]) Name() string { return h.spec.Name }
@@ -388,7 +399,9 @@ func (h *ReadHandle[T, In]) decl() *ActionDecl {
 	d.input = reflect.TypeFor[In]()
 	return d
 }
-func (h *ReadHandle[T, In]) holds(t reflect.Type) string { return holdsExactly(reflect.TypeFor[T](), t) }
+func (h *ReadHandle[T, In]) holds(t reflect.Type) string {
+	return holdsExactly(reflect.TypeFor[T](), t)
+}
 
 // Name is the action's name.
 func (h *ReadHandle[T, In]) Name() string { return h.spec.Name }
@@ -452,7 +465,9 @@ func (h *UpdateHandle[T, In]) decl() *ActionDecl {
 	d.input = reflect.TypeFor[In]()
 	return d
 }
-func (h *UpdateHandle[T, In]) holds(t reflect.Type) string { return holdsExactly(reflect.TypeFor[T](), t) }
+func (h *UpdateHandle[T, In]) holds(t reflect.Type) string {
+	return holdsExactly(reflect.TypeFor[T](), t)
+}
 
 // Name is the action's name.
 func (h *UpdateHandle[T, In]) Name() string { return h.spec.Name }
@@ -504,7 +519,9 @@ func (h *DestroyHandle[T, In]) decl() *ActionDecl {
 	d.input = reflect.TypeFor[In]()
 	return d
 }
-func (h *DestroyHandle[T, In]) holds(t reflect.Type) string { return holdsExactly(reflect.TypeFor[T](), t) }
+func (h *DestroyHandle[T, In]) holds(t reflect.Type) string {
+	return holdsExactly(reflect.TypeFor[T](), t)
+}
 
 // Name is the action's name.
 func (h *DestroyHandle[T, In]) Name() string { return h.spec.Name }
@@ -560,7 +577,9 @@ func (h *GenericHandle[T, In, Out]) decl() *ActionDecl {
 	}
 	return d
 }
-func (h *GenericHandle[T, In, Out]) holds(t reflect.Type) string { return holdsExactly(reflect.TypeFor[T](), t) }
+func (h *GenericHandle[T, In, Out]) holds(t reflect.Type) string {
+	return holdsExactly(reflect.TypeFor[T](), t)
+}
 
 // Name is the action's name.
 func (h *GenericHandle[T, In, Out]) Name() string { return h.spec.Name }
