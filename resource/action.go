@@ -62,6 +62,9 @@ type Argument struct {
 	Default any
 	// Description documents the argument.
 	Description string
+
+	// fromInput: a field of the action's input struct declares it.
+	fromInput bool
 }
 
 // Validation is a declared check of an action's input. Check runs after
@@ -71,7 +74,7 @@ type Argument struct {
 type Validation struct {
 	Name  string
 	Field string
-	Check func(ctx context.Context, cs *Changeset) error
+	Check func(ctx context.Context, cs *AnyChangeset) error
 }
 
 // Change runs inside the action's transaction. Before runs after validation
@@ -93,12 +96,12 @@ type Change struct {
 	// such as hashing a password. It may Set attributes and fail the
 	// action. A bulk update or destroy runs it in its transaction, before
 	// Before.
-	Prepare func(ctx context.Context, cs *Changeset) error
+	Prepare func(ctx context.Context, cs *AnyChangeset) error
 	// Before runs in the transaction, before the write.
-	Before func(ctx context.Context, cs *Changeset) error
+	Before func(ctx context.Context, cs *AnyChangeset) error
 	// After runs in the transaction, after the write; failing rolls the
 	// write back.
-	After func(ctx context.Context, cs *Changeset, record any) error
+	After func(ctx context.Context, cs *AnyChangeset, record any) error
 }
 
 func (c Change) appliesTo(t ActionType) bool {
@@ -144,12 +147,19 @@ type ActionDecl struct {
 	SkipOnConflict bool
 
 	// Generic
-	Run func(ctx context.Context, cs *Changeset) (any, error)
+	Run func(ctx context.Context, cs *AnyChangeset) (any, error)
 	// OutsideTransaction: Run is called without a transaction (see
 	// Generic.OutsideTransaction).
 	OutsideTransaction bool
 
 	location Location
+	// input is the input struct of an action declared through a handle
+	// (DefineCreate…); inputRules are its fields' validate tags on
+	// accepted attributes.
+	input      reflect.Type
+	inputRules []inputRule
+	// runConflict: a generic handle was given a Run besides its typed one.
+	runConflict bool
 }
 
 // Location is where the action was declared.
@@ -196,6 +206,7 @@ func (a *ActionDecl) clone() *ActionDecl {
 	c.Sort = slices.Clone(a.Sort)
 	c.GetBy = slices.Clone(a.GetBy)
 	c.UpsertFields = slices.Clone(a.UpsertFields)
+	c.inputRules = slices.Clone(a.inputRules)
 	return &c
 }
 
@@ -307,7 +318,7 @@ type Generic struct {
 	Description string
 	Arguments   []Argument
 	Validations []Validation
-	Run         func(ctx context.Context, cs *Changeset) (any, error)
+	Run         func(ctx context.Context, cs *AnyChangeset) (any, error)
 	// OutsideTransaction calls Run without opening a transaction, for slow
 	// work that must not hold a write lock (checking a password hash, a
 	// network call). The actions Run runs then open their own

@@ -69,7 +69,7 @@ func declareDomain(spec *resource.DomainSpec) declared {
 	return declared{spec: spec, line: line}
 }
 
-var noop = func(context.Context, *resource.Changeset) error { return nil }
+var noop = func(context.Context, *resource.AnyChangeset) error { return nil }
 
 func TestBuildErrors(t *testing.T) {
 	type Actions = resource.Actions
@@ -200,7 +200,7 @@ func TestBuildErrors(t *testing.T) {
 			decl: declare(resource.New[member]("user", Actions{
 				resource.Generic{Name: "ping"},
 			})),
-			want: `kiln/resource: resource "user": actions -> ping -> run: the generic action has no Run func; give it one: Run: func(ctx context.Context, cs *resource.Changeset) (any, error) (build_test.go:%d)`,
+			want: `kiln/resource: resource "user": actions -> ping -> run: the generic action has no Run func; give it one: Run: func(ctx context.Context, cs *resource.AnyChangeset) (any, error) (build_test.go:%d)`,
 		},
 		{
 			name: "resource change with neither Before nor After",
@@ -311,7 +311,7 @@ func TestBuildReportsEveryProblem(t *testing.T) {
 	}{
 		{"actions -> register -> accept", `unknown attribute "emial"`, `did you mean "email"?`},
 		{"actions -> list -> sort", `unknown attribute "nmae"`, `did you mean "name"?`},
-		{"actions -> ping -> run", "the generic action has no Run func", "give it one: Run: func(ctx context.Context, cs *resource.Changeset) (any, error)"},
+		{"actions -> ping -> run", "the generic action has no Run func", "give it one: Run: func(ctx context.Context, cs *resource.AnyChangeset) (any, error)"},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d problems, want %d:\n%v", len(got), len(want), err)

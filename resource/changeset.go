@@ -8,10 +8,10 @@ import (
 	"slices"
 )
 
-// Changeset is one run of an action as it goes through validation, changes
+// AnyChangeset is one run of an action as it goes through validation, changes
 // and the data layer. Validations and changes receive it: they read the
 // input and arguments, and set attributes.
-type Changeset struct {
+type AnyChangeset struct {
 	domain   *Domain
 	resource *builtResource
 	action   *builtAction
@@ -28,20 +28,20 @@ type Changeset struct {
 
 // Domain is the domain running the action; run other actions with it and the
 // ctx given to the change to stay in the same transaction.
-func (c *Changeset) Domain() *Domain { return c.domain }
+func (c *AnyChangeset) Domain() *Domain { return c.domain }
 
 // Resource is the resource's name.
-func (c *Changeset) Resource() string { return c.resource.decl.Name }
+func (c *AnyChangeset) Resource() string { return c.resource.decl.Name }
 
 // Action is the action's name.
-func (c *Changeset) Action() string { return c.action.Name }
+func (c *AnyChangeset) Action() string { return c.action.Name }
 
 // ActionType is the action's type.
-func (c *Changeset) ActionType() ActionType { return c.action.Type }
+func (c *AnyChangeset) ActionType() ActionType { return c.action.Type }
 
 // Record is the record being written (*T). In a bulk action it holds the
 // values that will be set on every matching record; nil in generic actions.
-func (c *Changeset) Record() any {
+func (c *AnyChangeset) Record() any {
 	if !c.record.IsValid() {
 		return nil
 	}
@@ -49,25 +49,25 @@ func (c *Changeset) Record() any {
 }
 
 // Old is the record as it was before an update (*T), or nil.
-func (c *Changeset) Old() any { return c.old }
+func (c *AnyChangeset) Old() any { return c.old }
 
 // Bulk reports whether the action runs on every record Filter matches.
-func (c *Changeset) Bulk() bool { return c.bulk }
+func (c *AnyChangeset) Bulk() bool { return c.bulk }
 
 // Filter is the filter of a bulk action, or nil.
-func (c *Changeset) Filter() Filter { return c.filter }
+func (c *AnyChangeset) Filter() Filter { return c.filter }
 
 // Actor is the actor the action runs for, or nil.
-func (c *Changeset) Actor() any { return ActorFrom(c.ctx) }
+func (c *AnyChangeset) Actor() any { return ActorFrom(c.ctx) }
 
 // Argument returns an argument's value, or nil when it was not given.
-func (c *Changeset) Argument(name string) any { return c.args[name] }
+func (c *AnyChangeset) Argument(name string) any { return c.args[name] }
 
 // Arguments returns a copy of every argument given.
-func (c *Changeset) Arguments() map[string]any { return maps.Clone(c.args) }
+func (c *AnyChangeset) Arguments() map[string]any { return maps.Clone(c.args) }
 
 // Get returns an attribute's current value on the record being written.
-func (c *Changeset) Get(attr string) any {
+func (c *AnyChangeset) Get(attr string) any {
 	a := c.resource.decl.Attribute(attr)
 	if a == nil || !c.record.IsValid() {
 		return nil
@@ -76,7 +76,7 @@ func (c *Changeset) Get(attr string) any {
 }
 
 // Set sets an attribute, converting v to its type, and marks it changed.
-func (c *Changeset) Set(attr string, v any) error {
+func (c *AnyChangeset) Set(attr string, v any) error {
 	a := c.resource.decl.Attribute(attr)
 	if a == nil {
 		return fmt.Errorf("kiln/resource: %s has no attribute %q", c.resource.decl.Name, attr)
@@ -94,13 +94,13 @@ func (c *Changeset) Set(attr string, v any) error {
 }
 
 // Changing reports whether the action sets the attribute.
-func (c *Changeset) Changing(attr string) bool { return slices.Contains(c.changed, attr) }
+func (c *AnyChangeset) Changing(attr string) bool { return slices.Contains(c.changed, attr) }
 
 // Changed lists the attributes the action sets, in the order they were set.
-func (c *Changeset) Changed() []string { return slices.Clone(c.changed) }
+func (c *AnyChangeset) Changed() []string { return slices.Clone(c.changed) }
 
 // SetMetadata attaches a value to the notifications this action sends.
-func (c *Changeset) SetMetadata(key string, v any) {
+func (c *AnyChangeset) SetMetadata(key string, v any) {
 	if c.meta == nil {
 		c.meta = map[string]any{}
 	}
@@ -108,14 +108,14 @@ func (c *Changeset) SetMetadata(key string, v any) {
 }
 
 // Metadata returns a value set with SetMetadata.
-func (c *Changeset) Metadata(key string) any { return c.meta[key] }
+func (c *AnyChangeset) Metadata(key string) any { return c.meta[key] }
 
 // Invalid returns a *ValidationError on field for this action.
-func (c *Changeset) Invalid(field, message string) error {
+func (c *AnyChangeset) Invalid(field, message string) error {
 	return &ValidationError{Resource: c.resource.decl.Name, Action: c.action.Name, Field: field, Message: message}
 }
 
-func (c *Changeset) markChanged(attr string) {
+func (c *AnyChangeset) markChanged(attr string) {
 	if !slices.Contains(c.changed, attr) {
 		c.changed = append(c.changed, attr)
 	}
@@ -123,11 +123,11 @@ func (c *Changeset) markChanged(attr string) {
 
 // Arg returns the argument name of cs as a T; the zero T when it is missing
 // or of another type.
-func Arg[T any](cs *Changeset, name string) T {
+func Arg[T any](cs *AnyChangeset, name string) T {
 	v, _ := cs.args[name].(T)
 	return v
 }
 
 // ResourceRef is the resource the action belongs to, to run its other
 // actions: cs.Domain().Run(ctx, cs.ResourceRef(), "other", input).
-func (c *Changeset) ResourceRef() Ref { return c.resource }
+func (c *AnyChangeset) ResourceRef() Ref { return c.resource }

@@ -162,6 +162,7 @@ func (d *Declaration) Identity(name string) *Identity {
 // reports whether it added. Extensions use it: the user's declaration wins.
 func (d *Declaration) AddAction(a Action) bool {
 	ad := a.decl()
+	checkHandle(d, ad, a)
 	if d.Action(ad.Name) != nil {
 		return false
 	}
@@ -296,6 +297,7 @@ func (s Actions) Declare(d *Declaration) {
 			d.Problem(d.Location, []string{"actions", ad.Name}, "declared twice", "give each action its own name")
 			continue
 		}
+		checkHandle(d, ad, a)
 		d.Actions = append(d.Actions, ad)
 	}
 }

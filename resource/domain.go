@@ -112,6 +112,11 @@ func (s *DomainSpec) Build(ctx context.Context, layer DataLayer, opts ...Option)
 		}
 	}
 	for _, decl := range b.resources {
+		for _, a := range decl.Actions {
+			applyInput(decl, a)
+		}
+	}
+	for _, decl := range b.resources {
 		verifyDeclaration(d.validate, decl)
 		for _, e := range decl.Extensions {
 			e.Verify(b, decl)

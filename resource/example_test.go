@@ -92,7 +92,7 @@ func ExampleResource_BulkUpdate() {
 			resource.Create{Name: "add", Accept: []string{"title", "owner"}},
 			resource.Update{Name: "complete", Changes: []resource.Change{{
 				Name:   "done",
-				Before: func(_ context.Context, cs *resource.Changeset) error { return cs.Set("done", true) },
+				Before: func(_ context.Context, cs *resource.AnyChangeset) error { return cs.Set("done", true) },
 			}}},
 		},
 		resource.Notifiers(resource.NotifierFunc(func(_ context.Context, n resource.Notification) error {

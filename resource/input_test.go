@@ -39,13 +39,13 @@ func newPeople(rec *recorder) *resource.Resource[person] {
 				Accept:    []string{"email", "name", "password", "age", "active", "born", "referrer"},
 				Arguments: []resource.Argument{{Name: "password_confirmation", Validate: "required", Sensitive: true}},
 				Validations: []resource.Validation{
-					{Name: "confirmation", Field: "password_confirmation", Check: func(_ context.Context, cs *resource.Changeset) error {
+					{Name: "confirmation", Field: "password_confirmation", Check: func(_ context.Context, cs *resource.AnyChangeset) error {
 						if resource.Arg[string](cs, "password_confirmation") != cs.Get("password") {
 							return errors.New("does not match password")
 						}
 						return nil
 					}},
-					{Name: "reserved", Check: func(_ context.Context, cs *resource.Changeset) error {
+					{Name: "reserved", Check: func(_ context.Context, cs *resource.AnyChangeset) error {
 						if cs.Get("name") == "root" {
 							return cs.Invalid("name", "is reserved")
 						}
@@ -58,7 +58,7 @@ func newPeople(rec *recorder) *resource.Resource[person] {
 			resource.Update{Name: "rename", Accept: []string{"name"}},
 			resource.Generic{Name: "double",
 				Arguments: []resource.Argument{{Name: "n", Type: reflect.TypeFor[int](), Validate: "min=1"}},
-				Run: func(_ context.Context, cs *resource.Changeset) (any, error) {
+				Run: func(_ context.Context, cs *resource.AnyChangeset) (any, error) {
 					return 2 * resource.Arg[int](cs, "n"), nil
 				}},
 		},

@@ -32,7 +32,7 @@ func RecordAs[T any](n Notification) (*T, bool) {
 
 // Notifier reacts to committed actions. Notify runs after the transaction
 // commits, on the goroutine that ran the action, once per notification. Its
-// error is logged and reported (Result.NotifyErrors, the OnNotifyError
+// error is logged and reported (RunResult.NotifyErrors, Result[T].NotifyErrors, the OnNotifyError
 // option); it never fails the committed action. A notifier that is slow
 // should hand the work off.
 type Notifier interface {

@@ -87,7 +87,7 @@ type Page[T any] struct {
 }
 
 // Paginate makes a read action return one page: Result.Records holds its
-// records and Result.Page describes it. Limit and Offset cannot be given
+// records and RunResult.Page describes it. Limit and Offset cannot be given
 // with it (the PageRequest has its own). Resource.Page is the typed form.
 func Paginate(p PageRequest) RunOption { return func(o *runOptions) { o.page = &p } }
 
@@ -117,7 +117,7 @@ func checkPaged(br *builtResource, ba *builtAction, o *runOptions) error {
 // checkQuery refuses a read whose sort or filter names an attribute the
 // resource does not have, so that names reach the data layer only from
 // the schema, whoever built the sort or the filter.
-func checkQuery(cs *Changeset, q *Query) error {
+func checkQuery(cs *AnyChangeset, q *Query) error {
 	decl := cs.resource.decl
 	var errs []error
 	unknown := func(field, name string) {
@@ -139,7 +139,7 @@ func checkQuery(cs *Changeset, q *Query) error {
 // readPage runs q for one page of req. q has the read's filter and sort;
 // readPage makes its order total, applies the cursor, and reads one record
 // more than the page holds to learn whether more follow.
-func (d *Domain) readPage(ctx context.Context, cs *Changeset, q *Query, req PageRequest, querier Querier) (*Result, error) {
+func (d *Domain) readPage(ctx context.Context, cs *AnyChangeset, q *Query, req PageRequest, querier Querier) (*RunResult, error) {
 	br := cs.resource
 	size, err := pageLimit(cs, req)
 	if err != nil {
@@ -199,11 +199,11 @@ func (d *Domain) readPage(ctx context.Context, cs *Changeset, q *Query, req Page
 		}
 		info.Total, info.Counted = n, true
 	}
-	return &Result{Records: recs.Interface(), Page: info}, nil
+	return &RunResult{Records: recs.Interface(), Page: info}, nil
 }
 
 // pageLimit checks req and returns the size of its page.
-func pageLimit(cs *Changeset, req PageRequest) (int, error) {
+func pageLimit(cs *AnyChangeset, req PageRequest) (int, error) {
 	var errs []error
 	if req.Limit < 0 {
 		errs = append(errs, cs.Invalid("limit", "must not be negative"))
@@ -242,7 +242,7 @@ type orderKey struct {
 
 // pageOrder is the read's sort with the primary key appended: a total
 // order. Its attributes go into cursors, so none may be sensitive.
-func pageOrder(cs *Changeset, sorts []Sort) ([]orderKey, error) {
+func pageOrder(cs *AnyChangeset, sorts []Sort) ([]orderKey, error) {
 	decl := cs.resource.decl
 	order := make([]orderKey, 0, len(sorts)+len(cs.resource.schema.PrimaryKey))
 	for _, s := range sorts {

@@ -16,8 +16,10 @@ import (
 // strings are parsed, so form values can be passed as they come.
 type Input map[string]any
 
-// Result is what Run returns.
-type Result struct {
+// RunResult is what Domain.Run returns: the result of an action run by
+// name, for dynamic and config-driven use. Typed handles return *T, []*T or
+// a Result[T] instead.
+type RunResult struct {
 	// Record is the written record (*T) of a create, update or destroy of
 	// one record, or the record of a read with Get.
 	Record any
@@ -208,7 +210,7 @@ func safeNotify(ctx context.Context, nf Notifier, n Notification) (err error) {
 // page of its records with Paginate. The action runs in one transaction
 // (the ctx's, when it has one of this domain), and its notifications are
 // sent after commit.
-func (d *Domain) Run(ctx context.Context, r Ref, action string, in Input, opts ...RunOption) (*Result, error) {
+func (d *Domain) Run(ctx context.Context, r Ref, action string, in Input, opts ...RunOption) (*RunResult, error) {
 	br, ba, err := d.lookup(r, action)
 	if err != nil {
 		return nil, err
@@ -220,8 +222,8 @@ func (d *Domain) Run(ctx context.Context, r Ref, action string, in Input, opts .
 	if ba.Type == ReadAction {
 		return d.read(ctx, br, ba, in, &o)
 	}
-	res := &Result{}
-	cs := &Changeset{domain: d, resource: br, action: ba, ctx: ctx}
+	res := &RunResult{}
+	cs := &AnyChangeset{domain: d, resource: br, action: ba, ctx: ctx}
 	if ba.OutsideTransaction && !d.inTransaction(ctx) {
 		if err := d.generic(ctx, cs, in, res); err != nil {
 			return nil, err
@@ -280,9 +282,15 @@ func (d *Domain) lookup(r Ref, action string) (*builtResource, *builtAction, err
 	if r == nil {
 		return nil, nil, fmt.Errorf("%w: nil", ErrUnknownResource)
 	}
-	br := d.resources[r.Name()]
-	if br == nil || br.decl.Type != r.Declaration().Type {
-		return nil, nil, fmt.Errorf("%w: %q is not in domain %q", ErrUnknownResource, r.Name(), d.name)
+	return d.lookupName(r.Name(), r.Declaration().Type, action)
+}
+
+// lookupName finds the action of the resource of that name and record
+// type.
+func (d *Domain) lookupName(name string, t reflect.Type, action string) (*builtResource, *builtAction, error) {
+	br := d.resources[name]
+	if br == nil || br.decl.Type != t {
+		return nil, nil, fmt.Errorf("%w: %q is not in domain %q", ErrUnknownResource, name, d.name)
 	}
 	ba := br.actions[action]
 	if ba == nil {
@@ -298,7 +306,7 @@ func (d *Domain) lookup(r Ref, action string) (*builtResource, *builtAction, err
 
 // castInput sets accepted attributes on cs.record and arguments on cs.args,
 // collecting one error per bad field.
-func (d *Domain) castInput(cs *Changeset, in Input) []error {
+func (d *Domain) castInput(cs *AnyChangeset, in Input) []error {
 	var errs []error
 	cs.args = map[string]any{}
 	keys := make([]string, 0, len(in))
@@ -346,7 +354,7 @@ func (d *Domain) castInput(cs *Changeset, in Input) []error {
 	return errs
 }
 
-func (cs *Changeset) inputNames() []string {
+func (cs *AnyChangeset) inputNames() []string {
 	var names []string
 	for n := range cs.action.accept {
 		names = append(names, n)
@@ -361,7 +369,7 @@ func (cs *Changeset) inputNames() []string {
 // validateInput runs validator rules on accepted attributes (all of them
 // for a create, those given for an update) and arguments, then the declared
 // validations.
-func (d *Domain) validateInput(ctx context.Context, cs *Changeset, castErrs []error) error {
+func (d *Domain) validateInput(ctx context.Context, cs *AnyChangeset, castErrs []error) error {
 	errs := castErrs
 	// A field whose value could not be converted has its error already.
 	unconverted := map[string]bool{}
@@ -408,6 +416,21 @@ func (d *Domain) validateInput(ctx context.Context, cs *Changeset, castErrs []er
 			}
 		}
 	}
+	// The validate tags of a typed input's fields that set attributes.
+	for _, r := range cs.action.inputRules {
+		if !cs.Changing(r.name) || unconverted[r.name] {
+			continue
+		}
+		if err := d.validate.VarCtx(ctx, cs.Get(r.name), r.rules); err != nil {
+			for _, fe := range d.fieldErrors(cs, err, false) {
+				var ve *ValidationError
+				if errors.As(fe, &ve) {
+					ve.Field = r.name
+				}
+				errs = append(errs, fe)
+			}
+		}
+	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
@@ -426,7 +449,7 @@ func (d *Domain) validateInput(ctx context.Context, cs *Changeset, castErrs []er
 
 // fieldErrors turns validator errors into ValidationErrors named by
 // attribute.
-func (d *Domain) fieldErrors(cs *Changeset, err error, attrs bool) []error {
+func (d *Domain) fieldErrors(cs *AnyChangeset, err error, attrs bool) []error {
 	if err == nil {
 		return nil
 	}
@@ -504,7 +527,7 @@ func ruleMessage(fe validator.FieldError) string {
 	return fmt.Sprintf("failed the %s rule", fe.Tag())
 }
 
-func (d *Domain) runPrepare(ctx context.Context, cs *Changeset) error {
+func (d *Domain) runPrepare(ctx context.Context, cs *AnyChangeset) error {
 	for _, c := range cs.action.changes {
 		if c.Prepare != nil {
 			if err := c.Prepare(ctx, cs); err != nil {
@@ -515,7 +538,7 @@ func (d *Domain) runPrepare(ctx context.Context, cs *Changeset) error {
 	return nil
 }
 
-func (d *Domain) runBefore(ctx context.Context, cs *Changeset) error {
+func (d *Domain) runBefore(ctx context.Context, cs *AnyChangeset) error {
 	for _, c := range cs.action.changes {
 		if c.Before != nil {
 			if err := c.Before(ctx, cs); err != nil {
@@ -526,7 +549,7 @@ func (d *Domain) runBefore(ctx context.Context, cs *Changeset) error {
 	return nil
 }
 
-func (d *Domain) runAfter(ctx context.Context, cs *Changeset, rec any) error {
+func (d *Domain) runAfter(ctx context.Context, cs *AnyChangeset, rec any) error {
 	for _, c := range cs.action.changes {
 		if c.After != nil {
 			if err := c.After(ctx, cs, rec); err != nil {
@@ -537,7 +560,7 @@ func (d *Domain) runAfter(ctx context.Context, cs *Changeset, rec any) error {
 	return nil
 }
 
-func (d *Domain) notification(ctx context.Context, cs *Changeset, rec any) pending {
+func (d *Domain) notification(ctx context.Context, cs *AnyChangeset, rec any) pending {
 	n := Notification{
 		Resource:   cs.resource.decl.Name,
 		Action:     cs.action.Name,
@@ -561,7 +584,7 @@ func (d *Domain) notification(ctx context.Context, cs *Changeset, rec any) pendi
 
 // prepareCreate casts and validates a create's input and runs its
 // changes' Prepare, before the transaction.
-func (d *Domain) prepareCreate(ctx context.Context, cs *Changeset, in Input) error {
+func (d *Domain) prepareCreate(ctx context.Context, cs *AnyChangeset, in Input) error {
 	cs.record = reflect.New(cs.resource.decl.Type)
 	if err := d.validateInput(ctx, cs, d.castInput(cs, in)); err != nil {
 		return err
@@ -570,7 +593,7 @@ func (d *Domain) prepareCreate(ctx context.Context, cs *Changeset, in Input) err
 }
 
 // prepareOne does the same for a one-record update or destroy of target.
-func (d *Domain) prepareOne(ctx context.Context, cs *Changeset, in Input, target any) error {
+func (d *Domain) prepareOne(ctx context.Context, cs *AnyChangeset, in Input, target any) error {
 	tv := reflect.ValueOf(target)
 	if tv.Kind() != reflect.Pointer || tv.IsNil() || tv.Elem().Type() != cs.resource.decl.Type {
 		return fmt.Errorf("kiln/resource: %s.%s: OnRecord needs a non-nil *%s, not %T", cs.resource.decl.Name, cs.action.Name, cs.resource.decl.Type, target)
@@ -584,7 +607,7 @@ func (d *Domain) prepareOne(ctx context.Context, cs *Changeset, in Input, target
 	return d.runPrepare(ctx, cs)
 }
 
-func (d *Domain) create(ctx context.Context, st *txState, cs *Changeset, res *Result) ([]pending, error) {
+func (d *Domain) create(ctx context.Context, st *txState, cs *AnyChangeset, res *RunResult) ([]pending, error) {
 	if err := d.runBefore(ctx, cs); err != nil {
 		return nil, err
 	}
@@ -622,7 +645,7 @@ func (d *Domain) create(ctx context.Context, st *txState, cs *Changeset, res *Re
 	return []pending{d.notification(ctx, cs, res.Record)}, nil
 }
 
-func (d *Domain) upsertOptions(cs *Changeset) InsertOptions {
+func (d *Domain) upsertOptions(cs *AnyChangeset) InsertOptions {
 	opts := InsertOptions{Upsert: cs.action.Upsert, SkipOnConflict: cs.action.SkipOnConflict}
 	if id := cs.resource.decl.Identity(cs.action.UpsertIdentity); id != nil {
 		opts.ConflictFields = id.Keys
@@ -647,7 +670,7 @@ func (d *Domain) upsertOptions(cs *Changeset) InsertOptions {
 }
 
 // writeError names the identity a conflict violated.
-func (d *Domain) writeError(cs *Changeset, err error) error {
+func (d *Domain) writeError(cs *AnyChangeset, err error) error {
 	var ce *ConflictError
 	if errors.As(err, &ce) {
 		out := &ConflictError{Resource: cs.resource.decl.Name, Identity: ce.Identity, Fields: ce.Fields, Err: ce.Err}
@@ -680,7 +703,7 @@ func sortedCopy(s []string) []string {
 }
 
 // writeOne updates or destroys one record.
-func (d *Domain) writeOne(ctx context.Context, st *txState, cs *Changeset, res *Result) ([]pending, error) {
+func (d *Domain) writeOne(ctx context.Context, st *txState, cs *AnyChangeset, res *RunResult) ([]pending, error) {
 	if err := d.runBefore(ctx, cs); err != nil {
 		return nil, err
 	}
@@ -705,7 +728,7 @@ func (d *Domain) writeOne(ctx context.Context, st *txState, cs *Changeset, res *
 	return []pending{d.notification(ctx, cs, rec)}, nil
 }
 
-func (d *Domain) applyUpdateDefaults(cs *Changeset) {
+func (d *Domain) applyUpdateDefaults(cs *AnyChangeset) {
 	for _, a := range cs.resource.decl.Attributes {
 		if a.UpdateDefault != nil && !cs.Changing(a.Name) {
 			if cv, err := convert(a.UpdateDefault(), a.Type); err == nil {
@@ -717,7 +740,7 @@ func (d *Domain) applyUpdateDefaults(cs *Changeset) {
 }
 
 // writeAll updates or destroys every record f matches, in one statement.
-func (d *Domain) writeAll(ctx context.Context, st *txState, cs *Changeset, in Input, f Filter, res *Result) ([]pending, error) {
+func (d *Domain) writeAll(ctx context.Context, st *txState, cs *AnyChangeset, in Input, f Filter, res *RunResult) ([]pending, error) {
 	cs.bulk = true
 	cs.filter = f
 	cs.record = reflect.New(cs.resource.decl.Type)
@@ -767,7 +790,7 @@ func (d *Domain) writeAll(ctx context.Context, st *txState, cs *Changeset, in In
 	return queue, nil
 }
 
-func (d *Domain) generic(ctx context.Context, cs *Changeset, in Input, res *Result) error {
+func (d *Domain) generic(ctx context.Context, cs *AnyChangeset, in Input, res *RunResult) error {
 	if err := d.validateInput(ctx, cs, d.castInput(cs, in)); err != nil {
 		return err
 	}
@@ -780,13 +803,13 @@ func (d *Domain) generic(ctx context.Context, cs *Changeset, in Input, res *Resu
 }
 
 // read runs a read action, in the ctx's transaction when there is one.
-func (d *Domain) read(ctx context.Context, br *builtResource, ba *builtAction, in Input, o *runOptions) (*Result, error) {
+func (d *Domain) read(ctx context.Context, br *builtResource, ba *builtAction, in Input, o *runOptions) (*RunResult, error) {
 	if o.page != nil {
 		if err := checkPaged(br, ba, o); err != nil {
 			return nil, err
 		}
 	}
-	cs := &Changeset{domain: d, resource: br, action: ba, ctx: ctx}
+	cs := &AnyChangeset{domain: d, resource: br, action: ba, ctx: ctx}
 	if err := d.validateInput(ctx, cs, d.castInput(cs, in)); err != nil {
 		return nil, err
 	}
@@ -831,7 +854,7 @@ func (d *Domain) read(ctx context.Context, br *builtResource, ba *builtAction, i
 		return nil, fmt.Errorf("kiln/resource: %s.%s: %w", br.decl.Name, ba.Name, err)
 	}
 	recs := dest.Elem()
-	res := &Result{Records: recs.Interface()}
+	res := &RunResult{Records: recs.Interface()}
 	if ba.Get {
 		switch recs.Len() {
 		case 0:
@@ -847,7 +870,7 @@ func (d *Domain) read(ctx context.Context, br *builtResource, ba *builtAction, i
 
 // requiredKept refuses an update that empties a required attribute: the
 // same rule a create follows, for the attributes the update sets.
-func (cs *Changeset) requiredKept() error {
+func (cs *AnyChangeset) requiredKept() error {
 	var missing []error
 	for _, name := range cs.changed {
 		a := cs.resource.decl.Attribute(name)

@@ -76,7 +76,7 @@ func newBankWith(t *testing.T, db string, opts []resource.Option, more ...resour
 		resource.Actions{
 			resource.Create{Name: "record", Accept: []string{"subject", "what"}, Changes: []resource.Change{{
 				Name: "actor",
-				Before: func(ctx context.Context, cs *resource.Changeset) error {
+				Before: func(ctx context.Context, cs *resource.AnyChangeset) error {
 					return cs.Set("actor", actorName(ctx))
 				},
 			}}},
@@ -89,13 +89,13 @@ func newBankWith(t *testing.T, db string, opts []resource.Option, more ...resour
 			resource.Create{Name: "open", Accept: []string{"email", "team", "score"},
 				Arguments: []resource.Argument{{Name: "fail", Type: reflect.TypeFor[bool]()}},
 				Changes: []resource.Change{
-					{Name: "opened_by", Before: func(_ context.Context, cs *resource.Changeset) error {
+					{Name: "opened_by", Before: func(_ context.Context, cs *resource.AnyChangeset) error {
 						if op, ok := cs.Actor().(*operator); ok {
 							return cs.Set("opened_by", op.Name)
 						}
 						return nil
 					}},
-					{Name: "audit", After: func(ctx context.Context, cs *resource.Changeset, rec any) error {
+					{Name: "audit", After: func(ctx context.Context, cs *resource.AnyChangeset, rec any) error {
 						a := rec.(*account)
 						// Another action with the change's ctx: the same transaction.
 						if _, err := b.entries.Create(ctx, cs.Domain(), "record", resource.Input{"subject": a.Email, "what": "opened"}); err != nil {
@@ -112,7 +112,7 @@ func newBankWith(t *testing.T, db string, opts []resource.Option, more ...resour
 						b.seen <- emails
 						return nil
 					}},
-					{Name: "fail", After: func(_ context.Context, cs *resource.Changeset, _ any) error {
+					{Name: "fail", After: func(_ context.Context, cs *resource.AnyChangeset, _ any) error {
 						if resource.Arg[bool](cs, "fail") {
 							return errors.New("refused after the audit entry")
 						}
@@ -145,7 +145,7 @@ func newBankWith(t *testing.T, db string, opts []resource.Option, more ...resour
 			}}},
 			resource.Update{Name: "score", Accept: []string{"score"}, Changes: []resource.Change{{
 				Name: "unlucky",
-				After: func(_ context.Context, _ *resource.Changeset, rec any) error {
+				After: func(_ context.Context, _ *resource.AnyChangeset, rec any) error {
 					if rec.(*account).Score == 13 && rec.(*account).Team == "red" {
 						return errUnlucky
 					}
@@ -159,7 +159,7 @@ func newBankWith(t *testing.T, db string, opts []resource.Option, more ...resour
 					{Name: "fail", Type: reflect.TypeFor[bool]()},
 					{Name: "as_text", Type: reflect.TypeFor[bool]()},
 				},
-				Run: func(ctx context.Context, cs *resource.Changeset) (any, error) {
+				Run: func(ctx context.Context, cs *resource.AnyChangeset) (any, error) {
 					emails := resource.Arg[[]string](cs, "emails")
 					for _, e := range emails {
 						if _, err := b.accounts.Create(ctx, cs.Domain(), "open", resource.Input{"email": e, "team": "blue"}); err != nil {

@@ -106,7 +106,7 @@ func Call[V any](ctx context.Context, d *Domain, r Ref, action string, in Input)
 	return v, nil
 }
 
-func (r *Resource[T]) run(ctx context.Context, d *Domain, action string, want ActionType, in Input, opts ...RunOption) (*Result, error) {
+func (r *Resource[T]) run(ctx context.Context, d *Domain, action string, want ActionType, in Input, opts ...RunOption) (*RunResult, error) {
 	_, ba, err := d.lookup(r, action)
 	if err != nil {
 		return nil, err

@@ -102,6 +102,13 @@ func verifyAction(v *validator.Validate, d *Declaration, a *ActionDecl) {
 			}
 		}
 	}
+	for _, r := range a.inputRules {
+		if attr := d.Attribute(r.name); attr != nil {
+			if msg := checkVarRule(v, attr.Type, r.rules); msg != "" {
+				d.Problem(loc, path("input", r.name, "validate"), msg, "use validator rules go-playground/validator knows")
+			}
+		}
+	}
 	for _, g := range a.GetBy {
 		argNames[g] = true
 		if d.Attribute(g) == nil {
@@ -143,8 +150,11 @@ func verifyAction(v *validator.Validate, d *Declaration, a *ActionDecl) {
 			}
 		}
 	}
-	if a.Type == GenericAction && a.Run == nil {
-		d.Problem(loc, path("run"), "the generic action has no Run func", "give it one: Run: func(ctx context.Context, cs *resource.Changeset) (any, error)")
+	switch {
+	case a.runConflict:
+		d.Problem(loc, path("run"), "the action has two Run funcs: the Generic's and DefineGeneric's", "drop the Generic's Run: DefineGeneric's typed func runs the action")
+	case a.Type == GenericAction && a.Run == nil:
+		d.Problem(loc, path("run"), "the generic action has no Run func", "give it one: Run: func(ctx context.Context, cs *resource.AnyChangeset) (any, error)")
 	}
 	for i, val := range a.Validations {
 		if val.Check == nil {

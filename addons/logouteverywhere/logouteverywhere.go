@@ -69,7 +69,7 @@ func (l LogOutEverywhere) Transform(_ *resource.BuildContext, d *resource.Declar
 		Name:        l.ActionName,
 		Description: "Revokes every stored token of the user; each live session closes.",
 		Arguments:   []resource.Argument{{Name: l.ArgumentName, Type: reflect.PointerTo(d.Type), Validate: "required"}},
-		Run: func(ctx context.Context, cs *resource.Changeset) (any, error) {
+		Run: func(ctx context.Context, cs *resource.AnyChangeset) (any, error) {
 			return l.revokeAll(ctx, cs, cs.Argument(l.ArgumentName), tokenresource.ReasonLogOutEverywhere)
 		},
 	})
@@ -79,7 +79,7 @@ func (l LogOutEverywhere) Transform(_ *resource.BuildContext, d *resource.Declar
 			Name: "log_out_everywhere_on_password_change",
 			On:   []resource.ActionType{resource.UpdateAction},
 			// One record: revoke before the write, in its transaction.
-			Before: func(ctx context.Context, cs *resource.Changeset) error {
+			Before: func(ctx context.Context, cs *resource.AnyChangeset) error {
 				if cs.Bulk() || !cs.Changing(field) {
 					return nil
 				}
@@ -87,7 +87,7 @@ func (l LogOutEverywhere) Transform(_ *resource.BuildContext, d *resource.Declar
 				return err
 			},
 			// Bulk: revoke for each updated record.
-			After: func(ctx context.Context, cs *resource.Changeset, rec any) error {
+			After: func(ctx context.Context, cs *resource.AnyChangeset, rec any) error {
 				if !cs.Bulk() || !cs.Changing(field) {
 					return nil
 				}
@@ -98,7 +98,7 @@ func (l LogOutEverywhere) Transform(_ *resource.BuildContext, d *resource.Declar
 	}
 }
 
-func (l LogOutEverywhere) revokeAll(ctx context.Context, cs *resource.Changeset, user any, reason tokenresource.Reason) (int, error) {
+func (l LogOutEverywhere) revokeAll(ctx context.Context, cs *resource.AnyChangeset, user any, reason tokenresource.Reason) (int, error) {
 	auth, err := authentication.For(cs.Domain(), cs.ResourceRef())
 	if err != nil {
 		return 0, err

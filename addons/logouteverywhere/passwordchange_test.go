@@ -24,14 +24,14 @@ var extraActions = resource.Actions{
 		Name:      "set_password_then_fail",
 		Arguments: []resource.Argument{{Name: "password", Validate: "required", Sensitive: true}},
 		Changes: []resource.Change{
-			{Name: "hash", Before: func(_ context.Context, cs *resource.Changeset) error {
+			{Name: "hash", Before: func(_ context.Context, cs *resource.AnyChangeset) error {
 				h, err := password.Bcrypt{Cost: 4}.Hash(resource.Arg[string](cs, "password"))
 				if err != nil {
 					return err
 				}
 				return cs.Set("hashed_password", h)
 			}},
-			{Name: "fail", After: func(context.Context, *resource.Changeset, any) error { return errBoom }},
+			{Name: "fail", After: func(context.Context, *resource.AnyChangeset, any) error { return errBoom }},
 		},
 	},
 	resource.Update{Name: "change_email", Accept: []string{"email"}},

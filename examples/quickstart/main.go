@@ -44,7 +44,7 @@ var Notes = resource.New[Note]("note",
 			Sort:      []resource.Sort{resource.Asc("title")}},
 		resource.Update{Name: "archive", Changes: []resource.Change{{
 			Name:   "set_archived",
-			Before: func(_ context.Context, cs *resource.Changeset) error { return cs.Set("archived", true) },
+			Before: func(_ context.Context, cs *resource.AnyChangeset) error { return cs.Set("archived", true) },
 		}}},
 	},
 	resource.Notifiers(printer),

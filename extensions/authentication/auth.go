@@ -328,7 +328,7 @@ func newJTI() string {
 
 // Metadata keys under which token-issuing actions return their token.
 const (
-	// TokenKey holds the issued token (a string) in Result.Metadata.
+	// TokenKey holds the issued token (a string) in RunResult.Metadata and Result[T].Metadata.
 	TokenKey = "token"
 	// ClaimsKey holds its *Claims.
 	ClaimsKey = "claims"

@@ -126,7 +126,7 @@ func TestBuildErrors(t *testing.T) {
 		p+`add_ons -> log_out_everywhere: declared twice; declare each add-on once (`+at+`)`,
 		users, tokens)
 
-	users, at = resource.New[User]("user", authentication.Authentication{Tokens: presence(tokens, good)}, resource.Actions{resource.Generic{Name: "get_by_subject", Run: func(context.Context, *resource.Changeset) (any, error) { return nil, nil }}}), here()
+	users, at = resource.New[User]("user", authentication.Authentication{Tokens: presence(tokens, good)}, resource.Actions{resource.Generic{Name: "get_by_subject", Run: func(context.Context, *resource.AnyChangeset) (any, error) { return nil, nil }}}), here()
 	add("get_by_subject of a wrong type",
 		p+`get_by_subject_action: "get_by_subject" must be a read action that gets one record by primary key; remove your action of that name, or set GetBySubjectAction to another name (`+at+`)`,
 		users, tokens)

@@ -168,7 +168,7 @@ func (s *Store) Start(ctx context.Context, logger *slog.Logger) (done <-chan str
 // revoke marks jti revoked: the stored row in one conditional UPDATE, or a
 // new revocation row. Both are race-safe: of two concurrent revokes of one
 // token, one succeeds and the other gets ErrAlreadyRevoked.
-func revoke(ctx context.Context, cs *resource.Changeset, n ActionNames, jti, subject string, expiresAt time.Time, reason Reason) error {
+func revoke(ctx context.Context, cs *resource.AnyChangeset, n ActionNames, jti, subject string, expiresAt time.Time, reason Reason) error {
 	if jti == "" {
 		return cs.Invalid("jti", "is required")
 	}

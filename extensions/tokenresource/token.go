@@ -123,7 +123,7 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 		Name:        n.RevokeStored,
 		Description: "Marks the stored tokens a filter matches as revoked, in one statement.",
 		Arguments:   []resource.Argument{reasonArg},
-		Changes: []resource.Change{{Name: "revoke", Before: func(_ context.Context, cs *resource.Changeset) error {
+		Changes: []resource.Change{{Name: "revoke", Before: func(_ context.Context, cs *resource.AnyChangeset) error {
 			cs.SetMetadata(ReasonKey, reasonOf(cs))
 			return cs.Set("purpose", PurposeRevocation)
 		}}},
@@ -134,7 +134,7 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 		Accept:         []string{"jti", "subject", "expires_at"},
 		SkipOnConflict: true,
 		Arguments:      []resource.Argument{reasonArg},
-		Changes: []resource.Change{{Name: "revocation", Before: func(_ context.Context, cs *resource.Changeset) error {
+		Changes: []resource.Change{{Name: "revocation", Before: func(_ context.Context, cs *resource.AnyChangeset) error {
 			cs.SetMetadata(ReasonKey, reasonOf(cs))
 			return cs.Set("purpose", PurposeRevocation)
 		}}},
@@ -143,7 +143,7 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 		Name:        n.RevokeToken,
 		Description: "Revokes a token (a JWT); fails with ErrAlreadyRevoked when it is.",
 		Arguments:   []resource.Argument{{Name: "token", Validate: "required", Sensitive: true}, reasonArg},
-		Run: func(ctx context.Context, cs *resource.Changeset) (any, error) {
+		Run: func(ctx context.Context, cs *resource.AnyChangeset) (any, error) {
 			claims, err := unverifiedClaims(resource.Arg[string](cs, "token"))
 			if err != nil {
 				return nil, cs.Invalid("token", err.Error())
@@ -155,7 +155,7 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 		Name:        n.RevokeJTI,
 		Description: "Revokes a token by jti and subject; fails with ErrAlreadyRevoked when it is.",
 		Arguments:   []resource.Argument{jtiArg, subjectArg, reasonArg},
-		Run: func(ctx context.Context, cs *resource.Changeset) (any, error) {
+		Run: func(ctx context.Context, cs *resource.AnyChangeset) (any, error) {
 			return nil, revoke(ctx, cs, n, resource.Arg[string](cs, "jti"), resource.Arg[string](cs, "subject"), farFuture, Reason(resource.Arg[string](cs, "reason")))
 		},
 	})
@@ -165,7 +165,7 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 		Arguments: []resource.Argument{subjectArg, reasonArg,
 			{Name: "include_purposes", Type: reflect.TypeFor[[]string]()},
 			{Name: "exclude_purposes", Type: reflect.TypeFor[[]string]()}},
-		Run: func(ctx context.Context, cs *resource.Changeset) (any, error) {
+		Run: func(ctx context.Context, cs *resource.AnyChangeset) (any, error) {
 			subject := resource.Arg[string](cs, "subject")
 			// The new epoch first: its row lock orders this revocation
 			// with every token-issuing transaction of the subject, so the
@@ -192,7 +192,7 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 		Name:        n.IsRevoked,
 		Description: "Reports whether a jti is revoked.",
 		Arguments:   []resource.Argument{jtiArg},
-		Run: func(ctx context.Context, cs *resource.Changeset) (any, error) {
+		Run: func(ctx context.Context, cs *resource.AnyChangeset) (any, error) {
 			_, err := cs.Domain().Run(ctx, cs.ResourceRef(), n.GetToken, resource.Input{"jti": resource.Arg[string](cs, "jti"), "purpose": PurposeRevocation})
 			switch {
 			case err == nil:
@@ -229,7 +229,7 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 	d.AddAction(resource.Destroy{
 		Name:        n.ExpungeExpired,
 		Description: "Removes expired rows (run in bulk with a filter on expires_at); notifies each with reason expired.",
-		Changes: []resource.Change{{Name: "expired", Before: func(_ context.Context, cs *resource.Changeset) error {
+		Changes: []resource.Change{{Name: "expired", Before: func(_ context.Context, cs *resource.AnyChangeset) error {
 			cs.SetMetadata(ReasonKey, ReasonExpired)
 			return nil
 		}}},
@@ -296,7 +296,7 @@ func (t Token) Verify(_ *resource.BuildContext, d *resource.Declaration) {
 
 // reasonOf is the reason argument; an empty one (the Go API passes its
 // reason through, given or not) is ReasonRevoked, the argument's default.
-func reasonOf(cs *resource.Changeset) Reason {
+func reasonOf(cs *resource.AnyChangeset) Reason {
 	if r := resource.Arg[string](cs, "reason"); r != "" {
 		return Reason(r)
 	}

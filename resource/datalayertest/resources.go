@@ -68,7 +68,7 @@ func declare() (*resource.Resource[item], *resource.Resource[tag]) {
 	// item's code, then reads both records back with that ctx: they are not
 	// committed yet, so it sees them only when the nested actions share the
 	// transaction. With the argument fail it then fails the action.
-	nestedTag := func(ctx context.Context, cs *resource.Changeset, rec any) error {
+	nestedTag := func(ctx context.Context, cs *resource.AnyChangeset, rec any) error {
 		it := rec.(*item)
 		d := cs.Domain()
 		if _, err := tags.Create(ctx, d, "create", resource.Input{"key": it.Code, "scope": "nested", "label": it.Code}); err != nil {
@@ -95,7 +95,7 @@ func declare() (*resource.Resource[item], *resource.Resource[tag]) {
 			resource.Create{Name: "create", Accept: itemAccept},
 			resource.Create{Name: "create_backdated", Accept: itemAccept, Changes: []resource.Change{{
 				Name: "backdate",
-				Before: func(_ context.Context, cs *resource.Changeset) error {
+				Before: func(_ context.Context, cs *resource.AnyChangeset) error {
 					if err := cs.Set("created_at", backdated); err != nil {
 						return err
 					}
@@ -104,11 +104,11 @@ func declare() (*resource.Resource[item], *resource.Resource[tag]) {
 			}}},
 			resource.Create{Name: "create_fail_after", Accept: itemAccept, Changes: []resource.Change{{
 				Name:  "fail",
-				After: func(context.Context, *resource.Changeset, any) error { return errAfterFailed },
+				After: func(context.Context, *resource.AnyChangeset, any) error { return errAfterFailed },
 			}}},
 			resource.Create{Name: "create_panic_after", Accept: itemAccept, Changes: []resource.Change{{
 				Name:  "panic",
-				After: func(context.Context, *resource.Changeset, any) error { panic(errPanicked) },
+				After: func(context.Context, *resource.AnyChangeset, any) error { panic(errPanicked) },
 			}}},
 			resource.Create{Name: "create_with_tag", Accept: itemAccept,
 				Arguments: []resource.Argument{{Name: "fail", Type: reflect.TypeFor[bool]()}},

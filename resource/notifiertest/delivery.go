@@ -261,7 +261,7 @@ func testMetadata(t *testing.T, open func(t *testing.T) resource.DataLayer) {
 			}
 		}
 		if !maps.Equal(res.Metadata, want) {
-			t.Errorf("Result.Metadata = %v, want %v", res.Metadata, want)
+			t.Errorf("RunResult.Metadata = %v, want %v", res.Metadata, want)
 		}
 	})
 	t.Run("NotCarriedToOtherActions", func(t *testing.T) {
@@ -398,9 +398,9 @@ func testNotifierFailure(t *testing.T, open func(t *testing.T) resource.DataLaye
 		}
 		x, ok := res.Record.(*thing)
 		if !ok || x.Name != "x" {
-			t.Fatalf("Result.Record = %#v, want the created thing", res.Record)
+			t.Fatalf("RunResult.Record = %#v, want the created thing", res.Record)
 		}
-		wantFailures(t, "Result.NotifyErrors", res.NotifyErrors, "x")
+		wantFailures(t, "RunResult.NotifyErrors", res.NotifyErrors, "x")
 		wantFailures(t, "OnNotifyError", failures(e), "x")
 		e.res.want(t, "resource-level, after the failing ones,", "create x")
 		e.act.want(t, "action-level", "create x")
@@ -435,7 +435,7 @@ func testNotifierFailure(t *testing.T, open func(t *testing.T) resource.DataLaye
 		if len(names) != 2 {
 			t.Fatalf("recorder received %d notifications, want 2", len(names))
 		}
-		wantFailures(t, "Result.NotifyErrors", res.NotifyErrors, names...)
+		wantFailures(t, "RunResult.NotifyErrors", res.NotifyErrors, names...)
 		wantFailures(t, "OnNotifyError", failures(e), names...)
 		got, err := e.things.Read(fresh(t), e.d, "list", nil, resource.Where(resource.Eq("rank", 7)))
 		if err != nil {

@@ -41,16 +41,16 @@ func declare(resNotifiers []resource.Notifier, act resource.Notifier) (*resource
 			resource.Create{Name: "create_fail_after", Accept: []string{"name", "rank"}, Notifiers: acts,
 				Changes: []resource.Change{{
 					Name:  "fail",
-					After: func(context.Context, *resource.Changeset, any) error { return errAfterFailed },
+					After: func(context.Context, *resource.AnyChangeset, any) error { return errAfterFailed },
 				}}},
 			resource.Create{Name: "create_meta", Accept: []string{"name", "rank"}, Notifiers: acts,
 				Changes: []resource.Change{{
 					Name: "metadata",
-					Before: func(_ context.Context, cs *resource.Changeset) error {
+					Before: func(_ context.Context, cs *resource.AnyChangeset) error {
 						cs.SetMetadata("before", "set in Before")
 						return nil
 					},
-					After: func(_ context.Context, cs *resource.Changeset, rec any) error {
+					After: func(_ context.Context, cs *resource.AnyChangeset, rec any) error {
 						cs.SetMetadata("after", rec.(*thing).Name)
 						return nil
 					},
@@ -61,7 +61,7 @@ func declare(resNotifiers []resource.Notifier, act resource.Notifier) (*resource
 			resource.Update{Name: "update_meta", Accept: []string{"rank"}, Notifiers: acts,
 				Changes: []resource.Change{{
 					Name: "metadata",
-					Before: func(_ context.Context, cs *resource.Changeset) error {
+					Before: func(_ context.Context, cs *resource.AnyChangeset) error {
 						cs.SetMetadata("reason", "bulk")
 						return nil
 					},

@@ -182,14 +182,14 @@ func (p Password) Transform(_ *resource.BuildContext, d *resource.Declaration, a
 	}
 	// Hashing is slow on purpose: it runs before the write's transaction,
 	// so it never holds a write lock.
-	hash := resource.Change{Name: "hash_password", Prepare: func(ctx context.Context, cs *resource.Changeset) error {
+	hash := resource.Change{Name: "hash_password", Prepare: func(ctx context.Context, cs *resource.AnyChangeset) error {
 		h, err := p.hash(ctx, resource.Arg[string](cs, ArgPassword))
 		if err != nil {
 			return err
 		}
 		return cs.Set(p.HashedPasswordField, h)
 	}}
-	issue := resource.Change{Name: "issue_token", After: func(ctx context.Context, cs *resource.Changeset, rec any) error {
+	issue := resource.Change{Name: "issue_token", After: func(ctx context.Context, cs *resource.AnyChangeset, rec any) error {
 		return issueSession(ctx, cs, rec)
 	}}
 
@@ -198,7 +198,7 @@ func (p Password) Transform(_ *resource.BuildContext, d *resource.Declaration, a
 		d.AddChange(resource.Change{
 			Name: "normalize_" + field,
 			On:   []resource.ActionType{resource.CreateAction, resource.UpdateAction},
-			Prepare: func(_ context.Context, cs *resource.Changeset) error {
+			Prepare: func(_ context.Context, cs *resource.AnyChangeset) error {
 				if s, ok := cs.Get(field).(string); ok && cs.Changing(field) {
 					return cs.Set(field, NormalizeIdentity(s))
 				}
@@ -236,7 +236,7 @@ func (p Password) Transform(_ *resource.BuildContext, d *resource.Declaration, a
 		Description: "Changes the password after checking the current one; issues a fresh session token.",
 		Arguments:   append([]resource.Argument{{Name: ArgCurrentPassword, Validate: "required", Sensitive: true}}, append(newPassword, extra)...),
 		Validations: policy,
-		Changes: []resource.Change{{Name: "check_current_password", Prepare: func(_ context.Context, cs *resource.Changeset) error {
+		Changes: []resource.Change{{Name: "check_current_password", Prepare: func(_ context.Context, cs *resource.AnyChangeset) error {
 			old := reflect.ValueOf(cs.Old()).Elem().FieldByIndex(d.Attribute(p.HashedPasswordField).Index).String()
 			if !p.HashProvider.Valid(resource.Arg[string](cs, ArgCurrentPassword), old) {
 				return cs.Invalid(ArgCurrentPassword, "is not correct")
@@ -325,7 +325,7 @@ func attrNames(d *resource.Declaration) []string {
 	return names
 }
 
-func (p Password) checkPolicy(_ context.Context, cs *resource.Changeset) error {
+func (p Password) checkPolicy(_ context.Context, cs *resource.AnyChangeset) error {
 	pw := resource.Arg[string](cs, ArgPassword)
 	if utf8.RuneCountInString(pw) < p.MinLength {
 		return cs.Invalid(ArgPassword, fmt.Sprintf("must be at least %d characters long", p.MinLength))
@@ -336,7 +336,7 @@ func (p Password) checkPolicy(_ context.Context, cs *resource.Changeset) error {
 	return nil
 }
 
-func checkConfirmation(_ context.Context, cs *resource.Changeset) error {
+func checkConfirmation(_ context.Context, cs *resource.AnyChangeset) error {
 	if resource.Arg[string](cs, ArgPassword) != resource.Arg[string](cs, ArgPasswordConfirmation) {
 		return cs.Invalid(ArgPasswordConfirmation, "does not match the password")
 	}
@@ -345,7 +345,7 @@ func checkConfirmation(_ context.Context, cs *resource.Changeset) error {
 
 // issueSession issues a session token for rec and puts it on the
 // changeset's metadata.
-func issueSession(ctx context.Context, cs *resource.Changeset, rec any) error {
+func issueSession(ctx context.Context, cs *resource.AnyChangeset, rec any) error {
 	auth, err := authentication.For(cs.Domain(), cs.ResourceRef())
 	if err != nil {
 		return err
@@ -361,7 +361,7 @@ func issueSession(ctx context.Context, cs *resource.Changeset, rec any) error {
 
 // lookup reads the record of an identity, normalised unless the strategy
 // is case-sensitive.
-func (p Password) lookup(ctx context.Context, cs *resource.Changeset, identity any) (any, error) {
+func (p Password) lookup(ctx context.Context, cs *resource.AnyChangeset, identity any) (any, error) {
 	if s, ok := identity.(string); ok && !p.CaseSensitiveIdentity {
 		identity = NormalizeIdentity(s)
 	}
@@ -372,11 +372,11 @@ func (p Password) lookup(ctx context.Context, cs *resource.Changeset, identity a
 	return res.Record, nil
 }
 
-func (p Password) hashOf(cs *resource.Changeset, rec any) string {
+func (p Password) hashOf(cs *resource.AnyChangeset, rec any) string {
 	return reflect.ValueOf(rec).Elem().FieldByIndex(cs.ResourceRef().Declaration().Attribute(p.HashedPasswordField).Index).String()
 }
 
-func (p Password) signIn(ctx context.Context, cs *resource.Changeset) (any, error) {
+func (p Password) signIn(ctx context.Context, cs *resource.AnyChangeset) (any, error) {
 	began := time.Now()
 	rec, err := p.lookup(ctx, cs, cs.Argument(p.IdentityField))
 	if errors.Is(err, resource.ErrNotFound) {
@@ -428,7 +428,7 @@ func (p Password) signIn(ctx context.Context, cs *resource.Changeset) (any, erro
 	return rec, nil
 }
 
-func (p Password) signInWithToken(ctx context.Context, cs *resource.Changeset) (any, error) {
+func (p Password) signInWithToken(ctx context.Context, cs *resource.AnyChangeset) (any, error) {
 	auth, err := authentication.For(cs.Domain(), cs.ResourceRef())
 	if err != nil {
 		return nil, err
@@ -472,7 +472,7 @@ func (p Password) signInWithToken(ctx context.Context, cs *resource.Changeset) (
 	return rec, nil
 }
 
-func (p Password) requestReset(ctx context.Context, cs *resource.Changeset) (any, error) {
+func (p Password) requestReset(ctx context.Context, cs *resource.AnyChangeset) (any, error) {
 	rec, err := p.lookup(ctx, cs, cs.Argument(p.IdentityField))
 	if err != nil {
 		if !errors.Is(err, resource.ErrNotFound) {
@@ -495,7 +495,7 @@ func (p Password) requestReset(ctx context.Context, cs *resource.Changeset) (any
 	return nil, nil
 }
 
-func (p Password) reset(ctx context.Context, cs *resource.Changeset) (any, error) {
+func (p Password) reset(ctx context.Context, cs *resource.AnyChangeset) (any, error) {
 	auth, err := authentication.For(cs.Domain(), cs.ResourceRef())
 	if err != nil {
 		return nil, err
@@ -575,7 +575,7 @@ func constantTimeEqual(a, b string) bool {
 	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
 
-func extraData(cs *resource.Changeset) map[string]any {
+func extraData(cs *resource.AnyChangeset) map[string]any {
 	extra, _ := cs.Argument(ArgExtraData).(map[string]any)
 	return extra
 }

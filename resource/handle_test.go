@@ -1,0 +1,478 @@
+package resource_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/resource/bunlayer"
+)
+
+// post is the record of the handle tests.
+type story struct {
+	ID       uuid.UUID `bun:",pk,type:uuid" kiln:"default:uuid"`
+	Title    string    `bun:",notnull" validate:"required,max=80"`
+	Body     string    `bun:",notnull"`
+	AuthorID uuid.UUID `bun:",type:uuid,notnull"`
+	Views    int
+	Created  time.Time `bun:",notnull" kiln:"readonly,default:now"`
+}
+
+type stampInput struct{ Created time.Time }
+
+type publishInput struct {
+	Title    string `validate:"startswith=T"`
+	Body     string
+	AuthorID uuid.UUID
+	// Notify is an argument: no attribute of that name.
+	Notify bool
+}
+
+type byAuthor struct {
+	AuthorID uuid.UUID `validate:"required"`
+}
+
+type byID struct{ ID uuid.UUID }
+
+type retitle struct {
+	Title *string
+	Body  *string
+}
+
+type countInput struct {
+	AuthorID uuid.UUID `validate:"required"`
+	Minimum  *int
+}
+
+// postHandles are the handles of one declaration of the post resource.
+type postHandles struct {
+	res     *resource.Resource[story]
+	publish *resource.CreateHandle[story, publishInput]
+	of      *resource.ReadHandle[story, byAuthor]
+	get     *resource.GetHandle[story, byID]
+	retitle *resource.UpdateHandle[story, retitle]
+	remove  *resource.DestroyHandle[story, resource.NoInput]
+	count   *resource.GenericHandle[story, countInput, int]
+}
+
+func declarePosts() postHandles {
+	h := postHandles{
+		publish: resource.DefineCreate[story, publishInput](resource.Create{Name: "publish", Accept: []string{"title", "body", "author_id"}}),
+		of: resource.DefineRead[story, byAuthor](resource.Read{Name: "of_author",
+			Filter: resource.Eq("author_id", resource.FromArg("author_id")), Sort: []resource.Sort{resource.Asc("title")}}),
+		get:     resource.DefineGet[story, byID](resource.Read{Name: "get", GetBy: []string{"id"}}),
+		retitle: resource.DefineUpdate[story, retitle](resource.Update{Name: "retitle", Accept: []string{"title", "body"}}),
+		remove:  resource.DefineDestroy[story, resource.NoInput](resource.Destroy{Name: "remove"}),
+	}
+	h.count = resource.DefineGeneric[story](resource.Generic{Name: "count"},
+		func(ctx context.Context, cs *resource.Changeset[story], in countInput) (int, error) {
+			posts, err := h.of.Run(ctx, cs.Domain(), byAuthor{AuthorID: in.AuthorID})
+			if err != nil {
+				return 0, err
+			}
+			if in.Minimum != nil && len(posts) < *in.Minimum {
+				return 0, nil
+			}
+			return len(posts), nil
+		})
+	h.res = resource.New[story]("post", resource.Actions{h.publish, h.of, h.get, h.retitle, h.remove, h.count})
+	return h
+}
+
+func buildPosts(t *testing.T, h postHandles) *resource.Domain {
+	t.Helper()
+	ctx := context.Background()
+	layer, err := bunlayer.Open(ctx, "sqlite::memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { layer.Close() })
+	d, err := resource.NewDomain("blog", h.res).Build(ctx, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := layer.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestHandlesRunTyped(t *testing.T) {
+	ctx := context.Background()
+	h := declarePosts()
+	d := buildPosts(t, h)
+	ada, bob := uuid.New(), uuid.New()
+
+	first, err := h.publish.Run(ctx, d, publishInput{Title: "The first", Body: "…", AuthorID: ada, Notify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.ID == uuid.Nil || first.Title != "The first" || first.AuthorID != ada {
+		t.Fatalf("published %+v", first)
+	}
+	if _, err := h.publish.Run(ctx, d, publishInput{Title: "Then", Body: "…", AuthorID: ada}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.publish.Run(ctx, d, publishInput{Title: "To Bob", Body: "…", AuthorID: bob}); err != nil {
+		t.Fatal(err)
+	}
+
+	posts, err := h.of.Run(ctx, d, byAuthor{AuthorID: ada})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(posts) != 2 || posts[0].Title != "The first" || posts[1].Title != "Then" {
+		t.Fatalf("of_author(ada) = %v", entryTitles(posts))
+	}
+	// A typed read still takes run options.
+	posts, err = h.of.Run(ctx, d, byAuthor{AuthorID: ada}, resource.Limit(1))
+	if err != nil || len(posts) != 1 {
+		t.Fatalf("of_author with Limit(1) = %v, %v", entryTitles(posts), err)
+	}
+
+	got, err := h.get.Run(ctx, d, byID{ID: first.ID})
+	if err != nil || got.ID != first.ID {
+		t.Fatalf("get = %+v, %v", got, err)
+	}
+	if _, err := h.get.Run(ctx, d, byID{ID: uuid.New()}); !errors.Is(err, resource.ErrNotFound) {
+		t.Fatalf("get of a missing id: %v, want ErrNotFound", err)
+	}
+
+	// An optional field left nil leaves its attribute as it is.
+	title := "The first, revised"
+	updated, err := h.retitle.Run(ctx, d, got, retitle{Title: &title})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if updated.Title != title || updated.Body != "…" {
+		t.Fatalf("retitled %+v: want the new title and the old body", updated)
+	}
+
+	n, err := h.count.Run(ctx, d, countInput{AuthorID: ada})
+	if err != nil || n != 2 {
+		t.Fatalf("count(ada) = %d, %v; want 2", n, err)
+	}
+	three := 3
+	if n, err := h.count.Run(ctx, d, countInput{AuthorID: ada, Minimum: &three}); err != nil || n != 0 {
+		t.Fatalf("count(ada, minimum 3) = %d, %v; want 0", n, err)
+	}
+
+	if err := h.remove.Run(ctx, d, updated, resource.NoInput{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.get.Run(ctx, d, byID{ID: first.ID}); !errors.Is(err, resource.ErrNotFound) {
+		t.Fatalf("get after remove: %v, want ErrNotFound", err)
+	}
+	gone, err := h.remove.RunAll(ctx, d, resource.Eq("author_id", bob), resource.NoInput{})
+	if err != nil || len(gone) != 1 || gone[0].Title != "To Bob" {
+		t.Fatalf("remove all of bob = %v, %v", entryTitles(gone), err)
+	}
+}
+
+func entryTitles(posts []*story) []string {
+	var out []string
+	for _, p := range posts {
+		out = append(out, p.Title)
+	}
+	return out
+}
+
+// TestHandleInputValidatedInOneRound: the input struct's tags, on
+// attributes and arguments, are checked with the record's own rules, and
+// every failure comes back.
+func TestHandleInputValidated(t *testing.T) {
+	ctx := context.Background()
+	h := declarePosts()
+	d := buildPosts(t, h)
+
+	_, err := h.publish.Run(ctx, d, publishInput{Title: "no capital T", AuthorID: uuid.New()})
+	if !errors.Is(err, resource.ErrInvalid) {
+		t.Fatalf("publish with a title against the input's rule: %v, want ErrInvalid", err)
+	}
+	if fields := invalidFields(err); !fields["title"] {
+		t.Fatalf("errors on %v, want title", fields)
+	}
+	_, err = h.publish.Run(ctx, d, publishInput{Title: "", AuthorID: uuid.New()})
+	if fields := invalidFields(err); !fields["title"] {
+		t.Fatalf("publish with an empty title (record rule required): errors on %v, want title", fields)
+	}
+	// A uuid argument needs no declared type: the field gives it.
+	_, err = h.count.Run(ctx, d, countInput{})
+	if fields := invalidFields(err); !fields["author_id"] {
+		t.Fatalf("count without an author: %v, want author_id required", err)
+	}
+	if len(h.res.Declaration().Actions) != 6 {
+		t.Fatalf("declared %d actions, want 6", len(h.res.Declaration().Actions))
+	}
+}
+
+func invalidFields(err error) map[string]bool {
+	out := map[string]bool{}
+	for _, ve := range resource.ValidationErrors(err) {
+		out[ve.Field] = true
+	}
+	return out
+}
+
+type unacceptedInput struct {
+	Title string
+	Views int // an attribute publish does not accept
+}
+
+type wrongTypeInput struct {
+	Title int
+}
+
+type misspeltInput struct {
+	Titel string
+	Body  string
+}
+
+type lackingInput struct{ Title string }
+
+type twiceInput struct {
+	Title string
+	Other string `kiln:"title"`
+}
+
+type comment struct {
+	ID   int64 `bun:",pk,autoincrement"`
+	Text string
+}
+
+func TestHandleBuildProblems(t *testing.T) {
+	cases := []struct {
+		name   string
+		action resource.Action
+		want   string
+	}{
+		{"unaccepted attribute", resource.DefineCreate[story, unacceptedInput](resource.Create{Name: "a", Accept: []string{"title"}}),
+			`field Views sets attribute "views", which this action does not accept`},
+		{"read-only attribute", resource.DefineUpdate[story, stampInput](resource.Update{Name: "a", Accept: []string{"title"}}),
+			`field Created sets attribute "created", which is read-only`},
+		{"wrong type", resource.DefineCreate[story, wrongTypeInput](resource.Create{Name: "a", Accept: []string{"title"}}),
+			`field Title is int; attribute "title" is string`},
+		{"misspelt attribute", resource.DefineCreate[story, misspeltInput](resource.Create{Name: "a", Accept: []string{"title", "body"}}),
+			`did you mean "title"?`},
+		{"declared argument without a field", resource.DefineCreate[story, lackingInput](resource.Create{Name: "a", Accept: []string{"title"},
+			Arguments: []resource.Argument{{Name: "notify"}}}),
+			`is not a field of resource_test.lackingInput`},
+		{"two fields, one input", resource.DefineCreate[story, twiceInput](resource.Create{Name: "a", Accept: []string{"title"}}),
+			`fields Title and Other of resource_test.twiceInput are both input "title"`},
+		{"not a struct", resource.DefineCreate[story, string](resource.Create{Name: "a"}),
+			`input type string is not a struct`},
+		{"other record type", resource.DefineCreate[comment, resource.NoInput](resource.Create{Name: "a"}),
+			`the action is defined for resource_test.comment records; this resource holds resource_test.story`},
+		{"two runs", resource.DefineGeneric[story](resource.Generic{Name: "a", Run: func(context.Context, *resource.AnyChangeset) (any, error) { return nil, nil }},
+			func(context.Context, *resource.Changeset[story], resource.NoInput) (int, error) { return 0, nil }),
+			"the action has two Run funcs"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := resource.New[story]("post", resource.Actions{c.action})
+			layer, err := bunlayer.Open(context.Background(), "sqlite::memory:")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer layer.Close()
+			_, err = resource.NewDomain("blog", r).Build(context.Background(), layer)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Build: %v\nwant a problem containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestHandleOnTwoResources(t *testing.T) {
+	h := resource.DefineCreate[story, lackingInput](resource.Create{Name: "add", Accept: []string{"title"}})
+	resource.New[story]("post", resource.Actions{h})
+	other := resource.New[story]("draft", resource.Actions{h})
+	layer, err := bunlayer.Open(context.Background(), "sqlite::memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer layer.Close()
+	_, err = resource.NewDomain("blog", other).Build(context.Background(), layer)
+	if err == nil || !strings.Contains(err.Error(), `the same handle is already declared on resource "post"`) {
+		t.Fatalf("Build: %v, want the second declaration refused", err)
+	}
+}
+
+func TestHandleNotDeclared(t *testing.T) {
+	h := declarePosts()
+	d := buildPosts(t, h)
+	loose := resource.DefineCreate[story, lackingInput](resource.Create{Name: "loose"})
+	if _, err := loose.Run(context.Background(), d, lackingInput{}); !errors.Is(err, resource.ErrUnknownAction) {
+		t.Fatalf("running a handle never declared: %v, want ErrUnknownAction", err)
+	}
+	// A domain without the handle's resource.
+	other := declarePosts()
+	if _, err := other.publish.Run(context.Background(), d, publishInput{Title: "T", Body: "b", AuthorID: uuid.New()}); err != nil {
+		// Both declarations are named "post" over the same type: the
+		// domain has that resource, so the handle finds it.
+		t.Fatalf("a handle of another declaration of the same resource: %v", err)
+	}
+	empty := resource.New[comment]("comment")
+	layer, err := bunlayer.Open(context.Background(), "sqlite::memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer layer.Close()
+	d2, err := resource.NewDomain("notes", empty).Build(context.Background(), layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.publish.Run(context.Background(), d2, publishInput{Title: "T"}); !errors.Is(err, resource.ErrUnknownResource) {
+		t.Fatalf("running in a domain without the resource: %v, want ErrUnknownResource", err)
+	}
+}
+
+type article struct {
+	ID    int64  `bun:",pk,autoincrement"`
+	Title string `bun:",notnull"`
+	Slug  string `bun:",notnull"`
+}
+
+type draftInput struct{ Title string }
+
+// TestTypedChanges: changes and validations declared with Before, After
+// and Check see the record as an *article.
+func TestTypedChanges(t *testing.T) {
+	ctx := context.Background()
+	var seen []string
+	draft := resource.DefineCreate[article, draftInput](resource.Create{Name: "draft", Accept: []string{"title"},
+		Validations: []resource.Validation{
+			resource.Check("title", func(_ context.Context, cs *resource.Changeset[article]) error {
+				if strings.Contains(cs.Record().Title, "/") {
+					return errors.New("must not contain a slash")
+				}
+				return nil
+			}),
+		},
+		Changes: []resource.Change{
+			resource.Before(func(_ context.Context, cs *resource.Changeset[article]) error {
+				cs.Record().Slug = strings.ToLower(strings.ReplaceAll(cs.Record().Title, " ", "-"))
+				return nil
+			}).Named("slug"),
+			resource.After(func(_ context.Context, cs *resource.Changeset[article], rec *article) error {
+				seen = append(seen, cs.Action()+":"+rec.Slug)
+				return nil
+			}),
+		}})
+	articles := resource.New[article]("article", resource.Actions{draft})
+	layer, err := bunlayer.Open(ctx, "sqlite::memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer layer.Close()
+	d, err := resource.NewDomain("press", articles).Build(ctx, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := layer.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a, err := draft.Run(ctx, d, draftInput{Title: "Hello World"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Slug != "hello-world" || len(seen) != 1 || seen[0] != "draft:hello-world" {
+		t.Fatalf("drafted %+v, After saw %v", a, seen)
+	}
+	_, err = draft.Run(ctx, d, draftInput{Title: "a/b"})
+	if fields := invalidFields(err); !fields["title"] || !strings.Contains(err.Error(), "must not contain a slash") {
+		t.Fatalf("draft with a slash: %v, want the Check's error on title", err)
+	}
+}
+
+// titled is what the views of TestViews know of a record.
+type titled interface{ Heading() string }
+
+func (a *article) Heading() string { return a.Title }
+
+type headingInput struct {
+	Title string `validate:"required"`
+}
+
+// TestViews: an extension's view of actions runs them on a resource whose
+// record type it does not know, through an interface.
+func TestViews(t *testing.T) {
+	ctx := context.Background()
+	add := resource.NewView[titled, headingInput](resource.Create{Name: "add", Accept: []string{"title"},
+		Changes: []resource.Change{resource.Before(func(_ context.Context, cs *resource.Changeset[article]) error {
+			cs.Record().Slug = strings.ToLower(cs.Record().Title)
+			return nil
+		})}})
+	all := resource.NewView[titled, resource.NoInput](resource.Read{Name: "all", Sort: []resource.Sort{resource.Asc("title")}})
+	rename := resource.NewView[titled, headingInput](resource.Update{Name: "rename", Accept: []string{"title"}})
+	drop := resource.NewView[titled, resource.NoInput](resource.Destroy{Name: "drop"})
+	count := resource.NewView[titled, resource.NoInput](resource.Generic{Name: "count",
+		Run: func(ctx context.Context, cs *resource.AnyChangeset) (any, error) {
+			rows, err := all.Read(ctx, cs.Domain(), resource.NoInput{})
+			return len(rows), err
+		}})
+	articles := resource.New[article]("article", extensionSection{add, all, rename, drop, count})
+	layer, err := bunlayer.Open(ctx, "sqlite::memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer layer.Close()
+	d, err := resource.NewDomain("press", articles).Build(ctx, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := layer.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b, err := add.Create(ctx, d, headingInput{Title: "B"})
+	if err != nil || b.Heading() != "B" {
+		t.Fatalf("add = %v, %v", b, err)
+	}
+	if _, err := add.Create(ctx, d, headingInput{Title: "A"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := add.Create(ctx, d, headingInput{}); !errors.Is(err, resource.ErrInvalid) {
+		t.Fatalf("add without a title: %v, want ErrInvalid", err)
+	}
+	if _, err := rename.Update(ctx, d, b, headingInput{Title: "C"}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := all.Read(ctx, d, resource.NoInput{})
+	if err != nil || len(rows) != 2 || rows[0].Heading() != "A" || rows[1].Heading() != "C" {
+		t.Fatalf("all = %v, %v; want A, C", rows, err)
+	}
+	if n, err := resource.CallView[int](ctx, d, count, resource.NoInput{}); err != nil || n != 2 {
+		t.Fatalf("count = %d, %v", n, err)
+	}
+	if err := drop.Destroy(ctx, d, rows[0], resource.NoInput{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := add.Read(ctx, d, headingInput{Title: "x"}); !errors.Is(err, resource.ErrWrongActionType) {
+		t.Fatalf("reading through a create's view: %v, want ErrWrongActionType", err)
+	}
+	gone, err := drop.DestroyAll(ctx, d, resource.Eq("title", "C"), resource.NoInput{})
+	if err != nil || len(gone) != 1 {
+		t.Fatalf("drop all C = %v, %v", gone, err)
+	}
+
+	// A view on a resource whose records do not implement titled.
+	bad := resource.New[comment]("comment", extensionSection{resource.NewView[titled, resource.NoInput](resource.Read{Name: "all"})})
+	_, err = resource.NewDomain("notes", bad).Build(ctx, layer)
+	if err == nil || !strings.Contains(err.Error(), "*resource_test.comment does not implement resource_test.titled") {
+		t.Fatalf("Build: %v, want the view refused", err)
+	}
+}
+
+// extensionSection adds actions the way an extension's Transform does.
+type extensionSection []resource.Action
+
+func (s extensionSection) Declare(d *resource.Declaration) {
+	for _, a := range s {
+		d.AddAction(a)
+	}
+}
