@@ -416,6 +416,15 @@ func (h *ReadHandle[T, In]) Run(ctx context.Context, d *Domain, in In, opts ...R
 	return res.Records.([]*T), nil
 }
 
+// Page reads one page of the records the action finds (see PageRequest).
+func (h *ReadHandle[T, In]) Page(ctx context.Context, d *Domain, in In, p PageRequest, opts ...RunOption) (Page[T], error) {
+	res, err := h.run(ctx, d, reflect.TypeFor[T](), h.spec.Name, ReadAction, toInput(in), append(opts[:len(opts):len(opts)], Paginate(p))...)
+	if err != nil {
+		return Page[T]{}, err
+	}
+	return Page[T]{Records: res.Records.([]*T), PageInfo: *res.Page}, nil
+}
+
 // GetHandle runs a read action that returns one record, declared with
 // DefineGet.
 type GetHandle[T, In any] struct {

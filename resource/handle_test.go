@@ -135,6 +135,15 @@ func TestHandlesRunTyped(t *testing.T) {
 		t.Fatalf("of_author with Limit(1) = %v, %v", entryTitles(posts), err)
 	}
 
+	page, err := h.of.Page(ctx, d, byAuthor{AuthorID: ada}, resource.PageRequest{Limit: 1})
+	if err != nil || len(page.Records) != 1 || page.Records[0].Title != "The first" || !page.More {
+		t.Fatalf("first page of of_author(ada) = %v, %+v, %v", entryTitles(page.Records), page.PageInfo, err)
+	}
+	page, err = h.of.Page(ctx, d, byAuthor{AuthorID: ada}, resource.PageRequest{Limit: 1, After: page.Next})
+	if err != nil || len(page.Records) != 1 || page.Records[0].Title != "Then" || page.More {
+		t.Fatalf("second page of of_author(ada) = %v, %+v, %v", entryTitles(page.Records), page.PageInfo, err)
+	}
+
 	got, err := h.get.Run(ctx, d, byID{ID: first.ID})
 	if err != nil || got.ID != first.ID {
 		t.Fatalf("get = %+v, %v", got, err)

@@ -86,7 +86,7 @@ type Page[T any] struct {
 	PageInfo
 }
 
-// Paginate makes a read action return one page: Result.Records holds its
+// Paginate makes a read action return one page: RunResult.Records holds its
 // records and RunResult.Page describes it. Limit and Offset cannot be given
 // with it (the PageRequest has its own). Resource.Page is the typed form.
 func Paginate(p PageRequest) RunOption { return func(o *runOptions) { o.page = &p } }
