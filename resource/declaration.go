@@ -88,7 +88,10 @@ func (r *Resource[T]) Declaration() *Declaration { return r.decl }
 // write to it; extension transforms receive a copy of it at Build and may add
 // to it; verifiers only read it.
 type Declaration struct {
-	Name       string
+	Name string
+	// Table is the table option. The table the resource is stored in, set
+	// in Go with resource.Table. Default: the resource's name with an s
+	// appended.
 	Table      string
 	Type       reflect.Type
 	Attributes []*Attribute
