@@ -55,13 +55,31 @@ func defaultText(o Option) string {
 	if o.Default == nil {
 		return "—"
 	}
+	return "`" + o.DefaultText() + "`"
+}
+
+// DefaultText is the option's Default as the reference writes it (a
+// duration as Go prints it, a string quoted), or "" when it has none.
+func (o Option) DefaultText() string {
+	if o.Default == nil {
+		return ""
+	}
 	if d, ok := o.Default.(time.Duration); ok {
-		return "`" + d.String() + "`"
+		// 12h, not 12h0m0s: the same duration, as a config file may
+		// write it.
+		s := d.String()
+		if strings.HasSuffix(s, "m0s") {
+			s = strings.TrimSuffix(s, "0s")
+		}
+		if strings.HasSuffix(s, "h0m") {
+			s = strings.TrimSuffix(s, "0m")
+		}
+		return s
 	}
 	if reflect.ValueOf(o.Default).Kind() == reflect.String {
-		return fmt.Sprintf("`%q`", o.Default)
+		return fmt.Sprintf("%q", o.Default)
 	}
-	return fmt.Sprintf("`%v`", o.Default)
+	return fmt.Sprintf("%v", o.Default)
 }
 
 // Describe prints the options of the struct v, one "name=value" per

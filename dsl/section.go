@@ -3,8 +3,20 @@
 // live …) a Section lists each option's name, Go field, type, default, doc
 // and validation rules. The builder structs take their defaults and their
 // validation from it; config files and KILN_… environment variables are
-// checked and applied through it; and the reference in docs/dsl/ is
-// generated from it. Nothing is written twice.
+// checked and applied through it.
+//
+// Nothing is written twice:
+//
+//   - every schema is declared with Bind, which checks, when its package
+//     is initialised, that each option names a field of its builder
+//     struct of the right type (a misspelt field panics instead of being
+//     skipped);
+//   - an option's doc, default and rules are written in its schema only.
+//     The reference in docs/dsl/ and the doc comments of the bound
+//     fields of the builder structs are generated from the schemas by
+//     `go generate ./dsl`, and a test fails when either is stale: edit
+//     the schema's Doc, never a field's comment. A field no option binds
+//     keeps the comment written on it.
 package dsl
 
 import (
@@ -100,6 +112,8 @@ type Section struct {
 	Sections []*Section
 	// GoExample and YAMLExample illustrate the section in docs/dsl.
 	GoExample, YAMLExample string
+
+	typ reflect.Type // set by Bind
 }
 
 var validate = sync.OnceValue(func() *validator.Validate { return validator.New() })
@@ -227,4 +241,4 @@ func ruleMessage(err error, f reflect.Value, o Option) string {
 	return fmt.Sprintf("fails the %s rule%s", fe.Tag(), shown)
 }
 
-//go:generate go run ../internal/dslgen ../docs/dsl
+//go:generate go run ../internal/dslgen ..

@@ -13,31 +13,46 @@ import (
 // config file's live section. Zero fields take the defaults of
 // SettingsSchema.
 type Settings struct {
-	// SweepInterval is how often the safety net checks sessions' tokens.
+	// SweepInterval is the sweep_interval option. How often the safety net
+	// checks every session's token; a lost disconnect waits at most this
+	// long. Rules: gt=0. Default: 30s.
 	SweepInterval time.Duration
-	// AllowedOrigins may open sockets cross-origin.
+	// AllowedOrigins is the allowed_origins option. Origins allowed to open
+	// sockets cross-origin, as scheme://host[:port]; compared by scheme,
+	// host and port. Default: same origin only.
 	AllowedOrigins []string
-	// PublicURL is where the endpoint is served as browsers see it (see
-	// WithPublicURL); empty for the request's own origin.
+	// PublicURL is the public_url option. Where the app is served as
+	// browsers see it (https://app.example.com behind a TLS proxy; see
+	// WithPublicURL); same-origin then means this URL's scheme, host and
+	// port. Default: the request's own (https only over TLS).
 	PublicURL string
-	// MessageBufferSize is each socket's outbound queue, in frames.
+	// MessageBufferSize is the message_buffer_size option. Each socket's
+	// outbound queue, in frames; frames beyond it are dropped (close frames
+	// never are). Rules: gt=0. Default: 256.
 	MessageBufferSize int
-	// MaxMessageSize is the largest incoming frame, in bytes.
+	// MaxMessageSize is the max_message_size option. The largest incoming
+	// frame, in bytes. Rules: gt=0. Default: 65536.
 	MaxMessageSize int
-	// WriteWait bounds a write, the close frame's included.
+	// WriteWait is the write_wait option. How long a write may take, the
+	// close frame's included. Rules: gt=0. Default: 5s.
 	WriteWait time.Duration
-	// CloseGrace is how long a closing socket waits for the client's reply.
+	// CloseGrace is the close_grace option. How long a closing socket waits
+	// for the client's close reply. Rules: gt=0. Default: 3s.
 	CloseGrace time.Duration
-	// MaxSocketsPerSession bounds the open sockets of one session (one
-	// token) on a node.
+	// MaxSocketsPerSession is the max_sockets_per_session option. The most
+	// sockets one session (one token: a browser's tabs) may have open on a
+	// node; one more is closed at once with 4029 "too many sockets for this
+	// session". Rules: gt=0. Default: 16.
 	MaxSocketsPerSession int
-	// MaxSocketsPerSubject bounds the open sockets of one user (one token
-	// subject), all sessions together, on a node.
+	// MaxSocketsPerSubject is the max_sockets_per_subject option. The most
+	// sockets one user (one token subject, all sessions together) may have
+	// open on a node; one more is closed at once with 4029 "too many
+	// sockets for this user". Rules: gt=0. Default: 64.
 	MaxSocketsPerSubject int
 }
 
 // SettingsSchema is the schema of the live section.
-var SettingsSchema = &dsl.Section{
+var SettingsSchema = dsl.Bind[Settings](&dsl.Section{
 	Name:   "live",
 	GoType: "live.Settings",
 	Doc:    "The live endpoint: the WebSocket sessions that auto sign-out closes.",
@@ -47,7 +62,7 @@ var SettingsSchema = &dsl.Section{
 		{Name: "allowed_origins", Field: "AllowedOrigins", Kind: dsl.Strings,
 			Doc: "Origins allowed to open sockets cross-origin, as scheme://host[:port]; compared by scheme, host and port. Default: same origin only."},
 		{Name: "public_url", Field: "PublicURL", Kind: dsl.String,
-			Doc: "Where the app is served as browsers see it (https://app.example.com behind a TLS proxy); same-origin then means this URL's scheme, host and port. Default: the request's own (https only over TLS)."},
+			Doc: "Where the app is served as browsers see it (https://app.example.com behind a TLS proxy; see WithPublicURL); same-origin then means this URL's scheme, host and port. Default: the request's own (https only over TLS)."},
 		{Name: "message_buffer_size", Field: "MessageBufferSize", Kind: dsl.Int, Default: 256,
 			Doc: "Each socket's outbound queue, in frames; frames beyond it are dropped (close frames never are).", Rules: "gt=0", Fix: "use a positive size"},
 		{Name: "max_message_size", Field: "MaxMessageSize", Kind: dsl.Int, Default: 64 << 10,
@@ -63,7 +78,7 @@ var SettingsSchema = &dsl.Section{
 	},
 	GoExample:   `live.New(live.WithSettings(live.Settings{SweepInterval: 10 * time.Second}))`,
 	YAMLExample: "live:\n  sweep_interval: 10s\n  public_url: https://app.example.com\n  allowed_origins: [\"https://admin.example.com\"]\n  max_sockets_per_session: 16",
-}
+})
 
 // WithSettings applies settings; zero fields keep the defaults. New
 // returns an error for a bad allowed origin or public URL.

@@ -67,10 +67,16 @@ type Argument struct {
 	fromInput bool
 }
 
-// Validation is a declared check of an action's input. Check runs after
-// the input is converted and the validator rules passed, before any change;
-// a non-nil error fails the action with a *ValidationError on Field (or the
-// error itself when it already is one).
+// Validation is a declared check of an action's input. Check runs once
+// the input is converted, in the same pass as the required checks and the
+// validator rules and whatever they found, before any change: the action
+// fails with every problem at once. A non-nil error adds a
+// *ValidationError on Field (or the error itself when it already is one).
+//
+// A field without a usable value (its value did not convert, or it is
+// missing) keeps that one error: Check does not run when it is the
+// validation's Field, and an error Check reports on it is dropped. A Check
+// that reads such a field sees its zero value.
 type Validation struct {
 	Name  string
 	Field string

@@ -136,6 +136,13 @@ func TestBuildErrors(t *testing.T) {
 			want: `kiln/resource: resource "user": identities -> unique_name: declared twice; give each identity its own name (build_test.go:%d)`,
 		},
 		{
+			name: "two identities over the same keys",
+			decl: declare(resource.New[member]("user", resource.Identities{
+				{Name: "email_key", Keys: []string{"email"}},
+			})),
+			want: "kiln/resource: resource \"user\": identities -> email_key: has the keys of identity \"unique_email\" (email); drop one; a `bun:\",unique\"` tag declares the identity unique_<column> already (build_test.go:%d)",
+		},
+		{
 			name: "unknown attribute in Attributes",
 			decl: declare(resource.New[member]("user", resource.Attributes{
 				{Name: "pasword", Sensitive: true},

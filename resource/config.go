@@ -161,15 +161,15 @@ func describeExtensions(decl *Declaration) []string {
 
 // ConfigSchema is the schema of a resource's own keys in a config file
 // (resources.<name>.…); its sections are those of its extensions.
-var ConfigSchema = &dsl.Section{
+var ConfigSchema = dsl.Bind[Declaration](&dsl.Section{
 	Name: "resource",
 	Doc:  "A resource's own settings in a config file; its other keys are the sections of its extensions (token, authentication …).",
 	Options: []dsl.Option{
-		{Name: "table", Field: "Table", Kind: dsl.String, Doc: "The table. Default: the resource name with an s (resource.Table in Go)."},
+		{Name: "table", Field: "Table", Kind: dsl.String, Doc: "The table the resource is stored in, set in Go with resource.Table. Default: the resource's name with an s appended."},
 	},
 	GoExample:   `resource.New[User]("user", resource.Table("accounts"))`,
 	YAMLExample: "resources:\n  user:\n    table: accounts",
-}
+})
 
 // Check records, as build problems under prefix, every option of v that
 // breaks the rules of section s. Extensions call it from Verify with their

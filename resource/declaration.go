@@ -88,7 +88,10 @@ func (r *Resource[T]) Declaration() *Declaration { return r.decl }
 // write to it; extension transforms receive a copy of it at Build and may add
 // to it; verifiers only read it.
 type Declaration struct {
-	Name       string
+	Name string
+	// Table is the table option. The table the resource is stored in, set
+	// in Go with resource.Table. Default: the resource's name with an s
+	// appended.
 	Table      string
 	Type       reflect.Type
 	Attributes []*Attribute
@@ -241,11 +244,13 @@ type Table string
 // Declare implements Section.
 func (t Table) Declare(d *Declaration) { d.Table = string(t) }
 
-// Identity is a unique key of the resource. A unique index is created for
-// it, a write that violates it fails with a *ConflictError, and it can be
-// used to get one record (Read.GetBy). A `bun:",unique"` column declares
+// Identity is a unique key of the resource. One unique index is created
+// for it, a write that violates it fails with a *ConflictError, and it can
+// be used to get one record (Read.GetBy). A `bun:",unique"` column declares
 // the identity "unique_<column>" by itself; the columns tagged
-// `bun:",unique:<group>"` declare one identity "unique_<group>" over them all.
+// `bun:",unique:<group>"` declare one identity "unique_<group>" over them
+// all. The identity's index is then the only unique constraint on them.
+// Two identities over the same keys are a build error.
 type Identity struct {
 	Name string
 	Keys []string

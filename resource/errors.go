@@ -15,7 +15,8 @@ var (
 	// error is a *ConflictError naming the identity.
 	ErrConflict = errors.New("kiln/resource: conflict")
 	// ErrInvalid: input failed validation. The concrete errors are
-	// *ValidationError values, one per field, joined.
+	// *ValidationError values, one per problem (a field may have several),
+	// all of the input's problems joined.
 	ErrInvalid = errors.New("kiln/resource: invalid input")
 	// ErrUnknownAction: no action of that name on that resource.
 	ErrUnknownAction = errors.New("kiln/resource: unknown action")
@@ -130,7 +131,7 @@ func (e *BuildError) Error() string {
 }
 
 // ValidationErrors lists the *ValidationError values joined or wrapped in
-// err, in order: one per invalid field.
+// err, in order: one per problem with the input, every one of them.
 func ValidationErrors(err error) []*ValidationError { return collect[*ValidationError](err) }
 
 // BuildErrors lists the *BuildError values Domain.Build joined in err.

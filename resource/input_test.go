@@ -270,9 +270,14 @@ func TestInvalidInput(t *testing.T) {
 			want: []fieldError{{"password_confirmation", "does not match password"}, {"name", "is reserved"}},
 		},
 		{
-			name: "declared validations wait for the field rules", action: "register",
+			name: "declared validations run with the field rules", action: "register",
 			in:   valid(resource.Input{"email": "bob", "password_confirmation": secret}),
-			want: []fieldError{{"email", "must be a valid email address"}},
+			want: []fieldError{{"email", "must be a valid email address"}, {"password_confirmation", "does not match password"}},
+		},
+		{
+			name: "a declared validation of a field that did not convert is skipped", action: "register",
+			in:   valid(resource.Input{"password_confirmation": 42}),
+			want: []fieldError{{"password_confirmation", "must be a string, not an integer"}},
 		},
 		{
 			name: "required attribute left empty", action: "invite",

@@ -366,30 +366,60 @@ func (cs *AnyChangeset) inputNames() []string {
 	return names
 }
 
-// validateInput runs validator rules on accepted attributes (all of them
-// for a create, those given for an update) and arguments, then the declared
-// validations.
+// validateInput checks the input in one pass and returns every problem
+// with it at once, joined, one *ValidationError per field problem:
+//
+//  1. what castInput found (castErrs): values that do not convert to
+//     their field's type, inputs the action does not know;
+//  2. required attributes the input leaves empty: on a create, those the
+//     action accepts and neither the input nor a default fills; on an
+//     update, those the input empties;
+//  3. validator rules: the `validate` tags of the accepted attributes
+//     (all of them on a create, those the input sets on an update) and
+//     each argument's Validate rules (given or not, so required works);
+//  4. the declared validations, in order.
+//
+// A field without a usable value (it did not convert, or it is missing)
+// keeps that one error: the later steps skip it, a declared validation of
+// that Field does not run, and an error another validation returns on it
+// is dropped.
 func (d *Domain) validateInput(ctx context.Context, cs *AnyChangeset, castErrs []error) error {
 	errs := castErrs
-	// A field whose value could not be converted has its error already.
-	unconverted := map[string]bool{}
+	unusable := map[string]bool{}
 	for _, err := range castErrs {
 		var ve *ValidationError
 		if errors.As(err, &ve) {
-			unconverted[ve.Field] = true
+			unusable[ve.Field] = true
+		}
+	}
+	if cs.record.IsValid() {
+		for _, a := range cs.resource.decl.Attributes {
+			if _, accepted := cs.action.accept[a.Name]; !accepted || unusable[a.Name] {
+				continue
+			}
+			// A create fills attributes left zero from their defaults,
+			// after its changes; an update only checks what it sets.
+			checked := cs.Changing(a.Name)
+			if cs.action.Type == CreateAction {
+				checked = a.Default == nil
+			}
+			if checked && cs.missing(a) {
+				errs = append(errs, cs.Invalid(a.Name, "is required"))
+				unusable[a.Name] = true
+			}
 		}
 	}
 	if cs.record.IsValid() && len(cs.action.accept) > 0 {
 		var fields []string
 		for name := range cs.action.accept {
-			if (cs.action.Type == CreateAction || cs.Changing(name)) && !unconverted[name] {
+			if (cs.action.Type == CreateAction || cs.Changing(name)) && !unusable[name] {
 				fields = append(fields, cs.resource.validPath[name])
 			}
 		}
 		if len(fields) > 0 {
 			sort.Strings(fields)
 			err := d.validate.StructPartialCtx(ctx, cs.record.Interface(), fields...)
-			errs = append(errs, d.fieldErrors(cs, err, true)...)
+			errs = append(errs, d.fieldErrors(cs, err, "", unusable)...)
 		}
 	}
 	argNames := make([]string, 0, len(cs.action.args))
@@ -399,76 +429,80 @@ func (d *Domain) validateInput(ctx context.Context, cs *AnyChangeset, castErrs [
 	sort.Strings(argNames)
 	for _, name := range argNames {
 		arg := cs.action.args[name]
-		if arg.Validate == "" || unconverted[name] {
+		if arg.Validate == "" || unusable[name] {
 			continue
 		}
 		v, ok := cs.args[name]
 		if !ok {
 			v = reflect.New(arg.Type).Elem().Interface()
 		}
-		if err := d.validate.VarCtx(ctx, v, arg.Validate); err != nil {
-			for _, fe := range d.fieldErrors(cs, err, false) {
-				var ve *ValidationError
-				if errors.As(fe, &ve) {
-					ve.Field = name
-				}
-				errs = append(errs, fe)
-			}
-		}
+		err := d.validate.VarCtx(ctx, v, arg.Validate)
+		errs = append(errs, d.fieldErrors(cs, err, name, unusable)...)
 	}
 	// The validate tags of a typed input's fields that set attributes.
 	for _, r := range cs.action.inputRules {
-		if !cs.Changing(r.name) || unconverted[r.name] {
+		if !cs.Changing(r.name) || unusable[r.name] {
 			continue
 		}
-		if err := d.validate.VarCtx(ctx, cs.Get(r.name), r.rules); err != nil {
-			for _, fe := range d.fieldErrors(cs, err, false) {
-				var ve *ValidationError
-				if errors.As(fe, &ve) {
-					ve.Field = r.name
-				}
-				errs = append(errs, fe)
-			}
-		}
-	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
+		err := d.validate.VarCtx(ctx, cs.Get(r.name), r.rules)
+		errs = append(errs, d.fieldErrors(cs, err, r.name, unusable)...)
 	}
 	for _, val := range cs.action.Validations {
-		if err := val.Check(ctx, cs); err != nil {
+		if val.Field != "" && unusable[val.Field] {
+			continue
+		}
+		err := val.Check(ctx, cs)
+		if err == nil {
+			continue
+		}
+		for _, e := range splitJoined(err) {
 			var ve *ValidationError
-			if errors.As(err, &ve) {
-				errs = append(errs, err)
-				continue
+			switch {
+			case !errors.As(e, &ve):
+				errs = append(errs, cs.Invalid(val.Field, e.Error()))
+			case !unusable[ve.Field]:
+				errs = append(errs, e)
 			}
-			errs = append(errs, cs.Invalid(val.Field, err.Error()))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// fieldErrors turns validator errors into ValidationErrors named by
-// attribute.
-func (d *Domain) fieldErrors(cs *AnyChangeset, err error, attrs bool) []error {
+// splitJoined returns the errors err joins, or err alone.
+func splitJoined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// fieldErrors turns validator errors into ValidationErrors on field, or,
+// when field is empty, on the attribute each names. A field that fails
+// its required rule is marked missing.
+func (d *Domain) fieldErrors(cs *AnyChangeset, err error, field string, missing map[string]bool) []error {
 	if err == nil {
 		return nil
 	}
 	var ves validator.ValidationErrors
 	if !errors.As(err, &ves) {
-		return []error{cs.Invalid("", err.Error())}
+		return []error{cs.Invalid(field, err.Error())}
 	}
 	out := make([]error, 0, len(ves))
 	for _, fe := range ves {
-		field := fe.Field()
-		if attrs {
-			for name, path := range cs.resource.validPath {
+		name := field
+		if name == "" {
+			name = fe.Field()
+			for attr, path := range cs.resource.validPath {
 				if cs.resource.decl.Type.Name()+"."+path == fe.StructNamespace() || path == fe.StructNamespace() {
-					field = name
+					name = attr
 					break
 				}
 			}
 		}
-		out = append(out, cs.Invalid(field, ruleMessage(fe)))
+		if fe.Tag() == "required" {
+			missing[name] = true
+		}
+		out = append(out, cs.Invalid(name, ruleMessage(fe)))
 	}
 	return out
 }
@@ -622,9 +656,7 @@ func (d *Domain) create(ctx context.Context, st *txState, cs *AnyChangeset, res 
 			}
 			f.Set(cv)
 		}
-		// false is a bool's value, and 0 a number's when the input or a
-		// change gave it; any other zero is missing.
-		if isZero(f) && a.Required && !a.AutoIncrement && f.Kind() != reflect.Bool && !(isNumber(f.Kind()) && cs.Changing(a.Name)) {
+		if cs.missing(a) {
 			missing = append(missing, cs.Invalid(a.Name, "is required"))
 		}
 	}
@@ -873,11 +905,18 @@ func (d *Domain) read(ctx context.Context, br *builtResource, ba *builtAction, i
 func (cs *AnyChangeset) requiredKept() error {
 	var missing []error
 	for _, name := range cs.changed {
-		a := cs.resource.decl.Attribute(name)
-		f := cs.record.Elem().FieldByIndex(a.Index)
-		if a.Required && isZero(f) && f.Kind() != reflect.Bool && !isNumber(f.Kind()) {
+		if a := cs.resource.decl.Attribute(name); cs.missing(a) {
 			missing = append(missing, cs.Invalid(name, "is required"))
 		}
 	}
 	return errors.Join(missing...)
+}
+
+// missing reports whether the record leaves the required attribute a
+// empty: nil or zero, where a bool's false, and a number's 0 that the
+// input or a change set, count as values.
+func (cs *AnyChangeset) missing(a *Attribute) bool {
+	f := cs.record.Elem().FieldByIndex(a.Index)
+	return a.Required && !a.AutoIncrement && isZero(f) && f.Kind() != reflect.Bool &&
+		!(isNumber(f.Kind()) && cs.Changing(a.Name))
 }

@@ -31,7 +31,7 @@ func verifyDeclaration(v *validator.Validate, d *Declaration) {
 	if msg := checkStructRules(v, d.Type); msg != "" {
 		d.Problem(loc, []string{"attributes"}, msg, "use validator rules go-playground/validator knows")
 	}
-	for _, id := range d.Identities {
+	for i, id := range d.Identities {
 		path := []string{"identities", id.Name}
 		if id.Name == "" {
 			d.Problem(id.location, []string{"identities"}, "an identity has no name", "name it: resource.Identity{Name: \"unique_email\", …}")
@@ -42,6 +42,15 @@ func verifyDeclaration(v *validator.Validate, d *Declaration) {
 		for _, k := range id.Keys {
 			if d.Attribute(k) == nil {
 				d.Problem(id.location, append(path, "keys"), fmt.Sprintf("unknown attribute %q", k), didYouMean(k, d.attributeNames()))
+			}
+		}
+		// Each identity has its unique index: two over the same keys
+		// would be two indexes for one rule.
+		for _, prev := range d.Identities[:i] {
+			if len(id.Keys) > 0 && slices.Equal(sortedCopy(prev.Keys), sortedCopy(id.Keys)) {
+				d.Problem(id.location, path, fmt.Sprintf("has the keys of identity %q (%s)", prev.Name, strings.Join(prev.Keys, ", ")),
+					"drop one; a `bun:\",unique\"` tag declares the identity unique_<column> already")
+				break
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"maps"
 	"net/http"
 	"net/url"
 	"testing"
@@ -162,4 +163,26 @@ func TestFailedPasswordChangeSignsNobodyOut(t *testing.T) {
 	expectOpen(t, ctx, h, other, userTopic(ada.Claims.Subject))
 	expectOpen(t, ctx, h, own, userTopic(ada.Claims.Subject))
 	h.MustDial(t, ctx, changer)
+}
+
+// A register with several bad fields is answered with every problem at
+// once: in the JSON body's error and fields, and in the form's redirect.
+func TestRegisterReportsEveryProblem(t *testing.T) {
+	h := livetest.New(t, "sqlite", livetest.Options{})
+	form := url.Values{"email": {"not-an-email"}, "password": {"short"}, "password_confirmation": {"other"}}
+	want := map[string]any{
+		"email":                 "must be a valid email address",
+		"password":              "must be at least 8 characters long",
+		"password_confirmation": "does not match the password",
+	}
+	msg := "email must be a valid email address; password must be at least 8 characters long; password_confirmation does not match the password"
+	resp, body := h.PostJSON(t, "/auth/user/password/register", jsonOf(form), nil)
+	fields, _ := body["fields"].(map[string]any)
+	if resp.StatusCode != http.StatusUnprocessableEntity || body["error"] != msg || !maps.Equal(fields, want) {
+		t.Errorf("JSON register: %d %v\nwant %d {error: %q, fields: %v}", resp.StatusCode, body, http.StatusUnprocessableEntity, msg, want)
+	}
+	resp, _ = h.PostForm(t, "/auth/user/password/register", form, nil)
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/register?error="+url.QueryEscape(msg) {
+		t.Errorf("form register: %d to %q, want %d to the form with every problem", resp.StatusCode, loc, http.StatusSeeOther)
+	}
 }

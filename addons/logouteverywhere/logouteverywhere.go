@@ -19,23 +19,26 @@ import (
 // LogOutEverywhere is the add-on. The zero value of every field takes the
 // default documented on it.
 type LogOutEverywhere struct {
-	// ActionName is the generic action it adds. Default: "log_out_everywhere".
+	// ActionName is the action_name option. The generic action it adds.
+	// Default: "log_out_everywhere".
 	ActionName string
-	// ArgumentName is the action's argument holding the user (*T).
-	// Default: "user".
+	// ArgumentName is the argument_name option. The action's argument
+	// holding the user (*T). Default: "user".
 	ArgumentName string
-	// IncludePurposes limits the revocation to tokens of these purposes.
-	// Default: nil, every purpose.
+	// IncludePurposes is the include_purposes option. Revoke only tokens of
+	// these purposes. Default: every purpose.
 	IncludePurposes []string
-	// ExcludePurposes keeps tokens of these purposes. Default:
-	// [revocation]; revocation rows are never touched either way.
+	// ExcludePurposes is the exclude_purposes option. Keep tokens of these
+	// purposes; revocation rows are never touched either way. Default:
+	// [revocation].
 	ExcludePurposes []string
-	// ApplyOnPasswordChange revokes every token of the user whenever an
-	// update changes the hashed password (the password strategy's
-	// HashedPasswordField, or "hashed_password"). Default: false.
+	// ApplyOnPasswordChange is the apply_on_password_change option. Revokes
+	// every token of the user whenever an update changes the hashed
+	// password, in that update's transaction. Default: false.
 	ApplyOnPasswordChange bool
-	// HashedPasswordField overrides the attribute watched by
-	// ApplyOnPasswordChange.
+	// HashedPasswordField is the hashed_password_field option. The
+	// attribute apply_on_password_change watches. Default: the password
+	// strategy's, or hashed_password.
 	HashedPasswordField string
 }
 

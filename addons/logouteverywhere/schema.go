@@ -7,13 +7,13 @@ import (
 )
 
 // Schema is the schema of the log_out_everywhere add-on.
-var Schema = &dsl.Section{
+var Schema = dsl.Bind[LogOutEverywhere](&dsl.Section{
 	Name:   "log_out_everywhere",
 	GoType: "logouteverywhere.LogOutEverywhere",
 	Doc:    "Revokes every stored token of a user in one statement — and, with apply_on_password_change, on every password change — so every live session closes.",
 	Options: []dsl.Option{
 		{Name: "action_name", Field: "ActionName", Kind: dsl.String, Default: "log_out_everywhere", Doc: "The generic action it adds."},
-		{Name: "argument_name", Field: "ArgumentName", Kind: dsl.String, Default: "user", Doc: "The action's argument holding the user."},
+		{Name: "argument_name", Field: "ArgumentName", Kind: dsl.String, Default: "user", Doc: "The action's argument holding the user (*T)."},
 		{Name: "include_purposes", Field: "IncludePurposes", Kind: dsl.Strings, Doc: "Revoke only tokens of these purposes. Default: every purpose."},
 		{Name: "exclude_purposes", Field: "ExcludePurposes", Kind: dsl.Strings, Default: []string{tokenresource.PurposeRevocation},
 			Doc: "Keep tokens of these purposes; revocation rows are never touched either way."},
@@ -29,7 +29,7 @@ var Schema = &dsl.Section{
       add_ons:
         log_out_everywhere:
           apply_on_password_change: true`,
-}
+})
 
 // ConfigureAddOn applies a config file's add_ons.log_out_everywhere section.
 func (l LogOutEverywhere) ConfigureAddOn(a *dsl.Applier, values map[string]any, path []string) authentication.AddOn {

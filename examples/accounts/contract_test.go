@@ -434,6 +434,8 @@ func (a *contractApp) testRegisterErrors(t *testing.T) {
 		{"weak password", registerForm(fresh, "short", "short"), http.StatusUnprocessableEntity, "password must be at least 8 characters long"},
 		{"mismatched confirmation", registerForm(fresh, contractPassword, contractPassword+"!"), http.StatusUnprocessableEntity, "password_confirmation does not match the password"},
 		{"duplicate email", registerForm(taken, contractPassword, contractPassword), http.StatusConflict, "email has already been taken"},
+		{"every problem at once", registerForm("not-an-email", "short", "other"), http.StatusUnprocessableEntity,
+			"email must be a valid email address; password must be at least 8 characters long; password_confirmation does not match the password"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := a.counts(t)

@@ -39,49 +39,63 @@ const MinSecretLength = 32
 
 // Authentication is the section that makes a resource authenticatable.
 type Authentication struct {
-	// Tokens configures JWTs and their storage.
+	// Tokens is the tokens section. JWTs: how they are signed, how long
+	// they live, and whether they are stored.
 	Tokens Tokens
-	// SubjectName is the first part of a token's subject, "user" in
-	// "user?id=…". Default: the resource's name.
+	// SubjectName is the subject_name option. The first part of a token's
+	// subject, "user" in "user?id=…". Default: the resource's name.
 	SubjectName string
-	// GetBySubjectAction names the read action that loads a record from a
-	// subject; it is added when not declared. Default: "get_by_subject".
+	// GetBySubjectAction is the get_by_subject_action option. The read
+	// action that loads a record from a subject; added when not declared.
+	// Default: "get_by_subject".
 	GetBySubjectAction string
-	// Strategies are the ways to sign in (password.Password).
+	// Strategies is the strategies option. The ways to sign in
+	// (password.Password), keyed by strategy name in config files
+	// (strategies.password.min_length).
 	Strategies []Strategy
-	// AddOns add behaviour (logouteverywhere.LogOutEverywhere).
+	// AddOns is the add_ons option. Add-ons
+	// (logouteverywhere.LogOutEverywhere), keyed by name in config files
+	// (add_ons.log_out_everywhere.…).
 	AddOns []AddOn
 }
 
 // Tokens configures the JWTs the extension issues.
 type Tokens struct {
-	// Enabled turns tokens on. Default: false.
+	// Enabled is the enabled option. Turns tokens on. Default: false.
 	Enabled bool
-	// TokenResource is the token store: a resource with the
-	// tokenresource.Token section. Required when Enabled.
+	// TokenResource is the token_resource option. The token store: a
+	// resource with the token section (tokenresource.Token). Required when
+	// enabled.
 	TokenResource resource.Ref
-	// SigningSecret signs and verifies tokens; it is read at run time, on
-	// every use, so it may come from a vault. Required when Enabled.
+	// SigningSecret is the signing_secret option. Signs and verifies
+	// tokens; read at run time, on every use, so it may come from a vault.
+	// At least 32 bytes. Required when enabled.
 	SigningSecret Secret
-	// PreviousSecrets still verify tokens signed before a rotation; new
-	// tokens are signed with SigningSecret only. Default: none.
+	// PreviousSecrets is the previous_secrets option. Still verify tokens
+	// signed before a rotation; new tokens are signed with signing_secret
+	// only. Default: none.
 	PreviousSecrets []Secret
-	// SigningAlgorithm is HS256 (default), HS384 or HS512. Tokens signed
-	// with any other algorithm, "none" included, are refused.
+	// SigningAlgorithm is the signing_algorithm option. HS256, HS384 or
+	// HS512; tokens signed with any other algorithm, "none" included, are
+	// refused. Rules: oneof=HS256 HS384 HS512. Default: "HS256".
 	SigningAlgorithm string
-	// TokenLifetime is how long a session token is valid. Default: 14 days.
+	// TokenLifetime is the token_lifetime option. How long a session token
+	// is valid. Rules: gt=0. Default: 336h.
 	TokenLifetime time.Duration
-	// StoreAllTokens stores every issued token, so that all of a user's
-	// sessions can be listed and revoked. Default: false.
+	// StoreAllTokens is the store_all_tokens option. Stores every issued
+	// token, so all of a user's sessions can be listed and revoked.
+	// Default: false.
 	StoreAllTokens bool
-	// RequireTokenPresenceForAuthentication accepts a session token only
-	// while its stored row exists, so deleting or revoking the row signs it
-	// out. Needs StoreAllTokens. Default: false.
+	// RequireTokenPresenceForAuthentication is the
+	// require_token_presence_for_authentication option. Accepts a session
+	// token only while its stored row exists, so deleting or revoking the
+	// row signs it out. Needs store_all_tokens. Default: false.
 	RequireTokenPresenceForAuthentication bool
-	// SessionIdentifier is what a web session keeps: SessionJTI (the
-	// token's jti, looked up in the store) or SessionUnsafe (the whole
-	// token). Required unless RequireTokenPresenceForAuthentication is set,
-	// which implies SessionJTI.
+	// SessionIdentifier is the session_identifier option. What a web
+	// session keeps: jti (authentication.SessionJTI: the token's jti,
+	// looked up in the store) or unsafe (SessionUnsafe: the whole token).
+	// Required unless token presence is required, which implies jti. Rules:
+	// omitempty,oneof=jti unsafe.
 	SessionIdentifier SessionIdentifier
 }
 

@@ -9,23 +9,23 @@ import (
 )
 
 // TokensSchema is the schema of the tokens section.
-var TokensSchema = &dsl.Section{
+var TokensSchema = dsl.Bind[Tokens](&dsl.Section{
 	Name: "tokens", Field: "Tokens", GoType: "authentication.Tokens",
 	Doc: "JWTs: how they are signed, how long they live, and whether they are stored.",
 	Options: []dsl.Option{
 		{Name: "enabled", Field: "Enabled", Kind: dsl.Bool, Doc: "Turns tokens on. Default: false."},
-		{Name: "token_resource", Field: "TokenResource", Kind: dsl.Resource, Doc: "The token store: a resource with the token section. Required when enabled."},
-		{Name: "signing_secret", Field: "SigningSecret", Kind: dsl.Secret, Doc: "Signs and verifies tokens; read at run time. At least 32 bytes. Required when enabled."},
-		{Name: "previous_secrets", Field: "PreviousSecrets", Kind: dsl.Secrets, Doc: "Still verify tokens signed before a rotation; new tokens use signing_secret."},
+		{Name: "token_resource", Field: "TokenResource", Kind: dsl.Resource, Doc: "The token store: a resource with the token section (tokenresource.Token). Required when enabled."},
+		{Name: "signing_secret", Field: "SigningSecret", Kind: dsl.Secret, Doc: "Signs and verifies tokens; read at run time, on every use, so it may come from a vault. At least 32 bytes. Required when enabled."},
+		{Name: "previous_secrets", Field: "PreviousSecrets", Kind: dsl.Secrets, Doc: "Still verify tokens signed before a rotation; new tokens are signed with signing_secret only. Default: none."},
 		{Name: "signing_algorithm", Field: "SigningAlgorithm", Kind: dsl.String, Default: "HS256",
-			Doc: "HS256, HS384 or HS512; tokens signed otherwise are refused.", Rules: "oneof=HS256 HS384 HS512", Fix: "use HS256, HS384 or HS512"},
+			Doc: "HS256, HS384 or HS512; tokens signed with any other algorithm, \"none\" included, are refused.", Rules: "oneof=HS256 HS384 HS512", Fix: "use HS256, HS384 or HS512"},
 		{Name: "token_lifetime", Field: "TokenLifetime", Kind: dsl.Duration, Default: DefaultTokenLifetime,
 			Doc: "How long a session token is valid.", Rules: "gt=0", Fix: "use a positive duration, or leave it out for 14 days"},
 		{Name: "store_all_tokens", Field: "StoreAllTokens", Kind: dsl.Bool, Doc: "Stores every issued token, so all of a user's sessions can be listed and revoked. Default: false."},
 		{Name: "require_token_presence_for_authentication", Field: "RequireTokenPresenceForAuthentication", Kind: dsl.Bool,
-			Doc: "Accepts a session token only while its stored row exists. Needs store_all_tokens. Default: false."},
+			Doc: "Accepts a session token only while its stored row exists, so deleting or revoking the row signs it out. Needs store_all_tokens. Default: false."},
 		{Name: "session_identifier", Field: "SessionIdentifier", Kind: dsl.String,
-			Doc:   "What a web session keeps: jti or unsafe (the whole token). Required unless token presence is required, which implies jti.",
+			Doc:   "What a web session keeps: jti (authentication.SessionJTI: the token's jti, looked up in the store) or unsafe (SessionUnsafe: the whole token). Required unless token presence is required, which implies jti.",
 			Rules: "omitempty,oneof=jti unsafe", Fix: "use authentication.SessionJTI or authentication.SessionUnsafe"},
 	},
 	GoExample: `authentication.Tokens{
@@ -41,10 +41,10 @@ var TokensSchema = &dsl.Section{
       tokens:
         token_lifetime: 72h
         signing_algorithm: HS512`,
-}
+})
 
 // Schema is the schema of the authentication section.
-var Schema = &dsl.Section{
+var Schema = dsl.Bind[Authentication](&dsl.Section{
 	Name:   "authentication",
 	GoType: "authentication.Authentication",
 	Doc:    "Makes a resource authenticatable: tokens, strategies (password) and add-ons (log_out_everywhere).",
@@ -52,8 +52,8 @@ var Schema = &dsl.Section{
 		{Name: "subject_name", Field: "SubjectName", Kind: dsl.String, Doc: "The first part of a token's subject, \"user\" in \"user?id=…\". Default: the resource's name."},
 		{Name: "get_by_subject_action", Field: "GetBySubjectAction", Kind: dsl.String, Default: "get_by_subject",
 			Doc: "The read action that loads a record from a subject; added when not declared."},
-		{Name: "strategies", Field: "Strategies", Kind: dsl.Code, Doc: "The ways to sign in, keyed by strategy name in config files (strategies.password.min_length)."},
-		{Name: "add_ons", Field: "AddOns", Kind: dsl.Code, Doc: "Add-ons, keyed by name in config files (add_ons.log_out_everywhere.…)."},
+		{Name: "strategies", Field: "Strategies", Kind: dsl.Code, Doc: "The ways to sign in (password.Password), keyed by strategy name in config files (strategies.password.min_length)."},
+		{Name: "add_ons", Field: "AddOns", Kind: dsl.Code, Doc: "Add-ons (logouteverywhere.LogOutEverywhere), keyed by name in config files (add_ons.log_out_everywhere.…)."},
 	},
 	Sections: []*dsl.Section{TokensSchema},
 	GoExample: `authentication.Authentication{
@@ -73,7 +73,7 @@ var Schema = &dsl.Section{
       add_ons:
         log_out_everywhere:
           apply_on_password_change: true`,
-}
+})
 
 // ConfigurableStrategy is a Strategy whose options a config file may set
 // (strategies.<name>.…).

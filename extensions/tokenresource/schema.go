@@ -7,13 +7,13 @@ import (
 
 // Schema is the schema of the token section: Token's defaults, rules,
 // config keys and reference docs come from it.
-var Schema = &dsl.Section{
+var Schema = dsl.Bind[Token](&dsl.Section{
 	Name:   "token",
 	GoType: "tokenresource.Token",
 	Doc:    "Makes a resource the token store: every issued token (with store-all) and every revocation is a row keyed by jti.",
 	Options: []dsl.Option{
 		{Name: "endpoints", Field: "Endpoints", Kind: dsl.Code,
-			Doc: "Live endpoints told to disconnect the sessions of revoked tokens (by the token revocation notifier). Default: none."},
+			Doc: "Live endpoints told to disconnect the sessions of revoked tokens (by the token revocation notifier, notifiers/tokenrevocation). Default: none."},
 		{Name: "live_socket_id_template", Field: "LiveSocketIDTemplate", Kind: dsl.Code,
 			Doc: "Makes a live socket id from a token's SocketID; required when endpoints are set."},
 		{Name: "expunge_interval", Field: "ExpungeInterval", Kind: dsl.Duration, Default: DefaultExpungeInterval,
@@ -21,7 +21,7 @@ var Schema = &dsl.Section{
 	},
 	Sections: []*dsl.Section{{
 		Name: "actions", Field: "Actions", GoType: "tokenresource.ActionNames",
-		Doc: "The names of the actions the token section adds.",
+		Doc: "The names of the actions the token section adds; a name left empty takes its default.",
 		Options: []dsl.Option{
 			{Name: "store_token", Field: "StoreToken", Kind: dsl.String, Default: "store_token", Doc: "Stores an issued token."},
 			{Name: "get_token", Field: "GetToken", Kind: dsl.String, Default: "get_token", Doc: "Gets an unexpired row by jti."},
@@ -31,11 +31,11 @@ var Schema = &dsl.Section{
 			{Name: "is_revoked", Field: "IsRevoked", Kind: dsl.String, Default: "revoked?", Doc: "Reports whether a jti is revoked."},
 			{Name: "read_expired", Field: "ReadExpired", Kind: dsl.String, Default: "read_expired", Doc: "Reads expired rows."},
 			{Name: "expunge_expired", Field: "ExpungeExpired", Kind: dsl.String, Default: "expunge_expired", Doc: "Removes expired rows, notifying each (reason expired)."},
-			{Name: "revoke_stored", Field: "RevokeStored", Kind: dsl.String, Default: "revoke_stored", Doc: "The bulk update every revocation of stored tokens runs."},
-			{Name: "store_revocation", Field: "StoreRevocation", Kind: dsl.String, Default: "store_revocation", Doc: "Records the revocation of a token that was not stored."},
-			{Name: "read_tokens", Field: "ReadTokens", Kind: dsl.String, Default: "read_tokens", Doc: "Reads rows with a caller's filter (the live safety net)."},
-			{Name: "lock_epoch", Field: "LockEpoch", Kind: dsl.String, Default: "lock_epoch", Doc: "Locks a subject's revocation epoch row, creating it, for a token-issuing transaction."},
-			{Name: "bump_epoch", Field: "BumpEpoch", Kind: dsl.String, Default: "bump_epoch", Doc: "Gives a subject a new revocation epoch; every revoke-all runs it first."},
+			{Name: "revoke_stored", Field: "RevokeStored", Kind: dsl.String, Default: "revoke_stored", Doc: "The bulk update every revocation of stored tokens runs: one UPDATE … RETURNING, one notification per row."},
+			{Name: "store_revocation", Field: "StoreRevocation", Kind: dsl.String, Default: "store_revocation", Doc: "Records the revocation of a token that was not stored (INSERT … ON CONFLICT DO NOTHING)."},
+			{Name: "read_tokens", Field: "ReadTokens", Kind: dsl.String, Default: "read_tokens", Doc: "Reads rows with a caller's filter: the live safety net checks its sessions' jtis with it, one query per batch."},
+			{Name: "lock_epoch", Field: "LockEpoch", Kind: dsl.String, Default: "lock_epoch", Doc: "Locks a subject's revocation epoch row, creating it, for a token-issuing transaction: an upsert that changes nothing holds the row until the transaction ends (see Store.LockEpoch)."},
+			{Name: "bump_epoch", Field: "BumpEpoch", Kind: dsl.String, Default: "bump_epoch", Doc: "Gives a subject a new revocation epoch; every revoke-all runs it first (see Store.RevokeAllForSubject)."},
 		},
 	}},
 	GoExample: `tokenresource.Token{
@@ -47,7 +47,7 @@ var Schema = &dsl.Section{
   token:
     token:
       expunge_interval: 1h`,
-}
+})
 
 // Configure applies a config file's token section; see resource.Configurable.
 func (t Token) Configure(a *dsl.Applier, values map[string]any, path []string) resource.Extension {

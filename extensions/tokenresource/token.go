@@ -25,45 +25,70 @@ const DefaultExpungeInterval = 12 * time.Hour
 //		},
 //	)
 type Token struct {
-	// Endpoints are told to disconnect the live sessions of revoked tokens
-	// (by notifiers/tokenrevocation). Default: none.
+	// Endpoints is the endpoints option. Live endpoints told to disconnect
+	// the sessions of revoked tokens (by the token revocation notifier,
+	// notifiers/tokenrevocation). Default: none.
 	Endpoints []Endpoint
-	// LiveSocketIDTemplate makes a live socket id from a token. No default;
-	// required when Endpoints are given.
+	// LiveSocketIDTemplate is the live_socket_id_template option. Makes a
+	// live socket id from a token's SocketID; required when endpoints are
+	// set.
 	LiveSocketIDTemplate func(SocketID) string
-	// ExpungeInterval is how often Store.Start removes expired rows.
-	// Default: 12 hours.
+	// ExpungeInterval is the expunge_interval option. How often Store.Start
+	// removes expired rows. Rules: gt=0. Default: 12h.
 	ExpungeInterval time.Duration
-	// Actions names the actions the extension adds. Zero fields take the
-	// default names.
+	// Actions is the actions section. The names of the actions the token
+	// section adds; a name left empty takes its default.
 	Actions ActionNames
 }
 
 // ActionNames are the names of the token store's actions.
 type ActionNames struct {
-	StoreToken                string // default "store_token"
-	GetToken                  string // default "get_token"
-	RevokeToken               string // default "revoke_token"
-	RevokeJTI                 string // default "revoke_jti"
-	RevokeAllStoredForSubject string // default "revoke_all_stored_for_subject"
-	IsRevoked                 string // default "revoked?"
-	ReadExpired               string // default "read_expired"
-	ExpungeExpired            string // default "expunge_expired"
-	// RevokeStored is the bulk update every revocation of a stored token
-	// runs: one UPDATE … RETURNING, one notification per row.
-	RevokeStored string // default "revoke_stored"
-	// StoreRevocation records the revocation of a token that was not
-	// stored (INSERT … ON CONFLICT DO NOTHING).
-	StoreRevocation string // default "store_revocation"
-	// ReadTokens reads rows with a caller's filter (the live safety net
-	// checks its sessions' jtis with it, one query per batch).
-	ReadTokens string // default "read_tokens"
-	// LockEpoch upserts a subject's epoch row without changing it, which
-	// locks it until the transaction ends (see Store.LockEpoch).
-	LockEpoch string // default "lock_epoch"
-	// BumpEpoch gives a subject's epoch row a new value (see
-	// Store.RevokeAllForSubject).
-	BumpEpoch string // default "bump_epoch"
+	// StoreToken is the store_token option. Stores an issued token.
+	// Default: "store_token".
+	StoreToken string
+	// GetToken is the get_token option. Gets an unexpired row by jti.
+	// Default: "get_token".
+	GetToken string
+	// RevokeToken is the revoke_token option. Revokes a token (a JWT).
+	// Default: "revoke_token".
+	RevokeToken string
+	// RevokeJTI is the revoke_jti option. Revokes a token by jti and
+	// subject. Default: "revoke_jti".
+	RevokeJTI string
+	// RevokeAllStoredForSubject is the revoke_all_stored_for_subject
+	// option. Revokes every stored token of a subject in one statement.
+	// Default: "revoke_all_stored_for_subject".
+	RevokeAllStoredForSubject string
+	// IsRevoked is the is_revoked option. Reports whether a jti is revoked.
+	// Default: "revoked?".
+	IsRevoked string
+	// ReadExpired is the read_expired option. Reads expired rows. Default:
+	// "read_expired".
+	ReadExpired string
+	// ExpungeExpired is the expunge_expired option. Removes expired rows,
+	// notifying each (reason expired). Default: "expunge_expired".
+	ExpungeExpired string
+	// RevokeStored is the revoke_stored option. The bulk update every
+	// revocation of stored tokens runs: one UPDATE … RETURNING, one
+	// notification per row. Default: "revoke_stored".
+	RevokeStored string
+	// StoreRevocation is the store_revocation option. Records the
+	// revocation of a token that was not stored (INSERT … ON CONFLICT DO
+	// NOTHING). Default: "store_revocation".
+	StoreRevocation string
+	// ReadTokens is the read_tokens option. Reads rows with a caller's
+	// filter: the live safety net checks its sessions' jtis with it, one
+	// query per batch. Default: "read_tokens".
+	ReadTokens string
+	// LockEpoch is the lock_epoch option. Locks a subject's revocation
+	// epoch row, creating it, for a token-issuing transaction: an upsert
+	// that changes nothing holds the row until the transaction ends (see
+	// Store.LockEpoch). Default: "lock_epoch".
+	LockEpoch string
+	// BumpEpoch is the bump_epoch option. Gives a subject a new revocation
+	// epoch; every revoke-all runs it first (see
+	// Store.RevokeAllForSubject). Default: "bump_epoch".
+	BumpEpoch string
 }
 
 // withDefaults fills the names left empty, from Schema.

@@ -1,6 +1,8 @@
-// Command dslgen writes the DSL reference, docs/dsl/<section>.md, from
-// the schemas of every section. Run it with `go generate ./dsl`; its test
-// fails when the files are stale.
+// Command dslgen writes what the schemas of every section document: the
+// DSL reference, docs/dsl/<section>.md, and the doc comments of the
+// fields of the builder structs the schemas are bound to (dsl.Bind), so
+// that each option's doc is written once, in its schema. Run it with
+// `go generate ./dsl`; its test fails when a file is stale.
 package main
 
 import (
@@ -55,15 +57,25 @@ func files() map[string]string {
 }
 
 func main() {
-	dir := "docs/dsl"
+	root := "."
 	if len(os.Args) > 1 {
-		dir = os.Args[1]
+		root = os.Args[1]
 	}
+	dir := filepath.Join(root, "docs", "dsl")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		log.Fatal(err)
 	}
 	for name, body := range files() {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
+	srcs, err := sources(root)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for path, body := range srcs {
+		if err := os.WriteFile(filepath.Join(root, filepath.FromSlash(path)), []byte(body), 0o644); err != nil {
 			log.Fatal(err)
 		}
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
 	"github.com/uptrace/bun/driver/sqliteshim"
+	"github.com/uptrace/bun/schema"
 
 	"github.com/kiln-go/kiln/resource"
 )
@@ -265,8 +266,11 @@ func (l *Layer) Count(ctx context.Context, s *resource.Schema, f resource.Filter
 	return (&txn{layer: l, idb: l.db}).Count(ctx, s, f)
 }
 
-// Migrate creates every registered table and its unique indexes, when they
-// do not exist.
+// Migrate creates every registered table and its identities' unique
+// indexes, when they do not exist: one index per identity, named
+// <table>_<identity>_idx. A `bun:",unique"` column is an identity
+// (resource.Identity), so its index is the identity's: the table itself
+// has no UNIQUE constraint.
 func (l *Layer) Migrate(ctx context.Context) error {
 	stmts, err := l.migration()
 	if err != nil {
@@ -295,15 +299,19 @@ func (l *Layer) migration() ([]string, error) {
 	l.mu.RLock()
 	schemas := slices.Clone(l.schemas)
 	l.mu.RUnlock()
+	ddl := l.ddl()
 	var stmts []string
 	for _, s := range schemas {
+		// The identities' indexes below replace the UNIQUE constraints
+		// bun would add for `bun:",unique"` columns.
+		ddl.Table(s.Type).Unique = nil
 		model := reflect.New(s.Type).Interface()
-		q := l.db.NewCreateTable().Model(model).ModelTableExpr("?", bun.Ident(s.Table)).IfNotExists()
+		q := ddl.NewCreateTable().Model(model).ModelTableExpr("?", bun.Ident(s.Table)).IfNotExists()
 		stmts = append(stmts, q.String())
 		for _, id := range s.Identities {
-			iq := l.db.NewCreateIndex().Model(model).ModelTableExpr("?", bun.Ident(s.Table)).
+			iq := ddl.NewCreateIndex().Model(model).ModelTableExpr("?", bun.Ident(s.Table)).
 				Unique().IfNotExists().Index(s.IdentityIndex(id)).Column(id.Keys...)
-			b, err := iq.AppendQuery(l.db.QueryGen(), nil)
+			b, err := iq.AppendQuery(ddl.QueryGen(), nil)
 			if err != nil {
 				return nil, fmt.Errorf("kiln/bunlayer: index %s: %w", s.IdentityIndex(id), err)
 			}
@@ -311,6 +319,22 @@ func (l *Layer) migration() ([]string, error) {
 		}
 	}
 	return stmts, nil
+}
+
+// ddl returns a *bun.DB on the layer's database whose dialect, and so
+// whose table models, are its own: migration adjusts them without
+// touching the models bun keeps for the layer's queries (or for the
+// owner of a *bun.DB given to New). The dialect has the layer's dialect's
+// features.
+func (l *Layer) ddl() *bun.DB {
+	var d schema.Dialect
+	switch have := l.db.Dialect(); have.Name() {
+	case dialect.PG:
+		d = pgdialect.New(pgdialect.WithoutFeature(pgdialect.New().Features() &^ have.Features()))
+	default:
+		d = sqlitedialect.New(sqlitedialect.WithoutFeature(sqlitedialect.New().Features() &^ have.Features()))
+	}
+	return bun.NewDB(l.db.DB, d)
 }
 
 // txn is a transaction (or, for reads outside one, the database).

@@ -144,6 +144,11 @@ func TestMigrationSQL(t *testing.T) {
 			if len(stmts) != 3 || !strings.HasPrefix(stmts[0], c.table) || !slices.Equal(stmts[1:], want) {
 				t.Errorf("MigrationSQL() =\n%s\nwant a statement starting\n%s\nthen\n%s", got, c.table, strings.Join(want, "\n"))
 			}
+			// The layer's bun models are not changed: a CREATE TABLE the
+			// owner of the *bun.DB builds still has bun's constraint.
+			if own := c.layer.DB().NewCreateTable().Model((*member)(nil)).String(); !strings.Contains(own, `UNIQUE ("email")`) {
+				t.Errorf("after MigrationSQL, bun's own CREATE TABLE is %s; want it to keep UNIQUE (\"email\")", own)
+			}
 		})
 	}
 }
@@ -178,6 +183,65 @@ func TestMigrateTwice(t *testing.T) {
 		var ce *resource.ConflictError
 		if !errors.As(err, &ce) || ce.Identity != "org_handle" {
 			t.Errorf("a duplicate org and handle: err = %v, want a conflict on org_handle", err)
+		}
+	})
+}
+
+// Migrate makes one unique index per identity, the identity's named one:
+// a `bun:",unique"` column gets no second constraint from CREATE TABLE.
+// A duplicate is refused on the column with a conflict naming its
+// identity.
+func TestMigrateMakesOneIndexPerIdentity(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, open func(testing.TB) *bunlayer.Layer) {
+		ctx := t.Context()
+		layer := open(t)
+		members := newMembers()
+		d, err := resource.NewDomain("members", members).Build(ctx, layer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := layer.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// Every unique index of the table, the primary key's aside, with
+		// its columns.
+		query := `SELECT il.name, group_concat(ii.name, ',') FROM pragma_index_list('members') il, pragma_index_info(il.name) ii
+			WHERE il."unique" = 1 AND il.origin <> 'pk' GROUP BY il.name ORDER BY il.name`
+		if layer.Dialect() == "pg" {
+			query = `SELECT i.relname, string_agg(a.attname, ',' ORDER BY k.n) FROM pg_index x
+				JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+				JOIN unnest(x.indkey) WITH ORDINALITY AS k(attnum, n) ON true
+				JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
+				WHERE t.relname = 'members' AND t.relnamespace = current_schema()::regnamespace
+				AND x.indisunique AND NOT x.indisprimary GROUP BY i.relname ORDER BY i.relname`
+		}
+		rows, err := layer.DB().QueryContext(ctx, query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var got []string
+		for rows.Next() {
+			var name, cols string
+			if err := rows.Scan(&name, &cols); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, name+"("+cols+")")
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"members_org_handle_idx(org,handle)", "members_unique_email_idx(email)"}
+		if !slices.Equal(got, want) {
+			t.Errorf("unique indexes %q, want one per identity: %q", got, want)
+		}
+		if _, err := members.Create(ctx, d, "create", resource.Input{"email": "a@example.com", "org": "o", "handle": "a"}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = members.Create(ctx, d, "create", resource.Input{"email": "a@example.com", "org": "o", "handle": "b"})
+		var ce *resource.ConflictError
+		if !errors.As(err, &ce) || ce.Identity != "unique_email" || !slices.Equal(ce.Fields, []string{"email"}) {
+			t.Errorf("a duplicate email: %v, want a conflict on unique_email [email]", err)
 		}
 	})
 }

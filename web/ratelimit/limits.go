@@ -13,23 +13,29 @@ import (
 // from Go or a config file's rate_limits section. A zero Rule takes its
 // default from LimitsSchema, so Limits{} is every default, limits on.
 type Limits struct {
-	// Disabled turns every limit off.
+	// Disabled is the disabled option. Turns every limit off. Default:
+	// false (limits on).
 	Disabled bool
-	// FailOpen lets attempts through (and logs the error) when the store
-	// cannot be reached; by default they are refused with 503.
+	// FailOpen is the fail_open option. When the store cannot be reached,
+	// lets attempts through and logs the error. Default: false (attempts
+	// get 503).
 	FailOpen bool
-	// SignInPerIdentity counts failed sign-ins per identity (the email,
-	// normalised), from any address.
+	// SignInPerIdentity is the sign_in_per_identity section. Failed
+	// sign-ins per identity (the email, normalised), from any address. A
+	// sign-in that succeeds does not count.
 	SignInPerIdentity Rule
-	// SignInPerAddress counts failed sign-ins per client address, for
-	// any identity.
+	// SignInPerAddress is the sign_in_per_address section. Failed sign-ins
+	// per client address (an IPv6 /64), for any identity. A sign-in that
+	// succeeds does not count.
 	SignInPerAddress Rule
-	// ResetRequestPerIdentity counts password reset requests per identity.
+	// ResetRequestPerIdentity is the reset_request_per_identity section.
+	// Password reset requests per identity, known or not.
 	ResetRequestPerIdentity Rule
-	// ResetRequestPerAddress counts password reset requests per client
-	// address.
+	// ResetRequestPerAddress is the reset_request_per_address section.
+	// Password reset requests per client address.
 	ResetRequestPerAddress Rule
-	// RegisterPerAddress counts registrations per client address.
+	// RegisterPerAddress is the register_per_address section. Registrations
+	// per client address.
 	RegisterPerAddress Rule
 }
 
@@ -55,7 +61,7 @@ func ruleSection(name, field, doc string, def Rule) *dsl.Section {
 }
 
 // LimitsSchema is the schema of the rate_limits section.
-var LimitsSchema = &dsl.Section{
+var LimitsSchema = dsl.Bind[Limits](&dsl.Section{
 	Name:   "rate_limits",
 	GoType: "ratelimit.Limits",
 	Doc: "Brute-force limits on sign-in, password reset requests and registration: a token bucket per identity and per client address. " +
@@ -66,7 +72,7 @@ var LimitsSchema = &dsl.Section{
 			Doc: "When the store cannot be reached, lets attempts through and logs the error. Default: false (attempts get 503)."},
 	},
 	Sections: []*dsl.Section{
-		ruleSection("sign_in_per_identity", "SignInPerIdentity", "Failed sign-ins per identity, from any address. A sign-in that succeeds does not count.", DefaultSignInPerIdentity),
+		ruleSection("sign_in_per_identity", "SignInPerIdentity", "Failed sign-ins per identity (the email, normalised), from any address. A sign-in that succeeds does not count.", DefaultSignInPerIdentity),
 		ruleSection("sign_in_per_address", "SignInPerAddress", "Failed sign-ins per client address (an IPv6 /64), for any identity. A sign-in that succeeds does not count.", DefaultSignInPerAddress),
 		ruleSection("reset_request_per_identity", "ResetRequestPerIdentity", "Password reset requests per identity, known or not.", DefaultResetRequestPerIdentity),
 		ruleSection("reset_request_per_address", "ResetRequestPerAddress", "Password reset requests per client address.", DefaultResetRequestPerAddress),
@@ -76,7 +82,7 @@ var LimitsSchema = &dsl.Section{
 	SignInPerIdentity: ratelimit.Rule{Burst: 5, Window: 30 * time.Minute},
 })`,
 	YAMLExample: "rate_limits:\n  sign_in_per_identity:\n    burst: 5\n    window: 30m\n  register_per_address:\n    burst: 20",
-}
+})
 
 // Check applies the defaults to the zero fields of l and checks every
 // value against LimitsSchema.

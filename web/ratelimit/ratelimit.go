@@ -25,9 +25,14 @@ import (
 // Burst attempts through at once; after that one attempt per
 // Window/Burst.
 type Rule struct {
-	// Burst is the number of tokens a full bucket holds.
+	// Burst is the burst option. Tokens a full bucket holds: attempts let
+	// through at once. Rules: gt=0. Its default depends on the section that
+	// holds it: see docs/dsl/rate_limits.md.
 	Burst int
-	// Window is how long an empty bucket takes to fill again.
+	// Window is the window option. How long an empty bucket takes to fill
+	// again; one token comes back every window/burst. Rules: gt=0. Its
+	// default depends on the section that holds it: see
+	// docs/dsl/rate_limits.md.
 	Window time.Duration
 }
 

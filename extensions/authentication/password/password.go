@@ -44,44 +44,72 @@ const (
 // Password is the password strategy. The zero value of every field takes
 // the default documented on it.
 type Password struct {
-	// Name names the strategy and its actions. Default: "password".
+	// Name is the name option. Names the strategy and its actions. Default:
+	// "password".
 	Name string
-	// IdentityField is the attribute users sign in with; it must be an
-	// identity (unique). Default: "username".
+	// IdentityField is the identity_field option. The attribute users sign
+	// in with; must be an identity (unique). Default: "username".
 	IdentityField string
-	// HashedPasswordField is the attribute that holds the hash; the strategy
-	// marks it sensitive and read-only. Default: "hashed_password".
+	// HashedPasswordField is the hashed_password_field option. The
+	// attribute that holds the hash; marked sensitive and read-only.
+	// Default: "hashed_password".
 	HashedPasswordField string
-	// HashProvider hashes passwords. Default: Bcrypt{} (cost 10).
+	// HashProvider is the hash_provider option. Hashes passwords:
+	// password.Bcrypt{} (default, cost 10) or password.Argon2id{}.
 	HashProvider HashProvider
-	// CaseSensitiveIdentity keeps identities as typed. Default: false,
-	// identities are trimmed and lower-cased when stored and looked up.
+	// CaseSensitiveIdentity is the case_sensitive_identity option. Keeps
+	// the identity as typed. Default: false, identities are trimmed and
+	// lower-cased when stored and looked up, so Ada@Example.com and
+	// ada@example.com are one account.
 	CaseSensitiveIdentity bool
-	// ConfirmationOptional drops the password_confirmation argument.
-	// Default: false, confirmation is required.
+	// ConfirmationOptional is the confirmation_optional option. Drops the
+	// password_confirmation argument. Default: false (required).
 	ConfirmationOptional bool
-	// MinLength is the shortest password, in characters. Default: 8.
+	// MinLength is the min_length option. The shortest password, in
+	// characters. Rules: gt=0. Default: 8.
 	MinLength int
-	// SignInTokenLifetime is the lifetime of a one-shot sign-in token.
-	// Default: 60 seconds.
+	// SignInTokenLifetime is the sign_in_token_lifetime option. The
+	// lifetime of a one-shot sign-in token. Rules: gt=0. Default: 1m.
 	SignInTokenLifetime time.Duration
-	// Resettable enables the reset flow. Default: nil, no reset.
+	// Resettable is the resettable option. Enables the reset flow with a
+	// Sender; reset tokens live 3 days unless its TokenLifetime says
+	// otherwise. Default: no reset.
 	Resettable *Resettable
-	// Actions names the actions. Zero fields take the defaults.
+	// Actions is the actions section. The names of the strategy's actions;
+	// a name left empty takes its default, which follows the strategy's
+	// name (and identity field).
 	Actions ActionNames
 }
 
 // ActionNames are the names of the strategy's actions; "password" below
 // stands for the strategy's Name.
 type ActionNames struct {
-	Register        string // default "register_with_password"
-	SignIn          string // default "sign_in_with_password"
-	SignInWithToken string // default "sign_in_with_token"
-	Change          string // default "change_password"
-	Set             string // default "set_password"
-	GetByIdentity   string // default "get_by_<identity field>"
-	RequestReset    string // default "request_password_reset"
-	Reset           string // default "reset_with_password"
+	// Register is the register option. Registers with an identity and a
+	// password. Default: register_with_<name>.
+	Register string
+	// SignIn is the sign_in option. Signs in with an identity and a
+	// password. Default: sign_in_with_<name>.
+	SignIn string
+	// SignInWithToken is the sign_in_with_token option. Exchanges a
+	// one-shot sign-in token for a session token. Default:
+	// sign_in_with_token.
+	SignInWithToken string
+	// Change is the change option. Changes the password after checking the
+	// current one. Default: change_<name>.
+	Change string
+	// Set is the set option. Sets a new password without checking the old
+	// one (used by the reset flow). Default: set_<name>.
+	Set string
+	// GetByIdentity is the get_by_identity option. Gets a record by its
+	// identity. Default: get_by_<identity_field>.
+	GetByIdentity string
+	// RequestReset is the request_reset option. Sends a reset token to the
+	// user with that identity, if there is one; always succeeds. Default:
+	// request_<name>_reset.
+	RequestReset string
+	// Reset is the reset option. Sets a new password with a reset token
+	// (used once). Default: reset_with_<name>.
+	Reset string
 }
 
 // Resettable enables password resets.

@@ -6,13 +6,13 @@ import (
 )
 
 // Schema is the schema of the password strategy.
-var Schema = &dsl.Section{
+var Schema = dsl.Bind[Password](&dsl.Section{
 	Name:   "password",
 	GoType: "password.Password",
 	Doc:    "The password strategy: register, sign in, sign-in tokens, change and reset passwords.",
 	Options: []dsl.Option{
 		{Name: "name", Field: "Name", Kind: dsl.String, Default: "password", Doc: "Names the strategy and its actions."},
-		{Name: "identity_field", Field: "IdentityField", Kind: dsl.String, Default: "username", Doc: "The attribute users sign in with; must be an identity."},
+		{Name: "identity_field", Field: "IdentityField", Kind: dsl.String, Default: "username", Doc: "The attribute users sign in with; must be an identity (unique)."},
 		{Name: "hashed_password_field", Field: "HashedPasswordField", Kind: dsl.String, Default: "hashed_password", Doc: "The attribute that holds the hash; marked sensitive and read-only."},
 		{Name: "hash_provider", Field: "HashProvider", Kind: dsl.Code, Doc: "Hashes passwords: password.Bcrypt{} (default, cost 10) or password.Argon2id{}."},
 		{Name: "case_sensitive_identity", Field: "CaseSensitiveIdentity", Kind: dsl.Bool,
@@ -26,16 +26,16 @@ var Schema = &dsl.Section{
 	},
 	Sections: []*dsl.Section{{
 		Name: "actions", Field: "Actions", GoType: "password.ActionNames",
-		Doc: "The names of the strategy's actions; their defaults follow the strategy's name (and identity field).",
+		Doc: "The names of the strategy's actions; a name left empty takes its default, which follows the strategy's name (and identity field).",
 		Options: []dsl.Option{
-			{Name: "register", Field: "Register", Kind: dsl.String, Doc: "Default: register_with_<name>."},
-			{Name: "sign_in", Field: "SignIn", Kind: dsl.String, Doc: "Default: sign_in_with_<name>."},
-			{Name: "sign_in_with_token", Field: "SignInWithToken", Kind: dsl.String, Doc: "Default: sign_in_with_token."},
-			{Name: "change", Field: "Change", Kind: dsl.String, Doc: "Default: change_<name>."},
-			{Name: "set", Field: "Set", Kind: dsl.String, Doc: "Default: set_<name>."},
-			{Name: "get_by_identity", Field: "GetByIdentity", Kind: dsl.String, Doc: "Default: get_by_<identity_field>."},
-			{Name: "request_reset", Field: "RequestReset", Kind: dsl.String, Doc: "Default: request_<name>_reset."},
-			{Name: "reset", Field: "Reset", Kind: dsl.String, Doc: "Default: reset_with_<name>."},
+			{Name: "register", Field: "Register", Kind: dsl.String, Doc: "Registers with an identity and a password. Default: register_with_<name>."},
+			{Name: "sign_in", Field: "SignIn", Kind: dsl.String, Doc: "Signs in with an identity and a password. Default: sign_in_with_<name>."},
+			{Name: "sign_in_with_token", Field: "SignInWithToken", Kind: dsl.String, Doc: "Exchanges a one-shot sign-in token for a session token. Default: sign_in_with_token."},
+			{Name: "change", Field: "Change", Kind: dsl.String, Doc: "Changes the password after checking the current one. Default: change_<name>."},
+			{Name: "set", Field: "Set", Kind: dsl.String, Doc: "Sets a new password without checking the old one (used by the reset flow). Default: set_<name>."},
+			{Name: "get_by_identity", Field: "GetByIdentity", Kind: dsl.String, Doc: "Gets a record by its identity. Default: get_by_<identity_field>."},
+			{Name: "request_reset", Field: "RequestReset", Kind: dsl.String, Doc: "Sends a reset token to the user with that identity, if there is one; always succeeds. Default: request_<name>_reset."},
+			{Name: "reset", Field: "Reset", Kind: dsl.String, Doc: "Sets a new password with a reset token (used once). Default: reset_with_<name>."},
 		},
 	}},
 	GoExample: `password.Password{
@@ -50,7 +50,7 @@ var Schema = &dsl.Section{
         password:
           min_length: 12
           sign_in_token_lifetime: 2m`,
-}
+})
 
 // ConfigureStrategy applies a config file's strategies.<name> section.
 func (p Password) ConfigureStrategy(a *dsl.Applier, values map[string]any, path []string) authentication.Strategy {
