@@ -60,7 +60,9 @@ func TestConfigErrors(t *testing.T) {
 	broken := writeFile(t, "kiln.yaml", "addr: [unclosed\n")
 	badDev := writeFile(t, "kiln.yaml", "dev: maybe\n")
 	// flag is the start of the error of a setting given by its flag.
-	flag := func(key string) string { return "kiln/dsl: flag --" + strings.ReplaceAll(key, "_", "-") + ": " + key + ": " }
+	flag := func(key string) string {
+		return "kiln/dsl: flag --" + strings.ReplaceAll(key, "_", "-") + ": " + key + ": "
+	}
 	const valid = "valid: addr, cookie_keys, data_dir, database_url, dev, idle_timeout, live, max_header_bytes, metrics_public, " +
 		"previous_token_signing_secrets, public_url, pubsub_url, rate_limit_store, rate_limits, read_timeout, resources, " +
 		"token_signing_secret, trusted_proxies, write_timeout"
@@ -488,5 +490,98 @@ func TestConfigCookieKeyFromSigningSecret(t *testing.T) {
 	both, err := load(t, "--data-dir", t.TempDir(), "--token-signing-secret", testSecret, "--cookie-keys", testCookieKey)
 	if err != nil || !slices.Equal(both.CookieKeys, []string{testCookieKey}) {
 		t.Errorf("both set: cookie keys %v, %v; want the given one", both.CookieKeys, err)
+	}
+}
+
+// A setting has one rule, whatever its source: a flag, a variable or a
+// file key are refused alike, each error naming where the value was
+// written. sweep_interval at the top level is live.sweep_interval under
+// another name, checked by live's rule when the app reads its section.
+func TestConfigOneRulePerSetting(t *testing.T) {
+	clearEnv(t)
+	dir := t.TempDir()
+	secrets := []string{"--data-dir", dir, "--token-signing-secret", testSecret, "--cookie-keys", testCookieKey}
+	topFile := writeFile(t, "kiln.yaml", "addr: 127.0.0.1:4001\nread_timeout: 10ms\nsweep_interval: 1ms\n")
+	liveFile := writeFile(t, "kiln.yaml", "live:\n  sweep_interval: 1ms\n")
+
+	const readRule = "read_timeout: must be at least 1s (10ms); use a duration of at least 1s, such as 30s"
+	for _, tc := range []struct {
+		name, variable string
+		args           []string
+		source         string
+	}{
+		{"flag", "", []string{"--read-timeout", "10ms"}, "flag --read-timeout"},
+		{"variable", "KILN_READ_TIMEOUT", nil, "variable KILN_READ_TIMEOUT"},
+		{"file", "", []string{"--config", topFile}, topFile + ":2"},
+	} {
+		t.Run("read_timeout from a "+tc.name, func(t *testing.T) {
+			if tc.variable != "" {
+				t.Setenv(tc.variable, "10ms")
+			}
+			_, err := load(t, append(slices.Clone(secrets), tc.args...)...)
+			if want := "kiln/dsl: " + tc.source + ": " + readRule; err == nil || !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("error:\n%v\nwant it to start with:\n%s", err, want)
+			}
+		})
+	}
+
+	const sweepRule = "live.sweep_interval: must be at least 1s (1ms); use a duration of at least 1s, such as 30s"
+	for _, tc := range []struct {
+		name, variable string
+		args           []string
+		source         string
+	}{
+		{"flag", "", []string{"--sweep-interval", "1ms"}, "flag --sweep-interval"},
+		{"top-level variable", "KILN_SWEEP_INTERVAL", nil, "variable KILN_SWEEP_INTERVAL"},
+		{"live variable", "KILN_LIVE__SWEEP_INTERVAL", nil, "variable KILN_LIVE__SWEEP_INTERVAL"},
+		{"top-level file key", "", []string{"--config", writeFile(t, "kiln.yaml", "sweep_interval: 1ms\n")}, "kiln.yaml:1"},
+		{"live file key", "", []string{"--config", liveFile}, "kiln.yaml:2"},
+	} {
+		t.Run("sweep_interval from a "+tc.name, func(t *testing.T) {
+			if tc.variable != "" {
+				t.Setenv(tc.variable, "1ms")
+			}
+			_, _, err := run(t, append([]string{"migrate"}, append(slices.Clone(secrets), tc.args...)...)...)
+			want := tc.source + ": " + sweepRule
+			if err == nil || !strings.HasPrefix(err.Error(), "kiln/dsl: ") || !strings.HasSuffix(err.Error(), want) {
+				t.Errorf("error:\n%v\nwant one ending with:\n%s", err, want)
+			}
+		})
+	}
+
+	// Flags over variables over the file, whichever name each uses; within
+	// one source, the top-level name.
+	t.Setenv("KILN_LIVE__SWEEP_INTERVAL", "7s")
+	cfg, err := load(t, append(slices.Clone(secrets), "--config", liveFile)...)
+	if err != nil || sweepInterval(t, cfg) != 7*time.Second {
+		t.Errorf("KILN_LIVE__SWEEP_INTERVAL over the file: %v, %v", cfg, err)
+	}
+	t.Setenv("KILN_SWEEP_INTERVAL", "8s")
+	if cfg, err = load(t, append(slices.Clone(secrets), "--config", liveFile)...); err != nil || sweepInterval(t, cfg) != 8*time.Second {
+		t.Errorf("KILN_SWEEP_INTERVAL over KILN_LIVE__SWEEP_INTERVAL: %v, %v", cfg, err)
+	}
+	if cfg, err = load(t, append(slices.Clone(secrets), "--config", liveFile, "--sweep-interval", "9s")...); err != nil || sweepInterval(t, cfg) != 9*time.Second {
+		t.Errorf("--sweep-interval over the variables: %v, %v", cfg, err)
+	}
+}
+
+// With problems in its own settings and in the app's sections, the command
+// line reports them all at once, each where it was written.
+func TestConfigEveryProblemAtOnce(t *testing.T) {
+	clearEnv(t)
+	dir := t.TempDir()
+	file := writeFile(t, "kiln.yaml", "read_timeout: 10ms\nlive:\n  write_wait: 0s\n  sweep_interval: 1ms\n")
+	_, _, err := run(t, "migrate", "--data-dir", dir, "--config", file, "--addr", "4000")
+	want := []string{
+		"kiln/dsl: flag --addr: addr: \"4000\" is not host:port; use host:port, such as 127.0.0.1:4000",
+		"kiln/dsl: " + file + ":1: read_timeout: must be at least 1s (10ms); use a duration of at least 1s, such as 30s",
+		"kiln/dsl: " + file + ":4: live.sweep_interval: must be at least 1s (1ms); use a duration of at least 1s, such as 30s",
+		"kiln/dsl: " + file + ":3: live.write_wait: must be positive (0s); use a positive duration",
+	}
+	if err == nil || err.Error() != strings.Join(want, "\n") {
+		t.Errorf("error:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("checking the sections wrote to the data folder: %v", entries)
 	}
 }
