@@ -62,7 +62,8 @@ resources:
 			var out, errOut bytes.Buffer
 			cmd.SetOut(&out)
 			cmd.SetErr(&errOut)
-			cmd.SetArgs([]string{"migrate", "--data-dir", dir, "--config", file})
+			cmd.SetArgs([]string{"migrate", "--data-dir", dir, "--config", file,
+				"--token-signing-secret", "config-test-token-signing-secret-0123456789", "--cookie-keys", "config-test-cookie-key-0123456789abcdef"})
 			err := cmd.ExecuteContext(t.Context())
 			want := strings.Join(tc.want(file), "\n")
 			if err == nil || err.Error() != want {

@@ -119,6 +119,9 @@ func startApp(tb testing.TB, cfg cli.Config) (*contractApp, *lockedBuffer) {
 	if cfg.DatabaseURL == "" {
 		cfg.DatabaseURL = "sqlite:" + filepath.Join(dir, "accounts.db")
 	}
+	if cfg.DSL != nil {
+		cfg.DSL.Register(accounts().Sections...) // as the command line does
+	}
 	logs := &lockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
