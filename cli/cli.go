@@ -8,10 +8,13 @@
 // It exits 0 on success, 1 when a command fails and 2 when the command
 // line is wrong (see ExitCode).
 //
-// The app gives a Build func that makes its Runtime from the Config; the
-// commands do the rest.
+// The app gives a Build func that makes its Runtime from the Config, and
+// the config sections it reads; the commands do the rest.
 //
-//	func main() { cli.Main(cli.App{Name: "accounts", Build: build}) }
+//	func main() {
+//		cli.Main(cli.App{Name: "accounts", Build: build,
+//			Sections: []string{resource.ConfigSection, live.SettingsSchema.Name}})
+//	}
 package cli
 
 import (

@@ -170,7 +170,7 @@ func AddFlags(fs *pflag.FlagSet) {
 		}
 		fs.String(flagName(o.Name), defaultText(o.Default), help)
 	}
-	fs.String(flagName("sweep_interval"), "", "how often live sessions are checked against the token store: live.sweep_interval, at least 1s (default 30s) ["+envName("sweep_interval")+"]")
+	fs.String(flagName("sweep_interval"), "", "How often live sessions are checked against the token store: live.sweep_interval under another name, at least 1s. Default: 30s ["+envName("sweep_interval")+"]")
 }
 
 func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }

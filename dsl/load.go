@@ -74,16 +74,6 @@ func (f *File) Delete(path []string) {
 	}
 }
 
-// Get returns the value at the key path and whether there is one.
-func (f *File) Get(path ...string) (any, bool) {
-	m := f.Map(path[:len(path)-1]...)
-	if m == nil {
-		return nil, false
-	}
-	v, ok := m[path[len(path)-1]]
-	return v, ok
-}
-
 // Register names top-level sections of this configuration that packages
 // read on their own: live.SettingsSchema.Name, ratelimit.LimitsSchema.Name.
 // A reader that checks the top level, as resource.WithConfig does, accepts
