@@ -30,7 +30,8 @@ import (
 
 // testApp is the command line of the test app.
 func testApp() cli.App {
-	return cli.App{Name: "kilntest", Short: "kiln's command line on the test accounts", Build: buildTestApp}
+	return cli.App{Name: "kilntest", Short: "kiln's command line on the test accounts", Build: buildTestApp,
+		Sections: []string{live.SettingsSchema.Name}}
 }
 
 func buildTestApp(ctx context.Context, cfg *cli.Config, logger *slog.Logger) (*cli.Runtime, error) {
@@ -46,7 +47,11 @@ func buildTestApp(ctx context.Context, cfg *cli.Config, logger *slog.Logger) (*c
 	if err != nil {
 		return fail(err)
 	}
-	ep, err := live.New(live.WithPubSub(ps), live.WithLogger(logger), live.WithSweepInterval(cfg.SweepInterval))
+	settings, err := live.SettingsFrom(cfg.DSL)
+	if err != nil {
+		return fail(err)
+	}
+	ep, err := live.New(live.WithPubSub(ps), live.WithLogger(logger), live.WithSettings(settings))
 	if err != nil {
 		return fail(err)
 	}

@@ -8,10 +8,13 @@
 // It exits 0 on success, 1 when a command fails and 2 when the command
 // line is wrong (see ExitCode).
 //
-// The app gives a Build func that makes its Runtime from the Config; the
-// commands do the rest.
+// The app gives a Build func that makes its Runtime from the Config, and
+// the config sections it reads; the commands do the rest.
 //
-//	func main() { cli.Main(cli.App{Name: "accounts", Build: build}) }
+//	func main() {
+//		cli.Main(cli.App{Name: "accounts", Build: build,
+//			Sections: []string{resource.ConfigSection, live.SettingsSchema.Name}})
+//	}
 package cli
 
 import (
@@ -40,8 +43,15 @@ type App struct {
 	// Short is its one-line description.
 	Short string
 	// Build makes the app from its configuration: open the database, build
-	// the domain. It must not start anything; Runtime.Start does.
+	// the domain. It must not start anything; Runtime.Start does. It should
+	// report every problem of the sections it reads at once, joined.
 	Build func(ctx context.Context, cfg *Config, logger *slog.Logger) (*Runtime, error)
+	// Sections are the top-level sections of the configuration the app
+	// reads from Config.DSL, each named by the package that reads it:
+	// resource.ConfigSection, live.SettingsSchema.Name,
+	// ratelimit.LimitsSchema.Name. They are registered on Config.DSL; any
+	// other top-level key that is not a setting of Schema is an error.
+	Sections []string
 }
 
 // Runtime is a built app.
@@ -183,9 +193,50 @@ func (app App) Command() *cobra.Command {
 	return root
 }
 
+// read reads and checks the configuration, leaving missing secrets empty.
+// When the command line's own settings have problems, the app is built on
+// a sandbox of the configuration (see sectionProblems), so that the
+// problems of its sections are reported with them, all at once.
+func (app App) read(cmd *cobra.Command) (*Config, error) {
+	cfg, err := readConfig(cmd.Flags(), app.Sections)
+	if err != nil {
+		if cfg != nil {
+			err = errors.Join(err, app.sectionProblems(cmd, cfg))
+		}
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// load reads the configuration as LoadConfig does, with read's report.
+func (app App) load(cmd *cobra.Command, logger *slog.Logger) (*Config, error) {
+	cfg, err := app.read(cmd)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.devSecrets(logger); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// sectionProblems builds the app on a sandbox copy of cfg — an in-memory
+// SQLite database, an in-process pub/sub, rate limits in memory, secrets
+// kept nowhere, no development mode — and returns Build's error: the
+// problems of the app's own sections (resources, live …). It writes,
+// connects to and starts nothing.
+func (app App) sectionProblems(cmd *cobra.Command, cfg *Config) error {
+	sandbox := *cfg
+	sandbox.DatabaseURL, sandbox.PubSubURL, sandbox.RateLimitStore, sandbox.Dev = "sqlite::memory:", "", "memory", false
+	if err := sandbox.throwawaySecrets(); err != nil {
+		return err
+	}
+	return app.run(cmd, &sandbox, slog.New(slog.DiscardHandler), func(context.Context, *Runtime) error { return nil })
+}
+
 // with loads the configuration, builds the app, runs fn and closes it.
 func (app App) with(cmd *cobra.Command, logger *slog.Logger, fn func(ctx context.Context, rt *Runtime) error) error {
-	cfg, err := LoadConfig(cmd.Flags(), logger)
+	cfg, err := app.load(cmd, logger)
 	if err != nil {
 		return err
 	}
@@ -218,7 +269,7 @@ func (app App) run(cmd *cobra.Command, cfg *Config, logger *slog.Logger, fn func
 // an in-memory database (the SQL is the same); a PostgreSQL one is built
 // on its database as usual, and Build writes nothing.
 func (app App) printMigration(cmd *cobra.Command, logger *slog.Logger) error {
-	cfg, err := readConfig(cmd.Flags())
+	cfg, err := app.read(cmd)
 	if err != nil {
 		return err
 	}
@@ -239,7 +290,7 @@ func (app App) printMigration(cmd *cobra.Command, logger *slog.Logger) error {
 }
 
 func (app App) serve(cmd *cobra.Command, logger *slog.Logger) error {
-	cfg, err := LoadConfig(cmd.Flags(), logger)
+	cfg, err := app.load(cmd, logger)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/kiln-go/kiln/cli"
+	"github.com/kiln-go/kiln/dsl"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/accountstest"
 	"github.com/kiln-go/kiln/internal/testdb"
@@ -56,7 +57,7 @@ func newEnv(t *testing.T) *env {
 		DatabaseURL:        "sqlite:" + filepath.Join(dir, "kiln.db"),
 		TokenSigningSecret: testSecret,
 		CookieKeys:         []string{testCookieKey},
-		SweepInterval:      time.Minute,
+		DSL:                dsl.FromEnv("KILN", []string{"KILN_LIVE__SWEEP_INTERVAL=1m"}),
 	}}
 }
 
@@ -64,7 +65,7 @@ func newEnv(t *testing.T) *env {
 func (e *env) args(args ...string) []string {
 	return append(args, "--data-dir", e.cfg.DataDir, "--database-url", e.cfg.DatabaseURL,
 		"--token-signing-secret", e.cfg.TokenSigningSecret, "--cookie-keys", strings.Join(e.cfg.CookieKeys, ","),
-		"--sweep-interval", e.cfg.SweepInterval.String())
+		"--sweep-interval", "1m")
 }
 
 // run runs the command line in this process with args.

@@ -15,135 +15,189 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
-	"github.com/spf13/viper"
 
 	"github.com/kiln-go/kiln/dsl"
 	"github.com/kiln-go/kiln/extensions/authentication"
 	"github.com/kiln-go/kiln/resource/bunlayer"
 )
 
-// Config is an app's run-time configuration, read by viper from flags,
-// KILN_… environment variables and an optional config file (YAML or TOML,
-// --config), in that order of precedence.
+// Config is an app's run-time configuration, read from flags, KILN_…
+// environment variables and an optional config file (YAML or TOML,
+// --config), in that order of precedence, and checked against Schema: one
+// rule per setting, whatever its source. A zero field of a Config made in
+// Go takes its default where the server is made (NewServer).
 type Config struct {
-	// Addr is where serve listens. Default: 127.0.0.1:4000.
-	Addr string `mapstructure:"addr"`
-	// DataDir holds the SQLite database and development secrets.
-	// Default: ./kiln-data.
-	DataDir string `mapstructure:"data_dir"`
-	// DatabaseURL is postgres://… or a SQLite path (sqlite:…, file:…).
-	// Default: sqlite:<data_dir>/accounts.db.
-	DatabaseURL string `mapstructure:"database_url"`
-	// PubSubURL connects the nodes' live endpoints; empty for a single node.
-	PubSubURL string `mapstructure:"pubsub_url"`
-	// TokenSigningSecret signs tokens; at least 32 bytes. Default: a
-	// development secret kept in DataDir, with a warning.
-	TokenSigningSecret string `mapstructure:"token_signing_secret"`
-	// PreviousTokenSigningSecrets still verify tokens signed before a
-	// rotation of TokenSigningSecret.
-	PreviousTokenSigningSecrets []string `mapstructure:"previous_token_signing_secrets"`
-	// CookieKeys seal session cookies, newest first (rotation); each at
-	// least 32 bytes. Default: derived from TokenSigningSecret when that is
-	// set (see DeriveCookieKeys), else a development key kept in DataDir.
-	CookieKeys []string `mapstructure:"cookie_keys"`
-	// SweepInterval, when set, overrides the live section's sweep_interval
-	// (how often the live endpoint checks its sessions' tokens against the
-	// store; 30s by default). Zero: not set.
-	SweepInterval time.Duration `mapstructure:"sweep_interval"`
+	// Addr is the addr option. Where serve listens, host:port. Default:
+	// "127.0.0.1:4000".
+	Addr string
+	// DataDir is the data_dir option. The folder for the SQLite database
+	// and the development secrets. Rules: required. Default: "kiln-data".
+	DataDir string
+	// DatabaseURL is the database_url option. postgres://user@host:5432/db,
+	// or a SQLite path: sqlite:path/to.db, file:path/to.db. Default:
+	// sqlite:<data_dir>/accounts.db.
+	DatabaseURL string
+	// PubSubURL is the pubsub_url option. postgres://…, redis://… or
+	// nats://… to connect several nodes' live endpoints. Default: the
+	// SQLite file's table, else in-process.
+	PubSubURL string
+	// TokenSigningSecret is the token_signing_secret option. The secret
+	// that signs tokens, at least 32 bytes. Default: a development secret.
+	TokenSigningSecret string
+	// PreviousTokenSigningSecrets is the previous_token_signing_secrets
+	// option. Secrets that still verify tokens signed before a rotation,
+	// each at least 32 bytes.
+	PreviousTokenSigningSecrets []string
+	// CookieKeys is the cookie_keys option. Keys that seal session cookies,
+	// newest first, each at least 32 bytes. Default: derived from the token
+	// signing secret, else a development key.
+	CookieKeys []string
 
-	// Dev turns on the development mode: an app may serve dev-only pages
-	// (a mailbox of reset links, say), to loopback clients only. The mode
-	// refuses production secrets and a listen address that is not loopback.
-	// Default: false.
-	Dev bool `mapstructure:"dev"`
-	// PublicURL is the URL the app is served at, such as
-	// https://accounts.example.com behind a TLS proxy: an absolute http or
-	// https URL with no path. Under https the app marks its cookies Secure
-	// and sends HSTS. Empty: not set.
-	PublicURL string `mapstructure:"public_url"`
-	// TrustedProxies are the peers (addresses and CIDR ranges) whose
-	// X-Forwarded-For and X-Forwarded-Proto headers are believed. Empty: no
-	// peer is trusted, and the client address is the connection's.
-	TrustedProxies []netip.Prefix `mapstructure:"-"`
-	// RateLimitStore keeps the brute-force limits' counters: "memory" (per
-	// node, the default), or a postgres://… or redis://… URL to share them
-	// between nodes.
-	RateLimitStore string `mapstructure:"rate_limit_store"`
-	// MetricsPublic serves an app's /metrics to every client; by default
-	// only clients on this machine (loopback, not through a proxy) get it.
-	MetricsPublic bool `mapstructure:"metrics_public"`
-	// ReadTimeout bounds reading a whole request, body included; it also
-	// bounds reading its header, up to 10s. Zero: 30s.
-	ReadTimeout time.Duration `mapstructure:"read_timeout"`
-	// WriteTimeout bounds writing a response, from the end of reading its
-	// request's header. A WebSocket clears it when it takes the connection
-	// over, so live sockets are not cut. Zero: 30s.
-	WriteTimeout time.Duration `mapstructure:"write_timeout"`
-	// IdleTimeout is how long a kept-alive connection may wait for its next
-	// request. Zero: 120s.
-	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
-	// MaxHeaderBytes bounds a request's header; a larger one is answered
-	// 431. Zero: 64 KiB.
-	MaxHeaderBytes int `mapstructure:"max_header_bytes"`
+	// Dev is the dev option. Development mode: dev-only pages for this
+	// machine's browsers; refuses production secrets and a listen address
+	// that is not loopback. Default: false.
+	Dev bool
+	// PublicURL is the public_url option. The URL the app is served at,
+	// such as https://accounts.example.com: an absolute http or https URL
+	// without a path (https: Secure cookies and HSTS).
+	PublicURL string
+	// TrustedProxies is the trusted_proxies option. Addresses or CIDR
+	// ranges of the proxies whose X-Forwarded-For and X-Forwarded-Proto
+	// headers are believed. Default: none.
+	TrustedProxies []netip.Prefix
+	// RateLimitStore is the rate_limit_store option. Where the brute-force
+	// limits count: memory (per node), or postgres://… or redis://…
+	// (shared by the nodes). Default: "memory".
+	RateLimitStore string
+	// MetricsPublic is the metrics_public option. Serves /metrics to every
+	// client, not only to this machine's. Default: false.
+	MetricsPublic bool
+	// ReadTimeout is the read_timeout option. The longest time to read a
+	// request, body included. Rules: gte=1s. Default: 30s.
+	ReadTimeout time.Duration
+	// WriteTimeout is the write_timeout option. The longest time to write a
+	// response (live sockets are not bound by it). Rules: gte=1s. Default:
+	// 30s.
+	WriteTimeout time.Duration
+	// IdleTimeout is the idle_timeout option. The longest time a kept-alive
+	// connection waits for its next request. Rules: gte=1s. Default: 2m.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes is the max_header_bytes option. The largest request
+	// header, in bytes; a larger one is answered 431. Rules:
+	// gte=4096,lte=1048576. Default: 65536.
+	MaxHeaderBytes int
 
 	// DevSecrets is true when a development secret or key was used.
-	DevSecrets bool `mapstructure:"-"`
-	// DSL holds the declaration overrides: the config file's resources,
-	// live and rate_limits sections, and KILN_RESOURCES__…, KILN_LIVE__… and
-	// KILN_RATE_LIMITS__… variables. Pass it to resource.WithConfig,
-	// live.SettingsFrom and ratelimit.LimitsFrom.
-	DSL *dsl.File `mapstructure:"-"`
+	DevSecrets bool
+	// DSL holds the sections the app reads on its own (App.Sections, all
+	// registered on it): the config file's resources, live and
+	// rate_limits sections, say, with the KILN_RESOURCES__…, KILN_LIVE__…
+	// and KILN_RATE_LIMITS__… variables, and the top-level sweep_interval
+	// as live.sweep_interval. Pass it to resource.WithConfig,
+	// live.SettingsFrom and ratelimit.LimitsFrom. Nil for a Config made in
+	// Go: every section at its defaults.
+	DSL *dsl.File
 }
 
-// keys are the configuration keys, their defaults and help; a boolean one
-// is a flag without a value (--dev).
-var keys = []struct {
-	name, def, help string
-	boolean         bool
-}{
-	{"addr", "127.0.0.1:4000", "address to listen on (host:port)", false},
-	{"data_dir", "kiln-data", "folder for the SQLite database and development secrets", false},
-	{"database_url", "", "postgres://… or a SQLite path (default sqlite:<data_dir>/accounts.db)", false},
-	{"pubsub_url", "", "postgres://…, redis://… or nats://… to connect several nodes (default in-process)", false},
-	{"token_signing_secret", "", "secret that signs tokens, at least 32 bytes (default: a development secret)", false},
-	{"previous_token_signing_secrets", "", "comma-separated secrets that still verify tokens signed before a rotation", false},
-	{"cookie_keys", "", "comma-separated keys that seal session cookies, newest first (default: derived from the token signing secret, else a development key)", false},
-	{"sweep_interval", "", "how often live sessions are checked against the token store (default: the live section's, 30s)", false},
-	{"dev", "false", "development mode: dev-only pages for loopback clients; refuses production secrets", true},
-	{"public_url", "", "URL the app is served at, such as https://accounts.example.com (https: Secure cookies and HSTS)", false},
-	{"trusted_proxies", "", "comma-separated proxy addresses or CIDR ranges whose X-Forwarded-For/-Proto headers are believed", false},
-	{"rate_limit_store", "memory", "where brute-force limit counters live: memory (per node), postgres://… or redis://… (shared)", false},
-	{"read_timeout", "30s", "longest time to read a request, body included", false},
-	{"write_timeout", "30s", "longest time to write a response (live sockets are not bound by it)", false},
-	{"idle_timeout", "120s", "longest time a kept-alive connection waits for its next request", false},
-	{"max_header_bytes", "65536", "largest request header, in bytes (a larger one is answered 431)", false},
-	{"metrics_public", "false", "serve /metrics to every client, not only to this machine's", true},
+// Schema is the schema of the command line's own settings: each is a flag
+// (--data-dir), a variable (KILN_DATA_DIR) and a key at the top of the
+// config file (data_dir), checked by the one rule here whatever its source.
+var Schema = dsl.Bind[Config](&dsl.Section{
+	Name:   "cli",
+	GoType: "cli.Config",
+	Doc: "The command line's own settings, at the top level of a config file; each also has a flag (--data-dir) and a variable (KILN_DATA_DIR). " +
+		"sweep_interval (--sweep-interval, KILN_SWEEP_INTERVAL) is another name for live.sweep_interval, checked by its rule.",
+	Options: []dsl.Option{
+		{Name: "addr", Field: "Addr", Kind: dsl.String, Default: "127.0.0.1:4000",
+			Doc: "Where serve listens, host:port.", Verify: verifyHostPort, Fix: "use host:port, such as 127.0.0.1:4000"},
+		{Name: "data_dir", Field: "DataDir", Kind: dsl.String, Default: "kiln-data",
+			Doc: "The folder for the SQLite database and the development secrets.", Rules: "required", Fix: "name a folder, such as kiln-data"},
+		{Name: "database_url", Field: "DatabaseURL", Kind: dsl.String,
+			Doc:    "postgres://user@host:5432/db, or a SQLite path: sqlite:path/to.db, file:path/to.db. Default: sqlite:<data_dir>/accounts.db.",
+			Verify: verifyDatabaseURL, Fix: "use postgres://user@host:5432/database or a SQLite path (sqlite:path/to.db)"},
+		{Name: "pubsub_url", Field: "PubSubURL", Kind: dsl.String,
+			Doc:    "postgres://…, redis://… or nats://… to connect several nodes' live endpoints. Default: the SQLite file's table, else in-process.",
+			Verify: verifyURL, Fix: "use postgres://…, redis://… or nats://…"},
+		{Name: "token_signing_secret", Field: "TokenSigningSecret", Kind: dsl.Secret,
+			Doc:    "The secret that signs tokens, at least 32 bytes. Default: a development secret.",
+			Verify: verifySecret, Fix: "use at least 32 random bytes (openssl rand -base64 48)"},
+		{Name: "previous_token_signing_secrets", Field: "PreviousTokenSigningSecrets", Kind: dsl.Secrets,
+			Doc:    "Secrets that still verify tokens signed before a rotation, each at least 32 bytes.",
+			Verify: verifySecrets, Fix: "use at least 32 random bytes"},
+		{Name: "cookie_keys", Field: "CookieKeys", Kind: dsl.Secrets,
+			Doc:    "Keys that seal session cookies, newest first, each at least 32 bytes. Default: derived from the token signing secret, else a development key.",
+			Verify: verifySecrets, Fix: "use at least 32 random bytes"},
+		{Name: "dev", Field: "Dev", Kind: dsl.Bool,
+			Doc: "Development mode: dev-only pages for this machine's browsers; refuses production secrets and a listen address that is not loopback. Default: false."},
+		{Name: "public_url", Field: "PublicURL", Kind: dsl.String,
+			Doc:    "The URL the app is served at, such as https://accounts.example.com: an absolute http or https URL without a path (https: Secure cookies and HSTS).",
+			Verify: verifyPublicURL, Fix: "use one such as https://accounts.example.com"},
+		{Name: "trusted_proxies", Field: "TrustedProxies", Kind: dsl.Strings, Parse: parseProxy,
+			Doc: "Addresses or CIDR ranges of the proxies whose X-Forwarded-For and X-Forwarded-Proto headers are believed. Default: none.",
+			Fix: "use an address or a range, such as 10.0.0.1 or 10.0.0.0/8"},
+		{Name: "rate_limit_store", Field: "RateLimitStore", Kind: dsl.String, Default: "memory",
+			Doc:    "Where the brute-force limits count: memory (per node), or postgres://… or redis://… (shared by the nodes).",
+			Verify: verifyRateLimitStore, Fix: "use memory, postgres://… or redis://…"},
+		{Name: "read_timeout", Field: "ReadTimeout", Kind: dsl.Duration, Default: 30 * time.Second,
+			Doc: "The longest time to read a request, body included.", Rules: "gte=1s", Fix: "use a duration of at least 1s, such as 30s"},
+		{Name: "write_timeout", Field: "WriteTimeout", Kind: dsl.Duration, Default: 30 * time.Second,
+			Doc: "The longest time to write a response (live sockets are not bound by it).", Rules: "gte=1s", Fix: "use a duration of at least 1s, such as 30s"},
+		{Name: "idle_timeout", Field: "IdleTimeout", Kind: dsl.Duration, Default: 120 * time.Second,
+			Doc: "The longest time a kept-alive connection waits for its next request.", Rules: "gte=1s", Fix: "use a duration of at least 1s, such as 120s"},
+		{Name: "max_header_bytes", Field: "MaxHeaderBytes", Kind: dsl.Int, Default: 64 << 10,
+			Doc: "The largest request header, in bytes; a larger one is answered 431.", Rules: "gte=4096,lte=1048576", Fix: "use a number of bytes from 4096 to 1048576"},
+		{Name: "metrics_public", Field: "MetricsPublic", Kind: dsl.Bool,
+			Doc: "Serves /metrics to every client, not only to this machine's. Default: false."},
+	},
+	YAMLExample: "addr: 0.0.0.0:8080\ndatabase_url: postgres://accounts@db.internal:5432/accounts\nsweep_interval: 15s   # live.sweep_interval\ntrusted_proxies: [10.0.0.0/8]",
+})
+
+// aliases are top-level keys that name a setting of a section: the value
+// goes there, with where it was written, and is checked by that section's
+// rule. Within one source the alias wins over the section's own key.
+var aliases = map[string][]string{
+	"sweep_interval": {"live", "sweep_interval"},
 }
 
 // AddFlags declares the configuration flags, and --config.
 func AddFlags(fs *pflag.FlagSet) {
 	fs.String("config", "", "configuration file (YAML or TOML) [KILN_CONFIG]")
-	for _, k := range keys {
-		name, help := strings.ReplaceAll(k.name, "_", "-"), k.help+" [KILN_"+strings.ToUpper(k.name)+"]"
-		if k.boolean {
-			fs.Bool(name, false, help)
+	for _, o := range Schema.Options {
+		help := strings.TrimSuffix(o.Doc, ".") + " [" + envName(o.Name) + "]"
+		if o.Kind == dsl.Bool {
+			fs.Bool(flagName(o.Name), false, help)
 			continue
 		}
-		fs.String(name, k.def, help)
+		fs.String(flagName(o.Name), defaultText(o.Default), help)
 	}
+	fs.String(flagName("sweep_interval"), "", "How often live sessions are checked against the token store: live.sweep_interval under another name, at least 1s. Default: 30s ["+envName("sweep_interval")+"]")
+}
+
+func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
+
+func envName(key string) string { return "KILN_" + strings.ToUpper(key) }
+
+// defaultText is a default as a flag shows it.
+func defaultText(v any) string {
+	if v == nil {
+		return ""
+	}
+	return fmt.Sprint(v)
 }
 
 // LoadConfig reads the configuration: flags over KILN_… environment
-// variables over the config file over defaults. It validates every value
-// and reports all problems at once. Missing secrets are replaced by
-// development ones kept in DataDir, with one warning.
-func LoadConfig(fs *pflag.FlagSet, logger *slog.Logger) (*Config, error) {
-	cfg, err := readConfig(fs)
+// variables over the config file over defaults. sections are the
+// top-level sections of the config file that the app reads on its own
+// (App.Sections); any other key that is not a setting is an error. It
+// checks every value and reports all problems at once, each with where it
+// was written. Missing secrets are replaced by development ones kept in
+// DataDir, with one warning.
+func LoadConfig(fs *pflag.FlagSet, logger *slog.Logger, sections ...string) (*Config, error) {
+	cfg, err := readConfig(fs, sections)
 	if err != nil {
 		return nil, err
 	}
@@ -153,189 +207,187 @@ func LoadConfig(fs *pflag.FlagSet, logger *slog.Logger) (*Config, error) {
 	return cfg, nil
 }
 
-// readConfig reads and validates the configuration, leaving missing
-// secrets empty.
-func readConfig(fs *pflag.FlagSet) (*Config, error) {
-	v := viper.New()
-	v.SetEnvPrefix("KILN")
-	v.AutomaticEnv()
-	for _, k := range keys {
-		v.SetDefault(k.name, k.def)
-		if f := fs.Lookup(strings.ReplaceAll(k.name, "_", "-")); f != nil {
-			if err := v.BindPFlag(k.name, f); err != nil {
-				return nil, err
-			}
-		}
-	}
-	path := configPath(fs)
-	var fileDSL *dsl.File
-	if path != "" {
-		v.SetConfigFile(path)
-		if err := v.ReadInConfig(); err != nil {
-			return nil, fmt.Errorf("kiln: config file %s: %w", path, err)
-		}
-		var known []string
-		for _, k := range keys {
-			known = append(known, k.name)
-		}
-		for _, k := range v.AllKeys() {
-			if strings.HasPrefix(k, "resources.") || strings.HasPrefix(k, "live.") || strings.HasPrefix(k, "rate_limits.") {
-				continue // the declaration overrides: see Config.DSL
-			}
-			if !slices.Contains(known, k) {
-				msg := fmt.Sprintf("kiln: config file %s: unknown key %q", path, k)
-				if near := dsl.Nearest(k, known); near != "" {
-					msg += "; did you mean " + near + "?"
-				}
-				return nil, errors.New(msg)
-			}
-		}
-		df, err := dsl.LoadFile(path)
+// readConfig reads and checks the configuration, leaving missing secrets
+// empty. With problems it returns them and the configuration with the
+// defaults in place of the values it refused; the file that cannot be
+// read is the one problem without a configuration.
+func readConfig(fs *pflag.FlagSet, sections []string) (*Config, error) {
+	var file *dsl.File
+	if path := configPath(fs); path != "" {
+		f, err := dsl.LoadFile(path)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("kiln: config file %s: %w", path, errors.Unwrap(err))
 		}
-		for k := range df.Values {
-			if k != "resources" && k != "live" && k != "rate_limits" {
-				delete(df.Values, k)
-			}
-		}
-		fileDSL = df
+		file = f
 	}
-	cfg := &Config{
-		DSL:                dsl.Merge(fileDSL, dsl.FromEnv("KILN", os.Environ())),
-		Addr:               v.GetString("addr"),
-		DataDir:            v.GetString("data_dir"),
-		DatabaseURL:        v.GetString("database_url"),
-		PubSubURL:          v.GetString("pubsub_url"),
-		TokenSigningSecret: v.GetString("token_signing_secret"),
-	}
-	cfg.CookieKeys = listValue(v, "cookie_keys")
-	cfg.PreviousTokenSigningSecrets = listValue(v, "previous_token_signing_secrets")
-	var problems []error
-	if s := v.GetString("sweep_interval"); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d < time.Second {
-			problems = append(problems, fmt.Errorf("sweep_interval %q: want a duration of at least 1s, such as 30s", s))
-		}
-		cfg.SweepInterval = d
-	}
-	if s := v.GetString("dev"); s != "" {
-		dev, err := strconv.ParseBool(s)
-		if err != nil {
-			problems = append(problems, fmt.Errorf("dev %q: want true or false", s))
-		}
-		cfg.Dev = dev
-	}
-	cfg.PublicURL = strings.TrimSuffix(v.GetString("public_url"), "/")
-	cfg.RateLimitStore = v.GetString("rate_limit_store")
-	if public, err := strconv.ParseBool(v.GetString("metrics_public")); err != nil {
-		problems = append(problems, fmt.Errorf("metrics_public %q: want true or false", v.GetString("metrics_public")))
-	} else {
-		cfg.MetricsPublic = public
-	}
-	for _, item := range listValue(v, "trusted_proxies") {
-		p, err := parseProxy(item)
-		if err != nil {
-			problems = append(problems, fmt.Errorf("trusted_proxies: %q is not an IP address or CIDR range, such as 10.0.0.1 or 10.0.0.0/8", item))
-			continue
-		}
-		cfg.TrustedProxies = append(cfg.TrustedProxies, p)
-	}
-	for _, t := range []struct {
-		key string
-		to  *time.Duration
-	}{{"read_timeout", &cfg.ReadTimeout}, {"write_timeout", &cfg.WriteTimeout}, {"idle_timeout", &cfg.IdleTimeout}} {
-		s := v.GetString(t.key)
-		d, err := time.ParseDuration(s)
-		if err != nil || d < time.Second {
-			problems = append(problems, fmt.Errorf("%s %q: want a duration of at least 1s, such as 30s", t.key, s))
-		}
-		*t.to = d
-	}
-	if s := v.GetString("max_header_bytes"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < minHeaderBytes || n > maxHeaderBytes {
-			problems = append(problems, fmt.Errorf("max_header_bytes %q: want a number of bytes from %d to %d", s, minHeaderBytes, maxHeaderBytes))
-		}
-		cfg.MaxHeaderBytes = n
-	}
+	all := dsl.Merge(aliased(file), aliased(envFile(os.Environ())), aliased(flagFile(fs)))
+	cfg := &Config{}
+	a := &dsl.Applier{File: all}
+	a.Apply(Schema, cfg, all.Values, nil, sections...)
+	Schema.Defaults(cfg)
+	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	if cfg.DatabaseURL == "" {
 		cfg.DatabaseURL = "sqlite:" + filepath.Join(cfg.DataDir, "accounts.db")
 	}
-	problems = append(problems, cfg.validate()...)
-	if len(problems) > 0 {
-		return nil, errors.Join(problems...)
+	for _, p := range cfg.devProblems() {
+		a.Errors = append(a.Errors, &dsl.ConfigError{Source: all.Source([]string{"dev"}), Path: []string{"dev"}, Message: p})
 	}
-	return cfg, nil
+	// The app's sections stay, for the app; the rest was read or refused.
+	for _, key := range dsl.Keys(all.Values) {
+		if !slices.Contains(sections, key) {
+			all.Delete([]string{key})
+		}
+	}
+	all.Register(sections...)
+	cfg.DSL = all
+	return cfg, a.Err()
 }
 
-func (c *Config) validate() []error {
-	var problems []error
-	if _, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
-		problems = append(problems, fmt.Errorf("addr %q: want host:port, such as 127.0.0.1:4000", c.Addr))
-	}
-	if c.DataDir == "" {
-		problems = append(problems, errors.New("data_dir: must not be empty"))
-	}
-	switch {
-	case strings.HasPrefix(c.DatabaseURL, "postgres://"), strings.HasPrefix(c.DatabaseURL, "postgresql://"):
-		if u, err := url.Parse(c.DatabaseURL); err != nil || u.Host == "" {
-			problems = append(problems, fmt.Errorf("database_url: not a valid PostgreSQL URL; want postgres://user@host:5432/database"))
-		}
-	case strings.Contains(c.DatabaseURL, "://"):
-		problems = append(problems, fmt.Errorf("database_url: unsupported scheme; use postgres://… or a SQLite path (sqlite:path/to.db)"))
-	}
-	if c.PubSubURL != "" {
-		u, err := url.Parse(c.PubSubURL)
-		if err != nil || u.Host == "" {
-			problems = append(problems, fmt.Errorf("pubsub_url: not a valid URL; want postgres://…, redis://… or nats://…"))
+// envFile reads the KILN_… variables: the command line's settings
+// (KILN_ADDR) and their aliases by name, the sections' by key path
+// (KILN_LIVE__SWEEP_INTERVAL; see dsl.FromEnv). An empty variable is unset.
+func envFile(environ []string) *dsl.File {
+	f := dsl.FromEnv("KILN", environ)
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		if key := strings.ToLower(strings.TrimPrefix(k, "KILN_")); v != "" && envName(key) == k && isSetting(key) {
+			f.Set([]string{key}, v, "variable "+k)
 		}
 	}
-	if s := c.TokenSigningSecret; s != "" && len(s) < authentication.MinSecretLength {
-		problems = append(problems, fmt.Errorf("token_signing_secret: %d bytes is too short; use at least %d random bytes (openssl rand -base64 48)", len(s), authentication.MinSecretLength))
+	return f
+}
+
+// flagFile holds the flags given on the command line, each known by its
+// name: "flag --addr".
+func flagFile(fs *pflag.FlagSet) *dsl.File {
+	f := dsl.NewFile("flags")
+	fs.Visit(func(fl *pflag.Flag) {
+		if key := strings.ReplaceAll(fl.Name, "-", "_"); isSetting(key) {
+			f.Set([]string{key}, fl.Value.String(), "flag --"+fl.Name)
+		}
+	})
+	return f
+}
+
+// isSetting reports whether key is a setting of Schema or an alias.
+func isSetting(key string) bool {
+	_, alias := aliases[key]
+	return alias || Schema.Option(key) != nil
+}
+
+// aliased moves f's aliases to the keys they name.
+func aliased(f *dsl.File) *dsl.File {
+	if f == nil {
+		return nil
 	}
-	for i, s := range c.PreviousTokenSigningSecrets {
-		if len(s) < authentication.MinSecretLength {
-			problems = append(problems, fmt.Errorf("previous_token_signing_secrets[%d]: %d bytes is too short; use at least %d random bytes", i, len(s), authentication.MinSecretLength))
+	for key, to := range aliases {
+		if v, ok := f.Values[key]; ok {
+			src := f.Source([]string{key})
+			f.Delete([]string{key})
+			f.Set(to, v, src)
 		}
 	}
-	for i, k := range c.CookieKeys {
-		if len(k) < 32 {
-			problems = append(problems, fmt.Errorf("cookie_keys[%d]: %d bytes is too short; use at least 32 random bytes", i, len(k)))
-		}
+	return f
+}
+
+// devProblems are the development mode's problems with other settings.
+func (c *Config) devProblems() []string {
+	if !c.Dev {
+		return nil
 	}
-	if c.PublicURL != "" {
-		u, err := url.Parse(c.PublicURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
-			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
-			problems = append(problems, fmt.Errorf("public_url %q: want an absolute http or https URL without a path, such as https://accounts.example.com", c.PublicURL))
-		}
+	var problems []string
+	if c.TokenSigningSecret != "" || len(c.CookieKeys) > 0 || len(c.PreviousTokenSigningSecrets) > 0 {
+		problems = append(problems, "development mode refuses production secrets; unset token_signing_secret, previous_token_signing_secrets and cookie_keys (KILN_TOKEN_SIGNING_SECRET, KILN_PREVIOUS_TOKEN_SIGNING_SECRETS, KILN_COOKIE_KEYS), or run without --dev")
 	}
-	switch s := c.RateLimitStore; {
-	case s == "" || s == "memory":
-	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"), strings.HasPrefix(s, "redis://"), strings.HasPrefix(s, "rediss://"):
-		if u, err := url.Parse(s); err != nil || u.Host == "" {
-			problems = append(problems, errors.New("rate_limit_store: not a valid URL; want memory, postgres://… or redis://…"))
-		}
-	default:
-		problems = append(problems, errors.New("rate_limit_store: unsupported store; want memory, postgres://… or redis://…"))
-	}
-	if c.Dev {
-		if c.TokenSigningSecret != "" || len(c.CookieKeys) > 0 || len(c.PreviousTokenSigningSecrets) > 0 {
-			problems = append(problems, errors.New("dev: development mode refuses production secrets; unset token_signing_secret, previous_token_signing_secrets and cookie_keys (KILN_TOKEN_SIGNING_SECRET, KILN_PREVIOUS_TOKEN_SIGNING_SECRETS, KILN_COOKIE_KEYS), or run without --dev"))
-		}
-		if host, _, err := net.SplitHostPort(c.Addr); err == nil && !loopbackHost(host) {
-			problems = append(problems, fmt.Errorf("dev: development mode listens on loopback only; addr %q is not 127.0.0.1, [::1] or localhost", c.Addr))
-		}
+	if host, _, err := net.SplitHostPort(c.Addr); err == nil && !loopbackHost(host) {
+		problems = append(problems, fmt.Sprintf("development mode listens on loopback only; addr %q is not 127.0.0.1, [::1] or localhost", c.Addr))
 	}
 	return problems
 }
 
-// minHeaderBytes and maxHeaderBytes bound max_header_bytes.
-const (
-	minHeaderBytes = 4 << 10
-	maxHeaderBytes = 1 << 20
-)
+// verifyHostPort is the rule of addr: host:port, the host possibly empty
+// (every interface).
+func verifyHostPort(v any) error {
+	if _, port, err := net.SplitHostPort(v.(string)); err != nil || port == "" {
+		return fmt.Errorf("%q is not host:port", v)
+	}
+	return nil
+}
+
+// verifyDatabaseURL is the rule of database_url: a PostgreSQL URL with a
+// host, or a SQLite path (no other scheme).
+func verifyDatabaseURL(v any) error {
+	switch s := v.(string); {
+	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
+		if u, err := url.Parse(s); err != nil || u.Host == "" {
+			return errors.New("is not a valid PostgreSQL URL")
+		}
+	case strings.Contains(s, "://"):
+		return errors.New("has an unsupported scheme")
+	}
+	return nil
+}
+
+// verifyURL is the rule of pubsub_url: empty, or a URL with a host.
+func verifyURL(v any) error {
+	if s := v.(string); s != "" {
+		if u, err := url.Parse(s); err != nil || u.Host == "" {
+			return errors.New("is not a valid URL")
+		}
+	}
+	return nil
+}
+
+// verifySecret is the rule of a secret: empty (unset), or at least
+// authentication.MinSecretLength bytes.
+func verifySecret(v any) error {
+	if s := v.(string); s != "" && len(s) < authentication.MinSecretLength {
+		return fmt.Errorf("is %d bytes long, shorter than %d", len(s), authentication.MinSecretLength)
+	}
+	return nil
+}
+
+// verifySecrets is the rule of a list of secrets: each at least
+// authentication.MinSecretLength bytes.
+func verifySecrets(v any) error {
+	var errs []error
+	for i, s := range v.([]string) {
+		if len(s) < authentication.MinSecretLength {
+			errs = append(errs, fmt.Errorf("[%d] is %d bytes long, shorter than %d", i, len(s), authentication.MinSecretLength))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// verifyPublicURL is the rule of public_url: empty, or an absolute http or
+// https URL without user, path (but "/"), query or fragment.
+func verifyPublicURL(v any) error {
+	s := v.(string)
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return fmt.Errorf("%q is not an absolute http or https URL without a path", s)
+	}
+	return nil
+}
+
+// verifyRateLimitStore is the rule of rate_limit_store: memory, or a
+// PostgreSQL or Redis URL with a host.
+func verifyRateLimitStore(v any) error {
+	switch s := v.(string); {
+	case s == "memory":
+	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"), strings.HasPrefix(s, "redis://"), strings.HasPrefix(s, "rediss://"):
+		if u, err := url.Parse(s); err != nil || u.Host == "" {
+			return errors.New("is not a valid URL")
+		}
+	default:
+		return fmt.Errorf("%q is not a supported store", s)
+	}
+	return nil
+}
 
 // loopbackHost reports whether a listen host is a loopback address or
 // localhost (an empty host listens on every interface).
@@ -349,11 +401,12 @@ func loopbackHost(host string) bool {
 
 // parseProxy parses a trusted proxy: an address (a one-address range) or a
 // CIDR range, without a zone.
-func parseProxy(s string) (netip.Prefix, error) {
+func parseProxy(s string) (any, error) {
+	bad := fmt.Errorf("%q is not an IP address or CIDR range", s)
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			return netip.Prefix{}, err
+			return nil, bad
 		}
 		if p.Addr().Is4In6() && p.Bits() >= 96 {
 			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
@@ -361,11 +414,8 @@ func parseProxy(s string) (netip.Prefix, error) {
 		return p.Masked(), nil
 	}
 	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	if a.Zone() != "" {
-		return netip.Prefix{}, errors.New("an address with a zone")
+	if err != nil || a.Zone() != "" {
+		return nil, bad
 	}
 	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen()), nil
@@ -506,35 +556,6 @@ func devSecret(path string) (string, error) {
 		return "", fmt.Errorf("kiln: write development secret: %w", err)
 	}
 	return s, nil
-}
-
-// listValue reads a list: a YAML or TOML list in the config file, or a
-// comma-separated string (a flag, an environment variable).
-func listValue(v *viper.Viper, key string) []string {
-	switch items := v.Get(key).(type) {
-	case []any:
-		var out []string
-		for _, item := range items {
-			if s := strings.TrimSpace(fmt.Sprint(item)); s != "" {
-				out = append(out, s)
-			}
-		}
-		return out
-	case []string:
-		return splitList(strings.Join(items, ","))
-	}
-	return splitList(v.GetString(key))
-}
-
-// splitList splits a comma-separated list, dropping empty items.
-func splitList(s string) []string {
-	var out []string
-	for _, item := range strings.Split(s, ",") {
-		if item = strings.TrimSpace(item); item != "" {
-			out = append(out, item)
-		}
-	}
-	return out
 }
 
 // configPath is the config file named by --config, or else by KILN_CONFIG.

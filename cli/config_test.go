@@ -15,6 +15,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/kiln-go/kiln/cli"
+	"github.com/kiln-go/kiln/live"
+	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/web/ratelimit"
 )
 
 // load parses args as the command line does and loads the configuration.
@@ -25,7 +28,17 @@ func load(t *testing.T, args ...string) (*cli.Config, error) {
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
-	return cli.LoadConfig(fs, slog.New(slog.DiscardHandler))
+	return cli.LoadConfig(fs, slog.New(slog.DiscardHandler), resource.ConfigSection, live.SettingsSchema.Name, ratelimit.LimitsSchema.Name)
+}
+
+// sweepInterval is the live section's sweep interval in cfg.
+func sweepInterval(t *testing.T, cfg *cli.Config) time.Duration {
+	t.Helper()
+	s, err := live.SettingsFrom(cfg.DSL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.SweepInterval
 }
 
 // writeFile writes a config file in a fresh folder and returns its path.
@@ -45,58 +58,67 @@ func TestConfigErrors(t *testing.T) {
 	nested := writeFile(t, "kiln.yaml", "database:\n  url: sqlite:x.db\n")
 	typo := writeFile(t, "kiln.yaml", "adr: 127.0.0.1:4001\n")
 	broken := writeFile(t, "kiln.yaml", "addr: [unclosed\n")
+	badDev := writeFile(t, "kiln.yaml", "dev: maybe\n")
+	// flag is the start of the error of a setting given by its flag.
+	flag := func(key string) string {
+		return "kiln/dsl: flag --" + strings.ReplaceAll(key, "_", "-") + ": " + key + ": "
+	}
+	const valid = "valid: addr, cookie_keys, data_dir, database_url, dev, idle_timeout, live, max_header_bytes, metrics_public, " +
+		"previous_token_signing_secrets, public_url, pubsub_url, rate_limit_store, rate_limits, read_timeout, resources, " +
+		"token_signing_secret, trusted_proxies, write_timeout"
 	for _, tc := range []struct {
 		name string
 		args []string
 		err  string
 	}{
 		{"unsupported database", []string{"--database-url", "mysql://db.example/kiln"},
-			"database_url: unsupported scheme; use postgres://… or a SQLite path (sqlite:path/to.db)"},
+			flag("database_url") + "has an unsupported scheme; use postgres://user@host:5432/database or a SQLite path (sqlite:path/to.db)"},
 		{"bad postgres url", []string{"--database-url", "postgres://"},
-			"database_url: not a valid PostgreSQL URL; want postgres://user@host:5432/database"},
+			flag("database_url") + "is not a valid PostgreSQL URL; use postgres://user@host:5432/database or a SQLite path (sqlite:path/to.db)"},
 		{"short signing secret", []string{"--token-signing-secret", "too-short"},
-			"token_signing_secret: 9 bytes is too short; use at least 32 random bytes (openssl rand -base64 48)"},
+			flag("token_signing_secret") + "is 9 bytes long, shorter than 32; use at least 32 random bytes (openssl rand -base64 48)"},
 		{"short previous secret", []string{"--previous-token-signing-secrets", testSecret + ",old"},
-			"previous_token_signing_secrets[1]: 3 bytes is too short; use at least 32 random bytes"},
+			flag("previous_token_signing_secrets") + "[1] is 3 bytes long, shorter than 32; use at least 32 random bytes"},
 		{"short cookie key", []string{"--cookie-keys", "short"},
-			"cookie_keys[0]: 5 bytes is too short; use at least 32 random bytes"},
-		{"bad addr", []string{"--addr", "4000"}, `addr "4000": want host:port, such as 127.0.0.1:4000`},
-		{"bad sweep interval", []string{"--sweep-interval", "soon"}, `sweep_interval "soon": want a duration of at least 1s, such as 30s`},
-		{"too short a sweep interval", []string{"--sweep-interval", "10ms"}, `sweep_interval "10ms": want a duration of at least 1s, such as 30s`},
-		{"bad pubsub url", []string{"--pubsub-url", "redis//localhost"}, "pubsub_url: not a valid URL; want postgres://…, redis://… or nats://…"},
+			flag("cookie_keys") + "[0] is 5 bytes long, shorter than 32; use at least 32 random bytes"},
+		{"bad addr", []string{"--addr", "4000"}, flag("addr") + `"4000" is not host:port; use host:port, such as 127.0.0.1:4000`},
+		{"bad pubsub url", []string{"--pubsub-url", "redis//localhost"}, flag("pubsub_url") + "is not a valid URL; use postgres://…, redis://… or nats://…"},
 		{"every problem at once", []string{"--addr", "4000", "--database-url", "mysql://x", "--token-signing-secret", "short"},
-			`addr "4000": want host:port, such as 127.0.0.1:4000` + "\n" +
-				"database_url: unsupported scheme; use postgres://… or a SQLite path (sqlite:path/to.db)\n" +
-				"token_signing_secret: 5 bytes is too short; use at least 32 random bytes (openssl rand -base64 48)"},
-		{"bad dev", []string{"--config", writeFile(t, "kiln.yaml", "dev: maybe\n")}, `dev "maybe": want true or false`},
+			flag("addr") + `"4000" is not host:port; use host:port, such as 127.0.0.1:4000` + "\n" +
+				flag("database_url") + "has an unsupported scheme; use postgres://user@host:5432/database or a SQLite path (sqlite:path/to.db)\n" +
+				flag("token_signing_secret") + "is 5 bytes long, shorter than 32; use at least 32 random bytes (openssl rand -base64 48)"},
+		{"bad dev", []string{"--config", badDev}, "kiln/dsl: " + badDev + `:1: dev: want true or false, got "maybe"`},
 		{"public url with a path", []string{"--public-url", "https://example.com/accounts"},
-			`public_url "https://example.com/accounts": want an absolute http or https URL without a path, such as https://accounts.example.com`},
+			flag("public_url") + `"https://example.com/accounts" is not an absolute http or https URL without a path; use one such as https://accounts.example.com`},
 		{"relative public url", []string{"--public-url", "accounts.example.com"},
-			`public_url "accounts.example.com": want an absolute http or https URL without a path, such as https://accounts.example.com`},
+			flag("public_url") + `"accounts.example.com" is not an absolute http or https URL without a path; use one such as https://accounts.example.com`},
 		{"public url of another scheme", []string{"--public-url", "ftp://example.com"},
-			`public_url "ftp://example.com": want an absolute http or https URL without a path, such as https://accounts.example.com`},
+			flag("public_url") + `"ftp://example.com" is not an absolute http or https URL without a path; use one such as https://accounts.example.com`},
 		{"public url with a query", []string{"--public-url", "https://example.com?x=1"},
-			`public_url "https://example.com?x=1": want an absolute http or https URL without a path, such as https://accounts.example.com`},
+			flag("public_url") + `"https://example.com?x=1" is not an absolute http or https URL without a path; use one such as https://accounts.example.com`},
 		{"public url with a user", []string{"--public-url", "https://me@example.com"},
-			`public_url "https://me@example.com": want an absolute http or https URL without a path, such as https://accounts.example.com`},
+			flag("public_url") + `"https://me@example.com" is not an absolute http or https URL without a path; use one such as https://accounts.example.com`},
 		{"bad trusted proxy", []string{"--trusted-proxies", "10.0.0.1,proxy.internal"},
-			`trusted_proxies: "proxy.internal" is not an IP address or CIDR range, such as 10.0.0.1 or 10.0.0.0/8`},
+			flag("trusted_proxies") + `"proxy.internal" is not an IP address or CIDR range; use an address or a range, such as 10.0.0.1 or 10.0.0.0/8`},
 		{"bad trusted range", []string{"--trusted-proxies", "10.0.0.0/33"},
-			`trusted_proxies: "10.0.0.0/33" is not an IP address or CIDR range, such as 10.0.0.1 or 10.0.0.0/8`},
+			flag("trusted_proxies") + `"10.0.0.0/33" is not an IP address or CIDR range; use an address or a range, such as 10.0.0.1 or 10.0.0.0/8`},
 		{"trusted proxy with a zone", []string{"--trusted-proxies", "fe80::1%eth0"},
-			`trusted_proxies: "fe80::1%eth0" is not an IP address or CIDR range, such as 10.0.0.1 or 10.0.0.0/8`},
+			flag("trusted_proxies") + `"fe80::1%eth0" is not an IP address or CIDR range; use an address or a range, such as 10.0.0.1 or 10.0.0.0/8`},
 		{"unsupported rate limit store", []string{"--rate-limit-store", "memcached://cache:11211"},
-			"rate_limit_store: unsupported store; want memory, postgres://… or redis://…"},
+			flag("rate_limit_store") + `"memcached://cache:11211" is not a supported store; use memory, postgres://… or redis://…`},
 		{"bad rate limit store url", []string{"--rate-limit-store", "redis://"},
-			"rate_limit_store: not a valid URL; want memory, postgres://… or redis://…"},
-		{"bad read timeout", []string{"--read-timeout", "100ms"}, `read_timeout "100ms": want a duration of at least 1s, such as 30s`},
-		{"bad write timeout", []string{"--write-timeout", "forever"}, `write_timeout "forever": want a duration of at least 1s, such as 30s`},
-		{"bad idle timeout", []string{"--idle-timeout", "-1s"}, `idle_timeout "-1s": want a duration of at least 1s, such as 30s`},
-		{"too small a header limit", []string{"--max-header-bytes", "100"}, `max_header_bytes "100": want a number of bytes from 4096 to 1048576`},
-		{"bad header limit", []string{"--max-header-bytes", "64k"}, `max_header_bytes "64k": want a number of bytes from 4096 to 1048576`},
-		{"unknown key", []string{"--config", unknown}, "kiln: config file " + unknown + `: unknown key "colour"`},
-		{"unknown nested key", []string{"--config", nested}, "kiln: config file " + nested + `: unknown key "database.url"; did you mean database_url?`},
-		{"a typo", []string{"--config", typo}, "kiln: config file " + typo + `: unknown key "adr"; did you mean addr?`},
+			flag("rate_limit_store") + "is not a valid URL; use memory, postgres://… or redis://…"},
+		{"bad read timeout", []string{"--read-timeout", "100ms"}, flag("read_timeout") + "must be at least 1s (100ms); use a duration of at least 1s, such as 30s"},
+		{"zero read timeout", []string{"--read-timeout", "0s"}, flag("read_timeout") + "must be at least 1s (0s); use a duration of at least 1s, such as 30s"},
+		{"bad write timeout", []string{"--write-timeout", "forever"}, flag("write_timeout") + `want a duration such as 90s or 336h, got "forever"`},
+		{"bad idle timeout", []string{"--idle-timeout", "-1s"}, flag("idle_timeout") + "must be at least 1s (-1s); use a duration of at least 1s, such as 120s"},
+		{"too small a header limit", []string{"--max-header-bytes", "100"}, flag("max_header_bytes") + "must be at least 4096 (100); use a number of bytes from 4096 to 1048576"},
+		{"zero header limit", []string{"--max-header-bytes", "0"}, flag("max_header_bytes") + "must be at least 4096 (0); use a number of bytes from 4096 to 1048576"},
+		{"bad header limit", []string{"--max-header-bytes", "64k"}, flag("max_header_bytes") + `want an integer, got "64k"`},
+		{"empty data folder", []string{"--data-dir", ""}, flag("data_dir") + "is required; name a folder, such as kiln-data"},
+		{"unknown key", []string{"--config", unknown}, "kiln/dsl: " + unknown + ":2: colour: unknown option; " + valid},
+		{"unknown nested key", []string{"--config", nested}, "kiln/dsl: " + nested + ":1: database: unknown option; " + valid},
+		{"a typo", []string{"--config", typo}, "kiln/dsl: " + typo + ":1: adr: unknown option; did you mean addr?"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := load(t, append(slices.Clone(secrets), tc.args...)...)
@@ -120,7 +142,7 @@ func TestConfigErrors(t *testing.T) {
 	t.Run("command", func(t *testing.T) {
 		dir := t.TempDir()
 		out, errOut, err := run(t, "migrate", "--data-dir", dir, "--database-url", "mysql://x")
-		want := "database_url: unsupported scheme; use postgres://… or a SQLite path (sqlite:path/to.db)"
+		want := flag("database_url") + "has an unsupported scheme; use postgres://user@host:5432/database or a SQLite path (sqlite:path/to.db)"
 		if err == nil || err.Error() != want || out != "" || !strings.Contains(errOut, "Error: "+want) {
 			t.Errorf("migrate with a bad database: %v; printed %q and %q", err, out, errOut)
 		}
@@ -151,7 +173,7 @@ func TestConfigPrecedence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Addr != "127.0.0.1:3333" || cfg.SweepInterval != 22*time.Second || cfg.DatabaseURL != "sqlite:"+filepath.Join(dir, "file.db") || cfg.PubSubURL != "" {
+	if cfg.Addr != "127.0.0.1:3333" || sweepInterval(t, cfg) != 22*time.Second || cfg.DatabaseURL != "sqlite:"+filepath.Join(dir, "file.db") || cfg.PubSubURL != "" {
 		t.Errorf("flag > env > file > default: %+v", cfg)
 	}
 	if !slices.Equal(cfg.CookieKeys, []string{testCookieKey, testCookieKey + "-older"}) || cfg.TokenSigningSecret != testSecret || cfg.DevSecrets {
@@ -173,7 +195,7 @@ func TestConfigPrecedence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Addr != "127.0.0.1:1111" || cfg.SweepInterval != 11*time.Second {
+	if cfg.Addr != "127.0.0.1:1111" || sweepInterval(t, cfg) != 11*time.Second {
 		t.Errorf("file over defaults: %+v", cfg)
 	}
 	if !slices.Equal(cfg.CookieKeys, []string{testCookieKey + "-env", testCookieKey + "-env-older"}) {
@@ -185,7 +207,7 @@ func TestConfigPrecedence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Addr != "127.0.0.1:4000" || cfg.SweepInterval != 0 || cfg.DatabaseURL != "sqlite:"+filepath.Join(dir, "accounts.db") {
+	if cfg.Addr != "127.0.0.1:4000" || sweepInterval(t, cfg) != live.DefaultSweepInterval || cfg.DatabaseURL != "sqlite:"+filepath.Join(dir, "accounts.db") {
 		t.Errorf("defaults: %+v", cfg)
 	}
 
@@ -282,32 +304,40 @@ func TestConfigDevMode(t *testing.T) {
 	}
 
 	// Production secrets refuse the development mode, from any source.
+	// The problem is the development mode's, named where it was turned on.
 	refused := "dev: development mode refuses production secrets; unset token_signing_secret, previous_token_signing_secrets and cookie_keys " +
 		"(KILN_TOKEN_SIGNING_SECRET, KILN_PREVIOUS_TOKEN_SIGNING_SECRETS, KILN_COOKIE_KEYS), or run without --dev"
-	for _, args := range [][]string{
-		{"--token-signing-secret", testSecret},
-		{"--cookie-keys", testCookieKey},
-		{"--previous-token-signing-secrets", testSecret},
-		{"--config", writeFile(t, "kiln.yaml", "dev: true\ntoken_signing_secret: "+testSecret+"\n")},
+	devFile := writeFile(t, "kiln.yaml", "dev: true\ntoken_signing_secret: "+testSecret+"\n")
+	for _, tc := range []struct {
+		args []string
+		err  string
+	}{
+		{[]string{"--dev", "--token-signing-secret", testSecret}, "kiln/dsl: flag --dev: " + refused},
+		{[]string{"--dev", "--cookie-keys", testCookieKey}, "kiln/dsl: flag --dev: " + refused},
+		{[]string{"--dev", "--previous-token-signing-secrets", testSecret}, "kiln/dsl: flag --dev: " + refused},
+		{[]string{"--config", devFile}, "kiln/dsl: " + devFile + ":1: " + refused},
 	} {
+		args := tc.args
 		dir := filepath.Join(t.TempDir(), "data")
-		cfg, err := load(t, append([]string{"--data-dir", dir, "--dev"}, args...)...)
-		if err == nil || err.Error() != refused || cfg != nil {
-			t.Errorf("--dev %v: %v, %v; want the error:\n%s", args, cfg, err, refused)
+		cfg, err := load(t, append([]string{"--data-dir", dir}, args...)...)
+		if err == nil || err.Error() != tc.err || cfg != nil {
+			t.Errorf("%v: %v, %v; want the error:\n%s", args, cfg, err, tc.err)
 		}
 		if _, err := os.Stat(dir); !os.IsNotExist(err) {
 			t.Errorf("--dev %v wrote the data folder before refusing: %v", args, err)
 		}
 	}
 	t.Setenv("KILN_COOKIE_KEYS", testCookieKey)
-	if _, err := load(t, "--data-dir", t.TempDir(), "--dev"); err == nil || err.Error() != refused {
+	t.Setenv("KILN_DEV", "1")
+	if _, err := load(t, "--data-dir", t.TempDir()); err == nil || err.Error() != "kiln/dsl: variable KILN_DEV: "+refused {
 		t.Errorf("--dev with KILN_COOKIE_KEYS: %v", err)
 	}
 	t.Setenv("KILN_COOKIE_KEYS", "")
+	t.Setenv("KILN_DEV", "")
 
 	// serve refuses too, before opening anything.
 	dir := filepath.Join(t.TempDir(), "data")
-	if _, _, err := run(t, "serve", "--dev", "--data-dir", dir, "--token-signing-secret", testSecret); err == nil || err.Error() != refused {
+	if _, _, err := run(t, "serve", "--dev", "--data-dir", dir, "--token-signing-secret", testSecret); err == nil || err.Error() != "kiln/dsl: flag --dev: "+refused {
 		t.Errorf("serve --dev with a signing secret: %v", err)
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
@@ -316,7 +346,7 @@ func TestConfigDevMode(t *testing.T) {
 
 	// It listens on loopback only.
 	for _, addr := range []string{"0.0.0.0:4000", ":4000", "192.0.2.1:4000", "example.com:4000"} {
-		want := `dev: development mode listens on loopback only; addr "` + addr + `" is not 127.0.0.1, [::1] or localhost`
+		want := `kiln/dsl: flag --dev: dev: development mode listens on loopback only; addr "` + addr + `" is not 127.0.0.1, [::1] or localhost`
 		if _, err := load(t, "--data-dir", t.TempDir(), "--dev", "--addr", addr); err == nil || err.Error() != want {
 			t.Errorf("--dev --addr %s: %v, want %s", addr, err, want)
 		}
@@ -460,5 +490,98 @@ func TestConfigCookieKeyFromSigningSecret(t *testing.T) {
 	both, err := load(t, "--data-dir", t.TempDir(), "--token-signing-secret", testSecret, "--cookie-keys", testCookieKey)
 	if err != nil || !slices.Equal(both.CookieKeys, []string{testCookieKey}) {
 		t.Errorf("both set: cookie keys %v, %v; want the given one", both.CookieKeys, err)
+	}
+}
+
+// A setting has one rule, whatever its source: a flag, a variable or a
+// file key are refused alike, each error naming where the value was
+// written. sweep_interval at the top level is live.sweep_interval under
+// another name, checked by live's rule when the app reads its section.
+func TestConfigOneRulePerSetting(t *testing.T) {
+	clearEnv(t)
+	dir := t.TempDir()
+	secrets := []string{"--data-dir", dir, "--token-signing-secret", testSecret, "--cookie-keys", testCookieKey}
+	topFile := writeFile(t, "kiln.yaml", "addr: 127.0.0.1:4001\nread_timeout: 10ms\nsweep_interval: 1ms\n")
+	liveFile := writeFile(t, "kiln.yaml", "live:\n  sweep_interval: 1ms\n")
+
+	const readRule = "read_timeout: must be at least 1s (10ms); use a duration of at least 1s, such as 30s"
+	for _, tc := range []struct {
+		name, variable string
+		args           []string
+		source         string
+	}{
+		{"flag", "", []string{"--read-timeout", "10ms"}, "flag --read-timeout"},
+		{"variable", "KILN_READ_TIMEOUT", nil, "variable KILN_READ_TIMEOUT"},
+		{"file", "", []string{"--config", topFile}, topFile + ":2"},
+	} {
+		t.Run("read_timeout from a "+tc.name, func(t *testing.T) {
+			if tc.variable != "" {
+				t.Setenv(tc.variable, "10ms")
+			}
+			_, err := load(t, append(slices.Clone(secrets), tc.args...)...)
+			if want := "kiln/dsl: " + tc.source + ": " + readRule; err == nil || !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("error:\n%v\nwant it to start with:\n%s", err, want)
+			}
+		})
+	}
+
+	const sweepRule = "live.sweep_interval: must be at least 1s (1ms); use a duration of at least 1s, such as 30s"
+	for _, tc := range []struct {
+		name, variable string
+		args           []string
+		source         string
+	}{
+		{"flag", "", []string{"--sweep-interval", "1ms"}, "flag --sweep-interval"},
+		{"top-level variable", "KILN_SWEEP_INTERVAL", nil, "variable KILN_SWEEP_INTERVAL"},
+		{"live variable", "KILN_LIVE__SWEEP_INTERVAL", nil, "variable KILN_LIVE__SWEEP_INTERVAL"},
+		{"top-level file key", "", []string{"--config", writeFile(t, "kiln.yaml", "sweep_interval: 1ms\n")}, "kiln.yaml:1"},
+		{"live file key", "", []string{"--config", liveFile}, "kiln.yaml:2"},
+	} {
+		t.Run("sweep_interval from a "+tc.name, func(t *testing.T) {
+			if tc.variable != "" {
+				t.Setenv(tc.variable, "1ms")
+			}
+			_, _, err := run(t, append([]string{"migrate"}, append(slices.Clone(secrets), tc.args...)...)...)
+			want := tc.source + ": " + sweepRule
+			if err == nil || !strings.HasPrefix(err.Error(), "kiln/dsl: ") || !strings.HasSuffix(err.Error(), want) {
+				t.Errorf("error:\n%v\nwant one ending with:\n%s", err, want)
+			}
+		})
+	}
+
+	// Flags over variables over the file, whichever name each uses; within
+	// one source, the top-level name.
+	t.Setenv("KILN_LIVE__SWEEP_INTERVAL", "7s")
+	cfg, err := load(t, append(slices.Clone(secrets), "--config", liveFile)...)
+	if err != nil || sweepInterval(t, cfg) != 7*time.Second {
+		t.Errorf("KILN_LIVE__SWEEP_INTERVAL over the file: %v, %v", cfg, err)
+	}
+	t.Setenv("KILN_SWEEP_INTERVAL", "8s")
+	if cfg, err = load(t, append(slices.Clone(secrets), "--config", liveFile)...); err != nil || sweepInterval(t, cfg) != 8*time.Second {
+		t.Errorf("KILN_SWEEP_INTERVAL over KILN_LIVE__SWEEP_INTERVAL: %v, %v", cfg, err)
+	}
+	if cfg, err = load(t, append(slices.Clone(secrets), "--config", liveFile, "--sweep-interval", "9s")...); err != nil || sweepInterval(t, cfg) != 9*time.Second {
+		t.Errorf("--sweep-interval over the variables: %v, %v", cfg, err)
+	}
+}
+
+// With problems in its own settings and in the app's sections, the command
+// line reports them all at once, each where it was written.
+func TestConfigEveryProblemAtOnce(t *testing.T) {
+	clearEnv(t)
+	dir := t.TempDir()
+	file := writeFile(t, "kiln.yaml", "read_timeout: 10ms\nlive:\n  write_wait: 0s\n  sweep_interval: 1ms\n")
+	_, _, err := run(t, "migrate", "--data-dir", dir, "--config", file, "--addr", "4000")
+	want := []string{
+		"kiln/dsl: flag --addr: addr: \"4000\" is not host:port; use host:port, such as 127.0.0.1:4000",
+		"kiln/dsl: " + file + ":1: read_timeout: must be at least 1s (10ms); use a duration of at least 1s, such as 30s",
+		"kiln/dsl: " + file + ":4: live.sweep_interval: must be at least 1s (1ms); use a duration of at least 1s, such as 30s",
+		"kiln/dsl: " + file + ":3: live.write_wait: must be positive (0s); use a positive duration",
+	}
+	if err == nil || err.Error() != strings.Join(want, "\n") {
+		t.Errorf("error:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("checking the sections wrote to the data folder: %v", entries)
 	}
 }

@@ -15,7 +15,7 @@ func TestConfigMetricsPublic(t *testing.T) {
 		t.Errorf("--metrics-public: %v, metrics_public %v; want true", err, cfg != nil && cfg.MetricsPublic)
 	}
 	bad := writeFile(t, "kiln.yaml", "metrics_public: maybe\n")
-	if _, err := load(t, append(secrets, "--config", bad)...); err == nil || err.Error() != `metrics_public "maybe": want true or false` {
+	if _, err := load(t, append(secrets, "--config", bad)...); err == nil || err.Error() != "kiln/dsl: "+bad+`:1: metrics_public: want true or false, got "maybe"` {
 		t.Errorf("metrics_public: maybe: %v", err)
 	}
 	t.Setenv("KILN_METRICS_PUBLIC", "true")

@@ -1,9 +1,11 @@
 package dsl
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -11,15 +13,22 @@ import (
 
 // ConfigError is a setting that cannot be applied.
 type ConfigError struct {
-	// Source is where it was set: "accounts.yaml:12", "environment".
+	// Source is where it was set: "accounts.yaml:12", "variable
+	// KILN_LIVE__SWEEP_INTERVAL", "flag --addr".
 	Source string
 	// Path is the full key path: ["resources", "user", "authentication", …].
 	Path    []string
 	Message string
+	// Fix is the advice, when there is one.
+	Fix string
 }
 
 func (e *ConfigError) Error() string {
-	return fmt.Sprintf("kiln/dsl: %s: %s: %s", e.Source, strings.Join(e.Path, "."), e.Message)
+	msg := fmt.Sprintf("kiln/dsl: %s: %s: %s", e.Source, strings.Join(e.Path, "."), e.Message)
+	if e.Fix != "" {
+		msg += "; " + e.Fix
+	}
+	return msg
 }
 
 // Applier applies settings of a File to builder structs, collecting every
@@ -49,9 +58,19 @@ func (a *Applier) Fail(path []string, format string, args ...any) {
 	a.Errors = append(a.Errors, &ConfigError{Source: a.File.Source(path), Path: append([]string{}, path...), Message: fmt.Sprintf(format, args...)})
 }
 
+// Err returns every error recorded, joined; nil when there is none.
+func (a *Applier) Err() error {
+	errs := make([]error, len(a.Errors))
+	for i, e := range a.Errors {
+		errs[i] = e
+	}
+	return errors.Join(errs...)
+}
+
 // Unknown records an unknown key, suggesting the nearest valid one.
 func (a *Applier) Unknown(path []string, what string, valid []string) {
 	key := path[len(path)-1]
+	valid = slices.Sorted(slices.Values(valid))
 	msg := "unknown " + what
 	if s := Nearest(key, valid); s != "" {
 		msg += "; did you mean " + s + "?"
@@ -87,10 +106,44 @@ func (a *Applier) Apply(s *Section, ptr any, values map[string]any, path []strin
 			a.Unknown(p, "option", append(s.keys(), skip...))
 			continue
 		}
-		if a.set(o, v.FieldByName(o.Field), values[key], p) {
-			a.Applied = append(a.Applied, Setting{Path: p, Source: a.File.Source(p)})
+		// The value is checked against the option's rules as it is, so a
+		// zero written in the file is not taken for an unset option; a
+		// value that fails is not applied.
+		field := v.FieldByName(o.Field)
+		value := reflect.New(field.Type()).Elem()
+		if !a.set(o, value, values[key], p) {
+			continue
 		}
+		if msgs := o.problems(value); len(msgs) > 0 {
+			for _, msg := range msgs {
+				a.Errors = append(a.Errors, &ConfigError{Source: a.File.Source(p), Path: p, Message: msg, Fix: o.Fix})
+			}
+			continue
+		}
+		field.Set(value)
+		a.Applied = append(a.Applied, Setting{Path: p, Source: a.File.Source(p)})
 	}
+}
+
+// Read applies the top-level section s of f, when f has one, to the
+// struct ptr points to, and returns every problem, joined: unknown keys,
+// values of the wrong type, values that break their rules (which are not
+// applied). A nil f has no section.
+func Read(f *File, s *Section, ptr any) error {
+	if f == nil {
+		return nil
+	}
+	raw, ok := f.Values[s.Name]
+	if !ok {
+		return nil
+	}
+	a := &Applier{File: f}
+	if m, ok := raw.(map[string]any); ok {
+		a.Apply(s, ptr, m, []string{s.Name})
+	} else {
+		a.Fail([]string{s.Name}, "is a section; want a mapping of its options")
+	}
+	return a.Err()
 }
 
 func contains(list []string, s string) bool {
@@ -134,6 +187,9 @@ func (a *Applier) set(o *Option, field reflect.Value, raw any, path []string) bo
 			want()
 			return false
 		}
+		if o.Parse != nil {
+			return a.parse(o, field, s, path)
+		}
 		field.SetString(s)
 	case Secret:
 		s, ok := raw.(string)
@@ -168,8 +224,16 @@ func (a *Applier) set(o *Option, field reflect.Value, raw any, path []string) bo
 			return false
 		}
 		out := reflect.MakeSlice(field.Type(), len(list), len(list))
+		parsed := true
 		for i, s := range list {
+			if o.Parse != nil {
+				parsed = a.parse(o, out.Index(i), s, path) && parsed
+				continue
+			}
 			a.setString(o, out.Index(i), s)
+		}
+		if !parsed {
+			return false
 		}
 		field.Set(out)
 	case Resource:
@@ -190,6 +254,18 @@ func (a *Applier) set(o *Option, field reflect.Value, raw any, path []string) bo
 		field.Set(reflect.ValueOf(r))
 	}
 	return ok
+}
+
+// parse sets field to o.Parse(s), recording its error; it reports
+// whether it did.
+func (a *Applier) parse(o *Option, field reflect.Value, s string, path []string) bool {
+	v, err := o.Parse(s)
+	if err != nil {
+		a.Errors = append(a.Errors, &ConfigError{Source: a.File.Source(path), Path: append([]string{}, path...), Message: err.Error(), Fix: o.Fix})
+		return false
+	}
+	field.Set(reflect.ValueOf(v))
+	return true
 }
 
 func (a *Applier) setString(o *Option, field reflect.Value, s string) {

@@ -114,7 +114,7 @@ func fits(o Option, t reflect.Type) string {
 	case Bool:
 		ok = t.Kind() == reflect.Bool
 	case String:
-		ok = t.Kind() == reflect.String
+		ok = t.Kind() == reflect.String || o.Parse != nil // Parse makes the field's value
 	case Int:
 		switch t.Kind() {
 		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
@@ -123,7 +123,7 @@ func fits(o Option, t reflect.Type) string {
 	case Duration:
 		ok = t == durationType
 	case Strings:
-		ok = t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String
+		ok = t.Kind() == reflect.Slice && (t.Elem().Kind() == reflect.String || o.Parse != nil)
 	case Secret:
 		ok = isSecret(t)
 	case Secrets:

@@ -214,10 +214,25 @@ resources:
     token:
       expunge_interval: -5m
 `, []string{
-			`kiln/resource: resource "user": authentication -> tokens -> signing_secret: is 5 bytes long, shorter than 32; use a random secret of at least 32 bytes (openssl rand -base64 48) (accounts.yaml:8)`,
+			// The rules, as the file is applied, then the checks of the build.
+			`kiln/resource: resource "token": token -> expunge_interval: must be positive (-5m0s); use a positive duration, or leave it out for 12h (accounts.yaml:11)`,
 			`kiln/resource: resource "user": authentication -> tokens -> signing_algorithm: must be one of HS256, HS384, HS512 (none); use HS256, HS384 or HS512 (accounts.yaml:7)`,
 			`kiln/resource: resource "user": authentication -> tokens -> token_lifetime: must be positive (-1h0m0s); use a positive duration, or leave it out for 14 days (accounts.yaml:6)`,
-			`kiln/resource: resource "token": token -> expunge_interval: must be positive (-5m0s); use a positive duration, or leave it out for 12h (accounts.yaml:11)`,
+			`kiln/resource: resource "user": authentication -> tokens -> signing_secret: is 5 bytes long, shorter than 32; use a random secret of at least 32 bytes (openssl rand -base64 48) (accounts.yaml:8)`,
+		}},
+		{"zero where the rule says positive", `
+resources:
+  token:
+    token:
+      expunge_interval: 0s
+  user:
+    authentication:
+      strategies:
+        password:
+          min_length: 0
+`, []string{
+			`kiln/resource: resource "token": token -> expunge_interval: must be positive (0s); use a positive duration, or leave it out for 12h (accounts.yaml:5)`,
+			`kiln/resource: resource "user": authentication -> strategies -> password -> min_length: must be positive (0); use a positive length, or leave it out for 8 (accounts.yaml:10)`,
 		}},
 		{"a reference to a resource that does not exist", `
 resources:
@@ -255,6 +270,7 @@ resources:
 			if err != nil {
 				t.Fatal(err)
 			}
+			f.Register(live.SettingsSchema.Name) // as an app that reads it does
 			_, err = resource.NewDomain("accounts", declare(nil)...).Build(context.Background(), testdb.SQLite(t), resource.WithConfig(f))
 			if err == nil {
 				t.Fatalf("Build succeeded; want %d problems", len(tc.want))
@@ -289,14 +305,20 @@ func TestLiveSettingsFromConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = live.SettingsFrom(bad)
-	want := "kiln/dsl: app.yaml:2: live.sweep_intervall: unknown option; did you mean sweep_interval?"
+	// Every problem at once, each where it was written; the settings
+	// returned keep the defaults of the values refused.
+	s, err = live.SettingsFrom(bad)
+	want := "kiln/dsl: app.yaml:2: live.sweep_intervall: unknown option; did you mean sweep_interval?\n" +
+		"kiln/dsl: app.yaml:3: live.write_wait: must be positive (-1s); use a positive duration"
 	if err == nil || err.Error() != want {
 		t.Fatalf("SettingsFrom = %v, want %q", err, want)
 	}
-	neg, _ := dsl.LoadBytes("app.yaml", "yaml", []byte("live:\n  write_wait: -1s\n"))
-	_, err = live.SettingsFrom(neg)
-	want = "kiln/live: live.write_wait: must be positive (-1s); use a positive duration"
+	if s.WriteWait != 5*time.Second {
+		t.Errorf("write_wait %v after a refused value; want the default 5s", s.WriteWait)
+	}
+	notMap, _ := dsl.LoadBytes("app.yaml", "yaml", []byte("live: 3\n"))
+	_, err = live.SettingsFrom(notMap)
+	want = "kiln/dsl: app.yaml:1: live: is a section; want a mapping of its options"
 	if err == nil || err.Error() != want {
 		t.Fatalf("SettingsFrom = %v, want %q", err, want)
 	}

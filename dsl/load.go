@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -12,20 +13,87 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// File is configuration read from a file or the environment: nested maps
-// with lower-case keys, and where each key was written.
+// File is configuration read from a file, the environment or flags:
+// nested maps with lower-case keys, and where each key was written.
 type File struct {
-	// Name is the file's path, or "environment".
+	// Name is the file's path, "environment", "flags" or "configuration"
+	// (a Merge); where a key's own source is unknown, it is this.
 	Name string
 	// Values are the settings, nested by key.
 	Values map[string]any
-	// lines maps a dotted key path to its line (YAML only).
-	lines map[string]int
-	// origin maps a dotted key path to its source name, after Merge.
-	origin map[string]string
+	// sources maps a dotted key path, a section's or an option's, to
+	// where it was written: "app.yaml:12", "app.toml", "variable
+	// KILN_LIVE__SWEEP_INTERVAL", "flag --addr".
+	sources map[string]string
+	// sections are the top-level sections other packages read; see
+	// Register.
+	sections []string
 }
 
-// LoadFile reads a YAML or TOML file (by its extension) with viper.
+// NewFile returns an empty configuration named name; Set fills it.
+func NewFile(name string) *File {
+	return &File{Name: name, Values: map[string]any{}, sources: map[string]string{}}
+}
+
+// Set sets the value at the key path, recording source as where it was
+// written (and as where the sections on its path were, unless already
+// known). A value already at path is replaced.
+func (f *File) Set(path []string, value any, source string) {
+	m := f.Values
+	for i, p := range path[:len(path)-1] {
+		key := strings.Join(path[:i+1], ".")
+		next, ok := m[p].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+			m[p] = next
+			f.sources[key] = source
+		} else if _, known := f.sources[key]; !known {
+			f.sources[key] = source
+		}
+		m = next
+	}
+	m[path[len(path)-1]] = value
+	f.sources[strings.Join(path, ".")] = source
+}
+
+// Delete removes the key path and its sources.
+func (f *File) Delete(path []string) {
+	parent := f.Values
+	if len(path) > 1 {
+		parent = f.Map(path[:len(path)-1]...)
+	}
+	if parent == nil {
+		return
+	}
+	delete(parent, path[len(path)-1])
+	key := strings.Join(path, ".")
+	for k := range f.sources {
+		if k == key || strings.HasPrefix(k, key+".") {
+			delete(f.sources, k)
+		}
+	}
+}
+
+// Register names top-level sections of this configuration that packages
+// read on their own: live.SettingsSchema.Name, ratelimit.LimitsSchema.Name.
+// A reader that checks the top level, as resource.WithConfig does, accepts
+// them and reports any other key as unknown, with the nearest registered
+// name. The command line registers the sections its app lists
+// (cli.App.Sections). Merge keeps the registrations of every file.
+func (f *File) Register(sections ...string) {
+	for _, s := range sections {
+		if !slices.Contains(f.sections, s) {
+			f.sections = append(f.sections, s)
+		}
+	}
+	sort.Strings(f.sections)
+}
+
+// Sections returns the registered top-level sections, sorted.
+func (f *File) Sections() []string { return slices.Clone(f.sections) }
+
+// LoadFile reads a YAML or TOML file (by its extension) with viper. Each
+// key of a YAML file is known by its line; a TOML file's, by the file.
 func LoadFile(path string) (*File, error) {
 	format := strings.TrimPrefix(filepath.Ext(path), ".")
 	v := viper.New()
@@ -33,10 +101,10 @@ func LoadFile(path string) (*File, error) {
 	if err := v.ReadInConfig(); err != nil {
 		return nil, fmt.Errorf("kiln/dsl: %s: %w", path, err)
 	}
-	f := &File{Name: path, Values: v.AllSettings()}
+	f := &File{Name: path, Values: v.AllSettings(), sources: map[string]string{}}
 	if format == "yaml" || format == "yml" {
 		if data, err := os.ReadFile(path); err == nil {
-			f.lines = yamlLines(data)
+			f.lines(data)
 		}
 	}
 	return f, nil
@@ -50,49 +118,43 @@ func LoadBytes(name, format string, data []byte) (*File, error) {
 	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
 		return nil, fmt.Errorf("kiln/dsl: %s: %w", name, err)
 	}
-	f := &File{Name: name, Values: v.AllSettings()}
+	f := &File{Name: name, Values: v.AllSettings(), sources: map[string]string{}}
 	if format == "yaml" || format == "yml" {
-		f.lines = yamlLines(data)
+		f.lines(data)
 	}
 	return f, nil
 }
 
 // FromEnv reads settings from environment entries ("KEY=value") named
 // prefix + "_" + the key path joined by "__": KILN_RESOURCES__USER__
-// AUTHENTICATION__TOKENS__TOKEN_LIFETIME=24h. Lists are comma-separated.
+// AUTHENTICATION__TOKENS__TOKEN_LIFETIME=24h. A variable without "__" is
+// not read (KILN_ADDR is a setting of the command line, which reads its
+// own), nor is an empty one: it counts as unset. Lists are
+// comma-separated. Each key's source is its variable: "variable
+// KILN_LIVE__SWEEP_INTERVAL".
 func FromEnv(prefix string, environ []string) *File {
-	f := &File{Name: "environment", Values: map[string]any{}}
+	f := NewFile("environment")
 	head := prefix + "_"
 	for _, kv := range environ {
 		k, v, ok := strings.Cut(kv, "=")
-		if !ok || !strings.HasPrefix(k, head) || !strings.Contains(k, "__") {
+		if !ok || v == "" || !strings.HasPrefix(k, head) || !strings.Contains(k, "__") {
 			continue
 		}
-		path := strings.Split(strings.ToLower(strings.TrimPrefix(k, head)), "__")
-		setPath(f.Values, path, v)
+		f.Set(strings.Split(strings.ToLower(strings.TrimPrefix(k, head)), "__"), v, "variable "+k)
 	}
 	return f
 }
 
-func setPath(m map[string]any, path []string, v any) {
-	for _, p := range path[:len(path)-1] {
-		next, ok := m[p].(map[string]any)
-		if !ok {
-			next = map[string]any{}
-			m[p] = next
-		}
-		m = next
-	}
-	m[path[len(path)-1]] = v
-}
-
-// Merge lays files over each other, later ones winning key by key.
+// Merge lays files over each other, later ones winning key by key. An
+// option's source is the file it was taken from; a section's, the first
+// file that wrote it.
 func Merge(files ...*File) *File {
-	out := &File{Name: "configuration", Values: map[string]any{}, lines: map[string]int{}, origin: map[string]string{}}
+	out := NewFile("configuration")
 	for _, f := range files {
 		if f == nil {
 			continue
 		}
+		out.Register(f.sections...)
 		mergeInto(out, f, out.Values, f.Values, nil)
 	}
 	return out
@@ -101,47 +163,29 @@ func Merge(files ...*File) *File {
 func mergeInto(out, f *File, dst, src map[string]any, path []string) {
 	for k, v := range src {
 		p := append(append([]string{}, path...), k)
+		key := strings.Join(p, ".")
 		if sub, ok := v.(map[string]any); ok {
 			d, ok := dst[k].(map[string]any)
 			if !ok {
 				d = map[string]any{}
 				dst[k] = d
+				out.sources[key] = f.Source(p)
 			}
 			mergeInto(out, f, d, sub, p)
 			continue
 		}
 		dst[k] = v
-		key := strings.Join(p, ".")
-		out.origin[key] = f.source(key)
-		if l, ok := f.lines[key]; ok {
-			out.lines[key] = l
-		} else {
-			delete(out.lines, key)
-		}
+		out.sources[key] = f.Source(p)
 	}
 }
 
-// source is where the key was written: "file.yaml:12", "file.toml", or
-// "environment".
-func (f *File) source(key string) string {
-	if o, ok := f.origin[key]; ok {
-		return o
-	}
-	if l, ok := f.lines[key]; ok {
-		return fmt.Sprintf("%s:%d", f.Name, l)
-	}
-	return f.Name
-}
-
-// Source is where the dotted key path was set, for messages.
+// Source is where the dotted key path was set, for messages: its own
+// source, else its nearest section's, else the file's name.
 func (f *File) Source(path []string) string {
 	key := strings.Join(path, ".")
 	for len(key) > 0 {
-		if _, ok := f.origin[key]; ok {
-			return f.source(key)
-		}
-		if _, ok := f.lines[key]; ok {
-			return f.source(key)
+		if s, ok := f.sources[key]; ok {
+			return s
 		}
 		i := strings.LastIndexByte(key, '.')
 		if i < 0 {
@@ -175,13 +219,13 @@ func Keys(m map[string]any) []string {
 	return out
 }
 
-// yamlLines maps each dotted key path of a YAML document to its line.
-func yamlLines(data []byte) map[string]int {
+// lines records each key of a YAML document as written at its line,
+// "name:line".
+func (f *File) lines(data []byte) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil || len(root.Content) == 0 {
-		return nil
+		return
 	}
-	out := map[string]int{}
 	var walk func(n *yaml.Node, path []string)
 	walk = func(n *yaml.Node, path []string) {
 		if n.Kind != yaml.MappingNode {
@@ -190,10 +234,9 @@ func yamlLines(data []byte) map[string]int {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			p := append(append([]string{}, path...), strings.ToLower(k.Value))
-			out[strings.Join(p, ".")] = k.Line
+			f.sources[strings.Join(p, ".")] = fmt.Sprintf("%s:%d", f.Name, k.Line)
 			walk(v, p)
 		}
 	}
 	walk(root.Content[0], nil)
-	return out
 }

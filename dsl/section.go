@@ -89,10 +89,23 @@ type Option struct {
 	Default any
 	// Doc says what the option does.
 	Doc string
-	// Rules are go-playground/validator rules the value (defaults applied)
-	// must pass: "gte=0", "oneof=HS256 HS384 HS512".
+	// Rules are go-playground/validator rules the value must pass:
+	// "gt=0", "gte=1s", "oneof=HS256 HS384 HS512". A value from a config
+	// file, a variable or a flag is checked as it is applied, so one set
+	// to zero breaks "gt=0" although a zero field in Go takes the
+	// default; a Go value is checked with its default applied.
 	Rules string
-	// Fix is the advice printed when Rules fail.
+	// Verify is a rule Rules cannot say, in Go (a URL's form, say),
+	// checked after them on the same values: it returns what is wrong
+	// with the value, worded to follow the key ("is not host:port"), or
+	// nil. An error that joins several (errors.Join) is several problems.
+	Verify func(value any) error
+	// Parse, for a String or Strings option whose field is not a string
+	// (an address range), turns each written string into the field's
+	// value or its element's; its error is worded as Verify's. Nil
+	// stores the string.
+	Parse func(s string) (any, error)
+	// Fix is the advice printed when Rules, Verify or Parse fail.
 	Fix string
 }
 
@@ -177,7 +190,7 @@ type Problem struct {
 }
 
 // Check validates the struct v (defaults already applied) against the
-// rules of every option, nested sections included.
+// rules (Rules, then Verify) of every option, nested sections included.
 func (s *Section) Check(v any) []Problem {
 	rv := reflect.ValueOf(v)
 	for rv.Kind() == reflect.Pointer {
@@ -190,11 +203,11 @@ func (s *Section) check(rv reflect.Value, path []string) []Problem {
 	var out []Problem
 	for _, o := range s.Options {
 		f := rv.FieldByName(o.Field)
-		if o.Rules == "" || !f.IsValid() {
+		if !f.IsValid() {
 			continue
 		}
-		if err := validate().Var(f.Interface(), o.Rules); err != nil {
-			out = append(out, Problem{Path: append(append([]string{}, path...), o.Name), Message: ruleMessage(err, f, o), Fix: o.Fix})
+		for _, msg := range o.problems(f) {
+			out = append(out, Problem{Path: append(append([]string{}, path...), o.Name), Message: msg, Fix: o.Fix})
 		}
 	}
 	for _, sub := range s.Sections {
@@ -203,6 +216,35 @@ func (s *Section) check(rv reflect.Value, path []string) []Problem {
 		}
 	}
 	return out
+}
+
+// problems checks the value f against the option's Rules, then its
+// Verify, and words what is wrong; none when it passes.
+func (o *Option) problems(f reflect.Value) []string {
+	if o.Rules != "" {
+		if err := validate().Var(f.Interface(), o.Rules); err != nil {
+			return []string{ruleMessage(err, f, *o)}
+		}
+	}
+	if o.Verify == nil {
+		return nil
+	}
+	return messages(o.Verify(f.Interface()))
+}
+
+// messages lists the messages of err, one per error it joins.
+func messages(err error) []string {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []string
+		for _, e := range j.Unwrap() {
+			out = append(out, messages(e)...)
+		}
+		return out
+	}
+	return []string{err.Error()}
 }
 
 // ruleMessage words a failed rule, with the value unless it is secret.
@@ -225,7 +267,10 @@ func ruleMessage(err error, f reflect.Value, o Option) string {
 		return "is required"
 	case "gte", "min":
 		if o.Kind == Duration {
-			return "must not be negative" + shown
+			if d, err := time.ParseDuration(p); err == nil && d == 0 || p == "0" {
+				return "must not be negative" + shown
+			}
+			return "must be at least " + p + shown
 		}
 		if f.Kind() == reflect.String {
 			return fmt.Sprintf("must be at least %s bytes long, not %d", p, f.Len())

@@ -148,9 +148,23 @@ func publicOrigin(where string, u *url.URL) (origin, error) {
 
 // parsePublicURL parses a configured public URL.
 func parsePublicURL(where, s string) (origin, error) {
+	o, err := publicURLOrigin(s)
+	if err != nil {
+		return o, fmt.Errorf("kiln/live: %s: %v; %s", where, err, originFix)
+	}
+	return o, nil
+}
+
+// publicURLOrigin is the origin of a public URL written as a string; its
+// error quotes the URL, its password redacted.
+func publicURLOrigin(s string) (origin, error) {
 	u, err := url.Parse(s)
 	if err != nil {
-		return origin{}, fmt.Errorf("kiln/live: %s: %q: not a URL; %s", where, s, originFix)
+		return origin{}, fmt.Errorf("%q: not a URL", s)
 	}
-	return publicOrigin(where, u)
+	o, err := originOf(u)
+	if err != nil {
+		return o, fmt.Errorf("%q: %v", u.Redacted(), err)
+	}
+	return o, nil
 }

@@ -154,8 +154,8 @@ func TestBadOriginSettingsAreRefused(t *testing.T) {
 	}
 	_, err = live.SettingsFrom(f)
 	want = []string{
-		`kiln/live: live.allowed_origins[1]: "https://a.example.com:99999": bad port "99999"; ` + fix,
-		`kiln/live: live.public_url: "//app.example.com": the scheme must be http or https; ` + fix,
+		`kiln/dsl: kiln.yaml:2: live.allowed_origins: [1] "https://a.example.com:99999": bad port "99999"; ` + fix,
+		`kiln/dsl: kiln.yaml:3: live.public_url: "//app.example.com": the scheme must be http or https; ` + fix,
 	}
 	if err == nil || err.Error() != strings.Join(want, "\n") {
 		t.Fatalf("SettingsFrom: %v\nwant:\n%s", err, strings.Join(want, "\n"))

@@ -3,7 +3,6 @@ package live
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/kiln-go/kiln/dsl"
@@ -14,17 +13,20 @@ import (
 // SettingsSchema.
 type Settings struct {
 	// SweepInterval is the sweep_interval option. How often the safety net
-	// checks every session's token; a lost disconnect waits at most this
-	// long. Rules: gt=0. Default: 30s.
+	// checks every session's token against the store; a lost disconnect
+	// waits at most this long. At least 1s: each sweep reads the tokens of
+	// every open session. The command line's top-level sweep_interval
+	// (--sweep-interval, KILN_SWEEP_INTERVAL) is another name for it.
+	// Rules: gte=1s. Default: 30s.
 	SweepInterval time.Duration
 	// AllowedOrigins is the allowed_origins option. Origins allowed to open
-	// sockets cross-origin, as scheme://host[:port]; compared by scheme,
-	// host and port. Default: same origin only.
+	// sockets cross-origin, as scheme://host[:port] (http or https, no
+	// path); compared by scheme, host and port. Default: same origin only.
 	AllowedOrigins []string
 	// PublicURL is the public_url option. Where the app is served as
-	// browsers see it (https://app.example.com behind a TLS proxy; see
-	// WithPublicURL); same-origin then means this URL's scheme, host and
-	// port. Default: the request's own (https only over TLS).
+	// browsers see it (https://app.example.com behind a TLS proxy): an
+	// absolute http or https URL; same-origin then means this URL's scheme,
+	// host and port. Default: the request's own (https only over TLS).
 	PublicURL string
 	// MessageBufferSize is the message_buffer_size option. Each socket's
 	// outbound queue, in frames; frames beyond it are dropped (close frames
@@ -58,11 +60,14 @@ var SettingsSchema = dsl.Bind[Settings](&dsl.Section{
 	Doc:    "The live endpoint: the WebSocket sessions that auto sign-out closes.",
 	Options: []dsl.Option{
 		{Name: "sweep_interval", Field: "SweepInterval", Kind: dsl.Duration, Default: DefaultSweepInterval,
-			Doc: "How often the safety net checks every session's token; a lost disconnect waits at most this long.", Rules: "gt=0", Fix: "use a positive duration such as 30s"},
-		{Name: "allowed_origins", Field: "AllowedOrigins", Kind: dsl.Strings,
-			Doc: "Origins allowed to open sockets cross-origin, as scheme://host[:port]; compared by scheme, host and port. Default: same origin only."},
-		{Name: "public_url", Field: "PublicURL", Kind: dsl.String,
-			Doc: "Where the app is served as browsers see it (https://app.example.com behind a TLS proxy; see WithPublicURL); same-origin then means this URL's scheme, host and port. Default: the request's own (https only over TLS)."},
+			Doc: "How often the safety net checks every session's token against the store; a lost disconnect waits at most this long. " +
+				"At least 1s: each sweep reads the tokens of every open session. The command line's top-level sweep_interval " +
+				"(--sweep-interval, KILN_SWEEP_INTERVAL) is another name for it.",
+			Rules: "gte=1s", Fix: "use a duration of at least 1s, such as 30s"},
+		{Name: "allowed_origins", Field: "AllowedOrigins", Kind: dsl.Strings, Verify: verifyOrigins, Fix: originFix,
+			Doc: "Origins allowed to open sockets cross-origin, as scheme://host[:port] (http or https, no path); compared by scheme, host and port. Default: same origin only."},
+		{Name: "public_url", Field: "PublicURL", Kind: dsl.String, Verify: verifyPublicURL, Fix: originFix,
+			Doc: "Where the app is served as browsers see it (https://app.example.com behind a TLS proxy): an absolute http or https URL; same-origin then means this URL's scheme, host and port. Default: the request's own (https only over TLS)."},
 		{Name: "message_buffer_size", Field: "MessageBufferSize", Kind: dsl.Int, Default: 256,
 			Doc: "Each socket's outbound queue, in frames; frames beyond it are dropped (close frames never are).", Rules: "gt=0", Fix: "use a positive size"},
 		{Name: "max_message_size", Field: "MaxMessageSize", Kind: dsl.Int, Default: 64 << 10,
@@ -112,33 +117,34 @@ func (e *Endpoint) apply(s Settings) {
 }
 
 // SettingsFrom reads the live section of a configuration (nil gives the
-// defaults), checking every key and value against SettingsSchema.
+// defaults), checking every key and value against SettingsSchema. It
+// reports every problem at once, each with where it was written, and
+// returns the settings with the defaults in place of the values it
+// refused.
 func SettingsFrom(f *dsl.File) (Settings, error) {
 	var s Settings
-	if f != nil {
-		if m := f.Map("live"); m != nil {
-			a := &dsl.Applier{File: f}
-			a.Apply(SettingsSchema, &s, m, []string{"live"})
-			if len(a.Errors) > 0 {
-				errs := make([]error, len(a.Errors))
-				for i, e := range a.Errors {
-					errs[i] = e
-				}
-				return s, errors.Join(errs...)
-			}
-		}
-	}
+	err := dsl.Read(f, SettingsSchema, &s)
 	SettingsSchema.Defaults(&s)
+	return s, err
+}
+
+// verifyOrigins is the rule of allowed_origins: each one an origin.
+func verifyOrigins(v any) error {
 	var errs []error
-	for _, p := range SettingsSchema.Check(&s) {
-		errs = append(errs, fmt.Errorf("kiln/live: %s: %s; %s", strings.Join(append([]string{"live"}, p.Path...), "."), p.Message, p.Fix))
-	}
-	_, bad := parseOrigins("live.allowed_origins", s.AllowedOrigins)
-	errs = append(errs, bad...)
-	if s.PublicURL != "" {
-		if _, err := parsePublicURL("live.public_url", s.PublicURL); err != nil {
-			errs = append(errs, err)
+	for i, s := range v.([]string) {
+		if _, err := parseOrigin(s); err != nil {
+			errs = append(errs, fmt.Errorf("[%d] %q: %v", i, s, err))
 		}
 	}
-	return s, errors.Join(errs...)
+	return errors.Join(errs...)
+}
+
+// verifyPublicURL is the rule of public_url: empty, or an absolute http or
+// https URL.
+func verifyPublicURL(v any) error {
+	if s := v.(string); s != "" {
+		_, err := publicURLOrigin(s)
+		return err
+	}
+	return nil
 }

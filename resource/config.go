@@ -2,6 +2,7 @@ package resource
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,11 +24,18 @@ type OptionsDescriber interface {
 	DescribeOptions(d *Declaration) string
 }
 
+// ConfigSection is the top-level section of a configuration that
+// WithConfig applies: "resources".
+const ConfigSection = "resources"
+
 // WithConfig lays a configuration (dsl.LoadFile, dsl.FromEnv, dsl.Merge)
 // over the declarations in Go: code declares, config overrides. Its
 // resources section holds one map per resource name; in it, "table" and
 // one map per section (token, authentication …). Every unknown or invalid
-// key is a build problem naming the file, line and key path.
+// key is a build problem naming the file, line and key path. Other
+// top-level sections must be registered on f (dsl.File.Register) by the
+// app, for the packages that read them; any other top-level key is an
+// unknown section.
 func WithConfig(f *dsl.File) Option { return func(d *Domain) { d.config = f } }
 
 // applyConfig applies d.config to the cloned declarations.
@@ -49,19 +57,24 @@ func (d *Domain) applyConfig(b *BuildContext, specs []Ref) []*BuildError {
 		}
 		return nil, fmt.Errorf("no resource %q in the domain%s", name, suggestion(name, names))
 	}}
+	known := append(d.config.Sections(), ConfigSection)
 	for _, top := range dsl.Keys(d.config.Values) {
-		// The live endpoint and the rate limiter read their own sections.
-		if top != "resources" && top != "live" && top != "rate_limits" {
-			a.Unknown([]string{top}, "section", []string{"resources", "live", "rate_limits"})
+		if !slices.Contains(known, top) {
+			a.Unknown([]string{top}, "section", known)
 		}
 	}
-	resources := d.config.Map("resources")
+	if raw, ok := d.config.Values[ConfigSection]; ok {
+		if _, isMap := raw.(map[string]any); !isMap {
+			a.Fail([]string{ConfigSection}, "want a mapping of resources")
+		}
+	}
+	resources := d.config.Map(ConfigSection)
 	var names []string
 	for _, decl := range b.resources {
 		names = append(names, decl.Name)
 	}
 	for _, name := range dsl.Keys(resources) {
-		path := []string{"resources", name}
+		path := []string{ConfigSection, name}
 		var decl *Declaration
 		for _, c := range b.resources {
 			if c.Name == name {
@@ -113,7 +126,7 @@ func (d *Domain) applyConfig(b *BuildContext, specs []Ref) []*BuildError {
 		}
 	}
 	for _, s := range a.Applied {
-		if len(s.Path) < 3 || s.Path[0] != "resources" {
+		if len(s.Path) < 3 || s.Path[0] != ConfigSection {
 			continue
 		}
 		for _, decl := range b.resources {
@@ -129,10 +142,10 @@ func (d *Domain) applyConfig(b *BuildContext, specs []Ref) []*BuildError {
 	for _, e := range a.Errors {
 		resourceName := ""
 		path := e.Path
-		if len(path) >= 2 && path[0] == "resources" {
+		if len(path) >= 2 && path[0] == ConfigSection {
 			resourceName, path = path[1], path[2:]
 		}
-		out = append(out, &BuildError{Resource: resourceName, Path: path, Message: e.Message, Location: sourceLocation(e.Source)})
+		out = append(out, &BuildError{Resource: resourceName, Path: path, Message: e.Message, Fix: e.Fix, Location: sourceLocation(e.Source)})
 	}
 	return out
 }

@@ -12,10 +12,14 @@ type Location struct {
 	Line int
 }
 
-// String prints the base name and line, "accounts.go:41".
+// String prints the base name and line, "accounts.go:41"; the name alone
+// for a source without lines ("accounts.toml", "variable KILN_…").
 func (l Location) String() string {
-	if l.File == "" {
+	switch {
+	case l.File == "":
 		return ""
+	case l.Line == 0:
+		return filepath.Base(l.File)
 	}
 	return fmt.Sprintf("%s:%d", filepath.Base(l.File), l.Line)
 }

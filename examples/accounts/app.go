@@ -23,6 +23,7 @@ import (
 	"github.com/kiln-go/kiln/resource"
 	"github.com/kiln-go/kiln/resource/bunlayer"
 	"github.com/kiln-go/kiln/web"
+	"github.com/kiln-go/kiln/web/ratelimit"
 )
 
 // app is the running example.
@@ -77,18 +78,20 @@ func build(ctx context.Context, cfg *cli.Config, logger *slog.Logger) (*cli.Runt
 	}, nil
 }
 
+// newApp makes the example from its configuration. It reports every
+// problem of the live, rate_limits and resources sections at once: a
+// section with problems is read as its defaults, so that the next ones
+// are still checked.
 func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger *slog.Logger) (*app, error) {
+	settings, liveErr := live.SettingsFrom(cfg.DSL)
+	limits, limitsErr := ratelimit.LimitsFrom(cfg.DSL)
 	ps, err := cli.PubSub(ctx, cfg, layer, logger)
-	if err != nil {
-		return nil, err
-	}
-	settings, err := live.SettingsFrom(cfg.DSL)
 	if err != nil {
 		return nil, err
 	}
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	liveOpts := []live.Option{live.WithPubSub(ps), live.WithLogger(logger), live.WithSettings(settings), live.WithSweepInterval(cfg.SweepInterval),
+	liveOpts := []live.Option{live.WithPubSub(ps), live.WithLogger(logger), live.WithSettings(settings),
 		live.WithMetrics(metrics),
 		live.OnOpen(func(c *live.Conn) { c.Subscribe("clock") })}
 	var webOpts []web.Option
@@ -117,8 +120,8 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 		previous = append(previous, authentication.SecretString(s))
 	}
 	users, tokens := declare(endpoint, authentication.SecretString(cfg.TokenSigningSecret), previous, sender)
-	domain, err := resource.NewDomain("accounts", users, tokens).Build(ctx, layer, resource.WithLogger(logger), resource.WithConfig(cfg.DSL))
-	if err != nil {
+	domain, buildErr := resource.NewDomain("accounts", users, tokens).Build(ctx, layer, resource.WithLogger(logger), resource.WithConfig(cfg.DSL))
+	if err := errors.Join(liveErr, limitsErr, buildErr); err != nil {
 		return nil, err
 	}
 	auth, err := authentication.For(domain, users)
@@ -133,7 +136,7 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 	if err != nil {
 		return nil, err
 	}
-	limiter, closeLimiter, err := rateLimiter(ctx, cfg, layer, logger, metrics)
+	limiter, closeLimiter, err := rateLimiter(ctx, cfg, limits, layer, logger, metrics)
 	if err != nil {
 		return nil, err
 	}

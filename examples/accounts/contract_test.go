@@ -29,6 +29,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/kiln-go/kiln/cli"
+	"github.com/kiln-go/kiln/dsl"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/testdb"
 	"github.com/kiln-go/kiln/live"
@@ -91,7 +92,7 @@ func newContractApp(t *testing.T, database string) *contractApp {
 	cfg := cli.Config{
 		TokenSigningSecret: "contract-test-token-signing-secret-0123456789",
 		CookieKeys:         []string{"contract-test-cookie-key-0123456789abcdef"},
-		SweepInterval:      time.Minute,
+		DSL:                dsl.FromEnv("KILN", []string{"KILN_LIVE__SWEEP_INTERVAL=1m"}),
 		// The reset tests read the development mailbox; the test secrets
 		// are development ones.
 		Dev:        true,
@@ -117,6 +118,9 @@ func startApp(tb testing.TB, cfg cli.Config) (*contractApp, *lockedBuffer) {
 	}
 	if cfg.DatabaseURL == "" {
 		cfg.DatabaseURL = "sqlite:" + filepath.Join(dir, "accounts.db")
+	}
+	if cfg.DSL != nil {
+		cfg.DSL.Register(accounts().Sections...) // as the command line does
 	}
 	logs := &lockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -368,8 +368,7 @@ func newBenchApp(b *testing.B, database string) *contractApp {
 	cfg := cli.Config{
 		TokenSigningSecret: "contract-test-token-signing-secret-0123456789",
 		CookieKeys:         []string{"contract-test-cookie-key-0123456789abcdef"},
-		SweepInterval:      time.Minute,
-		DSL:                dsl.FromEnv("KILN", []string{"KILN_RATE_LIMITS__DISABLED=true"}),
+		DSL:                dsl.FromEnv("KILN", []string{"KILN_LIVE__SWEEP_INTERVAL=1m", "KILN_RATE_LIMITS__DISABLED=true"}),
 	}
 	if database == "postgres" {
 		cfg.DatabaseURL = testdb.PostgresSchemaURL(b)

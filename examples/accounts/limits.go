@@ -18,15 +18,11 @@ import (
 )
 
 // rateLimiter makes the auth routes' limiter from the configuration: the
-// rate_limits section's limits, in the store rate_limit_store names
+// limits (the rate_limits section's), in the store rate_limit_store names
 // (this node's memory, or PostgreSQL or Redis shared by every node), with
 // client addresses read through the trusted proxies alone, its refusals
 // counted in metrics. close releases the store's connection.
-func rateLimiter(ctx context.Context, cfg *cli.Config, layer *bunlayer.Layer, logger *slog.Logger, metrics prometheus.Registerer) (lim *ratelimit.Limiter, close func(), err error) {
-	limits, err := ratelimit.LimitsFrom(cfg.DSL)
-	if err != nil {
-		return nil, nil, err
-	}
+func rateLimiter(ctx context.Context, cfg *cli.Config, limits ratelimit.Limits, layer *bunlayer.Layer, logger *slog.Logger, metrics prometheus.Registerer) (lim *ratelimit.Limiter, close func(), err error) {
 	var store ratelimit.Store
 	close = func() {}
 	switch u := cfg.RateLimitStore; {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kiln-go/kiln/cli"
+	"github.com/kiln-go/kiln/dsl"
 	"github.com/kiln-go/kiln/live"
 )
 
@@ -20,7 +21,7 @@ func newMetricsApp(t *testing.T, public bool) *contractApp {
 	a, _ := startApp(t, cli.Config{
 		TokenSigningSecret: "contract-test-token-signing-secret-0123456789",
 		CookieKeys:         []string{"contract-test-cookie-key-0123456789abcdef"},
-		SweepInterval:      time.Minute,
+		DSL:                dsl.FromEnv("KILN", []string{"KILN_LIVE__SWEEP_INTERVAL=1m"}),
 		MetricsPublic:      public,
 	})
 	return a

@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kiln-go/kiln/cli"
 	"github.com/kiln-go/kiln/dsl"
@@ -33,7 +32,7 @@ func newSecurityApp(t *testing.T, database string, edit func(*cli.Config)) (*con
 	cfg := cli.Config{
 		TokenSigningSecret: "security-test-token-signing-secret-0123456789",
 		CookieKeys:         []string{"security-test-cookie-key-0123456789abcdef"},
-		SweepInterval:      time.Minute,
+		DSL:                dsl.FromEnv("KILN", []string{"KILN_LIVE__SWEEP_INTERVAL=1m"}),
 		Dev:                true,
 		DevSecrets:         true,
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/kiln-go/kiln/addons/logouteverywhere"
+	"github.com/kiln-go/kiln/cli"
 	"github.com/kiln-go/kiln/dsl"
 	"github.com/kiln-go/kiln/extensions/authentication"
 	"github.com/kiln-go/kiln/extensions/authentication/password"
@@ -29,6 +30,7 @@ type page struct {
 }
 
 var pages = []page{
+	{cli.Schema, ""},
 	{resource.ConfigSchema, "resources.<name>"},
 	{tokenresource.Schema, "resources.<name>.token"},
 	{authentication.Schema, "resources.<name>.authentication"},
@@ -50,7 +52,11 @@ func files() map[string]string {
 	for _, p := range pages {
 		name := p.section.Name + ".md"
 		out[name] = dsl.Markdown(p.section, p.path)
-		fmt.Fprintf(&index, "| [%s](%s) | `%s` | %s |\n", p.section.Name, name, p.path, p.section.Doc)
+		key := "`" + p.path + "`"
+		if p.path == "" {
+			key = "the top level"
+		}
+		fmt.Fprintf(&index, "| [%s](%s) | %s | %s |\n", p.section.Name, name, key, p.section.Doc)
 	}
 	out["README.md"] = index.String()
 	return out

@@ -96,21 +96,12 @@ func (l *Limits) Check() error {
 }
 
 // LimitsFrom reads the rate_limits section of a configuration (nil gives
-// the defaults), checking every key and value against LimitsSchema.
+// the defaults), checking every key and value against LimitsSchema. It
+// reports every problem at once, each with where it was written, and
+// returns the limits with the defaults in place of the values it refused.
 func LimitsFrom(f *dsl.File) (Limits, error) {
 	var l Limits
-	if f != nil {
-		if m := f.Map(LimitsSchema.Name); m != nil {
-			a := &dsl.Applier{File: f}
-			a.Apply(LimitsSchema, &l, m, []string{LimitsSchema.Name})
-			if len(a.Errors) > 0 {
-				errs := make([]error, len(a.Errors))
-				for i, e := range a.Errors {
-					errs[i] = e
-				}
-				return l, errors.Join(errs...)
-			}
-		}
-	}
-	return l, l.Check()
+	err := dsl.Read(f, LimitsSchema, &l)
+	LimitsSchema.Defaults(&l)
+	return l, err
 }

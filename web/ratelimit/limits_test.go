@@ -50,7 +50,8 @@ func TestLimitsFromConfig(t *testing.T) {
 		{"rate_limits:\n  sign_in_per_identity: 5\n",
 			"kiln/dsl: app.yaml:2: rate_limits.sign_in_per_identity: is a section; want a mapping of its options"},
 		{"rate_limits:\n  reset_request_per_address:\n    window: 0s\n    burst: -2\n",
-			"kiln/ratelimit: rate_limits.reset_request_per_address.burst: must be positive (-2); use a positive number of attempts"},
+			"kiln/dsl: app.yaml:4: rate_limits.reset_request_per_address.burst: must be positive (-2); use a positive number of attempts\n" +
+				"kiln/dsl: app.yaml:3: rate_limits.reset_request_per_address.window: must be positive (0s); use a positive duration such as 15m"},
 	} {
 		bad, err := dsl.LoadBytes("app.yaml", "yaml", []byte(c.yaml))
 		if err != nil {
