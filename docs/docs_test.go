@@ -13,6 +13,9 @@
 //	<!-- not compiled -->
 //
 // which is meant for small fragments only.
+//
+// getting-started.md is also followed as a reader would, commands and all,
+// by TestGettingStarted (guide_test.go).
 package docs_test
 
 import (
@@ -57,21 +60,37 @@ func (s snippet) dirName() string {
 	return strings.NewReplacer(".", "_", "-", "_").Replace(s.doc) + "_L" + strconv.Itoa(s.line)
 }
 
-// parseSnippets returns the ```go blocks of a markdown file.
-func parseSnippets(doc string, text []byte) ([]snippet, error) {
-	var out []snippet
+// block is one fenced code block of a markdown file.
+type block struct {
+	lang  string   // the word after the fence: "go", "sh", or ""
+	line  int      // line of the first line of code (after the fence)
+	lines []string // the code
+	// before is the text between the previous block, or the start of the
+	// file, and this block's fence.
+	before []string
+}
+
+// marker is the last non-blank line before the block's fence, or "".
+func (b block) marker() string {
+	for i := len(b.before) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(b.before[i]); l != "" {
+			return l
+		}
+	}
+	return ""
+}
+
+// fencedBlocks returns the fenced code blocks of a markdown file, in order.
+func fencedBlocks(doc string, text []byte) ([]block, error) {
+	var out []block
 	lines := strings.Split(string(text), "\n")
-	prev := "" // the last non-blank line outside a block
+	from := 0 // the first line after the previous block
 	for i := 0; i < len(lines); i++ {
 		trimmed := strings.TrimSpace(lines[i])
 		if !strings.HasPrefix(trimmed, "```") {
-			if trimmed != "" {
-				prev = trimmed
-			}
 			continue
 		}
 		fence := trimmed[:strings.IndexFunc(trimmed+"x", func(r rune) bool { return r != '`' })]
-		lang := strings.TrimSpace(strings.TrimPrefix(trimmed, fence))
 		start := i + 1
 		end := start
 		for end < len(lines) && strings.TrimSpace(lines[end]) != fence {
@@ -80,13 +99,32 @@ func parseSnippets(doc string, text []byte) ([]snippet, error) {
 		if end == len(lines) {
 			return nil, fmt.Errorf("%s:%d: the code block is never closed", doc, i+1)
 		}
-		if lang == "go" {
-			s := snippet{doc: doc, line: start + 1, code: strings.Join(lines[start:end], "\n") + "\n", skip: prev == skipMarker}
-			s.output, s.hasOutput = expectedOutput(lines[start:end])
-			out = append(out, s)
-		}
-		prev = ""
+		out = append(out, block{
+			lang:   strings.TrimSpace(strings.TrimPrefix(trimmed, fence)),
+			line:   start + 1,
+			lines:  lines[start:end],
+			before: lines[from:i],
+		})
+		from = end + 1
 		i = end
+	}
+	return out, nil
+}
+
+// parseSnippets returns the ```go blocks of a markdown file.
+func parseSnippets(doc string, text []byte) ([]snippet, error) {
+	blocks, err := fencedBlocks(doc, text)
+	if err != nil {
+		return nil, err
+	}
+	var out []snippet
+	for _, b := range blocks {
+		if b.lang != "go" {
+			continue
+		}
+		s := snippet{doc: doc, line: b.line, code: strings.Join(b.lines, "\n") + "\n", skip: b.marker() == skipMarker}
+		s.output, s.hasOutput = expectedOutput(b.lines)
+		out = append(out, s)
 	}
 	return out, nil
 }
