@@ -3,70 +3,30 @@ package tokenresource_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"sort"
+	"maps"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/kiln-go/kiln/extensions/tokenresource"
+	"github.com/kiln-go/kiln/internal/metricstest"
 	"github.com/kiln-go/kiln/resource"
 )
-
-// gather reads reg into name{label="value",…} → value.
-func gather(t *testing.T, reg prometheus.Gatherer) map[string]float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			var labels []string
-			for _, l := range m.GetLabel() {
-				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
-			}
-			name := mf.GetName()
-			if len(labels) > 0 {
-				name += "{" + strings.Join(labels, ",") + "}"
-			}
-			switch mf.GetType() {
-			case dto.MetricType_COUNTER:
-				out[name] = m.GetCounter().GetValue()
-			case dto.MetricType_GAUGE:
-				out[name] = m.GetGauge().GetValue()
-			}
-		}
-	}
-	return out
-}
 
 // expectMetrics checks the metrics of want, and that every other counter
 // of the token store is 0.
 func expectMetrics(t *testing.T, what string, reg prometheus.Gatherer, want map[string]float64) {
 	t.Helper()
-	got := gather(t, reg)
-	var diff []string
-	for name, v := range got {
-		w, ok := want[name]
-		if !ok && strings.HasSuffix(strings.SplitN(name, "{", 2)[0], "_total") {
-			w, ok = 0, true
-		}
-		if ok && v != w {
-			diff = append(diff, fmt.Sprintf("%s = %v, want %v", name, v, w))
+	got := metricstest.Values(t, reg)
+	all := maps.Clone(want)
+	for name := range got {
+		if _, ok := want[name]; !ok && strings.HasSuffix(strings.SplitN(name, "{", 2)[0], "_total") {
+			all[name] = 0
 		}
 	}
-	for name := range want {
-		if _, ok := got[name]; !ok {
-			diff = append(diff, name+" is missing")
-		}
-	}
-	if len(diff) > 0 {
-		sort.Strings(diff)
+	if diff := metricstest.Diff(got, all); len(diff) > 0 {
 		t.Fatalf("%s:\n%s", what, strings.Join(diff, "\n"))
 	}
 }
@@ -176,7 +136,7 @@ func TestMetricsExpungeAndErrors(t *testing.T) {
 			if n, err := s.s.ExpungeExpired(ctx); err != nil || n != 2 {
 				t.Fatalf("ExpungeExpired = %d, %v; want 2", n, err)
 			}
-			got := gather(t, reg)
+			got := metricstest.Values(t, reg)
 			last := got["kiln_tokens_expunge_last_success_timestamp_seconds"]
 			if last < float64(before.Unix()) || last > float64(time.Now().Unix()+1) {
 				t.Fatalf("last success at %v, want between %v and now", last, before.Unix())
