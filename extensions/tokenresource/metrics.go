@@ -114,8 +114,9 @@ func (m *metrics) lookup(op string, err error) {
 	m.failed(op, err)
 }
 
-// failed counts err, from operation op, when the store failed: not an
-// answer (not found, already revoked), bad input, or a caller that left.
+// failed counts err, from operation op, when the store failed: not when
+// it is an answer (not found, already revoked), bad input, or a caller
+// that left.
 func (m *metrics) failed(op string, err error) {
 	if err == nil || errors.Is(err, resource.ErrNotFound) || errors.Is(err, ErrAlreadyRevoked) ||
 		errors.Is(err, resource.ErrInvalid) || errors.Is(err, context.Canceled) {
@@ -148,13 +149,15 @@ func (m *metrics) failed(op string, err error) {
 //     for want of a working store (its database down, a deadline passed),
 //     by operation: get, is_revoked, check, store_token (StoreToken),
 //     revoke (Revoke, RevokeJTI, RevokeAllForSubject), expunge
-//     (ExpungeExpired). Not found, ErrAlreadyRevoked, bad input and a
-//     cancelled ctx are answers, not failures, and are not counted. A
+//     (ExpungeExpired). Not found and ErrAlreadyRevoked are answers, bad
+//     input and a cancelled ctx the caller's doing: none is counted. A
 //     failed is_revoked refuses the token (the check fails closed).
 //
-// Revocations and expunged rows count whichever way they are made (the
-// Store, an action run by name); the other metrics count the Store's
-// methods.
+// Revocations and expunged rows are counted by the section's own actions
+// (revoke_stored, store_revocation, expunge_expired; an action of one of
+// those names declared by the user is not), whichever way they run: the
+// Store, an add-on, an action run by name. The other metrics count the
+// Store's methods.
 func (s *Store) Describe(ch chan<- *prometheus.Desc) {
 	for _, c := range s.metrics.collectors() {
 		c.Describe(ch)
