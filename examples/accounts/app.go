@@ -91,6 +91,13 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 	}
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// The transports are collectors of their own metrics; the in-process
+	// one has none.
+	if c, ok := ps.(prometheus.Collector); ok {
+		if err := metrics.Register(c); err != nil {
+			return nil, fmt.Errorf("pub/sub metrics: %w", err)
+		}
+	}
 	liveOpts := []live.Option{live.WithPubSub(ps), live.WithLogger(logger), live.WithSettings(settings),
 		live.WithMetrics(metrics),
 		live.OnOpen(func(c *live.Conn) { c.Subscribe("clock") })}
@@ -127,6 +134,9 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 	auth, err := authentication.For(domain, users)
 	if err != nil {
 		return nil, err
+	}
+	if err := metrics.Register(auth.Tokens()); err != nil {
+		return nil, fmt.Errorf("token store metrics: %w", err)
 	}
 	keys := make([][]byte, len(cfg.CookieKeys))
 	for i, k := range cfg.CookieKeys {

@@ -61,8 +61,10 @@ func scrape(t *testing.T, ctx context.Context, baseURL string) map[string]float6
 }
 
 // /metrics, scraped during a sign-out, shows the socket closed with 4001
-// "signed out", the gauge of open sockets back to 0 and the disconnect's
-// latency; the Go and process collectors are there too.
+// "signed out", the gauge of open sockets back to 0, the disconnect's
+// latency, the token store's revocation counter moved by the sign-out and
+// the SQLite transport connected, with the disconnect published and
+// received; the Go and process collectors are there too.
 func TestMetricsScrapedDuringARevocation(t *testing.T) {
 	a := newMetricsApp(t, false)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
@@ -83,8 +85,12 @@ func TestMetricsScrapedDuringARevocation(t *testing.T) {
 	defer conn.Close()
 	closes := make(chan closeEvent, 1)
 	go func() { closes <- readUntilClose(conn) }()
-	if got := scrape(t, ctx, a.url)["kiln_live_sockets"]; got != 1 {
+	before := scrape(t, ctx, a.url)
+	if got := before["kiln_live_sockets"]; got != 1 {
 		t.Fatalf("kiln_live_sockets = %v with one socket open, want 1", got)
+	}
+	if got, ok := before[`kiln_tokens_revoked_total{reason="signed_out"}`]; !ok || got != 0 {
+		t.Fatalf("kiln_tokens_revoked_total{reason=\"signed_out\"} = %v (%v) before the sign-out, want 0", got, ok)
 	}
 
 	if code, err := postSignOut(hc, a.url, session); err != nil || code != http.StatusSeeOther {
@@ -99,9 +105,13 @@ func TestMetricsScrapedDuringARevocation(t *testing.T) {
 	// client may read first: scrape until it is there.
 	want := map[string]float64{
 		`kiln_live_closed_total{code="4001",reason="signed out"}`: 1,
-		`kiln_live_sockets`:                  0,
-		`kiln_live_opened_total`:             1,
-		`kiln_live_disconnect_seconds_count`: 1,
+		`kiln_live_sockets`:                                                 0,
+		`kiln_live_opened_total`:                                            1,
+		`kiln_live_disconnect_seconds_count`:                                1,
+		`kiln_tokens_revoked_total{reason="signed_out"}`:                    1,
+		`kiln_pubsub_connected{transport="sqlite"}`:                         1,
+		`kiln_pubsub_published_total{kind="disconnect",transport="sqlite"}`: 1,
+		`kiln_pubsub_received_total{kind="disconnect",transport="sqlite"}`:  1,
 	}
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()

@@ -16,6 +16,12 @@ const CheckBatch = 500
 // ones the store does not hold (ReasonRevoked). It reads CheckBatch jtis per
 // query, never one query per jti. The live endpoint's safety net calls it.
 func (s *Store) Check(ctx context.Context, jtis []string, requirePresence bool) (map[string]Reason, error) {
+	out, err := s.check(ctx, jtis, requirePresence)
+	s.metrics.lookup(opCheck, err)
+	return out, err
+}
+
+func (s *Store) check(ctx context.Context, jtis []string, requirePresence bool) (map[string]Reason, error) {
 	out := map[string]Reason{}
 	now := time.Now().UTC()
 	for start := 0; start < len(jtis); start += CheckBatch {

@@ -20,11 +20,13 @@ var ErrAlreadyRevoked = errors.New("kiln/tokenresource: token has already been r
 var ErrNotTokenResource = errors.New("kiln/tokenresource: not a token resource")
 
 // Store is the Go API of a built token resource. It is cheap to make and
-// safe for concurrent use.
+// safe for concurrent use. It is a prometheus.Collector of the token
+// store's metrics (see Describe).
 type Store struct {
-	domain *resource.Domain
-	ref    resource.Ref
-	cfg    Token
+	domain  *resource.Domain
+	ref     resource.Ref
+	cfg     Token
+	metrics *metrics // the built resource's, shared by its Stores
 }
 
 // For returns the Store of token resource r in domain d.
@@ -37,7 +39,7 @@ func For(d *resource.Domain, r resource.Ref) (*Store, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrNotTokenResource, r.Name())
 	}
-	return &Store{domain: d, ref: d.Resource(r.Name()), cfg: ext.Config()}, nil
+	return &Store{domain: d, ref: d.Resource(r.Name()), cfg: ext.Config(), metrics: ext.metrics}, nil
 }
 
 // Config is the token section, with defaults applied.
@@ -56,6 +58,7 @@ func (s *Store) StoreToken(ctx context.Context, f Fields) error {
 		in["extra_data"] = f.ExtraData
 	}
 	_, err := s.domain.Run(ctx, s.ref, s.cfg.Actions.StoreToken, in)
+	s.metrics.failed(opStore, err)
 	return err
 }
 
@@ -67,6 +70,7 @@ func (s *Store) Get(ctx context.Context, jti, purpose string) (*Fields, error) {
 		in["purpose"] = purpose
 	}
 	res, err := s.domain.Run(ctx, s.ref, s.cfg.Actions.GetToken, in)
+	s.metrics.lookup(opGet, err)
 	if err != nil {
 		return nil, err
 	}
@@ -78,12 +82,14 @@ func (s *Store) Get(ctx context.Context, jti, purpose string) (*Fields, error) {
 // token fails with ErrAlreadyRevoked.
 func (s *Store) Revoke(ctx context.Context, token string, reason Reason) error {
 	_, err := s.domain.Run(ctx, s.ref, s.cfg.Actions.RevokeToken, resource.Input{"token": token, "reason": string(reason)})
+	s.metrics.failed(opRevoke, err)
 	return err
 }
 
 // RevokeJTI revokes a token by jti and subject.
 func (s *Store) RevokeJTI(ctx context.Context, jti, subject string, reason Reason) error {
 	_, err := s.domain.Run(ctx, s.ref, s.cfg.Actions.RevokeJTI, resource.Input{"jti": jti, "subject": subject, "reason": string(reason)})
+	s.metrics.failed(opRevoke, err)
 	return err
 }
 
@@ -105,7 +111,9 @@ func (s *Store) RevokeAllForSubject(ctx context.Context, subject string, reason 
 	if opts.ExcludePurposes != nil {
 		in["exclude_purposes"] = opts.ExcludePurposes
 	}
-	return resource.Call[int](ctx, s.domain, s.ref, s.cfg.Actions.RevokeAllStoredForSubject, in)
+	n, err := resource.Call[int](ctx, s.domain, s.ref, s.cfg.Actions.RevokeAllStoredForSubject, in)
+	s.metrics.failed(opRevoke, err)
+	return n, err
 }
 
 // IsRevoked reports whether jti is revoked. It fails closed: when the
@@ -114,6 +122,7 @@ func (s *Store) IsRevoked(ctx context.Context, jti string) (bool, error) {
 	// One read, outside any transaction: the revoked? action answers the
 	// same for callers that run actions by name.
 	_, err := s.domain.Run(ctx, s.ref, s.cfg.Actions.GetToken, resource.Input{"jti": jti, "purpose": PurposeRevocation})
+	s.metrics.lookup(opIsRevoked, err)
 	switch {
 	case err == nil:
 		return true, nil
@@ -128,9 +137,12 @@ func (s *Store) IsRevoked(ctx context.Context, jti string) (bool, error) {
 func (s *Store) ExpungeExpired(ctx context.Context) (int, error) {
 	res, err := s.domain.Run(ctx, s.ref, s.cfg.Actions.ExpungeExpired, nil,
 		resource.Where(resource.Le("expires_at", time.Now().UTC())))
+	s.metrics.expungeRuns.Inc()
+	s.metrics.failed(opExpunge, err)
 	if err != nil {
 		return 0, err
 	}
+	s.metrics.lastExpunge.SetToCurrentTime()
 	return reflect.ValueOf(res.Records).Len(), nil
 }
 

@@ -39,6 +39,10 @@ type Token struct {
 	// Actions is the actions section. The names of the actions the token
 	// section adds; a name left empty takes its default.
 	Actions ActionNames
+
+	// metrics are the built resource's, set by Transform on the section
+	// of the domain's copy of the declaration (nil on the declared one).
+	metrics *metrics
 }
 
 // ActionNames are the names of the token store's actions.
@@ -122,6 +126,7 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 		return
 	}
 	n := t.Actions.withDefaults()
+	m := t.withMetrics(d)
 	jtiArg := resource.Argument{Name: "jti", Validate: "required"}
 	subjectArg := resource.Argument{Name: "subject", Validate: "required"}
 	reasonArg := resource.Argument{Name: "reason", Default: string(ReasonRevoked)}
@@ -152,6 +157,7 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 			cs.SetMetadata(ReasonKey, reasonOf(cs))
 			return cs.Set("purpose", PurposeRevocation)
 		}}},
+		Notifiers: []resource.Notifier{resource.NotifierFunc(m.countRevoked)},
 	})
 	d.AddAction(resource.Create{
 		Name:           n.StoreRevocation,
@@ -163,6 +169,7 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 			cs.SetMetadata(ReasonKey, reasonOf(cs))
 			return cs.Set("purpose", PurposeRevocation)
 		}}},
+		Notifiers: []resource.Notifier{resource.NotifierFunc(m.countRevoked)},
 	})
 	d.AddAction(resource.Generic{
 		Name:        n.RevokeToken,
@@ -258,12 +265,26 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 			cs.SetMetadata(ReasonKey, ReasonExpired)
 			return nil
 		}}},
+		Notifiers: []resource.Notifier{resource.NotifierFunc(m.countExpunged)},
 	})
 	for _, name := range []string{"extra_data"} {
 		if a := d.Attribute(name); a != nil {
 			a.Required = false
 		}
 	}
+}
+
+// withMetrics gives the section of d, the domain's copy of the
+// declaration, the built resource's metrics, where For finds them.
+func (t Token) withMetrics(d *resource.Declaration) *metrics {
+	m := newMetrics()
+	for i, e := range d.Extensions {
+		if _, ok := e.(Token); ok {
+			t.metrics = m
+			d.Extensions[i] = t
+		}
+	}
+	return m
 }
 
 // Verify checks the record's columns, the options and user-declared

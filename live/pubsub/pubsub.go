@@ -9,6 +9,15 @@
 // instead of the transport's default, so that several apps can share one
 // server: redis://127.0.0.1:6379/0?channel=shop:live. It is removed from
 // the URL before the URL is handed to the driver.
+//
+// Every transport here (and live/pubsub/sqlite) is a prometheus.Collector
+// of its metrics, kiln_pubsub_* with a transport label: register what
+// FromURL returned when it is one. live.InProcess is not: it has no
+// connection to lose.
+//
+//	if c, ok := ps.(prometheus.Collector); ok {
+//		err = registry.Register(c)
+//	}
 package pubsub
 
 import (

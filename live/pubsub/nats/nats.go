@@ -9,6 +9,7 @@ import (
 	"time"
 
 	natsgo "github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kiln-go/kiln/live"
 	"github.com/kiln-go/kiln/live/pubsub/internal/transport"
@@ -22,18 +23,26 @@ const DefaultSubject = "kiln.live"
 const subscribeTimeout = 10 * time.Second
 
 // PubSub is the NATS transport. nats.go reconnects and resubscribes by
-// itself; the transport logs it and tells its subscribers.
+// itself; the transport logs it and tells its subscribers. It is a
+// prometheus.Collector: register it to export its metrics, kiln_pubsub_*
+// with transport="nats" (see docs/operations.md). It is connected while
+// its one connection is.
 type PubSub struct {
 	conn    *natsgo.Conn
 	subject string
 	logger  *slog.Logger
+	metrics *transport.Metrics
+	link    *transport.Link // the connection
 
 	mu     sync.Mutex
 	subs   map[int]subscriber // told of each reconnection
 	nextID int
 }
 
-var _ live.PubSub = (*PubSub)(nil)
+var (
+	_ live.PubSub          = (*PubSub)(nil)
+	_ prometheus.Collector = (*PubSub)(nil)
+)
 
 // Option configures the transport.
 type Option func(*PubSub)
@@ -46,7 +55,8 @@ func WithLogger(l *slog.Logger) Option { return func(p *PubSub) { p.logger = l }
 
 // New connects to NATS at url (nats://host:4222).
 func New(_ context.Context, url string, opts ...Option) (*PubSub, error) {
-	p := &PubSub{subject: DefaultSubject, logger: slog.Default()}
+	p := &PubSub{subject: DefaultSubject, logger: slog.Default(), metrics: transport.NewMetrics("nats")}
+	p.link = p.metrics.Link()
 	for _, o := range opts {
 		o(p)
 	}
@@ -56,6 +66,9 @@ func New(_ context.Context, url string, opts ...Option) (*PubSub, error) {
 		natsgo.ReconnectWait(250*time.Millisecond),
 		natsgo.ReconnectJitter(250*time.Millisecond, time.Second),
 		natsgo.DisconnectErrHandler(func(_ *natsgo.Conn, err error) {
+			// err is nil when the connection was closed or made to
+			// reconnect on purpose.
+			p.link.Lost()
 			if err != nil {
 				p.logger.Warn("kiln/pubsub/nats: connection lost; reconnecting", "err", err)
 			}
@@ -67,6 +80,7 @@ func New(_ context.Context, url string, opts ...Option) (*PubSub, error) {
 			if err := c.FlushTimeout(subscribeTimeout); err != nil {
 				p.logger.Warn("kiln/pubsub/nats: resubscription not confirmed", "err", err)
 			}
+			p.link.Restored()
 			p.logger.Info("kiln/pubsub/nats: reconnected and resubscribed", "subject", p.subject)
 			p.mu.Lock()
 			subs := make([]subscriber, 0, len(p.subs))
@@ -100,10 +114,27 @@ type subscriber struct {
 func (p *PubSub) Conn() *natsgo.Conn { return p.conn }
 
 // Close drains and closes the connection.
-func (p *PubSub) Close() { p.conn.Close() }
+func (p *PubSub) Close() {
+	p.metrics.Closed()
+	p.conn.Close()
+}
 
-// Publish implements live.PubSub.
+// Describe implements prometheus.Collector.
+func (p *PubSub) Describe(ch chan<- *prometheus.Desc) { p.metrics.Describe(ch) }
+
+// Collect implements prometheus.Collector.
+func (p *PubSub) Collect(ch chan<- prometheus.Metric) { p.metrics.Collect(ch) }
+
+// Publish implements live.PubSub. While the connection is being
+// re-established, nats.go buffers what is published and sends it once
+// reconnected.
 func (p *PubSub) Publish(_ context.Context, msg live.Message) error {
+	err := p.publish(msg)
+	p.metrics.Published(msg.Kind, err)
+	return err
+}
+
+func (p *PubSub) publish(msg live.Message) error {
 	b, err := transport.Encode(msg, int(p.conn.MaxPayload()))
 	if err != nil {
 		return err
@@ -120,6 +151,7 @@ func (p *PubSub) Subscribe(ctx context.Context, fn func(live.Message)) error {
 			p.logger.Warn("kiln/pubsub/nats: message ignored", "err", err)
 			return
 		}
+		p.metrics.Received(msg.Kind)
 		fn(msg)
 	})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kiln-go/kiln/live"
 	"github.com/kiln-go/kiln/live/pubsub/internal/transport"
@@ -28,10 +29,14 @@ const DefaultChannel = "kiln_live"
 const MaxChannel = 63
 
 // PubSub is the LISTEN/NOTIFY transport. It publishes through a pool and
-// listens on a dedicated connection, reconnecting with backoff.
+// listens on a dedicated connection, reconnecting with backoff. It is a
+// prometheus.Collector: register it to export its metrics, kiln_pubsub_*
+// with transport="postgres" (see docs/operations.md). It is connected
+// while every listening connection is up.
 type PubSub struct {
 	channel string
 	logger  *slog.Logger
+	metrics *transport.Metrics
 	pool    *pgxpool.Pool
 	// listenConfig is the pool's connection configuration, without the
 	// pool's own URL parameters (pool_max_conns, …), which a plain
@@ -39,7 +44,10 @@ type PubSub struct {
 	listenConfig *pgx.ConnConfig
 }
 
-var _ live.PubSub = (*PubSub)(nil)
+var (
+	_ live.PubSub          = (*PubSub)(nil)
+	_ prometheus.Collector = (*PubSub)(nil)
+)
 
 // Option configures the transport.
 type Option func(*PubSub)
@@ -53,7 +61,7 @@ func WithLogger(l *slog.Logger) Option { return func(p *PubSub) { p.logger = l }
 
 // New connects to PostgreSQL at url.
 func New(ctx context.Context, url string, opts ...Option) (*PubSub, error) {
-	p := &PubSub{channel: DefaultChannel, logger: slog.Default()}
+	p := &PubSub{channel: DefaultChannel, logger: slog.Default(), metrics: transport.NewMetrics("postgres")}
 	for _, o := range opts {
 		o(p)
 	}
@@ -78,10 +86,25 @@ func New(ctx context.Context, url string, opts ...Option) (*PubSub, error) {
 }
 
 // Close closes the publishing pool; listeners stop with their ctx.
-func (p *PubSub) Close() { p.pool.Close() }
+func (p *PubSub) Close() {
+	p.metrics.Closed()
+	p.pool.Close()
+}
+
+// Describe implements prometheus.Collector.
+func (p *PubSub) Describe(ch chan<- *prometheus.Desc) { p.metrics.Describe(ch) }
+
+// Collect implements prometheus.Collector.
+func (p *PubSub) Collect(ch chan<- prometheus.Metric) { p.metrics.Collect(ch) }
 
 // Publish implements live.PubSub with pg_notify.
 func (p *PubSub) Publish(ctx context.Context, msg live.Message) error {
+	err := p.publish(ctx, msg)
+	p.metrics.Published(msg.Kind, err)
+	return err
+}
+
+func (p *PubSub) publish(ctx context.Context, msg live.Message) error {
 	b, err := transport.Encode(msg, MaxPayload)
 	if err != nil {
 		return err
@@ -118,7 +141,9 @@ func (p *PubSub) listen(ctx context.Context) (*pgx.Conn, error) {
 }
 
 func (p *PubSub) loop(ctx context.Context, conn *pgx.Conn, fn func(live.Message)) {
+	link := p.metrics.Link()
 	defer func() {
+		link.End()
 		if conn != nil {
 			conn.Close(context.Background())
 		}
@@ -130,6 +155,7 @@ func (p *PubSub) loop(ctx context.Context, conn *pgx.Conn, fn func(live.Message)
 			if ctx.Err() != nil {
 				return
 			}
+			link.Lost()
 			p.logger.Warn("kiln/pubsub/postgres: connection lost; reconnecting", "err", err)
 			conn.Close(context.Background())
 			conn = nil
@@ -145,6 +171,7 @@ func (p *PubSub) loop(ctx context.Context, conn *pgx.Conn, fn func(live.Message)
 				}
 			}
 			backoff.Reset()
+			link.Restored()
 			p.logger.Info("kiln/pubsub/postgres: resubscribed", "channel", p.channel)
 			fn(live.Message{Kind: live.KindSubscribed})
 			continue
@@ -154,6 +181,7 @@ func (p *PubSub) loop(ctx context.Context, conn *pgx.Conn, fn func(live.Message)
 			p.logger.Warn("kiln/pubsub/postgres: message ignored", "err", err)
 			continue
 		}
+		p.metrics.Received(msg.Kind)
 		fn(msg)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sync/atomic"
 
+	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/kiln-go/kiln/live"
@@ -17,15 +18,21 @@ import (
 // DefaultChannel is the channel the nodes subscribe to.
 const DefaultChannel = "kiln:live"
 
-// PubSub is the Redis transport.
+// PubSub is the Redis transport. It is a prometheus.Collector: register
+// it to export its metrics, kiln_pubsub_* with transport="redis" (see
+// docs/operations.md). It is connected while every subscription receives.
 type PubSub struct {
 	client  *goredis.Client
 	channel string
 	logger  *slog.Logger
 	closed  atomic.Bool
+	metrics *transport.Metrics
 }
 
-var _ live.PubSub = (*PubSub)(nil)
+var (
+	_ live.PubSub          = (*PubSub)(nil)
+	_ prometheus.Collector = (*PubSub)(nil)
+)
 
 // Option configures the transport.
 type Option func(*PubSub)
@@ -42,7 +49,7 @@ func New(ctx context.Context, url string, opts ...Option) (*PubSub, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kiln/pubsub/redis: %w", err)
 	}
-	p := &PubSub{client: goredis.NewClient(o), channel: DefaultChannel, logger: slog.Default()}
+	p := &PubSub{client: goredis.NewClient(o), channel: DefaultChannel, logger: slog.Default(), metrics: transport.NewMetrics("redis")}
 	for _, opt := range opts {
 		opt(p)
 	}
@@ -59,11 +66,24 @@ func (p *PubSub) Client() *goredis.Client { return p.client }
 // Close closes the client; its subscriptions end.
 func (p *PubSub) Close() error {
 	p.closed.Store(true)
+	p.metrics.Closed()
 	return p.client.Close()
 }
 
+// Describe implements prometheus.Collector.
+func (p *PubSub) Describe(ch chan<- *prometheus.Desc) { p.metrics.Describe(ch) }
+
+// Collect implements prometheus.Collector.
+func (p *PubSub) Collect(ch chan<- prometheus.Metric) { p.metrics.Collect(ch) }
+
 // Publish implements live.PubSub.
 func (p *PubSub) Publish(ctx context.Context, msg live.Message) error {
+	err := p.publish(ctx, msg)
+	p.metrics.Published(msg.Kind, err)
+	return err
+}
+
+func (p *PubSub) publish(ctx context.Context, msg live.Message) error {
 	b, err := transport.Encode(msg, 0)
 	if err != nil {
 		return err
@@ -90,12 +110,13 @@ func (p *PubSub) Subscribe(ctx context.Context, fn func(live.Message)) error {
 }
 
 func (p *PubSub) loop(ctx context.Context, ps *goredis.PubSub, fn func(live.Message), stop func() bool) {
+	link := p.metrics.Link()
 	defer func() {
+		link.End()
 		stop()
 		_ = ps.Close()
 	}()
 	backoff := transport.Backoff{}
-	lost := false
 	for {
 		m, err := ps.Receive(ctx)
 		if ctx.Err() != nil {
@@ -105,10 +126,9 @@ func (p *PubSub) loop(ctx context.Context, ps *goredis.PubSub, fn func(live.Mess
 			if errors.Is(err, goredis.ErrClosed) || p.closed.Load() {
 				return
 			}
-			if !lost {
+			if link.Lost() {
 				p.logger.Warn("kiln/pubsub/redis: connection lost; reconnecting", "err", err)
 			}
-			lost = true
 			if !backoff.Wait(ctx) {
 				return
 			}
@@ -118,7 +138,7 @@ func (p *PubSub) loop(ctx context.Context, ps *goredis.PubSub, fn func(live.Mess
 		case *goredis.Subscription:
 			if m.Kind == "subscribe" {
 				backoff.Reset()
-				lost = false
+				link.Restored()
 				p.logger.Info("kiln/pubsub/redis: resubscribed", "channel", p.channel)
 				fn(live.Message{Kind: live.KindSubscribed})
 			}
@@ -128,6 +148,7 @@ func (p *PubSub) loop(ctx context.Context, ps *goredis.PubSub, fn func(live.Mess
 				p.logger.Warn("kiln/pubsub/redis: message ignored", "err", err)
 				continue
 			}
+			p.metrics.Received(msg.Kind)
 			fn(msg)
 		}
 	}

@@ -14,7 +14,10 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/kiln-go/kiln/live"
+	"github.com/kiln-go/kiln/live/pubsub/internal/transport"
 )
 
 // Defaults of the transport's options.
@@ -29,15 +32,23 @@ const (
 var tableName = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 
 // PubSub is the SQLite transport. Make it with New; it is safe for
-// concurrent use.
+// concurrent use. It is a prometheus.Collector: register it to export its
+// metrics, kiln_pubsub_* with transport="sqlite" (see
+// docs/operations.md). It is connected while every subscriber's last poll
+// succeeded; a successful poll after failed ones counts as a
+// reconnection.
 type PubSub struct {
 	db       *sql.DB
 	table    string
 	interval time.Duration
 	logger   *slog.Logger
+	metrics  *transport.Metrics
 }
 
-var _ live.PubSub = (*PubSub)(nil)
+var (
+	_ live.PubSub          = (*PubSub)(nil)
+	_ prometheus.Collector = (*PubSub)(nil)
+)
 
 // Option configures the transport.
 type Option func(*PubSub)
@@ -55,7 +66,7 @@ func WithLogger(l *slog.Logger) Option { return func(p *PubSub) { p.logger = l }
 // New makes the transport on db, a SQLite database (a file: an in-memory
 // database is seen by one process only), creating its table.
 func New(ctx context.Context, db *sql.DB, opts ...Option) (*PubSub, error) {
-	p := &PubSub{db: db, table: DefaultTable, interval: DefaultInterval, logger: slog.Default()}
+	p := &PubSub{db: db, table: DefaultTable, interval: DefaultInterval, logger: slog.Default(), metrics: transport.NewMetrics("sqlite")}
 	for _, o := range opts {
 		o(p)
 	}
@@ -75,9 +86,21 @@ func New(ctx context.Context, db *sql.DB, opts ...Option) (*PubSub, error) {
 	return p, nil
 }
 
+// Describe implements prometheus.Collector.
+func (p *PubSub) Describe(ch chan<- *prometheus.Desc) { p.metrics.Describe(ch) }
+
+// Collect implements prometheus.Collector.
+func (p *PubSub) Collect(ch chan<- prometheus.Metric) { p.metrics.Collect(ch) }
+
 // Publish implements live.PubSub: one row, seen by every subscriber of
 // every process within its interval.
 func (p *PubSub) Publish(ctx context.Context, msg live.Message) error {
+	err := p.publish(ctx, msg)
+	p.metrics.Published(msg.Kind, err)
+	return err
+}
+
+func (p *PubSub) publish(ctx context.Context, msg live.Message) error {
 	b, err := json.Marshal(msg)
 	if err != nil {
 		return err
@@ -97,6 +120,8 @@ func (p *PubSub) Subscribe(ctx context.Context, fn func(live.Message)) error {
 		return fmt.Errorf("kiln/pubsub/sqlite: subscribe: %w", err)
 	}
 	go func() {
+		link := p.metrics.Link()
+		defer link.End()
 		t := time.NewTicker(p.interval)
 		defer t.Stop()
 		polls := 0
@@ -109,10 +134,12 @@ func (p *PubSub) Subscribe(ctx context.Context, fn func(live.Message)) error {
 			next, err := p.poll(ctx, last, fn)
 			if err != nil {
 				if ctx.Err() == nil {
+					link.Lost()
 					p.logger.WarnContext(ctx, "kiln/pubsub/sqlite: poll failed; retrying", "err", err)
 				}
 				continue
 			}
+			link.Restored()
 			last = next
 			if polls++; polls%int(keep/p.interval+1) == 0 {
 				p.expunge(ctx)
@@ -153,6 +180,7 @@ func (p *PubSub) poll(ctx context.Context, last int64, fn func(live.Message)) (i
 			p.logger.WarnContext(ctx, "kiln/pubsub/sqlite: a message that is not JSON; ignored", "id", r.id)
 			continue
 		}
+		p.metrics.Received(msg.Kind)
 		fn(msg)
 	}
 	return last, nil

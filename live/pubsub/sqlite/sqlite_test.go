@@ -2,11 +2,16 @@ package sqlite_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kiln-go/kiln/internal/metricstest"
 	"github.com/kiln-go/kiln/live"
 	"github.com/kiln-go/kiln/live/pubsub/sqlite"
 	"github.com/kiln-go/kiln/resource/bunlayer"
@@ -14,14 +19,14 @@ import (
 
 // open opens the SQLite file at path as a process of its own would: its
 // own connection pool.
-func open(t *testing.T, path string) *sqlite.PubSub {
+func open(t *testing.T, path string, opts ...sqlite.Option) *sqlite.PubSub {
 	t.Helper()
 	l, err := bunlayer.Open(context.Background(), "file:"+path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	p, err := sqlite.New(context.Background(), l.DB().DB, sqlite.WithInterval(20*time.Millisecond))
+	p, err := sqlite.New(context.Background(), l.DB().DB, append([]sqlite.Option{sqlite.WithInterval(20 * time.Millisecond)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,4 +77,89 @@ func TestBadOptions(t *testing.T) {
 	if _, err := sqlite.New(context.Background(), l.DB().DB, sqlite.WithInterval(0)); err == nil {
 		t.Error("a zero interval was accepted")
 	}
+}
+
+// TestMetrics: the transport is a prometheus.Collector. It counts what
+// it publishes and what its subscriber receives; while its table cannot
+// be read its subscriber is not connected and a publish fails, counted as
+// an error; the first poll that succeeds again counts a reconnection, and
+// the messages published since arrive.
+func TestMetrics(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.db")
+	quiet := sqlite.WithLogger(slog.New(slog.DiscardHandler))
+	app, cli := open(t, path, quiet), open(t, path, quiet)
+	appReg, cliReg := prometheus.NewRegistry(), prometheus.NewRegistry()
+	if err := appReg.Register(app); err != nil {
+		t.Fatal(err)
+	}
+	if err := cliReg.Register(cli); err != nil {
+		t.Fatal(err)
+	}
+	if err := appReg.Register(cli); !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
+		t.Fatalf("a second transport on one registry: %v, want AlreadyRegisteredError", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got := make(chan live.Message, 16)
+	if err := app.Subscribe(ctx, func(m live.Message) { got <- m }); err != nil {
+		t.Fatal(err)
+	}
+	receive := func(want string) {
+		t.Helper()
+		select {
+		case m := <-got:
+			if m.SocketID != want {
+				t.Fatalf("got %+v, want the disconnect of %s", m, want)
+			}
+		case <-ctx.Done():
+			t.Fatalf("the disconnect of %s never arrived", want)
+		}
+	}
+	if err := cli.Publish(ctx, live.Message{Kind: live.KindDisconnect, SocketID: "s1"}); err != nil {
+		t.Fatal(err)
+	}
+	receive("s1")
+	metricstest.Wait(t, ctx, appReg, map[string]float64{
+		`kiln_pubsub_connected{transport="sqlite"}`:                         1,
+		`kiln_pubsub_received_total{kind="disconnect",transport="sqlite"}`:  1,
+		`kiln_pubsub_published_total{kind="disconnect",transport="sqlite"}`: 0,
+		`kiln_pubsub_reconnects_total{transport="sqlite"}`:                  0,
+	})
+	metricstest.Wait(t, ctx, cliReg, map[string]float64{
+		`kiln_pubsub_published_total{kind="disconnect",transport="sqlite"}`: 1,
+	})
+
+	// The table goes away: the subscriber's polls fail, and so does a
+	// publish.
+	admin, err := bunlayer.Open(ctx, "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	db := admin.DB()
+	if _, err := db.ExecContext(ctx, `ALTER TABLE "`+sqlite.DefaultTable+`" RENAME TO away`); err != nil {
+		t.Fatal(err)
+	}
+	metricstest.Wait(t, ctx, appReg, map[string]float64{`kiln_pubsub_connected{transport="sqlite"}`: 0})
+	if err := cli.Publish(ctx, live.Message{Kind: live.KindDisconnect, SocketID: "lost"}); err == nil {
+		t.Fatal("published without a table")
+	}
+	metricstest.Wait(t, ctx, cliReg, map[string]float64{
+		`kiln_pubsub_published_total{kind="disconnect",transport="sqlite"}`:      1,
+		`kiln_pubsub_publish_errors_total{kind="disconnect",transport="sqlite"}`: 1,
+	})
+
+	// It is back: the subscriber polls again, and gets what follows.
+	if _, err := db.ExecContext(ctx, `ALTER TABLE away RENAME TO "`+sqlite.DefaultTable+`"`); err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.Publish(ctx, live.Message{Kind: live.KindDisconnect, SocketID: "s2"}); err != nil {
+		t.Fatal(err)
+	}
+	receive("s2")
+	metricstest.Wait(t, ctx, appReg, map[string]float64{
+		`kiln_pubsub_connected{transport="sqlite"}`:                        1,
+		`kiln_pubsub_reconnects_total{transport="sqlite"}`:                 1,
+		`kiln_pubsub_received_total{kind="disconnect",transport="sqlite"}`: 2,
+	})
 }

@@ -1,5 +1,5 @@
 // Package transport holds what kiln's pub/sub transports share: the wire
-// format and the reconnection backoff.
+// format, the reconnection backoff and the Prometheus metrics.
 package transport
 
 import (
