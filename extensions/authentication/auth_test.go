@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kiln-go/kiln/extensions/authentication"
+	"github.com/kiln-go/kiln/extensions/authentication/password"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/accountstest"
 	"github.com/kiln-go/kiln/internal/testdb"
@@ -666,13 +667,12 @@ func TestAlgorithms(t *testing.T) {
 	}
 }
 
-// TestRun returns the token an action issued, and fails for actions that
-// issue none.
-func TestRun(t *testing.T) {
+// TestSessionOf returns the record and token of a token-issuing action run
+// through a view, and fails for an action that issued none.
+func TestSessionOf(t *testing.T) {
 	a := accountstest.Build(t, "sqlite", accountstest.Options{})
 	ctx := context.Background()
-	s, err := authentication.Run(ctx, a.Domain, a.Users, "register_with_password", resource.Input{
-		"email": "ada@example.com", "password": "password123", "password_confirmation": "password123"})
+	s, err := a.Password.Register(ctx, a.Domain, password.RegisterInput{Identity: "ada@example.com", Password: "password123", PasswordConfirmation: "password123"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -680,12 +680,12 @@ func TestRun(t *testing.T) {
 		t.Errorf("session %+v", s)
 	}
 	// A generic action's value is the record.
-	s, err = authentication.Run(ctx, a.Domain, a.Users, "sign_in_with_password", resource.Input{"email": "ada@example.com", "password": "password123"})
+	s, err = a.Password.SignIn(ctx, a.Domain, password.SignInInput{Identity: "ada@example.com", Password: "password123"})
 	if err != nil || s.Record.(*accountstest.User).Email != "ada@example.com" {
 		t.Fatalf("sign in: %+v, %v", s, err)
 	}
-	_, err = authentication.Run(ctx, a.Domain, a.Users, "request_password_reset", resource.Input{"email": "ada@example.com"})
-	if err == nil || err.Error() != "kiln/authentication: user.request_password_reset issued no token" {
-		t.Errorf("Run of an action that issues no token = %v", err)
+	_, err = authentication.SessionOf(&resource.ViewResult[any]{Value: s.Record, Metadata: map[string]any{}})
+	if !errors.Is(err, authentication.ErrNoToken) || err.Error() != "kiln/authentication: the action issued no token" {
+		t.Errorf("SessionOf a result without a token = %v", err)
 	}
 }

@@ -107,8 +107,8 @@ func TestDefaults(t *testing.T) {
 
 // TestConfirmationOptional drops the confirmation argument.
 func TestConfirmationOptional(t *testing.T) {
-	d, users, auth := customAccounts(t, password.Password{IdentityField: "email", ConfirmationOptional: true, HashProvider: password.Bcrypt{Cost: 4}})
-	s, err := authentication.Run(context.Background(), d, users, "register_with_password", resource.Input{"email": "ada@example.com", "password": pw})
+	d, users, auth, p := customAccounts(t, password.Password{IdentityField: "email", ConfirmationOptional: true, HashProvider: password.Bcrypt{Cost: 4}})
+	s, err := p.Register(context.Background(), d, password.RegisterInput{Identity: "ada@example.com", Password: pw})
 	if err != nil {
 		t.Fatal(err)
 	}
