@@ -229,6 +229,60 @@ func TestSubjectRoundTrip(t *testing.T) {
 	}
 }
 
+// TestGetBySubjectAction: RecordFor runs the action GetBySubjectAction
+// names: the one the section adds under that name, or the resource's own
+// of that name when it declares one.
+func TestGetBySubjectAction(t *testing.T) {
+	ctx := context.Background()
+	t.Run("renamed", func(t *testing.T) {
+		e := newEnv(t, "sqlite", authentication.Authentication{GetBySubjectAction: "by_subject", Tokens: sessionTokens(authentication.SecretString(secret))})
+		decl := e.d.Declaration(e.users)
+		if decl.Action("by_subject") == nil || decl.Action("get_by_subject") != nil {
+			t.Fatalf("actions %v", decl.Actions)
+		}
+		u := e.user(t, "ada@example.com")
+		sub, _ := e.auth.Subject(u)
+		if rec, err := e.auth.RecordFor(ctx, sub); err != nil || rec.(*User).ID != u.ID {
+			t.Fatalf("RecordFor = %v, %v", rec, err)
+		}
+	})
+	t.Run("declared", func(t *testing.T) {
+		tokens := resource.New[Token]("token", resource.Table("tokens"), tokenresource.Token{})
+		users := resource.New[User]("user", resource.Table("users"),
+			resource.Actions{
+				resource.Create{Name: "create", Accept: []string{"email"}},
+				// Banned users have no session.
+				resource.Read{Name: "get_by_subject", GetBy: []string{"id"}, Filter: resource.Ne("email", "banned@example.com")},
+			},
+			authentication.Authentication{Tokens: authentication.Tokens{Enabled: true, TokenResource: tokens,
+				SigningSecret: authentication.SecretString(secret), SessionIdentifier: authentication.SessionUnsafe}},
+		)
+		layer := testdb.SQLite(t)
+		d, err := resource.NewDomain("accounts", users, tokens).Build(ctx, layer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := layer.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		auth, err := authentication.For(d, users)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for email, found := range map[string]bool{"ada@example.com": true, "banned@example.com": false} {
+			u, err := users.Create(ctx, d, "create", resource.Input{"email": email})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sub, _ := auth.Subject(u)
+			_, err = auth.RecordFor(ctx, sub)
+			if found && err != nil || !found && !errors.Is(err, resource.ErrNotFound) {
+				t.Errorf("RecordFor(%s) = %v; found: %v", email, err, found)
+			}
+		}
+	})
+}
+
 // Member has a text key that needs escaping in a subject.
 type Member struct {
 	Handle string `bun:",pk"`
