@@ -3,6 +3,9 @@
 // ApplyOnPasswordChange, the same on any update that changes the hashed
 // password, inside that update's transaction. Each revoked token sends one
 // notification after commit, so every live session closes.
+//
+// At run time, For(auth) returns the add-on as the domain built it; its Run
+// runs the action.
 package logouteverywhere
 
 import (

@@ -330,7 +330,8 @@ func newJTI() string {
 
 // Metadata keys under which token-issuing actions return their token.
 const (
-	// TokenKey holds the issued token (a string) in RunResult.Metadata and Result[T].Metadata.
+	// TokenKey holds the issued token (a string) in the Metadata of
+	// RunResult, Result[T] and ViewResult.
 	TokenKey = "token"
 	// ClaimsKey holds its *Claims.
 	ClaimsKey = "claims"

@@ -13,6 +13,10 @@
 // with Resettable, request_password_reset and reset_with_password
 // (generic). Token-issuing actions put the token in the result's Metadata
 // under authentication.TokenKey.
+//
+// At run time, For(auth) returns the strategy as the domain built it; its
+// methods (Register, SignIn, Change, Reset…) run those actions, under
+// their configured names, and return the session.
 package password
 
 import (
@@ -238,7 +242,7 @@ func (p Password) Transform(_ *resource.BuildContext, d *resource.Declaration, a
 		Arguments:   []resource.Argument{{Name: p.IdentityField, Validate: "required"}, pw, extra, {Name: ArgSignInToken, Type: reflect.TypeFor[bool]()}},
 		Run:         p.signIn,
 		// The hash check runs outside any transaction; the token is
-		// issued in one of its own (see issueChecked).
+		// issued in one of its own (see signIn).
 		OutsideTransaction: true,
 	})
 	v.signInWithToken = resource.NewView[any, SignInWithTokenInput](resource.Generic{
