@@ -22,6 +22,7 @@ import (
 	"github.com/olahol/melody"
 
 	"github.com/kiln-go/kiln/extensions/authentication"
+	"github.com/kiln-go/kiln/extensions/authentication/password"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/accountstest"
 	"github.com/kiln-go/kiln/internal/livetest"
@@ -295,8 +296,11 @@ func newLatencyFixture(bin, impl string, n int) (fx *latencyFixture, err error) 
 	if fx.auth, err = authentication.For(fx.domain, users); err != nil {
 		return fx, err
 	}
-	reg, err := authentication.Run(ctx, fx.domain, users, "register_with_password", resource.Input{
-		"email": "ada@example.com", "password": "password123", "password_confirmation": "password123"})
+	pw, err := password.For(fx.auth)
+	if err != nil {
+		return fx, err
+	}
+	reg, err := pw.Register(ctx, fx.domain, password.RegisterInput{Identity: "ada@example.com", Password: "password123", PasswordConfirmation: "password123"})
 	if err != nil {
 		return fx, err
 	}

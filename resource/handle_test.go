@@ -485,3 +485,112 @@ func (s extensionSection) Declare(d *resource.Declaration) {
 		d.AddAction(a)
 	}
 }
+
+// slugFromTitle sets an article's slug from its title.
+func slugFromTitle() resource.Change {
+	return resource.Before(func(_ context.Context, cs *resource.Changeset[article]) error {
+		cs.Record().Slug = strings.ToLower(cs.Record().Title)
+		return nil
+	})
+}
+
+// TestViewResults: CreateResult, UpdateResult and CallViewResult return
+// what the action's changes put in the metadata, besides the record or
+// value.
+func TestViewResults(t *testing.T) {
+	ctx := context.Background()
+	stamp := func(key string) resource.Change {
+		return resource.Change{After: func(_ context.Context, cs *resource.AnyChangeset, rec any) error {
+			cs.SetMetadata(key, rec.(*article).Title)
+			return nil
+		}}
+	}
+	add := resource.NewView[titled, headingInput](resource.Create{Name: "add", Accept: []string{"title"}, Changes: []resource.Change{slugFromTitle(), stamp("added")}})
+	rename := resource.NewView[titled, headingInput](resource.Update{Name: "rename", Accept: []string{"title"}, Changes: []resource.Change{stamp("renamed")}})
+	tally := resource.NewView[titled, resource.NoInput](resource.Generic{Name: "tally",
+		Run: func(_ context.Context, cs *resource.AnyChangeset) (any, error) {
+			cs.SetMetadata("tallied", true)
+			return 7, nil
+		}})
+	articles := resource.New[article]("article", extensionSection{add, rename, tally})
+	layer, err := bunlayer.Open(ctx, "sqlite::memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer layer.Close()
+	d, err := resource.NewDomain("press", articles).Build(ctx, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := layer.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	created, err := add.CreateResult(ctx, d, headingInput{Title: "A"})
+	if err != nil || created.Value.Heading() != "A" || created.Metadata["added"] != "A" {
+		t.Fatalf("CreateResult = %+v, %v", created, err)
+	}
+	updated, err := rename.UpdateResult(ctx, d, created.Value, headingInput{Title: "B"})
+	if err != nil || updated.Value.Heading() != "B" || updated.Metadata["renamed"] != "B" {
+		t.Fatalf("UpdateResult = %+v, %v", updated, err)
+	}
+	called, err := resource.CallViewResult[int](ctx, d, tally, resource.NoInput{})
+	if err != nil || called.Value != 7 || called.Metadata["tallied"] != true {
+		t.Fatalf("CallViewResult = %+v, %v", called, err)
+	}
+	if _, err := resource.CallViewResult[string](ctx, d, tally, resource.NoInput{}); err == nil || err.Error() != "kiln/resource: article.tally returned int, not string" {
+		t.Errorf("CallViewResult of the wrong type = %v", err)
+	}
+	unbound := resource.NewView[titled, resource.NoInput](resource.Generic{Name: "loose"})
+	if _, err := resource.CallViewResult[int](ctx, d, unbound, resource.NoInput{}); !errors.Is(err, resource.ErrUnknownAction) ||
+		err.Error() != `kiln/resource: unknown action: action "loose" was never declared on a resource (add it with Declaration.AddAction)` {
+		t.Errorf("CallViewResult of a view never added = %v", err)
+	}
+}
+
+// TestCallOutsideTransaction: Call, CallView and a generic handle run an
+// OutsideTransaction action as Domain.Run does, without a transaction of
+// their own, so that what it wrote before failing stays written; any other
+// generic action is rolled back whole.
+func TestCallOutsideTransaction(t *testing.T) {
+	ctx := context.Background()
+	boom := errors.New("boom")
+	add := resource.NewView[titled, headingInput](resource.Create{Name: "add", Accept: []string{"title"}, Changes: []resource.Change{slugFromTitle()}})
+	all := resource.NewView[titled, resource.NoInput](resource.Read{Name: "all"})
+	addThenFail := func(ctx context.Context, cs *resource.AnyChangeset) (any, error) {
+		if _, err := add.Create(ctx, cs.Domain(), headingInput{Title: "written"}); err != nil {
+			return nil, err
+		}
+		return nil, boom
+	}
+	outside := resource.NewView[titled, resource.NoInput](resource.Generic{Name: "outside", Run: addThenFail, OutsideTransaction: true})
+	inside := resource.NewView[titled, resource.NoInput](resource.Generic{Name: "inside", Run: addThenFail})
+	articles := resource.New[article]("article", extensionSection{add, all, outside, inside})
+	layer, err := bunlayer.Open(ctx, "sqlite::memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer layer.Close()
+	d, err := resource.NewDomain("press", articles).Build(ctx, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := layer.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		rows, err := all.Read(ctx, d, resource.NoInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(rows)
+	}
+	if _, err := resource.CallView[int](ctx, d, inside, resource.NoInput{}); !errors.Is(err, boom) || count() != 0 {
+		t.Fatalf("inside: %v, %d written; want boom and the write rolled back", err, count())
+	}
+	if _, err := resource.CallView[int](ctx, d, outside, resource.NoInput{}); !errors.Is(err, boom) || count() != 1 {
+		t.Fatalf("CallView outside: %v, %d written; want boom and the write kept", err, count())
+	}
+	if _, err := resource.Call[int](ctx, d, articles, "outside", nil); !errors.Is(err, boom) || count() != 2 {
+		t.Fatalf("Call outside: %v, %d written; want boom and the write kept", err, count())
+	}
+}

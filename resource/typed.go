@@ -75,35 +75,56 @@ func (r *Resource[T]) BulkDestroy(ctx context.Context, d *Domain, action string,
 
 // Call runs a generic action of r and returns its value as a V (the zero V
 // when the action returns nil). A value that is not a V is an error, and
-// rolls the action back.
+// rolls the action back, unless the action runs outside any transaction
+// (Generic.OutsideTransaction): it is then run as Domain.Run runs it, and
+// its value checked after.
 func Call[V any](ctx context.Context, d *Domain, r Ref, action string, in Input) (V, error) {
 	var zero V
-	_, ba, err := d.lookup(r, action)
+	br, ba, err := d.lookup(r, action)
 	if err != nil {
 		return zero, err
 	}
+	v, _, err := call[V](ctx, d, br, ba, in)
+	return v, err
+}
+
+// call runs the generic action ba of br and returns its value as a V, with
+// its result; the result's NotifyErrors are those of the transaction call
+// opened, if it opened one.
+func call[V any](ctx context.Context, d *Domain, br *builtResource, ba *builtAction, in Input) (V, *RunResult, error) {
+	var v, zero V
 	if ba.Type != GenericAction {
-		return zero, fmt.Errorf("%w: %s.%s is %s action, not generic", ErrWrongActionType, r.Name(), action, ba.Type.Article())
+		return zero, nil, fmt.Errorf("%w: %s.%s is %s action, not generic", ErrWrongActionType, br.decl.Name, ba.Name, ba.Type.Article())
 	}
-	// The value is checked inside the transaction: a value of the wrong
-	// type rolls the action back rather than reporting an error for
-	// something committed.
-	var v V
-	_, err = d.inTx(ctx, false, func(ctx context.Context, _ *txState) error {
-		res, err := d.Run(ctx, r, action, in)
-		if err != nil || res.Value == nil {
+	var res *RunResult
+	run := func(ctx context.Context) error {
+		var err error
+		if res, err = d.Run(ctx, br, ba.Name, in); err != nil || res.Value == nil {
 			return err
 		}
 		var ok bool
 		if v, ok = res.Value.(V); !ok {
-			return fmt.Errorf("kiln/resource: %s.%s returned %T, not %s", r.Name(), action, res.Value, reflect.TypeFor[V]())
+			return fmt.Errorf("kiln/resource: %s.%s returned %T, not %s", br.decl.Name, ba.Name, res.Value, reflect.TypeFor[V]())
 		}
 		return nil
-	})
-	if err != nil {
-		return zero, err
 	}
-	return v, nil
+	if ba.OutsideTransaction && !d.inTransaction(ctx) {
+		// The action opens the transactions it needs; wrapping it in one
+		// would hold a write lock through its slow work.
+		if err := run(ctx); err != nil {
+			return zero, nil, err
+		}
+		return v, res, nil
+	}
+	// The value is checked inside the transaction: a value of the wrong
+	// type rolls the action back rather than reporting an error for
+	// something committed.
+	notifyErrs, err := d.inTx(ctx, false, func(ctx context.Context, _ *txState) error { return run(ctx) })
+	if err != nil {
+		return zero, nil, err
+	}
+	res.NotifyErrors = append(res.NotifyErrors, notifyErrs...)
+	return v, res, nil
 }
 
 func (r *Resource[T]) run(ctx context.Context, d *Domain, action string, want ActionType, in Input, opts ...RunOption) (*RunResult, error) {

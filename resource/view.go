@@ -57,12 +57,19 @@ func (v *View[R, In]) exec(ctx context.Context, d *Domain, want ActionType, in I
 
 // Create runs a create action and returns the record.
 func (v *View[R, In]) Create(ctx context.Context, d *Domain, in In) (R, error) {
-	res, err := v.exec(ctx, d, CreateAction, in)
+	res, err := v.CreateResult(ctx, d, in)
 	if err != nil {
 		var zero R
 		return zero, err
 	}
-	return res.Record.(R), nil
+	return res.Value, nil
+}
+
+// CreateResult runs a create action and returns the record with the
+// action's metadata and the notifiers' errors.
+func (v *View[R, In]) CreateResult(ctx context.Context, d *Domain, in In) (*ViewResult[R], error) {
+	res, err := v.exec(ctx, d, CreateAction, in)
+	return viewResult[R](res, err)
 }
 
 // Read runs a read action and returns the records it found.
@@ -90,12 +97,19 @@ func (v *View[R, In]) Get(ctx context.Context, d *Domain, in In, opts ...RunOpti
 
 // Update runs an update action on rec and returns the updated record.
 func (v *View[R, In]) Update(ctx context.Context, d *Domain, rec R, in In) (R, error) {
-	res, err := v.exec(ctx, d, UpdateAction, in, OnRecord(rec))
+	res, err := v.UpdateResult(ctx, d, rec, in)
 	if err != nil {
 		var zero R
 		return zero, err
 	}
-	return res.Record.(R), nil
+	return res.Value, nil
+}
+
+// UpdateResult runs an update action on rec and returns the updated record
+// with the action's metadata and the notifiers' errors.
+func (v *View[R, In]) UpdateResult(ctx context.Context, d *Domain, rec R, in In) (*ViewResult[R], error) {
+	res, err := v.exec(ctx, d, UpdateAction, in, OnRecord(rec))
+	return viewResult[R](res, err)
 }
 
 // UpdateAll runs an update action on every record f matches, in one
@@ -127,15 +141,52 @@ func (v *View[R, In]) DestroyAll(ctx context.Context, d *Domain, f Filter, in In
 // CallView runs the generic action of view v and returns its value as an
 // Out (see Call).
 func CallView[Out, R, In any](ctx context.Context, d *Domain, v *View[R, In], in In) (Out, error) {
-	var zero Out
-	br, ba, err := d.lookupName(v.binding.name(), viewType(d, v.binding.name()), v.name)
+	res, err := CallViewResult[Out](ctx, d, v, in)
 	if err != nil {
+		var zero Out
 		return zero, err
 	}
-	if ba.Type != GenericAction {
-		return zero, fmt.Errorf("%w: %s.%s is %s action, not generic", ErrWrongActionType, br.decl.Name, v.name, ba.Type.Article())
+	return res.Value, nil
+}
+
+// CallViewResult runs the generic action of view v and returns its value as
+// an Out (see Call), with the action's metadata and the notifiers' errors.
+func CallViewResult[Out, R, In any](ctx context.Context, d *Domain, v *View[R, In], in In) (*ViewResult[Out], error) {
+	name := v.binding.name()
+	if name == "" {
+		return nil, fmt.Errorf("%w: action %q was never declared on a resource (add it with Declaration.AddAction)", ErrUnknownAction, v.name)
 	}
-	return Call[Out](ctx, d, br, v.name, toInput(in))
+	br, ba, err := d.lookupName(name, viewType(d, name), v.name)
+	if err != nil {
+		return nil, err
+	}
+	val, res, err := call[Out](ctx, d, br, ba, toInput(in))
+	if err != nil {
+		return nil, err
+	}
+	return &ViewResult[Out]{Value: val, Metadata: res.Metadata, NotifyErrors: res.NotifyErrors}, nil
+}
+
+// ViewResult is what a view's CreateResult and UpdateResult, and
+// CallViewResult, return: the action's record or value with what its
+// changes set with SetMetadata (a token an authentication strategy issued,
+// for example).
+type ViewResult[V any] struct {
+	// Value is the record of a create or update, or the value of a
+	// generic action.
+	Value V
+	// Metadata is what the action's changes set with SetMetadata.
+	Metadata map[string]any
+	// NotifyErrors are the notifiers' failures after commit. The action
+	// itself succeeded.
+	NotifyErrors []error
+}
+
+func viewResult[R any](res *RunResult, err error) (*ViewResult[R], error) {
+	if err != nil {
+		return nil, err
+	}
+	return &ViewResult[R]{Value: res.Record.(R), Metadata: res.Metadata, NotifyErrors: res.NotifyErrors}, nil
 }
 
 func viewType(d *Domain, name string) reflect.Type {

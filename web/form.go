@@ -11,8 +11,6 @@ import (
 	"net/url"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/kiln-go/kiln/resource"
 )
 
 // MaxFormBytes is the largest request body PostForm and the auth routes
@@ -97,9 +95,9 @@ func text(s string) bool {
 	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
 
-// input reads a form post or a JSON object (at most MaxFormBytes) as action
-// input, keeping only the named fields, each a string given at most once.
-func input(r *http.Request, fields ...string) (resource.Input, error) {
+// input reads a form post or a JSON object (at most MaxFormBytes), keeping
+// only the named fields, each a string given at most once.
+func input(r *http.Request, fields ...string) (map[string]string, error) {
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ct == "application/json" {
 		return jsonInput(r, fields)
@@ -108,7 +106,7 @@ func input(r *http.Request, fields ...string) (resource.Input, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := resource.Input{}
+	in := map[string]string{}
 	for _, f := range fields {
 		switch vs := vals[f]; len(vs) {
 		case 0:
@@ -123,7 +121,7 @@ func input(r *http.Request, fields ...string) (resource.Input, error) {
 
 // jsonInput reads a JSON object whose named fields are strings; other
 // fields are ignored, and no field may appear twice.
-func jsonInput(r *http.Request, fields []string) (resource.Input, error) {
+func jsonInput(r *http.Request, fields []string) (map[string]string, error) {
 	body, err := readBody(r)
 	if err != nil {
 		return nil, err
@@ -141,7 +139,7 @@ func jsonInput(r *http.Request, fields []string) (resource.Input, error) {
 		wanted[f] = true
 	}
 	seen := map[string]bool{}
-	in := resource.Input{}
+	in := map[string]string{}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/kiln-go/kiln/internal/livetest"
 	"github.com/kiln-go/kiln/live"
-	"github.com/kiln-go/kiln/resource"
 )
 
 func TestLogOutEverywhereClosesEverySocket(t *testing.T) {
@@ -28,7 +27,7 @@ func TestLogOutEverywhereClosesEverySocket(t *testing.T) {
 				t.Fatal(err)
 			}
 			user := s1.Record
-			if _, err := h.Domain.Run(ctx, h.Users, "log_out_everywhere", resource.Input{"user": user}); err != nil {
+			if _, err := h.LogOutEverywhere.Run(ctx, h.Domain, user); err != nil {
 				t.Fatal(err)
 			}
 			for _, c := range []*livetest.Client{c1, c2} {

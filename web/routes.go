@@ -241,7 +241,7 @@ func (w *Web) Routes() http.Handler {
 			mux.HandleFunc(base+"reset", w.reset)
 		}
 	}
-	if w.logOutAction != "" {
+	if w.hasLogOut {
 		mux.HandleFunc("POST /auth/"+subject+"/log_out_everywhere", w.logOutEverywhere)
 	}
 	mux.HandleFunc("POST /sign-out", w.signOut)
@@ -272,9 +272,8 @@ func userAgent(r *http.Request) string {
 	return ua
 }
 
-// run runs a token-issuing action and answers through the controller.
-func (w *Web) run(rw http.ResponseWriter, r *http.Request, activity Activity, action string, in resource.Input, opts ...resource.RunOption) {
-	s, err := authentication.Run(r.Context(), w.auth.Domain(), w.auth.Resource(), action, in, opts...)
+// answer answers a token-issuing activity through the controller.
+func (w *Web) answer(rw http.ResponseWriter, r *http.Request, activity Activity, s *authentication.Session, err error) {
 	if err != nil {
 		w.controller.Failure(rw, r, w, activity, err)
 		return
@@ -292,8 +291,10 @@ func (w *Web) register(rw http.ResponseWriter, r *http.Request) {
 		ratelimit.Deny(rw, r, err)
 		return
 	}
-	in[password.ArgExtraData] = w.extraData(r)
-	w.run(rw, r, ActivityRegister, w.password.Actions.Register, in)
+	s, err := w.password.Register(r.Context(), w.auth.Domain(), password.RegisterInput{
+		Identity: in[w.password.IdentityField], Password: in[password.ArgPassword],
+		PasswordConfirmation: in[password.ArgPasswordConfirmation], ExtraData: w.extraData(r)})
+	w.answer(rw, r, ActivityRegister, s, err)
 }
 
 func (w *Web) signIn(rw http.ResponseWriter, r *http.Request) {
@@ -302,14 +303,14 @@ func (w *Web) signIn(rw http.ResponseWriter, r *http.Request) {
 		w.controller.Failure(rw, r, w, ActivitySignIn, err)
 		return
 	}
-	identity, _ := in[w.password.IdentityField].(string)
+	identity := in[w.password.IdentityField]
 	attempt, err := w.limiter.SignIn(r, identity)
 	if err != nil {
 		ratelimit.Deny(rw, r, err)
 		return
 	}
-	in[password.ArgExtraData] = w.extraData(r)
-	s, err := authentication.Run(r.Context(), w.auth.Domain(), w.auth.Resource(), w.password.Actions.SignIn, in)
+	s, err := w.password.SignIn(r.Context(), w.auth.Domain(), password.SignInInput{
+		Identity: identity, Password: in[password.ArgPassword], ExtraData: w.extraData(r)})
 	if err != nil {
 		if !errors.Is(err, authentication.ErrAuthenticationFailed) || errors.Is(err, authentication.ErrCredentialChanged) {
 			// Only wrong credentials count against the limits, not a
@@ -334,8 +335,10 @@ func (w *Web) changePassword(rw http.ResponseWriter, r *http.Request) {
 		w.controller.Failure(rw, r, w, ActivityChangePassword, err)
 		return
 	}
-	in[password.ArgExtraData] = w.extraData(r)
-	w.run(rw, r, ActivityChangePassword, w.password.Actions.Change, in, resource.OnRecord(p.User))
+	s, err := w.password.Change(r.Context(), w.auth.Domain(), p.User, password.ChangeInput{
+		CurrentPassword: in[password.ArgCurrentPassword], Password: in[password.ArgPassword],
+		PasswordConfirmation: in[password.ArgPasswordConfirmation], ExtraData: w.extraData(r)})
+	w.answer(rw, r, ActivityChangePassword, s, err)
 }
 
 // resetRequest answers before it looks the identity up: the answer, and
@@ -348,7 +351,7 @@ func (w *Web) resetRequest(rw http.ResponseWriter, r *http.Request) {
 		w.controller.Failure(rw, r, w, ActivityResetRequest, err)
 		return
 	}
-	identity, _ := in[w.password.IdentityField].(string)
+	identity := in[w.password.IdentityField]
 	if strings.TrimSpace(identity) == "" {
 		w.controller.Failure(rw, r, w, ActivityResetRequest, &resource.ValidationError{
 			Resource: w.auth.Resource().Name(), Action: w.password.Actions.RequestReset, Field: w.password.IdentityField, Message: "is required"})
@@ -362,7 +365,7 @@ func (w *Web) resetRequest(rw http.ResponseWriter, r *http.Request) {
 	w.controller.Success(answer, r, w, ActivityResetRequest, nil)
 	answer.sendTo(rw)
 	ctx := context.WithoutCancel(r.Context())
-	if _, err := w.auth.Domain().Run(ctx, w.auth.Resource(), w.password.Actions.RequestReset, in); err != nil {
+	if err := w.password.RequestReset(ctx, w.auth.Domain(), identity); err != nil {
 		w.logger.ErrorContext(ctx, "kiln/web: reset request failed", "err", err)
 	}
 }
@@ -410,8 +413,10 @@ func (w *Web) reset(rw http.ResponseWriter, r *http.Request) {
 		w.controller.Failure(rw, r, w, ActivityReset, err)
 		return
 	}
-	in[password.ArgExtraData] = w.extraData(r)
-	w.run(rw, r, ActivityReset, w.password.Actions.Reset, in)
+	s, err := w.password.Reset(r.Context(), w.auth.Domain(), password.ResetInput{
+		ResetToken: in[password.ArgResetToken], Password: in[password.ArgPassword],
+		PasswordConfirmation: in[password.ArgPasswordConfirmation], ExtraData: w.extraData(r)})
+	w.answer(rw, r, ActivityReset, s, err)
 }
 
 func (w *Web) logOutEverywhere(rw http.ResponseWriter, r *http.Request) {
@@ -420,7 +425,7 @@ func (w *Web) logOutEverywhere(rw http.ResponseWriter, r *http.Request) {
 		w.controller.Failure(rw, r, w, ActivityLogOutEverywhere, ErrNotSignedIn)
 		return
 	}
-	if _, err := w.auth.Domain().Run(r.Context(), w.auth.Resource(), w.logOutAction, resource.Input{"user": p.User}); err != nil {
+	if _, err := w.logOut.Run(r.Context(), w.auth.Domain(), p.User); err != nil {
 		if status, _ := StatusOf(err); status >= 500 {
 			err = fmt.Errorf("%w: %w", ErrRevocationFailed, err)
 		}

@@ -42,11 +42,13 @@ type Web struct {
 	controller AuthController
 	logger     *slog.Logger
 	csrf       *http.CrossOriginProtection
-	password   password.Password
-	hasPW      bool
-	// logOutEverywhere is the add-on's action name, "" without the add-on.
-	logOutAction string
-	limiter      *ratelimit.Limiter
+	// password is the password strategy as built, when hasPW.
+	password password.Password
+	hasPW    bool
+	// logOut is the log_out_everywhere add-on as built, when hasLogOut.
+	logOut    logouteverywhere.LogOutEverywhere
+	hasLogOut bool
+	limiter   *ratelimit.Limiter
 	// public is the public URL, nil without one; trusted are the trusted
 	// origins.
 	public  *url.URL
@@ -141,16 +143,11 @@ func New(auth *authentication.Auth, sessions *Sessions, opts ...Option) *Web {
 	if w.template == nil {
 		w.template = func(s tokenresource.SocketID) string { return s.JTI }
 	}
-	for _, s := range auth.Config().Strategies {
-		if p, ok := s.(password.Password); ok {
-			w.password, w.hasPW = p.Config(), true
-			break
-		}
+	if p, err := password.For(auth); err == nil {
+		w.password, w.hasPW = p, true
 	}
-	for _, a := range auth.Config().AddOns {
-		if l, ok := a.(logouteverywhere.LogOutEverywhere); ok {
-			w.logOutAction = l.Config().ActionName
-		}
+	if l, err := logouteverywhere.For(auth); err == nil {
+		w.logOut, w.hasLogOut = l, true
 	}
 	for _, o := range opts {
 		o(w)

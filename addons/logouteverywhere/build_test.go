@@ -2,6 +2,7 @@ package logouteverywhere_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/kiln-go/kiln/addons/logouteverywhere"
@@ -65,5 +66,30 @@ func TestBuildErrors(t *testing.T) {
 				t.Errorf("Build error\n%s\nwant\n%s", got, c.want)
 			}
 		})
+	}
+}
+
+// TestFor: For finds the built add-on; Run on the declared one, and For on
+// a resource without the add-on, say so.
+func TestFor(t *testing.T) {
+	ctx := context.Background()
+	if _, err := (logouteverywhere.LogOutEverywhere{}).Run(ctx, nil, &accountstest.User{}); !errors.Is(err, logouteverywhere.ErrNotBuilt) ||
+		err.Error() != "kiln/logouteverywhere: the add-on is not built; use the one logouteverywhere.For returns" {
+		t.Errorf("Run on the declared add-on = %v", err)
+	}
+	tokens := resource.New[accountstest.Token]("token", tokenresource.Token{})
+	users := resource.New[accountstest.User]("user", authentication.Authentication{Tokens: authentication.Tokens{Enabled: true, TokenResource: tokens,
+		SigningSecret: authentication.SecretString(accountstest.Secret), StoreAllTokens: true, RequireTokenPresenceForAuthentication: true}})
+	d, err := resource.NewDomain("accounts", users, tokens).Build(ctx, testdb.SQLite(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := authentication.For(d, users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := logouteverywhere.For(auth); !errors.Is(err, logouteverywhere.ErrNoAddOn) ||
+		err.Error() != `kiln/logouteverywhere: the resource has no log_out_everywhere add-on: "user"` {
+		t.Errorf("For without the add-on = %v", err)
 	}
 }

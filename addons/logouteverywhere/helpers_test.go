@@ -83,8 +83,11 @@ type env struct {
 	users  *resource.Resource[accountstest.User]
 	tokens *resource.Resource[accountstest.Token]
 	auth   *authentication.Auth
-	layer  *bunlayer.Layer
-	rec    *recorder
+	// password and logOut are the strategy and the add-on as built.
+	password password.Password
+	logOut   logouteverywhere.LogOutEverywhere
+	layer    *bunlayer.Layer
+	rec      *recorder
 	// mailbox holds the reset mails.
 	mailbox *accountstest.Mailbox
 }
@@ -122,14 +125,21 @@ func build(t testing.TB, db string, lo logouteverywhere.LogOutEverywhere, more .
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{d: d, users: users, tokens: tokens, auth: auth, layer: l, rec: rec, mailbox: mailbox}
+	strategy, err := password.For(auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addOn, err := logouteverywhere.For(auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{d: d, users: users, tokens: tokens, auth: auth, password: strategy, logOut: addOn, layer: l, rec: rec, mailbox: mailbox}
 }
 
 // register registers a user with pw.
 func (e *env) register(t testing.TB, email string) *authentication.Session {
 	t.Helper()
-	s, err := authentication.Run(context.Background(), e.d, e.users, "register_with_password", resource.Input{
-		"email": email, "password": pw, "password_confirmation": pw})
+	s, err := e.password.Register(context.Background(), e.d, password.RegisterInput{Identity: email, Password: pw, PasswordConfirmation: pw})
 	if err != nil {
 		t.Fatalf("register %s: %v", email, err)
 	}
@@ -146,8 +156,8 @@ func (e *env) signIn(t testing.TB, email string) *authentication.Session {
 	return s
 }
 
-func (e *env) trySignIn(email, password string) (*authentication.Session, error) {
-	return authentication.Run(context.Background(), e.d, e.users, "sign_in_with_password", resource.Input{"email": email, "password": password})
+func (e *env) trySignIn(email, pass string) (*authentication.Session, error) {
+	return e.password.SignIn(context.Background(), e.d, password.SignInInput{Identity: email, Password: pass})
 }
 
 // valid reports whether a session token verifies.
@@ -158,7 +168,7 @@ func (e *env) valid(token string) bool {
 
 // logOutEverywhere runs the action for user.
 func (e *env) logOutEverywhere(ctx context.Context, user *accountstest.User) (int, error) {
-	return resource.Call[int](ctx, e.d, e.users, "log_out_everywhere", resource.Input{"user": user})
+	return e.logOut.Run(ctx, e.d, user)
 }
 
 // jtis returns the sorted jtis of sessions.

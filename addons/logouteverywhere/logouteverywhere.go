@@ -3,10 +3,14 @@
 // ApplyOnPasswordChange, the same on any update that changes the hashed
 // password, inside that update's transaction. Each revoked token sends one
 // notification after commit, so every live session closes.
+//
+// At run time, For(auth) returns the add-on as the domain built it; its Run
+// runs the action.
 package logouteverywhere
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -40,6 +44,40 @@ type LogOutEverywhere struct {
 	// attribute apply_on_password_change watches. Default: the password
 	// strategy's, or hashed_password.
 	HashedPasswordField string
+
+	// action is the view of the action, made by Transform for the
+	// declaration it builds; nil before. Its argument is named at build
+	// time (ArgumentName): its input is a resource.Input.
+	action *resource.View[any, resource.Input]
+}
+
+// Errors of Run.
+var (
+	// ErrNoAddOn: the resource does not declare the add-on.
+	ErrNoAddOn = errors.New("kiln/logouteverywhere: the resource has no log_out_everywhere add-on")
+	// ErrNotBuilt: Run was called on the add-on as declared, not on the
+	// one For returns, which holds the handle on its action.
+	ErrNotBuilt = errors.New("kiln/logouteverywhere: the add-on is not built; use the one logouteverywhere.For returns")
+)
+
+// For returns the add-on of auth's resource as the domain built it: its
+// Run runs the action, by its configured name.
+func For(auth *authentication.Auth) (LogOutEverywhere, error) {
+	for _, o := range auth.Config().AddOns {
+		if l, ok := o.(LogOutEverywhere); ok && l.action != nil {
+			return l, nil
+		}
+	}
+	return LogOutEverywhere{}, fmt.Errorf("%w: %q", ErrNoAddOn, auth.Resource().Name())
+}
+
+// Run runs the action for user (a *T): it revokes every stored token of
+// the user, in one statement, and returns how many.
+func (l LogOutEverywhere) Run(ctx context.Context, d *resource.Domain, user any) (int, error) {
+	if l.action == nil {
+		return 0, ErrNotBuilt
+	}
+	return resource.CallView[int](ctx, d, l.action, resource.Input{l.ArgumentName: user})
 }
 
 // AddOnName implements authentication.AddOn.
@@ -65,10 +103,10 @@ func (l LogOutEverywhere) hashedField(auth authentication.Authentication) string
 }
 
 // Transform adds the action and, with ApplyOnPasswordChange, the change on
-// every update.
-func (l LogOutEverywhere) Transform(_ *resource.BuildContext, d *resource.Declaration, auth authentication.Authentication) {
+// every update. It returns the add-on as built, whose Run runs the action.
+func (l LogOutEverywhere) Transform(_ *resource.BuildContext, d *resource.Declaration, auth authentication.Authentication) authentication.AddOn {
 	l = l.Config()
-	d.AddAction(resource.Generic{
+	l.action = resource.NewView[any, resource.Input](resource.Generic{
 		Name:        l.ActionName,
 		Description: "Revokes every stored token of the user; each live session closes.",
 		Arguments:   []resource.Argument{{Name: l.ArgumentName, Type: reflect.PointerTo(d.Type), Validate: "required"}},
@@ -76,6 +114,7 @@ func (l LogOutEverywhere) Transform(_ *resource.BuildContext, d *resource.Declar
 			return l.revokeAll(ctx, cs, cs.Argument(l.ArgumentName), tokenresource.ReasonLogOutEverywhere)
 		},
 	})
+	d.AddAction(l.action)
 	if l.ApplyOnPasswordChange {
 		field := l.hashedField(auth)
 		d.AddChange(resource.Change{
@@ -99,6 +138,7 @@ func (l LogOutEverywhere) Transform(_ *resource.BuildContext, d *resource.Declar
 			},
 		})
 	}
+	return l
 }
 
 func (l LogOutEverywhere) revokeAll(ctx context.Context, cs *resource.AnyChangeset, user any, reason tokenresource.Reason) (int, error) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kiln-go/kiln/addons/logouteverywhere"
 	"github.com/kiln-go/kiln/extensions/authentication"
+	"github.com/kiln-go/kiln/extensions/authentication/password"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/accountstest"
 	"github.com/kiln-go/kiln/resource"
@@ -64,7 +65,7 @@ func TestLogOutEverywhere(t *testing.T) {
 					t.Errorf("ada's session %d still verifies", i)
 				}
 			}
-			if _, err := e.d.Run(ctx, e.users, "sign_in_with_token", resource.Input{"token": signInTok}); err == nil {
+			if _, err := e.password.SignInWithToken(ctx, e.d, password.SignInWithTokenInput{Token: signInTok}); err == nil {
 				t.Error("ada's sign-in token still works")
 			}
 			for i, s := range bob {
@@ -77,7 +78,7 @@ func TestLogOutEverywhere(t *testing.T) {
 				t.Error("a session after log out everywhere does not verify")
 			}
 			// The user argument is required.
-			if _, err := resource.Call[int](ctx, e.d, e.users, "log_out_everywhere", resource.Input{}); !errors.Is(err, resource.ErrInvalid) {
+			if _, err := e.logOut.Run(ctx, e.d, nil); !errors.Is(err, resource.ErrInvalid) {
 				t.Errorf("without user: %v", err)
 			}
 		})
@@ -130,7 +131,7 @@ func TestLogOutEverywherePurposes(t *testing.T) {
 }
 
 // TestRenamedAction: ActionName and ArgumentName rename the action and
-// its argument.
+// its argument; Run runs the renamed one.
 func TestRenamedAction(t *testing.T) {
 	e := build(t, "sqlite", logouteverywhere.LogOutEverywhere{ActionName: "sign_out_all", ArgumentName: "account"})
 	ctx := context.Background()
@@ -141,6 +142,13 @@ func TestRenamedAction(t *testing.T) {
 	}
 	if e.valid(ada.Token) {
 		t.Error("the session survived")
+	}
+	phone := e.signIn(t, "ada@example.com")
+	if n, err := e.logOut.Run(ctx, e.d, ada.Record); err != nil || n != 1 {
+		t.Fatalf("Run = %d, %v", n, err)
+	}
+	if e.valid(phone.Token) {
+		t.Error("the session survived Run")
 	}
 	if e.d.Declaration(e.users).Action("log_out_everywhere") != nil {
 		t.Error("the default action is there too")

@@ -39,7 +39,7 @@ var extraActions = resource.Actions{
 
 // setPassword runs set_password on user in ctx.
 func (e *env) setPassword(ctx context.Context, user *accountstest.User, p string) error {
-	_, err := e.d.Run(ctx, e.users, "set_password", resource.Input{"password": p, "password_confirmation": p}, resource.OnRecord(user))
+	_, err := e.password.Set(ctx, e.d, user, password.SetInput{Password: p, PasswordConfirmation: p})
 	return err
 }
 
@@ -205,8 +205,8 @@ func TestChangePasswordKeepsTheFreshToken(t *testing.T) {
 			ctx := context.Background()
 			ada := e.register(t, "ada@example.com")
 			e.rec.Reset()
-			s, err := authentication.Run(ctx, e.d, e.users, "change_password", resource.Input{
-				"current_password": pw, "password": "a-new-password", "password_confirmation": "a-new-password"}, resource.OnRecord(ada.Record))
+			s, err := e.password.Change(ctx, e.d, ada.Record, password.ChangeInput{
+				CurrentPassword: pw, Password: "a-new-password", PasswordConfirmation: "a-new-password"})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -11,9 +11,9 @@ import (
 
 	"github.com/kiln-go/kiln/addons/logouteverywhere"
 	"github.com/kiln-go/kiln/extensions/authentication"
+	"github.com/kiln-go/kiln/extensions/authentication/password"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/accountstest"
-	"github.com/kiln-go/kiln/resource"
 )
 
 // TestNoSurvivorsOfRevokeAll: many sign-ins with the current password run
@@ -35,13 +35,13 @@ func TestNoSurvivorsOfRevokeAll(t *testing.T) {
 	}{
 		{"password change", func(e *env, user *accountstest.User, current string, round int) (string, error) {
 			next := fmt.Sprintf("changed-%d-password", round)
-			_, err := e.d.Run(context.Background(), e.users, "change_password", resource.Input{
-				"current_password": current, "password": next, "password_confirmation": next}, resource.OnRecord(user))
+			_, err := e.password.Change(context.Background(), e.d, user, password.ChangeInput{
+				CurrentPassword: current, Password: next, PasswordConfirmation: next})
 			return next, err
 		}},
 		{"password reset", func(e *env, user *accountstest.User, current string, round int) (string, error) {
 			ctx := context.Background()
-			if _, err := e.d.Run(ctx, e.users, "request_password_reset", resource.Input{"email": user.Email}); err != nil {
+			if err := e.password.RequestReset(ctx, e.d, user.Email); err != nil {
 				return "", err
 			}
 			token := e.mailbox.Last(user.Email)
@@ -49,8 +49,7 @@ func TestNoSurvivorsOfRevokeAll(t *testing.T) {
 				return "", errors.New("no reset mail")
 			}
 			next := fmt.Sprintf("reset-%d-password", round)
-			_, err := authentication.Run(ctx, e.d, e.users, "reset_with_password", resource.Input{
-				"reset_token": token, "password": next, "password_confirmation": next})
+			_, err := e.password.Reset(ctx, e.d, password.ResetInput{ResetToken: token, Password: next, PasswordConfirmation: next})
 			return next, err
 		}},
 		{"log out everywhere", func(e *env, user *accountstest.User, current string, _ int) (string, error) {
@@ -160,9 +159,9 @@ func TestNoSurvivorsOfRevokeAll(t *testing.T) {
 // getUser reads a user by email.
 func (e *env) getUser(t testing.TB, email string) *accountstest.User {
 	t.Helper()
-	res, err := e.d.Run(context.Background(), e.users, "get_by_email", resource.Input{"email": email})
+	user, err := e.password.GetByIdentity(context.Background(), e.d, email)
 	if err != nil {
 		t.Fatalf("get %s: %v", email, err)
 	}
-	return res.Record.(*accountstest.User)
+	return user.(*accountstest.User)
 }

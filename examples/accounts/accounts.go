@@ -28,6 +28,38 @@ type Token struct {
 	tokenresource.Fields
 }
 
+// The example's own actions, declared with typed handles and run through
+// them.
+var (
+	// getByEmail finds the user of an email, as given (tokens revoke
+	// --user). The password strategy adds a get_by_email of its own unless
+	// the resource declares one: this is that action, with a handle.
+	getByEmail = resource.DefineGet[User, byEmail](resource.Read{
+		Name:        "get_by_email",
+		Description: "Gets a user by email.",
+		GetBy:       []string{"email"},
+	})
+	// sessionsOf lists the sessions page.
+	sessionsOf = resource.DefineRead[Token, bySubject](resource.Read{
+		Name:        "sessions_of",
+		Description: "The unexpired session tokens of a subject, newest first.",
+		Filter: resource.And{
+			resource.Eq("subject", resource.FromArg("subject")),
+			resource.Eq("purpose", tokenresource.PurposeUser),
+			resource.Gt("expires_at", resource.CurrentTime),
+		},
+		Sort: []resource.Sort{resource.Desc("created_at")},
+	})
+)
+
+// byEmail is getByEmail's input.
+type byEmail struct{ Email string }
+
+// bySubject is sessionsOf's input: a token subject.
+type bySubject struct {
+	Subject string `validate:"required"`
+}
+
 // liveSocketID is the live socket id template: one id per session token.
 func liveSocketID(s tokenresource.SocketID) string { return "users_sessions:" + s.JTI }
 
@@ -43,22 +75,11 @@ func declare(endpoint tokenresource.Endpoint, secret authentication.Secret, prev
 			LiveSocketIDTemplate: liveSocketID,
 		},
 		resource.Notifiers(tokenrevocation.Notifier{}),
-		resource.Actions{
-			resource.Read{
-				Name:        "sessions_of",
-				Description: "The unexpired session tokens of a subject, newest first.",
-				Arguments:   []resource.Argument{{Name: "subject", Validate: "required"}},
-				Filter: resource.And{
-					resource.Eq("subject", resource.FromArg("subject")),
-					resource.Eq("purpose", tokenresource.PurposeUser),
-					resource.Gt("expires_at", resource.CurrentTime),
-				},
-				Sort: []resource.Sort{resource.Desc("created_at")},
-			},
-		},
+		resource.Actions{sessionsOf},
 	)
 	users := resource.New[User]("user",
 		resource.Table("users"),
+		resource.Actions{getByEmail},
 		authentication.Authentication{
 			Tokens: authentication.Tokens{
 				Enabled:                               true,

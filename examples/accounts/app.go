@@ -31,8 +31,6 @@ type app struct {
 	pubsub   live.PubSub
 	layer    *bunlayer.Layer
 	domain   *resource.Domain
-	users    *resource.Resource[User]
-	tokens   *resource.Resource[Token]
 	auth     *authentication.Auth
 	web      *web.Web
 	endpoint *live.Endpoint
@@ -65,7 +63,7 @@ func build(ctx context.Context, cfg *cli.Config, logger *slog.Logger) (*cli.Runt
 		Layer:  layer,
 		Tokens: a.auth.Tokens(),
 		SubjectOf: func(ctx context.Context, email string) (string, error) {
-			u, err := a.users.Get(ctx, a.domain, "get_by_email", resource.Input{"email": email})
+			u, err := getByEmail.Run(ctx, a.domain, byEmail{Email: email})
 			if err != nil {
 				return "", err
 			}
@@ -153,7 +151,7 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 	glue := web.New(auth, sessions, append(webOpts, web.WithLogger(logger), web.WithRateLimiter(limiter))...)
 	endpoint.SetAuthenticator(glue.LiveAuthenticator())
 	endpoint.SetChecker(glue.SessionChecker())
-	return &app{pubsub: ps, layer: layer, domain: domain, users: users, tokens: tokens, auth: auth, web: glue,
+	return &app{pubsub: ps, layer: layer, domain: domain, auth: auth, web: glue,
 		endpoint: endpoint, mailbox: mailbox, logger: logger, https: cfg.HTTPS(), closeLimiter: closeLimiter,
 		metrics: metrics, metricsPublic: cfg.MetricsPublic}, nil
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/testdb"
 	"github.com/kiln-go/kiln/live"
+	"github.com/kiln-go/kiln/resource"
 )
 
 const (
@@ -55,6 +56,7 @@ func TestContract(t *testing.T) {
 			t.Run("log out everywhere", app.testLogOutEverywhere)
 			t.Run("sign out", app.testSignOut)
 			t.Run("sessions", app.testSessions)
+			t.Run("subject of", app.testSubjectOf)
 			t.Run("live websocket", app.testLiveWebsocket)
 			t.Run("cross origin", app.testCrossOrigin)
 		})
@@ -793,6 +795,24 @@ func (a *contractApp) testSignOut(t *testing.T) {
 
 // sessionRows matches the rows of the sessions page.
 var sessionRows = regexp.MustCompile(`<tr data-jti="([^"]+)"><td>(.*?)</td>`)
+
+// testSubjectOf: the runtime's SubjectOf (tokens revoke --user) finds the
+// token subject of an email.
+func (a *contractApp) testSubjectOf(t *testing.T) {
+	ctx := context.Background()
+	email := newEmail("subject")
+	a.register(t, email)
+	var id string
+	if err := a.db.NewSelect().Table("users").Column("id").Where("email = ?", email).Scan(ctx, &id); err != nil {
+		t.Fatal(err)
+	}
+	if sub, err := a.rt.SubjectOf(ctx, email); err != nil || sub != "user?id="+id {
+		t.Errorf("SubjectOf(%s) = %q, %v; want user?id=%s", email, sub, err, id)
+	}
+	if _, err := a.rt.SubjectOf(ctx, newEmail("nobody")); !errors.Is(err, resource.ErrNotFound) {
+		t.Errorf("SubjectOf an unknown email = %v, want ErrNotFound", err)
+	}
+}
 
 func (a *contractApp) testSessions(t *testing.T) {
 	email := newEmail("sessions")

@@ -213,7 +213,7 @@ func (a *app) sessionsPage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rows, err := a.tokens.Read(r.Context(), a.domain, "sessions_of", resource.Input{"subject": p.Subject})
+	rows, err := sessionsOf.Run(r.Context(), a.domain, bySubject{Subject: p.Subject})
 	if err != nil {
 		http.Error(w, "cannot list sessions", http.StatusInternalServerError)
 		return

@@ -27,6 +27,9 @@ var (
 	ErrAuthenticationFailed = errors.New("kiln/authentication: authentication failed")
 	ErrTokensDisabled       = errors.New("kiln/authentication: tokens are not enabled")
 	ErrNotAuthenticatable   = errors.New("kiln/authentication: resource has no authentication section")
+	// ErrNoToken: an action expected to issue a token issued none (an
+	// action of the same name declared in its place, say).
+	ErrNoToken = errors.New("kiln/authentication: the action issued no token")
 )
 
 // Auth is the run-time side of a built authenticated resource: it issues,
@@ -289,11 +292,10 @@ func (a *Auth) RecordFor(ctx context.Context, subject string) (any, error) {
 	if len(keys) != len(in) {
 		return nil, fmt.Errorf("kiln/authentication: subject %q has unknown keys", subject)
 	}
-	res, err := a.domain.Run(ctx, a.users, a.cfg.GetBySubjectAction, in)
-	if err != nil {
-		return nil, err
+	if a.cfg.getBySubject == nil {
+		return nil, fmt.Errorf("%w: %s has no primary key, so no %s action", resource.ErrUnknownAction, a.users.Name(), a.cfg.GetBySubjectAction)
 	}
-	return res.Record, nil
+	return a.cfg.getBySubject.Get(ctx, a.domain, in)
 }
 
 // keyString renders a primary key value for a subject.
@@ -328,7 +330,8 @@ func newJTI() string {
 
 // Metadata keys under which token-issuing actions return their token.
 const (
-	// TokenKey holds the issued token (a string) in RunResult.Metadata and Result[T].Metadata.
+	// TokenKey holds the issued token (a string) in the Metadata of
+	// RunResult, Result[T] and ViewResult.
 	TokenKey = "token"
 	// ClaimsKey holds its *Claims.
 	ClaimsKey = "claims"
@@ -342,21 +345,16 @@ type Session struct {
 	Claims *Claims
 }
 
-// Run runs a token-issuing action (register, sign in, reset…) and returns
-// the record with its token.
-func Run(ctx context.Context, d *resource.Domain, r resource.Ref, action string, in resource.Input, opts ...resource.RunOption) (*Session, error) {
-	res, err := d.Run(ctx, r, action, in, opts...)
-	if err != nil {
-		return nil, err
-	}
-	s := &Session{Record: res.Record}
-	if s.Record == nil {
-		s.Record = res.Value
-	}
+// SessionOf returns the session a token-issuing action (register, sign
+// in, reset…) run through a view returned: the record (a create's or
+// update's, or a generic action's value) and the token its changes put in
+// the metadata. It fails when the action issued no token.
+func SessionOf[V any](res *resource.ViewResult[V]) (*Session, error) {
+	s := &Session{Record: res.Value}
 	s.Token, _ = res.Metadata[TokenKey].(string)
 	s.Claims, _ = res.Metadata[ClaimsKey].(*Claims)
-	if s.Token == "" {
-		return nil, fmt.Errorf("kiln/authentication: %s.%s issued no token", r.Name(), action)
+	if s.Token == "" || s.Claims == nil {
+		return nil, ErrNoToken
 	}
 	return s, nil
 }

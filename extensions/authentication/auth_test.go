@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kiln-go/kiln/extensions/authentication"
+	"github.com/kiln-go/kiln/extensions/authentication/password"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/accountstest"
 	"github.com/kiln-go/kiln/internal/testdb"
@@ -226,6 +227,60 @@ func TestSubjectRoundTrip(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGetBySubjectAction: RecordFor runs the action GetBySubjectAction
+// names: the one the section adds under that name, or the resource's own
+// of that name when it declares one.
+func TestGetBySubjectAction(t *testing.T) {
+	ctx := context.Background()
+	t.Run("renamed", func(t *testing.T) {
+		e := newEnv(t, "sqlite", authentication.Authentication{GetBySubjectAction: "by_subject", Tokens: sessionTokens(authentication.SecretString(secret))})
+		decl := e.d.Declaration(e.users)
+		if decl.Action("by_subject") == nil || decl.Action("get_by_subject") != nil {
+			t.Fatalf("actions %v", decl.Actions)
+		}
+		u := e.user(t, "ada@example.com")
+		sub, _ := e.auth.Subject(u)
+		if rec, err := e.auth.RecordFor(ctx, sub); err != nil || rec.(*User).ID != u.ID {
+			t.Fatalf("RecordFor = %v, %v", rec, err)
+		}
+	})
+	t.Run("declared", func(t *testing.T) {
+		tokens := resource.New[Token]("token", resource.Table("tokens"), tokenresource.Token{})
+		users := resource.New[User]("user", resource.Table("users"),
+			resource.Actions{
+				resource.Create{Name: "create", Accept: []string{"email"}},
+				// Banned users have no session.
+				resource.Read{Name: "get_by_subject", GetBy: []string{"id"}, Filter: resource.Ne("email", "banned@example.com")},
+			},
+			authentication.Authentication{Tokens: authentication.Tokens{Enabled: true, TokenResource: tokens,
+				SigningSecret: authentication.SecretString(secret), SessionIdentifier: authentication.SessionUnsafe}},
+		)
+		layer := testdb.SQLite(t)
+		d, err := resource.NewDomain("accounts", users, tokens).Build(ctx, layer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := layer.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		auth, err := authentication.For(d, users)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for email, found := range map[string]bool{"ada@example.com": true, "banned@example.com": false} {
+			u, err := users.Create(ctx, d, "create", resource.Input{"email": email})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sub, _ := auth.Subject(u)
+			_, err = auth.RecordFor(ctx, sub)
+			if found && err != nil || !found && !errors.Is(err, resource.ErrNotFound) {
+				t.Errorf("RecordFor(%s) = %v; found: %v", email, err, found)
+			}
+		}
+	})
 }
 
 // Member has a text key that needs escaping in a subject.
@@ -666,13 +721,12 @@ func TestAlgorithms(t *testing.T) {
 	}
 }
 
-// TestRun returns the token an action issued, and fails for actions that
-// issue none.
-func TestRun(t *testing.T) {
+// TestSessionOf returns the record and token of a token-issuing action run
+// through a view, and fails for an action that issued none.
+func TestSessionOf(t *testing.T) {
 	a := accountstest.Build(t, "sqlite", accountstest.Options{})
 	ctx := context.Background()
-	s, err := authentication.Run(ctx, a.Domain, a.Users, "register_with_password", resource.Input{
-		"email": "ada@example.com", "password": "password123", "password_confirmation": "password123"})
+	s, err := a.Password.Register(ctx, a.Domain, password.RegisterInput{Identity: "ada@example.com", Password: "password123", PasswordConfirmation: "password123"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -680,12 +734,12 @@ func TestRun(t *testing.T) {
 		t.Errorf("session %+v", s)
 	}
 	// A generic action's value is the record.
-	s, err = authentication.Run(ctx, a.Domain, a.Users, "sign_in_with_password", resource.Input{"email": "ada@example.com", "password": "password123"})
+	s, err = a.Password.SignIn(ctx, a.Domain, password.SignInInput{Identity: "ada@example.com", Password: "password123"})
 	if err != nil || s.Record.(*accountstest.User).Email != "ada@example.com" {
 		t.Fatalf("sign in: %+v, %v", s, err)
 	}
-	_, err = authentication.Run(ctx, a.Domain, a.Users, "request_password_reset", resource.Input{"email": "ada@example.com"})
-	if err == nil || err.Error() != "kiln/authentication: user.request_password_reset issued no token" {
-		t.Errorf("Run of an action that issues no token = %v", err)
+	_, err = authentication.SessionOf(&resource.ViewResult[any]{Value: s.Record, Metadata: map[string]any{}})
+	if !errors.Is(err, authentication.ErrNoToken) || err.Error() != "kiln/authentication: the action issued no token" {
+		t.Errorf("SessionOf a result without a token = %v", err)
 	}
 }

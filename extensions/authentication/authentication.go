@@ -25,6 +25,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/kiln-go/kiln/resource"
@@ -57,6 +58,10 @@ type Authentication struct {
 	// (logouteverywhere.LogOutEverywhere), keyed by name in config files
 	// (add_ons.log_out_everywhere.…).
 	AddOns []AddOn
+
+	// getBySubject is the view of the get-by-subject action, made by
+	// Transform for the declaration it builds; nil before.
+	getBySubject *resource.View[any, resource.Input]
 }
 
 // Tokens configures the JWTs the extension issues.
@@ -138,16 +143,23 @@ func SecretFromEnv(name string) Secret {
 
 // Strategy is a way to sign in. Its Transform and Verify run inside the
 // authentication section's, with the section (defaults applied).
+//
+// Transform adds the strategy's actions, each through a resource.View, and
+// returns the strategy as built: the value that holds those views and runs
+// the actions through them. The built domain's section (Auth.Config) keeps
+// it in place of the declared one.
 type Strategy interface {
 	StrategyName() string
-	Transform(b *resource.BuildContext, d *resource.Declaration, auth Authentication)
+	Transform(b *resource.BuildContext, d *resource.Declaration, auth Authentication) Strategy
 	Verify(b *resource.BuildContext, d *resource.Declaration, auth Authentication)
 }
 
-// AddOn adds behaviour to an authenticated resource.
+// AddOn adds behaviour to an authenticated resource. Like a Strategy's,
+// its Transform returns the add-on as built, with the views of the actions
+// it added.
 type AddOn interface {
 	AddOnName() string
-	Transform(b *resource.BuildContext, d *resource.Declaration, auth Authentication)
+	Transform(b *resource.BuildContext, d *resource.Declaration, auth Authentication) AddOn
 	Verify(b *resource.BuildContext, d *resource.Declaration, auth Authentication)
 }
 
@@ -170,7 +182,9 @@ func (a Authentication) Config(resourceName string) Authentication {
 }
 
 // Transform adds the get-by-subject action, then runs the strategies' and
-// add-ons' transforms.
+// add-ons' transforms. The section, holding the view of that action and the
+// strategies and add-ons as built, then replaces the declared one in d:
+// For finds it there.
 func (a Authentication) Transform(b *resource.BuildContext, d *resource.Declaration) {
 	cfg := a.Config(d.Name)
 	var pk []string
@@ -178,16 +192,27 @@ func (a Authentication) Transform(b *resource.BuildContext, d *resource.Declarat
 		pk = append(pk, attr.Name)
 	}
 	if len(pk) > 0 {
-		d.AddAction(resource.Read{Name: cfg.GetBySubjectAction, Description: "Gets the record a token's subject names.", GetBy: pk})
+		// The keys are the primary key's attributes, known at build time
+		// only: the view's input is a resource.Input.
+		a.getBySubject = resource.NewView[any, resource.Input](resource.Read{
+			Name: cfg.GetBySubjectAction, Description: "Gets the record a token's subject names.", GetBy: pk})
+		d.AddAction(a.getBySubject)
 	}
-	for _, s := range a.Strategies {
+	a.Strategies = slices.Clone(a.Strategies)
+	for i, s := range a.Strategies {
 		if s != nil {
-			s.Transform(b, d, cfg)
+			a.Strategies[i] = s.Transform(b, d, cfg)
 		}
 	}
-	for _, o := range a.AddOns {
+	a.AddOns = slices.Clone(a.AddOns)
+	for i, o := range a.AddOns {
 		if o != nil {
-			o.Transform(b, d, cfg)
+			a.AddOns[i] = o.Transform(b, d, cfg)
+		}
+	}
+	for i, e := range d.Extensions {
+		if e.ExtensionName() == a.ExtensionName() {
+			d.Extensions[i] = a
 		}
 	}
 }

@@ -86,6 +86,10 @@ type Accounts struct {
 	Tokens  *resource.Resource[Token]
 	Auth    *authentication.Auth
 	Mailbox *Mailbox
+	// Password is the password strategy and LogOutEverywhere the add-on,
+	// as built: their methods run their actions.
+	Password         password.Password
+	LogOutEverywhere logouteverywhere.LogOutEverywhere
 }
 
 // Declare declares the two resources.
@@ -141,19 +145,34 @@ func Build(t testing.TB, db string, o Options) *Accounts {
 	if err := layer.Migrate(ctx); err != nil {
 		t.Fatalf("accountstest: migrate: %v", err)
 	}
+	return New(t, d, users, tokens, o.Mailbox)
+}
+
+// New returns the accounts of domain d, built from users and tokens: its
+// Auth, and its password strategy and add-on as built.
+func New(t testing.TB, d *resource.Domain, users *resource.Resource[User], tokens *resource.Resource[Token], mailbox *Mailbox) *Accounts {
+	t.Helper()
 	auth, err := authentication.For(d, users)
 	if err != nil {
 		t.Fatalf("accountstest: %v", err)
 	}
-	return &Accounts{Domain: d, Users: users, Tokens: tokens, Auth: auth, Mailbox: o.Mailbox}
+	pw, err := password.For(auth)
+	if err != nil {
+		t.Fatalf("accountstest: %v", err)
+	}
+	lo, err := logouteverywhere.For(auth)
+	if err != nil {
+		t.Fatalf("accountstest: %v", err)
+	}
+	return &Accounts{Domain: d, Users: users, Tokens: tokens, Auth: auth, Mailbox: mailbox, Password: pw, LogOutEverywhere: lo}
 }
 
 // Register registers a user with password "password123" and returns the
 // session.
 func (a *Accounts) Register(t testing.TB, email string) *authentication.Session {
 	t.Helper()
-	s, err := authentication.Run(context.Background(), a.Domain, a.Users, "register_with_password", resource.Input{
-		"email": email, "password": "password123", "password_confirmation": "password123"})
+	s, err := a.Password.Register(context.Background(), a.Domain, password.RegisterInput{
+		Identity: email, Password: "password123", PasswordConfirmation: "password123"})
 	if err != nil {
 		t.Fatalf("accountstest: register %s: %v", email, err)
 	}
@@ -163,8 +182,7 @@ func (a *Accounts) Register(t testing.TB, email string) *authentication.Session 
 // SignIn signs in with "password123".
 func (a *Accounts) SignIn(t testing.TB, email string) *authentication.Session {
 	t.Helper()
-	s, err := authentication.Run(context.Background(), a.Domain, a.Users, "sign_in_with_password", resource.Input{
-		"email": email, "password": "password123"})
+	s, err := a.Password.SignIn(context.Background(), a.Domain, password.SignInInput{Identity: email, Password: "password123"})
 	if err != nil {
 		t.Fatalf("accountstest: sign in %s: %v", email, err)
 	}

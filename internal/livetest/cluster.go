@@ -102,10 +102,7 @@ func NewNode(t testing.TB, db *Shared, o NodeOptions) *Node {
 	if err := layer.Migrate(ctx); err != nil {
 		t.Fatalf("livetest: migrate: %v", err)
 	}
-	auth, err := authentication.For(d, users)
-	if err != nil {
-		t.Fatalf("livetest: %v", err)
-	}
+	acc := accountstest.New(t, d, users, tokens, mailbox)
 	keys := o.CookieKeys
 	if len(keys) == 0 {
 		keys = [][]byte{CookieKey}
@@ -114,7 +111,7 @@ func NewNode(t testing.TB, db *Shared, o NodeOptions) *Node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wb := web.New(auth, sessions, o.WebOptions...)
+	wb := web.New(acc.Auth, sessions, o.WebOptions...)
 	ep.SetAuthenticator(wb.LiveAuthenticator())
 	if o.SweepInterval > 0 {
 		ep.SetChecker(wb.SessionChecker())
@@ -125,7 +122,6 @@ func NewNode(t testing.TB, db *Shared, o NodeOptions) *Node {
 	mux.Handle("/sign-out", routes)
 	mux.Handle("GET /live/websocket", ep)
 	srv := httptest.NewServer(mux)
-	acc := &accountstest.Accounts{Domain: d, Users: users, Tokens: tokens, Auth: auth, Mailbox: mailbox}
 	n := &Node{Harness: &Harness{Accounts: acc, Endpoint: ep, Web: wb, Server: srv}, Layer: layer}
 	t.Cleanup(n.Stop)
 	return n

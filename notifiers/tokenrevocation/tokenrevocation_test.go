@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kiln-go/kiln/extensions/authentication"
+	"github.com/kiln-go/kiln/extensions/authentication/password"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/accountstest"
 	"github.com/kiln-go/kiln/notifiers/tokenrevocation"
@@ -123,9 +124,8 @@ func TestDisconnectsOncePerRevokedToken(t *testing.T) {
 			if err != nil {
 				t.Fatalf("the reset token: %v", err)
 			}
-			changed, err := authentication.Run(ctx, a.Domain, a.Users, "change_password", resource.Input{
-				"current_password": "password123", "password": "a new password", "password_confirmation": "a new password"},
-				resource.OnRecord(ada.Record))
+			changed, err := a.Password.Change(ctx, a.Domain, ada.Record, password.ChangeInput{
+				CurrentPassword: "password123", Password: "a new password", PasswordConfirmation: "a new password"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -135,7 +135,7 @@ func TestDisconnectsOncePerRevokedToken(t *testing.T) {
 				disconnect{idOf(reset), tokenresource.ReasonPasswordChanged})
 
 			// log_out_everywhere: the token of the change, and one more.
-			s4, err := authentication.Run(ctx, a.Domain, a.Users, "sign_in_with_password", resource.Input{"email": "ada@example.com", "password": "a new password"})
+			s4, err := a.Password.SignIn(ctx, a.Domain, password.SignInInput{Identity: "ada@example.com", Password: "a new password"})
 			if err != nil {
 				t.Fatal(err)
 			}

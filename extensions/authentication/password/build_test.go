@@ -2,6 +2,7 @@ package password_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/kiln-go/kiln/extensions/authentication"
@@ -107,8 +108,8 @@ func TestDefaults(t *testing.T) {
 
 // TestConfirmationOptional drops the confirmation argument.
 func TestConfirmationOptional(t *testing.T) {
-	d, users, auth := customAccounts(t, password.Password{IdentityField: "email", ConfirmationOptional: true, HashProvider: password.Bcrypt{Cost: 4}})
-	s, err := authentication.Run(context.Background(), d, users, "register_with_password", resource.Input{"email": "ada@example.com", "password": pw})
+	d, users, auth, p := customAccounts(t, password.Password{IdentityField: "email", ConfirmationOptional: true, HashProvider: password.Bcrypt{Cost: 4}})
+	s, err := p.Register(context.Background(), d, password.RegisterInput{Identity: "ada@example.com", Password: pw})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,5 +119,105 @@ func TestConfirmationOptional(t *testing.T) {
 	_, err = d.Run(context.Background(), users, "register_with_password", resource.Input{"email": "bob@example.com", "password": pw, "password_confirmation": pw})
 	if validationError(err, "password_confirmation") == nil {
 		t.Errorf("the confirmation is still an argument: %v", err)
+	}
+}
+
+// TestConfirmationOptionalIgnoresConfirmation: the methods do not pass a
+// confirmation the action does not take.
+func TestConfirmationOptionalIgnoresConfirmation(t *testing.T) {
+	d, _, _, p := customAccounts(t, password.Password{IdentityField: "email", ConfirmationOptional: true, HashProvider: password.Bcrypt{Cost: 4}})
+	ctx := context.Background()
+	s, err := p.Register(ctx, d, password.RegisterInput{Identity: "ada@example.com", Password: pw, PasswordConfirmation: "something else"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Change(ctx, d, s.Record, password.ChangeInput{CurrentPassword: pw, Password: "a-new-password"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.SignIn(ctx, d, password.SignInInput{Identity: "ada@example.com", Password: "a-new-password"}); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestRenamedActions: the methods run the actions under their configured
+// names.
+func TestRenamedActions(t *testing.T) {
+	mailbox := &accountstest.Mailbox{}
+	d, users, auth, p := customAccounts(t, password.Password{IdentityField: "email", HashProvider: password.Bcrypt{Cost: 4},
+		Resettable: &password.Resettable{Sender: mailbox},
+		Actions: password.ActionNames{Register: "sign_up", SignIn: "log_in", SignInWithToken: "redeem", Change: "change",
+			Set: "set", GetByIdentity: "find", RequestReset: "forgot", Reset: "reset"}})
+	decl := d.Declaration(users)
+	for _, name := range []string{"sign_up", "log_in", "redeem", "change", "set", "find", "forgot", "reset"} {
+		if decl.Action(name) == nil {
+			t.Errorf("no action %q", name)
+		}
+	}
+	if decl.Action("register_with_password") != nil {
+		t.Error("the default register action is there too")
+	}
+	ctx := context.Background()
+	s, err := p.Register(ctx, d, password.RegisterInput{Identity: "ada@example.com", Password: pw, PasswordConfirmation: pw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, err := p.SignIn(ctx, d, password.SignInInput{Identity: "Ada@Example.com", Password: pw, SignInToken: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.SignInWithToken(ctx, d, password.SignInWithTokenInput{Token: one.Token}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Change(ctx, d, s.Record, password.ChangeInput{CurrentPassword: pw, Password: "changed-password", PasswordConfirmation: "changed-password"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Set(ctx, d, s.Record, password.SetInput{Password: "set-password", PasswordConfirmation: "set-password"}); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := p.GetByIdentity(ctx, d, " ADA@example.com"); err != nil || u.(*accountstest.User).ID != s.Record.(*accountstest.User).ID {
+		t.Fatalf("GetByIdentity = %v, %v", u, err)
+	}
+	if err := p.RequestReset(ctx, d, "ada@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	reset, err := p.Reset(ctx, d, password.ResetInput{ResetToken: mailbox.Last("ada@example.com"), Password: "reset-password", PasswordConfirmation: "reset-password"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.Verify(ctx, reset.Token); err != nil {
+		t.Errorf("the reset's session: %v", err)
+	}
+}
+
+// TestFor: For finds the built strategy; the declared one, a resource
+// without the strategy and a strategy without Resettable say so.
+func TestFor(t *testing.T) {
+	ctx := context.Background()
+	declared := password.Password{IdentityField: "email"}
+	if _, err := declared.SignIn(ctx, nil, password.SignInInput{Identity: "ada@example.com", Password: pw}); !errors.Is(err, password.ErrNotBuilt) ||
+		err.Error() != "kiln/password: the strategy is not built; use the one password.For returns" {
+		t.Errorf("SignIn on the declared strategy = %v", err)
+	}
+	d, _, _, p := customAccounts(t, password.Password{IdentityField: "email", HashProvider: password.Bcrypt{Cost: 4}})
+	if err := p.RequestReset(ctx, d, "ada@example.com"); !errors.Is(err, password.ErrNotResettable) {
+		t.Errorf("RequestReset without Resettable = %v", err)
+	}
+	if _, err := p.Reset(ctx, d, password.ResetInput{ResetToken: "x", Password: pw, PasswordConfirmation: pw}); !errors.Is(err, password.ErrNotResettable) {
+		t.Errorf("Reset without Resettable = %v", err)
+	}
+
+	tokens := resource.New[accountstest.Token]("token", tokenresource.Token{})
+	users := resource.New[accountstest.User]("user", authentication.Authentication{Tokens: authentication.Tokens{Enabled: true, TokenResource: tokens,
+		SigningSecret: authentication.SecretString(accountstest.Secret), StoreAllTokens: true, RequireTokenPresenceForAuthentication: true}})
+	plain, err := resource.NewDomain("accounts", users, tokens).Build(ctx, testdb.SQLite(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := authentication.For(plain, users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := password.For(auth); !errors.Is(err, password.ErrNoStrategy) || err.Error() != `kiln/password: the resource has no password strategy: "user"` {
+		t.Errorf("For without the strategy = %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/kiln-go/kiln/extensions/authentication"
+	"github.com/kiln-go/kiln/extensions/authentication/password"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/accountstest"
 	"github.com/kiln-go/kiln/resource"
@@ -81,15 +82,13 @@ func count(t testing.TB, a *accountstest.Accounts, table string) int {
 }
 
 // register runs register_with_password.
-func register(a *accountstest.Accounts, email, password, confirmation string) (*authentication.Session, error) {
-	return authentication.Run(context.Background(), a.Domain, a.Users, "register_with_password", resource.Input{
-		"email": email, "password": password, "password_confirmation": confirmation})
+func register(a *accountstest.Accounts, email, pass, confirmation string) (*authentication.Session, error) {
+	return a.Password.Register(context.Background(), a.Domain, password.RegisterInput{Identity: email, Password: pass, PasswordConfirmation: confirmation})
 }
 
 // signIn runs sign_in_with_password.
-func signIn(a *accountstest.Accounts, email, password string) (*authentication.Session, error) {
-	return authentication.Run(context.Background(), a.Domain, a.Users, "sign_in_with_password", resource.Input{
-		"email": email, "password": password})
+func signIn(a *accountstest.Accounts, email, pass string) (*authentication.Session, error) {
+	return a.Password.SignIn(context.Background(), a.Domain, password.SignInInput{Identity: email, Password: pass})
 }
 
 // valid reports whether a session token verifies.

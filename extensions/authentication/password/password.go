@@ -13,6 +13,10 @@
 // with Resettable, request_password_reset and reset_with_password
 // (generic). Token-issuing actions put the token in the result's Metadata
 // under authentication.TokenKey.
+//
+// At run time, For(auth) returns the strategy as the domain built it; its
+// methods (Register, SignIn, Change, Reset…) run those actions, under
+// their configured names, and return the session.
 package password
 
 import (
@@ -79,6 +83,20 @@ type Password struct {
 	// a name left empty takes its default, which follows the strategy's
 	// name (and identity field).
 	Actions ActionNames
+
+	// built holds the views of the strategy's actions, made by Transform
+	// for the declaration it builds; nil before.
+	built *views
+}
+
+// views are the strategy's handles on its actions. Most inputs name the
+// identity field, or drop the confirmation, as configured: those views take
+// a resource.Input. sign_in_with_token's arguments are fixed.
+type views struct {
+	getByIdentity, register, signIn, change, set *resource.View[any, resource.Input]
+	signInWithToken                              *resource.View[any, SignInWithTokenInput]
+	// requestReset and reset are nil unless the strategy is Resettable.
+	requestReset, reset *resource.View[any, resource.Input]
 }
 
 // ActionNames are the names of the strategy's actions; "password" below
@@ -185,8 +203,9 @@ func (p Password) StrategyName() string { return p.Config().Name }
 var mapType = reflect.TypeFor[map[string]any]()
 
 // Transform adds the strategy's actions and marks the hash attribute
-// sensitive and read-only.
-func (p Password) Transform(_ *resource.BuildContext, d *resource.Declaration, auth authentication.Authentication) {
+// sensitive and read-only. It returns the strategy as built, whose methods
+// (SignIn, Register…) run those actions.
+func (p Password) Transform(_ *resource.BuildContext, d *resource.Declaration, auth authentication.Authentication) authentication.Strategy {
 	p = p.Config()
 	n := p.Actions
 	if a := d.Attribute(p.HashedPasswordField); a != nil {
@@ -195,7 +214,7 @@ func (p Password) Transform(_ *resource.BuildContext, d *resource.Declaration, a
 	if d.Attribute(p.IdentityField) == nil {
 		// Verify reports the missing identity field; actions over it
 		// would only add build errors that point the wrong way.
-		return
+		return p
 	}
 	pw := resource.Argument{Name: ArgPassword, Validate: "required", Sensitive: true}
 	confirm := resource.Argument{Name: ArgPasswordConfirmation, Sensitive: true}
@@ -234,8 +253,10 @@ func (p Password) Transform(_ *resource.BuildContext, d *resource.Declaration, a
 			},
 		})
 	}
-	d.AddAction(resource.Read{Name: n.GetByIdentity, Description: "Gets a record by its " + p.IdentityField + ".", GetBy: []string{p.IdentityField}})
-	d.AddAction(resource.Create{
+	v := &views{}
+	p.built = v
+	v.getByIdentity = resource.NewView[any, resource.Input](resource.Read{Name: n.GetByIdentity, Description: "Gets a record by its " + p.IdentityField + ".", GetBy: []string{p.IdentityField}})
+	v.register = resource.NewView[any, resource.Input](resource.Create{
 		Name:        n.Register,
 		Description: "Registers with an identity and a password; issues a session token.",
 		Accept:      []string{p.IdentityField},
@@ -243,23 +264,23 @@ func (p Password) Transform(_ *resource.BuildContext, d *resource.Declaration, a
 		Validations: policy,
 		Changes:     []resource.Change{hash, issue},
 	})
-	d.AddAction(resource.Generic{
+	v.signIn = resource.NewView[any, resource.Input](resource.Generic{
 		Name:        n.SignIn,
 		Description: "Signs in with an identity and a password; issues a session token.",
 		Arguments:   []resource.Argument{{Name: p.IdentityField, Validate: "required"}, pw, extra, {Name: ArgSignInToken, Type: reflect.TypeFor[bool]()}},
 		Run:         p.signIn,
 		// The hash check runs outside any transaction; the token is
-		// issued in one of its own (see issueChecked).
+		// issued in one of its own (see signIn).
 		OutsideTransaction: true,
 	})
-	d.AddAction(resource.Generic{
+	v.signInWithToken = resource.NewView[any, SignInWithTokenInput](resource.Generic{
 		Name:               n.SignInWithToken,
 		Description:        "Exchanges a one-shot sign-in token for a session token.",
 		Arguments:          []resource.Argument{{Name: ArgToken, Validate: "required", Sensitive: true}, extra},
 		Run:                p.signInWithToken,
 		OutsideTransaction: true,
 	})
-	d.AddAction(resource.Update{
+	v.change = resource.NewView[any, resource.Input](resource.Update{
 		Name:        n.Change,
 		Description: "Changes the password after checking the current one; issues a fresh session token.",
 		Arguments:   append([]resource.Argument{{Name: ArgCurrentPassword, Validate: "required", Sensitive: true}}, append(newPassword, extra)...),
@@ -272,22 +293,23 @@ func (p Password) Transform(_ *resource.BuildContext, d *resource.Declaration, a
 			return nil
 		}}, hash, issue},
 	})
-	d.AddAction(resource.Update{
+	v.set = resource.NewView[any, resource.Input](resource.Update{
 		Name:        n.Set,
 		Description: "Sets a new password without checking the old one (used by the reset flow).",
 		Arguments:   newPassword,
 		Validations: policy,
 		Changes:     []resource.Change{hash},
 	})
+	added := []resource.Action{v.getByIdentity, v.register, v.signIn, v.signInWithToken, v.change, v.set}
 	if p.Resettable != nil {
-		d.AddAction(resource.Generic{
+		v.requestReset = resource.NewView[any, resource.Input](resource.Generic{
 			Name:               n.RequestReset,
 			Description:        "Sends a reset token to the user with that identity, if there is one; always succeeds.",
 			Arguments:          []resource.Argument{{Name: p.IdentityField, Validate: "required"}},
 			Run:                p.requestReset,
 			OutsideTransaction: true,
 		})
-		d.AddAction(resource.Generic{
+		v.reset = resource.NewView[any, resource.Input](resource.Generic{
 			Name:               n.Reset,
 			Description:        "Sets a new password with a reset token (used once); issues a session token.",
 			Arguments:          append([]resource.Argument{{Name: ArgResetToken, Validate: "required", Sensitive: true}}, append(newPassword, extra)...),
@@ -295,7 +317,12 @@ func (p Password) Transform(_ *resource.BuildContext, d *resource.Declaration, a
 			Run:                p.reset,
 			OutsideTransaction: true,
 		})
+		added = append(added, v.requestReset, v.reset)
 	}
+	for _, a := range added {
+		d.AddAction(a)
+	}
+	return p
 }
 
 // Verify checks the strategy's attributes and options.
@@ -387,17 +414,10 @@ func issueSession(ctx context.Context, cs *resource.AnyChangeset, rec any) error
 	return nil
 }
 
-// lookup reads the record of an identity, normalised unless the strategy
-// is case-sensitive.
-func (p Password) lookup(ctx context.Context, cs *resource.AnyChangeset, identity any) (any, error) {
-	if s, ok := identity.(string); ok && !p.CaseSensitiveIdentity {
-		identity = NormalizeIdentity(s)
-	}
-	res, err := cs.Domain().Run(ctx, cs.ResourceRef(), p.Actions.GetByIdentity, resource.Input{p.IdentityField: identity})
-	if err != nil {
-		return nil, err
-	}
-	return res.Record, nil
+// lookup reads the record of the identity the action was given (see
+// GetByIdentity).
+func (p Password) lookup(ctx context.Context, cs *resource.AnyChangeset) (any, error) {
+	return p.GetByIdentity(ctx, cs.Domain(), resource.Arg[string](cs, p.IdentityField))
 }
 
 func (p Password) hashOf(cs *resource.AnyChangeset, rec any) string {
@@ -406,7 +426,7 @@ func (p Password) hashOf(cs *resource.AnyChangeset, rec any) string {
 
 func (p Password) signIn(ctx context.Context, cs *resource.AnyChangeset) (any, error) {
 	began := time.Now()
-	rec, err := p.lookup(ctx, cs, cs.Argument(p.IdentityField))
+	rec, err := p.lookup(ctx, cs)
 	if errors.Is(err, resource.ErrNotFound) {
 		p.HashProvider.SimulateValid()
 		return nil, authentication.ErrAuthenticationFailed
@@ -438,7 +458,7 @@ func (p Password) signIn(ctx context.Context, cs *resource.AnyChangeset) (any, e
 		if err := check.Confirm(ctx); err != nil {
 			return err
 		}
-		now, err := p.lookup(ctx, cs, cs.Argument(p.IdentityField))
+		now, err := p.lookup(ctx, cs)
 		if err != nil {
 			return fmt.Errorf("%w: %v", authentication.ErrAuthenticationFailed, err)
 		}
@@ -501,7 +521,7 @@ func (p Password) signInWithToken(ctx context.Context, cs *resource.AnyChangeset
 }
 
 func (p Password) requestReset(ctx context.Context, cs *resource.AnyChangeset) (any, error) {
-	rec, err := p.lookup(ctx, cs, cs.Argument(p.IdentityField))
+	rec, err := p.lookup(ctx, cs)
 	if err != nil {
 		if !errors.Is(err, resource.ErrNotFound) {
 			cs.Domain().Logger().ErrorContext(ctx, "kiln: password reset request failed", "resource", cs.Resource(), "err", err)
@@ -542,10 +562,6 @@ func (p Password) reset(ctx context.Context, cs *resource.AnyChangeset) (any, er
 	if err != nil {
 		return nil, cs.Invalid(ArgResetToken, "is invalid or expired")
 	}
-	in := resource.Input{ArgPassword: cs.Argument(ArgPassword)}
-	if !p.ConfirmationOptional {
-		in[ArgPasswordConfirmation] = cs.Argument(ArgPasswordConfirmation)
-	}
 	// Hash now, outside the transaction; set_password's hash change finds
 	// it in ctx instead of hashing in the transaction.
 	pw := resource.Arg[string](cs, ArgPassword)
@@ -568,12 +584,12 @@ func (p Password) reset(ctx context.Context, cs *resource.AnyChangeset) (any, er
 			}
 			return err
 		}
-		res, err := cs.Domain().Run(ctx, cs.ResourceRef(), p.Actions.Set, in, resource.OnRecord(rec))
+		user, err := p.Set(ctx, cs.Domain(), rec, SetInput{Password: pw, PasswordConfirmation: resource.Arg[string](cs, ArgPasswordConfirmation)})
 		if err != nil {
 			return err
 		}
-		out = res.Record
-		return issueSession(ctx, cs, res.Record)
+		out = user
+		return issueSession(ctx, cs, user)
 	})
 	if err != nil {
 		return nil, err

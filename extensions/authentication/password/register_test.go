@@ -42,7 +42,7 @@ func TestRegister(t *testing.T) {
 				t.Errorf("registering revoked %+v", rec.revocations())
 			}
 			// The hash is not input.
-			_, err = authentication.Run(ctx, a.Domain, a.Users, "register_with_password", resource.Input{
+			_, err = a.Domain.Run(ctx, a.Users, "register_with_password", resource.Input{
 				"email": "bob@example.com", "password": pw, "password_confirmation": pw, "hashed_password": "x"})
 			if ve := validationError(err, "hashed_password"); ve == nil || ve.Message != "is not accepted by this action" {
 				t.Errorf("hashed_password as input: %v", err)
@@ -175,7 +175,7 @@ func TestIdentityIsCaseInsensitive(t *testing.T) {
 	if err != nil || signed.Claims.Subject != s.Claims.Subject {
 		t.Fatalf("sign in with another case: %v", err)
 	}
-	if _, err := a.Domain.Run(ctx, a.Users, "request_password_reset", resource.Input{"email": "Ada@Example.com"}); err != nil {
+	if err := a.Password.RequestReset(ctx, a.Domain, "Ada@Example.com"); err != nil {
 		t.Fatal(err)
 	}
 	if a.Mailbox.Last("ada@example.com") == "" {

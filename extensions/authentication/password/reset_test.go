@@ -14,7 +14,6 @@ import (
 	"github.com/kiln-go/kiln/extensions/authentication/password"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/accountstest"
-	"github.com/kiln-go/kiln/resource"
 )
 
 // TestResetFlow: request, refuse the reset token as a session, reset once,
@@ -29,14 +28,14 @@ func TestResetFlow(t *testing.T) {
 			bob := a.Register(t, "bob@example.com")
 
 			// A request for an unknown email answers OK and sends nothing.
-			if _, err := a.Domain.Run(ctx, a.Users, "request_password_reset", resource.Input{"email": "nobody@example.com"}); err != nil {
+			if err := a.Password.RequestReset(ctx, a.Domain, "nobody@example.com"); err != nil {
 				t.Fatalf("request for an unknown email: %v", err)
 			}
 			if a.Mailbox.Last("nobody@example.com") != "" || a.Mailbox.Last("ada@example.com") != "" || a.Mailbox.Last("bob@example.com") != "" {
 				t.Fatal("a request for an unknown email sent a token")
 			}
 			tokensBefore := count(t, a, "tokens")
-			if _, err := a.Domain.Run(ctx, a.Users, "request_password_reset", resource.Input{"email": "ada@example.com"}); err != nil {
+			if err := a.Password.RequestReset(ctx, a.Domain, "ada@example.com"); err != nil {
 				t.Fatalf("request: %v", err)
 			}
 			reset := a.Mailbox.Last("ada@example.com")
@@ -60,19 +59,18 @@ func TestResetFlow(t *testing.T) {
 			if _, _, err := a.Auth.Authenticate(ctx, reset); !errors.Is(err, authentication.ErrInvalidToken) {
 				t.Errorf("Authenticate(reset) = %v", err)
 			}
-			if _, err := a.Domain.Run(ctx, a.Users, "sign_in_with_token", resource.Input{"token": reset}); err == nil {
+			if _, err := a.Password.SignInWithToken(ctx, a.Domain, password.SignInWithTokenInput{Token: reset}); err == nil {
 				t.Error("the reset token was exchanged for a session")
 			}
 
 			// A weak new password is refused and leaves the token usable.
-			_, err = a.Domain.Run(ctx, a.Users, "reset_with_password", resource.Input{"reset_token": reset, "password": "short", "password_confirmation": "short"})
+			_, err = a.Password.Reset(ctx, a.Domain, password.ResetInput{ResetToken: reset, Password: "short", PasswordConfirmation: "short"})
 			if ve := validationError(err, "password"); ve == nil {
 				t.Errorf("weak reset password = %v", err)
 			}
 
 			rec.Reset()
-			s, err := authentication.Run(ctx, a.Domain, a.Users, "reset_with_password", resource.Input{
-				"reset_token": reset, "password": "a-new-password", "password_confirmation": "a-new-password"})
+			s, err := a.Password.Reset(ctx, a.Domain, password.ResetInput{ResetToken: reset, Password: "a-new-password", PasswordConfirmation: "a-new-password"})
 			if err != nil {
 				t.Fatalf("reset: %v", err)
 			}
@@ -104,8 +102,7 @@ func TestResetFlow(t *testing.T) {
 			}
 
 			// Twice: refused, and the password stays.
-			_, err = a.Domain.Run(ctx, a.Users, "reset_with_password", resource.Input{
-				"reset_token": reset, "password": "a-third-password", "password_confirmation": "a-third-password"})
+			_, err = a.Password.Reset(ctx, a.Domain, password.ResetInput{ResetToken: reset, Password: "a-third-password", PasswordConfirmation: "a-third-password"})
 			if ve := validationError(err, "reset_token"); ve == nil || ve.Message != "is invalid or expired" {
 				t.Errorf("second reset = %v", err)
 			}
@@ -131,7 +128,7 @@ func TestResetRefusesOtherTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, tok := range map[string]string{"session": s.Token, "expired": expired, "other act": otherAct, "garbage": "garbage"} {
-		_, err := a.Domain.Run(ctx, a.Users, "reset_with_password", resource.Input{"reset_token": tok, "password": "a-new-password", "password_confirmation": "a-new-password"})
+		_, err := a.Password.Reset(ctx, a.Domain, password.ResetInput{ResetToken: tok, Password: "a-new-password", PasswordConfirmation: "a-new-password"})
 		if ve := validationError(err, "reset_token"); ve == nil || ve.Message != "is invalid or expired" {
 			t.Errorf("%s: %v", name, err)
 		}
@@ -158,8 +155,8 @@ func TestChangePassword(t *testing.T) {
 			user := first.Record.(*accountstest.User)
 			rec.Reset()
 
-			_, err := authentication.Run(ctx, a.Domain, a.Users, "change_password", resource.Input{
-				"current_password": "wrong-password", "password": "a-new-password", "password_confirmation": "a-new-password"}, resource.OnRecord(user))
+			_, err := a.Password.Change(ctx, a.Domain, user, password.ChangeInput{
+				CurrentPassword: "wrong-password", Password: "a-new-password", PasswordConfirmation: "a-new-password"})
 			if ve := validationError(err, "current_password"); ve == nil || ve.Message != "is not correct" {
 				t.Fatalf("wrong current password = %v", err)
 			}
@@ -176,14 +173,14 @@ func TestChangePassword(t *testing.T) {
 			rec.Reset()
 
 			// Mismatched confirmation: refused before anything runs.
-			_, err = a.Domain.Run(ctx, a.Users, "change_password", resource.Input{
-				"current_password": pw, "password": "a-new-password", "password_confirmation": "another"}, resource.OnRecord(user))
+			_, err = a.Password.Change(ctx, a.Domain, user, password.ChangeInput{
+				CurrentPassword: pw, Password: "a-new-password", PasswordConfirmation: "another"})
 			if validationError(err, "password_confirmation") == nil || rec.Len() != 0 {
 				t.Errorf("mismatched confirmation = %v, %d notifications", err, rec.Len())
 			}
 
-			s, err := authentication.Run(ctx, a.Domain, a.Users, "change_password", resource.Input{
-				"current_password": pw, "password": "a-new-password", "password_confirmation": "a-new-password"}, resource.OnRecord(user))
+			s, err := a.Password.Change(ctx, a.Domain, user, password.ChangeInput{
+				CurrentPassword: pw, Password: "a-new-password", PasswordConfirmation: "a-new-password"})
 			if err != nil {
 				t.Fatalf("change: %v", err)
 			}
@@ -235,7 +232,7 @@ func TestResetRefusesUnstoredToken(t *testing.T) {
 	if _, err := a.Auth.Parse(ctx, forged); err != nil {
 		t.Fatalf("the forged token does not even parse: %v", err)
 	}
-	_, err = a.Domain.Run(ctx, a.Users, "reset_with_password", resource.Input{"reset_token": forged, "password": "a-new-password", "password_confirmation": "a-new-password"})
+	_, err = a.Password.Reset(ctx, a.Domain, password.ResetInput{ResetToken: forged, Password: "a-new-password", PasswordConfirmation: "a-new-password"})
 	if ve := validationError(err, "reset_token"); ve == nil || ve.Message != "is invalid or expired" {
 		t.Fatalf("reset with an unstored token: %v", err)
 	}

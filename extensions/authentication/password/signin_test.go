@@ -26,8 +26,8 @@ func TestSignIn(t *testing.T) {
 			a, _ := accounts(t, db)
 			ctx := context.Background()
 			reg := a.Register(t, "ada@example.com")
-			s, err := authentication.Run(ctx, a.Domain, a.Users, "sign_in_with_password", resource.Input{
-				"email": "ada@example.com", "password": pw, "extra_data": map[string]any{"user_agent": "test"}})
+			s, err := a.Password.SignIn(ctx, a.Domain, password.SignInInput{
+				Identity: "ada@example.com", Password: pw, ExtraData: map[string]any{"user_agent": "test"}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -75,8 +75,8 @@ func (h *countingHash) SimulateValid()                { h.simulate.Add(1); h.Bcr
 var _ password.HashProvider = (*countingHash)(nil)
 
 // customAccounts builds the accounts' resources with another password
-// strategy, on SQLite.
-func customAccounts(t *testing.T, strategy password.Password) (*resource.Domain, *resource.Resource[accountstest.User], *authentication.Auth) {
+// strategy, on SQLite, and returns the strategy as built.
+func customAccounts(t *testing.T, strategy password.Password) (*resource.Domain, *resource.Resource[accountstest.User], *authentication.Auth, password.Password) {
 	t.Helper()
 	tokens := resource.New[accountstest.Token]("token", resource.Table("tokens"), tokenresource.Token{})
 	users := resource.New[accountstest.User]("user", resource.Table("users"), authentication.Authentication{
@@ -97,33 +97,39 @@ func customAccounts(t *testing.T, strategy password.Password) (*resource.Domain,
 	if err != nil {
 		t.Fatal(err)
 	}
-	return d, users, auth
+	built, err := password.For(auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, users, auth, built
 }
 
 // TestSignInUnknownSpendsHashTime: when no user matches, the strategy
 // still spends a hash check (SimulateValid), and checks no hash.
 func TestSignInUnknownSpendsHashTime(t *testing.T) {
 	h := &countingHash{Bcrypt: password.Bcrypt{Cost: 4}}
-	d, users, _ := customAccounts(t, password.Password{IdentityField: "email", HashProvider: h})
+	d, _, _, p := customAccounts(t, password.Password{IdentityField: "email", HashProvider: h})
 	ctx := context.Background()
-	in := func(email, p string) resource.Input { return resource.Input{"email": email, "password": p} }
-	if _, err := authentication.Run(ctx, d, users, "register_with_password", resource.Input{"email": "ada@example.com", "password": pw, "password_confirmation": pw}); err != nil {
+	in := func(email, pass string) password.SignInInput {
+		return password.SignInInput{Identity: email, Password: pass}
+	}
+	if _, err := p.Register(ctx, d, password.RegisterInput{Identity: "ada@example.com", Password: pw, PasswordConfirmation: pw}); err != nil {
 		t.Fatal(err)
 	}
 	if h.hash.Load() != 1 {
 		t.Errorf("register hashed %d times", h.hash.Load())
 	}
-	_, err := d.Run(ctx, users, "sign_in_with_password", in("nobody@example.com", pw))
+	_, err := p.SignIn(ctx, d, in("nobody@example.com", pw))
 	if !errors.Is(err, authentication.ErrAuthenticationFailed) {
 		t.Fatal(err)
 	}
 	if h.simulate.Load() != 1 || h.valid.Load() != 0 {
 		t.Errorf("unknown email: %d simulated, %d checked; want 1, 0", h.simulate.Load(), h.valid.Load())
 	}
-	if _, err := d.Run(ctx, users, "sign_in_with_password", in("ada@example.com", "wrong-password")); !errors.Is(err, authentication.ErrAuthenticationFailed) {
+	if _, err := p.SignIn(ctx, d, in("ada@example.com", "wrong-password")); !errors.Is(err, authentication.ErrAuthenticationFailed) {
 		t.Fatal(err)
 	}
-	if _, err := d.Run(ctx, users, "sign_in_with_password", in("ada@example.com", pw)); err != nil {
+	if _, err := p.SignIn(ctx, d, in("ada@example.com", pw)); err != nil {
 		t.Fatal(err)
 	}
 	if h.simulate.Load() != 1 || h.valid.Load() != 2 {
@@ -134,10 +140,10 @@ func TestSignInUnknownSpendsHashTime(t *testing.T) {
 // TestArgon2idStrategy registers and signs in with argon2id, which takes
 // passwords longer than 72 bytes.
 func TestArgon2idStrategy(t *testing.T) {
-	d, users, auth := customAccounts(t, password.Password{IdentityField: "email", HashProvider: password.Argon2id{Memory: 8 * 1024, Time: 1}})
+	d, _, auth, p := customAccounts(t, password.Password{IdentityField: "email", HashProvider: password.Argon2id{Memory: 8 * 1024, Time: 1}})
 	ctx := context.Background()
 	long := "a passphrase well past the seventy-two bytes that bcrypt would hash, all of it counts"
-	s, err := authentication.Run(ctx, d, users, "register_with_password", resource.Input{"email": "ada@example.com", "password": long, "password_confirmation": long})
+	s, err := p.Register(ctx, d, password.RegisterInput{Identity: "ada@example.com", Password: long, PasswordConfirmation: long})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,10 +153,10 @@ func TestArgon2idStrategy(t *testing.T) {
 	if _, err := auth.Verify(ctx, s.Token); err != nil {
 		t.Error(err)
 	}
-	if _, err := authentication.Run(ctx, d, users, "sign_in_with_password", resource.Input{"email": "ada@example.com", "password": long}); err != nil {
+	if _, err := p.SignIn(ctx, d, password.SignInInput{Identity: "ada@example.com", Password: long}); err != nil {
 		t.Errorf("sign in: %v", err)
 	}
-	if _, err := d.Run(ctx, users, "sign_in_with_password", resource.Input{"email": "ada@example.com", "password": long[:len(long)-1] + "!"}); !errors.Is(err, authentication.ErrAuthenticationFailed) {
+	if _, err := p.SignIn(ctx, d, password.SignInInput{Identity: "ada@example.com", Password: long[:len(long)-1] + "!"}); !errors.Is(err, authentication.ErrAuthenticationFailed) {
 		t.Errorf("sign in with the last byte changed = %v", err)
 	}
 }
@@ -164,8 +170,7 @@ func TestSignInToken(t *testing.T) {
 			a, rec := accounts(t, db)
 			ctx := context.Background()
 			a.Register(t, "ada@example.com")
-			one, err := authentication.Run(ctx, a.Domain, a.Users, "sign_in_with_password", resource.Input{
-				"email": "ada@example.com", "password": pw, "sign_in_token": true})
+			one, err := a.Password.SignIn(ctx, a.Domain, password.SignInInput{Identity: "ada@example.com", Password: pw, SignInToken: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -180,7 +185,7 @@ func TestSignInToken(t *testing.T) {
 				t.Error("the sign-in token verifies as a session")
 			}
 			rec.Reset()
-			s, err := authentication.Run(ctx, a.Domain, a.Users, "sign_in_with_token", resource.Input{"token": one.Token})
+			s, err := a.Password.SignInWithToken(ctx, a.Domain, password.SignInWithTokenInput{Token: one.Token})
 			if err != nil {
 				t.Fatalf("exchange: %v", err)
 			}
@@ -191,7 +196,7 @@ func TestSignInToken(t *testing.T) {
 				t.Errorf("notifications %+v", got)
 			}
 			// Once.
-			_, err = a.Domain.Run(ctx, a.Users, "sign_in_with_token", resource.Input{"token": one.Token})
+			_, err = a.Password.SignInWithToken(ctx, a.Domain, password.SignInWithTokenInput{Token: one.Token})
 			if !errors.Is(err, authentication.ErrAuthenticationFailed) {
 				t.Errorf("second exchange = %v, want ErrAuthenticationFailed", err)
 			}
@@ -202,7 +207,7 @@ func TestSignInToken(t *testing.T) {
 				t.Fatal(err)
 			}
 			for name, tok := range map[string]string{"session": s.Token, "expired": expired, "garbage": "x.y.z"} {
-				if _, err := a.Domain.Run(ctx, a.Users, "sign_in_with_token", resource.Input{"token": tok}); !errors.Is(err, authentication.ErrAuthenticationFailed) {
+				if _, err := a.Password.SignInWithToken(ctx, a.Domain, password.SignInWithTokenInput{Token: tok}); !errors.Is(err, authentication.ErrAuthenticationFailed) {
 					t.Errorf("%s exchanged: %v", name, err)
 				}
 			}
@@ -210,7 +215,7 @@ func TestSignInToken(t *testing.T) {
 				t.Error("a refused exchange of the session token signed it out")
 			}
 			// A wrong password issues no sign-in token.
-			if _, err := a.Domain.Run(ctx, a.Users, "sign_in_with_password", resource.Input{"email": "ada@example.com", "password": "wrong-password", "sign_in_token": true}); !errors.Is(err, authentication.ErrAuthenticationFailed) {
+			if _, err := a.Password.SignIn(ctx, a.Domain, password.SignInInput{Identity: "ada@example.com", Password: "wrong-password", SignInToken: true}); !errors.Is(err, authentication.ErrAuthenticationFailed) {
 				t.Errorf("sign-in token with a wrong password: %v", err)
 			}
 		})
@@ -227,8 +232,7 @@ func TestSignInTokenConcurrentExchange(t *testing.T) {
 			ctx := context.Background()
 			a.Register(t, "ada@example.com")
 			for round := range 8 {
-				one, err := authentication.Run(ctx, a.Domain, a.Users, "sign_in_with_password", resource.Input{
-					"email": "ada@example.com", "password": pw, "sign_in_token": true})
+				one, err := a.Password.SignIn(ctx, a.Domain, password.SignInInput{Identity: "ada@example.com", Password: pw, SignInToken: true})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -241,7 +245,7 @@ func TestSignInTokenConcurrentExchange(t *testing.T) {
 					go func() {
 						defer wg.Done()
 						start.Wait()
-						sessions[i], errs[i] = authentication.Run(ctx, a.Domain, a.Users, "sign_in_with_token", resource.Input{"token": one.Token})
+						sessions[i], errs[i] = a.Password.SignInWithToken(ctx, a.Domain, password.SignInWithTokenInput{Token: one.Token})
 					}()
 				}
 				start.Done()

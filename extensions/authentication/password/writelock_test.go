@@ -44,7 +44,8 @@ func (h *probingHash) Valid(p, hash string) bool     { h.check("Valid"); return 
 func (h *probingHash) SimulateValid()                { h.check("SimulateValid"); h.Bcrypt.SimulateValid() }
 
 // TestNoHashingInWriteTransactions: register, sign in (right, wrong and
-// unknown), sign-in tokens, change and reset a password, on a SQLite file.
+// unknown), sign-in tokens, change and reset a password, on a SQLite file,
+// through the strategy's methods.
 // Every hash and check runs while the database's write lock is free, so
 // failed sign-ins never make a revocation wait.
 func TestNoHashingInWriteTransactions(t *testing.T) {
@@ -76,36 +77,40 @@ func TestNoHashingInWriteTransactions(t *testing.T) {
 	if err := l.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	run := func(action string, in resource.Input, opts ...resource.RunOption) (*authentication.Session, error) {
-		return authentication.Run(ctx, d, users, action, in, opts...)
-	}
-	s, err := run("register_with_password", resource.Input{"email": "ada@example.com", "password": pw, "password_confirmation": pw})
+	auth, err := authentication.For(d, users)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := run("sign_in_with_password", resource.Input{"email": "ada@example.com", "password": pw}); err != nil {
+	p, err := password.For(auth)
+	if err != nil {
 		t.Fatal(err)
 	}
-	for _, in := range []resource.Input{{"email": "ada@example.com", "password": "wrong-password"}, {"email": "nobody@example.com", "password": pw}} {
-		if _, err := run("sign_in_with_password", in); !errors.Is(err, authentication.ErrAuthenticationFailed) {
+	s, err := p.Register(ctx, d, password.RegisterInput{Identity: "ada@example.com", Password: pw, PasswordConfirmation: pw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.SignIn(ctx, d, password.SignInInput{Identity: "ada@example.com", Password: pw}); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []password.SignInInput{{Identity: "ada@example.com", Password: "wrong-password"}, {Identity: "nobody@example.com", Password: pw}} {
+		if _, err := p.SignIn(ctx, d, in); !errors.Is(err, authentication.ErrAuthenticationFailed) {
 			t.Fatalf("a wrong sign-in: %v", err)
 		}
 	}
-	one, err := d.Run(ctx, users, "sign_in_with_password", resource.Input{"email": "ada@example.com", "password": pw, "sign_in_token": true})
+	one, err := p.SignIn(ctx, d, password.SignInInput{Identity: "ada@example.com", Password: pw, SignInToken: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := run("sign_in_with_token", resource.Input{"token": one.Metadata[authentication.TokenKey]}); err != nil {
+	if _, err := p.SignInWithToken(ctx, d, password.SignInWithTokenInput{Token: one.Token}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := run("change_password", resource.Input{"current_password": pw, "password": "changed-password", "password_confirmation": "changed-password"},
-		resource.OnRecord(s.Record)); err != nil {
+	if _, err := p.Change(ctx, d, s.Record, password.ChangeInput{CurrentPassword: pw, Password: "changed-password", PasswordConfirmation: "changed-password"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Run(ctx, users, "request_password_reset", resource.Input{"email": "ada@example.com"}); err != nil {
+	if err := p.RequestReset(ctx, d, "ada@example.com"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := run("reset_with_password", resource.Input{"reset_token": mailbox.Last("ada@example.com"), "password": "reset-password", "password_confirmation": "reset-password"}); err != nil {
+	if _, err := p.Reset(ctx, d, password.ResetInput{ResetToken: mailbox.Last("ada@example.com"), Password: "reset-password", PasswordConfirmation: "reset-password"}); err != nil {
 		t.Fatal(err)
 	}
 	if hash.calls.Load() < 8 {
