@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) resource.DataLayer) {
 	t.Run("Rollback", func(t *testing.T) { testRollback(t, open) })
 	t.Run("Transaction", func(t *testing.T) { testTransaction(t, open) })
 	t.Run("Time", func(t *testing.T) { testTime(t, open) })
+	t.Run("Relationships", func(t *testing.T) { testRelationships(t, open) })
 }
 
 // checkTimeout bounds each check, so that a layer that deadlocks (a nested
