@@ -226,7 +226,7 @@ func baseType(t reflect.Type) reflect.Type {
 // into, when the record struct has one.
 func checkRelationshipField(d *Declaration, r *RelationshipDecl, path func(...string) []string) {
 	if a := d.Attribute(r.Name); a != nil {
-		if f, ok := relationshipField(d.Type, r.Name); ok && f.Name == a.Field {
+		if f, ok := relationshipField(d.Type, r.Name); ok && f.Name == a.Field && f.Type == relationshipFieldType(r) {
 			d.Problem(r.location, path("field"), fmt.Sprintf("field %s is a column: the relationship loads into it, so bun must not map it", f.Name), "tag it `bun:\"-\"`")
 			return
 		}
