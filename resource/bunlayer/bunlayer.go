@@ -5,7 +5,7 @@
 //	layer, err := bunlayer.Open(ctx, "file:accounts.db")            // SQLite
 //	layer, err := bunlayer.Open(ctx, "postgres://localhost/accounts") // PostgreSQL
 //	accounts, err := resource.NewDomain("accounts", Users).Build(ctx, layer)
-//	err = layer.Migrate(ctx) // tables and unique indexes
+//	err = layer.Migrate(ctx) // tables, unique indexes and foreign keys
 package bunlayer
 
 import (
@@ -47,6 +47,9 @@ type Layer struct {
 var _ resource.DataLayer = (*Layer)(nil)
 
 // New returns a Layer on db, whose dialect must be SQLite or PostgreSQL.
+// A SQLite database must enforce foreign keys, which SQLite does only when
+// each connection asks: open it with _pragma=foreign_keys(1) in the DSN, as
+// Open does.
 func New(db *bun.DB) *Layer { return &Layer{db: db} }
 
 // Open opens a database by URL and returns a Layer on it:
@@ -54,6 +57,7 @@ func New(db *bun.DB) *Layer { return &Layer{db: db} }
 //   - "postgres://…" or "postgresql://…": PostgreSQL through pgx, with the
 //     simple query protocol unless the URL sets default_query_exec_mode;
 //   - "sqlite::memory:" or ":memory:": a private in-memory SQLite database;
+//     both SQLite kinds enforce foreign keys on every connection;
 //   - "file:path.db", "sqlite:path.db" or a plain path: a SQLite file, in WAL
 //     mode, its write transactions taken at BEGIN so that concurrent writers
 //     wait for each other (up to a 10 s busy timeout, after which SQLite
