@@ -207,6 +207,11 @@ func TestRelationshipBuildErrors(t *testing.T) {
 			want: `relationships -> author: declared twice; give each relationship its own name`,
 		},
 		{
+			name: "relationship named with a dot",
+			decl: withPeers(resource.New[relPost]("post", R{resource.BelongsTo{Name: "author.x", Destination: users, Attribute: "author_id"}})),
+			want: `relationships -> author.x: the name holds a dot, which paths put between names (author.email); name it without a dot`,
+		},
+		{
 			name: "relationship without a name",
 			decl: withPeers(resource.New[relPost]("post", R{resource.BelongsTo{Destination: users, Attribute: "author_id"}})),
 			want: `relationships -> (unnamed belongs_to): the relationship has no name; give it a Name`,

@@ -25,6 +25,9 @@ func linkRelationship(b *BuildContext, d *Declaration, r *RelationshipDecl) {
 		d.Problem(loc, []string{"relationships", name}, "the relationship has no name", "give it a Name")
 	}
 	path := func(p ...string) []string { return append([]string{"relationships", name}, p...) }
+	if strings.Contains(r.Name, ".") {
+		d.Problem(loc, path(), "the name holds a dot, which paths put between names (author.email)", "name it without a dot")
+	}
 	r.destination = resolveRef(b, d, loc, path("destination"), r.Destination)
 	switch r.Kind {
 	case BelongsToRelationship:
@@ -120,14 +123,14 @@ func linkManyToMany(d *Declaration, r *RelationshipDecl, path func(...string) []
 	if r.SourceAttributeOnJoin == "" {
 		r.SourceAttributeOnJoin = d.Name + "_id"
 	}
-	if r.DestinationAttributeOnJoin == "" && r.Destination != nil && r.destination != nil {
-		r.DestinationAttributeOnJoin = r.destination.Name + "_id"
-	}
 	if onJoin := inverseAttribute(d, r, r.through, r.SourceAttributeOnJoin, path("source_attribute_on_join")); onJoin != nil && src != nil {
 		checkKeyTypes(d, r.location, path("source_attribute_on_join"), onJoin, d, src)
 	}
 	if r.destination == nil {
 		return
+	}
+	if r.DestinationAttributeOnJoin == "" {
+		r.DestinationAttributeOnJoin = r.destination.Name + "_id"
 	}
 	if onJoin := inverseAttribute(d, r, r.through, r.DestinationAttributeOnJoin, path("destination_attribute_on_join")); onJoin != nil && dst != nil {
 		checkKeyTypes(d, r.location, path("destination_attribute_on_join"), onJoin, r.destination, dst)
