@@ -21,6 +21,13 @@ type Querier interface {
 	// Select appends the records q matches to dest, a *[]*T, in the order
 	// of q.Sort, where NULL sorts after every value (last ascending, first
 	// descending).
+	//
+	// A filter's or a sort's attribute may be a path through relationships
+	// (Schema.Relationships), "author.email": a comparison through a
+	// relationship matches a record when one of the records it relates to
+	// matches (SQL's EXISTS), and a sort through belongs-to and has-one
+	// relationships sorts by the related record's attribute, NULL when
+	// there is none. kiln checks every path against the schemas first.
 	Select(ctx context.Context, s *Schema, q *Query, dest any) error
 	// Count returns the number of records f matches (all of them when f
 	// is nil).
@@ -30,7 +37,11 @@ type Querier interface {
 // Tx is a transaction of a DataLayer. Write methods fill the records they
 // write with what the database returns (RETURNING), so defaults set by the
 // database are seen; times come back in UTC. A unique violation is reported
-// as a *ConflictError naming the identity's fields (or the identity).
+// as a *ConflictError naming the identity's fields (or the identity). A
+// foreign key violation (see Schema.Relationships) is reported as a
+// *ReferenceError, naming what the database says of it: the key
+// Attribute an insert or update set, or, for a delete, the resource
+// (From) and belongs-to Relationship whose records still refer to the row.
 type Tx interface {
 	Querier
 	// Insert writes rec (*T). With opts.Upsert it updates opts.UpdateFields
@@ -83,6 +94,51 @@ type Schema struct {
 	Attributes []*Attribute
 	PrimaryKey []*Attribute
 	Identities []Identity
+	// Relationships relate the resource to others. Each belongs-to
+	// relationship is a foreign key: its Attribute references the
+	// destination's DestinationAttribute, with OnDelete, and a data layer
+	// that creates tables creates a destination's before the tables that
+	// refer to it.
+	Relationships []*RelationshipSchema
+}
+
+// RelationshipSchema is a built relationship as a data layer sees it: a
+// record relates to the records of Destination whose DestinationAttribute
+// equals its Attribute, or, for a many-to-many relationship, to those
+// whose DestinationAttribute equals the DestinationAttributeOnJoin of a
+// record of Through whose SourceAttributeOnJoin equals its Attribute.
+type RelationshipSchema struct {
+	Name                 string
+	Kind                 RelationshipKind
+	Destination          *Schema
+	Attribute            *Attribute
+	DestinationAttribute *Attribute
+	// Through and its two keys, for a many-to-many relationship.
+	Through                                           *Schema
+	SourceAttributeOnJoin, DestinationAttributeOnJoin *Attribute
+	// OnDelete is a belongs-to relationship's rule.
+	OnDelete DeleteRule
+	// Sort orders a to-many relationship's loaded records.
+	Sort []Sort
+	// Field is the index of the record's field that loaded records go to;
+	// nil when the record struct has none.
+	Field []int
+}
+
+// Relationship returns the relationship named name, or nil.
+func (s *Schema) Relationship(name string) *RelationshipSchema {
+	for _, r := range s.Relationships {
+		if r.Name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+// ForeignKey is the name kiln gives the foreign key of a belongs-to
+// relationship.
+func (s *Schema) ForeignKey(r *RelationshipSchema) string {
+	return s.Table + "_" + r.Name + "_fkey"
 }
 
 // Attribute returns the attribute named name, or nil.

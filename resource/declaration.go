@@ -8,7 +8,7 @@ import (
 )
 
 // Section is one part of a resource declaration: Table, Attributes,
-// Identities, Actions, Notifiers, Changes, or an Extension. Declare records the
+// Identities, Actions, Notifiers, Changes, Relationships, or an Extension. Declare records the
 // section on the declaration; it never fails: problems are recorded with
 // d.Problem and reported, all together, by Domain.Build.
 type Section interface {
@@ -100,6 +100,9 @@ type Declaration struct {
 	Changes    []Change
 	Notifiers  []Notifier
 	Extensions []Extension
+	// Relationships relate the resource to others (the Relationships
+	// section).
+	Relationships []*RelationshipDecl
 	// Location is where New was called.
 	Location Location
 
@@ -234,6 +237,10 @@ func (d *Declaration) clone() *Declaration {
 	c.Changes = slices.Clone(d.Changes)
 	c.Notifiers = slices.Clone(d.Notifiers)
 	c.Extensions = slices.Clone(d.Extensions)
+	c.Relationships = make([]*RelationshipDecl, len(d.Relationships))
+	for i, r := range d.Relationships {
+		c.Relationships[i] = r.clone()
+	}
 	c.problems = slices.Clone(d.problems)
 	return &c
 }

@@ -94,6 +94,11 @@ func (s *DomainSpec) Build(ctx context.Context, layer DataLayer, opts ...Option)
 			problems = append(problems, &BuildError{Message: fmt.Sprintf("domain %q: a nil resource", s.name), Location: s.location})
 			continue
 		}
+		if r.Declaration() == nil {
+			problems = append(problems, &BuildError{Resource: r.Name(), Message: fmt.Sprintf("domain %q lists a name, not a resource", s.name),
+				Fix: "list the resource itself: resource.Named only points at one from a relationship", Location: s.location})
+			continue
+		}
 		if prev := seen[r.Name()]; prev != nil {
 			fix := "give each resource its own name"
 			if prev == r {
@@ -117,6 +122,9 @@ func (s *DomainSpec) Build(ctx context.Context, layer DataLayer, opts ...Option)
 		}
 	}
 	for _, decl := range b.resources {
+		linkRelationships(b, decl)
+	}
+	for _, decl := range b.resources {
 		verifyDeclaration(d.validate, decl)
 		for _, e := range decl.Extensions {
 			e.Verify(b, decl)
@@ -126,11 +134,14 @@ func (s *DomainSpec) Build(ctx context.Context, layer DataLayer, opts ...Option)
 	if len(problems) == 0 {
 		for _, decl := range b.resources {
 			br := compile(decl)
-			if err := layer.Register(br.schema); err != nil {
-				problems = append(problems, &BuildError{Resource: decl.Name, Path: []string{"data_layer"}, Message: err.Error(), Location: decl.Location})
-			}
 			d.resources[decl.Name] = br
 			d.order = append(d.order, br)
+		}
+		d.linkSchemas()
+		for _, br := range d.order {
+			if err := layer.Register(br.schema); err != nil {
+				problems = append(problems, &BuildError{Resource: br.decl.Name, Path: []string{"data_layer"}, Message: err.Error(), Location: br.decl.Location})
+			}
 		}
 	}
 	if len(problems) > 0 {
@@ -210,6 +221,9 @@ func (d *Domain) Describe() string {
 				fmt.Fprintf(&b, " filter=%s", FilterString(a.Filter))
 			}
 			b.WriteString("\n")
+		}
+		for _, r := range decl.Relationships {
+			b.WriteString("  " + describeRelationship(decl, r) + "\n")
 		}
 		for _, line := range describeExtensions(decl) {
 			b.WriteString(line + "\n")
@@ -294,6 +308,49 @@ func compile(decl *Declaration) *builtResource {
 		br.actions[a.Name] = ba
 	}
 	return br
+}
+
+// linkSchemas gives each schema its relationships, once every resource is
+// compiled, so that they point at the schemas of their destinations.
+func (d *Domain) linkSchemas() {
+	for _, br := range d.order {
+		for _, r := range br.decl.Relationships {
+			dest := d.resources[r.destination.Name]
+			rs := &RelationshipSchema{
+				Name:                 r.Name,
+				Kind:                 r.Kind,
+				Destination:          dest.schema,
+				Attribute:            br.decl.Attribute(r.Attribute),
+				DestinationAttribute: dest.decl.Attribute(r.DestinationAttribute),
+				OnDelete:             r.OnDelete,
+				Sort:                 r.Sort,
+			}
+			if r.Kind == ManyToManyRelationship {
+				through := d.resources[r.through.Name]
+				rs.Through = through.schema
+				rs.SourceAttributeOnJoin = through.decl.Attribute(r.SourceAttributeOnJoin)
+				rs.DestinationAttributeOnJoin = through.decl.Attribute(r.DestinationAttributeOnJoin)
+			}
+			if f, ok := relationshipField(br.decl.Type, r.Name); ok {
+				rs.Field = f.Index
+			}
+			br.schema.Relationships = append(br.schema.Relationships, rs)
+		}
+	}
+}
+
+// describeRelationship is the line Describe prints for r.
+func describeRelationship(d *Declaration, r *RelationshipDecl) string {
+	dest := r.destination.Name
+	switch r.Kind {
+	case BelongsToRelationship:
+		return fmt.Sprintf("relationship %s belongs_to %s (%s = %s.%s) on_delete=%s", r.Name, dest, r.Attribute, dest, r.DestinationAttribute, r.OnDelete)
+	case ManyToManyRelationship:
+		join := r.through.Name
+		return fmt.Sprintf("relationship %s many_to_many %s through %s (%s = %s.%s, %s.%s = %s.%s)", r.Name, dest, join,
+			r.Attribute, join, r.SourceAttributeOnJoin, join, r.DestinationAttributeOnJoin, dest, r.DestinationAttribute)
+	}
+	return fmt.Sprintf("relationship %s %s %s (%s = %s.%s)", r.Name, r.Kind, dest, r.Attribute, dest, r.DestinationAttribute)
 }
 
 // fieldPath is the validator namespace of the field at index, relative to

@@ -81,6 +81,43 @@ func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
 // Unwrap returns the data layer's error.
 func (e *ConflictError) Unwrap() error { return e.Err }
 
+// ReferenceError reports a write that a belongs-to relationship's foreign
+// key refused. A Domain reports an insert or update whose key refers to no
+// record as a *ValidationError on the key attribute ("does not exist"), so
+// callers see a ReferenceError for a destroy: of a record that records of
+// another resource (From) still belong to, through a relationship
+// (Relationship) whose OnDelete is Restrict. errors.Is(err, ErrConflict).
+type ReferenceError struct {
+	Resource string
+	Action   string
+	// From and Relationship name the belongs-to relationship whose records
+	// refused the destroy; both are empty when the database does not say
+	// (SQLite) and more than one relationship could have.
+	From, Relationship string
+	// Attribute is, from a data layer, the key attribute of an insert or
+	// update that refers to no record, when the database says which.
+	Attribute string
+	// Err is the data layer's error.
+	Err error
+}
+
+func (e *ReferenceError) Error() string {
+	what := fmt.Sprintf("kiln/resource: %s.%s", e.Resource, e.Action)
+	switch {
+	case e.Attribute != "":
+		return fmt.Sprintf("%s: %s refers to a record that does not exist", what, e.Attribute)
+	case e.From != "":
+		return fmt.Sprintf("%s: records of %s still belong to it, through %s", what, e.From, e.Relationship)
+	}
+	return what + ": records of another resource still belong to it"
+}
+
+// Is makes errors.Is(err, ErrConflict) true.
+func (e *ReferenceError) Is(target error) bool { return target == ErrConflict }
+
+// Unwrap returns the data layer's error.
+func (e *ReferenceError) Unwrap() error { return e.Err }
+
 // NotFoundError reports which read found nothing; errors.Is(err, ErrNotFound).
 type NotFoundError struct {
 	Resource string

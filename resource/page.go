@@ -115,22 +115,26 @@ func checkPaged(br *builtResource, ba *builtAction, o *runOptions) error {
 }
 
 // checkQuery refuses a read whose sort or filter names an attribute the
-// resource does not have, so that names reach the data layer only from
-// the schema, whoever built the sort or the filter.
+// resource does not have, or a path through relationships that leads to
+// none, so that names reach the data layer only from the schemas,
+// whoever built the sort or the filter.
 func checkQuery(cs *AnyChangeset, q *Query) error {
 	decl := cs.resource.decl
 	var errs []error
-	unknown := func(field, name string) {
-		errs = append(errs, cs.Invalid(field, fmt.Sprintf("unknown attribute %q%s", name, suggestion(name, decl.attributeNames()))))
+	invalid := func(field, problem, fix string) {
+		if fix != "" {
+			problem += "; " + fix
+		}
+		errs = append(errs, cs.Invalid(field, problem))
 	}
 	for _, s := range q.Sort {
-		if decl.Attribute(s.Attr) == nil {
-			unknown("sort", s.Attr)
+		if problem, fix := decl.checkSortPath(s.Attr); problem != "" {
+			invalid("sort", problem, fix)
 		}
 	}
 	walkFilter(q.Filter, func(c Cmp) {
-		if decl.Attribute(c.Attr) == nil {
-			unknown("filter", c.Attr)
+		if _, problem, fix := decl.resolvePath(c.Attr); problem != "" {
+			invalid("filter", problem, fix)
 		}
 	})
 	return errors.Join(errs...)
@@ -246,6 +250,9 @@ func pageOrder(cs *AnyChangeset, sorts []Sort) ([]orderKey, error) {
 	decl := cs.resource.decl
 	order := make([]orderKey, 0, len(sorts)+len(cs.resource.schema.PrimaryKey))
 	for _, s := range sorts {
+		if strings.Contains(s.Attr, ".") {
+			return nil, cs.Invalid("sort", fmt.Sprintf("pages cannot be sorted by %q: a cursor holds the record's own attributes; sort pages by attributes of the record", s.Attr))
+		}
 		order = append(order, orderKey{attr: decl.Attribute(s.Attr), desc: s.Desc})
 	}
 	for _, pk := range cs.resource.schema.PrimaryKey {

@@ -49,6 +49,7 @@ type runOptions struct {
 	limit  int
 	offset int
 	page   *PageRequest
+	load   []string
 }
 
 // OnRecord runs an update or destroy action on one record (*T).
@@ -222,6 +223,9 @@ func (d *Domain) Run(ctx context.Context, r Ref, action string, in Input, opts .
 	if ba.Type == ReadAction {
 		return d.read(ctx, br, ba, in, &o)
 	}
+	if len(o.load) > 0 {
+		return nil, fmt.Errorf("kiln/resource: %s.%s: Load applies to reads, and this is %s action", br.decl.Name, ba.Name, ba.Type.Article())
+	}
 	res := &RunResult{}
 	cs := &AnyChangeset{domain: d, resource: br, action: ba, ctx: ctx}
 	if ba.OutsideTransaction && !d.inTransaction(ctx) {
@@ -281,6 +285,9 @@ func (d *Domain) Run(ctx context.Context, r Ref, action string, in Input, opts .
 func (d *Domain) lookup(r Ref, action string) (*builtResource, *builtAction, error) {
 	if r == nil {
 		return nil, nil, fmt.Errorf("%w: nil", ErrUnknownResource)
+	}
+	if r.Declaration() == nil {
+		return nil, nil, fmt.Errorf("%w: %q is a name (resource.Named); run actions on the resource itself", ErrUnknownResource, r.Name())
 	}
 	return d.lookupName(r.Name(), r.Declaration().Type, action)
 }
@@ -663,6 +670,9 @@ func (d *Domain) create(ctx context.Context, st *txState, cs *AnyChangeset, res 
 	if len(missing) > 0 {
 		return nil, errors.Join(missing...)
 	}
+	if err := d.checkReferences(ctx, st, cs); err != nil {
+		return nil, err
+	}
 	var opts InsertOptions
 	if cs.action.Upsert || cs.action.SkipOnConflict {
 		opts = d.upsertOptions(cs)
@@ -722,6 +732,10 @@ func (d *Domain) writeError(cs *AnyChangeset, err error) error {
 		}
 		return out
 	}
+	var re *ReferenceError
+	if errors.As(err, &re) {
+		return d.referenceError(cs, re)
+	}
 	if errors.Is(err, ErrNotFound) {
 		return &NotFoundError{Resource: cs.resource.decl.Name, Action: cs.action.Name}
 	}
@@ -743,6 +757,9 @@ func (d *Domain) writeOne(ctx context.Context, st *txState, cs *AnyChangeset, re
 	if cs.action.Type == UpdateAction {
 		d.applyUpdateDefaults(cs)
 		if err := cs.requiredKept(); err != nil {
+			return nil, err
+		}
+		if err := d.checkReferences(ctx, st, cs); err != nil {
 			return nil, err
 		}
 		if err := st.tx.Update(ctx, cs.resource.schema, rec, cs.changed); err != nil {
@@ -797,6 +814,9 @@ func (d *Domain) writeAll(ctx context.Context, st *txState, cs *AnyChangeset, in
 		}
 		if len(cs.changed) == 0 {
 			return nil, cs.Invalid("", "a bulk update must set at least one attribute")
+		}
+		if err := d.checkReferences(ctx, st, cs); err != nil {
+			return nil, err
 		}
 		set := make(map[string]any, len(cs.changed))
 		for _, name := range cs.changed {
@@ -871,12 +891,23 @@ func (d *Domain) read(ctx context.Context, br *builtResource, ba *builtAction, i
 	if err := checkQuery(cs, q); err != nil {
 		return nil, err
 	}
+	plan, err := loadPlan(cs, o.load)
+	if err != nil {
+		return nil, err
+	}
 	var querier Querier = d.layer
 	if st, ok := ctx.Value(txKey{}).(*txState); ok && st.domain == d {
 		querier = st.tx
 	}
 	if o.page != nil {
-		return d.readPage(ctx, cs, q, *o.page, querier)
+		res, err := d.readPage(ctx, cs, q, *o.page, querier)
+		if err != nil {
+			return nil, err
+		}
+		if err := load(ctx, querier, br.schema, reflect.ValueOf(res.Records), plan); err != nil {
+			return nil, fmt.Errorf("kiln/resource: %s.%s: %w", br.decl.Name, ba.Name, err)
+		}
+		return res, nil
 	}
 	if ba.Get && q.Limit == 0 {
 		q.Limit = 2
@@ -886,6 +917,9 @@ func (d *Domain) read(ctx context.Context, br *builtResource, ba *builtAction, i
 		return nil, fmt.Errorf("kiln/resource: %s.%s: %w", br.decl.Name, ba.Name, err)
 	}
 	recs := dest.Elem()
+	if err := load(ctx, querier, br.schema, recs, plan); err != nil {
+		return nil, fmt.Errorf("kiln/resource: %s.%s: %w", br.decl.Name, ba.Name, err)
+	}
 	res := &RunResult{Records: recs.Interface()}
 	if ba.Get {
 		switch recs.Len() {

@@ -125,8 +125,8 @@ func verifyAction(v *validator.Validate, d *Declaration, a *ActionDecl) {
 		}
 	}
 	walkFilter(a.Filter, func(c Cmp) {
-		if d.Attribute(c.Attr) == nil {
-			d.Problem(loc, path("filter"), fmt.Sprintf("unknown attribute %q", c.Attr), didYouMean(c.Attr, d.attributeNames()))
+		if _, problem, fix := d.resolvePath(c.Attr); problem != "" {
+			d.Problem(loc, path("filter"), problem, fix)
 		}
 		if av, ok := c.Value.(argValue); ok && !argNames[string(av)] {
 			d.Problem(loc, path("filter"), fmt.Sprintf("uses argument %q, which the action does not declare", string(av)),
@@ -134,8 +134,8 @@ func verifyAction(v *validator.Validate, d *Declaration, a *ActionDecl) {
 		}
 	})
 	for _, s := range a.Sort {
-		if d.Attribute(s.Attr) == nil {
-			d.Problem(loc, path("sort"), fmt.Sprintf("unknown attribute %q", s.Attr), didYouMean(s.Attr, d.attributeNames()))
+		if problem, fix := d.checkSortPath(s.Attr); problem != "" {
+			d.Problem(loc, path("sort"), problem, fix)
 		}
 	}
 	if a.Limit < 0 {
@@ -201,6 +201,11 @@ func verifyPageSize(d *Declaration, a *ActionDecl, path []string) {
 	}
 	var keys []string
 	for _, s := range a.Sort {
+		if strings.Contains(s.Attr, ".") {
+			d.Problem(a.location, path, fmt.Sprintf("pages cannot be sorted by %q: a cursor holds the record's own attributes", s.Attr),
+				"sort pages by attributes of the record")
+			continue
+		}
 		keys = append(keys, s.Attr)
 	}
 	for _, pk := range d.PrimaryKey() {

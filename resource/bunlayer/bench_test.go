@@ -203,3 +203,27 @@ func BenchmarkPageDeep(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLoad1000 reads 1,000 articles with their writers and notes
+// (2,000 of them): three statements per read however many articles, which
+// statements/op reports.
+func BenchmarkLoad1000(b *testing.B) {
+	const n = 1000
+	for _, db := range benchDBs {
+		b.Run(db.name, func(b *testing.B) {
+			var c statementCounter
+			d := loadDomain(b, db.open, &c)
+			seedArticles(b, d, n)
+			c.n.Store(0)
+			ops := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				ops++
+				if got := loadArticles(b, d); len(got) != n || len(got[n-1].Notes) != 2 || got[n-1].Writer == nil {
+					b.Fatalf("loaded %d articles, want %d with their writers and notes", len(got), n)
+				}
+			}
+			b.ReportMetric(float64(c.n.Load())/float64(ops), "statements/op")
+		})
+	}
+}

@@ -5,7 +5,7 @@
 //	layer, err := bunlayer.Open(ctx, "file:accounts.db")            // SQLite
 //	layer, err := bunlayer.Open(ctx, "postgres://localhost/accounts") // PostgreSQL
 //	accounts, err := resource.NewDomain("accounts", Users).Build(ctx, layer)
-//	err = layer.Migrate(ctx) // tables and unique indexes
+//	err = layer.Migrate(ctx) // tables, unique indexes and foreign keys
 package bunlayer
 
 import (
@@ -48,6 +48,9 @@ type Layer struct {
 var _ resource.DataLayer = (*Layer)(nil)
 
 // New returns a Layer on db, whose dialect must be SQLite or PostgreSQL.
+// A SQLite database must enforce foreign keys, which SQLite does only when
+// each connection asks: open it with _pragma=foreign_keys(1) in the DSN, as
+// Open does.
 func New(db *bun.DB) *Layer { return &Layer{db: db} }
 
 // Open opens a database by URL and returns a Layer on it:
@@ -55,6 +58,7 @@ func New(db *bun.DB) *Layer { return &Layer{db: db} }
 //   - "postgres://…" or "postgresql://…": PostgreSQL through pgx, with the
 //     simple query protocol unless the URL sets default_query_exec_mode;
 //   - "sqlite::memory:" or ":memory:": a private in-memory SQLite database;
+//     both SQLite kinds enforce foreign keys on every connection;
 //   - "file:path.db", "sqlite:path.db" or a plain path: a SQLite file, in WAL
 //     mode, its write transactions taken at BEGIN so that concurrent writers
 //     wait for each other (up to a 10 s busy timeout, after which SQLite
@@ -270,7 +274,9 @@ func (l *Layer) Count(ctx context.Context, s *resource.Schema, f resource.Filter
 // indexes, when they do not exist: one index per identity, named
 // <table>_<identity>_idx. A `bun:",unique"` column is an identity
 // (resource.Identity), so its index is the identity's: the table itself
-// has no UNIQUE constraint.
+// has no UNIQUE constraint. A table's foreign keys (its belongs-to
+// relationships) are created with it, after the tables they reference,
+// with an index on each key attribute that no other index starts with.
 func (l *Layer) Migrate(ctx context.Context) error {
 	stmts, err := l.migration()
 	if err != nil {
@@ -299,6 +305,10 @@ func (l *Layer) migration() ([]string, error) {
 	l.mu.RLock()
 	schemas := slices.Clone(l.schemas)
 	l.mu.RUnlock()
+	schemas, err := inDependencyOrder(schemas)
+	if err != nil {
+		return nil, err
+	}
 	ddl := l.ddl()
 	var stmts []string
 	for _, s := range schemas {
@@ -307,6 +317,7 @@ func (l *Layer) migration() ([]string, error) {
 		ddl.Table(s.Type).Unique = nil
 		model := reflect.New(s.Type).Interface()
 		q := ddl.NewCreateTable().Model(model).ModelTableExpr("?", bun.Ident(s.Table)).IfNotExists()
+		q = withForeignKeys(q, s)
 		stmts = append(stmts, q.String())
 		for _, id := range s.Identities {
 			iq := ddl.NewCreateIndex().Model(model).ModelTableExpr("?", bun.Ident(s.Table)).
@@ -317,6 +328,11 @@ func (l *Layer) migration() ([]string, error) {
 			}
 			stmts = append(stmts, string(b))
 		}
+		fkIndexes, err := l.foreignKeyIndexes(s, model)
+		if err != nil {
+			return nil, err
+		}
+		stmts = append(stmts, fkIndexes...)
 	}
 	return stmts, nil
 }
@@ -375,14 +391,18 @@ func (t *txn) Select(ctx context.Context, s *resource.Schema, q *resource.Query,
 	expr, args := t.table(s)
 	sq := t.idb.NewSelect().Model(dest).ModelTableExpr(expr, args...)
 	if q.Filter != nil {
-		where, wargs, err := whereSQL(q.Filter)
+		where, wargs, err := whereSQL(s, q.Filter)
 		if err != nil {
 			return err
 		}
 		sq = sq.Where(where, wargs...)
 	}
 	for _, o := range q.Sort {
-		sq = sq.OrderExpr(t.orderSQL(s, o), bun.Ident(o.Attr))
+		order, oargs, err := t.orderSQL(s, o)
+		if err != nil {
+			return err
+		}
+		sq = sq.OrderExpr(order, oargs...)
 	}
 	if q.Limit > 0 {
 		sq = sq.Limit(int64(q.Limit))
@@ -404,29 +424,12 @@ func (t *txn) Select(ctx context.Context, s *resource.Schema, q *resource.Query,
 	return nil
 }
 
-// orderSQL is the ORDER BY term of o, with a placeholder for the column.
-// kiln sorts NULL after every value, as PostgreSQL does; SQLite sorts it
-// before, so for a column that may hold NULL the term says where it goes.
-func (t *txn) orderSQL(s *resource.Schema, o resource.Sort) string {
-	dir := "? ASC"
-	if o.Desc {
-		dir = "? DESC"
-	}
-	if a := s.Attribute(o.Attr); a == nil || !a.Nullable || t.layer.db.Dialect().Name() != dialect.SQLite {
-		return dir
-	}
-	if o.Desc {
-		return dir + " NULLS FIRST"
-	}
-	return dir + " NULLS LAST"
-}
-
 // Count implements resource.Querier.
 func (t *txn) Count(ctx context.Context, s *resource.Schema, f resource.Filter) (int, error) {
 	expr, args := t.table(s)
 	cq := t.idb.NewSelect().Model(reflect.New(s.Type).Interface()).ModelTableExpr(expr, args...)
 	if f != nil {
-		where, wargs, err := whereSQL(f)
+		where, wargs, err := whereSQL(s, f)
 		if err != nil {
 			return 0, err
 		}
@@ -455,7 +458,7 @@ func (t *txn) Insert(ctx context.Context, s *resource.Schema, rec any, opts reso
 	}
 	res, err := iq.Exec(ctx)
 	if err != nil {
-		return mapError(err)
+		return t.layer.writeError(err)
 	}
 	if opts.SkipOnConflict {
 		if n, err := res.RowsAffected(); err == nil && n == 0 {
@@ -486,7 +489,7 @@ func (t *txn) Update(ctx context.Context, s *resource.Schema, rec any, fields []
 	expr, args := t.table(s)
 	res, err := t.idb.NewUpdate().Model(rec).ModelTableExpr(expr, args...).Column(fields...).WherePK().Returning("*").Exec(ctx)
 	if err != nil {
-		return mapError(err)
+		return t.layer.writeError(err)
 	}
 	if n, err := res.RowsAffected(); err == nil && n == 0 {
 		return resource.ErrNotFound
@@ -506,13 +509,13 @@ func (t *txn) UpdateAll(ctx context.Context, s *resource.Schema, f resource.Filt
 	for _, c := range cols {
 		uq = uq.Set("? = ?", bun.Ident(c), normalize(set[c]))
 	}
-	where, wargs, err := whereSQL(f)
+	where, wargs, err := whereSQL(s, f)
 	if err != nil {
 		return err
 	}
 	uq = uq.Where(where, wargs...).Returning("*")
 	if err := uq.Scan(ctx, dest); err != nil {
-		return mapError(err)
+		return t.layer.writeError(err)
 	}
 	inUTC(s, dest)
 	return nil
@@ -522,7 +525,7 @@ func (t *txn) Delete(ctx context.Context, s *resource.Schema, rec any) error {
 	expr, args := t.table(s)
 	res, err := t.idb.NewDelete().Model(rec).ModelTableExpr(expr, args...).WherePK().Returning("*").Exec(ctx)
 	if err != nil {
-		return mapError(err)
+		return t.layer.writeError(err)
 	}
 	if n, err := res.RowsAffected(); err == nil && n == 0 {
 		return resource.ErrNotFound
@@ -533,14 +536,14 @@ func (t *txn) Delete(ctx context.Context, s *resource.Schema, rec any) error {
 
 func (t *txn) DeleteAll(ctx context.Context, s *resource.Schema, f resource.Filter, dest any) error {
 	expr, args := t.table(s)
-	where, wargs, err := whereSQL(f)
+	where, wargs, err := whereSQL(s, f)
 	if err != nil {
 		return err
 	}
 	dq := t.idb.NewDelete().Model(reflect.New(s.Type).Interface()).ModelTableExpr(expr, args...).
 		Where(where, wargs...).Returning("*")
 	if err := dq.Scan(ctx, dest); err != nil {
-		return mapError(err)
+		return t.layer.writeError(err)
 	}
 	inUTC(s, dest)
 	return nil
@@ -553,90 +556,6 @@ func pkFilter(s *resource.Schema, rec any) (resource.Filter, error) {
 		and = append(and, resource.Eq(a.Name, rv.FieldByIndex(a.Index).Interface()))
 	}
 	return and, nil
-}
-
-// whereSQL translates a filter to a WHERE clause with bun placeholders.
-func whereSQL(f resource.Filter) (string, []any, error) {
-	var b strings.Builder
-	var args []any
-	if err := appendFilter(&b, &args, f); err != nil {
-		return "", nil, err
-	}
-	if len(args) == 0 {
-		args = nil // bun warns about empty args without placeholders
-	}
-	return b.String(), args, nil
-}
-
-func appendFilter(b *strings.Builder, args *[]any, f resource.Filter) error {
-	switch f := f.(type) {
-	case nil:
-		b.WriteString("TRUE")
-	case resource.Cmp:
-		*args = append(*args, bun.Ident(f.Attr))
-		switch f.Op {
-		case resource.OpIsNil, resource.OpNotNil:
-			b.WriteString("? " + string(f.Op))
-		case resource.OpIn, resource.OpNotIn:
-			rv := reflect.ValueOf(f.Value)
-			if rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array {
-				return fmt.Errorf("kiln/bunlayer: %s %s needs a slice, not %T", f.Attr, f.Op, f.Value)
-			}
-			if rv.Len() == 0 {
-				*args = (*args)[:len(*args)-1]
-				if f.Op == resource.OpIn {
-					b.WriteString("FALSE")
-				} else {
-					b.WriteString("TRUE")
-				}
-				return nil
-			}
-			vals := make([]any, rv.Len())
-			for i := range vals {
-				vals[i] = normalize(rv.Index(i).Interface())
-			}
-			b.WriteString("? " + string(f.Op) + " (?)")
-			*args = append(*args, bun.List(vals))
-		case resource.OpEq, resource.OpNe, resource.OpLt, resource.OpLe, resource.OpGt, resource.OpGe:
-			if f.Value == nil {
-				return fmt.Errorf("kiln/bunlayer: %s %s nil: use resource.IsNil or NotNil", f.Attr, f.Op)
-			}
-			b.WriteString("? " + string(f.Op) + " ?")
-			*args = append(*args, normalize(f.Value))
-		default:
-			return fmt.Errorf("kiln/bunlayer: unknown operator %q", f.Op)
-		}
-	case resource.And, resource.Or:
-		subs, sep, empty := []resource.Filter(nil), " AND ", "TRUE"
-		if and, ok := f.(resource.And); ok {
-			subs = and
-		} else {
-			subs, sep, empty = f.(resource.Or), " OR ", "FALSE"
-		}
-		if len(subs) == 0 {
-			b.WriteString(empty)
-			return nil
-		}
-		for i, sub := range subs {
-			if i > 0 {
-				b.WriteString(sep)
-			}
-			b.WriteString("(")
-			if err := appendFilter(b, args, sub); err != nil {
-				return err
-			}
-			b.WriteString(")")
-		}
-	case resource.NotFilter:
-		b.WriteString("NOT (")
-		if err := appendFilter(b, args, f.F); err != nil {
-			return err
-		}
-		b.WriteString(")")
-	default:
-		return fmt.Errorf("kiln/bunlayer: unknown filter %T", f)
-	}
-	return nil
 }
 
 // normalize puts times in UTC, so that SQLite's text timestamps compare in

@@ -8,16 +8,23 @@
 //		})
 //	}
 //
-// Run declares its own resources (tables dlt_items and dlt_tags), builds a
-// domain on each layer open returns, migrates it when the layer is a
-// Migrator, and runs every check through the public API of package
-// resource (Domain.Run, Domain.InTransaction and the typed Resource
-// methods): inserts and the values they return, every filter operator,
-// sorting (NULL after every value), limits and offsets, pages (by cursor
-// in mixed directions and over NULLs, stable while records are written;
-// by offset; with a total count), gets by primary key and identity,
-// updates of one record and in bulk, destroys, unique violations, upserts,
-// rollbacks, transactions shared by nested actions, and time values.
+// Run declares its own resources (tables dlt_items and dlt_tags, and for
+// relationships dlt_authors, dlt_profiles, dlt_posts, dlt_comments,
+// dlt_labels and dlt_post_labels), builds a domain on each layer open
+// returns, migrates it when the layer is a Migrator, and runs every check
+// through the public API of package resource (Domain.Run,
+// Domain.InTransaction and the typed Resource methods): inserts and the
+// values they return, every filter operator, sorting (NULL after every
+// value), limits and offsets, pages (by cursor in mixed directions and
+// over NULLs, stable while records are written; by offset; with a total
+// count), gets by primary key and identity, updates of one record and in
+// bulk, destroys, unique violations, upserts, rollbacks, transactions
+// shared by nested actions, and time values. For relationships: loading
+// each kind, nested, in a constant number of queries whatever the number
+// of records; filters and sorts through them, in reads, counts and bulk
+// writes; a key that refers to no record refused; foreign keys' ON
+// DELETE (restrict, cascade, set null); and the layer's own report of a
+// foreign key violation (resource.ReferenceError).
 package datalayertest
 
 import (
@@ -58,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) resource.DataLayer) {
 	t.Run("Rollback", func(t *testing.T) { testRollback(t, open) })
 	t.Run("Transaction", func(t *testing.T) { testTransaction(t, open) })
 	t.Run("Time", func(t *testing.T) { testTime(t, open) })
+	t.Run("Relationships", func(t *testing.T) { testRelationships(t, open) })
 }
 
 // checkTimeout bounds each check, so that a layer that deadlocks (a nested

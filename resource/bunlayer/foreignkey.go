@@ -1,0 +1,180 @@
+package bunlayer
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/uptrace/bun"
+
+	"github.com/kiln-go/kiln/resource"
+)
+
+// inDependencyOrder returns the schemas in an order where each comes after
+// the destinations of its belongs-to relationships, whose tables its
+// foreign keys reference, and otherwise in the order given. Foreign keys
+// that form a cycle are an error: PostgreSQL cannot create any of its
+// tables first.
+func inDependencyOrder(schemas []*resource.Schema) ([]*resource.Schema, error) {
+	// needs[s] are the schemas s's foreign keys reference, itself aside.
+	needs := map[*resource.Schema][]*resource.Schema{}
+	for _, s := range schemas {
+		for _, r := range s.Relationships {
+			if r.Kind == resource.BelongsToRelationship && r.Destination != s && slices.Contains(schemas, r.Destination) {
+				needs[s] = append(needs[s], r.Destination)
+			}
+		}
+	}
+	var out []*resource.Schema
+	done := map[*resource.Schema]bool{}
+	for len(out) < len(schemas) {
+		progress := false
+		for _, s := range schemas {
+			if done[s] || slices.ContainsFunc(needs[s], func(n *resource.Schema) bool { return !done[n] }) {
+				continue
+			}
+			out, done[s], progress = append(out, s), true, true
+			break // the earliest ready schema first, then look again
+		}
+		if !progress {
+			return nil, fmt.Errorf("kiln/bunlayer: the foreign keys of tables %s form a cycle, so none of them can be created first; drop the BelongsTo of one of them (its attribute stays, without a foreign key)",
+				strings.Join(cycle(schemas, needs, done), " -> "))
+		}
+	}
+	return out, nil
+}
+
+// cycle returns the tables of one cycle among the schemas not done.
+func cycle(schemas []*resource.Schema, needs map[*resource.Schema][]*resource.Schema, done map[*resource.Schema]bool) []string {
+	var start *resource.Schema
+	for _, s := range schemas {
+		if !done[s] {
+			start = s
+			break
+		}
+	}
+	// Every schema not done needs one not done: walk until one repeats.
+	var path []*resource.Schema
+	for s := start; !slices.Contains(path, s); {
+		path = append(path, s)
+		for _, n := range needs[s] {
+			if !done[n] {
+				s = n
+				break
+			}
+		}
+	}
+	last := path[len(path)-1]
+	for _, n := range needs[last] {
+		if !done[n] {
+			path = append(path[slices.Index(path, n):], n)
+			break
+		}
+	}
+	names := make([]string, len(path))
+	for i, s := range path {
+		names[i] = s.Table
+	}
+	return names
+}
+
+// withForeignKeys adds to a CREATE TABLE the foreign key of each belongs-to
+// relationship of s, named by Schema.ForeignKey.
+func withForeignKeys(q *bun.CreateTableQuery, s *resource.Schema) *bun.CreateTableQuery {
+	for _, r := range s.Relationships {
+		if r.Kind != resource.BelongsToRelationship {
+			continue
+		}
+		q = q.ColumnExpr("CONSTRAINT ? FOREIGN KEY (?) REFERENCES ? (?) ON DELETE "+onDeleteSQL(r.OnDelete),
+			bun.Ident(s.ForeignKey(r)), bun.Ident(r.Attribute.Name), bun.Ident(r.Destination.Table), bun.Ident(r.DestinationAttribute.Name))
+	}
+	return q
+}
+
+func onDeleteSQL(rule resource.DeleteRule) string {
+	switch rule {
+	case resource.Cascade:
+		return "CASCADE"
+	case resource.SetNull:
+		return "SET NULL"
+	}
+	return "RESTRICT"
+}
+
+// foreignKeyIndexes creates an index on the attribute of each belongs-to
+// relationship of s, unless an index starts with it already (the primary
+// key's, or an identity's): loading a has-many relationship and destroying
+// a destination look records up by it.
+func (l *Layer) foreignKeyIndexes(s *resource.Schema, model any) ([]string, error) {
+	var stmts []string
+	for _, r := range s.Relationships {
+		if r.Kind != resource.BelongsToRelationship || indexed(s, r.Attribute.Name) {
+			continue
+		}
+		name := s.ForeignKey(r) + "_idx"
+		iq := l.db.NewCreateIndex().Model(model).ModelTableExpr("?", bun.Ident(s.Table)).
+			IfNotExists().Index(name).Column(r.Attribute.Name)
+		b, err := iq.AppendQuery(l.db.QueryGen(), nil)
+		if err != nil {
+			return nil, fmt.Errorf("kiln/bunlayer: index %s: %w", name, err)
+		}
+		stmts = append(stmts, string(b))
+	}
+	return stmts, nil
+}
+
+// indexed reports whether the primary key or an identity of s starts with
+// the attribute a.
+func indexed(s *resource.Schema, a string) bool {
+	if len(s.PrimaryKey) > 0 && s.PrimaryKey[0].Name == a {
+		return true
+	}
+	for _, id := range s.Identities {
+		if len(id.Keys) > 0 && id.Keys[0] == a {
+			return true
+		}
+	}
+	return false
+}
+
+// writeError maps a write's error: a foreign key violation to a
+// *resource.ReferenceError, naming what the database says of it; then
+// unique violations and missing rows (mapError).
+func (l *Layer) writeError(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23503" {
+		re := &resource.ReferenceError{Err: err}
+		if s, r := l.foreignKey(pgErr.TableName, pgErr.ConstraintName); r != nil {
+			if strings.HasPrefix(pgErr.Message, "insert or update on table") {
+				re.Attribute = r.Attribute.Name
+			} else {
+				re.From, re.Relationship = s.Resource, r.Name
+			}
+		}
+		return re
+	}
+	if strings.Contains(err.Error(), "FOREIGN KEY constraint failed") {
+		return &resource.ReferenceError{Err: err}
+	}
+	return mapError(err)
+}
+
+// foreignKey finds the belongs-to relationship whose foreign key is named
+// constraint, on table; PostgreSQL cuts names to 63 bytes.
+func (l *Layer) foreignKey(table, constraint string) (*resource.Schema, *resource.RelationshipSchema) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for _, s := range l.schemas {
+		if s.Table != table {
+			continue
+		}
+		for _, r := range s.Relationships {
+			if name := s.ForeignKey(r); r.Kind == resource.BelongsToRelationship && name[:min(len(name), 63)] == constraint {
+				return s, r
+			}
+		}
+	}
+	return nil, nil
+}
