@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"reflect"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -114,27 +113,17 @@ func (app App) expungeCommand(logger *slog.Logger) *cobra.Command {
 // each batch's count.
 func Expunge(ctx context.Context, store *tokenresource.Store, progress func(total int) func(done int)) (int, error) {
 	now := time.Now().UTC()
-	names := store.Config().Actions
-	d, ref := store.Domain(), store.Resource()
-	all, err := d.Run(ctx, ref, names.ReadExpired, nil, resource.Where(resource.Le("expires_at", now)))
+	jtis, err := store.ExpiredJTIs(ctx, now)
 	if err != nil {
 		return 0, err
-	}
-	rows := reflect.ValueOf(all.Records)
-	jtis := make([]string, rows.Len())
-	for i := range jtis {
-		jtis[i] = rows.Index(i).Interface().(tokenresource.Record).TokenFields().JTI
 	}
 	step := progress(len(jtis))
 	total := 0
 	for start := 0; start < len(jtis); start += expungeBatch {
-		batch := jtis[start:min(start+expungeBatch, len(jtis))]
-		res, err := d.Run(ctx, ref, names.ExpungeExpired, nil,
-			resource.Where(resource.And{resource.In("jti", batch), resource.Le("expires_at", now)}))
+		n, err := store.ExpungeJTIs(ctx, jtis[start:min(start+expungeBatch, len(jtis))], now)
 		if err != nil {
 			return total, err
 		}
-		n := reflect.ValueOf(res.Records).Len()
 		total += n
 		step(n)
 	}

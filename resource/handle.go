@@ -149,13 +149,31 @@ func inputFields(t reflect.Type) ([]inputField, error) {
 	return out, nil
 }
 
+// inputFieldsOf is inputFields, kept per type once listed: handles and
+// views convert their input on every run, and the fields of a type never
+// change. The slices it returns are shared; they are only read.
+func inputFieldsOf(t reflect.Type) ([]inputField, error) {
+	if f, ok := inputFieldCache.Load(t); ok {
+		return f.([]inputField), nil
+	}
+	f, err := inputFields(t)
+	if err != nil {
+		return nil, err
+	}
+	inputFieldCache.Store(t, f)
+	return f, nil
+}
+
+// inputFieldCache maps an input type (reflect.Type) to its []inputField.
+var inputFieldCache sync.Map
+
 // toInput turns an input struct into an Input; an Input is passed as is.
 func toInput(v any) Input {
 	if in, ok := v.(Input); ok {
 		return in
 	}
 	rv := reflect.ValueOf(v)
-	fields, err := inputFields(rv.Type())
+	fields, err := inputFieldsOf(rv.Type())
 	if err != nil {
 		return nil // Build refused the handle
 	}
@@ -182,7 +200,7 @@ func fromArgs[In any](cs *AnyChangeset) (In, error) {
 		return in, nil
 	}
 	rv := reflect.ValueOf(&in).Elem()
-	fields, err := inputFields(rv.Type())
+	fields, err := inputFieldsOf(rv.Type())
 	if err != nil {
 		return in, err
 	}

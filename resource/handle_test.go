@@ -3,7 +3,9 @@ package resource_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -592,5 +594,100 @@ func TestCallOutsideTransaction(t *testing.T) {
 	}
 	if _, err := resource.Call[int](ctx, d, articles, "outside", nil); !errors.Is(err, boom) || count() != 2 {
 		t.Fatalf("Call outside: %v, %d written; want boom and the write kept", err, count())
+	}
+}
+
+// echoCommon is embedded in echoInput: its fields are inputs too.
+type echoCommon struct{ Tag string }
+
+type echoInput struct {
+	echoCommon
+	N    int
+	Note *string
+}
+
+type wordInput struct {
+	Word string `kiln:"tag"`
+}
+
+// echoHandles are generic actions that run outside any transaction and
+// return their input: the conversion of an input struct, and nothing else.
+func echoHandles(t testing.TB) (*resource.Domain, *resource.GenericHandle[article, echoInput, string], *resource.GenericHandle[article, wordInput, string]) {
+	t.Helper()
+	echo := resource.DefineGeneric[article](resource.Generic{Name: "echo", OutsideTransaction: true},
+		func(_ context.Context, _ *resource.Changeset[article], in echoInput) (string, error) {
+			note := "-"
+			if in.Note != nil {
+				note = *in.Note
+			}
+			return fmt.Sprintf("%s/%d/%s", in.Tag, in.N, note), nil
+		})
+	word := resource.DefineGeneric[article](resource.Generic{Name: "word", OutsideTransaction: true},
+		func(_ context.Context, cs *resource.Changeset[article], in wordInput) (string, error) {
+			return in.Word + "=" + resource.Arg[string](cs.AnyChangeset, "tag"), nil
+		})
+	ctx := context.Background()
+	layer, err := bunlayer.Open(ctx, "sqlite::memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { layer.Close() })
+	d, err := resource.NewDomain("press", resource.New[article]("article", resource.Actions{echo, word})).Build(ctx, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, echo, word
+}
+
+// TestHandleInputConcurrent: handles of different input types convert
+// their inputs right when run at once from many goroutines (the fields of
+// each type are listed once and shared).
+func TestHandleInputConcurrent(t *testing.T) {
+	d, echo, word := echoHandles(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 50 {
+				in := echoInput{echoCommon: echoCommon{Tag: fmt.Sprint("g", g)}, N: i}
+				want := fmt.Sprintf("g%d/%d/-", g, i)
+				if i%2 == 1 {
+					note := fmt.Sprint("n", i)
+					in.Note = &note
+					want = fmt.Sprintf("g%d/%d/n%d", g, i, i)
+				}
+				if got, err := echo.Run(ctx, d, in); err != nil || got != want {
+					errs <- fmt.Errorf("echo(%+v) = %q, %v; want %q", in, got, err, want)
+					return
+				}
+				w := fmt.Sprint("w", g, i)
+				if got, err := word.Run(ctx, d, wordInput{Word: w}); err != nil || got != w+"="+w {
+					errs <- fmt.Errorf("word(%s) = %q, %v", w, got, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// BenchmarkHandleInput runs a generic action that does nothing, outside
+// any transaction: what a handle's typed input costs, converted to the
+// action's input and back.
+func BenchmarkHandleInput(b *testing.B) {
+	d, echo, _ := echoHandles(b)
+	ctx := context.Background()
+	note := "note"
+	in := echoInput{echoCommon: echoCommon{Tag: "t"}, N: 1, Note: &note}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := echo.Run(ctx, d, in); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -2,7 +2,6 @@ package tokenresource
 
 import (
 	"context"
-	"reflect"
 	"time"
 
 	"github.com/kiln-go/kiln/resource"
@@ -26,14 +25,13 @@ func (s *Store) check(ctx context.Context, jtis []string, requirePresence bool) 
 	now := time.Now().UTC()
 	for start := 0; start < len(jtis); start += CheckBatch {
 		batch := jtis[start:min(start+CheckBatch, len(jtis))]
-		res, err := s.domain.Run(ctx, s.ref, s.cfg.Actions.ReadTokens, nil, resource.Where(resource.In("jti", batch)))
+		rows, err := s.views.readTokens.Read(ctx, s.domain, resource.NoInput{}, resource.Where(resource.In("jti", batch)))
 		if err != nil {
 			return nil, err
 		}
-		rows := reflect.ValueOf(res.Records)
-		found := make(map[string]bool, rows.Len())
-		for i := 0; i < rows.Len(); i++ {
-			f := rows.Index(i).Interface().(Record).TokenFields()
+		found := make(map[string]bool, len(rows))
+		for _, r := range rows {
+			f := r.TokenFields()
 			found[f.JTI] = true
 			switch {
 			case f.Revoked():

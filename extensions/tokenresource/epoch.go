@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"reflect"
 	"time"
 
 	"github.com/kiln-go/kiln/resource"
@@ -29,16 +28,15 @@ func epochJTI(subject string) string { return "epoch:" + subject }
 // were. Read it before checking a credential, then issue the token in a
 // transaction that calls LockEpoch with it.
 func (s *Store) Epoch(ctx context.Context, subject string) (string, error) {
-	res, err := s.domain.Run(ctx, s.ref, s.cfg.Actions.ReadTokens, nil,
+	rows, err := s.views.readTokens.Read(ctx, s.domain, resource.NoInput{},
 		resource.Where(resource.And{resource.Eq("jti", epochJTI(subject)), resource.Eq("purpose", PurposeEpoch)}))
 	if err != nil {
 		return "", err
 	}
-	rows := reflect.ValueOf(res.Records)
-	if rows.Len() == 0 {
+	if len(rows) == 0 {
 		return "", nil
 	}
-	return epochOf(rows.Index(0).Interface().(Record).TokenFields()), nil
+	return epochOf(rows[0].TokenFields()), nil
 }
 
 // LockEpoch, in ctx's transaction, locks subject's epoch row (creating it)
@@ -51,14 +49,10 @@ func (s *Store) Epoch(ctx context.Context, subject string) (string, error) {
 // revoked by a later revoke-all, or never issued because of an earlier
 // one.
 func (s *Store) LockEpoch(ctx context.Context, subject, want string, began time.Time) error {
-	res, err := s.domain.Run(ctx, s.ref, s.cfg.Actions.LockEpoch, resource.Input{
-		"jti": epochJTI(subject), "subject": subject, "expires_at": farFuture, "purpose": PurposeEpoch})
+	rec, err := s.views.lockEpoch.Create(ctx, s.domain, lockEpochInput{
+		JTI: epochJTI(subject), Subject: subject, ExpiresAt: farFuture, Purpose: PurposeEpoch})
 	if err != nil {
 		return err
-	}
-	rec, ok := res.Record.(Record)
-	if !ok {
-		return errors.New("kiln/tokenresource: lock_epoch returned no token row")
 	}
 	f := rec.TokenFields()
 	got := epochOf(f)
@@ -68,13 +62,13 @@ func (s *Store) LockEpoch(ctx context.Context, subject, want string, began time.
 	return nil
 }
 
-// bumpEpoch gives subject a new epoch, locking its row.
-func bumpEpoch(ctx context.Context, d *resource.Domain, r resource.Ref, n ActionNames, subject string) error {
+// bumpEpochOf gives subject a new epoch, locking its row.
+func (v *views) bumpEpochOf(ctx context.Context, d *resource.Domain, subject string) error {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
-	_, err := d.Run(ctx, r, n.BumpEpoch, resource.Input{
-		"jti": epochJTI(subject), "subject": subject, "expires_at": farFuture, "purpose": PurposeEpoch,
-		"extra_data": map[string]any{epochKey: base64.RawURLEncoding.EncodeToString(b)}})
+	_, err := v.bumpEpoch.Create(ctx, d, bumpEpochInput{
+		JTI: epochJTI(subject), Subject: subject, ExpiresAt: farFuture, Purpose: PurposeEpoch,
+		ExtraData: map[string]any{epochKey: base64.RawURLEncoding.EncodeToString(b)}})
 	return err
 }
 

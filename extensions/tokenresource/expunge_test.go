@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -229,4 +230,47 @@ func (b *safeBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestExpungeJTIs: ExpiredJTIs lists the expired rows, revocations
+// included; ExpungeJTIs removes those of the jtis it is given that are
+// expired, and no other, each notified with reason expired.
+func TestExpungeJTIs(t *testing.T) {
+	for _, db := range databases {
+		t.Run(db, func(t *testing.T) {
+			s := newStore(t, db, tokenresource.Token{})
+			ctx := context.Background()
+			s.put(t, "live", "user?id=1", "user", hour())
+			s.put(t, "old", "user?id=1", "user", past())
+			s.put(t, "old-too", "user?id=2", "user", past())
+			if err := s.s.Revoke(ctx, signed(t, "old-revoked", "user?id=3", past()), tokenresource.ReasonSignedOut); err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now().UTC()
+			jtis, err := s.s.ExpiredJTIs(ctx, now)
+			if err != nil || !slices.Equal(slices.Sorted(slices.Values(jtis)), []string{"old", "old-revoked", "old-too"}) {
+				t.Fatalf("ExpiredJTIs = %v, %v; want old, old-revoked, old-too", jtis, err)
+			}
+			s.rec.Reset()
+			n, err := s.s.ExpungeJTIs(ctx, []string{"live", "old", "old-revoked"}, now)
+			if err != nil || n != 2 {
+				t.Fatalf("ExpungeJTIs = %d, %v; want 2", n, err)
+			}
+			got := s.rec.revocations(t)
+			slices.SortFunc(got, func(a, b revocation) int { return strings.Compare(a.JTI, b.JTI) })
+			want := []revocation{
+				{"expunge_expired", "old", "user?id=1", "user", tokenresource.ReasonExpired},
+				{"expunge_expired", "old-revoked", "user?id=3", "revocation", tokenresource.ReasonExpired},
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("notifications\n%+v\nwant\n%+v", got, want)
+			}
+			if s.row(t, "live") == nil || s.row(t, "old-too") == nil || s.row(t, "old") != nil {
+				t.Error("ExpungeJTIs removed a row it was not given, or an unexpired one, or kept an expired one it was given")
+			}
+			if n, err := s.s.ExpungeJTIs(ctx, nil, now); err != nil || n != 0 {
+				t.Errorf("ExpungeJTIs of none = %d, %v", n, err)
+			}
+		})
+	}
 }

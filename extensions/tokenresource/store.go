@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"reflect"
 	"time"
 
 	"github.com/kiln-go/kiln/resource"
@@ -27,6 +26,7 @@ type Store struct {
 	ref     resource.Ref
 	cfg     Token
 	metrics *metrics // the built resource's, shared by its Stores
+	views   *views   // the built resource's
 }
 
 // For returns the Store of token resource r in domain d.
@@ -39,7 +39,7 @@ func For(d *resource.Domain, r resource.Ref) (*Store, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrNotTokenResource, r.Name())
 	}
-	return &Store{domain: d, ref: d.Resource(r.Name()), cfg: ext.Config(), metrics: ext.metrics}, nil
+	return &Store{domain: d, ref: d.Resource(r.Name()), cfg: ext.Config(), metrics: ext.metrics, views: ext.views}, nil
 }
 
 // Config is the token section, with defaults applied.
@@ -53,11 +53,8 @@ func (s *Store) Resource() resource.Ref { return s.ref }
 
 // StoreToken stores an issued token.
 func (s *Store) StoreToken(ctx context.Context, f Fields) error {
-	in := resource.Input{"jti": f.JTI, "subject": f.Subject, "expires_at": f.ExpiresAt, "purpose": f.Purpose}
-	if f.ExtraData != nil {
-		in["extra_data"] = f.ExtraData
-	}
-	_, err := s.domain.Run(ctx, s.ref, s.cfg.Actions.StoreToken, in)
+	_, err := s.views.storeToken.Create(ctx, s.domain, storeTokenInput{
+		JTI: f.JTI, Subject: f.Subject, ExpiresAt: f.ExpiresAt, Purpose: f.Purpose, ExtraData: f.ExtraData})
 	s.metrics.failed(opStore, err)
 	return err
 }
@@ -65,30 +62,26 @@ func (s *Store) StoreToken(ctx context.Context, f Fields) error {
 // Get returns the unexpired row of jti, of the given purpose unless purpose
 // is empty; resource.ErrNotFound when there is none.
 func (s *Store) Get(ctx context.Context, jti, purpose string) (*Fields, error) {
-	in := resource.Input{"jti": jti}
-	if purpose != "" {
-		in["purpose"] = purpose
-	}
-	res, err := s.domain.Run(ctx, s.ref, s.cfg.Actions.GetToken, in)
+	rec, err := s.views.getToken.Get(ctx, s.domain, getTokenInput{JTI: jti, Purpose: purpose})
 	s.metrics.lookup(opGet, err)
 	if err != nil {
 		return nil, err
 	}
-	return res.Record.(Record).TokenFields(), nil
+	return rec.TokenFields(), nil
 }
 
 // Revoke revokes a token (a JWT string) for reason: its stored row, or a
 // new revocation row when it was not stored. A second revoke of the same
 // token fails with ErrAlreadyRevoked.
 func (s *Store) Revoke(ctx context.Context, token string, reason Reason) error {
-	_, err := s.domain.Run(ctx, s.ref, s.cfg.Actions.RevokeToken, resource.Input{"token": token, "reason": string(reason)})
+	_, err := resource.CallView[any](ctx, s.domain, s.views.revokeToken, revokeTokenInput{Token: token, Reason: string(reason)})
 	s.metrics.failed(opRevoke, err)
 	return err
 }
 
 // RevokeJTI revokes a token by jti and subject.
 func (s *Store) RevokeJTI(ctx context.Context, jti, subject string, reason Reason) error {
-	_, err := s.domain.Run(ctx, s.ref, s.cfg.Actions.RevokeJTI, resource.Input{"jti": jti, "subject": subject, "reason": string(reason)})
+	_, err := resource.CallView[any](ctx, s.domain, s.views.revokeJTI, revokeJTIInput{JTI: jti, Subject: subject, Reason: string(reason)})
 	s.metrics.failed(opRevoke, err)
 	return err
 }
@@ -104,14 +97,8 @@ type RevokeAllOptions struct {
 // RevokeAllForSubject revokes every stored token of subject in one
 // statement and returns how many it revoked; each sends a notification.
 func (s *Store) RevokeAllForSubject(ctx context.Context, subject string, reason Reason, opts RevokeAllOptions) (int, error) {
-	in := resource.Input{"subject": subject, "reason": string(reason)}
-	if opts.IncludePurposes != nil {
-		in["include_purposes"] = opts.IncludePurposes
-	}
-	if opts.ExcludePurposes != nil {
-		in["exclude_purposes"] = opts.ExcludePurposes
-	}
-	n, err := resource.Call[int](ctx, s.domain, s.ref, s.cfg.Actions.RevokeAllStoredForSubject, in)
+	n, err := resource.CallView[int](ctx, s.domain, s.views.revokeAll, revokeAllInput{
+		Subject: subject, Reason: string(reason), IncludePurposes: opts.IncludePurposes, ExcludePurposes: opts.ExcludePurposes})
 	s.metrics.failed(opRevoke, err)
 	return n, err
 }
@@ -121,29 +108,46 @@ func (s *Store) RevokeAllForSubject(ctx context.Context, subject string, reason 
 func (s *Store) IsRevoked(ctx context.Context, jti string) (bool, error) {
 	// One read, outside any transaction: the revoked? action answers the
 	// same for callers that run actions by name.
-	_, err := s.domain.Run(ctx, s.ref, s.cfg.Actions.GetToken, resource.Input{"jti": jti, "purpose": PurposeRevocation})
+	revoked, err := s.views.isRevoked(ctx, s.domain, jti)
 	s.metrics.lookup(opIsRevoked, err)
-	switch {
-	case err == nil:
-		return true, nil
-	case isNotFound(err):
-		return false, nil
-	}
-	return true, err
+	return revoked, err
 }
 
 // ExpungeExpired removes every expired row in one statement and returns
 // how many; each sends a notification with ReasonExpired.
 func (s *Store) ExpungeExpired(ctx context.Context) (int, error) {
-	res, err := s.domain.Run(ctx, s.ref, s.cfg.Actions.ExpungeExpired, nil,
-		resource.Where(resource.Le("expires_at", time.Now().UTC())))
+	rows, err := s.views.expungeExpired.DestroyAll(ctx, s.domain, resource.Le("expires_at", time.Now().UTC()), resource.NoInput{})
 	s.metrics.expungeRuns.Inc()
 	s.metrics.failed(opExpunge, err)
 	if err != nil {
 		return 0, err
 	}
 	s.metrics.lastExpunge.SetToCurrentTime()
-	return reflect.ValueOf(res.Records).Len(), nil
+	return len(rows), nil
+}
+
+// ExpiredJTIs returns the jtis of the rows that expired at or before now,
+// revocations included: what ExpungeJTIs removes, for a caller that
+// removes many rows in batches (the command line's tokens expunge).
+func (s *Store) ExpiredJTIs(ctx context.Context, now time.Time) ([]string, error) {
+	rows, err := s.views.readExpired.Read(ctx, s.domain, resource.NoInput{}, resource.Where(resource.Le("expires_at", now)))
+	if err != nil {
+		return nil, err
+	}
+	jtis := make([]string, len(rows))
+	for i, r := range rows {
+		jtis[i] = r.TokenFields().JTI
+	}
+	return jtis, nil
+}
+
+// ExpungeJTIs removes the rows of jtis that expired at or before now, in
+// one statement, and returns how many it removed; each sends a
+// notification with ReasonExpired. Unlike ExpungeExpired it is not
+// counted in kiln_tokens_expunge_runs_total.
+func (s *Store) ExpungeJTIs(ctx context.Context, jtis []string, now time.Time) (int, error) {
+	rows, err := s.views.expungeExpired.DestroyAll(ctx, s.domain, resource.And{resource.In("jti", jtis), resource.Le("expires_at", now)}, resource.NoInput{})
+	return len(rows), err
 }
 
 // Start runs the expunger: ExpungeExpired once now, then every
@@ -180,24 +184,36 @@ func (s *Store) Start(ctx context.Context, logger *slog.Logger) (done <-chan str
 // revoke marks jti revoked: the stored row in one conditional UPDATE, or a
 // new revocation row. Both are race-safe: of two concurrent revokes of one
 // token, one succeeds and the other gets ErrAlreadyRevoked.
-func revoke(ctx context.Context, cs *resource.AnyChangeset, n ActionNames, jti, subject string, expiresAt time.Time, reason Reason) error {
+func (v *views) revoke(ctx context.Context, cs *resource.AnyChangeset, jti, subject string, expiresAt time.Time, reason string) error {
 	if jti == "" {
 		return cs.Invalid("jti", "is required")
 	}
-	d, ref := cs.Domain(), cs.ResourceRef()
-	res, err := d.Run(ctx, ref, n.RevokeStored, resource.Input{"reason": string(reason)},
-		resource.Where(resource.And{resource.Eq("jti", jti), resource.Ne("purpose", PurposeRevocation)}))
+	d := cs.Domain()
+	rows, err := v.revokeStored.UpdateAll(ctx, d, resource.And{resource.Eq("jti", jti), resource.Ne("purpose", PurposeRevocation)}, reasonInput{Reason: reason})
 	if err != nil {
 		return err
 	}
-	if reflect.ValueOf(res.Records).Len() > 0 {
+	if len(rows) > 0 {
 		return nil
 	}
-	_, err = d.Run(ctx, ref, n.StoreRevocation, resource.Input{"jti": jti, "subject": subject, "expires_at": expiresAt, "reason": string(reason)})
+	_, err = v.storeRevocation.Create(ctx, d, storeRevocationInput{JTI: jti, Subject: subject, ExpiresAt: expiresAt, Reason: reason})
 	if errors.Is(err, resource.ErrConflict) {
 		return ErrAlreadyRevoked
 	}
 	return err
+}
+
+// isRevoked reports whether jti has an unexpired revocation row; it fails
+// closed, true with the error, when the store cannot answer.
+func (v *views) isRevoked(ctx context.Context, d *resource.Domain, jti string) (bool, error) {
+	_, err := v.getToken.Get(ctx, d, getTokenInput{JTI: jti, Purpose: PurposeRevocation})
+	switch {
+	case err == nil:
+		return true, nil
+	case isNotFound(err):
+		return false, nil
+	}
+	return true, err
 }
 
 func isNotFound(err error) bool { return errors.Is(err, resource.ErrNotFound) }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -193,7 +194,7 @@ func TestReadExpired(t *testing.T) {
 }
 
 // TestConfigurableActionNames: the actions take the configured names, and
-// the Go API runs them under those names.
+// the Go API, and the actions that run others, run them under those names.
 func TestConfigurableActionNames(t *testing.T) {
 	names := tokenresource.ActionNames{
 		StoreToken: "save", GetToken: "fetch", RevokeToken: "kill", RevokeJTI: "kill_jti",
@@ -238,6 +239,21 @@ func TestConfigurableActionNames(t *testing.T) {
 	if got, err := s.s.Check(ctx, []string{"a", "b", "c", "x", "zz"}, true); err != nil || len(got) != 5 {
 		t.Errorf("Check = %v, %v", got, err)
 	}
+	epoch, err := s.s.Epoch(ctx, "user?id=1")
+	if err != nil || epoch == "" {
+		t.Errorf("Epoch after a revoke-all = %q, %v; want one", epoch, err)
+	}
+	if err := s.s.LockEpoch(ctx, "user?id=1", epoch, time.Now().Add(time.Second)); err != nil {
+		t.Errorf("LockEpoch = %v", err)
+	}
+	s.put(t, "d", "user?id=2", "user", past())
+	now := time.Now().UTC()
+	if jtis, err := s.s.ExpiredJTIs(ctx, now); err != nil || !slices.Equal(slices.Sorted(slices.Values(jtis)), []string{"c", "d"}) {
+		t.Errorf("ExpiredJTIs = %v, %v; want c, d", jtis, err)
+	}
+	if n, err := s.s.ExpungeJTIs(ctx, []string{"d"}, now); err != nil || n != 1 {
+		t.Errorf("ExpungeJTIs(d) = %d, %v; want 1", n, err)
+	}
 	if n, err := s.s.ExpungeExpired(ctx); err != nil || n != 1 {
 		t.Errorf("ExpungeExpired = %d, %v; want 1", n, err)
 	}
@@ -245,6 +261,7 @@ func TestConfigurableActionNames(t *testing.T) {
 		{"mark_dead", "a", "user?id=1", "revocation", tokenresource.ReasonSignedOut},
 		{"record_dead", "x", "user?id=1", "revocation", tokenresource.ReasonRevoked},
 		{"mark_dead", "b", "user?id=1", "revocation", tokenresource.ReasonLogOutEverywhere},
+		{"sweep", "d", "user?id=2", "user", tokenresource.ReasonExpired},
 		{"sweep", "c", "user?id=2", "user", tokenresource.ReasonExpired},
 	}
 	if got := s.rec.revocations(t); !reflect.DeepEqual(got, want) {

@@ -40,9 +40,11 @@ type Token struct {
 	// section adds; a name left empty takes its default.
 	Actions ActionNames
 
-	// metrics are the built resource's, set by Transform on the section
-	// of the domain's copy of the declaration (nil on the declared one).
+	// metrics and views are the built resource's, set by Transform on
+	// the section of the domain's copy of the declaration (nil on the
+	// declared one).
 	metrics *metrics
+	views   *views
 }
 
 // ActionNames are the names of the token store's actions.
@@ -118,7 +120,9 @@ func (t Token) Config() Token {
 var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Transform adds the attribute metadata and the actions the user did not
-// declare.
+// declare, each through a view (see views). The section, holding those
+// views and the metrics its actions count, then replaces the declared one
+// in d: For finds it there.
 func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 	if !embedsFields(d) {
 		// Verify reports the record; actions over columns it lacks would
@@ -126,17 +130,18 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 		return
 	}
 	n := t.Actions.withDefaults()
-	m := t.withMetrics(d)
+	m := newMetrics()
+	v := &views{}
 	jtiArg := resource.Argument{Name: "jti", Validate: "required"}
 	subjectArg := resource.Argument{Name: "subject", Validate: "required"}
 	reasonArg := resource.Argument{Name: "reason", Default: string(ReasonRevoked)}
 
-	d.AddAction(resource.Create{
+	v.storeToken = resource.NewView[Record, storeTokenInput](resource.Create{
 		Name:        n.StoreToken,
 		Description: "Stores an issued token.",
 		Accept:      []string{"jti", "subject", "expires_at", "purpose", "extra_data"},
 	})
-	d.AddAction(resource.Read{
+	v.getToken = resource.NewView[Record, getTokenInput](resource.Read{
 		Name:        n.GetToken,
 		Description: "Gets an unexpired token row by jti, of the given purpose when one is given.",
 		Arguments:   []resource.Argument{jtiArg, {Name: "purpose"}},
@@ -149,7 +154,7 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 			return nil
 		}}},
 	})
-	d.AddAction(resource.Update{
+	v.revokeStored = resource.NewView[Record, reasonInput](resource.Update{
 		Name:        n.RevokeStored,
 		Description: "Marks the stored tokens a filter matches as revoked, in one statement.",
 		Arguments:   []resource.Argument{reasonArg},
@@ -159,7 +164,7 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 		}}},
 		Notifiers: []resource.Notifier{resource.NotifierFunc(m.countRevoked)},
 	})
-	d.AddAction(resource.Create{
+	v.storeRevocation = resource.NewView[Record, storeRevocationInput](resource.Create{
 		Name:           n.StoreRevocation,
 		Description:    "Records the revocation of a token that was not stored.",
 		Accept:         []string{"jti", "subject", "expires_at"},
@@ -171,7 +176,7 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 		}}},
 		Notifiers: []resource.Notifier{resource.NotifierFunc(m.countRevoked)},
 	})
-	d.AddAction(resource.Generic{
+	v.revokeToken = resource.NewView[Record, revokeTokenInput](resource.Generic{
 		Name:        n.RevokeToken,
 		Description: "Revokes a token (a JWT); fails with ErrAlreadyRevoked when it is.",
 		Arguments:   []resource.Argument{{Name: "token", Validate: "required", Sensitive: true}, reasonArg},
@@ -180,18 +185,18 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 			if err != nil {
 				return nil, cs.Invalid("token", err.Error())
 			}
-			return nil, revoke(ctx, cs, n, claims.JTI, claims.Subject, claims.ExpiresAt, Reason(resource.Arg[string](cs, "reason")))
+			return nil, v.revoke(ctx, cs, claims.JTI, claims.Subject, claims.ExpiresAt, resource.Arg[string](cs, "reason"))
 		},
 	})
-	d.AddAction(resource.Generic{
+	v.revokeJTI = resource.NewView[Record, revokeJTIInput](resource.Generic{
 		Name:        n.RevokeJTI,
 		Description: "Revokes a token by jti and subject; fails with ErrAlreadyRevoked when it is.",
 		Arguments:   []resource.Argument{jtiArg, subjectArg, reasonArg},
 		Run: func(ctx context.Context, cs *resource.AnyChangeset) (any, error) {
-			return nil, revoke(ctx, cs, n, resource.Arg[string](cs, "jti"), resource.Arg[string](cs, "subject"), farFuture, Reason(resource.Arg[string](cs, "reason")))
+			return nil, v.revoke(ctx, cs, resource.Arg[string](cs, "jti"), resource.Arg[string](cs, "subject"), farFuture, resource.Arg[string](cs, "reason"))
 		},
 	})
-	d.AddAction(resource.Generic{
+	v.revokeAll = resource.NewView[Record, revokeAllInput](resource.Generic{
 		Name:        n.RevokeAllStoredForSubject,
 		Description: "Revokes every stored token of a subject in one statement; returns how many.",
 		Arguments: []resource.Argument{subjectArg, reasonArg,
@@ -203,7 +208,7 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 			// with every token-issuing transaction of the subject, so the
 			// revoke below sees each token issued before it, and a sign-in
 			// whose check began before it refuses to issue one.
-			if err := bumpEpoch(ctx, cs.Domain(), cs.ResourceRef(), n, subject); err != nil {
+			if err := v.bumpEpochOf(ctx, cs.Domain(), subject); err != nil {
 				return nil, err
 			}
 			f := resource.And{resource.Eq("subject", subject), resource.NotIn("purpose", []string{PurposeRevocation, PurposeEpoch})}
@@ -213,52 +218,45 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 			if exc := resource.Arg[[]string](cs, "exclude_purposes"); len(exc) > 0 {
 				f = append(f, resource.NotIn("purpose", exc))
 			}
-			res, err := cs.Domain().Run(ctx, cs.ResourceRef(), n.RevokeStored, resource.Input{"reason": resource.Arg[string](cs, "reason")}, resource.Where(f))
+			rows, err := v.revokeStored.UpdateAll(ctx, cs.Domain(), f, reasonInput{Reason: resource.Arg[string](cs, "reason")})
 			if err != nil {
 				return nil, err
 			}
-			return reflect.ValueOf(res.Records).Len(), nil
+			return len(rows), nil
 		},
 	})
-	d.AddAction(resource.Generic{
+	isRevoked := resource.Generic{
 		Name:        n.IsRevoked,
 		Description: "Reports whether a jti is revoked.",
 		Arguments:   []resource.Argument{jtiArg},
 		Run: func(ctx context.Context, cs *resource.AnyChangeset) (any, error) {
-			_, err := cs.Domain().Run(ctx, cs.ResourceRef(), n.GetToken, resource.Input{"jti": resource.Arg[string](cs, "jti"), "purpose": PurposeRevocation})
-			switch {
-			case err == nil:
-				return true, nil
-			case isNotFound(err):
-				return false, nil
-			}
-			return true, err
+			return v.isRevoked(ctx, cs.Domain(), resource.Arg[string](cs, "jti"))
 		},
-	})
-	d.AddAction(resource.Read{
+	}
+	v.readTokens = resource.NewView[Record, resource.NoInput](resource.Read{
 		Name:        n.ReadTokens,
 		Description: "Reads token rows; run it with a filter (resource.Where).",
 	})
-	d.AddAction(resource.Create{
+	v.lockEpoch = resource.NewView[Record, lockEpochInput](resource.Create{
 		Name:         n.LockEpoch,
 		Description:  "Locks a subject's revocation epoch row, creating it; returns the row.",
 		Accept:       []string{"jti", "subject", "expires_at", "purpose"},
 		Upsert:       true,
 		UpsertFields: []string{"subject"},
 	})
-	d.AddAction(resource.Create{
+	v.bumpEpoch = resource.NewView[Record, bumpEpochInput](resource.Create{
 		Name:         n.BumpEpoch,
 		Description:  "Gives a subject's revocation epoch row a new value.",
 		Accept:       []string{"jti", "subject", "expires_at", "purpose", "extra_data"},
 		Upsert:       true,
 		UpsertFields: []string{"extra_data", "updated_at"},
 	})
-	d.AddAction(resource.Read{
+	v.readExpired = resource.NewView[Record, resource.NoInput](resource.Read{
 		Name:        n.ReadExpired,
 		Description: "Reads the rows that have expired.",
 		Filter:      resource.Le("expires_at", resource.CurrentTime),
 	})
-	d.AddAction(resource.Destroy{
+	v.expungeExpired = resource.NewView[Record, resource.NoInput](resource.Destroy{
 		Name:        n.ExpungeExpired,
 		Description: "Removes expired rows (run in bulk with a filter on expires_at); notifies each with reason expired.",
 		Changes: []resource.Change{{Name: "expired", Before: func(_ context.Context, cs *resource.AnyChangeset) error {
@@ -267,6 +265,11 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 		}}},
 		Notifiers: []resource.Notifier{resource.NotifierFunc(m.countExpunged)},
 	})
+	for _, a := range []resource.Action{v.storeToken, v.getToken, v.revokeStored, v.storeRevocation, v.revokeToken, v.revokeJTI, v.revokeAll,
+		isRevoked, v.readTokens, v.lockEpoch, v.bumpEpoch, v.readExpired, v.expungeExpired} {
+		d.AddAction(a)
+	}
+	t.built(d, m, v)
 	for _, name := range []string{"extra_data"} {
 		if a := d.Attribute(name); a != nil {
 			a.Required = false
@@ -274,17 +277,15 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 	}
 }
 
-// withMetrics gives the section of d, the domain's copy of the
-// declaration, the built resource's metrics, where For finds them.
-func (t Token) withMetrics(d *resource.Declaration) *metrics {
-	m := newMetrics()
+// built gives the section of d, the domain's copy of the declaration, the
+// built resource's metrics and views, where For finds them.
+func (t Token) built(d *resource.Declaration, m *metrics, v *views) {
+	t.metrics, t.views = m, v
 	for i, e := range d.Extensions {
 		if _, ok := e.(Token); ok {
-			t.metrics = m
 			d.Extensions[i] = t
 		}
 	}
-	return m
 }
 
 // Verify checks the record's columns, the options and user-declared
