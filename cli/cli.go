@@ -130,6 +130,39 @@ func noSubcommand(cmd *cobra.Command, args []string) error {
 	return usageError{errors.New(msg)}
 }
 
+// flagError is the error of flags that do not parse: a usage error. A
+// command group given an unknown command before the bad flag ("tokens
+// revok --user …", the flag being revoke's) reports the unknown command,
+// with the nearest one, as it would without the flag.
+func flagError(cmd *cobra.Command, err error) error {
+	if cmd.HasSubCommands() {
+		if unknown := noSubcommand(cmd, cmd.Flags().Args()); unknown != nil {
+			return unknown
+		}
+	}
+	return usageError{err}
+}
+
+// helpCommand is help [command]: the command's help, or, for one that does
+// not exist, a usage error with the nearest command, as running it would
+// give.
+func helpCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			target, rest, err := cmd.Root().Find(args)
+			if err != nil {
+				return usageError{err}
+			}
+			if err := noSubcommand(target, rest); err != nil {
+				return err
+			}
+			return target.Help()
+		},
+	}
+}
+
 // noArgs accepts no argument, for a command without subcommands.
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
@@ -151,7 +184,8 @@ func (app App) Command() *cobra.Command {
 			return app.serve(cmd, logger)
 		},
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(flagError)
+	root.SetHelpCommand(helpCommand())
 	AddFlags(root.PersistentFlags())
 
 	serve := &cobra.Command{

@@ -51,6 +51,14 @@ func TestUnknownCommand(t *testing.T) {
 		{[]string{"tokens", "revok"}, `unknown command "revok" for "kilntest tokens"; did you mean revoke?`},
 		{[]string{"tokens", "expunge", "now"}, `"kilntest tokens expunge" takes no arguments; got "now"`},
 		{[]string{"migrate", "--prnt"}, "unknown flag: --prnt"},
+		// An unknown command comes first, before the flags meant for it.
+		{[]string{"tokens", "revok", "--user", "ada@example.com"}, `unknown command "revok" for "kilntest tokens"; did you mean revoke?`},
+		{[]string{"migrat", "--print"}, `unknown command "migrat" for "kilntest"; did you mean migrate?`},
+		{[]string{"tokens", "--user", "ada@example.com"}, "unknown flag: --user"},
+		// help on a command that does not exist is as wrong as running it.
+		{[]string{"help", "frobnicate"}, `unknown command "frobnicate" for "kilntest"`},
+		{[]string{"help", "migrat"}, `unknown command "migrat" for "kilntest"; did you mean migrate?`},
+		{[]string{"help", "tokens", "revok"}, `unknown command "revok" for "kilntest tokens"; did you mean revoke?`},
 	} {
 		out, errOut, err := run(t, c.args...)
 		if err == nil || err.Error() != c.want {
@@ -63,9 +71,14 @@ func TestUnknownCommand(t *testing.T) {
 			t.Errorf("%v printed %q, and %q on stderr", c.args, out, errOut)
 		}
 	}
-	out, _, err := run(t, "tokens")
-	if err != nil || !strings.Contains(out, "\n  revoke ") {
-		t.Errorf("tokens alone: %v, printed %q; want its help", err, out)
+	for _, args := range [][]string{{"tokens"}, {"help", "tokens"}} {
+		out, _, err := run(t, args...)
+		if err != nil || !strings.Contains(out, "\n  revoke ") {
+			t.Errorf("%v: %v, printed %q; want the help of tokens", args, err, out)
+		}
+	}
+	if out, _, err := run(t, "help", "tokens", "revoke"); err != nil || !strings.Contains(out, "--jti string") {
+		t.Errorf("help tokens revoke: %v, printed %q; want its help", err, out)
 	}
 }
 
@@ -132,6 +145,9 @@ func TestExitCodes(t *testing.T) {
 		{e.args("tokens", "revoke"), 2},
 		{[]string{"tokens", "frobnicate"}, 2},
 		{[]string{"frobnicate"}, 2},
+		{[]string{"tokens", "revok", "--user", "ada@example.com"}, 2},
+		{[]string{"help", "frobnicate"}, 2},
+		{[]string{"help", "tokens"}, 0},
 		{[]string{"migrate", "--no-such-flag"}, 2},
 		{[]string{"serve", "extra"}, 2},
 	} {
