@@ -31,7 +31,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/kiln-go/kiln/dsl"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/resource/bunlayer"
 )
@@ -133,12 +135,22 @@ func noSubcommand(cmd *cobra.Command, args []string) error {
 // flagError is the error of flags that do not parse: a usage error. A
 // command group given an unknown command before the bad flag ("tokens
 // revok --user …", the flag being revoke's) reports the unknown command,
-// with the nearest one, as it would without the flag.
+// with the nearest one, as it would without the flag. A value a flag
+// refuses (--dev=maybe) is quoted through dsl.Quote, as a setting's value
+// is.
 func flagError(cmd *cobra.Command, err error) error {
 	if cmd.HasSubCommands() {
 		if unknown := noSubcommand(cmd, cmd.Flags().Args()); unknown != nil {
 			return unknown
 		}
+	}
+	var bad *pflag.InvalidValueError
+	if errors.As(err, &bad) {
+		want := "a " + bad.GetFlag().Value.Type()
+		if want == "a bool" {
+			want = "true or false"
+		}
+		return usage("flag --%s: want %s, got %s", bad.GetFlag().Name, want, dsl.Quote(bad.GetValue()))
 	}
 	return usageError{err}
 }
@@ -227,16 +239,17 @@ func (app App) Command() *cobra.Command {
 	return root
 }
 
-// read reads and checks the configuration, leaving missing secrets empty.
-// When the command line's own settings have problems, the app is built on
-// a sandbox of the configuration (see sectionProblems), so that the
-// problems of its sections are reported with them, all at once.
+// read reads and checks the whole configuration, leaving missing secrets
+// empty: the command line's own settings, then the app's sections, by
+// building the app on a sandbox of the configuration (see
+// sectionProblems). Every problem is reported at once, before the data
+// folder, a development secret or a database is made or opened.
 func (app App) read(cmd *cobra.Command) (*Config, error) {
 	cfg, err := readConfig(cmd.Flags(), app.Sections)
-	if err != nil {
-		if cfg != nil {
-			err = errors.Join(err, app.sectionProblems(cmd, cfg))
-		}
+	if cfg == nil {
+		return nil, err
+	}
+	if err := errors.Join(err, app.sectionProblems(cmd, cfg)); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -258,7 +271,7 @@ func (app App) load(cmd *cobra.Command, logger *slog.Logger) (*Config, error) {
 // SQLite database, an in-process pub/sub, rate limits in memory, secrets
 // kept nowhere, no development mode — and returns Build's error: the
 // problems of the app's own sections (resources, live …). It writes,
-// connects to and starts nothing.
+// connects to and starts nothing, and closes what it built.
 func (app App) sectionProblems(cmd *cobra.Command, cfg *Config) error {
 	sandbox := *cfg
 	sandbox.DatabaseURL, sandbox.PubSubURL, sandbox.RateLimitStore, sandbox.Dev = "sqlite::memory:", "", "memory", false
