@@ -46,7 +46,12 @@ type App struct {
 	Short string
 	// Build makes the app from its configuration: open the database, build
 	// the domain. It must not start anything; Runtime.Start does. It should
-	// report every problem of the sections it reads at once, joined.
+	// report every problem of the sections it reads at once, joined. Every
+	// command calls it first on a sandbox of the configuration (an
+	// in-memory SQLite database, an in-process pub/sub, rate limits in
+	// memory, throwaway secrets, no development mode), closed at once, to
+	// check the sections before anything is made or opened; then on the
+	// configuration itself.
 	Build func(ctx context.Context, cfg *Config, logger *slog.Logger) (*Runtime, error)
 	// Sections are the top-level sections of the configuration the app
 	// reads from Config.DSL, each named by the package that reads it:

@@ -15,8 +15,8 @@ import (
 // TestConfigEverySectionAtOnce: a config file with a bad key in every
 // section — the command line's own, live, rate_limits, resources — and a
 // bad variable report every problem at once, each where it was written.
-// With a bad top-level key the sections are checked on a sandbox; without
-// one, by the example's own build.
+// With or without a bad top-level key the sections are checked on a
+// sandbox, before the example's own build.
 func TestConfigEverySectionAtOnce(t *testing.T) {
 	for _, kv := range os.Environ() {
 		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "KILN_") && !strings.HasPrefix(k, "KILN_TEST_") {
