@@ -170,3 +170,48 @@ func TestExitCodes(t *testing.T) {
 		}
 	}
 }
+
+// The folder problems are reported as docs/cli.md says: the folder that
+// could not be made, and why; a missing folder is made.
+func TestFolderErrorsAsDocumented(t *testing.T) {
+	clearEnv(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "a-file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	secrets := []string{"--token-signing-secret", testSecret, "--cookie-keys", testCookieKey}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"migrate", "--data-dir", filepath.Join(file, "data")}, "kiln: data_dir: mkdir " + file + ": not a directory"},
+		{append([]string{"migrate", "--data-dir", dir, "--database-url", "sqlite:" + filepath.Join(file, "x.db")}, secrets...),
+			"kiln: database folder: mkdir " + file + ": not a directory"},
+		{append([]string{"migrate", "--data-dir", dir, "--database-url", "sqlite:" + dir}, secrets...),
+			"kiln/bunlayer: cannot open SQLite database " + dir + ": it is a folder, not a file"},
+	} {
+		if _, _, err := run(t, c.args...); err == nil || err.Error() != c.want {
+			t.Errorf("%v: %v, want %q", c.args, err, c.want)
+		}
+	}
+	db := filepath.Join(dir, "new", "sub", "x.db")
+	mustRun(t, append([]string{"migrate", "--data-dir", dir, "--database-url", "sqlite:" + db}, secrets...)...)
+	if fi, err := os.Stat(filepath.Dir(db)); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("the database folder: %v, %v; want it made, 0700", fi, err)
+	}
+
+	guide, err := os.ReadFile(filepath.Join("..", "docs", "cli.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"`kiln: data_dir: mkdir DIR: REASON`", "`kiln: database folder: mkdir DIR: REASON`",
+		"`not a directory`", "`it is a folder, not a file`", "A missing folder is made (`0700`)"} {
+		if !strings.Contains(string(guide), want) {
+			t.Errorf("docs/cli.md does not say %s", want)
+		}
+	}
+	if strings.Contains(string(guide), "its folder DIR does not exist") {
+		t.Error("docs/cli.md says a missing folder is an error; the command line makes it")
+	}
+}
