@@ -31,7 +31,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/kiln-go/kiln/dsl"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/resource/bunlayer"
 )
@@ -44,7 +46,12 @@ type App struct {
 	Short string
 	// Build makes the app from its configuration: open the database, build
 	// the domain. It must not start anything; Runtime.Start does. It should
-	// report every problem of the sections it reads at once, joined.
+	// report every problem of the sections it reads at once, joined. Every
+	// command calls it first on a sandbox of the configuration (an
+	// in-memory SQLite database, an in-process pub/sub, rate limits in
+	// memory, throwaway secrets, no development mode), closed at once, to
+	// check the sections before anything is made or opened; then on the
+	// configuration itself.
 	Build func(ctx context.Context, cfg *Config, logger *slog.Logger) (*Runtime, error)
 	// Sections are the top-level sections of the configuration the app
 	// reads from Config.DSL, each named by the package that reads it:
@@ -130,6 +137,49 @@ func noSubcommand(cmd *cobra.Command, args []string) error {
 	return usageError{errors.New(msg)}
 }
 
+// flagError is the error of flags that do not parse: a usage error. A
+// command group given an unknown command before the bad flag ("tokens
+// revok --user …", the flag being revoke's) reports the unknown command,
+// with the nearest one, as it would without the flag. A value a flag
+// refuses (--dev=maybe) is quoted through dsl.Quote, as a setting's value
+// is.
+func flagError(cmd *cobra.Command, err error) error {
+	if cmd.HasSubCommands() {
+		if unknown := noSubcommand(cmd, cmd.Flags().Args()); unknown != nil {
+			return unknown
+		}
+	}
+	var bad *pflag.InvalidValueError
+	if errors.As(err, &bad) {
+		want := "a " + bad.GetFlag().Value.Type()
+		if want == "a bool" {
+			want = "true or false"
+		}
+		return usage("flag --%s: want %s, got %s", bad.GetFlag().Name, want, dsl.Quote(bad.GetValue()))
+	}
+	return usageError{err}
+}
+
+// helpCommand is help [command]: the command's help, or, for one that does
+// not exist, a usage error with the nearest command, as running it would
+// give.
+func helpCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			target, rest, err := cmd.Root().Find(args)
+			if err != nil {
+				return usageError{err}
+			}
+			if err := noSubcommand(target, rest); err != nil {
+				return err
+			}
+			return target.Help()
+		},
+	}
+}
+
 // noArgs accepts no argument, for a command without subcommands.
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
@@ -151,7 +201,8 @@ func (app App) Command() *cobra.Command {
 			return app.serve(cmd, logger)
 		},
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(flagError)
+	root.SetHelpCommand(helpCommand())
 	AddFlags(root.PersistentFlags())
 
 	serve := &cobra.Command{
@@ -193,16 +244,17 @@ func (app App) Command() *cobra.Command {
 	return root
 }
 
-// read reads and checks the configuration, leaving missing secrets empty.
-// When the command line's own settings have problems, the app is built on
-// a sandbox of the configuration (see sectionProblems), so that the
-// problems of its sections are reported with them, all at once.
+// read reads and checks the whole configuration, leaving missing secrets
+// empty: the command line's own settings, then the app's sections, by
+// building the app on a sandbox of the configuration (see
+// sectionProblems). Every problem is reported at once, before the data
+// folder, a development secret or a database is made or opened.
 func (app App) read(cmd *cobra.Command) (*Config, error) {
 	cfg, err := readConfig(cmd.Flags(), app.Sections)
-	if err != nil {
-		if cfg != nil {
-			err = errors.Join(err, app.sectionProblems(cmd, cfg))
-		}
+	if cfg == nil {
+		return nil, err
+	}
+	if err := errors.Join(err, app.sectionProblems(cmd, cfg)); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -224,7 +276,7 @@ func (app App) load(cmd *cobra.Command, logger *slog.Logger) (*Config, error) {
 // SQLite database, an in-process pub/sub, rate limits in memory, secrets
 // kept nowhere, no development mode — and returns Build's error: the
 // problems of the app's own sections (resources, live …). It writes,
-// connects to and starts nothing.
+// connects to and starts nothing, and closes what it built.
 func (app App) sectionProblems(cmd *cobra.Command, cfg *Config) error {
 	sandbox := *cfg
 	sandbox.DatabaseURL, sandbox.PubSubURL, sandbox.RateLimitStore, sandbox.Dev = "sqlite::memory:", "", "memory", false

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
@@ -113,15 +114,15 @@ var Schema = dsl.Bind[Config](&dsl.Section{
 		"sweep_interval (--sweep-interval, KILN_SWEEP_INTERVAL) is another name for live.sweep_interval, checked by its rule.",
 	Options: []dsl.Option{
 		{Name: "addr", Field: "Addr", Kind: dsl.String, Default: "127.0.0.1:4000",
-			Doc: "Where serve listens, host:port.", Verify: verifyHostPort, Fix: "use host:port, such as 127.0.0.1:4000"},
+			Doc: "Where serve listens, host:port.", Parse: trim, Verify: verifyHostPort, Fix: "use host:port, such as 127.0.0.1:4000"},
 		{Name: "data_dir", Field: "DataDir", Kind: dsl.String, Default: "kiln-data",
 			Doc: "The folder for the SQLite database and the development secrets.", Rules: "required", Fix: "name a folder, such as kiln-data"},
 		{Name: "database_url", Field: "DatabaseURL", Kind: dsl.String,
-			Doc:    "postgres://user@host:5432/db, or a SQLite path: sqlite:path/to.db, file:path/to.db. Default: sqlite:<data_dir>/accounts.db.",
-			Verify: verifyDatabaseURL, Fix: "use postgres://user@host:5432/database or a SQLite path (sqlite:path/to.db)"},
+			Doc:   "postgres://user@host:5432/db, or a SQLite path: sqlite:path/to.db, file:path/to.db. Default: sqlite:<data_dir>/accounts.db.",
+			Parse: cleanURL, Verify: verifyDatabaseURL, Fix: "use postgres://user@host:5432/database or a SQLite path (sqlite:path/to.db)"},
 		{Name: "pubsub_url", Field: "PubSubURL", Kind: dsl.String,
-			Doc:    "postgres://…, redis://… or nats://… to connect several nodes' live endpoints. Default: the SQLite file's table, else in-process.",
-			Verify: verifyURL, Fix: "use postgres://…, redis://… or nats://…"},
+			Doc:   "postgres://…, redis://… or nats://… to connect several nodes' live endpoints. Default: the SQLite file's table, else in-process.",
+			Parse: cleanURL, Verify: verifyPubSubURL, Fix: "use postgres://…, redis://… or nats://…"},
 		{Name: "token_signing_secret", Field: "TokenSigningSecret", Kind: dsl.Secret,
 			Doc:    "The secret that signs tokens, at least 32 bytes. Default: a development secret.",
 			Verify: verifySecret, Fix: "use at least 32 random bytes (openssl rand -base64 48)"},
@@ -134,14 +135,14 @@ var Schema = dsl.Bind[Config](&dsl.Section{
 		{Name: "dev", Field: "Dev", Kind: dsl.Bool,
 			Doc: "Development mode: dev-only pages for this machine's browsers; refuses production secrets and a listen address that is not loopback. Default: false."},
 		{Name: "public_url", Field: "PublicURL", Kind: dsl.String,
-			Doc:    "The URL the app is served at, such as https://accounts.example.com: an absolute http or https URL without a path (https: Secure cookies and HSTS).",
-			Verify: verifyPublicURL, Fix: "use one such as https://accounts.example.com"},
+			Doc:   "The URL the app is served at, such as https://accounts.example.com: an absolute http or https URL without a path (https: Secure cookies and HSTS).",
+			Parse: cleanURL, Verify: verifyPublicURL, Fix: "use one such as https://accounts.example.com"},
 		{Name: "trusted_proxies", Field: "TrustedProxies", Kind: dsl.Strings, Parse: parseProxy,
 			Doc: "Addresses or CIDR ranges of the proxies whose X-Forwarded-For and X-Forwarded-Proto headers are believed. Default: none.",
 			Fix: "use an address or a range, such as 10.0.0.1 or 10.0.0.0/8"},
 		{Name: "rate_limit_store", Field: "RateLimitStore", Kind: dsl.String, Default: "memory",
-			Doc:    "Where the brute-force limits count: memory (per node), or postgres://… or redis://… (shared by the nodes).",
-			Verify: verifyRateLimitStore, Fix: "use memory, postgres://… or redis://…"},
+			Doc:   "Where the brute-force limits count: memory (per node), or postgres://… or redis://… (shared by the nodes).",
+			Parse: cleanStore, Verify: verifyRateLimitStore, Fix: "use memory, postgres://… or redis://…"},
 		{Name: "read_timeout", Field: "ReadTimeout", Kind: dsl.Duration, Default: 30 * time.Second,
 			Doc: "The longest time to read a request, body included.", Rules: "gte=1s", Fix: "use a duration of at least 1s, such as 30s"},
 		{Name: "write_timeout", Field: "WriteTimeout", Kind: dsl.Duration, Default: 30 * time.Second,
@@ -158,7 +159,8 @@ var Schema = dsl.Bind[Config](&dsl.Section{
 
 // aliases are top-level keys that name a setting of a section: the value
 // goes there, with where it was written, and is checked by that section's
-// rule. Within one source the alias wins over the section's own key.
+// rule. One source (the file, the environment, the flags) that sets both
+// names is an error.
 var aliases = map[string][]string{
 	"sweep_interval": {"live", "sweep_interval"},
 }
@@ -220,10 +222,18 @@ func readConfig(fs *pflag.FlagSet, sections []string) (*Config, error) {
 		}
 		file = f
 	}
-	all := dsl.Merge(aliased(file), aliased(envFile(os.Environ())), aliased(flagFile(fs)))
+	var twice []*dsl.ConfigError
+	sources := []*dsl.File{file, envFile(os.Environ()), flagFile(fs)}
+	for _, f := range sources {
+		twice = append(twice, aliased(f)...)
+	}
+	all := dsl.Merge(sources...)
 	cfg := &Config{}
 	a := &dsl.Applier{File: all}
-	a.Apply(Schema, cfg, all.Values, nil, sections...)
+	// The aliases, gone to the keys they name, are the caller's: skipped,
+	// and listed among the valid keys.
+	a.Apply(Schema, cfg, all.Values, nil, append(slices.Sorted(maps.Keys(aliases)), sections...)...)
+	a.Errors = append(a.Errors, twice...)
 	Schema.Defaults(cfg)
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	if cfg.DatabaseURL == "" {
@@ -275,19 +285,29 @@ func isSetting(key string) bool {
 	return alias || Schema.Option(key) != nil
 }
 
-// aliased moves f's aliases to the keys they name.
-func aliased(f *dsl.File) *dsl.File {
+// aliased moves f's aliases to the keys they name, and returns an error
+// for each alias whose key f sets too.
+func aliased(f *dsl.File) []*dsl.ConfigError {
 	if f == nil {
 		return nil
 	}
-	for key, to := range aliases {
-		if v, ok := f.Values[key]; ok {
-			src := f.Source([]string{key})
-			f.Delete([]string{key})
-			f.Set(to, v, src)
+	var twice []*dsl.ConfigError
+	for _, key := range slices.Sorted(maps.Keys(aliases)) {
+		to := aliases[key]
+		v, ok := f.Values[key]
+		if !ok {
+			continue
 		}
+		src := f.Source([]string{key})
+		if _, set := f.Map(to[:len(to)-1]...)[to[len(to)-1]]; set {
+			twice = append(twice, &dsl.ConfigError{Source: src, Path: []string{key},
+				Message: fmt.Sprintf("is another name for %s, which %s sets too", strings.Join(to, "."), f.Source(to)),
+				Fix:     "set one of them"})
+		}
+		f.Delete([]string{key})
+		f.Set(to, v, src)
 	}
-	return f
+	return twice
 }
 
 // devProblems are the development mode's problems with other settings.
@@ -300,40 +320,87 @@ func (c *Config) devProblems() []string {
 		problems = append(problems, "development mode refuses production secrets; unset token_signing_secret, previous_token_signing_secrets and cookie_keys (KILN_TOKEN_SIGNING_SECRET, KILN_PREVIOUS_TOKEN_SIGNING_SECRETS, KILN_COOKIE_KEYS), or run without --dev")
 	}
 	if host, _, err := net.SplitHostPort(c.Addr); err == nil && !loopbackHost(host) {
-		problems = append(problems, fmt.Sprintf("development mode listens on loopback only; addr %q is not 127.0.0.1, [::1] or localhost", c.Addr))
+		problems = append(problems, fmt.Sprintf("development mode listens on loopback only; addr %s is not 127.0.0.1, [::1] or localhost", dsl.Quote(c.Addr)))
 	}
 	return problems
 }
 
+// trim is the Parse of a setting written with spaces around it by
+// mistake: it drops them.
+func trim(s string) (any, error) { return strings.TrimSpace(s), nil }
+
+// cleanURL is the Parse of a URL setting: s trimmed, its scheme
+// lower-cased ("POSTGRES://…" is "postgres://…", as url.Parse reads it).
+func cleanURL(s string) (any, error) {
+	s = strings.TrimSpace(s)
+	if scheme := dsl.Scheme(s); scheme != "" {
+		s = scheme + s[len(scheme):]
+	}
+	return s, nil
+}
+
+// cleanStore is the Parse of rate_limit_store: memory in any case, or a
+// URL as cleanURL makes it.
+func cleanStore(s string) (any, error) {
+	if strings.EqualFold(strings.TrimSpace(s), "memory") {
+		return "memory", nil
+	}
+	return cleanURL(s)
+}
+
 // verifyHostPort is the rule of addr: host:port, the host possibly empty
-// (every interface).
+// (every interface), the port a number from 0 to 65535 or a service name
+// (http).
 func verifyHostPort(v any) error {
-	if _, port, err := net.SplitHostPort(v.(string)); err != nil || port == "" {
-		return fmt.Errorf("%q is not host:port", v)
+	s := v.(string)
+	_, port, err := net.SplitHostPort(s)
+	if err != nil || port == "" {
+		return fmt.Errorf("%s is not host:port", dsl.Quote(s))
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return fmt.Errorf("%s: the port %s is not a number from 0 to 65535", dsl.Quote(s), dsl.Quote(port))
 	}
 	return nil
 }
+
+// A URL setting's rule never quotes its value, which may hold a password:
+// it names the scheme at most.
 
 // verifyDatabaseURL is the rule of database_url: a PostgreSQL URL with a
 // host, or a SQLite path (no other scheme).
 func verifyDatabaseURL(v any) error {
-	switch s := v.(string); {
-	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
+	s := v.(string)
+	switch scheme := dsl.Scheme(s); {
+	case scheme == "postgres", scheme == "postgresql":
 		if u, err := url.Parse(s); err != nil || u.Host == "" {
 			return errors.New("is not a valid PostgreSQL URL")
 		}
+	case scheme != "":
+		return fmt.Errorf("has an unsupported scheme (%s)", scheme)
 	case strings.Contains(s, "://"):
-		return errors.New("has an unsupported scheme")
+		return errors.New("is not a valid URL")
 	}
 	return nil
 }
 
-// verifyURL is the rule of pubsub_url: empty, or a URL with a host.
-func verifyURL(v any) error {
-	if s := v.(string); s != "" {
-		if u, err := url.Parse(s); err != nil || u.Host == "" {
-			return errors.New("is not a valid URL")
-		}
+// verifyPubSubURL is the rule of pubsub_url: empty, or a PostgreSQL, Redis
+// or NATS URL with a host.
+func verifyPubSubURL(v any) error {
+	s := v.(string)
+	if s == "" {
+		return nil
+	}
+	return verifySchemeURL(s, "postgres", "postgresql", "redis", "rediss", "nats", "tls")
+}
+
+// verifySchemeURL checks that s is a URL of one of schemes, with a host.
+func verifySchemeURL(s string, schemes ...string) error {
+	scheme := dsl.Scheme(s)
+	if scheme != "" && !slices.Contains(schemes, scheme) {
+		return fmt.Errorf("has an unsupported scheme (%s)", scheme)
+	}
+	if u, err := url.Parse(s); scheme == "" || err != nil || u.Host == "" {
+		return errors.New("is not a valid URL")
 	}
 	return nil
 }
@@ -360,7 +427,9 @@ func verifySecrets(v any) error {
 }
 
 // verifyPublicURL is the rule of public_url: empty, or an absolute http or
-// https URL without user, path (but "/"), query or fragment.
+// https URL without user, path (but "/"), query or fragment. A public URL
+// holds no password, but one written by mistake is not shown: the message
+// quotes it through dsl.Quote.
 func verifyPublicURL(v any) error {
 	s := v.(string)
 	if s == "" {
@@ -369,7 +438,7 @@ func verifyPublicURL(v any) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
 		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
-		return fmt.Errorf("%q is not an absolute http or https URL without a path", s)
+		return fmt.Errorf("%s is not an absolute http or https URL without a path", dsl.Quote(s))
 	}
 	return nil
 }
@@ -377,16 +446,14 @@ func verifyPublicURL(v any) error {
 // verifyRateLimitStore is the rule of rate_limit_store: memory, or a
 // PostgreSQL or Redis URL with a host.
 func verifyRateLimitStore(v any) error {
-	switch s := v.(string); {
-	case s == "memory":
-	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"), strings.HasPrefix(s, "redis://"), strings.HasPrefix(s, "rediss://"):
-		if u, err := url.Parse(s); err != nil || u.Host == "" {
-			return errors.New("is not a valid URL")
-		}
-	default:
-		return fmt.Errorf("%q is not a supported store", s)
+	s := v.(string)
+	if s == "memory" {
+		return nil
 	}
-	return nil
+	if dsl.Scheme(s) == "" {
+		return errors.New("is neither memory nor a URL")
+	}
+	return verifySchemeURL(s, "postgres", "postgresql", "redis", "rediss")
 }
 
 // loopbackHost reports whether a listen host is a loopback address or
@@ -402,7 +469,7 @@ func loopbackHost(host string) bool {
 // parseProxy parses a trusted proxy: an address (a one-address range) or a
 // CIDR range, without a zone.
 func parseProxy(s string) (any, error) {
-	bad := fmt.Errorf("%q is not an IP address or CIDR range", s)
+	bad := fmt.Errorf("%s is not an IP address or CIDR range", dsl.Quote(s))
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {

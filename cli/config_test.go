@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/kiln-go/kiln/cli"
+	"github.com/kiln-go/kiln/dsl"
 	"github.com/kiln-go/kiln/live"
 	"github.com/kiln-go/kiln/resource"
 	"github.com/kiln-go/kiln/web/ratelimit"
@@ -59,20 +60,25 @@ func TestConfigErrors(t *testing.T) {
 	typo := writeFile(t, "kiln.yaml", "adr: 127.0.0.1:4001\n")
 	broken := writeFile(t, "kiln.yaml", "addr: [unclosed\n")
 	badDev := writeFile(t, "kiln.yaml", "dev: maybe\n")
+	twice := writeFile(t, "kiln.yaml", "sweep_interval: 1m\nlive:\n  sweep_interval: 2m\n")
+	folder := t.TempDir()
+	jsonFile := writeFile(t, "kiln.json", `{"addr": "127.0.0.1:4001"}`)
+	envFormat := writeFile(t, "kiln.env", "ADDR=127.0.0.1:4001\n")
+	noExtension := writeFile(t, "kilnrc", "addr: 127.0.0.1:4001\n")
 	// flag is the start of the error of a setting given by its flag.
 	flag := func(key string) string {
 		return "kiln/dsl: flag --" + strings.ReplaceAll(key, "_", "-") + ": " + key + ": "
 	}
 	const valid = "valid: addr, cookie_keys, data_dir, database_url, dev, idle_timeout, live, max_header_bytes, metrics_public, " +
 		"previous_token_signing_secrets, public_url, pubsub_url, rate_limit_store, rate_limits, read_timeout, resources, " +
-		"token_signing_secret, trusted_proxies, write_timeout"
+		"sweep_interval, token_signing_secret, trusted_proxies, write_timeout"
 	for _, tc := range []struct {
 		name string
 		args []string
 		err  string
 	}{
 		{"unsupported database", []string{"--database-url", "mysql://db.example/kiln"},
-			flag("database_url") + "has an unsupported scheme; use postgres://user@host:5432/database or a SQLite path (sqlite:path/to.db)"},
+			flag("database_url") + "has an unsupported scheme (mysql); use postgres://user@host:5432/database or a SQLite path (sqlite:path/to.db)"},
 		{"bad postgres url", []string{"--database-url", "postgres://"},
 			flag("database_url") + "is not a valid PostgreSQL URL; use postgres://user@host:5432/database or a SQLite path (sqlite:path/to.db)"},
 		{"short signing secret", []string{"--token-signing-secret", "too-short"},
@@ -82,10 +88,14 @@ func TestConfigErrors(t *testing.T) {
 		{"short cookie key", []string{"--cookie-keys", "short"},
 			flag("cookie_keys") + "[0] is 5 bytes long, shorter than 32; use at least 32 random bytes"},
 		{"bad addr", []string{"--addr", "4000"}, flag("addr") + `"4000" is not host:port; use host:port, such as 127.0.0.1:4000`},
+		{"port out of range", []string{"--addr", "127.0.0.1:99999"},
+			flag("addr") + `"127.0.0.1:99999": the port "99999" is not a number from 0 to 65535; use host:port, such as 127.0.0.1:4000`},
+		{"negative port", []string{"--addr", ":-1"}, flag("addr") + `":-1": the port "-1" is not a number from 0 to 65535; use host:port, such as 127.0.0.1:4000`},
+		{"pubsub url of another scheme", []string{"--pubsub-url", "amqp://broker:5672"}, flag("pubsub_url") + "has an unsupported scheme (amqp); use postgres://…, redis://… or nats://…"},
 		{"bad pubsub url", []string{"--pubsub-url", "redis//localhost"}, flag("pubsub_url") + "is not a valid URL; use postgres://…, redis://… or nats://…"},
 		{"every problem at once", []string{"--addr", "4000", "--database-url", "mysql://x", "--token-signing-secret", "short"},
 			flag("addr") + `"4000" is not host:port; use host:port, such as 127.0.0.1:4000` + "\n" +
-				flag("database_url") + "has an unsupported scheme; use postgres://user@host:5432/database or a SQLite path (sqlite:path/to.db)\n" +
+				flag("database_url") + "has an unsupported scheme (mysql); use postgres://user@host:5432/database or a SQLite path (sqlite:path/to.db)\n" +
 				flag("token_signing_secret") + "is 5 bytes long, shorter than 32; use at least 32 random bytes (openssl rand -base64 48)"},
 		{"bad dev", []string{"--config", badDev}, "kiln/dsl: " + badDev + `:1: dev: want true or false, got "maybe"`},
 		{"public url with a path", []string{"--public-url", "https://example.com/accounts"},
@@ -95,9 +105,9 @@ func TestConfigErrors(t *testing.T) {
 		{"public url of another scheme", []string{"--public-url", "ftp://example.com"},
 			flag("public_url") + `"ftp://example.com" is not an absolute http or https URL without a path; use one such as https://accounts.example.com`},
 		{"public url with a query", []string{"--public-url", "https://example.com?x=1"},
-			flag("public_url") + `"https://example.com?x=1" is not an absolute http or https URL without a path; use one such as https://accounts.example.com`},
+			flag("public_url") + `"https://example.com?xxxxx" is not an absolute http or https URL without a path; use one such as https://accounts.example.com`},
 		{"public url with a user", []string{"--public-url", "https://me@example.com"},
-			flag("public_url") + `"https://me@example.com" is not an absolute http or https URL without a path; use one such as https://accounts.example.com`},
+			flag("public_url") + `"https://xxxxx@example.com" is not an absolute http or https URL without a path; use one such as https://accounts.example.com`},
 		{"bad trusted proxy", []string{"--trusted-proxies", "10.0.0.1,proxy.internal"},
 			flag("trusted_proxies") + `"proxy.internal" is not an IP address or CIDR range; use an address or a range, such as 10.0.0.1 or 10.0.0.0/8`},
 		{"bad trusted range", []string{"--trusted-proxies", "10.0.0.0/33"},
@@ -105,7 +115,9 @@ func TestConfigErrors(t *testing.T) {
 		{"trusted proxy with a zone", []string{"--trusted-proxies", "fe80::1%eth0"},
 			flag("trusted_proxies") + `"fe80::1%eth0" is not an IP address or CIDR range; use an address or a range, such as 10.0.0.1 or 10.0.0.0/8`},
 		{"unsupported rate limit store", []string{"--rate-limit-store", "memcached://cache:11211"},
-			flag("rate_limit_store") + `"memcached://cache:11211" is not a supported store; use memory, postgres://… or redis://…`},
+			flag("rate_limit_store") + "has an unsupported scheme (memcached); use memory, postgres://… or redis://…"},
+		{"rate limit store that is no URL", []string{"--rate-limit-store", "memroy"},
+			flag("rate_limit_store") + "is neither memory nor a URL; use memory, postgres://… or redis://…"},
 		{"bad rate limit store url", []string{"--rate-limit-store", "redis://"},
 			flag("rate_limit_store") + "is not a valid URL; use memory, postgres://… or redis://…"},
 		{"bad read timeout", []string{"--read-timeout", "100ms"}, flag("read_timeout") + "must be at least 1s (100ms); use a duration of at least 1s, such as 30s"},
@@ -119,6 +131,15 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown key", []string{"--config", unknown}, "kiln/dsl: " + unknown + ":2: colour: unknown option; " + valid},
 		{"unknown nested key", []string{"--config", nested}, "kiln/dsl: " + nested + ":1: database: unknown option; " + valid},
 		{"a typo", []string{"--config", typo}, "kiln/dsl: " + typo + ":1: adr: unknown option; did you mean addr?"},
+		{"one setting by two names", []string{"--config", twice},
+			"kiln/dsl: " + twice + ":1: sweep_interval: is another name for live.sweep_interval, which " + twice + ":3 sets too; set one of them"},
+		{"config file a folder", []string{"--config", folder}, "kiln: config file " + folder + ": is a folder; name a YAML or TOML file"},
+		{"JSON config file", []string{"--config", jsonFile},
+			"kiln: config file " + jsonFile + ": is in an unsupported format (.json); use YAML (.yaml, .yml) or TOML (.toml)"},
+		{".env config file", []string{"--config", envFormat},
+			"kiln: config file " + envFormat + ": is in an unsupported format (.env); use YAML (.yaml, .yml) or TOML (.toml)"},
+		{"config file without an extension", []string{"--config", noExtension},
+			"kiln: config file " + noExtension + ": has no extension; name a YAML (.yaml, .yml) or TOML (.toml) file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := load(t, append(slices.Clone(secrets), tc.args...)...)
@@ -142,7 +163,7 @@ func TestConfigErrors(t *testing.T) {
 	t.Run("command", func(t *testing.T) {
 		dir := t.TempDir()
 		out, errOut, err := run(t, "migrate", "--data-dir", dir, "--database-url", "mysql://x")
-		want := flag("database_url") + "has an unsupported scheme; use postgres://user@host:5432/database or a SQLite path (sqlite:path/to.db)"
+		want := flag("database_url") + "has an unsupported scheme (mysql); use postgres://user@host:5432/database or a SQLite path (sqlite:path/to.db)"
 		if err == nil || err.Error() != want || out != "" || !strings.Contains(errOut, "Error: "+want) {
 			t.Errorf("migrate with a bad database: %v; printed %q and %q", err, out, errOut)
 		}
@@ -549,16 +570,24 @@ func TestConfigOneRulePerSetting(t *testing.T) {
 		})
 	}
 
-	// Flags over variables over the file, whichever name each uses; within
-	// one source, the top-level name.
+	// Flags over variables over the file, whichever name each uses.
 	t.Setenv("KILN_LIVE__SWEEP_INTERVAL", "7s")
 	cfg, err := load(t, append(slices.Clone(secrets), "--config", liveFile)...)
 	if err != nil || sweepInterval(t, cfg) != 7*time.Second {
 		t.Errorf("KILN_LIVE__SWEEP_INTERVAL over the file: %v, %v", cfg, err)
 	}
+	if cfg, err = load(t, append(slices.Clone(secrets), "--config", liveFile, "--sweep-interval", "9s")...); err != nil || sweepInterval(t, cfg) != 9*time.Second {
+		t.Errorf("--sweep-interval over KILN_LIVE__SWEEP_INTERVAL: %v, %v", cfg, err)
+	}
+	// One source may not give both names.
 	t.Setenv("KILN_SWEEP_INTERVAL", "8s")
+	want := "kiln/dsl: variable KILN_SWEEP_INTERVAL: sweep_interval: is another name for live.sweep_interval, which variable KILN_LIVE__SWEEP_INTERVAL sets too; set one of them"
+	if _, err = load(t, append(slices.Clone(secrets), "--config", liveFile)...); err == nil || err.Error() != want {
+		t.Errorf("KILN_SWEEP_INTERVAL and KILN_LIVE__SWEEP_INTERVAL: %v, want %q", err, want)
+	}
+	t.Setenv("KILN_LIVE__SWEEP_INTERVAL", "")
 	if cfg, err = load(t, append(slices.Clone(secrets), "--config", liveFile)...); err != nil || sweepInterval(t, cfg) != 8*time.Second {
-		t.Errorf("KILN_SWEEP_INTERVAL over KILN_LIVE__SWEEP_INTERVAL: %v, %v", cfg, err)
+		t.Errorf("KILN_SWEEP_INTERVAL over the file: %v, %v", cfg, err)
 	}
 	if cfg, err = load(t, append(slices.Clone(secrets), "--config", liveFile, "--sweep-interval", "9s")...); err != nil || sweepInterval(t, cfg) != 9*time.Second {
 		t.Errorf("--sweep-interval over the variables: %v, %v", cfg, err)
@@ -583,5 +612,119 @@ func TestConfigEveryProblemAtOnce(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("checking the sections wrote to the data folder: %v", entries)
+	}
+}
+
+// No message shows a password written in a setting, whatever the setting
+// (every option of cli.Schema, the sweep_interval alias, live's URLs),
+// its source (a flag, a variable, the config file) or what is wrong with
+// the value: a URL's user information and query are shown as xxxxx, and a
+// secret's value not at all.
+func TestConfigNeverShowsPasswords(t *testing.T) {
+	clearEnv(t)
+	const password = "Hunter2SuperSecretPW"
+	values := []string{
+		"mysql://u:" + password + "@db.example/kiln",     // a scheme no setting takes
+		"REDIS://u:" + password + "@",                    // upper case, no host
+		" unix://u:" + password + "@/run/redis.sock",     // a leading space
+		"https://u:" + password + "@example.com/path",    // a user and a path
+		"https://u:" + password + "@[::1",                // a URL that does not parse
+		"ftp://example.com/?password=" + password,        // in the query
+		"redis://u:pass/word?" + password + "#x@cache:0", // a password holding / ? #
+		"u:" + password + "@db.example:99999",            // no scheme
+	}
+	keys := []string{"sweep_interval"}
+	for _, o := range cli.Schema.Options {
+		keys = append(keys, o.Name)
+	}
+	liveKeys := []string{"public_url", "allowed_origins"}
+	// Each value breaks at least these settings' rules, each named in the
+	// error.
+	named := []string{"rate_limit_store", "pubsub_url", "public_url", "live.public_url", "live.allowed_origins"}
+
+	check := func(t *testing.T, what string, args []string, named ...string) {
+		t.Helper()
+		out, errOut, err := run(t, append([]string{"migrate", "--print"}, args...)...)
+		if err == nil {
+			t.Fatalf("%s: no error", what)
+		}
+		if strings.Contains(err.Error()+out+errOut, "Hunter2") {
+			t.Errorf("%s: the password is shown:\n%v\n%s%s", what, err, out, errOut)
+		}
+		for _, key := range named {
+			if !strings.Contains(err.Error(), " "+key+": ") {
+				t.Errorf("%s: no problem with %s:\n%v", what, key, err)
+			}
+		}
+	}
+	for i, v := range values {
+		t.Run(fmt.Sprintf("value %d", i), func(t *testing.T) {
+			// Flags: a bool flag refuses its value when it is parsed,
+			// before the configuration is read, so each is given alone.
+			var args []string
+			for _, key := range keys {
+				if o := cli.Schema.Option(key); o != nil && o.Kind == dsl.Bool {
+					check(t, "flag --"+key, []string{"--" + strings.ReplaceAll(key, "_", "-") + "=" + v})
+					continue
+				}
+				args = append(args, "--"+strings.ReplaceAll(key, "_", "-"), v)
+			}
+			check(t, "flags", args, named[:3]...)
+
+			var file strings.Builder
+			for _, key := range keys {
+				fmt.Fprintf(&file, "%s: %q\n", key, v)
+			}
+			file.WriteString("live:\n")
+			for _, key := range liveKeys {
+				fmt.Fprintf(&file, "  %s: %q\n", key, v)
+			}
+			check(t, "config file", []string{"--config", writeFile(t, "kiln.yaml", file.String())}, named...)
+
+			for _, key := range keys {
+				t.Setenv("KILN_"+strings.ToUpper(key), v)
+			}
+			for _, key := range liveKeys {
+				t.Setenv("KILN_LIVE__"+strings.ToUpper(key), v)
+			}
+			check(t, "variables", nil, named...)
+		})
+	}
+	// A secret too short is shown by its length alone.
+	t.Run("short secrets", func(t *testing.T) {
+		clearEnv(t)
+		check(t, "flags", []string{"--token-signing-secret", password, "--previous-token-signing-secrets", password, "--cookie-keys", password},
+			"token_signing_secret", "previous_token_signing_secrets", "cookie_keys")
+	})
+}
+
+// A URL setting is read without the spaces around it, its scheme in any
+// case: REDIS://… is redis://…, and HTTPS://… is served as https.
+func TestConfigURLsTrimmedSchemeInAnyCase(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("KILN_RATE_LIMIT_STORE", " REDIS://cache.internal:6379/0 ")
+	t.Setenv("KILN_PUBSUB_URL", "NATS://nats.internal:4222")
+	cfg, err := load(t, "--data-dir", t.TempDir(), "--token-signing-secret", testSecret,
+		"--public-url", "HTTPS://accounts.example.com", "--database-url", " Postgres://db.internal/accounts", "--addr", " 127.0.0.1:4001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range [][2]string{
+		{cfg.RateLimitStore, "redis://cache.internal:6379/0"},
+		{cfg.PubSubURL, "nats://nats.internal:4222"},
+		{cfg.PublicURL, "https://accounts.example.com"},
+		{cfg.DatabaseURL, "postgres://db.internal/accounts"},
+		{cfg.Addr, "127.0.0.1:4001"},
+	} {
+		if c[0] != c[1] {
+			t.Errorf("read %q, want %q", c[0], c[1])
+		}
+	}
+	if !cfg.HTTPS() {
+		t.Error("HTTPS://… is not served as https")
+	}
+	t.Setenv("KILN_RATE_LIMIT_STORE", "Memory")
+	if cfg, err = load(t, "--data-dir", t.TempDir(), "--token-signing-secret", testSecret); err != nil || cfg.RateLimitStore != "memory" {
+		t.Errorf("Memory: %v, %v", cfg, err)
 	}
 }

@@ -51,6 +51,14 @@ func TestUnknownCommand(t *testing.T) {
 		{[]string{"tokens", "revok"}, `unknown command "revok" for "kilntest tokens"; did you mean revoke?`},
 		{[]string{"tokens", "expunge", "now"}, `"kilntest tokens expunge" takes no arguments; got "now"`},
 		{[]string{"migrate", "--prnt"}, "unknown flag: --prnt"},
+		// An unknown command comes first, before the flags meant for it.
+		{[]string{"tokens", "revok", "--user", "ada@example.com"}, `unknown command "revok" for "kilntest tokens"; did you mean revoke?`},
+		{[]string{"migrat", "--print"}, `unknown command "migrat" for "kilntest"; did you mean migrate?`},
+		{[]string{"tokens", "--user", "ada@example.com"}, "unknown flag: --user"},
+		// help on a command that does not exist is as wrong as running it.
+		{[]string{"help", "frobnicate"}, `unknown command "frobnicate" for "kilntest"`},
+		{[]string{"help", "migrat"}, `unknown command "migrat" for "kilntest"; did you mean migrate?`},
+		{[]string{"help", "tokens", "revok"}, `unknown command "revok" for "kilntest tokens"; did you mean revoke?`},
 	} {
 		out, errOut, err := run(t, c.args...)
 		if err == nil || err.Error() != c.want {
@@ -63,9 +71,14 @@ func TestUnknownCommand(t *testing.T) {
 			t.Errorf("%v printed %q, and %q on stderr", c.args, out, errOut)
 		}
 	}
-	out, _, err := run(t, "tokens")
-	if err != nil || !strings.Contains(out, "\n  revoke ") {
-		t.Errorf("tokens alone: %v, printed %q; want its help", err, out)
+	for _, args := range [][]string{{"tokens"}, {"help", "tokens"}} {
+		out, _, err := run(t, args...)
+		if err != nil || !strings.Contains(out, "\n  revoke ") {
+			t.Errorf("%v: %v, printed %q; want the help of tokens", args, err, out)
+		}
+	}
+	if out, _, err := run(t, "help", "tokens", "revoke"); err != nil || !strings.Contains(out, "--jti string") {
+		t.Errorf("help tokens revoke: %v, printed %q; want its help", err, out)
 	}
 }
 
@@ -132,6 +145,9 @@ func TestExitCodes(t *testing.T) {
 		{e.args("tokens", "revoke"), 2},
 		{[]string{"tokens", "frobnicate"}, 2},
 		{[]string{"frobnicate"}, 2},
+		{[]string{"tokens", "revok", "--user", "ada@example.com"}, 2},
+		{[]string{"help", "frobnicate"}, 2},
+		{[]string{"help", "tokens"}, 0},
 		{[]string{"migrate", "--no-such-flag"}, 2},
 		{[]string{"serve", "extra"}, 2},
 	} {
@@ -152,5 +168,50 @@ func TestExitCodes(t *testing.T) {
 		if code != c.code {
 			t.Errorf("%v: exit code %d, want %d\n%s", c.args, code, c.code, out)
 		}
+	}
+}
+
+// The folder problems are reported as docs/cli.md says: the folder that
+// could not be made, and why; a missing folder is made.
+func TestFolderErrorsAsDocumented(t *testing.T) {
+	clearEnv(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "a-file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	secrets := []string{"--token-signing-secret", testSecret, "--cookie-keys", testCookieKey}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"migrate", "--data-dir", filepath.Join(file, "data")}, "kiln: data_dir: mkdir " + file + ": not a directory"},
+		{append([]string{"migrate", "--data-dir", dir, "--database-url", "sqlite:" + filepath.Join(file, "x.db")}, secrets...),
+			"kiln: database folder: mkdir " + file + ": not a directory"},
+		{append([]string{"migrate", "--data-dir", dir, "--database-url", "sqlite:" + dir}, secrets...),
+			"kiln/bunlayer: cannot open SQLite database " + dir + ": it is a folder, not a file"},
+	} {
+		if _, _, err := run(t, c.args...); err == nil || err.Error() != c.want {
+			t.Errorf("%v: %v, want %q", c.args, err, c.want)
+		}
+	}
+	db := filepath.Join(dir, "new", "sub", "x.db")
+	mustRun(t, append([]string{"migrate", "--data-dir", dir, "--database-url", "sqlite:" + db}, secrets...)...)
+	if fi, err := os.Stat(filepath.Dir(db)); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("the database folder: %v, %v; want it made, 0700", fi, err)
+	}
+
+	guide, err := os.ReadFile(filepath.Join("..", "docs", "cli.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"`kiln: data_dir: mkdir DIR: REASON`", "`kiln: database folder: mkdir DIR: REASON`",
+		"`not a directory`", "`it is a folder, not a file`", "A missing folder is made (`0700`)"} {
+		if !strings.Contains(string(guide), want) {
+			t.Errorf("docs/cli.md does not say %s", want)
+		}
+	}
+	if strings.Contains(string(guide), "its folder DIR does not exist") {
+		t.Error("docs/cli.md says a missing folder is an error; the command line makes it")
 	}
 }

@@ -348,7 +348,7 @@ func describeValue(raw any, k Kind) string {
 	case []any:
 		return "a list"
 	case string:
-		return fmt.Sprintf("%q", v)
+		return Quote(v)
 	case nil:
 		return "nothing"
 	}

@@ -2,7 +2,9 @@ package dsl
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -92,27 +94,48 @@ func (f *File) Register(sections ...string) {
 // Sections returns the registered top-level sections, sorted.
 func (f *File) Sections() []string { return slices.Clone(f.sections) }
 
-// LoadFile reads a YAML or TOML file (by its extension) with viper. Each
-// key of a YAML file is known by its line; a TOML file's, by the file.
-func LoadFile(path string) (*File, error) {
-	format := strings.TrimPrefix(filepath.Ext(path), ".")
-	v := viper.New()
-	v.SetConfigFile(path)
-	if err := v.ReadInConfig(); err != nil {
-		return nil, fmt.Errorf("kiln/dsl: %s: %w", path, err)
+// formats are the formats of configuration, by extension: YAML and TOML.
+// viper reads others (JSON, .env, HCL…); kiln refuses them, so that a
+// file is written one way, as the docs show it.
+var formats = []string{"yaml", "yml", "toml"}
+
+// errFormat is the error of a format other than YAML or TOML.
+func errFormat(format string) error {
+	if format == "" {
+		return errors.New("has no extension; name a YAML (.yaml, .yml) or TOML (.toml) file")
 	}
-	f := &File{Name: path, Values: v.AllSettings(), sources: map[string]string{}}
-	if format == "yaml" || format == "yml" {
-		if data, err := os.ReadFile(path); err == nil {
-			f.lines(data)
-		}
-	}
-	return f, nil
+	return fmt.Errorf("is in an unsupported format (.%s); use YAML (.yaml, .yml) or TOML (.toml)", format)
 }
 
-// LoadBytes reads configuration in format ("yaml" or "toml") from data;
-// name is used in messages.
+// LoadFile reads a YAML or TOML file (by its extension: .yaml, .yml,
+// .toml) with viper; another extension, a folder or a file that cannot be
+// read is an error naming the file. Each key of a YAML file is known by
+// its line; a TOML file's, by the file.
+func LoadFile(path string) (*File, error) {
+	format := strings.ToLower(strings.TrimPrefix(filepath.Ext(path), "."))
+	if fi, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("kiln/dsl: %s: %w", path, errors.New("does not exist"))
+	} else if err != nil {
+		return nil, fmt.Errorf("kiln/dsl: %s: %w", path, err)
+	} else if fi.IsDir() {
+		return nil, fmt.Errorf("kiln/dsl: %s: %w", path, errors.New("is a folder; name a YAML or TOML file"))
+	}
+	if !slices.Contains(formats, format) {
+		return nil, fmt.Errorf("kiln/dsl: %s: %w", path, errFormat(format))
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("kiln/dsl: %s: %w", path, err)
+	}
+	return LoadBytes(path, format, data)
+}
+
+// LoadBytes reads configuration in format ("yaml", "yml" or "toml") from
+// data; name is used in messages. Another format is an error.
 func LoadBytes(name, format string, data []byte) (*File, error) {
+	if !slices.Contains(formats, format) {
+		return nil, fmt.Errorf("kiln/dsl: %s: %w", name, errFormat(format))
+	}
 	v := viper.New()
 	v.SetConfigType(format)
 	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {

@@ -99,11 +99,14 @@ type Option struct {
 	// checked after them on the same values: it returns what is wrong
 	// with the value, worded to follow the key ("is not host:port"), or
 	// nil. An error that joins several (errors.Join) is several problems.
+	// A message that quotes the value quotes it through Quote, so that a
+	// URL's password is never shown.
 	Verify func(value any) error
-	// Parse, for a String or Strings option whose field is not a string
-	// (an address range), turns each written string into the field's
-	// value or its element's; its error is worded as Verify's. Nil
-	// stores the string.
+	// Parse, for a String or Strings option, turns each written string
+	// into the field's value or its element's: an address range for a
+	// field that is not a string, or the string cleaned (a URL trimmed,
+	// its scheme lower-cased). Its error is worded as Verify's, quoting the
+	// value through Quote. Nil stores the string as written.
 	Parse func(s string) (any, error)
 	// Fix is the advice printed when Rules, Verify or Parse fail.
 	Fix string
@@ -247,14 +250,15 @@ func messages(err error) []string {
 	return []string{err.Error()}
 }
 
-// ruleMessage words a failed rule, with the value unless it is secret.
+// ruleMessage words a failed rule, with the value unless it is secret
+// (a string through Redact).
 func ruleMessage(err error, f reflect.Value, o Option) string {
 	ves, ok := err.(validator.ValidationErrors)
 	if !ok || len(ves) == 0 {
 		return err.Error()
 	}
 	fe := ves[0]
-	shown := fmt.Sprintf(" (%v)", f.Interface())
+	shown := " (" + show(f) + ")"
 	if o.Kind == Secret || o.Kind == Secrets {
 		shown = ""
 	}
@@ -284,6 +288,22 @@ func ruleMessage(err error, f reflect.Value, o Option) string {
 		return fmt.Sprintf("must be one of %s%s", strings.ReplaceAll(p, " ", ", "), shown)
 	}
 	return fmt.Sprintf("fails the %s rule%s", fe.Tag(), shown)
+}
+
+// show is a value as a message shows it: a string, or each of a list of
+// strings, through Redact.
+func show(f reflect.Value) string {
+	switch {
+	case f.Kind() == reflect.String:
+		return Redact(f.String())
+	case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
+		list := make([]string, f.Len())
+		for i := range list {
+			list[i] = Redact(f.Index(i).String())
+		}
+		return "[" + strings.Join(list, " ") + "]"
+	}
+	return fmt.Sprint(f.Interface())
 }
 
 //go:generate go run ../internal/dslgen ..

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/kiln-go/kiln/dsl"
 )
 
 // origin is a web origin: scheme, host and port, normalised (lower case,
@@ -125,7 +127,7 @@ func parseOrigins(where string, origins []string) ([]origin, []error) {
 	for i, s := range origins {
 		o, err := parseOrigin(s)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("kiln/live: %s[%d]: %q: %v; %s", where, i, s, err, originFix))
+			errs = append(errs, fmt.Errorf("kiln/live: %s[%d]: %s: %v; %s", where, i, dsl.Quote(s), err, originFix))
 			continue
 		}
 		out = append(out, o)
@@ -141,7 +143,7 @@ func publicOrigin(where string, u *url.URL) (origin, error) {
 	}
 	o, err := originOf(u)
 	if err != nil {
-		return o, fmt.Errorf("kiln/live: %s: %q: %v; %s", where, u.Redacted(), err, originFix)
+		return o, fmt.Errorf("kiln/live: %s: %s: %v; %s", where, dsl.Quote(u.String()), err, originFix)
 	}
 	return o, nil
 }
@@ -156,15 +158,15 @@ func parsePublicURL(where, s string) (origin, error) {
 }
 
 // publicURLOrigin is the origin of a public URL written as a string; its
-// error quotes the URL, its password redacted.
+// error quotes the URL through dsl.Quote: no user information, no query.
 func publicURLOrigin(s string) (origin, error) {
 	u, err := url.Parse(s)
 	if err != nil {
-		return origin{}, fmt.Errorf("%q: not a URL", s)
+		return origin{}, fmt.Errorf("%s: not a URL", dsl.Quote(s))
 	}
 	o, err := originOf(u)
 	if err != nil {
-		return o, fmt.Errorf("%q: %v", u.Redacted(), err)
+		return o, fmt.Errorf("%s: %v", dsl.Quote(s), err)
 	}
 	return o, nil
 }

@@ -133,7 +133,7 @@ func verifyOrigins(v any) error {
 	var errs []error
 	for i, s := range v.([]string) {
 		if _, err := parseOrigin(s); err != nil {
-			errs = append(errs, fmt.Errorf("[%d] %q: %v", i, s, err))
+			errs = append(errs, fmt.Errorf("[%d] %s: %v", i, dsl.Quote(s), err))
 		}
 	}
 	return errors.Join(errs...)

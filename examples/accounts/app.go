@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kiln-go/kiln/cli"
+	"github.com/kiln-go/kiln/dsl"
 	"github.com/kiln-go/kiln/extensions/authentication"
 	"github.com/kiln-go/kiln/extensions/authentication/password"
 	"github.com/kiln-go/kiln/live"
@@ -103,7 +104,7 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 	if cfg.PublicURL != "" {
 		u, err := url.Parse(cfg.PublicURL)
 		if err != nil {
-			return nil, fmt.Errorf("public_url: %w", err)
+			return nil, fmt.Errorf("public_url: %s is not a URL", dsl.Quote(cfg.PublicURL)) // err would show a password
 		}
 		liveOpts = append(liveOpts, live.WithPublicURL(u))
 		webOpts = append(webOpts, web.WithPublicURL(u))

@@ -2,17 +2,21 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/kiln-go/kiln/cli"
 )
 
 // TestConfigEverySectionAtOnce: a config file with a bad key in every
 // section — the command line's own, live, rate_limits, resources — and a
 // bad variable report every problem at once, each where it was written.
-// With a bad top-level key the sections are checked on a sandbox; without
-// one, by the example's own build.
+// With or without a bad top-level key the sections are checked on a
+// sandbox, before the example's own build.
 func TestConfigEverySectionAtOnce(t *testing.T) {
 	for _, kv := range os.Environ() {
 		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "KILN_") && !strings.HasPrefix(k, "KILN_TEST_") {
@@ -73,5 +77,69 @@ resources:
 				t.Errorf("migrate ran with a bad configuration: %q", out.String())
 			}
 		})
+	}
+}
+
+// TestConfigCheckedBeforeAnythingIsMade: a bad key of the live,
+// rate_limits or resources section, or a bad sweep_interval by its flag or
+// variable, stops every command before it makes the data folder, a
+// development secret or the database, or connects to PostgreSQL; it exits
+// 1 with every problem.
+func TestConfigCheckedBeforeAnythingIsMade(t *testing.T) {
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "KILN_") && !strings.HasPrefix(k, "KILN_TEST_") {
+			t.Setenv(k, "")
+		}
+	}
+	file := filepath.Join(t.TempDir(), "kiln.yaml")
+	if err := os.WriteFile(file, []byte("live:\n  write_wait: 0s\nrate_limits:\n  register_per_address:\n    window: 0s\nresources:\n  tokns:\n    table: tokns\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sections := []string{
+		"kiln/dsl: " + file + ":2: live.write_wait: must be positive (0s); use a positive duration",
+		"kiln/dsl: " + file + ":5: rate_limits.register_per_address.window: must be positive (0s); use a positive duration such as 15m",
+		`kiln/resource: resource "tokns": unknown resource; did you mean token? (` + filepath.Base(file) + ":7)",
+	}
+	sweep := func(source string) []string {
+		return []string{"kiln/dsl: " + source + ": live.sweep_interval: must be at least 1s (1ms); use a duration of at least 1s, such as 30s"}
+	}
+	for _, tc := range []struct {
+		name string
+		env  string // KILN_SWEEP_INTERVAL
+		args []string
+		want []string
+	}{
+		{"sections of the config file", "", []string{"--config", file}, sections},
+		{"sweep_interval by its variable", "1ms", nil, sweep("variable KILN_SWEEP_INTERVAL")},
+		{"sweep_interval by its flag", "", []string{"--sweep-interval", "1ms"}, sweep("flag --sweep-interval")},
+		{"all of them", "", []string{"--config", file, "--sweep-interval", "1ms"}, append(sweep("flag --sweep-interval"), sections...)},
+	} {
+		for _, command := range [][]string{{"serve"}, {"migrate"}, {"tokens", "expunge"}, {"tokens", "revoke", "--user", "ada@example.com"}} {
+			t.Run(tc.name+"/"+strings.Join(command, " "), func(t *testing.T) {
+				t.Setenv("KILN_SWEEP_INTERVAL", tc.env)
+				for _, database := range []string{"", "postgres://kiln@127.0.0.1:1/nothing-listens?sslmode=disable"} {
+					dir := filepath.Join(t.TempDir(), "data")
+					args := append(append(slices.Clone(command), "--data-dir", dir), tc.args...)
+					if database != "" {
+						args = append(args, "--database-url", database)
+					}
+					cmd := accounts().Command()
+					var out, errOut bytes.Buffer
+					cmd.SetOut(&out)
+					cmd.SetErr(&errOut)
+					cmd.SetArgs(args)
+					err := cmd.ExecuteContext(t.Context())
+					if want := strings.Join(tc.want, "\n"); err == nil || err.Error() != want {
+						t.Fatalf("%v:\n%v\nwant:\n%s", args, err, want)
+					}
+					if code := cli.ExitCode(err); code != cli.ExitError {
+						t.Errorf("%v: exit code %d, want %d", args, code, cli.ExitError)
+					}
+					if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+						t.Errorf("%v made the data folder %s: %v", args, dir, err)
+					}
+				}
+			})
+		}
 	}
 }

@@ -3,7 +3,9 @@ package testdb
 import (
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -53,10 +55,13 @@ func recordSkip(env string) {
 //
 //	func TestMain(m *testing.M) { testdb.Main(m) }
 //
-// go test shows nothing a passing package prints unless -v is given, so
-// without -v the lines go to the terminal (/dev/tty) when there is one,
-// and to the standard output otherwise. A result go test replays from its
-// cache prints no lines; -count=1 runs the tests again.
+// go test ./... shows what a passing package prints only under -v (or
+// -json), where the lines go to the standard output. Without it, the lines
+// go to the go command's own standard error (see goStderr), which go test
+// shows, when it is a terminal or a pipe; else to the terminal (/dev/tty)
+// when there is one; else to the standard output, which go test hides. A
+// result go test replays from its cache prints no lines; -count=1 runs the
+// tests again.
 func Main(m *testing.M) {
 	code := m.Run()
 	lines := skipLines(packagePath())
@@ -101,12 +106,44 @@ func packagePath() string {
 }
 
 // reportWriter returns where Main's lines are seen: the standard output
-// under -v, else the terminal, else the standard output.
+// under -v, else the go command's standard error, else the terminal, else
+// the standard output.
 func reportWriter() (io.Writer, func()) {
-	if !testing.Verbose() {
-		if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
-			return tty, func() { tty.Close() }
+	if testing.Verbose() {
+		return os.Stdout, func() {}
+	}
+	for _, open := range []func() (*os.File, error){goStderr, tty} {
+		if f, err := open(); err == nil {
+			return f, func() { f.Close() }
 		}
 	}
 	return os.Stdout, func() {}
 }
+
+// goStderr opens the standard error of the go command that runs this test
+// binary (its parent, found through Linux's /proc) when that is a terminal
+// or a pipe: go test keeps a passing package's output to itself unless -v
+// is given, but what its own standard error gets is seen. A regular file is
+// not opened: a second writer at its own offset would write over the go
+// command's output (go test ./... >log 2>&1).
+func goStderr() (*os.File, error) {
+	parent := fmt.Sprintf("/proc/%d/", os.Getppid())
+	exe, err := os.Readlink(parent + "exe")
+	if err != nil {
+		return nil, err
+	}
+	if filepath.Base(exe) != "go" {
+		return nil, fmt.Errorf("testdb: the test binary's parent is %s, not the go command", exe)
+	}
+	fi, err := os.Stat(parent + "fd/2")
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode()&(fs.ModeNamedPipe|fs.ModeCharDevice) == 0 {
+		return nil, fmt.Errorf("testdb: the go command's standard error is a %v, not a terminal or a pipe", fi.Mode().Type())
+	}
+	return os.OpenFile(parent+"fd/2", os.O_WRONLY|os.O_APPEND, 0)
+}
+
+// tty opens the terminal.
+func tty() (*os.File, error) { return os.OpenFile("/dev/tty", os.O_WRONLY, 0) }

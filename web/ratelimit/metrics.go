@@ -8,15 +8,22 @@ import "github.com/prometheus/client_golang/prometheus"
 //
 //   - kiln_ratelimit_refused_total{rule} (counter): attempts a rule
 //     refused (answered 429), by the rule's name ("sign_in_per_identity").
-//     Attempts refused because the store failed are not counted.
+//     Attempts refused because the store failed are not counted. Every
+//     rule of LimitsSchema is there from the start, at 0, so that a
+//     dashboard or an alert sees the series before the first refusal.
 func WithMetrics(reg prometheus.Registerer) Option {
 	return func(l *Limiter) { l.registry = reg }
 }
 
-// newRefused is the counter of refused attempts.
+// newRefused is the counter of refused attempts, one series per rule
+// (each a section of LimitsSchema), at 0.
 func newRefused() *prometheus.CounterVec {
-	return prometheus.NewCounterVec(prometheus.CounterOpts{
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kiln_ratelimit_refused_total",
 		Help: "Attempts refused by a rate limit, by rule.",
 	}, []string{"rule"})
+	for _, rule := range LimitsSchema.Sections {
+		c.WithLabelValues(rule.Name)
+	}
+	return c
 }

@@ -27,6 +27,10 @@ func TestMetricsCountRefusalsByRule(t *testing.T) {
 	const want = `
 # HELP kiln_ratelimit_refused_total Attempts refused by a rate limit, by rule.
 # TYPE kiln_ratelimit_refused_total counter
+kiln_ratelimit_refused_total{rule="register_per_address"} 0
+kiln_ratelimit_refused_total{rule="reset_request_per_address"} 0
+kiln_ratelimit_refused_total{rule="reset_request_per_identity"} 0
+kiln_ratelimit_refused_total{rule="sign_in_per_address"} 0
 kiln_ratelimit_refused_total{rule="sign_in_per_identity"} 3
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "kiln_ratelimit_refused_total"); err != nil {
@@ -34,6 +38,25 @@ kiln_ratelimit_refused_total{rule="sign_in_per_identity"} 3
 	}
 	if w := signIn(s, "198.51.100.7:1234", "victim@example.com", "wrong"); w.Code != http.StatusTooManyRequests {
 		t.Fatalf("status %d, want 429", w.Code)
+	}
+}
+
+// Every rule's series is there before its first refusal, at 0, so that a
+// dashboard or an alert on it sees the rule from the start.
+func TestMetricsEveryRuleFromTheStart(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	newLimiter(t, nil, ratelimit.Limits{}, ratelimit.WithMetrics(reg))
+	const want = `
+# HELP kiln_ratelimit_refused_total Attempts refused by a rate limit, by rule.
+# TYPE kiln_ratelimit_refused_total counter
+kiln_ratelimit_refused_total{rule="register_per_address"} 0
+kiln_ratelimit_refused_total{rule="reset_request_per_address"} 0
+kiln_ratelimit_refused_total{rule="reset_request_per_identity"} 0
+kiln_ratelimit_refused_total{rule="sign_in_per_address"} 0
+kiln_ratelimit_refused_total{rule="sign_in_per_identity"} 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "kiln_ratelimit_refused_total"); err != nil {
+		t.Fatal(err)
 	}
 }
 
