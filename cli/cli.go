@@ -59,6 +59,13 @@ type App struct {
 	// ratelimit.LimitsSchema.Name. They are registered on Config.DSL; any
 	// other top-level key that is not a setting of Schema is an error.
 	Sections []string
+	// DataDir is the default of the data_dir setting, so that two apps run
+	// from one folder keep their databases and development secrets apart.
+	// Zero value: "kiln-data".
+	DataDir string
+	// DatabaseFile is the SQLite file, in the data folder, that
+	// database_url names when it is not set. Zero value: "accounts.db".
+	DatabaseFile string
 }
 
 // Runtime is a built app.
@@ -204,6 +211,9 @@ func (app App) Command() *cobra.Command {
 	root.SetFlagErrorFunc(flagError)
 	root.SetHelpCommand(helpCommand())
 	AddFlags(root.PersistentFlags())
+	if app.DataDir != "" {
+		root.PersistentFlags().Lookup(flagName("data_dir")).DefValue = app.DataDir
+	}
 
 	serve := &cobra.Command{
 		Use:   "serve",
@@ -244,13 +254,18 @@ func (app App) Command() *cobra.Command {
 	return root
 }
 
+// defaults are the app's own defaults of the command line's settings.
+func (app App) defaults() defaults {
+	return defaults{dataDir: app.DataDir, databaseFile: app.DatabaseFile}
+}
+
 // read reads and checks the whole configuration, leaving missing secrets
 // empty: the command line's own settings, then the app's sections, by
 // building the app on a sandbox of the configuration (see
 // sectionProblems). Every problem is reported at once, before the data
 // folder, a development secret or a database is made or opened.
 func (app App) read(cmd *cobra.Command) (*Config, error) {
-	cfg, err := readConfig(cmd.Flags(), app.Sections)
+	cfg, err := readConfig(cmd.Flags(), app.defaults(), app.Sections)
 	if cfg == nil {
 		return nil, err
 	}

@@ -435,3 +435,37 @@ func TestProductionSecretsCreateTheDataFolder(t *testing.T) {
 		t.Errorf("no database: %v", err)
 	}
 }
+
+// TestAppDataDir: an app's own default data folder and database file are
+// used when no setting names them, and --help shows that folder.
+func TestAppDataDir(t *testing.T) {
+	app := testApp()
+	app.DataDir = filepath.Join(t.TempDir(), "blog-data")
+	app.DatabaseFile = "blog.db"
+	runApp := func(args ...string) string {
+		t.Helper()
+		cmd := app.Command()
+		var out, errOut bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetErr(&errOut)
+		cmd.SetArgs(args)
+		if err := cmd.ExecuteContext(t.Context()); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, errOut.String())
+		}
+		return out.String()
+	}
+	if help := runApp("--help"); !strings.Contains(help, fmt.Sprintf("(default %q)", app.DataDir)) {
+		t.Errorf("--help does not show the app's data folder %s:\n%s", app.DataDir, help)
+	}
+	if out := runApp("migrate"); out != "migrated\n" {
+		t.Fatalf("migrate printed %q", out)
+	}
+	for _, name := range []string{"blog.db", "dev-token-signing-secret"} {
+		if _, err := os.Stat(filepath.Join(app.DataDir, name)); err != nil {
+			t.Errorf("the app's data folder lacks %s: %v", name, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(app.DataDir, "accounts.db")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("accounts.db was made besides the app's own database file: %v", err)
+	}
+}

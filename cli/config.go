@@ -199,7 +199,7 @@ func defaultText(v any) string {
 // was written. Missing secrets are replaced by development ones kept in
 // DataDir, with one warning.
 func LoadConfig(fs *pflag.FlagSet, logger *slog.Logger, sections ...string) (*Config, error) {
-	cfg, err := readConfig(fs, sections)
+	cfg, err := readConfig(fs, defaults{}, sections)
 	if err != nil {
 		return nil, err
 	}
@@ -209,11 +209,18 @@ func LoadConfig(fs *pflag.FlagSet, logger *slog.Logger, sections ...string) (*Co
 	return cfg, nil
 }
 
+// defaults are an app's own defaults of settings (App.DataDir,
+// App.DatabaseFile); a zero field leaves Schema's.
+type defaults struct {
+	dataDir      string
+	databaseFile string
+}
+
 // readConfig reads and checks the configuration, leaving missing secrets
 // empty. With problems it returns them and the configuration with the
 // defaults in place of the values it refused; the file that cannot be
 // read is the one problem without a configuration.
-func readConfig(fs *pflag.FlagSet, sections []string) (*Config, error) {
+func readConfig(fs *pflag.FlagSet, def defaults, sections []string) (*Config, error) {
 	var file *dsl.File
 	if path := configPath(fs); path != "" {
 		f, err := dsl.LoadFile(path)
@@ -228,7 +235,7 @@ func readConfig(fs *pflag.FlagSet, sections []string) (*Config, error) {
 		twice = append(twice, aliased(f)...)
 	}
 	all := dsl.Merge(sources...)
-	cfg := &Config{}
+	cfg := &Config{DataDir: def.dataDir}
 	a := &dsl.Applier{File: all}
 	// The aliases, gone to the keys they name, are the caller's: skipped,
 	// and listed among the valid keys.
@@ -237,7 +244,11 @@ func readConfig(fs *pflag.FlagSet, sections []string) (*Config, error) {
 	Schema.Defaults(cfg)
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	if cfg.DatabaseURL == "" {
-		cfg.DatabaseURL = "sqlite:" + filepath.Join(cfg.DataDir, "accounts.db")
+		file := def.databaseFile
+		if file == "" {
+			file = "accounts.db"
+		}
+		cfg.DatabaseURL = "sqlite:" + filepath.Join(cfg.DataDir, file)
 	}
 	for _, p := range cfg.devProblems() {
 		a.Errors = append(a.Errors, &dsl.ConfigError{Source: all.Source([]string{"dev"}), Path: []string{"dev"}, Message: p})
