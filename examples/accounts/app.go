@@ -18,6 +18,7 @@ import (
 
 	"github.com/kiln-go/kiln/cli"
 	"github.com/kiln-go/kiln/dsl"
+	"github.com/kiln-go/kiln/examples/accounts/users"
 	"github.com/kiln-go/kiln/extensions/authentication"
 	"github.com/kiln-go/kiln/extensions/authentication/password"
 	"github.com/kiln-go/kiln/live"
@@ -64,7 +65,7 @@ func build(ctx context.Context, cfg *cli.Config, logger *slog.Logger) (*cli.Runt
 		Layer:  layer,
 		Tokens: a.auth.Tokens(),
 		SubjectOf: func(ctx context.Context, email string) (string, error) {
-			u, err := getByEmail.Run(ctx, a.domain, byEmail{Email: email})
+			u, err := users.GetByEmail.Run(ctx, a.domain, users.ByEmail{Email: email})
 			if err != nil {
 				return "", err
 			}
@@ -125,12 +126,13 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 	for _, s := range cfg.PreviousTokenSigningSecrets {
 		previous = append(previous, authentication.SecretString(s))
 	}
-	users, tokens := declare(endpoint, authentication.SecretString(cfg.TokenSigningSecret), previous, sender)
-	domain, buildErr := resource.NewDomain("accounts", users, tokens).Build(ctx, layer, resource.WithLogger(logger), resource.WithConfig(cfg.DSL))
+	people, tokens := users.Declare(users.Config{Endpoint: endpoint, SigningSecret: authentication.SecretString(cfg.TokenSigningSecret),
+		PreviousSecrets: previous, ResetSender: sender})
+	domain, buildErr := resource.NewDomain("accounts", people, tokens).Build(ctx, layer, resource.WithLogger(logger), resource.WithConfig(cfg.DSL))
 	if err := errors.Join(liveErr, limitsErr, buildErr); err != nil {
 		return nil, err
 	}
-	auth, err := authentication.For(domain, users)
+	auth, err := authentication.For(domain, people)
 	if err != nil {
 		return nil, err
 	}
@@ -275,13 +277,13 @@ func (a *app) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 // currentUser returns the signed-in user, or redirects to /sign-in.
-func (a *app) currentUser(w http.ResponseWriter, r *http.Request) (*User, *web.Principal, bool) {
+func (a *app) currentUser(w http.ResponseWriter, r *http.Request) (*users.User, *web.Principal, bool) {
 	p := web.CurrentPrincipal(r.Context())
 	if p == nil {
 		http.Redirect(w, r, "/sign-in", http.StatusSeeOther)
 		return nil, nil, false
 	}
-	return p.User.(*User), p, true
+	return p.User.(*users.User), p, true
 }
 
 var errNotYours = errors.New("that session is not yours")

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/kiln-go/kiln/examples/accounts/users"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/resource"
 	"github.com/kiln-go/kiln/web"
@@ -127,7 +128,7 @@ var templates = func() map[string]*template.Template {
 // view is what every page renders.
 type view struct {
 	Title    string
-	User     *User
+	User     *users.User
 	Error    string
 	Notice   string
 	SocketID string
@@ -145,7 +146,7 @@ func (a *app) render(w http.ResponseWriter, r *http.Request, name string, v view
 	v.Dev = a.mailbox != nil
 	v.Nonce = web.CSPNonce(r.Context())
 	if v.User == nil {
-		if u, ok := web.CurrentUser(r.Context()).(*User); ok {
+		if u, ok := web.CurrentUser(r.Context()).(*users.User); ok {
 			v.User = u
 		}
 	}
@@ -213,7 +214,7 @@ func (a *app) sessionsPage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rows, err := sessionsOf.Run(r.Context(), a.domain, bySubject{Subject: p.Subject})
+	rows, err := users.SessionsOf.Run(r.Context(), a.domain, users.BySubject{Subject: p.Subject})
 	if err != nil {
 		http.Error(w, "cannot list sessions", http.StatusInternalServerError)
 		return
