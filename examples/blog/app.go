@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kiln-go/kiln/cli"
+	"github.com/kiln-go/kiln/dsl"
 	"github.com/kiln-go/kiln/examples/accounts/users"
 	"github.com/kiln-go/kiln/extensions/authentication"
 	"github.com/kiln-go/kiln/live"
@@ -73,7 +75,7 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 	if cfg.PublicURL != "" {
 		u, err := url.Parse(cfg.PublicURL)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("public_url: %s is not a URL", dsl.Quote(cfg.PublicURL)) // err would show a password
 		}
 		liveOpts = append(liveOpts, live.WithPublicURL(u))
 		webOpts = append(webOpts, web.WithPublicURL(u))
