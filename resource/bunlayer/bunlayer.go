@@ -43,6 +43,10 @@ type Layer struct {
 
 	mu      sync.RWMutex
 	schemas []*resource.Schema
+
+	// applyMu serializes ApplyMigrations in this process; the database's
+	// lock serializes it between processes.
+	applyMu sync.Mutex
 }
 
 var _ resource.DataLayer = (*Layer)(nil)
