@@ -538,9 +538,9 @@ func TestDiffReview(t *testing.T) {
 		},
 		{
 			name: "changed index", dialect: "sqlite",
-			from: []bunlayer.Table{{Name: "t", Columns: []bunlayer.Column{id, old}, Indexes: []bunlayer.Index{{Name: "t_ix", Columns: []string{"old"}}}}},
-			to:   []bunlayer.Table{{Name: "t", Columns: []bunlayer.Column{id, old}, Indexes: []bunlayer.Index{{Name: "t_ix", Columns: []string{"old"}, Unique: true}}}},
-			summary: []string{"drop index t_ix", "create index t_ix"},
+			from:        []bunlayer.Table{{Name: "t", Columns: []bunlayer.Column{id, old}, Indexes: []bunlayer.Index{{Name: "t_ix", Columns: []string{"old"}}}}},
+			to:          []bunlayer.Table{{Name: "t", Columns: []bunlayer.Column{id, old}, Indexes: []bunlayer.Index{{Name: "t_ix", Columns: []string{"old"}, Unique: true}}}},
+			summary:     []string{"drop index t_ix", "create index t_ix"},
 			sqlContains: []string{"\nDROP INDEX IF EXISTS \"t_ix\";\n", "\nCREATE UNIQUE INDEX IF NOT EXISTS \"t_ix\" ON \"t\" (\"old\");\n"},
 		},
 		{
