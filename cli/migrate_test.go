@@ -2,11 +2,13 @@ package cli_test
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kiln-go/kiln/cli"
 	"github.com/kiln-go/kiln/internal/testdb"
@@ -16,12 +18,16 @@ import (
 // runApp runs app's command line in this process with args.
 func runApp(t *testing.T, app cli.App, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
+	return runAppContext(t.Context(), app, args...)
+}
+
+func runAppContext(ctx context.Context, app cli.App, args ...string) (stdout, stderr string, err error) {
 	cmd := app.Command()
 	var out, errOut bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)
 	cmd.SetArgs(args)
-	err = cmd.ExecuteContext(t.Context())
+	err = cmd.ExecuteContext(ctx)
 	return out.String(), errOut.String(), err
 }
 
@@ -113,6 +119,63 @@ func TestMigrateGenerate(t *testing.T) {
 				t.Errorf("migrate with a stale snapshot: %v\nwant: %s", err, want)
 			}
 		})
+	}
+}
+
+// TestServeAppliesMigrations: serve applies the pending migrations of an
+// app's folder before it listens, and refuses declarations that are not
+// its snapshot's.
+func TestServeAppliesMigrations(t *testing.T) {
+	e := newEnv(t)
+	dir := filepath.Join(t.TempDir(), "migrations")
+	if _, errOut, err := runApp(t, testApp(), e.args("migrate", "generate", "--dir", dir)...); err != nil {
+		t.Fatalf("generate: %v\n%s", err, errOut)
+	}
+	app := testApp()
+	app.Migrations = os.DirFS(dir)
+	// The database exists, in WAL mode, before serve opens it too.
+	layer, err := bunlayer.Open(t.Context(), e.cfg.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer layer.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	served := make(chan error, 1)
+	go func() {
+		_, _, err := runAppContext(ctx, app, e.args("serve", "--addr", "127.0.0.1:0")...)
+		served <- err
+	}()
+	// Wait for serve to record the migration.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		pending, err := layer.PendingMigrations(t.Context(), app.Migrations)
+		if err == nil && len(pending) == 0 {
+			break
+		}
+		select {
+		case err := <-served:
+			t.Fatalf("serve returned %v before applying the migrations", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve has not applied the migrations after 30s: %v pending (%v)", len(pending), err)
+		}
+	}
+	cancel()
+	if err := <-served; err != nil {
+		t.Errorf("serve: %v", err)
+	}
+
+	stale := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(stale, "sqlite"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(stale, "sqlite", bunlayer.SnapshotFile), []byte(`{"version": 1, "dialect": "sqlite", "tables": []}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	app.Migrations = os.DirFS(stale)
+	if _, _, err := runApp(t, app, e.args("serve", "--addr", "127.0.0.1:0")...); err == nil || !strings.Contains(err.Error(), "the declarations differ from the migrations folder's sqlite/snapshot.json") {
+		t.Errorf("serve with a stale snapshot: %v", err)
 	}
 }
 

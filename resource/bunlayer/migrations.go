@@ -370,7 +370,8 @@ func (l *Layer) applySQLite(ctx context.Context, ms []Migration, cfg applyConfig
 	db := l.db
 	if file != "" {
 		// One connection, which waits for the write lock below itself.
-		sqldb, err := sql.Open(sqliteshim.ShimName, "file:"+file+"?_pragma=foreign_keys(0)&_pragma=busy_timeout(0)")
+		uri := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(file)
+		sqldb, err := sql.Open(sqliteshim.ShimName, "file:"+uri+"?_pragma=foreign_keys(0)&_pragma=busy_timeout(0)")
 		if err != nil {
 			return nil, fmt.Errorf("kiln/bunlayer: migrate: %w", err)
 		}
