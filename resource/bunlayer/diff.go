@@ -99,8 +99,9 @@ func (c *Changes) add(s step) { c.steps = append(c.steps, s) }
 //     existing columns (except as part of a SQLite rebuild, which creates
 //     them as declared).
 //
-// Every problem is reported, joined: a new NOT NULL column without a
-// default, tables whose foreign keys form a cycle.
+// It refuses, with an error, tables whose foreign keys form a cycle
+// (none can be created first), and new NOT NULL columns without a
+// default: all of these at once, joined.
 func Diff(from, to *Snapshot, opts DiffOptions) (*Changes, error) {
 	if from.Dialect != to.Dialect {
 		return nil, fmt.Errorf("kiln/bunlayer: diff: snapshots of dialects %q and %q", from.Dialect, to.Dialect)
