@@ -104,7 +104,11 @@ type Generated struct {
 
 // GenerateMigrations writes the migration from the last snapshot kept in
 // the migrations folder dir to the registered resources, for each dialect
-// (sqlite and pg): WriteMigrations with the layer's snapshots.
+// (sqlite and pg): dir/<dialect>/<version>_<name>.up.sql, its SQL as Diff
+// writes it, and the new dir/<dialect>/snapshot.json. All share a version:
+// the current UTC time, later than every version in the folder. It writes
+// nothing, and returns none, when the declarations are those of the
+// snapshots; and nothing when Diff reports a problem.
 func (l *Layer) GenerateMigrations(dir string, opts GenerateOptions) ([]Generated, error) {
 	var snaps []*Snapshot
 	for _, d := range dialects {
@@ -114,17 +118,13 @@ func (l *Layer) GenerateMigrations(dir string, opts GenerateOptions) ([]Generate
 		}
 		snaps = append(snaps, snap)
 	}
-	return WriteMigrations(dir, snaps, opts)
+	return writeMigrations(dir, snaps, opts)
 }
 
-// WriteMigrations writes, for each snapshot, the migration from the last
-// snapshot of its dialect kept in the migrations folder dir to it:
-// dir/<dialect>/<version>_<name>.up.sql, its SQL as Diff writes it, and
-// the new dir/<dialect>/snapshot.json. All share a version: the current
-// UTC time, later than every version in the folder. It writes nothing, and
-// returns none, when the snapshots are those of the folder; and nothing
-// when Diff reports a problem.
-func WriteMigrations(dir string, snapshots []*Snapshot, opts GenerateOptions) ([]Generated, error) {
+// writeMigrations writes, for each snapshot, the migration from the last
+// snapshot of its dialect in the folder dir to it (see
+// GenerateMigrations).
+func writeMigrations(dir string, snapshots []*Snapshot, opts GenerateOptions) ([]Generated, error) {
 	if opts.Name != "" && !migrationNameRE.MatchString(opts.Name) {
 		return nil, fmt.Errorf("kiln/bunlayer: migration name %q: use lower-case letters, digits, _ and -", opts.Name)
 	}

@@ -1,6 +1,7 @@
 package bunlayer_test
 
 import (
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
 
 	"github.com/kiln-go/kiln/internal/testdb"
 	"github.com/kiln-go/kiln/resource"
@@ -52,25 +55,19 @@ type review struct {
 	Stars  int       `bun:",notnull"`
 }
 
+// reviewOfItem: a review belongs to an item, and goes with it.
+var reviewOfItem = resource.Relationships{resource.BelongsTo{Name: "item", Destination: resource.Named("item"), OnDelete: resource.Cascade}}
+
 func v1Refs() []resource.Ref {
-	return []resource.Ref{resource.New[review]("review"), resource.New[itemV1NoShop]("item"), resource.New[shop]("shop")}
+	return []resource.Ref{resource.New[review]("review", reviewOfItem), resource.New[itemV1NoShop]("item"), resource.New[shop]("shop")}
 }
 
 func v2Refs() []resource.Ref {
-	return []resource.Ref{resource.New[review]("review"),
-		resource.New[itemV2]("item", resource.Identities{{Name: "unique_title", Keys: []string{"title"}}}),
+	return []resource.Ref{resource.New[review]("review", reviewOfItem),
+		resource.New[itemV2]("item", resource.Identities{{Name: "unique_title", Keys: []string{"title"}}},
+			resource.Relationships{resource.BelongsTo{Name: "shop", Destination: resource.Named("shop"), OnDelete: resource.SetNull}}),
 		resource.New[shop]("shop")}
 }
-
-// The foreign keys of each version: the resources do not declare them.
-var (
-	reviewItem = bunlayer.ForeignKey{Name: "reviews_item_id_fkey", Columns: []string{"item_id"},
-		RefTable: "items", RefColumns: []string{"id"}, OnDelete: "CASCADE"}
-	itemShop = bunlayer.ForeignKey{Name: "items_shop_id_fkey", Columns: []string{"shop_id"},
-		RefTable: "shops", RefColumns: []string{"id"}, OnDelete: "SET NULL"}
-	v1Keys = map[string][]bunlayer.ForeignKey{"reviews": {reviewItem}}
-	v2Keys = map[string][]bunlayer.ForeignKey{"reviews": {reviewItem}, "items": {itemShop}}
-)
 
 // databaseURL is the URL of a new, empty database of the named kind
 // ("sqlite": a file; "postgres": a schema), to open several layers on.
@@ -97,22 +94,11 @@ func open(t *testing.T, url string, refs ...resource.Ref) *bunlayer.Layer {
 	return l
 }
 
-// generate writes the migration to the layer's resources and keys, for
-// both dialects, into dir.
-func generate(t *testing.T, dir string, l *bunlayer.Layer, keys map[string][]bunlayer.ForeignKey) []bunlayer.Generated {
+// generate writes the migration to the layer's resources, for both
+// dialects, into dir.
+func generate(t *testing.T, dir string, l *bunlayer.Layer) []bunlayer.Generated {
 	t.Helper()
-	var snaps []*bunlayer.Snapshot
-	for _, d := range []string{"sqlite", "pg"} {
-		snap, err := l.Snapshot(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for table, fks := range keys {
-			snap.Table(table).ForeignKeys = fks
-		}
-		snaps = append(snaps, snap)
-	}
-	gen, err := bunlayer.WriteMigrations(dir, snaps, bunlayer.GenerateOptions{})
+	gen, err := l.GenerateMigrations(dir, bunlayer.GenerateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,11 +110,11 @@ func generate(t *testing.T, dir string, l *bunlayer.Layer, keys map[string][]bun
 // rewrites them). Writing it needs no database server.
 func TestGeneratedMigrationGolden(t *testing.T) {
 	dir := t.TempDir()
-	gen := generate(t, dir, open(t, "sqlite::memory:", v1Refs()...), v1Keys)
+	gen := generate(t, dir, open(t, "sqlite::memory:", v1Refs()...))
 	if len(gen) != 2 || !strings.HasSuffix(gen[0].Migration, "_initial.up.sql") {
 		t.Fatalf("first generation: %+v", gen)
 	}
-	gen = generate(t, dir, open(t, "sqlite::memory:", v2Refs()...), v2Keys)
+	gen = generate(t, dir, open(t, "sqlite::memory:", v2Refs()...))
 	if len(gen) != 2 {
 		t.Fatalf("second generation wrote %+v; want a migration per dialect", gen)
 	}
@@ -155,8 +141,9 @@ func TestGeneratedMigrationGolden(t *testing.T) {
 		}
 	}
 	wantSummary := map[string][]string{
-		"sqlite": {"rebuild table items: add column plan, add column shop_id, add foreign key items_shop_id_fkey, create index items_unique_title_idx"},
-		"pg":     {"add column items.plan", "add column items.shop_id", "add foreign key items_shop_id_fkey", "create index items_unique_title_idx"},
+		"sqlite": {"rebuild table items: add column plan, add column shop_id, add foreign key items_shop_fkey, create index items_unique_title_idx, create index items_shop_fkey_idx"},
+		"pg": {"add column items.plan", "add column items.shop_id", "add foreign key items_shop_fkey",
+			"create index items_unique_title_idx", "create index items_shop_fkey_idx"},
 	}
 	for _, g := range gen {
 		if !slices.Equal(g.Summary, wantSummary[g.Dialect]) {
@@ -166,31 +153,47 @@ func TestGeneratedMigrationGolden(t *testing.T) {
 }
 
 // TestFirstMigrationIsMigrationSQL: a folder's first migration creates
-// what Migrate creates, statement for statement, so that it adopts a
-// database Migrate made.
+// what Migrate creates, statement for statement, foreign keys and their
+// indexes included, so that it adopts a database Migrate made.
 func TestFirstMigrationIsMigrationSQL(t *testing.T) {
-	l := open(t, "sqlite::memory:", goldenDomain()...)
-	for _, d := range []string{"sqlite", "pg"} {
-		to, err := l.Snapshot(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ch, err := bunlayer.Diff(&bunlayer.Snapshot{Dialect: d}, to, bunlayer.DiffOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var stmts []string
-		for _, line := range strings.Split(ch.SQL(), "\n") {
-			if line != "" && !strings.HasPrefix(line, "--") {
-				stmts = append(stmts, line)
+	pgdb, err := sql.Open("pgx", "postgres://nobody@127.0.0.1:1/none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pgdb.Close() })
+	for name, refs := range map[string]func() *resource.DomainSpec{
+		"golden":   func() *resource.DomainSpec { return resource.NewDomain("golden", goldenDomain()...) },
+		"articles": articleDomain,
+	} {
+		for _, layer := range []func() *bunlayer.Layer{
+			func() *bunlayer.Layer { return testdb.SQLite(t) },
+			func() *bunlayer.Layer { return bunlayer.New(bun.NewDB(pgdb, pgdialect.New())) },
+		} {
+			l := layer()
+			if _, err := refs().Build(t.Context(), l); err != nil {
+				t.Fatal(err)
 			}
-		}
-		want, err := os.ReadFile(filepath.Join("testdata", "migration."+d+".sql"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := strings.Join(stmts, "\n") + "\n"; got != string(want) {
-			t.Errorf("%s: the first migration's statements\n%s\nare not MigrationSQL's\n%s", d, got, want)
+			want, err := l.MigrationSQL()
+			if err != nil {
+				t.Fatal(err)
+			}
+			to, err := l.Snapshot(l.Dialect())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ch, err := bunlayer.Diff(&bunlayer.Snapshot{Dialect: l.Dialect()}, to, bunlayer.DiffOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stmts []string
+			for _, line := range strings.Split(ch.SQL(), "\n") {
+				if line != "" && !strings.HasPrefix(line, "--") {
+					stmts = append(stmts, line)
+				}
+			}
+			if got := strings.Join(stmts, "\n") + "\n"; got != want {
+				t.Errorf("%s on %s: the first migration's statements\n%s\nare not MigrationSQL's\n%s", name, l.Dialect(), got, want)
+			}
 		}
 	}
 }
@@ -206,7 +209,7 @@ func TestMigrationsKeepRows(t *testing.T) {
 			fsys := os.DirFS(dir)
 
 			v1 := open(t, url, v1Refs()...)
-			gen := generate(t, dir, v1, v1Keys)
+			gen := generate(t, dir, v1)
 			if applied, err := v1.ApplyMigrations(ctx, fsys); err != nil || len(applied) != 1 || !strings.HasSuffix(gen[0].Migration, applied[0]+".up.sql") {
 				t.Fatalf("apply v1: %q, %v; want %s", applied, err, gen[0].Migration)
 			}
@@ -228,7 +231,10 @@ func TestMigrationsKeepRows(t *testing.T) {
 			}
 
 			v2 := open(t, url, v2Refs()...)
-			gen = generate(t, dir, v2, v2Keys)
+			gen = generate(t, dir, v2)
+			if err := v2.CheckMigrations(fsys); err != nil {
+				t.Errorf("check after generate: %v", err)
+			}
 			pending, err := v2.PendingMigrations(ctx, fsys)
 			if err != nil || len(pending) != 1 || !strings.HasSuffix(gen[0].Migration, pending[0].Name+".up.sql") {
 				t.Fatalf("pending: %+v, %v", pending, err)
@@ -261,7 +267,7 @@ func TestMigrationsKeepRows(t *testing.T) {
 			// The foreign key holds, and sets NULL when its shop goes.
 			missing := uuid.New()
 			_, err = v2.DB().NewUpdate().ModelTableExpr("items").Set("shop_id = ?", missing).Where("sku = 'a-1'").Exec(ctx)
-			if err == nil || !strings.Contains(err.Error(), "FOREIGN KEY constraint failed") && !strings.Contains(err.Error(), "items_shop_id_fkey") {
+			if err == nil || !strings.Contains(err.Error(), "FOREIGN KEY constraint failed") && !strings.Contains(err.Error(), "items_shop_fkey") {
 				t.Errorf("an item of a missing shop: %v; want a foreign key violation", err)
 			}
 			if _, err := v2.DB().NewUpdate().ModelTableExpr("items").Set("shop_id = ?", shopID).Where("sku = 'a-1'").Exec(ctx); err != nil {
@@ -283,7 +289,7 @@ func TestMigrationsKeepRows(t *testing.T) {
 
 			// Nothing changed: nothing to generate, nothing to apply.
 			before, _ := os.ReadDir(filepath.Join(dir, v2.Dialect()))
-			if gen := generate(t, dir, v2, v2Keys); len(gen) != 0 {
+			if gen := generate(t, dir, v2); len(gen) != 0 {
 				t.Errorf("generating again wrote %+v", gen)
 			}
 			after, _ := os.ReadDir(filepath.Join(dir, v2.Dialect()))
@@ -307,7 +313,7 @@ func TestMigrationBreakingForeignKeyAppliesNothing(t *testing.T) {
 			url, dir := databaseURL(t, db), t.TempDir()
 			fsys := os.DirFS(dir)
 			l := open(t, url, resource.New[itemV1]("item"), resource.New[shop]("shop"))
-			generate(t, dir, l, nil)
+			generate(t, dir, l)
 			if _, err := l.ApplyMigrations(ctx, fsys); err != nil {
 				t.Fatal(err)
 			}
@@ -315,12 +321,14 @@ func TestMigrationBreakingForeignKeyAppliesNothing(t *testing.T) {
 			if _, err := l.DB().NewInsert().Model(&itemV1{ID: uuid.New(), SKU: "a-1", Title: "Anvil", ShopID: &dangling}).ModelTableExpr("items").Exec(ctx); err != nil {
 				t.Fatal(err)
 			}
-			generate(t, dir, l, map[string][]bunlayer.ForeignKey{"items": {itemShop}})
+			l = open(t, url, resource.New[itemV1]("item", resource.Relationships{resource.BelongsTo{Name: "shop", Destination: resource.Named("shop")}}),
+				resource.New[shop]("shop"))
+			generate(t, dir, l)
 			applied, err := l.ApplyMigrations(ctx, fsys)
 			if err == nil || len(applied) != 0 {
 				t.Fatalf("apply: %q, %v; want a foreign key error and nothing applied", applied, err)
 			}
-			want := "violates foreign key constraint \"items_shop_id_fkey\""
+			want := "violates foreign key constraint \"items_shop_fkey\""
 			if db == "sqlite" {
 				want = "kiln/bunlayer: migrate: 1 row(s) break a foreign key after the migrations, so none was applied: row 1 of items references no row of shops"
 			}
@@ -343,7 +351,7 @@ func TestApplyMigrationsInMemory(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
 	l := open(t, "sqlite::memory:", v2Refs()...)
-	generate(t, dir, l, v2Keys)
+	generate(t, dir, l)
 	if applied, err := l.ApplyMigrations(ctx, os.DirFS(dir)); err != nil || len(applied) != 1 {
 		t.Fatalf("apply: %q, %v", applied, err)
 	}
@@ -479,7 +487,7 @@ func TestCheckMigrations(t *testing.T) {
 		t.Errorf("after generate: %v", err)
 	}
 	v2 := open(t, "sqlite::memory:", v2Refs()...)
-	want := "kiln/bunlayer: the declarations differ from the migrations folder's sqlite/snapshot.json (add column items.plan; add column items.shop_id; create index items_unique_title_idx): run migrate generate, review the new migration, then migrate"
+	want := "kiln/bunlayer: the declarations differ from the migrations folder's sqlite/snapshot.json (rebuild table items: add column plan, add column shop_id, add foreign key items_shop_fkey, create index items_unique_title_idx, create index items_shop_fkey_idx): run migrate generate, review the new migration, then migrate"
 	if err := v2.CheckMigrations(fsys); err == nil || err.Error() != want {
 		t.Errorf("changed declarations: %v\nwant: %s", err, want)
 	}

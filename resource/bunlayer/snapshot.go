@@ -117,8 +117,10 @@ func (t *Table) Column(name string) *Column {
 
 // Snapshot returns the schema of the registered resources in a dialect,
 // "sqlite" or "pg", whichever the layer's own is: a table per resource,
-// in the order they were registered, with its columns, primary key and
-// one unique index per identity (named as Migrate names it).
+// in the order they were registered, with its columns, its primary key,
+// one unique index per identity, and per belongs-to relationship a foreign
+// key and, unless an index starts with its attribute, an index on it; all
+// named as Migrate names them.
 func (l *Layer) Snapshot(dialectName string) (*Snapshot, error) {
 	db, err := l.ddlFor(dialectName)
 	if err != nil {
@@ -152,6 +154,16 @@ func tableOf(s *resource.Schema, bt *schema.Table) Table {
 	}
 	for _, id := range s.Identities {
 		t.Indexes = append(t.Indexes, Index{Name: s.IdentityIndex(id), Columns: slices.Clone(id.Keys), Unique: true})
+	}
+	for _, r := range s.Relationships {
+		if r.Kind != resource.BelongsToRelationship {
+			continue
+		}
+		t.ForeignKeys = append(t.ForeignKeys, ForeignKey{Name: s.ForeignKey(r), Columns: []string{r.Attribute.Name},
+			RefTable: r.Destination.Table, RefColumns: []string{r.DestinationAttribute.Name}, OnDelete: onDeleteSQL(r.OnDelete)})
+		if !indexed(s, r.Attribute.Name) {
+			t.Indexes = append(t.Indexes, Index{Name: s.ForeignKey(r) + "_idx", Columns: []string{r.Attribute.Name}})
+		}
 	}
 	return t
 }

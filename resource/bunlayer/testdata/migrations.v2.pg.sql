@@ -6,8 +6,11 @@ ALTER TABLE "items" ADD COLUMN "plan" VARCHAR NOT NULL DEFAULT 'basic';
 -- add column items.shop_id
 ALTER TABLE "items" ADD COLUMN "shop_id" uuid;
 
--- add foreign key items_shop_id_fkey
-ALTER TABLE "items" ADD CONSTRAINT "items_shop_id_fkey" FOREIGN KEY ("shop_id") REFERENCES "shops" ("id") ON DELETE SET NULL;
+-- add foreign key items_shop_fkey
+ALTER TABLE "items" ADD CONSTRAINT "items_shop_fkey" FOREIGN KEY ("shop_id") REFERENCES "shops" ("id") ON DELETE SET NULL;
 
 -- create index items_unique_title_idx
 CREATE UNIQUE INDEX IF NOT EXISTS "items_unique_title_idx" ON "items" ("title");
+
+-- create index items_shop_fkey_idx
+CREATE INDEX IF NOT EXISTS "items_shop_fkey_idx" ON "items" ("shop_id");
