@@ -429,7 +429,8 @@ func referencedFirst(tables []*Table) ([]*Table, error) {
 					left = append(left, t.Name)
 				}
 			}
-			return nil, fmt.Errorf("kiln/bunlayer: the foreign keys of tables %s form a cycle, so none of them can be created first", strings.Join(left, ", "))
+			return nil, fmt.Errorf("kiln/bunlayer: the foreign keys of new tables %s form a cycle, so none of them can be created first; drop the BelongsTo of one of them (its attribute stays, without a foreign key)",
+				strings.Join(left, ", "))
 		}
 	}
 	return out, nil

@@ -345,6 +345,41 @@ func TestMigrationBreakingForeignKeyAppliesNothing(t *testing.T) {
 	}
 }
 
+// TestRebuildSelfReference: a SQLite table that gains a foreign key to
+// itself is rebuilt with its rows, and the key holds.
+func TestRebuildSelfReference(t *testing.T) {
+	ctx := t.Context()
+	url, dir := databaseURL(t, "sqlite"), t.TempDir()
+	fsys := os.DirFS(dir)
+	v1 := open(t, url, resource.New[section]("section"))
+	generate(t, dir, v1)
+	if _, err := v1.ApplyMigrations(ctx, fsys); err != nil {
+		t.Fatal(err)
+	}
+	parent := int64(1)
+	rows := []*section{{ID: 1}, {ID: 2, ParentID: &parent}, {ID: 3, ParentID: &parent}}
+	if _, err := v1.DB().NewInsert().Model(&rows).ModelTableExpr("sections").Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v2 := open(t, url, resource.New[section]("section", resource.Relationships{
+		resource.BelongsTo{Name: "parent", Destination: resource.Named("section"), OnDelete: resource.Cascade}}))
+	if gen := generate(t, dir, v2); len(gen) != 2 || !strings.HasPrefix(gen[0].Summary[0], "rebuild table sections: add foreign key sections_parent_fkey") {
+		t.Fatalf("generate: %+v", gen)
+	}
+	if _, err := v2.ApplyMigrations(ctx, fsys); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := v2.DB().NewSelect().ModelTableExpr("sections").Count(ctx); err != nil || n != 3 {
+		t.Errorf("%d sections after the rebuild (%v); want 3", n, err)
+	}
+	if _, err := v2.DB().NewDelete().ModelTableExpr("sections").Where("id = 1").Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := v2.DB().NewSelect().ModelTableExpr("sections").Count(ctx); err != nil || n != 0 {
+		t.Errorf("%d sections after deleting the parent (%v); want 0 (ON DELETE CASCADE)", n, err)
+	}
+}
+
 // TestApplyMigrationsInMemory migrates an in-memory SQLite database on the
 // layer's one connection, and gives it back enforcing foreign keys.
 func TestApplyMigrationsInMemory(t *testing.T) {
