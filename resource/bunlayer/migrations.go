@@ -299,8 +299,9 @@ func OnWait(f func()) ApplyOption {
 // and ends with its holder, so a process killed mid-migration leaves none:
 //
 //   - on PostgreSQL, a transaction-level advisory lock of the current
-//     schema; each migration runs in its own transaction and is recorded
-//     when it commits;
+//     schema, held on a connection of the pool while the migrations run
+//     on another (a pool of one connection cannot migrate); each migration
+//     runs in its own transaction and is recorded when it commits;
 //   - on SQLite, the database's write lock: every pending migration runs
 //     in one transaction (BEGIN IMMEDIATE), with foreign key enforcement
 //     off, as a table rebuild needs, and every foreign key is checked
