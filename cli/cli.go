@@ -1,7 +1,8 @@
 // Package cli is the command line an app built on kiln embeds:
 //
 //	serve                                  run the app (the default)
-//	migrate [--print]                      create tables, or print their SQL
+//	migrate [--print]                      migrate the database, or print the SQL
+//	migrate generate [--name N] [--dir D]  write the migration to the declarations
 //	tokens revoke --jti J | --subject S | --user IDENTITY
 //	tokens expunge                         remove expired tokens
 //
@@ -21,6 +22,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -66,11 +69,22 @@ type App struct {
 	// DatabaseFile is the SQLite file, in the data folder, that
 	// database_url names when it is not set. Zero value: "accounts.db".
 	DatabaseFile string
+	// Migrations is the app's migrations folder, written by `migrate
+	// generate`: a folder per dialect (sqlite, pg) of migration files and
+	// the snapshot of the declarations they lead to. Give the folder
+	// embedded in the binary (an embed.FS, through fs.Sub) or
+	// os.DirFS("migrations"). When it is set, migrate and serve check that
+	// the declarations are those of its snapshot, then apply its pending
+	// migrations under the database's lock
+	// (bunlayer.Layer.ApplyMigrations). Nil: they create the tables and
+	// indexes that are missing, and alter none (bunlayer.Layer.Migrate).
+	Migrations fs.FS
 }
 
 // Runtime is a built app.
 type Runtime struct {
-	// Layer is the data layer (Migrate, MigrationSQL).
+	// Layer is the data layer (Migrate and MigrationSQL, or
+	// ApplyMigrations and PendingMigrations, GenerateMigrations).
 	Layer *bunlayer.Layer
 	// Tokens is the token store.
 	Tokens *tokenresource.Store
@@ -225,14 +239,20 @@ func (app App) Command() *cobra.Command {
 	var print bool
 	migrate := &cobra.Command{
 		Use:   "migrate",
-		Short: "Create the tables and unique indexes, or print their SQL",
-		Args:  noArgs,
+		Short: "Apply the pending migrations (or create the missing tables), or print their SQL",
+		Args:  noSubcommand,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if print {
 				return app.printMigration(cmd, logger)
 			}
 			return app.with(cmd, logger, func(ctx context.Context, rt *Runtime) error {
-				if err := rt.Layer.Migrate(ctx); err != nil {
+				applied, err := app.migrate(ctx, rt, func() {
+					fmt.Fprintln(cmd.ErrOrStderr(), "waiting for another migration of the database to finish")
+				})
+				for _, name := range applied {
+					fmt.Fprintln(cmd.OutOrStdout(), "applied", name)
+				}
+				if err != nil {
 					return err
 				}
 				fmt.Fprintln(cmd.OutOrStdout(), "migrated")
@@ -241,6 +261,7 @@ func (app App) Command() *cobra.Command {
 		},
 	}
 	migrate.Flags().BoolVar(&print, "print", false, "print the SQL instead of running it")
+	migrate.AddCommand(app.generateCommand())
 
 	tokens := &cobra.Command{
 		Use:   "tokens",
@@ -293,12 +314,37 @@ func (app App) load(cmd *cobra.Command, logger *slog.Logger) (*Config, error) {
 // problems of the app's own sections (resources, live …). It writes,
 // connects to and starts nothing, and closes what it built.
 func (app App) sectionProblems(cmd *cobra.Command, cfg *Config) error {
-	sandbox := *cfg
-	sandbox.DatabaseURL, sandbox.PubSubURL, sandbox.RateLimitStore, sandbox.Dev = "sqlite::memory:", "", "memory", false
-	if err := sandbox.throwawaySecrets(); err != nil {
+	sandbox, err := cfg.sandbox()
+	if err != nil {
 		return err
 	}
-	return app.run(cmd, &sandbox, slog.New(slog.DiscardHandler), func(context.Context, *Runtime) error { return nil })
+	return app.run(cmd, sandbox, slog.New(slog.DiscardHandler), func(context.Context, *Runtime) error { return nil })
+}
+
+// sandbox is a copy of the configuration that writes, connects to and
+// starts nothing: an in-memory SQLite database, an in-process pub/sub, rate
+// limits in memory, secrets kept nowhere, no development mode.
+func (c *Config) sandbox() (*Config, error) {
+	sandbox := *c
+	sandbox.DatabaseURL, sandbox.PubSubURL, sandbox.RateLimitStore, sandbox.Dev = "sqlite::memory:", "", "memory", false
+	if err := sandbox.throwawaySecrets(); err != nil {
+		return nil, err
+	}
+	return &sandbox, nil
+}
+
+// migrate applies the app's pending migrations, after checking that the
+// declarations are those of their snapshot, and returns their names; for
+// an app without migrations it creates the missing tables. wait is called
+// when another process holds the migration lock.
+func (app App) migrate(ctx context.Context, rt *Runtime, wait func()) ([]string, error) {
+	if app.Migrations == nil {
+		return nil, rt.Layer.Migrate(ctx)
+	}
+	if err := rt.Layer.CheckMigrations(app.Migrations); err != nil {
+		return nil, err
+	}
+	return rt.Layer.ApplyMigrations(ctx, app.Migrations, bunlayer.OnWait(wait))
 }
 
 // with loads the configuration, builds the app, runs fn and closes it.
@@ -331,9 +377,10 @@ func (app App) run(cmd *cobra.Command, cfg *Config, logger *slog.Logger, fn func
 	return fn(ctx, rt)
 }
 
-// printMigration prints the migration SQL and writes nothing: no data
-// folder, no development secret, no database file. A SQLite app is built on
-// an in-memory database (the SQL is the same); a PostgreSQL one is built
+// printMigration prints the SQL migrate would run and writes nothing: no
+// data folder, no development secret, no database file. A SQLite app is
+// built on an in-memory database (the SQL is the same; the migrations its
+// file has applied are read from it, read-only); a PostgreSQL one is built
 // on its database as usual, and Build writes nothing.
 func (app App) printMigration(cmd *cobra.Command, logger *slog.Logger) error {
 	cfg, err := app.read(cmd)
@@ -343,10 +390,14 @@ func (app App) printMigration(cmd *cobra.Command, logger *slog.Logger) error {
 	if err := cfg.throwawaySecrets(); err != nil {
 		return err
 	}
+	file, sqlite := bunlayer.SQLiteFile(cfg.DatabaseURL)
 	if dbKind(cfg.DatabaseURL) == "sqlite" {
 		cfg.DatabaseURL = "sqlite::memory:"
 	}
-	return app.run(cmd, cfg, logger, func(_ context.Context, rt *Runtime) error {
+	return app.run(cmd, cfg, logger, func(ctx context.Context, rt *Runtime) error {
+		if app.Migrations != nil {
+			return app.printPending(ctx, cmd.OutOrStdout(), rt.Layer, file, sqlite)
+		}
 		sql, err := rt.Layer.MigrationSQL()
 		if err != nil {
 			return err
@@ -354,6 +405,90 @@ func (app App) printMigration(cmd *cobra.Command, logger *slog.Logger) error {
 		fmt.Fprint(cmd.OutOrStdout(), sql)
 		return nil
 	})
+}
+
+// printPending prints the app's pending migrations, each under its name,
+// after checking that the declarations are those of their snapshot. The
+// applied ones are read from layer, or from the SQLite file, opened
+// read-only, when there is one.
+func (app App) printPending(ctx context.Context, w io.Writer, layer *bunlayer.Layer, file string, sqlite bool) error {
+	if err := layer.CheckMigrations(app.Migrations); err != nil {
+		return err
+	}
+	if sqlite {
+		if _, err := os.Stat(file); err == nil {
+			ro, err := bunlayer.Open(ctx, "file:"+file+"?mode=ro")
+			if err != nil {
+				return err
+			}
+			defer ro.Close()
+			layer = ro
+		}
+	}
+	pending, err := layer.PendingMigrations(ctx, app.Migrations)
+	if err != nil {
+		return err
+	}
+	if len(pending) == 0 {
+		fmt.Fprintln(w, "-- no pending migrations")
+	}
+	for _, m := range pending {
+		fmt.Fprintf(w, "-- %s\n%s", m.Path, m.SQL)
+	}
+	return nil
+}
+
+// generateCommand is migrate generate.
+func (app App) generateCommand() *cobra.Command {
+	var opts bunlayer.GenerateOptions
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "generate",
+		Short: "Write the migration from the last snapshot to the declarations, for SQLite and PostgreSQL",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := app.read(cmd)
+			if err != nil {
+				return err
+			}
+			sandbox, err := cfg.sandbox()
+			if err != nil {
+				return err
+			}
+			return app.run(cmd, sandbox, slog.New(slog.DiscardHandler), func(_ context.Context, rt *Runtime) error {
+				return app.generate(cmd.OutOrStdout(), cmd.ErrOrStderr(), rt.Layer, dir, opts)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&opts.Name, "name", "", `the migration's name: lower-case letters, digits, _ and - (default "initial" for the first, then "update")`)
+	cmd.Flags().StringVar(&dir, "dir", "migrations", "the migrations folder")
+	cmd.Flags().BoolVar(&opts.AllowDrop, "allow-drop", false, "drop the columns and tables no longer declared (otherwise written commented out)")
+	return cmd
+}
+
+// generate writes the migration to the declarations of layer into dir and
+// says what it wrote.
+func (app App) generate(out, errOut io.Writer, layer *bunlayer.Layer, dir string, opts bunlayer.GenerateOptions) error {
+	gen, err := layer.GenerateMigrations(dir, opts)
+	if err != nil {
+		return err
+	}
+	if len(gen) == 0 {
+		fmt.Fprintf(out, "nothing to generate: the declarations are those of the snapshots in %s\n", dir)
+		return nil
+	}
+	for _, g := range gen {
+		fmt.Fprintln(out, "wrote", g.Migration)
+		for _, s := range g.Summary {
+			fmt.Fprintln(out, "  "+s)
+		}
+		fmt.Fprintln(out, "wrote", g.Snapshot)
+	}
+	fmt.Fprintln(out, "review the migrations, then run migrate")
+	if app.Migrations == nil {
+		fmt.Fprintf(errOut, "note: cli.App.Migrations is not set, so migrate and serve do not apply these files: set it to the folder (embedded, or os.DirFS(%q))\n", dir)
+	}
+	return nil
 }
 
 func (app App) serve(cmd *cobra.Command, logger *slog.Logger) error {
@@ -379,7 +514,13 @@ func (app App) serve(cmd *cobra.Command, logger *slog.Logger) error {
 			_ = rt.Close()
 		}
 	}()
-	if err := rt.Layer.Migrate(ctx); err != nil {
+	applied, err := app.migrate(ctx, rt, func() {
+		logger.Info("kiln: waiting for another migration of the database to finish")
+	})
+	for _, name := range applied {
+		logger.Info("kiln: applied migration", "name", name)
+	}
+	if err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)

@@ -6,6 +6,13 @@
 //	layer, err := bunlayer.Open(ctx, "postgres://localhost/accounts") // PostgreSQL
 //	accounts, err := resource.NewDomain("accounts", Users).Build(ctx, layer)
 //	err = layer.Migrate(ctx) // tables, unique indexes and foreign keys
+//
+// Migrate creates what is missing and alters nothing. Versioned migrations
+// follow the declarations as they change: GenerateMigrations writes the
+// difference between them and the snapshot kept in a migrations folder as
+// a SQL file per dialect (Diff), and ApplyMigrations applies the files a
+// database has not applied, with github.com/uptrace/bun/migrate, under the
+// database's lock.
 package bunlayer
 
 import (
@@ -43,6 +50,10 @@ type Layer struct {
 
 	mu      sync.RWMutex
 	schemas []*resource.Schema
+
+	// applyMu serializes ApplyMigrations in this process; the database's
+	// lock serializes it between processes.
+	applyMu sync.Mutex
 }
 
 var _ resource.DataLayer = (*Layer)(nil)
