@@ -304,7 +304,9 @@ type Actions []Action
 func (s Actions) Declare(d *Declaration) {
 	for _, a := range s {
 		ad := a.decl()
-		ad.location = d.Location
+		if ad.location.File == "" {
+			ad.location = d.Location
+		}
 		if d.Action(ad.Name) != nil {
 			d.Problem(d.Location, []string{"actions", ad.Name}, "declared twice", "give each action its own name")
 			continue

@@ -68,6 +68,9 @@ func holdsExactly(want, t reflect.Type) string {
 type binding struct {
 	mu       sync.Mutex
 	resource string
+	// location is where the handle was defined: build problems with its
+	// input point there.
+	location Location
 }
 
 func (b *binding) bind(resource string) string {
@@ -371,11 +374,14 @@ type CreateHandle[T, In any] struct {
 
 // DefineCreate declares a create action with input In and returns its
 // handle; list the handle in the resource's Actions.
-func DefineCreate[T, In any](a Create) *CreateHandle[T, In] { return &CreateHandle[T, In]{spec: a} }
+func DefineCreate[T, In any](a Create) *CreateHandle[T, In] {
+	return &CreateHandle[T, In]{binding: binding{location: Caller(1)}, spec: a}
+}
 
 func (h *CreateHandle[T, In]) decl() *ActionDecl {
 	d := h.spec.decl()
 	d.input = reflect.TypeFor[In]()
+	d.location = h.location
 	return d
 }
 func (h *CreateHandle[T, In]) holds(t reflect.Type) string {
@@ -409,12 +415,15 @@ type ReadHandle[T, In any] struct {
 
 // DefineRead declares a read action with input In (its arguments) and
 // returns its handle. For an action that returns one record, use DefineGet.
-func DefineRead[T, In any](a Read) *ReadHandle[T, In] { return &ReadHandle[T, In]{spec: a} }
+func DefineRead[T, In any](a Read) *ReadHandle[T, In] {
+	return &ReadHandle[T, In]{binding: binding{location: Caller(1)}, spec: a}
+}
 
 func (h *ReadHandle[T, In]) decl() *ActionDecl {
 	d := h.spec.decl()
 	d.Get, d.GetBy = false, nil
 	d.input = reflect.TypeFor[In]()
+	d.location = h.location
 	return d
 }
 func (h *ReadHandle[T, In]) holds(t reflect.Type) string {
@@ -455,12 +464,13 @@ type GetHandle[T, In any] struct {
 // its handle.
 func DefineGet[T, In any](a Read) *GetHandle[T, In] {
 	a.Get = true
-	return &GetHandle[T, In]{spec: a}
+	return &GetHandle[T, In]{binding: binding{location: Caller(1)}, spec: a}
 }
 
 func (h *GetHandle[T, In]) decl() *ActionDecl {
 	d := h.spec.decl()
 	d.input = reflect.TypeFor[In]()
+	d.location = h.location
 	return d
 }
 func (h *GetHandle[T, In]) holds(t reflect.Type) string { return holdsExactly(reflect.TypeFor[T](), t) }
@@ -485,11 +495,14 @@ type UpdateHandle[T, In any] struct {
 
 // DefineUpdate declares an update action with input In and returns its
 // handle.
-func DefineUpdate[T, In any](a Update) *UpdateHandle[T, In] { return &UpdateHandle[T, In]{spec: a} }
+func DefineUpdate[T, In any](a Update) *UpdateHandle[T, In] {
+	return &UpdateHandle[T, In]{binding: binding{location: Caller(1)}, spec: a}
+}
 
 func (h *UpdateHandle[T, In]) decl() *ActionDecl {
 	d := h.spec.decl()
 	d.input = reflect.TypeFor[In]()
+	d.location = h.location
 	return d
 }
 func (h *UpdateHandle[T, In]) holds(t reflect.Type) string {
@@ -538,12 +551,13 @@ type DestroyHandle[T, In any] struct {
 // DefineDestroy declares a destroy action with input In and returns its
 // handle.
 func DefineDestroy[T, In any](a Destroy) *DestroyHandle[T, In] {
-	return &DestroyHandle[T, In]{spec: a}
+	return &DestroyHandle[T, In]{binding: binding{location: Caller(1)}, spec: a}
 }
 
 func (h *DestroyHandle[T, In]) decl() *ActionDecl {
 	d := h.spec.decl()
 	d.input = reflect.TypeFor[In]()
+	d.location = h.location
 	return d
 }
 func (h *DestroyHandle[T, In]) holds(t reflect.Type) string {
@@ -583,12 +597,13 @@ type GenericHandle[T, In, Out any] struct {
 // the input, cast and validated, and returns the action's value. a.Run
 // must be nil: run takes its place.
 func DefineGeneric[T, In, Out any](a Generic, run func(ctx context.Context, cs *Changeset[T], in In) (Out, error)) *GenericHandle[T, In, Out] {
-	return &GenericHandle[T, In, Out]{spec: a, run: run}
+	return &GenericHandle[T, In, Out]{binding: binding{location: Caller(1)}, spec: a, run: run}
 }
 
 func (h *GenericHandle[T, In, Out]) decl() *ActionDecl {
 	d := h.spec.decl()
 	d.input = reflect.TypeFor[In]()
+	d.location = h.location
 	if h.spec.Run == nil && h.run != nil {
 		run := h.run
 		d.Run = func(ctx context.Context, cs *AnyChangeset) (any, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -689,5 +690,23 @@ func BenchmarkHandleInput(b *testing.B) {
 		if _, err := echo.Run(ctx, d, in); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestHandleProblemsPointAtTheDefinition: a problem with a handle's input
+// names the line of its Define call, not the resource's.
+func TestHandleProblemsPointAtTheDefinition(t *testing.T) {
+	_, _, line, _ := runtime.Caller(0)
+	h := resource.DefineCreate[story, misspeltInput](resource.Create{Name: "a", Accept: []string{"title", "body"}})
+	r := resource.New[story]("story", resource.Actions{h})
+	layer, err := bunlayer.Open(context.Background(), "sqlite::memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer layer.Close()
+	_, err = resource.NewDomain("blog", r).Build(context.Background(), layer)
+	want := fmt.Sprintf("handle_test.go:%d", line+1)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Build: %v\nwant the problem at %s", err, want)
 	}
 }

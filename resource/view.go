@@ -26,12 +26,13 @@ type View[R, In any] struct {
 // NewView returns a view of action a (a Create, Read, Update, Destroy or
 // Generic builder) with input In and records R.
 func NewView[R, In any](a Action) *View[R, In] {
-	return &View[R, In]{action: a, name: a.decl().Name}
+	return &View[R, In]{binding: binding{location: Caller(1)}, action: a, name: a.decl().Name}
 }
 
 func (v *View[R, In]) decl() *ActionDecl {
 	d := v.action.decl()
 	d.input = reflect.TypeFor[In]()
+	d.location = v.location
 	return d
 }
 

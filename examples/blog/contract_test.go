@@ -308,9 +308,16 @@ func (a *blogApp) testPublish(t *testing.T) {
 	}
 	// Invalid input goes back to the posts page, with every problem.
 	before := a.rows(t, "posts")
-	wantRedirect(t, "publish nothing", ada.post("/posts", url.Values{}), "/?error="+url.QueryEscape("title is required; body is required"))
-	if got := ada.page("/?error=" + url.QueryEscape("title is required")); !strings.Contains(got, `id="error">title is required<`) {
-		t.Errorf("the posts page does not show the error")
+	wantRedirect(t, "publish nothing", ada.post("/posts", url.Values{}), "/")
+	if got := ada.page("/"); !strings.Contains(got, `id="error">title is required; body is required<`) {
+		t.Errorf("the posts page does not show the errors")
+	}
+	if got := ada.page("/"); strings.Contains(got, `id="error"`) {
+		t.Errorf("the posts page shows the error a second time")
+	}
+	// A link cannot put words in the page.
+	if got := ada.page("/?error=" + url.QueryEscape("call 555")); strings.Contains(got, "call 555") {
+		t.Errorf("the posts page shows text from its URL")
 	}
 	if n := a.rows(t, "posts"); n != before {
 		t.Errorf("an invalid publish wrote %d posts", n-before)
@@ -353,11 +360,18 @@ func (a *blogApp) testComment(t *testing.T) {
 	id := ada.publish("Comments", "Say something.")
 	ada.comment(id, "Something")
 	before := a.rows(t, "comments")
-	wantRedirect(t, "an empty comment", ada.post("/posts/"+id+"/comments", url.Values{"body": {""}}),
-		"/posts/"+id+"?error="+url.QueryEscape("body is required"))
+	wantRedirect(t, "an empty comment", ada.post("/posts/"+id+"/comments", url.Values{"body": {""}}), "/posts/"+id)
+	if got := ada.page("/posts/" + id); !strings.Contains(got, `id="error">body is required<`) {
+		t.Errorf("the post page does not show the error")
+	}
 	nowhere := uuid.NewString()
-	wantRedirect(t, "a comment on no post", ada.post("/posts/"+nowhere+"/comments", url.Values{"body": {"x"}}),
-		"/posts/"+nowhere+"?error="+url.QueryEscape("post_id does not exist"))
+	wantRedirect(t, "a comment on no post", ada.post("/posts/"+nowhere+"/comments", url.Values{"body": {"x"}}), "/posts/"+nowhere)
+	if resp, _ := ada.get("/posts/" + nowhere); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the redirect to a missing post = %d, want 404", resp.StatusCode)
+	}
+	if got := ada.page("/"); strings.Contains(got, `id="error"`) {
+		t.Errorf("the missing post's message shows on the next page")
+	}
 	resp := ada.post("/posts/not-a-uuid/comments", url.Values{"body": {"x"}})
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("a comment on /posts/not-a-uuid = %d, want 404", resp.StatusCode)

@@ -122,7 +122,7 @@ type view struct {
 func (a *app) render(w http.ResponseWriter, r *http.Request, name string, v view) {
 	v.User = user(r)
 	v.Nonce = web.CSPNonce(r.Context())
-	v.Error = r.URL.Query().Get("error")
+	v.Error = takeFlash(w, r)
 	if reason := r.URL.Query().Get("reason"); reason != "" && v.Error == "" {
 		v.Error = "signed out: " + reason
 	}
@@ -141,14 +141,40 @@ func user(r *http.Request) *users.User {
 	return u
 }
 
+// flashCookie carries an error message to the page a failed post goes
+// back to. A cookie, not the URL: a link cannot put words in the page.
+const flashCookie = "blog_error"
+
+// setFlash keeps msg for the next page this browser renders.
+func setFlash(w http.ResponseWriter, msg string) {
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: url.QueryEscape(msg), Path: "/", MaxAge: 60,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode})
+}
+
+// takeFlash returns the kept message, if any, and forgets it.
+func takeFlash(w http.ResponseWriter, r *http.Request) string {
+	c, err := r.Cookie(flashCookie)
+	if err != nil {
+		return ""
+	}
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	msg, err := url.QueryUnescape(c.Value)
+	if err != nil {
+		return ""
+	}
+	return msg
+}
+
 // fail answers an action's error: invalid input goes back to the page
-// it came from with the message, the rest gets its status.
+// it came from, which shows the message once; the rest gets its status.
 func (a *app) fail(w http.ResponseWriter, r *http.Request, back string, err error) {
 	status, msg := web.StatusOf(err)
 	switch {
 	case status == http.StatusUnprocessableEntity && back != "":
-		http.Redirect(w, r, back+"?error="+url.QueryEscape(msg), http.StatusSeeOther)
+		setFlash(w, msg)
+		http.Redirect(w, r, back, http.StatusSeeOther)
 	case errors.Is(err, resource.ErrNotFound):
+		takeFlash(w, r) // a message for a page that is not there
 		http.NotFound(w, r)
 	default:
 		if status >= http.StatusInternalServerError {
