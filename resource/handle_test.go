@@ -273,6 +273,8 @@ func TestHandleBuildProblems(t *testing.T) {
 		{"declared argument without a field", resource.DefineCreate[story, lackingInput](resource.Create{Name: "a", Accept: []string{"title"},
 			Arguments: []resource.Argument{{Name: "notify"}}}),
 			`is not a field of resource_test.lackingInput`},
+		{"filter argument without a field", resource.DefineRead[story, resource.NoInput](resource.Read{Name: "a", Filter: resource.Eq("title", resource.FromArg("title"))}),
+			`filter: uses argument "title", which the action does not declare; add a field for it to resource.NoInput`},
 		{"two fields, one input", resource.DefineCreate[story, twiceInput](resource.Create{Name: "a", Accept: []string{"title"}}),
 			`fields Title and Other of resource_test.twiceInput are both input "title"`},
 		{"not a struct", resource.DefineCreate[story, string](resource.Create{Name: "a"}),
