@@ -274,7 +274,7 @@ func TestHandleBuildProblems(t *testing.T) {
 			Arguments: []resource.Argument{{Name: "notify"}}}),
 			`is not a field of resource_test.lackingInput`},
 		{"filter argument without a field", resource.DefineRead[story, resource.NoInput](resource.Read{Name: "a", Filter: resource.Eq("title", resource.FromArg("title"))}),
-			`filter: uses argument "title", which the action does not declare; add a field for it to resource.NoInput`},
+			`filter: uses argument "title", which the action does not declare; add a field for it to NoInput`},
 		{"two fields, one input", resource.DefineCreate[story, twiceInput](resource.Create{Name: "a", Accept: []string{"title"}}),
 			`fields Title and Other of resource_test.twiceInput are both input "title"`},
 		{"not a struct", resource.DefineCreate[story, string](resource.Create{Name: "a"}),

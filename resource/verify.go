@@ -131,7 +131,7 @@ func verifyAction(v *validator.Validate, d *Declaration, a *ActionDecl) {
 		if av, ok := c.Value.(argValue); ok && !argNames[string(av)] {
 			fix := fmt.Sprintf(`declare it: Arguments: []resource.Argument{{Name: %q}}`, string(av))
 			if a.input != nil && a.input != reflect.TypeFor[Input]() {
-				fix = fmt.Sprintf("add a field for it to %s", a.input)
+				fix = fmt.Sprintf("add a field for it to %s", a.input.Name())
 			}
 			d.Problem(loc, path("filter"), fmt.Sprintf("uses argument %q, which the action does not declare", string(av)), fix)
 		}
