@@ -122,7 +122,8 @@ func (c *AnyChangeset) markChanged(attr string) {
 }
 
 // Arg returns the argument name of cs as a T; the zero T when it is missing
-// or of another type.
+// or of another type. InputOf reads every argument at once, as the fields
+// of the action's input struct.
 func Arg[T any](cs *AnyChangeset, name string) T {
 	v, _ := cs.args[name].(T)
 	return v

@@ -269,6 +269,7 @@ type Query struct {
 	Lock bool
 
 	args map[string]any
+	cs   *AnyChangeset // the read's, for InputOf
 }
 
 // Argument returns the value of a read action's argument.

@@ -194,40 +194,6 @@ func toInput(v any) Input {
 	return in
 }
 
-// fromArgs builds an input struct from a changeset's arguments and
-// accepted attributes: what a generic action's typed Run receives.
-func fromArgs[In any](cs *AnyChangeset) (In, error) {
-	var in In
-	if p, ok := any(&in).(*Input); ok {
-		*p = Input(cs.Arguments())
-		return in, nil
-	}
-	rv := reflect.ValueOf(&in).Elem()
-	fields, err := inputFieldsOf(rv.Type())
-	if err != nil {
-		return in, err
-	}
-	for _, f := range fields {
-		v, ok := cs.args[f.name]
-		if !ok || v == nil {
-			continue
-		}
-		val := reflect.ValueOf(v)
-		if !val.Type().AssignableTo(f.typ) {
-			return in, fmt.Errorf("kiln/resource: argument %q is %s, not %s", f.name, val.Type(), f.typ)
-		}
-		dst := rv.FieldByIndex(f.index)
-		if f.optional {
-			p := reflect.New(f.typ)
-			p.Elem().Set(val)
-			dst.Set(p)
-			continue
-		}
-		dst.Set(val)
-	}
-	return in, nil
-}
-
 // applyInput turns the fields of a typed action's input struct into its
 // arguments, once the extensions have run (they may add to Accept), and
 // records a problem for each field that cannot be an input.
@@ -607,7 +573,7 @@ func (h *GenericHandle[T, In, Out]) decl() *ActionDecl {
 	if h.spec.Run == nil && h.run != nil {
 		run := h.run
 		d.Run = func(ctx context.Context, cs *AnyChangeset) (any, error) {
-			in, err := fromArgs[In](cs)
+			in, err := inputOf[In](cs)
 			if err != nil {
 				return nil, err
 			}

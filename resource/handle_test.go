@@ -274,6 +274,8 @@ func TestHandleBuildProblems(t *testing.T) {
 		{"declared argument without a field", resource.DefineCreate[story, lackingInput](resource.Create{Name: "a", Accept: []string{"title"},
 			Arguments: []resource.Argument{{Name: "notify"}}}),
 			`is not a field of resource_test.lackingInput`},
+		{"filter argument without a field", resource.DefineRead[story, resource.NoInput](resource.Read{Name: "a", Filter: resource.Eq("title", resource.FromArg("title"))}),
+			`filter: uses argument "title", which the action does not declare; add a field for it to NoInput`},
 		{"two fields, one input", resource.DefineCreate[story, twiceInput](resource.Create{Name: "a", Accept: []string{"title"}}),
 			`fields Title and Other of resource_test.twiceInput are both input "title"`},
 		{"not a struct", resource.DefineCreate[story, string](resource.Create{Name: "a"}),
@@ -690,6 +692,149 @@ func BenchmarkHandleInput(b *testing.B) {
 		if _, err := echo.Run(ctx, d, in); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// signUp is the record of TestInputOf: Nick is nullable, Hash read-only.
+type signUp struct {
+	ID    int64   `bun:",pk,autoincrement"`
+	Email string  `bun:",unique,notnull"`
+	Nick  *string `bun:",nullzero"`
+	Hash  string  `bun:",notnull" kiln:"readonly"`
+}
+
+type signUpInput struct {
+	Email        string
+	Nick         *string
+	Password     string `kiln:",sensitive" validate:"required"`
+	Confirmation string `kiln:",sensitive"`
+	// Rounds is optional: nil takes the argument's Default.
+	Rounds *int
+}
+
+type matchInput struct {
+	Prefix string
+	Max    *int
+}
+
+// TestInputOf: changes, validations and preparations read the action's
+// input as its input struct: arguments cast and defaulted, attributes as
+// the record holds them, optional fields nil when not set; another type
+// than the action's input is an error.
+func TestInputOf(t *testing.T) {
+	ctx := context.Background()
+	var seen []signUpInput
+	register := resource.DefineCreate[signUp, signUpInput](resource.Create{Name: "register", Accept: []string{"email", "nick"},
+		Arguments: []resource.Argument{{Name: "rounds", Default: "3"}},
+		Validations: []resource.Validation{resource.Check("confirmation", func(_ context.Context, cs *resource.Changeset[signUp]) error {
+			in, err := resource.InputOf[signUpInput](cs)
+			if err != nil {
+				return err
+			}
+			if in.Password != in.Confirmation {
+				return errors.New("does not match the password")
+			}
+			return nil
+		})},
+		Changes: []resource.Change{
+			resource.Before(func(_ context.Context, cs *resource.Changeset[signUp]) error {
+				cs.Record().Email = strings.ToLower(cs.Record().Email)
+				return nil
+			}),
+			resource.Before(func(_ context.Context, cs *resource.Changeset[signUp]) error {
+				in, err := resource.InputOf[signUpInput](cs)
+				if err != nil {
+					return err
+				}
+				seen = append(seen, in)
+				cs.Record().Hash = strings.Repeat(in.Password, *in.Rounds)
+				return nil
+			}),
+			resource.After(func(_ context.Context, cs *resource.Changeset[signUp], _ *signUp) error {
+				_, err := resource.InputOf[matchInput](cs)
+				if want := "kiln/resource: signup.register: InputOf: the action's input is resource_test.signUpInput, not resource_test.matchInput"; err == nil || err.Error() != want {
+					t.Errorf("InputOf another type: %v, want %s", err, want)
+				}
+				return nil
+			}),
+		}})
+	var prepared []matchInput
+	match := resource.DefineRead[signUp, matchInput](resource.Read{Name: "match",
+		Filter: resource.Ge("email", resource.FromArg("prefix")), Sort: []resource.Sort{resource.Asc("email")},
+		Preparations: []resource.Preparation{{Name: "max", Prepare: func(_ context.Context, q *resource.Query) error {
+			in, err := resource.InputOf[matchInput](q)
+			if err != nil {
+				return err
+			}
+			prepared = append(prepared, in)
+			if in.Max != nil {
+				q.Limit = *in.Max
+			}
+			return nil
+		}}}})
+	// A plain builder's input is a resource.Input.
+	var plain resource.Input
+	rename := resource.Update{Name: "rename", Accept: []string{"nick"},
+		Arguments: []resource.Argument{{Name: "reason"}},
+		Changes: []resource.Change{resource.Before(func(_ context.Context, cs *resource.Changeset[signUp]) error {
+			var err error
+			plain, err = resource.InputOf[resource.Input](cs)
+			return err
+		})}}
+	users := resource.New[signUp]("signup", resource.Actions{register, match, rename})
+	layer, err := bunlayer.Open(ctx, "sqlite::memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer layer.Close()
+	d, err := resource.NewDomain("club", users).Build(ctx, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := layer.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	ada, err := register.Run(ctx, d, signUpInput{Email: "Ada@Example.com", Password: "pw", Confirmation: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 1 || seen[0].Email != "ada@example.com" || seen[0].Nick != nil || seen[0].Password != "pw" ||
+		seen[0].Rounds == nil || *seen[0].Rounds != 3 || ada.Hash != "pwpwpw" {
+		t.Fatalf("the change saw %+v and hashed %q; want the lower-cased email, no nick, 3 rounds", seen, ada.Hash)
+	}
+	nick, rounds := "bo", 1
+	if _, err := register.Run(ctx, d, signUpInput{Email: "bob@example.com", Nick: &nick, Password: "pw", Confirmation: "pw", Rounds: &rounds}); err != nil {
+		t.Fatal(err)
+	}
+	if in := seen[1]; in.Nick == nil || *in.Nick != "bo" || *in.Rounds != 1 {
+		t.Fatalf("the change saw %+v, want nick bo and 1 round", in)
+	}
+	_, err = register.Run(ctx, d, signUpInput{Email: "cy@example.com", Password: "pw", Confirmation: "wp"})
+	if fields := invalidFields(err); !fields["confirmation"] || !strings.Contains(err.Error(), "does not match the password") {
+		t.Fatalf("register with another confirmation: %v, want the Check's error", err)
+	}
+
+	one := 1
+	got, err := match.Run(ctx, d, matchInput{Prefix: "a", Max: &one})
+	if err != nil || len(got) != 1 || got[0].Email != "ada@example.com" {
+		t.Fatalf("match a, max 1 = %v, %v; want ada", got, err)
+	}
+	if got, err = match.Run(ctx, d, matchInput{Prefix: "a"}); err != nil || len(got) != 2 {
+		t.Fatalf("match a = %v, %v; want both", got, err)
+	}
+	if len(prepared) != 2 || prepared[0].Prefix != "a" || *prepared[0].Max != 1 || prepared[1].Max != nil {
+		t.Fatalf("the preparation saw %+v", prepared)
+	}
+	if _, err := resource.InputOf[matchInput](&resource.Query{}); err == nil || err.Error() != "kiln/resource: InputOf: the query is not a read action's" {
+		t.Errorf("InputOf a query of no read: %v", err)
+	}
+
+	if _, err := users.Update(ctx, d, "rename", ada, resource.Input{"nick": "countess", "reason": "title"}); err != nil {
+		t.Fatal(err)
+	}
+	if nick, _ := plain["nick"].(*string); len(plain) != 2 || nick == nil || *nick != "countess" || plain["reason"] != "title" {
+		t.Fatalf("InputOf[resource.Input] = %v, want nick (as the record holds it) and reason", plain)
 	}
 }
 

@@ -865,7 +865,7 @@ func (d *Domain) read(ctx context.Context, br *builtResource, ba *builtAction, i
 	if err := d.validateInput(ctx, cs, d.castInput(cs, in)); err != nil {
 		return nil, err
 	}
-	q := &Query{Sort: slices.Clone(ba.Sort), Limit: ba.Limit, Lock: ba.Lock, args: cs.args}
+	q := &Query{Sort: slices.Clone(ba.Sort), Limit: ba.Limit, Lock: ba.Lock, args: cs.args, cs: cs}
 	f, err := resolveFilter(ctx, ba.filter, cs.args)
 	if err != nil {
 		return nil, fmt.Errorf("kiln/resource: %s.%s: filter: %w", br.decl.Name, ba.Name, err)

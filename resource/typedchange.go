@@ -8,7 +8,7 @@ import (
 // Changeset is one run of an action on records of type T, as its changes,
 // validations and generic Run see it: the untyped AnyChangeset with the
 // record typed. Declare typed changes with Prepare, Before and After, and
-// typed validations with Check.
+// typed validations with Check; read the action's input with InputOf.
 type Changeset[T any] struct {
 	*AnyChangeset
 }

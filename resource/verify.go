@@ -129,8 +129,11 @@ func verifyAction(v *validator.Validate, d *Declaration, a *ActionDecl) {
 			d.Problem(loc, path("filter"), problem, fix)
 		}
 		if av, ok := c.Value.(argValue); ok && !argNames[string(av)] {
-			d.Problem(loc, path("filter"), fmt.Sprintf("uses argument %q, which the action does not declare", string(av)),
-				fmt.Sprintf(`declare it: Arguments: []resource.Argument{{Name: %q}}`, string(av)))
+			fix := fmt.Sprintf(`declare it: Arguments: []resource.Argument{{Name: %q}}`, string(av))
+			if a.input != nil && a.input != reflect.TypeFor[Input]() {
+				fix = fmt.Sprintf("add a field for it to %s", a.input.Name())
+			}
+			d.Problem(loc, path("filter"), fmt.Sprintf("uses argument %q, which the action does not declare", string(av)), fix)
 		}
 	})
 	for _, s := range a.Sort {

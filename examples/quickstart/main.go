@@ -34,19 +34,33 @@ var printer = resource.NotifierFunc(func(_ context.Context, n resource.Notificat
 	return nil
 })
 
+// NewNote is the input of Create, Owned the input of ByOwner (its Owner is
+// an argument of the read).
+type (
+	NewNote struct{ Owner, Title string }
+	Owned   struct {
+		Owner string `validate:"required"`
+	}
+)
+
+// The actions, each declared with its input type and run through its
+// handle.
+var (
+	Create  = resource.DefineCreate[Note, NewNote](resource.Create{Name: "create", Accept: []string{"owner", "title"}})
+	ByOwner = resource.DefineRead[Note, Owned](resource.Read{Name: "by_owner",
+		Filter: resource.Eq("owner", resource.FromArg("owner")),
+		Sort:   []resource.Sort{resource.Asc("title")}})
+	Archive = resource.DefineUpdate[Note, resource.NoInput](resource.Update{Name: "archive", Changes: []resource.Change{
+		resource.Before(func(_ context.Context, cs *resource.Changeset[Note]) error {
+			cs.Record().Archived = true
+			return nil
+		}).Named("set_archived"),
+	}})
+)
+
 var Notes = resource.New[Note]("note",
 	resource.Table("notes"),
-	resource.Actions{
-		resource.Create{Name: "create", Accept: []string{"owner", "title"}},
-		resource.Read{Name: "by_owner",
-			Arguments: []resource.Argument{{Name: "owner", Validate: "required"}},
-			Filter:    resource.Eq("owner", resource.FromArg("owner")),
-			Sort:      []resource.Sort{resource.Asc("title")}},
-		resource.Update{Name: "archive", Changes: []resource.Change{{
-			Name:   "set_archived",
-			Before: func(_ context.Context, cs *resource.AnyChangeset) error { return cs.Set("archived", true) },
-		}}},
-	},
+	resource.Actions{Create, ByOwner, Archive},
 	resource.Notifiers(printer),
 )
 
@@ -76,24 +90,24 @@ func run(ctx context.Context) error {
 
 	fmt.Println("create three notes:")
 	for _, title := range []string{"buy milk", "call mum", "write docs"} {
-		if _, err := Notes.Create(ctx, notes, "create", resource.Input{"owner": "ada@example.com", "title": title}); err != nil {
+		if _, err := Create.Run(ctx, notes, NewNote{Owner: "ada@example.com", Title: title}); err != nil {
 			return err
 		}
 	}
 
 	fmt.Println("bad input is refused, nothing written:")
-	_, err = Notes.Create(ctx, notes, "create", resource.Input{"owner": "not-an-email", "title": ""})
+	_, err = Create.Run(ctx, notes, NewNote{Owner: "not-an-email"})
 	fmt.Println(" ", errors.Is(err, resource.ErrInvalid))
 	fmt.Fprintln(os.Stdout, " ", err)
 
 	fmt.Println("archive every note of ada in one statement (one notification per note):")
-	archived, err := Notes.BulkUpdate(ctx, notes, "archive", resource.Eq("owner", "ada@example.com"), nil)
+	archived, err := Archive.RunAll(ctx, notes, resource.Eq("owner", "ada@example.com"), resource.NoInput{})
 	if err != nil {
 		return err
 	}
 	fmt.Println("  archived:", len(archived))
 
-	list, err := Notes.Read(ctx, notes, "by_owner", resource.Input{"owner": "ada@example.com"})
+	list, err := ByOwner.Run(ctx, notes, Owned{Owner: "ada@example.com"})
 	if err != nil {
 		return err
 	}
