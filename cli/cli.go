@@ -228,6 +228,10 @@ func (app App) Command() *cobra.Command {
 	if app.DataDir != "" {
 		root.PersistentFlags().Lookup(flagName("data_dir")).DefValue = app.DataDir
 	}
+	if app.DatabaseFile != "" {
+		f := root.PersistentFlags().Lookup(flagName("database_url"))
+		f.Usage = strings.Replace(f.Usage, "<data_dir>/accounts.db", "<data_dir>/"+app.DatabaseFile, 1)
+	}
 
 	serve := &cobra.Command{
 		Use:   "serve",

@@ -457,6 +457,9 @@ func TestAppDataDir(t *testing.T) {
 	if help := runApp("--help"); !strings.Contains(help, fmt.Sprintf("(default %q)", app.DataDir)) {
 		t.Errorf("--help does not show the app's data folder %s:\n%s", app.DataDir, help)
 	}
+	if help := runApp("--help"); !strings.Contains(help, "sqlite:<data_dir>/blog.db") || strings.Contains(help, "accounts.db") {
+		t.Errorf("--help does not show the app's database file blog.db:\n%s", help)
+	}
 	if out := runApp("migrate"); out != "migrated\n" {
 		t.Fatalf("migrate printed %q", out)
 	}
