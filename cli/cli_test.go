@@ -23,6 +23,7 @@ import (
 	"github.com/kiln-go/kiln/internal/accountstest"
 	"github.com/kiln-go/kiln/internal/testdb"
 	"github.com/kiln-go/kiln/live"
+	_ "github.com/kiln-go/kiln/live/pubsub/postgres" // the transport of TestTokensRevokeLiveSockets
 	"github.com/kiln-go/kiln/resource/bunlayer"
 )
 

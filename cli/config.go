@@ -43,8 +43,9 @@ type Config struct {
 	// sqlite:<data_dir>/accounts.db.
 	DatabaseURL string
 	// PubSubURL is the pubsub_url option. postgres://…, redis://… or
-	// nats://… to connect several nodes' live endpoints. Default: the
-	// SQLite file's table, else in-process.
+	// nats://… to connect several nodes' live endpoints, through the
+	// transport the app imports (live/pubsub/postgres, redis or nats).
+	// Default: the SQLite file's table, else in-process.
 	PubSubURL string
 	// TokenSigningSecret is the token_signing_secret option. The secret
 	// that signs tokens, at least 32 bytes. Default: a development secret.
@@ -121,7 +122,7 @@ var Schema = dsl.Bind[Config](&dsl.Section{
 			Doc:   "postgres://user@host:5432/db, or a SQLite path: sqlite:path/to.db, file:path/to.db. Default: sqlite:<data_dir>/accounts.db.",
 			Parse: cleanURL, Verify: verifyDatabaseURL, Fix: "use postgres://user@host:5432/database or a SQLite path (sqlite:path/to.db)"},
 		{Name: "pubsub_url", Field: "PubSubURL", Kind: dsl.String,
-			Doc:   "postgres://…, redis://… or nats://… to connect several nodes' live endpoints. Default: the SQLite file's table, else in-process.",
+			Doc:   "postgres://…, redis://… or nats://… to connect several nodes' live endpoints, through the transport the app imports (live/pubsub/postgres, redis or nats). Default: the SQLite file's table, else in-process.",
 			Parse: cleanURL, Verify: verifyPubSubURL, Fix: "use postgres://…, redis://… or nats://…"},
 		{Name: "token_signing_secret", Field: "TokenSigningSecret", Kind: dsl.Secret,
 			Doc:    "The secret that signs tokens, at least 32 bytes. Default: a development secret.",

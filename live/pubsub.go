@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"sync"
 )
 
@@ -34,7 +35,11 @@ const (
 // PubSub carries Messages to every endpoint that subscribed, on every node.
 // Delivery is at most once: the endpoint's safety net makes up for a lost
 // disconnect.
+//
+// Close releases the transport's connections once the endpoints are shut
+// down; a second Close returns nil.
 type PubSub interface {
+	io.Closer
 	// Publish sends msg to every subscriber, this node's included.
 	Publish(ctx context.Context, msg Message) error
 	// Subscribe calls fn for every message until ctx is done. It returns
@@ -65,6 +70,10 @@ func (p *InProcess) Publish(_ context.Context, msg Message) error {
 	}
 	return nil
 }
+
+// Close implements io.Closer. An InProcess holds no connection: Close
+// returns nil and changes nothing (subscribers leave with their ctx).
+func (p *InProcess) Close() error { return nil }
 
 // Subscribe implements PubSub.
 func (p *InProcess) Subscribe(ctx context.Context, fn func(Message)) error {

@@ -290,12 +290,7 @@ var errNotYours = errors.New("that session is not yours")
 
 // close releases the pub/sub connection and the database.
 func (a *app) close() error {
-	switch ps := a.pubsub.(type) {
-	case interface{ Close() error }:
-		_ = ps.Close()
-	case interface{ Close() }:
-		ps.Close()
-	}
+	err := a.pubsub.Close()
 	a.closeLimiter()
-	return a.layer.Close()
+	return errors.Join(err, a.layer.Close())
 }

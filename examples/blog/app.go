@@ -156,11 +156,6 @@ func (a *app) routes() http.Handler {
 
 // close releases the pub/sub connection and the database.
 func (a *app) close() error {
-	switch ps := a.pubsub.(type) {
-	case interface{ Close() error }:
-		_ = ps.Close()
-	case interface{ Close() }:
-		ps.Close()
-	}
-	return a.layer.Close()
+	err := a.pubsub.Close()
+	return errors.Join(err, a.layer.Close())
 }

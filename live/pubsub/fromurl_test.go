@@ -1,9 +1,12 @@
 package pubsub_test
 
 import (
+	"context"
 	"fmt"
 	"net/url"
+	"os/exec"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,18 +17,6 @@ import (
 	"github.com/kiln-go/kiln/live/pubsub/postgres"
 	"github.com/kiln-go/kiln/live/pubsub/redis"
 )
-
-// closeTransport closes what FromURL opened.
-func closeTransport(ps live.PubSub) {
-	switch ps := ps.(type) {
-	case *postgres.PubSub:
-		ps.Close()
-	case *redis.PubSub:
-		_ = ps.Close()
-	case *nats.PubSub:
-		ps.Close()
-	}
-}
 
 // withScheme replaces the scheme of a URL.
 func withScheme(raw, scheme string) string {
@@ -60,7 +51,7 @@ func TestFromURL(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer closeTransport(ps)
+			defer ps.Close()
 			if reflect.TypeOf(ps) != reflect.TypeOf(tc.want) {
 				t.Fatalf("got %T, want %T", ps, tc.want)
 			}
@@ -82,18 +73,20 @@ func TestFromURL(t *testing.T) {
 // TestFromURLErrors: an unknown scheme or a bad URL fails at once, saying
 // what to use, without connecting anywhere.
 func TestFromURLErrors(t *testing.T) {
+	const want = "want nats://…, postgres://…, postgresql://…, redis://…, rediss://…, tls://…"
+	const registered = "(registered: nats, postgres, postgresql, redis, rediss, tls)"
 	cases := []struct{ url, want string }{
-		{"mqtt://127.0.0.1:1883", `kiln/pubsub: unsupported scheme "mqtt"; use postgres://, redis:// or nats://`},
+		{"mqtt://127.0.0.1:1883", `kiln/pubsub: unsupported scheme "mqtt" ` + registered},
 		{"localhost:4222", `kiln/pubsub: unsupported scheme "localhost"`},
-		{"redis.internal/0", "kiln/pubsub: the URL has no scheme; want postgres://…, redis://… or nats://…"},
+		{"redis.internal/0", "kiln/pubsub: the URL has no scheme; " + want},
 		{"amqp://guest@localhost/", `unsupported scheme "amqp"`},
-		{"postgres://kiln:s3cret@%zz/db", `kiln/pubsub: bad URL (invalid URL escape "%zz"); want postgres://…, redis://… or nats://…`},
+		{"postgres://kiln:s3cret@%zz/db", `kiln/pubsub: bad URL (invalid URL escape "%zz"); ` + want},
 		{"redis://127.0.0.1:6379/0?channel=", "kiln/pubsub: the channel parameter of redis://… is empty"},
 	}
 	for _, tc := range cases {
 		ps, err := pubsub.FromURL(t.Context(), tc.url, nil)
 		if err == nil {
-			closeTransport(ps)
+			ps.Close()
 			t.Errorf("%s: no error", tc.url)
 			continue
 		}
@@ -103,6 +96,72 @@ func TestFromURLErrors(t *testing.T) {
 		if strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("%s: the error shows the password: %q", tc.url, err)
 		}
+	}
+}
+
+// TestRegisterTwice: a second transport claiming a scheme that an
+// imported one registered panics, naming the scheme.
+func TestRegisterTwice(t *testing.T) {
+	defer func() {
+		const want = `kiln/pubsub: Register called twice for scheme "redis": two transports claim it`
+		if got := recover(); got != want {
+			t.Errorf("panicked with %v, want %q", got, want)
+		}
+	}()
+	pubsub.Register("redis", func(context.Context, string, pubsub.Options) (live.PubSub, error) {
+		return &live.InProcess{}, nil
+	})
+}
+
+// TestSchemes: importing the three transports registers their schemes.
+func TestSchemes(t *testing.T) {
+	want := []string{"nats", "postgres", "postgresql", "redis", "rediss", "tls"}
+	if got := pubsub.Schemes(); !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// TestOneTransportLinksOne: an app importing the PostgreSQL transport
+// alone links neither go-redis nor nats.go, and live/pubsub by itself no
+// client library at all; a Redis URL in that app says what to import.
+func TestOneTransportLinksOne(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command:", err)
+	}
+	deps := func(pkg string) []string {
+		out, err := exec.Command(goTool, "list", "-deps", pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", pkg, err)
+		}
+		return strings.Fields(string(out))
+	}
+	linked := func(deps []string, prefix string) bool {
+		return slices.ContainsFunc(deps, func(p string) bool { return strings.HasPrefix(p, prefix) })
+	}
+	app := deps("./testdata/onlypostgres")
+	if !linked(app, "github.com/jackc/pgx/v5") {
+		t.Errorf("the app does not link pgx: %q", app)
+	}
+	for _, lib := range []string{"github.com/redis/go-redis", "github.com/nats-io/"} {
+		if linked(app, lib) {
+			t.Errorf("an app importing only the PostgreSQL transport links %s", lib)
+		}
+	}
+	bare := deps("github.com/kiln-go/kiln/live/pubsub")
+	for _, lib := range []string{"github.com/jackc/pgx", "github.com/redis/go-redis", "github.com/nats-io/"} {
+		if linked(bare, lib) {
+			t.Errorf("live/pubsub links %s", lib)
+		}
+	}
+
+	if testing.Short() {
+		return
+	}
+	out, err := exec.Command(goTool, "run", "./testdata/onlypostgres", "redis://127.0.0.1:6379/0").CombinedOutput()
+	const want = `kiln/pubsub: no transport registered for scheme "redis" (registered: postgres, postgresql); add import _ "github.com/kiln-go/kiln/live/pubsub/redis" to the app`
+	if err == nil || !strings.Contains(string(out), want) {
+		t.Errorf("go run: %v, output:\n%s\nwant it to contain %q", err, out, want)
 	}
 }
 
@@ -145,7 +204,7 @@ func TestFromURLChannel(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer closeTransport(ps)
+			defer ps.Close()
 			in := inbox(t, t.Context(), tc.direct(t, channel))
 			for i := range 2 {
 				msg := live.Message{Kind: live.KindDisconnect, SocketID: fmt.Sprint("on-channel-", i)}

@@ -92,7 +92,11 @@ func openPostgres(t testing.TB, channel, node string, logger *slog.Logger) live.
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(ps.Close)
+	t.Cleanup(func() {
+		if err := ps.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	return ps
 }
 
@@ -136,7 +140,11 @@ func openRedis(t testing.TB, channel, node string, logger *slog.Logger) live.Pub
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = ps.Close() })
+	t.Cleanup(func() {
+		if err := ps.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	return ps
 }
 
@@ -196,7 +204,11 @@ func openNATS(t testing.TB, channel, node string, logger *slog.Logger) live.PubS
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(ps.Close)
+	t.Cleanup(func() {
+		if err := ps.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	return ps
 }
 

@@ -86,7 +86,9 @@ func TestTransportMetrics(t *testing.T) {
 			"kiln_pubsub_published_total" + kind("disconnect"): 2,
 		})
 
-		closeTransport(ps)
+		if err := ps.Close(); err != nil {
+			t.Fatal(err)
+		}
 		if err := ps.Publish(ctx, live.Message{Kind: live.KindDisconnect, SocketID: "users_sessions:3"}); err == nil {
 			t.Fatal("a closed transport published")
 		}

@@ -8,7 +8,6 @@ import (
 	"github.com/kiln-go/kiln/internal/livetest"
 	"github.com/kiln-go/kiln/internal/testdb"
 	"github.com/kiln-go/kiln/live"
-	"github.com/kiln-go/kiln/live/pubsub/postgres"
 	"github.com/kiln-go/kiln/resource"
 )
 
@@ -26,7 +25,9 @@ func TestTransportOutageStillClosesLocalSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps.(*postgres.PubSub).Close() // every later Publish fails
+	if err := ps.Close(); err != nil { // every later Publish fails
+		t.Fatal(err)
+	}
 
 	res, err := n.Domain.Run(ctx, n.Tokens, "revoke_token", resource.Input{"token": s.Token})
 	if err != nil {

@@ -211,3 +211,32 @@ func TestSubscribeEndsWithContext(t *testing.T) {
 		})
 	}
 }
+
+// TestClose: every transport is an io.Closer whose second Close returns
+// nil; a network transport refuses to publish once closed, while an
+// InProcess, which holds no connection, keeps delivering.
+func TestClose(t *testing.T) {
+	forEachTransport(t, true, func(t *testing.T, tr transport) {
+		ps := tr.open(t, testdb.UniqueName("kiln_test_"), testdb.UniqueName("kiln_a_"), quiet())
+		in := inbox(t, t.Context(), ps)
+		for i := range 2 {
+			if err := ps.Close(); err != nil {
+				t.Fatalf("Close %d: %v", i+1, err)
+			}
+		}
+		msg := live.Message{Kind: live.KindDisconnect, SocketID: "after-close"}
+		err := ps.Publish(t.Context(), msg)
+		if tr.name == inProcess.name {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := next(t, in); !reflect.DeepEqual(got, msg) {
+				t.Fatalf("got %+v, want %+v", got, msg)
+			}
+			return
+		}
+		if err == nil {
+			t.Error("a closed transport published")
+		}
+	})
+}

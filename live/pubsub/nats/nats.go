@@ -1,4 +1,8 @@
 // Package nats is a live.PubSub on NATS (nats.go).
+//
+// Importing it registers the schemes nats and tls with pubsub.FromURL:
+//
+//	import _ "github.com/kiln-go/kiln/live/pubsub/nats"
 package nats
 
 import (
@@ -12,8 +16,27 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kiln-go/kiln/live"
+	"github.com/kiln-go/kiln/live/pubsub"
 	"github.com/kiln-go/kiln/live/pubsub/internal/transport"
 )
+
+func init() {
+	pubsub.Register("nats", open)
+	pubsub.Register("tls", open)
+}
+
+// open is the transport's pubsub.OpenFunc.
+func open(ctx context.Context, url string, o pubsub.Options) (live.PubSub, error) {
+	opts := []Option{WithLogger(o.Logger)}
+	if o.Channel != "" {
+		opts = append(opts, WithSubject(o.Channel))
+	}
+	p, err := New(ctx, url, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
 
 // DefaultSubject is the subject the nodes subscribe to.
 const DefaultSubject = "kiln.live"
@@ -113,10 +136,12 @@ type subscriber struct {
 // Conn is the underlying connection.
 func (p *PubSub) Conn() *natsgo.Conn { return p.conn }
 
-// Close drains and closes the connection.
-func (p *PubSub) Close() {
+// Close implements io.Closer: it closes the connection, and the
+// subscriptions end. It returns nil, a second call included.
+func (p *PubSub) Close() error {
 	p.metrics.Closed()
 	p.conn.Close()
+	return nil
 }
 
 // Describe implements prometheus.Collector.

@@ -32,7 +32,11 @@ func TestEndpointSubscribes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(ps.Close)
+	t.Cleanup(func() {
+		if err := ps.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	ep, err := live.New(live.WithPubSub(ps))
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +54,11 @@ func TestReconnectTellsCurrentSubscribers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(ps.Close)
+	t.Cleanup(func() {
+		if err := ps.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	gone, stay := make(chan live.Message, 16), make(chan live.Message, 16)
 	ctx, cancel := context.WithCancel(t.Context())
 	if err := ps.Subscribe(ctx, func(m live.Message) { gone <- m }); err != nil {

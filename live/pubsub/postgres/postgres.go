@@ -1,5 +1,10 @@
 // Package postgres is a live.PubSub on PostgreSQL LISTEN/NOTIFY: no
 // infrastructure beyond the database the nodes already share.
+//
+// Importing it registers the schemes postgres and postgresql with
+// pubsub.FromURL:
+//
+//	import _ "github.com/kiln-go/kiln/live/pubsub/postgres"
 package postgres
 
 import (
@@ -13,8 +18,27 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kiln-go/kiln/live"
+	"github.com/kiln-go/kiln/live/pubsub"
 	"github.com/kiln-go/kiln/live/pubsub/internal/transport"
 )
+
+func init() {
+	pubsub.Register("postgres", open)
+	pubsub.Register("postgresql", open)
+}
+
+// open is the transport's pubsub.OpenFunc.
+func open(ctx context.Context, url string, o pubsub.Options) (live.PubSub, error) {
+	opts := []Option{WithLogger(o.Logger)}
+	if o.Channel != "" {
+		opts = append(opts, WithChannel(o.Channel))
+	}
+	p, err := New(ctx, url, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
 
 // MaxPayload is the largest message NOTIFY carries (PostgreSQL's limit is
 // 8000 bytes).
@@ -85,10 +109,13 @@ func New(ctx context.Context, url string, opts ...Option) (*PubSub, error) {
 	return p, nil
 }
 
-// Close closes the publishing pool; listeners stop with their ctx.
-func (p *PubSub) Close() {
+// Close implements io.Closer: it closes the publishing pool, waiting for
+// the Publish calls under way; listeners stop with their ctx. It returns
+// nil, a second call included.
+func (p *PubSub) Close() error {
 	p.metrics.Closed()
 	p.pool.Close()
+	return nil
 }
 
 // Describe implements prometheus.Collector.

@@ -20,7 +20,11 @@ func open(t *testing.T, rawURL string, opts ...postgres.Option) *postgres.PubSub
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(ps.Close)
+	t.Cleanup(func() {
+		if err := ps.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	return ps
 }
 

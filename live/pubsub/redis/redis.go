@@ -1,4 +1,9 @@
 // Package redis is a live.PubSub on Redis pub/sub (go-redis).
+//
+// Importing it registers the schemes redis and rediss with
+// pubsub.FromURL:
+//
+//	import _ "github.com/kiln-go/kiln/live/pubsub/redis"
 package redis
 
 import (
@@ -12,8 +17,27 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/kiln-go/kiln/live"
+	"github.com/kiln-go/kiln/live/pubsub"
 	"github.com/kiln-go/kiln/live/pubsub/internal/transport"
 )
+
+func init() {
+	pubsub.Register("redis", open)
+	pubsub.Register("rediss", open)
+}
+
+// open is the transport's pubsub.OpenFunc.
+func open(ctx context.Context, url string, o pubsub.Options) (live.PubSub, error) {
+	opts := []Option{WithLogger(o.Logger)}
+	if o.Channel != "" {
+		opts = append(opts, WithChannel(o.Channel))
+	}
+	p, err := New(ctx, url, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
 
 // DefaultChannel is the channel the nodes subscribe to.
 const DefaultChannel = "kiln:live"
@@ -63,9 +87,12 @@ func New(ctx context.Context, url string, opts ...Option) (*PubSub, error) {
 // Client is the underlying client.
 func (p *PubSub) Client() *goredis.Client { return p.client }
 
-// Close closes the client; its subscriptions end.
+// Close implements io.Closer: it closes the client, and its subscriptions
+// end. A second call returns nil.
 func (p *PubSub) Close() error {
-	p.closed.Store(true)
+	if p.closed.Swap(true) {
+		return nil
+	}
 	p.metrics.Closed()
 	return p.client.Close()
 }

@@ -9,9 +9,11 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +33,10 @@ const (
 
 var tableName = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 
+// ErrClosed is what Publish and Subscribe return once the transport is
+// closed.
+var ErrClosed = errors.New("kiln/pubsub/sqlite: the transport is closed")
+
 // PubSub is the SQLite transport. Make it with New; it is safe for
 // concurrent use. It is a prometheus.Collector: register it to export its
 // metrics, kiln_pubsub_* with transport="sqlite" (see
@@ -43,6 +49,11 @@ type PubSub struct {
 	interval time.Duration
 	logger   *slog.Logger
 	metrics  *transport.Metrics
+
+	mu      sync.Mutex
+	closed  bool
+	closing chan struct{}  // closed by Close: the pollers stop
+	pollers sync.WaitGroup // one per Subscribe
 }
 
 var (
@@ -66,7 +77,7 @@ func WithLogger(l *slog.Logger) Option { return func(p *PubSub) { p.logger = l }
 // New makes the transport on db, a SQLite database (a file: an in-memory
 // database is seen by one process only), creating its table.
 func New(ctx context.Context, db *sql.DB, opts ...Option) (*PubSub, error) {
-	p := &PubSub{db: db, table: DefaultTable, interval: DefaultInterval, logger: slog.Default(), metrics: transport.NewMetrics("sqlite")}
+	p := &PubSub{db: db, table: DefaultTable, interval: DefaultInterval, logger: slog.Default(), metrics: transport.NewMetrics("sqlite"), closing: make(chan struct{})}
 	for _, o := range opts {
 		o(p)
 	}
@@ -86,6 +97,25 @@ func New(ctx context.Context, db *sql.DB, opts ...Option) (*PubSub, error) {
 	return p, nil
 }
 
+// Close implements io.Closer: the subscribers stop polling, and Close
+// returns once none will use the database or call its fn again; Publish
+// and Subscribe return ErrClosed from then on. The database is the
+// caller's: it stays open. Close returns nil, a second call included. A
+// subscriber's fn must not call it.
+func (p *PubSub) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	close(p.closing)
+	p.mu.Unlock()
+	p.pollers.Wait()
+	p.metrics.Closed()
+	return nil
+}
+
 // Describe implements prometheus.Collector.
 func (p *PubSub) Describe(ch chan<- *prometheus.Desc) { p.metrics.Describe(ch) }
 
@@ -101,6 +131,11 @@ func (p *PubSub) Publish(ctx context.Context, msg live.Message) error {
 }
 
 func (p *PubSub) publish(ctx context.Context, msg live.Message) error {
+	select {
+	case <-p.closing:
+		return ErrClosed
+	default:
+	}
 	b, err := json.Marshal(msg)
 	if err != nil {
 		return err
@@ -115,11 +150,20 @@ func (p *PubSub) publish(ctx context.Context, msg live.Message) error {
 // Subscribe implements live.PubSub: fn gets every message published after
 // it returns, in order, until ctx is done.
 func (p *PubSub) Subscribe(ctx context.Context, fn func(live.Message)) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	p.pollers.Add(1)
+	p.mu.Unlock()
 	var last int64
 	if err := p.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM "`+p.table+`"`).Scan(&last); err != nil {
+		p.pollers.Done()
 		return fmt.Errorf("kiln/pubsub/sqlite: subscribe: %w", err)
 	}
 	go func() {
+		defer p.pollers.Done()
 		link := p.metrics.Link()
 		defer link.End()
 		t := time.NewTicker(p.interval)
@@ -128,6 +172,8 @@ func (p *PubSub) Subscribe(ctx context.Context, fn func(live.Message)) error {
 		for {
 			select {
 			case <-ctx.Done():
+				return
+			case <-p.closing:
 				return
 			case <-t.C:
 			}

@@ -1,11 +1,13 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -162,4 +164,57 @@ func TestMetrics(t *testing.T) {
 		`kiln_pubsub_reconnects_total{transport="sqlite"}`:                 1,
 		`kiln_pubsub_received_total{kind="disconnect",transport="sqlite"}`: 2,
 	})
+}
+
+// TestClose: Close stops the subscribers before it returns, so that the
+// app may close the database next without a poll failing on it; a second
+// Close returns nil, and Publish and Subscribe then return ErrClosed.
+func TestClose(t *testing.T) {
+	l, err := bunlayer.Open(context.Background(), "file:"+filepath.Join(t.TempDir(), "app.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &lockedBuffer{}
+	p, err := sqlite.New(t.Context(), l.DB().DB, sqlite.WithInterval(time.Millisecond), sqlite.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Subscribe(t.Context(), func(live.Message) {}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if err := p.Close(); err != nil {
+			t.Fatalf("Close %d: %v", i+1, err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Publish(t.Context(), live.Message{Kind: live.KindDisconnect}); !errors.Is(err, sqlite.ErrClosed) {
+		t.Errorf("Publish after Close: %v, want ErrClosed", err)
+	}
+	if err := p.Subscribe(t.Context(), func(live.Message) {}); !errors.Is(err, sqlite.ErrClosed) {
+		t.Errorf("Subscribe after Close: %v, want ErrClosed", err)
+	}
+	if w := logs.String(); w != "" {
+		t.Errorf("a subscriber polled after Close: %s", w)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that goroutines may write to.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
