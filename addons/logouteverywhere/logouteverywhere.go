@@ -95,7 +95,7 @@ func (l LogOutEverywhere) hashedField(auth authentication.Authentication) string
 		return l.HashedPasswordField
 	}
 	for _, s := range auth.Strategies {
-		if h, ok := s.(interface{ HashedPasswordAttribute() string }); ok {
+		if h, ok := s.(authentication.HashedPasswordStrategy); ok {
 			return h.HashedPasswordAttribute()
 		}
 	}

@@ -624,6 +624,9 @@ func extraData(cs *resource.AnyChangeset) map[string]any {
 	return extra
 }
 
-// HashedPasswordAttribute is the attribute the strategy keeps the hash in;
-// the log_out_everywhere add-on watches it.
+var _ authentication.HashedPasswordStrategy = Password{}
+
+// HashedPasswordAttribute implements authentication.HashedPasswordStrategy:
+// the attribute the strategy keeps the hash in, which the
+// log_out_everywhere add-on watches.
 func (p Password) HashedPasswordAttribute() string { return p.Config().HashedPasswordField }
