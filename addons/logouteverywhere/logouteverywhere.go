@@ -5,7 +5,8 @@
 // notification after commit, so every live session closes.
 //
 // At run time, For(auth) returns the add-on as the domain built it; its Run
-// runs the action.
+// runs the action. The add-on as built also serves it over HTTP (Routes,
+// an authroute.Provider), through the web glue.
 package logouteverywhere
 
 import (

@@ -16,7 +16,9 @@
 //
 // At run time, For(auth) returns the strategy as the domain built it; its
 // methods (Register, SignIn, Change, Reset…) run those actions, under
-// their configured names, and return the session.
+// their configured names, and return the session. The strategy as built
+// also serves them over HTTP (Routes, an authroute.Provider), through the
+// web glue, which finds it on the authentication section.
 package password
 
 import (
