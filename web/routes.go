@@ -1,27 +1,31 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"unicode"
 
 	"github.com/kiln-go/kiln/extensions/authentication"
-	"github.com/kiln-go/kiln/extensions/authentication/password"
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/web/authroute"
 	"github.com/kiln-go/kiln/web/ratelimit"
 )
 
-// Activity names what an auth route did, for the AuthController.
-type Activity string
+// Activity names what an auth route did, for the AuthController. The
+// strategies and add-ons that serve routes name their own activities (see
+// web/authroute).
+type Activity = authroute.Activity
 
-// The activities of the auth routes.
+// The activities DefaultController knows: those of the password strategy
+// (password.ActivityRegister…) and the log_out_everywhere add-on
+// (logouteverywhere.Activity), whose failures it sends back to their pages,
+// and the sign-out of POST /sign-out.
 const (
 	ActivityRegister         Activity = "password/register"
 	ActivitySignIn           Activity = "password/sign_in"
@@ -36,8 +40,7 @@ const (
 // does: success stores the session, failure explains, sign-out leaves.
 type AuthController interface {
 	// Success is called when an activity signed a user in (s is set) or
-	// succeeded without a session (s is nil: a reset request, log out
-	// everywhere).
+	// succeeded without a session (s is nil: a reset request).
 	Success(w http.ResponseWriter, r *http.Request, web *Web, activity Activity, s *authentication.Session)
 	// Failure is called with the error of a failed activity.
 	Failure(w http.ResponseWriter, r *http.Request, web *Web, activity Activity, err error)
@@ -216,7 +219,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // Routes returns the auth routes of the resource, protected against
-// cross-origin form posts (net/http's CrossOriginProtection):
+// cross-origin form posts (Protect), behind Middleware. The strategies and
+// add-ons that serve routes (web/authroute's Provider) bring their own,
+// under /auth/<subject>/; the password strategy and log_out_everywhere
+// serve:
 //
 //	POST /auth/<subject>/password/register        email, password, password_confirmation
 //	POST /auth/<subject>/password/sign_in         email, password
@@ -224,27 +230,31 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 //	POST /auth/<subject>/password/reset_request   email
 //	POST /auth/<subject>/password/reset           reset_token, password, password_confirmation
 //	POST /auth/<subject>/log_out_everywhere
+//
+// and Routes adds
+//
 //	POST /sign-out
 //
 // Mount it at the root of a mux: mux.Handle("/auth/", routes) and
-// mux.Handle("/sign-out", routes).
+// mux.Handle("/sign-out", routes). Routes panics, as http.ServeMux does,
+// when two providers register the same route.
 func (w *Web) Routes() http.Handler {
 	mux := http.NewServeMux()
-	subject := w.auth.Config().SubjectName
-	if w.hasPW {
-		base := "POST /auth/" + subject + "/" + w.password.Name + "/"
-		mux.HandleFunc(base+"register", w.register)
-		mux.HandleFunc(base+"sign_in", w.signIn)
-		mux.HandleFunc(base+"change", w.changePassword)
-		if w.password.Resettable != nil {
-			mux.HandleFunc(base+"reset_request", w.resetRequest)
-			mux.HandleFunc(base+"reset", w.reset)
+	rt := router{web: w, mux: mux, prefix: "/auth/" + w.auth.Config().SubjectName + "/"}
+	cfg := w.auth.Config()
+	for _, s := range cfg.Strategies {
+		if p, ok := s.(authroute.Provider); ok {
+			p.Routes(rt)
 		}
 	}
-	if w.hasLogOut {
-		mux.HandleFunc("POST /auth/"+subject+"/log_out_everywhere", w.logOutEverywhere)
+	for _, o := range cfg.AddOns {
+		if p, ok := o.(authroute.Provider); ok {
+			p.Routes(rt)
+		}
 	}
-	mux.HandleFunc("POST /sign-out", w.signOut)
+	mux.HandleFunc("POST /sign-out", func(rw http.ResponseWriter, r *http.Request) {
+		w.signOut(rw, r, ActivitySignOut, nil)
+	})
 	return w.Protect(w.Middleware(mux))
 }
 
@@ -272,7 +282,8 @@ func userAgent(r *http.Request) string {
 	return ua
 }
 
-// answer answers a token-issuing activity through the controller.
+// answer answers an activity through the controller: Failure with err,
+// else Success with s.
 func (w *Web) answer(rw http.ResponseWriter, r *http.Request, activity Activity, s *authentication.Session, err error) {
 	if err != nil {
 		w.controller.Failure(rw, r, w, activity, err)
@@ -281,171 +292,64 @@ func (w *Web) answer(rw http.ResponseWriter, r *http.Request, activity Activity,
 	w.controller.Success(rw, r, w, activity, s)
 }
 
-func (w *Web) register(rw http.ResponseWriter, r *http.Request) {
-	in, err := input(r, w.password.IdentityField, password.ArgPassword, password.ArgPasswordConfirmation)
-	if err != nil {
-		w.controller.Failure(rw, r, w, ActivityRegister, err)
-		return
-	}
-	if err := w.limiter.Register(r); err != nil {
-		ratelimit.Deny(rw, r, err)
-		return
-	}
-	s, err := w.password.Register(r.Context(), w.auth.Domain(), password.RegisterInput{
-		Identity: in[w.password.IdentityField], Password: in[password.ArgPassword],
-		PasswordConfirmation: in[password.ArgPasswordConfirmation], ExtraData: w.extraData(r)})
-	w.answer(rw, r, ActivityRegister, s, err)
-}
-
-func (w *Web) signIn(rw http.ResponseWriter, r *http.Request) {
-	in, err := input(r, w.password.IdentityField, password.ArgPassword)
-	if err != nil {
-		w.controller.Failure(rw, r, w, ActivitySignIn, err)
-		return
-	}
-	identity := in[w.password.IdentityField]
-	attempt, err := w.limiter.SignIn(r, identity)
-	if err != nil {
-		ratelimit.Deny(rw, r, err)
-		return
-	}
-	s, err := w.password.SignIn(r.Context(), w.auth.Domain(), password.SignInInput{
-		Identity: identity, Password: in[password.ArgPassword], ExtraData: w.extraData(r)})
-	if err != nil {
-		if !errors.Is(err, authentication.ErrAuthenticationFailed) || errors.Is(err, authentication.ErrCredentialChanged) {
-			// Only wrong credentials count against the limits, not a
-			// right one refused because a revocation raced it.
-			attempt.Succeeded(r.Context())
+// signOut answers the controller's SignOut only once revoke (when not
+// nil) and ClearSession revoked what they revoke; otherwise the session
+// and its cookie stay as they were and the controller's Failure answers
+// (503 by default, when the revocation failed).
+func (w *Web) signOut(rw http.ResponseWriter, r *http.Request, activity Activity, revoke func(context.Context) error) {
+	if revoke != nil {
+		if err := revoke(r.Context()); err != nil {
+			if status, _ := StatusOf(err); status >= 500 {
+				err = fmt.Errorf("%w: %w", ErrRevocationFailed, err)
+			}
+			w.controller.Failure(rw, r, w, activity, err)
+			return
 		}
-		w.controller.Failure(rw, r, w, ActivitySignIn, err)
-		return
-	}
-	attempt.Succeeded(r.Context())
-	w.controller.Success(rw, r, w, ActivitySignIn, s)
-}
-
-func (w *Web) changePassword(rw http.ResponseWriter, r *http.Request) {
-	p := CurrentPrincipal(r.Context())
-	if p == nil {
-		w.controller.Failure(rw, r, w, ActivityChangePassword, ErrNotSignedIn)
-		return
-	}
-	in, err := input(r, password.ArgCurrentPassword, password.ArgPassword, password.ArgPasswordConfirmation)
-	if err != nil {
-		w.controller.Failure(rw, r, w, ActivityChangePassword, err)
-		return
-	}
-	s, err := w.password.Change(r.Context(), w.auth.Domain(), p.User, password.ChangeInput{
-		CurrentPassword: in[password.ArgCurrentPassword], Password: in[password.ArgPassword],
-		PasswordConfirmation: in[password.ArgPasswordConfirmation], ExtraData: w.extraData(r)})
-	w.answer(rw, r, ActivityChangePassword, s, err)
-}
-
-// resetRequest answers before it looks the identity up: the answer, and
-// the time it takes, are the same whether or not the identity exists. The
-// request is then served on the same connection, so a client's next
-// request on it comes after the mail is sent.
-func (w *Web) resetRequest(rw http.ResponseWriter, r *http.Request) {
-	in, err := input(r, w.password.IdentityField)
-	if err != nil {
-		w.controller.Failure(rw, r, w, ActivityResetRequest, err)
-		return
-	}
-	identity := in[w.password.IdentityField]
-	if strings.TrimSpace(identity) == "" {
-		w.controller.Failure(rw, r, w, ActivityResetRequest, &resource.ValidationError{
-			Resource: w.auth.Resource().Name(), Action: w.password.Actions.RequestReset, Field: w.password.IdentityField, Message: "is required"})
-		return
-	}
-	if err := w.limiter.ResetRequest(r, identity); err != nil {
-		ratelimit.Deny(rw, r, err)
-		return
-	}
-	answer := &bufferedResponse{header: http.Header{}}
-	w.controller.Success(answer, r, w, ActivityResetRequest, nil)
-	answer.sendTo(rw)
-	ctx := context.WithoutCancel(r.Context())
-	if err := w.password.RequestReset(ctx, w.auth.Domain(), identity); err != nil {
-		w.logger.ErrorContext(ctx, "kiln/web: reset request failed", "err", err)
-	}
-}
-
-// bufferedResponse holds a response until sendTo writes it whole, with its
-// length, and flushes it: the client has its answer while the handler
-// goes on.
-type bufferedResponse struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (b *bufferedResponse) Header() http.Header { return b.header }
-
-func (b *bufferedResponse) Write(p []byte) (int, error) {
-	if b.status == 0 {
-		b.status = http.StatusOK
-	}
-	return b.body.Write(p)
-}
-
-func (b *bufferedResponse) WriteHeader(status int) {
-	if b.status == 0 {
-		b.status = status
-	}
-}
-
-func (b *bufferedResponse) sendTo(rw http.ResponseWriter) {
-	for k, v := range b.header {
-		rw.Header()[k] = v
-	}
-	rw.Header().Set("Content-Length", strconv.Itoa(b.body.Len()))
-	if b.status == 0 {
-		b.status = http.StatusOK
-	}
-	rw.WriteHeader(b.status)
-	_, _ = rw.Write(b.body.Bytes())
-	_ = http.NewResponseController(rw).Flush()
-}
-
-func (w *Web) reset(rw http.ResponseWriter, r *http.Request) {
-	in, err := input(r, password.ArgResetToken, password.ArgPassword, password.ArgPasswordConfirmation)
-	if err != nil {
-		w.controller.Failure(rw, r, w, ActivityReset, err)
-		return
-	}
-	s, err := w.password.Reset(r.Context(), w.auth.Domain(), password.ResetInput{
-		ResetToken: in[password.ArgResetToken], Password: in[password.ArgPassword],
-		PasswordConfirmation: in[password.ArgPasswordConfirmation], ExtraData: w.extraData(r)})
-	w.answer(rw, r, ActivityReset, s, err)
-}
-
-func (w *Web) logOutEverywhere(rw http.ResponseWriter, r *http.Request) {
-	p := CurrentPrincipal(r.Context())
-	if p == nil {
-		w.controller.Failure(rw, r, w, ActivityLogOutEverywhere, ErrNotSignedIn)
-		return
-	}
-	if _, err := w.logOut.Run(r.Context(), w.auth.Domain(), p.User); err != nil {
-		if status, _ := StatusOf(err); status >= 500 {
-			err = fmt.Errorf("%w: %w", ErrRevocationFailed, err)
-		}
-		w.controller.Failure(rw, r, w, ActivityLogOutEverywhere, err)
-		return
 	}
 	if err := w.ClearSession(rw, r); err != nil {
-		w.controller.Failure(rw, r, w, ActivityLogOutEverywhere, err)
+		w.controller.Failure(rw, r, w, activity, err)
 		return
 	}
 	w.controller.SignOut(rw, r, w)
 }
 
-// signOut answers the controller's SignOut only once ClearSession revoked
-// the request's tokens; otherwise the session and its cookie stay as they
-// were and the controller's Failure answers (503 by default).
-func (w *Web) signOut(rw http.ResponseWriter, r *http.Request) {
-	if err := w.ClearSession(rw, r); err != nil {
-		w.controller.Failure(rw, r, w, ActivitySignOut, err)
-		return
-	}
-	w.controller.SignOut(rw, r, w)
+// router is the authroute.Router of Routes: a provider's routes go to mux
+// under prefix, /auth/<subject>/.
+type router struct {
+	web    *Web
+	mux    *http.ServeMux
+	prefix string
 }
+
+var _ authroute.Router = router{}
+
+func (rt router) Handle(method, path string, h http.Handler) {
+	rt.mux.Handle(method+" "+rt.prefix+path, h)
+}
+
+func (rt router) Auth() *authentication.Auth { return rt.web.auth }
+
+func (rt router) Input(r *http.Request, fields ...string) (map[string]string, error) {
+	return input(r, fields...)
+}
+
+func (rt router) ExtraData(r *http.Request) map[string]any { return rt.web.extraData(r) }
+
+func (rt router) User(r *http.Request) (any, error) {
+	if p := CurrentPrincipal(r.Context()); p != nil {
+		return p.User, nil
+	}
+	return nil, ErrNotSignedIn
+}
+
+func (rt router) RateLimiter() *ratelimit.Limiter { return rt.web.limiter }
+
+func (rt router) Answer(w http.ResponseWriter, r *http.Request, activity Activity, s *authentication.Session, err error) {
+	rt.web.answer(w, r, activity, s, err)
+}
+
+func (rt router) SignOut(w http.ResponseWriter, r *http.Request, activity Activity, revoke func(context.Context) error) {
+	rt.web.signOut(w, r, activity, revoke)
+}
+
+func (rt router) Logger() *slog.Logger { return rt.web.logger }

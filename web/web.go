@@ -16,9 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kiln-go/kiln/addons/logouteverywhere"
 	"github.com/kiln-go/kiln/extensions/authentication"
-	"github.com/kiln-go/kiln/extensions/authentication/password"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/live"
 	"github.com/kiln-go/kiln/resource"
@@ -42,13 +40,7 @@ type Web struct {
 	controller AuthController
 	logger     *slog.Logger
 	csrf       *http.CrossOriginProtection
-	// password is the password strategy as built, when hasPW.
-	password password.Password
-	hasPW    bool
-	// logOut is the log_out_everywhere add-on as built, when hasLogOut.
-	logOut    logouteverywhere.LogOutEverywhere
-	hasLogOut bool
-	limiter   *ratelimit.Limiter
+	limiter    *ratelimit.Limiter
 	// public is the public URL, nil without one; trusted are the trusted
 	// origins.
 	public  *url.URL
@@ -142,12 +134,6 @@ func New(auth *authentication.Auth, sessions *Sessions, opts ...Option) *Web {
 	}
 	if w.template == nil {
 		w.template = func(s tokenresource.SocketID) string { return s.JTI }
-	}
-	if p, err := password.For(auth); err == nil {
-		w.password, w.hasPW = p, true
-	}
-	if l, err := logouteverywhere.For(auth); err == nil {
-		w.logOut, w.hasLogOut = l, true
 	}
 	for _, o := range opts {
 		o(w)

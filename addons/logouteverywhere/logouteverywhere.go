@@ -5,7 +5,8 @@
 // notification after commit, so every live session closes.
 //
 // At run time, For(auth) returns the add-on as the domain built it; its Run
-// runs the action.
+// runs the action. The add-on as built also serves it over HTTP (Routes,
+// an authroute.Provider), through the web glue.
 package logouteverywhere
 
 import (
@@ -95,7 +96,7 @@ func (l LogOutEverywhere) hashedField(auth authentication.Authentication) string
 		return l.HashedPasswordField
 	}
 	for _, s := range auth.Strategies {
-		if h, ok := s.(interface{ HashedPasswordAttribute() string }); ok {
+		if h, ok := s.(authentication.HashedPasswordStrategy); ok {
 			return h.HashedPasswordAttribute()
 		}
 	}

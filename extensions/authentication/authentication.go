@@ -163,6 +163,17 @@ type AddOn interface {
 	Verify(b *resource.BuildContext, d *resource.Declaration, auth Authentication)
 }
 
+// HashedPasswordStrategy is a strategy that keeps a password hash in an
+// attribute of the resource (password.Password). An add-on that acts when
+// the password changes (log_out_everywhere's apply_on_password_change)
+// finds the attribute through it, without importing the strategy.
+type HashedPasswordStrategy interface {
+	Strategy
+	// HashedPasswordAttribute is the name of the attribute holding the
+	// hash.
+	HashedPasswordAttribute() string
+}
+
 // ExtensionName is "authentication".
 func (Authentication) ExtensionName() string { return "authentication" }
 

@@ -16,7 +16,9 @@
 //
 // At run time, For(auth) returns the strategy as the domain built it; its
 // methods (Register, SignIn, Change, Reset…) run those actions, under
-// their configured names, and return the session.
+// their configured names, and return the session. The strategy as built
+// also serves them over HTTP (Routes, an authroute.Provider), through the
+// web glue, which finds it on the authentication section.
 package password
 
 import (
@@ -624,6 +626,9 @@ func extraData(cs *resource.AnyChangeset) map[string]any {
 	return extra
 }
 
-// HashedPasswordAttribute is the attribute the strategy keeps the hash in;
-// the log_out_everywhere add-on watches it.
+var _ authentication.HashedPasswordStrategy = Password{}
+
+// HashedPasswordAttribute implements authentication.HashedPasswordStrategy:
+// the attribute the strategy keeps the hash in, which the
+// log_out_everywhere add-on watches.
 func (p Password) HashedPasswordAttribute() string { return p.Config().HashedPasswordField }
