@@ -21,7 +21,7 @@ func TestWebImportsNoStrategyOrAddOn(t *testing.T) {
 	for _, dep := range deps {
 		for _, forbidden := range []string{
 			"github.com/kiln-go/kiln/extensions/authentication/password",
-			"github.com/kiln-go/kiln/addons/",
+			"github.com/kiln-go/kiln/extensions/authentication/logouteverywhere",
 		} {
 			if dep == forbidden || strings.HasPrefix(dep, strings.TrimSuffix(forbidden, "/")+"/") {
 				t.Errorf("web imports %s", dep)

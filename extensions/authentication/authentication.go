@@ -2,7 +2,7 @@
 // user resource, it issues JWTs for its records, stores them in a token
 // resource (extensions/tokenresource), verifies them, and hosts strategies
 // (extensions/authentication/password) and add-ons
-// (addons/logouteverywhere).
+// (extensions/authentication/logouteverywhere).
 //
 //	var Users = resource.New[User]("user",
 //		authentication.Authentication{

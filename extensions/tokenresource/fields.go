@@ -7,7 +7,7 @@
 //
 // Every revocation, single or bulk, sends one notification per revoked token
 // after commit, carrying the row and a Reason; expunging expired tokens
-// notifies too (ReasonExpired). notifiers/tokenrevocation turns those
+// notifies too (ReasonExpired). extensions/tokenresource/tokenrevocation turns those
 // notifications into closed live sessions.
 package tokenresource
 

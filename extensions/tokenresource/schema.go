@@ -13,7 +13,7 @@ var Schema = dsl.Bind[Token](&dsl.Section{
 	Doc:    "Makes a resource the token store: every issued token (with store-all) and every revocation is a row keyed by jti.",
 	Options: []dsl.Option{
 		{Name: "endpoints", Field: "Endpoints", Kind: dsl.Code,
-			Doc: "Live endpoints told to disconnect the sessions of revoked tokens (by the token revocation notifier, notifiers/tokenrevocation). Default: none."},
+			Doc: "Live endpoints told to disconnect the sessions of revoked tokens (by the token revocation notifier, extensions/tokenresource/tokenrevocation). Default: none."},
 		{Name: "live_socket_id_template", Field: "LiveSocketIDTemplate", Kind: dsl.Code,
 			Doc: "Makes a live socket id from a token's SocketID; required when endpoints are set."},
 		{Name: "expunge_interval", Field: "ExpungeInterval", Kind: dsl.Duration, Default: DefaultExpungeInterval,

@@ -27,7 +27,7 @@ const DefaultExpungeInterval = 12 * time.Hour
 type Token struct {
 	// Endpoints is the endpoints option. Live endpoints told to disconnect
 	// the sessions of revoked tokens (by the token revocation notifier,
-	// notifiers/tokenrevocation). Default: none.
+	// extensions/tokenresource/tokenrevocation). Default: none.
 	Endpoints []Endpoint
 	// LiveSocketIDTemplate is the live_socket_id_template option. Makes a
 	// live socket id from a token's SocketID; required when endpoints are

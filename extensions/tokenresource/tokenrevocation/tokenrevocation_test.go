@@ -13,7 +13,7 @@ import (
 	"github.com/kiln-go/kiln/extensions/authentication/password"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/accountstest"
-	"github.com/kiln-go/kiln/notifiers/tokenrevocation"
+	"github.com/kiln-go/kiln/extensions/tokenresource/tokenrevocation"
 	"github.com/kiln-go/kiln/resource"
 )
 
