@@ -14,13 +14,13 @@ import (
 
 	"github.com/kiln-go/kiln/cli"
 	"github.com/kiln-go/kiln/extensions/authentication"
-	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/accountstest"
 	"github.com/kiln-go/kiln/internal/livetest"
 	"github.com/kiln-go/kiln/live"
 	"github.com/kiln-go/kiln/notifiers/tokenrevocation"
 	"github.com/kiln-go/kiln/resource"
 	"github.com/kiln-go/kiln/resource/bunlayer"
+	"github.com/kiln-go/kiln/revocation"
 	"github.com/kiln-go/kiln/web"
 )
 
@@ -56,7 +56,7 @@ func buildTestApp(ctx context.Context, cfg *cli.Config, logger *slog.Logger) (*c
 		return fail(err)
 	}
 	users, tokens := accountstest.Declare(accountstest.Options{
-		Endpoints:      []tokenresource.Endpoint{ep},
+		Endpoints:      []revocation.Endpoint{ep},
 		Template:       livetest.Template,
 		TokenNotifiers: []resource.Notifier{tokenrevocation.Notifier{}},
 		Mailbox:        &accountstest.Mailbox{},

@@ -30,6 +30,7 @@ import (
 	"github.com/kiln-go/kiln/notifiers/tokenrevocation"
 	"github.com/kiln-go/kiln/resource"
 	"github.com/kiln-go/kiln/resource/bunlayer"
+	"github.com/kiln-go/kiln/revocation"
 	"github.com/kiln-go/kiln/web"
 )
 
@@ -220,7 +221,7 @@ type scanEndpoint struct{ m *melody.Melody }
 
 const scanKey = "socket_id"
 
-func (s *scanEndpoint) Disconnect(_ context.Context, socketID string, reason tokenresource.Reason) error {
+func (s *scanEndpoint) Disconnect(_ context.Context, socketID string, reason revocation.Reason) error {
 	closeMsg := melody.FormatCloseMessage(live.CloseSignedOut, live.ReasonText(reason))
 	return s.m.BroadcastFilter(nil, func(sess *melody.Session) bool {
 		if id, _ := sess.Get(scanKey); id == socketID {
@@ -240,7 +241,7 @@ func newLatencyFixture(bin, impl string, n int) (fx *latencyFixture, err error) 
 	}()
 	quietLog := slog.New(slog.NewTextHandler(io.Discard, nil))
 	clock := commitClock{&fx.committed}
-	var endpoint tokenresource.Endpoint
+	var endpoint revocation.Endpoint
 	var handler http.Handler
 	var wire func(*web.Web)
 	switch impl {
@@ -279,7 +280,7 @@ func newLatencyFixture(bin, impl string, n int) (fx *latencyFixture, err error) 
 	}
 
 	users, tokens := accountstest.Declare(accountstest.Options{
-		Endpoints:      []tokenresource.Endpoint{endpoint},
+		Endpoints:      []revocation.Endpoint{endpoint},
 		Template:       livetest.Template,
 		TokenNotifiers: []resource.Notifier{clock, tokenrevocation.Notifier{}},
 		Mailbox:        &accountstest.Mailbox{},
@@ -406,7 +407,7 @@ func (fx *latencyFixture) next(kind string, idx int) (clientEvent, error) {
 // place.
 func (fx *latencyFixture) revokeOne(idx int) (time.Duration, error) {
 	ctx := context.Background()
-	if err := fx.auth.Tokens().Revoke(ctx, fx.tokens[idx], tokenresource.ReasonRevoked); err != nil {
+	if err := fx.auth.Tokens().Revoke(ctx, fx.tokens[idx], revocation.Revoked); err != nil {
 		return 0, err
 	}
 	committed := fx.committed.Load()

@@ -4,7 +4,7 @@
 // reason, when their tokens are revoked.
 //
 //	ep, err := live.New()
-//	… declare the token resource with Endpoints: []tokenresource.Endpoint{ep}, build …
+//	… declare the token resource with Endpoints: []revocation.Endpoint{ep}, build …
 //	ep.SetAuthenticator(webGlue.LiveAuthenticator())
 //	mux.Handle("GET /live/websocket", ep)
 //	mux.Handle("GET /live/client.js", live.ClientJS())
@@ -26,10 +26,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kiln-go/kiln/revocation"
 	"github.com/olahol/melody"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/kiln-go/kiln/extensions/tokenresource"
 )
 
 // Authenticator authenticates a socket's HTTP request: a session cookie or
@@ -85,7 +84,7 @@ type Endpoint struct {
 	active   sync.WaitGroup // one per request being served
 }
 
-var _ tokenresource.Endpoint = (*Endpoint)(nil)
+var _ revocation.Endpoint = (*Endpoint)(nil)
 
 // Option configures an Endpoint.
 type Option func(*Endpoint)
@@ -274,7 +273,7 @@ func (e *Endpoint) connect(s *melody.Session) {
 	// Registered: a revocation committed from now on finds the socket. One
 	// committed before is caught by checking the token again.
 	if _, err := e.authenticate(s.Request); err != nil {
-		c.Close(CloseSignedOut, ReasonText(tokenresource.ReasonRevoked))
+		c.Close(CloseSignedOut, ReasonText(revocation.Revoked))
 		return
 	}
 	// A Shutdown that began while this socket was being accepted did not
@@ -290,7 +289,7 @@ func (e *Endpoint) connect(s *melody.Session) {
 		c.mu.Lock()
 		if !c.closing.Load() { // a closed socket's timer would only hold it
 			c.timer = time.AfterFunc(time.Until(c.id.ExpiresAt), func() {
-				c.Close(CloseSignedOut, ReasonText(tokenresource.ReasonExpired))
+				c.Close(CloseSignedOut, ReasonText(revocation.Expired))
 			})
 		}
 		c.mu.Unlock()
@@ -333,12 +332,12 @@ func (e *Endpoint) message(s *melody.Session, data []byte) {
 }
 
 // Disconnect closes every session of socketID, on every node, with close
-// code 4001 and the reason's text. It implements tokenresource.Endpoint.
+// code 4001 and the reason's text. It implements revocation.Endpoint.
 //
 // This node's sessions close first, so that they close even when the
 // transport is down; the other nodes' follow through the PubSub (or, if
 // the message is lost, at their next sweep).
-func (e *Endpoint) Disconnect(ctx context.Context, socketID string, reason tokenresource.Reason) error {
+func (e *Endpoint) Disconnect(ctx context.Context, socketID string, reason revocation.Reason) error {
 	e.DisconnectLocal(socketID, reason)
 	return e.pubsub.Publish(ctx, Message{Kind: KindDisconnect, SocketID: socketID, Reason: string(reason)})
 }
@@ -359,7 +358,7 @@ func (e *Endpoint) receive(msg Message) {
 	case KindSubscribed:
 		e.requestSweep()
 	case KindDisconnect:
-		e.DisconnectLocal(msg.SocketID, tokenresource.Reason(msg.Reason))
+		e.DisconnectLocal(msg.SocketID, revocation.Reason(msg.Reason))
 	case KindBroadcast:
 		frame, err := json.Marshal(Frame{Event: msg.Event, Payload: msg.Payload})
 		if err != nil {
@@ -376,7 +375,7 @@ func (e *Endpoint) receive(msg Message) {
 
 // DisconnectLocal closes this node's sessions of socketID and returns how
 // many it closed.
-func (e *Endpoint) DisconnectLocal(socketID string, reason tokenresource.Reason) int {
+func (e *Endpoint) DisconnectLocal(socketID string, reason revocation.Reason) int {
 	start := time.Now()
 	conns := e.sockets.get(socketID)
 	for _, c := range conns {

@@ -13,9 +13,9 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/olahol/melody"
 
-	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/livetest"
 	"github.com/kiln-go/kiln/live"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // The close frame of a Disconnect reaches a client that stopped reading
@@ -42,7 +42,7 @@ func TestDisconnectReachesAClientWithAFullBuffer(t *testing.T) {
 				}
 			}
 			start := time.Now()
-			if err := h.Auth.Tokens().Revoke(ctx, ada.Token, tokenresource.ReasonRevoked); err != nil {
+			if err := h.Auth.Tokens().Revoke(ctx, ada.Token, revocation.Revoked); err != nil {
 				t.Fatal(err)
 			}
 			// The revocation does not wait for the slow client: the close
@@ -184,7 +184,7 @@ func TestShutdown(t *testing.T) {
 		t.Fatalf("dial after shutdown: %d %v, want 503", status, err)
 	}
 	// Revoking after shutdown is harmless.
-	if err := h.Auth.Tokens().Revoke(ctx, ada.Token, tokenresource.ReasonRevoked); err != nil {
+	if err := h.Auth.Tokens().Revoke(ctx, ada.Token, revocation.Revoked); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/kiln-go/kiln/extensions/tokenresource"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // DefaultSweepInterval is how often the safety net checks sessions when
@@ -15,14 +15,14 @@ const DefaultSweepInterval = 30 * time.Second
 // It must answer for many jtis in few queries (tokenresource.Store.Check
 // reads 500 per query).
 type Checker interface {
-	CheckSessions(ctx context.Context, jtis []string) (map[string]tokenresource.Reason, error)
+	CheckSessions(ctx context.Context, jtis []string) (map[string]revocation.Reason, error)
 }
 
 // CheckerFunc adapts a function to Checker.
-type CheckerFunc func(ctx context.Context, jtis []string) (map[string]tokenresource.Reason, error)
+type CheckerFunc func(ctx context.Context, jtis []string) (map[string]revocation.Reason, error)
 
 // CheckSessions calls f.
-func (f CheckerFunc) CheckSessions(ctx context.Context, jtis []string) (map[string]tokenresource.Reason, error) {
+func (f CheckerFunc) CheckSessions(ctx context.Context, jtis []string) (map[string]revocation.Reason, error) {
 	return f(ctx, jtis)
 }
 

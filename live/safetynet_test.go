@@ -18,6 +18,7 @@ import (
 	"github.com/kiln-go/kiln/internal/livetest"
 	"github.com/kiln-go/kiln/live"
 	"github.com/kiln-go/kiln/resource/bunlayer"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // The safety net's tests. Their helpers are named sweep… so as not to
@@ -297,7 +298,7 @@ type lazyChecker struct {
 	h atomic.Pointer[livetest.Harness]
 }
 
-func (l *lazyChecker) CheckSessions(ctx context.Context, jtis []string) (map[string]tokenresource.Reason, error) {
+func (l *lazyChecker) CheckSessions(ctx context.Context, jtis []string) (map[string]revocation.Reason, error) {
 	h := l.h.Load()
 	if h == nil {
 		return nil, errors.New("no harness yet")
@@ -357,7 +358,7 @@ func TestSweepFailureIsLoggedAndRetried(t *testing.T) {
 	log := newSweepLog()
 	h := sweepHarness(t, "sqlite", time.Hour, log, livetest.Options{PubSub: ps})
 	var calls atomic.Int64
-	h.Endpoint.SetChecker(live.CheckerFunc(func(ctx context.Context, jtis []string) (map[string]tokenresource.Reason, error) {
+	h.Endpoint.SetChecker(live.CheckerFunc(func(ctx context.Context, jtis []string) (map[string]revocation.Reason, error) {
 		if calls.Add(1) == 1 {
 			return nil, errors.New("database unavailable")
 		}
@@ -398,11 +399,11 @@ func TestSetCheckerOnce(t *testing.T) {
 	ctx := sweepCtx(t)
 	h := sweepHarness(t, "sqlite", time.Hour, nil, livetest.Options{})
 	var first, second atomic.Int64
-	h.Endpoint.SetChecker(live.CheckerFunc(func(context.Context, []string) (map[string]tokenresource.Reason, error) {
+	h.Endpoint.SetChecker(live.CheckerFunc(func(context.Context, []string) (map[string]revocation.Reason, error) {
 		first.Add(1)
 		return nil, nil
 	}))
-	h.Endpoint.SetChecker(live.CheckerFunc(func(context.Context, []string) (map[string]tokenresource.Reason, error) {
+	h.Endpoint.SetChecker(live.CheckerFunc(func(context.Context, []string) (map[string]revocation.Reason, error) {
 		second.Add(1)
 		return nil, nil
 	}))

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // NoFields is a token record that forgot to embed tokenresource.Fields.
@@ -48,11 +49,11 @@ func TestBuildErrors(t *testing.T) {
 	add("second primary key", r,
 		`kiln/resource: resource "token": token -> attributes -> jti: jti must be the only primary key; embed tokenresource.Fields and declare no other pk (`+at+`)`)
 
-	r, at = resource.New[Token]("token", tokenresource.Token{Endpoints: []tokenresource.Endpoint{endpoint{}}}), here()
+	r, at = resource.New[Token]("token", tokenresource.Token{Endpoints: []revocation.Endpoint{endpoint{}}}), here()
 	add("endpoints without template", r,
 		`kiln/resource: resource "token": token -> live_socket_id_template: endpoints are set but there is no live socket id template; add LiveSocketIDTemplate: func(s tokenresource.SocketID) string { return "users_sessions:" + s.JTI } (`+at+`)`)
 
-	r, at = resource.New[Token]("token", tokenresource.Token{Endpoints: []tokenresource.Endpoint{nil}, LiveSocketIDTemplate: template}), here()
+	r, at = resource.New[Token]("token", tokenresource.Token{Endpoints: []revocation.Endpoint{nil}, LiveSocketIDTemplate: template}), here()
 	add("nil endpoint", r,
 		`kiln/resource: resource "token": token -> endpoints -> 0: is nil; remove it or pass the live endpoint (`+at+`)`)
 
@@ -106,4 +107,4 @@ func TestUserActionOfTheRightTypeIsKept(t *testing.T) {
 
 type endpoint struct{}
 
-func (endpoint) Disconnect(context.Context, string, tokenresource.Reason) error { return nil }
+func (endpoint) Disconnect(context.Context, string, revocation.Reason) error { return nil }

@@ -39,7 +39,7 @@ var Schema = dsl.Bind[Token](&dsl.Section{
 		},
 	}},
 	GoExample: `tokenresource.Token{
-	Endpoints:            []tokenresource.Endpoint{endpoint},
+	Endpoints:            []revocation.Endpoint{endpoint},
 	LiveSocketIDTemplate: func(s tokenresource.SocketID) string { return "users_sessions:" + s.JTI },
 	ExpungeInterval:      time.Hour,
 }`,

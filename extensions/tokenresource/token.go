@@ -9,6 +9,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // DefaultExpungeInterval is how often the expunger removes expired rows when
@@ -20,7 +21,7 @@ const DefaultExpungeInterval = 12 * time.Hour
 //	var Tokens = resource.New[Token]("token",
 //		resource.Table("tokens"),
 //		tokenresource.Token{
-//			Endpoints:            []tokenresource.Endpoint{endpoint},
+//			Endpoints:            []revocation.Endpoint{endpoint},
 //			LiveSocketIDTemplate: func(s tokenresource.SocketID) string { return "users_sessions:" + s.JTI },
 //		},
 //	)
@@ -28,7 +29,7 @@ type Token struct {
 	// Endpoints is the endpoints option. Live endpoints told to disconnect
 	// the sessions of revoked tokens (by the token revocation notifier,
 	// notifiers/tokenrevocation). Default: none.
-	Endpoints []Endpoint
+	Endpoints []revocation.Endpoint
 	// LiveSocketIDTemplate is the live_socket_id_template option. Makes a
 	// live socket id from a token's SocketID; required when endpoints are
 	// set.
@@ -134,7 +135,7 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 	v := &views{}
 	jtiArg := resource.Argument{Name: "jti", Validate: "required"}
 	subjectArg := resource.Argument{Name: "subject", Validate: "required"}
-	reasonArg := resource.Argument{Name: "reason", Default: string(ReasonRevoked)}
+	reasonArg := resource.Argument{Name: "reason", Default: string(revocation.Revoked)}
 
 	v.storeToken = resource.NewView[Record, storeTokenInput](resource.Create{
 		Name:        n.StoreToken,
@@ -260,7 +261,7 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 		Name:        n.ExpungeExpired,
 		Description: "Removes expired rows (run in bulk with a filter on expires_at); notifies each with reason expired.",
 		Changes: []resource.Change{{Name: "expired", Before: func(_ context.Context, cs *resource.AnyChangeset) error {
-			cs.SetMetadata(ReasonKey, ReasonExpired)
+			cs.SetMetadata(ReasonKey, revocation.Expired)
 			return nil
 		}}},
 		Notifiers: []resource.Notifier{resource.NotifierFunc(m.countExpunged)},
@@ -342,12 +343,12 @@ func (t Token) Verify(_ *resource.BuildContext, d *resource.Declaration) {
 }
 
 // reasonOf is the reason argument; an empty one (the Go API passes its
-// reason through, given or not) is ReasonRevoked, the argument's default.
-func reasonOf(cs *resource.AnyChangeset) Reason {
+// reason through, given or not) is revocation.Revoked, the argument's default.
+func reasonOf(cs *resource.AnyChangeset) revocation.Reason {
 	if r := resource.Arg[string](cs, "reason"); r != "" {
-		return Reason(r)
+		return revocation.Reason(r)
 	}
-	return ReasonRevoked
+	return revocation.Revoked
 }
 
 // embedsFields reports whether the record type embeds Fields.

@@ -17,6 +17,7 @@ import (
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/testdb"
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // Secret is the tests' signing secret.
@@ -71,7 +72,7 @@ func (m *Mailbox) Last(email string) string {
 // Options adjust the declarations.
 type Options struct {
 	// Endpoints and Template go to the token section.
-	Endpoints []tokenresource.Endpoint
+	Endpoints []revocation.Endpoint
 	Template  func(tokenresource.SocketID) string
 	// TokenNotifiers are resource notifiers of the token store.
 	TokenNotifiers []resource.Notifier

@@ -18,6 +18,7 @@ import (
 	"github.com/kiln-go/kiln/notifiers/tokenrevocation"
 	"github.com/kiln-go/kiln/resource"
 	"github.com/kiln-go/kiln/resource/bunlayer"
+	"github.com/kiln-go/kiln/revocation"
 	"github.com/kiln-go/kiln/web"
 )
 
@@ -152,7 +153,7 @@ func declareNode(ep *live.Endpoint, mailbox *accountstest.Mailbox, o NodeOptions
 	}
 	tokens := resource.New[accountstest.Token]("token",
 		resource.Table("tokens"),
-		tokenresource.Token{Endpoints: []tokenresource.Endpoint{ep}, LiveSocketIDTemplate: Template},
+		tokenresource.Token{Endpoints: []revocation.Endpoint{ep}, LiveSocketIDTemplate: Template},
 		resource.Notifiers(append(append([]resource.Notifier{}, o.TokenNotifiers...), tokenrevocation.Notifier{})...),
 	)
 	users := resource.New[accountstest.User]("user",

@@ -25,6 +25,7 @@ import (
 	"github.com/kiln-go/kiln/live"
 	"github.com/kiln-go/kiln/notifiers/tokenrevocation"
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/revocation"
 	"github.com/kiln-go/kiln/web"
 )
 
@@ -80,7 +81,7 @@ func New(t testing.TB, db string, o Options) *Harness {
 		tmpl = Template
 	}
 	acc := accountstest.Build(t, db, accountstest.Options{
-		Endpoints:      []tokenresource.Endpoint{ep},
+		Endpoints:      []revocation.Endpoint{ep},
 		Template:       tmpl,
 		TokenNotifiers: append(append([]resource.Notifier{}, o.TokenNotifiers...), tokenrevocation.Notifier{}),
 		Mailbox:        o.Mailbox,

@@ -7,7 +7,7 @@
 //	)
 //
 // It reacts only to revocations and expiries (notifications that carry a
-// tokenresource.Reason), one per revoked token — bulk revocations
+// revocation.Reason), one per revoked token — bulk revocations
 // included — builds the socket id with the token section's template from
 // tokenresource.SocketIDOf(row), the same typed value the sign-in side
 // uses, and calls Disconnect on each of the section's endpoints.
@@ -20,13 +20,14 @@ import (
 
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // Notifier is the token revocation notifier. The zero value uses the token
 // section's Endpoints; set Endpoints to send elsewhere.
 type Notifier struct {
 	// Endpoints replace the token section's endpoints when set.
-	Endpoints []tokenresource.Endpoint
+	Endpoints []revocation.Endpoint
 }
 
 var _ resource.Notifier = Notifier{}

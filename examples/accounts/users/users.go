@@ -16,6 +16,7 @@ import (
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/notifiers/tokenrevocation"
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // User is an account.
@@ -69,7 +70,7 @@ func LiveSocketID(s tokenresource.SocketID) string { return "users_sessions:" + 
 // Config is what the resources need from the app that serves them.
 type Config struct {
 	// Endpoint is the live endpoint whose sockets a revocation closes.
-	Endpoint tokenresource.Endpoint
+	Endpoint revocation.Endpoint
 	// SigningSecret signs tokens; PreviousSecrets still verify the tokens
 	// signed before a rotation.
 	SigningSecret   authentication.Secret
@@ -87,7 +88,7 @@ func Declare(c Config) (*resource.Resource[User], *resource.Resource[Token]) {
 	tokens := resource.New[Token]("token",
 		resource.Table("tokens"),
 		tokenresource.Token{
-			Endpoints:            []tokenresource.Endpoint{c.Endpoint},
+			Endpoints:            []revocation.Endpoint{c.Endpoint},
 			LiveSocketIDTemplate: LiveSocketID,
 		},
 		resource.Notifiers(tokenrevocation.Notifier{}),
