@@ -3,9 +3,10 @@
 // Disconnect closes at once, on every node, with close code 4001 and the
 // reason, when their tokens are revoked.
 //
-//	ep, err := live.New()
-//	… declare the token resource with Endpoints: []revocation.Endpoint{ep}, build …
-//	ep.SetAuthenticator(webGlue.LiveAuthenticator())
+//	domain, err := resource.NewDomain("app", Users, Tokens).Build(ctx, layer)
+//	… the web glue, from the built domain …
+//	ep, err := live.New(live.WithAuthenticator(glue.LiveAuthenticator()), live.WithChecker(glue.SessionChecker()))
+//	err = domain.Attach(ep) // the token revocation notifier closes sockets on it
 //	mux.Handle("GET /live/websocket", ep)
 //	mux.Handle("GET /live/client.js", live.ClientJS())
 //
@@ -23,7 +24,6 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/kiln-go/kiln/revocation"
@@ -52,7 +52,7 @@ type HandlerFunc func(ctx context.Context, c *Conn, payload json.RawMessage)
 // authenticated requests to WebSockets. Safe for concurrent use.
 type Endpoint struct {
 	m        *melody.Melody
-	auth     atomic.Pointer[Authenticator]
+	auth     Authenticator
 	pubsub   PubSub
 	logger   *slog.Logger
 	origins  []origin // allowed cross-origin
@@ -70,11 +70,9 @@ type Endpoint struct {
 	writeWait  time.Duration
 	closeGrace time.Duration
 
-	checker        atomic.Pointer[Checker]
-	checkerOnce    sync.Once
-	pendingChecker Checker
-	sweepEvery     time.Duration
-	sweepNow       chan struct{}
+	checker    Checker
+	sweepEvery time.Duration
+	sweepNow   chan struct{}
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -89,22 +87,17 @@ var _ revocation.Endpoint = (*Endpoint)(nil)
 // Option configures an Endpoint.
 type Option func(*Endpoint)
 
-// WithAuthenticator sets how sockets are authenticated; see also
-// SetAuthenticator. Until one is set, every upgrade is refused.
-func WithAuthenticator(a Authenticator) Option { return func(e *Endpoint) { e.SetAuthenticator(a) } }
-
-// SetAuthenticator sets how sockets are authenticated. The endpoint is
-// usually made before the domain it serves (the token section names it), and
-// the authenticator after (it needs the built domain): set it then, before
-// serving.
-func (e *Endpoint) SetAuthenticator(a Authenticator) { e.auth.Store(&a) }
+// WithAuthenticator sets how sockets are authenticated. Without one, every
+// upgrade is refused. The web glue's LiveAuthenticator needs the built
+// domain, so the endpoint is made after it, and attached to it
+// (Domain.Attach) for the token revocation notifier.
+func WithAuthenticator(a Authenticator) Option { return func(e *Endpoint) { e.auth = a } }
 
 func (e *Endpoint) authenticate(r *http.Request) (*Identity, error) {
-	a := e.auth.Load()
-	if a == nil {
-		return nil, errors.New("kiln/live: no authenticator set")
+	if e.auth == nil {
+		return nil, errors.New("kiln/live: no authenticator; pass live.WithAuthenticator to New")
 	}
-	return (*a).AuthenticateSocket(r)
+	return e.auth.AuthenticateSocket(r)
 }
 
 // WithPubSub sets the transport between nodes. Default: an InProcess of the
@@ -189,8 +182,8 @@ func New(opts ...Option) (*Endpoint, error) {
 	e.m.HandleMessage(e.message)
 	e.m.HandleError(e.failed)
 	e.ctx, e.cancel = context.WithCancel(context.Background())
-	if e.pendingChecker != nil {
-		e.SetChecker(e.pendingChecker)
+	if e.checker != nil {
+		go e.runSafetyNet(e.ctx)
 	}
 	unregister := func() {}
 	if e.registry != nil {

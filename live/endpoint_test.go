@@ -16,6 +16,7 @@ import (
 	"github.com/kiln-go/kiln/internal/livetest"
 	"github.com/kiln-go/kiln/live"
 	"github.com/kiln-go/kiln/revocation"
+	"github.com/kiln-go/kiln/web"
 )
 
 // The close frame of a Disconnect reaches a client that stopped reading
@@ -229,20 +230,21 @@ func TestPlainGETTellsWhetherTheSessionHolds(t *testing.T) {
 // Shutdown closed the registered ones) is closed with 1001 too, and
 // Shutdown does not wait for it to leave on its own.
 func TestShutdownClosesASocketAcceptedMeanwhile(t *testing.T) {
-	h := livetest.New(t, "sqlite", livetest.Options{})
-	ctx := testCtx(t, 20*time.Second)
-	ada := h.Register(t, "ada@example.com")
 	entered := make(chan struct{})
 	gate := make(chan struct{})
 	var once sync.Once
-	inner := h.Web.LiveAuthenticator()
-	h.Endpoint.SetAuthenticator(live.AuthenticatorFunc(func(r *http.Request) (*live.Identity, error) {
-		if r.Header.Get("X-Slow") != "" {
-			once.Do(func() { close(entered) })
-			<-gate
-		}
-		return inner.AuthenticateSocket(r)
-	}))
+	h := livetest.New(t, "sqlite", livetest.Options{Authenticator: func(w *web.Web) live.Authenticator {
+		inner := w.LiveAuthenticator()
+		return live.AuthenticatorFunc(func(r *http.Request) (*live.Identity, error) {
+			if r.Header.Get("X-Slow") != "" {
+				once.Do(func() { close(entered) })
+				<-gate
+			}
+			return inner.AuthenticateSocket(r)
+		})
+	}})
+	ctx := testCtx(t, 20*time.Second)
+	ada := h.Register(t, "ada@example.com")
 
 	type dialed struct {
 		c      *livetest.Client

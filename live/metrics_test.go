@@ -84,8 +84,7 @@ func waitMetrics(t *testing.T, ctx context.Context, reg prometheus.Gatherer, wan
 // the gauge of open sockets comes back to 0.
 func TestMetricsCountOpensClosesAndSweeps(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	h := sweepHarness(t, "sqlite", time.Hour, nil, livetest.Options{EndpointOptions: []live.Option{live.WithMetrics(reg)}})
-	h.Endpoint.SetChecker(h.Web.SessionChecker())
+	h := sweepHarness(t, "sqlite", time.Hour, nil, livetest.Options{Checker: livetest.SessionChecker, EndpointOptions: []live.Option{live.WithMetrics(reg)}})
 	ctx := testCtx(t, 30*time.Second)
 
 	ada := h.Register(t, "ada@example.com")

@@ -21,18 +21,18 @@ const DefaultExpungeInterval = 12 * time.Hour
 //	var Tokens = resource.New[Token]("token",
 //		resource.Table("tokens"),
 //		tokenresource.Token{
-//			Endpoints:            []revocation.Endpoint{endpoint},
 //			LiveSocketIDTemplate: func(s tokenresource.SocketID) string { return "users_sessions:" + s.JTI },
 //		},
 //	)
+//
+// The live endpoints that close revoked tokens' sessions are no part of the
+// declaration: they are attached to the built domain (Domain.Attach) and
+// found by the token revocation notifier (notifiers/tokenrevocation).
 type Token struct {
-	// Endpoints is the endpoints option. Live endpoints told to disconnect
-	// the sessions of revoked tokens (by the token revocation notifier,
-	// notifiers/tokenrevocation). Default: none.
-	Endpoints []revocation.Endpoint
 	// LiveSocketIDTemplate is the live_socket_id_template option. Makes a
-	// live socket id from a token's SocketID; required when endpoints are
-	// set.
+	// live socket id from a token's SocketID; required when live endpoints
+	// are attached to the domain (Domain.Attach; the token revocation
+	// notifier, notifiers/tokenrevocation, closes their sockets).
 	LiveSocketIDTemplate func(SocketID) string
 	// ExpungeInterval is the expunge_interval option. How often Store.Start
 	// removes expired rows. Rules: gt=0. Default: 12h.
@@ -317,15 +317,6 @@ func (t Token) Verify(_ *resource.BuildContext, d *resource.Declaration) {
 		}
 	}
 	d.Check(Schema, t.Config(), "token")
-	if len(t.Endpoints) > 0 && t.LiveSocketIDTemplate == nil {
-		d.Problem(loc, []string{"token", "live_socket_id_template"}, "endpoints are set but there is no live socket id template",
-			`add LiveSocketIDTemplate: func(s tokenresource.SocketID) string { return "users_sessions:" + s.JTI }`)
-	}
-	for i, e := range t.Endpoints {
-		if e == nil {
-			d.Problem(loc, []string{"token", "endpoints", fmt.Sprint(i)}, "is nil", "remove it or pass the live endpoint")
-		}
-	}
 	n := t.Actions.withDefaults()
 	wantTypes := map[string]resource.ActionType{
 		n.StoreToken: resource.CreateAction, n.GetToken: resource.ReadAction, n.RevokeToken: resource.GenericAction,

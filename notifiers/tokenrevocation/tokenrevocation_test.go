@@ -65,12 +65,22 @@ func expect(t *testing.T, r *recorder, what string, want ...disconnect) {
 	}
 }
 
+// build builds the accounts with the notifier on the token store and
+// attaches eps.
 func build(t *testing.T, db string, eps ...revocation.Endpoint) *accountstest.Accounts {
-	return accountstest.Build(t, db, accountstest.Options{
-		Endpoints:      eps,
+	t.Helper()
+	a := accountstest.Build(t, db, accountstest.Options{
 		Template:       template,
 		TokenNotifiers: []resource.Notifier{tokenrevocation.Notifier{}},
 	})
+	parts := make([]any, len(eps))
+	for i, ep := range eps {
+		parts[i] = ep
+	}
+	if err := a.Domain.Attach(parts...); err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
 
 // The notifier calls Disconnect once per revoked token, with the token's
@@ -254,51 +264,66 @@ func TestEndpointErrorIsReportedNotFatal(t *testing.T) {
 	}
 }
 
-// Notifier.Endpoints replace the section's; a section with endpoints to
-// tell but no template is an error, reported, not a panic.
-func TestNotifierEndpointsAndMisconfiguration(t *testing.T) {
-	section := &recorder{}
-	own := &recorder{}
+// The notifier finds its endpoints when the domain is attached, once:
+// before Attach it closes nothing, after it every attached endpoint is
+// told, parts that are not endpoints are ignored, and a second Attach is
+// refused. Endpoints without a template, or the notifier on a resource
+// without a token section, fail Attach with a message that says so.
+func TestAttach(t *testing.T) {
+	rec := &recorder{}
 	a := accountstest.Build(t, "sqlite", accountstest.Options{
-		Endpoints:      []revocation.Endpoint{section},
 		Template:       template,
-		TokenNotifiers: []resource.Notifier{tokenrevocation.Notifier{Endpoints: []revocation.Endpoint{own}}},
+		TokenNotifiers: []resource.Notifier{tokenrevocation.Notifier{}},
 	})
 	s := a.Register(t, "ada@example.com")
+	res, err := a.Domain.Run(t.Context(), a.Tokens, "revoke_token", resource.Input{"token": s.Token})
+	if err != nil || len(res.NotifyErrors) != 0 {
+		t.Fatalf("before Attach: %v %v", res, err)
+	}
+	s = a.SignIn(t, "ada@example.com")
+	if err := a.Domain.Attach("not an endpoint", rec); err != nil {
+		t.Fatal(err)
+	}
 	if err := a.Auth.Tokens().Revoke(t.Context(), s.Token, revocation.Revoked); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, section, "section endpoint")
-	expect(t, own, "notifier endpoint", disconnect{idOf(s.Claims), revocation.Revoked})
+	expect(t, rec, "after Attach", disconnect{idOf(s.Claims), revocation.Revoked})
+	if err := a.Domain.Attach(&recorder{}); err == nil || err.Error() != "kiln/resource: Attach called twice; attach every part in one call" {
+		t.Fatalf("second Attach: %v", err)
+	}
 
-	b := accountstest.Build(t, "sqlite", accountstest.Options{
-		TokenNotifiers: []resource.Notifier{tokenrevocation.Notifier{Endpoints: []revocation.Endpoint{own}}},
-	})
-	s = b.Register(t, "ada@example.com")
-	res, err := b.Domain.Run(t.Context(), b.Tokens, "revoke_token", resource.Input{"token": s.Token})
-	if err != nil {
+	b := accountstest.Build(t, "sqlite", accountstest.Options{TokenNotifiers: []resource.Notifier{tokenrevocation.Notifier{}}})
+	want := "kiln/resource: attach token: kiln/tokenrevocation: token has live endpoints attached but no LiveSocketIDTemplate; set it in the token section, the same template the sign-in side uses"
+	if err := b.Domain.Attach(rec); err == nil || err.Error() != want {
+		t.Fatalf("endpoints without a template: %v\nwant %s", err, want)
+	}
+	// No endpoints at all: nothing to do, no error.
+	if err := b.Domain.Attach(); err != nil {
 		t.Fatal(err)
 	}
-	if len(res.NotifyErrors) != 1 || !strings.Contains(res.NotifyErrors[0].Error(), "has endpoints but no LiveSocketIDTemplate") {
-		t.Fatalf("NotifyErrors %v", res.NotifyErrors)
-	}
-	expect(t, own, "without a template")
-
-	// No endpoints at all: nothing to do, no error.
-	c := accountstest.Build(t, "sqlite", accountstest.Options{TokenNotifiers: []resource.Notifier{tokenrevocation.Notifier{}}})
-	s = c.Register(t, "ada@example.com")
-	res, err = c.Domain.Run(t.Context(), c.Tokens, "revoke_token", resource.Input{"token": s.Token})
+	s = b.Register(t, "ada@example.com")
+	res, err = b.Domain.Run(t.Context(), b.Tokens, "revoke_token", resource.Input{"token": s.Token})
 	if err != nil || len(res.NotifyErrors) != 0 {
 		t.Fatalf("without endpoints: %v %v", res, err)
+	}
+	expect(t, rec, "without a template")
+
+	if _, err := (tokenrevocation.Notifier{}).Attach(b.Domain, b.Users, []any{rec}); err == nil ||
+		err.Error() != "kiln/tokenrevocation: user has no token section; declare the notifier on the token resource" {
+		t.Fatalf("on the user resource: %v", err)
 	}
 }
 
 // Notify ignores writes that revoke nothing and refuses notifications it
-// cannot read.
+// cannot read, attached or not.
 func TestNotifyDirectly(t *testing.T) {
 	rec := &recorder{}
-	a := build(t, "sqlite", rec)
-	nf := tokenrevocation.Notifier{}
+	a := build(t, "sqlite")
+	declared := tokenrevocation.Notifier{}
+	nf, err := declared.Attach(a.Domain, a.Tokens, []any{rec})
+	if err != nil {
+		t.Fatal(err)
+	}
 	row := &accountstest.Token{Fields: tokenresource.Fields{JTI: "j1", Subject: "user?id=1", Purpose: tokenresource.PurposeRevocation}}
 	ctx := t.Context()
 
@@ -314,8 +339,8 @@ func TestNotifyDirectly(t *testing.T) {
 	if err := nf.Notify(ctx, resource.Notification{Resource: "user", Record: &accountstest.User{}, Metadata: reason, Domain: a.Domain}); err == nil {
 		t.Fatal("a record that is not a token was accepted")
 	}
-	if err := nf.Notify(ctx, resource.Notification{Resource: "token", Record: row, Metadata: reason}); err == nil {
-		t.Fatal("a notification without a domain was accepted")
+	if err := declared.Notify(ctx, resource.Notification{Resource: "user", Record: &accountstest.User{}, Metadata: reason, Domain: a.Domain}); err == nil {
+		t.Fatal("before Attach, a record that is not a token was accepted")
 	}
 	expect(t, rec, "refused notifications")
 }
