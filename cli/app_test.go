@@ -14,11 +14,10 @@ import (
 
 	"github.com/kiln-go/kiln/cli"
 	"github.com/kiln-go/kiln/extensions/authentication"
-	"github.com/kiln-go/kiln/extensions/tokenresource"
+	"github.com/kiln-go/kiln/extensions/tokenresource/tokenrevocation"
 	"github.com/kiln-go/kiln/internal/accountstest"
 	"github.com/kiln-go/kiln/internal/livetest"
 	"github.com/kiln-go/kiln/live"
-	"github.com/kiln-go/kiln/extensions/tokenresource/tokenrevocation"
 	"github.com/kiln-go/kiln/resource"
 	"github.com/kiln-go/kiln/resource/bunlayer"
 	"github.com/kiln-go/kiln/web"
@@ -51,12 +50,7 @@ func buildTestApp(ctx context.Context, cfg *cli.Config, logger *slog.Logger) (*c
 	if err != nil {
 		return fail(err)
 	}
-	ep, err := live.New(live.WithPubSub(ps), live.WithLogger(logger), live.WithSettings(settings))
-	if err != nil {
-		return fail(err)
-	}
 	users, tokens := accountstest.Declare(accountstest.Options{
-		Endpoints:      []tokenresource.Endpoint{ep},
 		Template:       livetest.Template,
 		TokenNotifiers: []resource.Notifier{tokenrevocation.Notifier{}},
 		Mailbox:        &accountstest.Mailbox{},
@@ -78,8 +72,14 @@ func buildTestApp(ctx context.Context, cfg *cli.Config, logger *slog.Logger) (*c
 		return fail(err)
 	}
 	glue := web.New(auth, sessions, web.WithLogger(logger))
-	ep.SetAuthenticator(glue.LiveAuthenticator())
-	ep.SetChecker(glue.SessionChecker())
+	ep, err := live.New(live.WithPubSub(ps), live.WithLogger(logger), live.WithSettings(settings),
+		live.WithAuthenticator(glue.LiveAuthenticator()), live.WithChecker(glue.SessionChecker()))
+	if err != nil {
+		return fail(err)
+	}
+	if err := d.Attach(ep); err != nil {
+		return fail(err)
+	}
 	mux := http.NewServeMux()
 	routes := glue.Routes()
 	mux.Handle("/auth/", routes)

@@ -25,6 +25,7 @@ import (
 	"github.com/kiln-go/kiln/live"
 	_ "github.com/kiln-go/kiln/live/pubsub/postgres" // the transport of TestTokensRevokeLiveSockets
 	"github.com/kiln-go/kiln/resource/bunlayer"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 const (
@@ -287,8 +288,8 @@ func TestTokensRevokeLiveSockets(t *testing.T) {
 		mustRun(t, e.args("tokens", "revoke", "--user", "dave@example.com")...)
 		code, reason := waitClose(t, conn)
 		t.Logf("revoke command to close: %v", time.Since(started))
-		if code != live.CloseSignedOut || reason != live.ReasonText(tokenresource.ReasonRevoked) {
-			t.Errorf("the socket closed with %d %q, want %d %q", code, reason, live.CloseSignedOut, live.ReasonText(tokenresource.ReasonRevoked))
+		if code != live.CloseSignedOut || reason != live.ReasonText(revocation.Revoked) {
+			t.Errorf("the socket closed with %d %q, want %d %q", code, reason, live.CloseSignedOut, live.ReasonText(revocation.Revoked))
 		}
 		if err := other.WriteJSON(live.Frame{Event: "ping", Payload: json.RawMessage(`{}`)}); err != nil {
 			t.Fatal(err)
@@ -315,8 +316,8 @@ func TestTokensRevokeLiveSockets(t *testing.T) {
 			t.Errorf("revoke printed %q", out)
 		}
 		code, reason := waitClose(t, conn)
-		if code != live.CloseSignedOut || reason != live.ReasonText(tokenresource.ReasonRevoked) {
-			t.Errorf("the socket closed with %d %q, want %d %q", code, reason, live.CloseSignedOut, live.ReasonText(tokenresource.ReasonRevoked))
+		if code != live.CloseSignedOut || reason != live.ReasonText(revocation.Revoked) {
+			t.Errorf("the socket closed with %d %q, want %d %q", code, reason, live.CloseSignedOut, live.ReasonText(revocation.Revoked))
 		}
 		// Another user's socket stays open.
 		if err := other.WriteJSON(live.Frame{Event: "ping", Payload: json.RawMessage(`{}`)}); err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/kiln-go/kiln/dsl"
+	"github.com/kiln-go/kiln/dsl/configfile"
 	"github.com/kiln-go/kiln/extensions/authentication"
 	"github.com/kiln-go/kiln/resource/bunlayer"
 )
@@ -224,7 +225,7 @@ type defaults struct {
 func readConfig(fs *pflag.FlagSet, def defaults, sections []string) (*Config, error) {
 	var file *dsl.File
 	if path := configPath(fs); path != "" {
-		f, err := dsl.LoadFile(path)
+		f, err := configfile.Load(path)
 		if err != nil {
 			return nil, fmt.Errorf("kiln: config file %s: %w", path, errors.Unwrap(err))
 		}

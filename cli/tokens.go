@@ -12,6 +12,7 @@ import (
 
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 func (app App) revokeCommand(logger *slog.Logger) *cobra.Command {
@@ -44,7 +45,7 @@ revocation notifier, which closes the live sessions through the pub/sub
 					case err != nil:
 						return fmt.Errorf("read token %q: %w", jti, err)
 					}
-					if err := rt.Tokens.RevokeJTI(ctx, jti, row.Subject, tokenresource.ReasonRevoked); err != nil {
+					if err := rt.Tokens.RevokeJTI(ctx, jti, row.Subject, revocation.Revoked); err != nil {
 						if errors.Is(err, tokenresource.ErrAlreadyRevoked) {
 							return fmt.Errorf("token %s is already revoked", jti)
 						}
@@ -63,7 +64,7 @@ revocation notifier, which closes the live sessions through the pub/sub
 					}
 					subject = s
 				}
-				n, err := rt.Tokens.RevokeAllForSubject(ctx, subject, tokenresource.ReasonRevoked, tokenresource.RevokeAllOptions{})
+				n, err := rt.Tokens.RevokeAllForSubject(ctx, subject, revocation.Revoked, tokenresource.RevokeAllOptions{})
 				if err != nil {
 					return err
 				}

@@ -8,9 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-go/kiln/extensions/authentication/logouteverywhere"
 	"github.com/kiln-go/kiln/dsl"
+	"github.com/kiln-go/kiln/dsl/configfile"
 	"github.com/kiln-go/kiln/extensions/authentication"
+	"github.com/kiln-go/kiln/extensions/authentication/logouteverywhere"
 	"github.com/kiln-go/kiln/extensions/authentication/password"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/accountstest"
@@ -105,7 +106,7 @@ func TestCodeAndConfigBuildTheSameDomain(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tc.body), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			f, err := dsl.LoadFile(path)
+			f, err := configfile.Load(path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -129,7 +130,7 @@ func TestCodeAndConfigBuildTheSameDomain(t *testing.T) {
 		}
 	})
 	t.Run("environment over file", func(t *testing.T) {
-		f, err := dsl.LoadBytes("accounts.yaml", "yaml", []byte(strings.Replace(yamlConfig, "min_length: 12", "min_length: 9", 1)))
+		f, err := configfile.Parse("accounts.yaml", "yaml", []byte(strings.Replace(yamlConfig, "min_length: 12", "min_length: 9", 1)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,7 +142,7 @@ func TestCodeAndConfigBuildTheSameDomain(t *testing.T) {
 }
 
 func TestConfigOverridesBehaviour(t *testing.T) {
-	f, err := dsl.LoadBytes("accounts.yaml", "yaml", []byte("resources:\n  user:\n    authentication:\n      strategies:\n        password:\n          min_length: 12\n"))
+	f, err := configfile.Parse("accounts.yaml", "yaml", []byte("resources:\n  user:\n    authentication:\n      strategies:\n        password:\n          min_length: 12\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +267,7 @@ resources:
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f, err := dsl.LoadBytes("accounts.yaml", "yaml", []byte(tc.yaml))
+			f, err := configfile.Parse("accounts.yaml", "yaml", []byte(tc.yaml))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -290,7 +291,7 @@ resources:
 }
 
 func TestLiveSettingsFromConfig(t *testing.T) {
-	f, err := dsl.LoadBytes("app.yaml", "yaml", []byte("live:\n  sweep_interval: 5s\n  allowed_origins: [\"https://a.example\"]\n"))
+	f, err := configfile.Parse("app.yaml", "yaml", []byte("live:\n  sweep_interval: 5s\n  allowed_origins: [\"https://a.example\"]\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +302,7 @@ func TestLiveSettingsFromConfig(t *testing.T) {
 	if s.SweepInterval != 5*time.Second || len(s.AllowedOrigins) != 1 || s.MessageBufferSize != 256 {
 		t.Fatalf("settings = %+v", s)
 	}
-	bad, err := dsl.LoadBytes("app.yaml", "yaml", []byte("live:\n  sweep_intervall: 5s\n  write_wait: -1s\n"))
+	bad, err := configfile.Parse("app.yaml", "yaml", []byte("live:\n  sweep_intervall: 5s\n  write_wait: -1s\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +317,7 @@ func TestLiveSettingsFromConfig(t *testing.T) {
 	if s.WriteWait != 5*time.Second {
 		t.Errorf("write_wait %v after a refused value; want the default 5s", s.WriteWait)
 	}
-	notMap, _ := dsl.LoadBytes("app.yaml", "yaml", []byte("live: 3\n"))
+	notMap, _ := configfile.Parse("app.yaml", "yaml", []byte("live: 3\n"))
 	_, err = live.SettingsFrom(notMap)
 	want = "kiln/dsl: app.yaml:1: live: is a section; want a mapping of its options"
 	if err == nil || err.Error() != want {
@@ -334,7 +335,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("resources:\n  token:\n    token:\n      actions:\n        store_token: [a]\n"))
 	refs := declare(nil)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		file, err := dsl.LoadBytes("fuzz.yaml", "yaml", data)
+		file, err := configfile.Parse("fuzz.yaml", "yaml", data)
 		if err != nil {
 			return
 		}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/kiln-go/kiln/dsl"
+	"github.com/kiln-go/kiln/dsl/configfile"
 )
 
 func TestRedact(t *testing.T) {
@@ -68,7 +69,7 @@ var shownSchema = dsl.Bind[shownSettings](&dsl.Section{
 // The messages of the rules quote a written value through Redact, and a
 // secret's not at all.
 func TestMessagesRedactValues(t *testing.T) {
-	f, err := dsl.LoadBytes("app.yaml", "yaml", []byte(`shown:
+	f, err := configfile.Parse("app.yaml", "yaml", []byte(`shown:
   mode: "redis://u:pw-mode@cache"
   origins: ["https://a.example", "https://u:pw-origin@b.example"]
   wait: "u:pw-wait@1s"

@@ -6,10 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-go/kiln/extensions/authentication/logouteverywhere"
 	"github.com/kiln-go/kiln/cli"
 	"github.com/kiln-go/kiln/dsl"
+	"github.com/kiln-go/kiln/dsl/configfile"
 	"github.com/kiln-go/kiln/extensions/authentication"
+	"github.com/kiln-go/kiln/extensions/authentication/logouteverywhere"
 	"github.com/kiln-go/kiln/extensions/authentication/password"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/testdb"
@@ -37,11 +38,11 @@ func buildProblems(t *testing.T, f *dsl.File) string {
 // a resource name, a section; in a YAML file (its line), a TOML file, a
 // variable, or several merged.
 func TestProblemsNameWhereTheKeyWasWritten(t *testing.T) {
-	yamlFile, err := dsl.LoadBytes("accounts.yaml", "yaml", []byte("resources:\n  user:\n    table: people\n  tokns:\n    table: t\n"))
+	yamlFile, err := configfile.Parse("accounts.yaml", "yaml", []byte("resources:\n  user:\n    table: people\n  tokns:\n    table: t\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tomlFile, err := dsl.LoadBytes("accounts.toml", "toml", []byte("[resources.tokns]\ntable = \"t\"\n"))
+	tomlFile, err := configfile.Parse("accounts.toml", "toml", []byte("[resources.tokns]\ntable = \"t\"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func TestProblemsNameWhereTheKeyWasWritten(t *testing.T) {
 // The environment names each key by its variable; an empty variable is
 // unset; later files win key by key, and keep their sources.
 func TestFileSources(t *testing.T) {
-	file, err := dsl.LoadBytes("app.yaml", "yaml", []byte("live:\n  sweep_interval: 1ms\n  write_wait: 1s\n"))
+	file, err := configfile.Parse("app.yaml", "yaml", []byte("live:\n  sweep_interval: 1ms\n  write_wait: 1s\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +133,7 @@ func TestSchemaDefaultsPassTheirRules(t *testing.T) {
 	// And a value of the right type that breaks one is refused, not
 	// replaced by the default: from a file, a zero is a value.
 	var s live.Settings
-	f, err := dsl.LoadBytes("app.yaml", "yaml", []byte("live:\n  max_message_size: 0\n  sweep_interval: 0s\n"))
+	f, err := configfile.Parse("app.yaml", "yaml", []byte("live:\n  max_message_size: 0\n  sweep_interval: 0s\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,12 +24,13 @@ import (
 	"github.com/kiln-go/kiln/extensions/authentication"
 	"github.com/kiln-go/kiln/extensions/authentication/password"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
+	"github.com/kiln-go/kiln/extensions/tokenresource/tokenrevocation"
 	"github.com/kiln-go/kiln/internal/accountstest"
 	"github.com/kiln-go/kiln/internal/livetest"
 	"github.com/kiln-go/kiln/live"
-	"github.com/kiln-go/kiln/extensions/tokenresource/tokenrevocation"
 	"github.com/kiln-go/kiln/resource"
 	"github.com/kiln-go/kiln/resource/bunlayer"
+	"github.com/kiln-go/kiln/revocation"
 	"github.com/kiln-go/kiln/web"
 )
 
@@ -220,7 +221,7 @@ type scanEndpoint struct{ m *melody.Melody }
 
 const scanKey = "socket_id"
 
-func (s *scanEndpoint) Disconnect(_ context.Context, socketID string, reason tokenresource.Reason) error {
+func (s *scanEndpoint) Disconnect(_ context.Context, socketID string, reason revocation.Reason) error {
 	closeMsg := melody.FormatCloseMessage(live.CloseSignedOut, live.ReasonText(reason))
 	return s.m.BroadcastFilter(nil, func(sess *melody.Session) bool {
 		if id, _ := sess.Get(scanKey); id == socketID {
@@ -240,23 +241,28 @@ func newLatencyFixture(bin, impl string, n int) (fx *latencyFixture, err error) 
 	}()
 	quietLog := slog.New(slog.NewTextHandler(io.Discard, nil))
 	clock := commitClock{&fx.committed}
-	var endpoint tokenresource.Endpoint
+	var endpoint revocation.Endpoint
 	var handler http.Handler
-	var wire func(*web.Web)
+	// wire makes the endpoint from the web glue: the glue needs the built
+	// domain, and the endpoint its authenticator.
+	var wire func(*web.Web) error
 	switch impl {
 	case "kiln-index":
-		// One user holds all n sessions, and a revoked one's slot may be
-		// freed after its replacement dials: raise the per-user limit.
-		ep, err := live.New(live.WithLogger(quietLog), live.WithSettings(live.Settings{MaxSocketsPerSubject: 2 * n}))
-		if err != nil {
-			return fx, err
-		}
-		endpoint, handler = ep, ep
-		wire = func(w *web.Web) { ep.SetAuthenticator(w.LiveAuthenticator()) }
-		fx.stop = func() {
-			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			defer cancel()
-			_ = ep.Shutdown(sctx)
+		wire = func(w *web.Web) error {
+			// One user holds all n sessions, and a revoked one's slot may be
+			// freed after its replacement dials: raise the per-user limit.
+			ep, err := live.New(live.WithLogger(quietLog), live.WithSettings(live.Settings{MaxSocketsPerSubject: 2 * n}),
+				live.WithAuthenticator(w.LiveAuthenticator()))
+			if err != nil {
+				return err
+			}
+			endpoint, handler = ep, ep
+			fx.stop = func() {
+				sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				defer cancel()
+				_ = ep.Shutdown(sctx)
+			}
+			return nil
 		}
 	case "melody-scan":
 		m := melody.New()
@@ -264,7 +270,7 @@ func newLatencyFixture(bin, impl string, n int) (fx *latencyFixture, err error) 
 		m.HandleConnect(func(s *melody.Session) { _ = s.Write(hello) })
 		endpoint = &scanEndpoint{m}
 		var glue *web.Web
-		wire = func(w *web.Web) { glue = w }
+		wire = func(w *web.Web) error { glue = w; return nil }
 		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p, err := glue.Authenticate(r)
 			if err != nil {
@@ -279,7 +285,6 @@ func newLatencyFixture(bin, impl string, n int) (fx *latencyFixture, err error) 
 	}
 
 	users, tokens := accountstest.Declare(accountstest.Options{
-		Endpoints:      []tokenresource.Endpoint{endpoint},
 		Template:       livetest.Template,
 		TokenNotifiers: []resource.Notifier{clock, tokenrevocation.Notifier{}},
 		Mailbox:        &accountstest.Mailbox{},
@@ -309,7 +314,12 @@ func newLatencyFixture(bin, impl string, n int) (fx *latencyFixture, err error) 
 	if err != nil {
 		return fx, err
 	}
-	wire(web.New(fx.auth, sessions, web.WithLogger(quietLog)))
+	if err := wire(web.New(fx.auth, sessions, web.WithLogger(quietLog))); err != nil {
+		return fx, err
+	}
+	if err := fx.domain.Attach(endpoint); err != nil {
+		return fx, err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /live/websocket", handler)
 	fx.server = httptest.NewServer(mux)
@@ -406,7 +416,7 @@ func (fx *latencyFixture) next(kind string, idx int) (clientEvent, error) {
 // place.
 func (fx *latencyFixture) revokeOne(idx int) (time.Duration, error) {
 	ctx := context.Background()
-	if err := fx.auth.Tokens().Revoke(ctx, fx.tokens[idx], tokenresource.ReasonRevoked); err != nil {
+	if err := fx.auth.Tokens().Revoke(ctx, fx.tokens[idx], revocation.Revoked); err != nil {
 		return 0, err
 	}
 	committed := fx.committed.Load()

@@ -3,9 +3,10 @@
 // Disconnect closes at once, on every node, with close code 4001 and the
 // reason, when their tokens are revoked.
 //
-//	ep, err := live.New()
-//	… declare the token resource with Endpoints: []tokenresource.Endpoint{ep}, build …
-//	ep.SetAuthenticator(webGlue.LiveAuthenticator())
+//	domain, err := resource.NewDomain("app", Users, Tokens).Build(ctx, layer)
+//	… the web glue, from the built domain …
+//	ep, err := live.New(live.WithAuthenticator(glue.LiveAuthenticator()), live.WithChecker(glue.SessionChecker()))
+//	err = domain.Attach(ep) // the token revocation notifier closes sockets on it
 //	mux.Handle("GET /live/websocket", ep)
 //	mux.Handle("GET /live/client.js", live.ClientJS())
 //
@@ -23,13 +24,11 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/kiln-go/kiln/revocation"
 	"github.com/olahol/melody"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/kiln-go/kiln/extensions/tokenresource"
 )
 
 // Authenticator authenticates a socket's HTTP request: a session cookie or
@@ -53,7 +52,7 @@ type HandlerFunc func(ctx context.Context, c *Conn, payload json.RawMessage)
 // authenticated requests to WebSockets. Safe for concurrent use.
 type Endpoint struct {
 	m        *melody.Melody
-	auth     atomic.Pointer[Authenticator]
+	auth     Authenticator
 	pubsub   PubSub
 	logger   *slog.Logger
 	origins  []origin // allowed cross-origin
@@ -71,11 +70,9 @@ type Endpoint struct {
 	writeWait  time.Duration
 	closeGrace time.Duration
 
-	checker        atomic.Pointer[Checker]
-	checkerOnce    sync.Once
-	pendingChecker Checker
-	sweepEvery     time.Duration
-	sweepNow       chan struct{}
+	checker    Checker
+	sweepEvery time.Duration
+	sweepNow   chan struct{}
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -85,27 +82,22 @@ type Endpoint struct {
 	active   sync.WaitGroup // one per request being served
 }
 
-var _ tokenresource.Endpoint = (*Endpoint)(nil)
+var _ revocation.Endpoint = (*Endpoint)(nil)
 
 // Option configures an Endpoint.
 type Option func(*Endpoint)
 
-// WithAuthenticator sets how sockets are authenticated; see also
-// SetAuthenticator. Until one is set, every upgrade is refused.
-func WithAuthenticator(a Authenticator) Option { return func(e *Endpoint) { e.SetAuthenticator(a) } }
-
-// SetAuthenticator sets how sockets are authenticated. The endpoint is
-// usually made before the domain it serves (the token section names it), and
-// the authenticator after (it needs the built domain): set it then, before
-// serving.
-func (e *Endpoint) SetAuthenticator(a Authenticator) { e.auth.Store(&a) }
+// WithAuthenticator sets how sockets are authenticated. Without one, every
+// upgrade is refused. The web glue's LiveAuthenticator needs the built
+// domain, so the endpoint is made after it, and attached to it
+// (Domain.Attach) for the token revocation notifier.
+func WithAuthenticator(a Authenticator) Option { return func(e *Endpoint) { e.auth = a } }
 
 func (e *Endpoint) authenticate(r *http.Request) (*Identity, error) {
-	a := e.auth.Load()
-	if a == nil {
-		return nil, errors.New("kiln/live: no authenticator set")
+	if e.auth == nil {
+		return nil, errors.New("kiln/live: no authenticator; pass live.WithAuthenticator to New")
 	}
-	return (*a).AuthenticateSocket(r)
+	return e.auth.AuthenticateSocket(r)
 }
 
 // WithPubSub sets the transport between nodes. Default: an InProcess of the
@@ -190,8 +182,8 @@ func New(opts ...Option) (*Endpoint, error) {
 	e.m.HandleMessage(e.message)
 	e.m.HandleError(e.failed)
 	e.ctx, e.cancel = context.WithCancel(context.Background())
-	if e.pendingChecker != nil {
-		e.SetChecker(e.pendingChecker)
+	if e.checker != nil {
+		go e.runSafetyNet(e.ctx)
 	}
 	unregister := func() {}
 	if e.registry != nil {
@@ -274,7 +266,7 @@ func (e *Endpoint) connect(s *melody.Session) {
 	// Registered: a revocation committed from now on finds the socket. One
 	// committed before is caught by checking the token again.
 	if _, err := e.authenticate(s.Request); err != nil {
-		c.Close(CloseSignedOut, ReasonText(tokenresource.ReasonRevoked))
+		c.Close(CloseSignedOut, ReasonText(revocation.Revoked))
 		return
 	}
 	// A Shutdown that began while this socket was being accepted did not
@@ -290,7 +282,7 @@ func (e *Endpoint) connect(s *melody.Session) {
 		c.mu.Lock()
 		if !c.closing.Load() { // a closed socket's timer would only hold it
 			c.timer = time.AfterFunc(time.Until(c.id.ExpiresAt), func() {
-				c.Close(CloseSignedOut, ReasonText(tokenresource.ReasonExpired))
+				c.Close(CloseSignedOut, ReasonText(revocation.Expired))
 			})
 		}
 		c.mu.Unlock()
@@ -333,12 +325,12 @@ func (e *Endpoint) message(s *melody.Session, data []byte) {
 }
 
 // Disconnect closes every session of socketID, on every node, with close
-// code 4001 and the reason's text. It implements tokenresource.Endpoint.
+// code 4001 and the reason's text. It implements revocation.Endpoint.
 //
 // This node's sessions close first, so that they close even when the
 // transport is down; the other nodes' follow through the PubSub (or, if
 // the message is lost, at their next sweep).
-func (e *Endpoint) Disconnect(ctx context.Context, socketID string, reason tokenresource.Reason) error {
+func (e *Endpoint) Disconnect(ctx context.Context, socketID string, reason revocation.Reason) error {
 	e.DisconnectLocal(socketID, reason)
 	return e.pubsub.Publish(ctx, Message{Kind: KindDisconnect, SocketID: socketID, Reason: string(reason)})
 }
@@ -359,7 +351,7 @@ func (e *Endpoint) receive(msg Message) {
 	case KindSubscribed:
 		e.requestSweep()
 	case KindDisconnect:
-		e.DisconnectLocal(msg.SocketID, tokenresource.Reason(msg.Reason))
+		e.DisconnectLocal(msg.SocketID, revocation.Reason(msg.Reason))
 	case KindBroadcast:
 		frame, err := json.Marshal(Frame{Event: msg.Event, Payload: msg.Payload})
 		if err != nil {
@@ -376,7 +368,7 @@ func (e *Endpoint) receive(msg Message) {
 
 // DisconnectLocal closes this node's sessions of socketID and returns how
 // many it closed.
-func (e *Endpoint) DisconnectLocal(socketID string, reason tokenresource.Reason) int {
+func (e *Endpoint) DisconnectLocal(socketID string, reason revocation.Reason) int {
 	start := time.Now()
 	conns := e.sockets.get(socketID)
 	for _, c := range conns {

@@ -13,9 +13,10 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/olahol/melody"
 
-	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/livetest"
 	"github.com/kiln-go/kiln/live"
+	"github.com/kiln-go/kiln/revocation"
+	"github.com/kiln-go/kiln/web"
 )
 
 // The close frame of a Disconnect reaches a client that stopped reading
@@ -42,7 +43,7 @@ func TestDisconnectReachesAClientWithAFullBuffer(t *testing.T) {
 				}
 			}
 			start := time.Now()
-			if err := h.Auth.Tokens().Revoke(ctx, ada.Token, tokenresource.ReasonRevoked); err != nil {
+			if err := h.Auth.Tokens().Revoke(ctx, ada.Token, revocation.Revoked); err != nil {
 				t.Fatal(err)
 			}
 			// The revocation does not wait for the slow client: the close
@@ -184,7 +185,7 @@ func TestShutdown(t *testing.T) {
 		t.Fatalf("dial after shutdown: %d %v, want 503", status, err)
 	}
 	// Revoking after shutdown is harmless.
-	if err := h.Auth.Tokens().Revoke(ctx, ada.Token, tokenresource.ReasonRevoked); err != nil {
+	if err := h.Auth.Tokens().Revoke(ctx, ada.Token, revocation.Revoked); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -229,20 +230,21 @@ func TestPlainGETTellsWhetherTheSessionHolds(t *testing.T) {
 // Shutdown closed the registered ones) is closed with 1001 too, and
 // Shutdown does not wait for it to leave on its own.
 func TestShutdownClosesASocketAcceptedMeanwhile(t *testing.T) {
-	h := livetest.New(t, "sqlite", livetest.Options{})
-	ctx := testCtx(t, 20*time.Second)
-	ada := h.Register(t, "ada@example.com")
 	entered := make(chan struct{})
 	gate := make(chan struct{})
 	var once sync.Once
-	inner := h.Web.LiveAuthenticator()
-	h.Endpoint.SetAuthenticator(live.AuthenticatorFunc(func(r *http.Request) (*live.Identity, error) {
-		if r.Header.Get("X-Slow") != "" {
-			once.Do(func() { close(entered) })
-			<-gate
-		}
-		return inner.AuthenticateSocket(r)
-	}))
+	h := livetest.New(t, "sqlite", livetest.Options{Authenticator: func(w *web.Web) live.Authenticator {
+		inner := w.LiveAuthenticator()
+		return live.AuthenticatorFunc(func(r *http.Request) (*live.Identity, error) {
+			if r.Header.Get("X-Slow") != "" {
+				once.Do(func() { close(entered) })
+				<-gate
+			}
+			return inner.AuthenticateSocket(r)
+		})
+	}})
+	ctx := testCtx(t, 20*time.Second)
+	ada := h.Register(t, "ada@example.com")
 
 	type dialed struct {
 		c      *livetest.Client

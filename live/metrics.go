@@ -4,9 +4,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/kiln-go/kiln/revocation"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/kiln-go/kiln/extensions/tokenresource"
 )
 
 // WithMetrics registers the endpoint's Prometheus metrics with reg; nil
@@ -104,14 +103,14 @@ const reasonClientClosed = "client closed or connection lost"
 // knownReasons are the close reasons the endpoint sends; a reason outside
 // them is counted as "other", so that the label's values stay few.
 var knownReasons = map[string]bool{
-	ReasonText(tokenresource.ReasonSignedOut):        true,
-	ReasonText(tokenresource.ReasonLogOutEverywhere): true,
-	ReasonText(tokenresource.ReasonPasswordChanged):  true,
-	ReasonText(tokenresource.ReasonExpired):          true,
-	ReasonText(tokenresource.ReasonRevoked):          true,
-	reasonShuttingDown:                               true,
-	ReasonTooManyForSession:                          true,
-	ReasonTooManyForUser:                             true,
+	ReasonText(revocation.SignedOut):        true,
+	ReasonText(revocation.LogOutEverywhere): true,
+	ReasonText(revocation.PasswordChanged):  true,
+	ReasonText(revocation.Expired):          true,
+	ReasonText(revocation.Revoked):          true,
+	reasonShuttingDown:                      true,
+	ReasonTooManyForSession:                 true,
+	ReasonTooManyForUser:                    true,
 }
 
 // countClosed counts a socket closed by the server with code and reason.

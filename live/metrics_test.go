@@ -13,9 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/livetest"
 	"github.com/kiln-go/kiln/live"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // metricValues gathers reg into name{label="value",…} → value; a
@@ -84,8 +84,7 @@ func waitMetrics(t *testing.T, ctx context.Context, reg prometheus.Gatherer, wan
 // the gauge of open sockets comes back to 0.
 func TestMetricsCountOpensClosesAndSweeps(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	h := sweepHarness(t, "sqlite", time.Hour, nil, livetest.Options{EndpointOptions: []live.Option{live.WithMetrics(reg)}})
-	h.Endpoint.SetChecker(h.Web.SessionChecker())
+	h := sweepHarness(t, "sqlite", time.Hour, nil, livetest.Options{Checker: livetest.SessionChecker, EndpointOptions: []live.Option{live.WithMetrics(reg)}})
 	ctx := testCtx(t, 30*time.Second)
 
 	ada := h.Register(t, "ada@example.com")
@@ -95,7 +94,7 @@ func TestMetricsCountOpensClosesAndSweeps(t *testing.T) {
 	waitMetrics(t, ctx, reg, map[string]float64{"kiln_live_sockets": 4, "kiln_live_opened_total": 4})
 
 	// A revocation closes both of ada's sockets.
-	if err := h.Auth.Tokens().Revoke(ctx, ada.Token, tokenresource.ReasonSignedOut); err != nil {
+	if err := h.Auth.Tokens().Revoke(ctx, ada.Token, revocation.SignedOut); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range tabs {

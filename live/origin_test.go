@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-go/kiln/dsl"
+	"github.com/kiln-go/kiln/dsl/configfile"
 	"github.com/kiln-go/kiln/internal/livetest"
 	"github.com/kiln-go/kiln/live"
 )
@@ -148,7 +148,7 @@ func TestBadOriginSettingsAreRefused(t *testing.T) {
 		t.Fatalf("New: %v\nwant:\n%s", err, strings.Join(want, "\n"))
 	}
 
-	f, err := dsl.LoadBytes("kiln.yaml", "yaml", []byte("live:\n  allowed_origins: [\"https://ok.example.com\", \"https://a.example.com:99999\"]\n  public_url: \"//app.example.com\"\n"))
+	f, err := configfile.Parse("kiln.yaml", "yaml", []byte("live:\n  allowed_origins: [\"https://ok.example.com\", \"https://a.example.com:99999\"]\n  public_url: \"//app.example.com\"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,9 +12,9 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/kiln-go/kiln/extensions/authentication"
-	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/livetest"
 	"github.com/kiln-go/kiln/live"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // A revocation racing a socket's registration never leaves a revoked
@@ -49,7 +49,7 @@ func TestRevocationRacingRegistration(t *testing.T) {
 					})
 					both.Go(func() {
 						<-start
-						revokeErr = h.Auth.Tokens().Revoke(ctx, token, tokenresource.ReasonRevoked)
+						revokeErr = h.Auth.Tokens().Revoke(ctx, token, revocation.Revoked)
 					})
 					close(start)
 					both.Wait()

@@ -1,6 +1,6 @@
 package live
 
-import "github.com/kiln-go/kiln/extensions/tokenresource"
+import "github.com/kiln-go/kiln/revocation"
 
 // Close codes the endpoint uses.
 const (
@@ -23,15 +23,15 @@ const reasonShuttingDown = "server shutting down"
 
 // ReasonText is the short close reason sent to the client for a
 // revocation reason.
-func ReasonText(r tokenresource.Reason) string {
+func ReasonText(r revocation.Reason) string {
 	switch r {
-	case tokenresource.ReasonSignedOut:
+	case revocation.SignedOut:
 		return "signed out"
-	case tokenresource.ReasonLogOutEverywhere:
+	case revocation.LogOutEverywhere:
 		return "signed out everywhere"
-	case tokenresource.ReasonPasswordChanged:
+	case revocation.PasswordChanged:
 		return "password changed"
-	case tokenresource.ReasonExpired:
+	case revocation.Expired:
 		return "expired"
 	}
 	return "revoked"

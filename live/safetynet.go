@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/kiln-go/kiln/extensions/tokenresource"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // DefaultSweepInterval is how often the safety net checks sessions when
@@ -15,14 +15,14 @@ const DefaultSweepInterval = 30 * time.Second
 // It must answer for many jtis in few queries (tokenresource.Store.Check
 // reads 500 per query).
 type Checker interface {
-	CheckSessions(ctx context.Context, jtis []string) (map[string]tokenresource.Reason, error)
+	CheckSessions(ctx context.Context, jtis []string) (map[string]revocation.Reason, error)
 }
 
 // CheckerFunc adapts a function to Checker.
-type CheckerFunc func(ctx context.Context, jtis []string) (map[string]tokenresource.Reason, error)
+type CheckerFunc func(ctx context.Context, jtis []string) (map[string]revocation.Reason, error)
 
 // CheckSessions calls f.
-func (f CheckerFunc) CheckSessions(ctx context.Context, jtis []string) (map[string]tokenresource.Reason, error) {
+func (f CheckerFunc) CheckSessions(ctx context.Context, jtis []string) (map[string]revocation.Reason, error) {
 	return f(ctx, jtis)
 }
 
@@ -34,27 +34,24 @@ func (f CheckerFunc) CheckSessions(ctx context.Context, jtis []string) (map[stri
 func WithSafetyNet(checker Checker, interval time.Duration) Option {
 	return func(e *Endpoint) {
 		WithSweepInterval(interval)(e)
-		e.pendingChecker = checker
+		e.checker = checker
 	}
 }
 
-// WithSweepInterval sets the safety net's interval, for a checker set
-// later with SetChecker. Default: DefaultSweepInterval.
+// WithChecker starts the safety net with checker at the sweep interval
+// the endpoint has otherwise (the live settings' sweep_interval,
+// WithSweepInterval; DefaultSweepInterval by default), whatever the order
+// of the options.
+func WithChecker(checker Checker) Option { return func(e *Endpoint) { e.checker = checker } }
+
+// WithSweepInterval sets the safety net's interval. Default:
+// DefaultSweepInterval.
 func WithSweepInterval(interval time.Duration) Option {
 	return func(e *Endpoint) {
 		if interval > 0 {
 			e.sweepEvery = interval
 		}
 	}
-}
-
-// SetChecker starts the safety net with checker (like WithSafetyNet, for an
-// endpoint made before its domain). Only the first call has an effect.
-func (e *Endpoint) SetChecker(checker Checker) {
-	e.checkerOnce.Do(func() {
-		e.checker.Store(&checker)
-		go e.runSafetyNet(e.ctx)
-	})
 }
 
 // KindSubscribed is the Message a transport hands its subscriber, locally,
@@ -91,7 +88,7 @@ func (e *Endpoint) requestSweep() {
 // revoked and expired ones; it returns how many it closed. Without a
 // checker it does nothing.
 func (e *Endpoint) Sweep(ctx context.Context) (int, error) {
-	checker := e.checker.Load()
+	checker := e.checker
 	if checker == nil {
 		return 0, nil
 	}
@@ -109,7 +106,7 @@ func (e *Endpoint) Sweep(ctx context.Context) (int, error) {
 	for jti := range byJTI {
 		jtis = append(jtis, jti)
 	}
-	gone, err := (*checker).CheckSessions(ctx, jtis)
+	gone, err := checker.CheckSessions(ctx, jtis)
 	if err != nil {
 		return 0, err
 	}

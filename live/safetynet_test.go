@@ -18,6 +18,8 @@ import (
 	"github.com/kiln-go/kiln/internal/livetest"
 	"github.com/kiln-go/kiln/live"
 	"github.com/kiln-go/kiln/resource/bunlayer"
+	"github.com/kiln-go/kiln/revocation"
+	"github.com/kiln-go/kiln/web"
 )
 
 // The safety net's tests. Their helpers are named sweep… so as not to
@@ -193,8 +195,7 @@ func sweepExpectOpen(t *testing.T, ctx context.Context, c *livetest.Client) {
 func TestSweepClosesSessionsChangedInTheDatabase(t *testing.T) {
 	forSweepDatabases(t, func(t *testing.T, db string) {
 		ctx := sweepCtx(t)
-		h := sweepHarness(t, db, time.Hour, nil, livetest.Options{})
-		h.Endpoint.SetChecker(h.Web.SessionChecker())
+		h := sweepHarness(t, db, time.Hour, nil, livetest.Options{Checker: livetest.SessionChecker})
 		user := h.Register(t, "sweep@example.com").Record
 		s := sweepOpen(t, ctx, h, user, 4)
 		twin := h.MustDial(t, ctx, livetest.Bearer(s[0].token)) // a second socket of token 0
@@ -247,12 +248,11 @@ func TestSweepBatchesItsQueries(t *testing.T) {
 	forSweepDatabases(t, func(t *testing.T, db string) {
 		ctx := sweepCtx(t)
 		// One user holds all 501 sessions: raise the per-user limit.
-		h := sweepHarness(t, db, time.Hour, nil, livetest.Options{EndpointOptions: []live.Option{
+		h := sweepHarness(t, db, time.Hour, nil, livetest.Options{Checker: livetest.SessionChecker, EndpointOptions: []live.Option{
 			live.WithSettings(live.Settings{MaxSocketsPerSubject: 501}),
 		}})
 		counter := &sweepCounter{}
-		sweepDB(t, h).AddQueryHook(counter) // before anything runs concurrently
-		h.Endpoint.SetChecker(h.Web.SessionChecker())
+		sweepDB(t, h).AddQueryHook(counter) // before any sweep: the first tick is an hour away
 		marked := context.WithValue(ctx, sweepMark{}, true)
 		want := func(n int) int64 { return int64((n + tokenresource.CheckBatch - 1) / tokenresource.CheckBatch) }
 		user := h.Register(t, "batch@example.com").Record
@@ -297,7 +297,7 @@ type lazyChecker struct {
 	h atomic.Pointer[livetest.Harness]
 }
 
-func (l *lazyChecker) CheckSessions(ctx context.Context, jtis []string) (map[string]tokenresource.Reason, error) {
+func (l *lazyChecker) CheckSessions(ctx context.Context, jtis []string) (map[string]revocation.Reason, error) {
 	h := l.h.Load()
 	if h == nil {
 		return nil, errors.New("no harness yet")
@@ -334,8 +334,7 @@ func TestSweepOnResubscription(t *testing.T) {
 	forSweepDatabases(t, func(t *testing.T, db string) {
 		ctx := sweepCtx(t)
 		ps := &live.InProcess{}
-		h := sweepHarness(t, db, time.Hour, nil, livetest.Options{PubSub: ps})
-		h.Endpoint.SetChecker(h.Web.SessionChecker())
+		h := sweepHarness(t, db, time.Hour, nil, livetest.Options{PubSub: ps, Checker: livetest.SessionChecker})
 		user := h.Register(t, "resub@example.com").Record
 		s := sweepOpen(t, ctx, h, user, 2)
 		sweepRevokeInDB(t, ctx, h, s[0].jti)
@@ -355,14 +354,15 @@ func TestSweepFailureIsLoggedAndRetried(t *testing.T) {
 	ctx := sweepCtx(t)
 	ps := &live.InProcess{}
 	log := newSweepLog()
-	h := sweepHarness(t, "sqlite", time.Hour, log, livetest.Options{PubSub: ps})
 	var calls atomic.Int64
-	h.Endpoint.SetChecker(live.CheckerFunc(func(ctx context.Context, jtis []string) (map[string]tokenresource.Reason, error) {
-		if calls.Add(1) == 1 {
-			return nil, errors.New("database unavailable")
-		}
-		return h.Web.SessionChecker().CheckSessions(ctx, jtis)
-	}))
+	h := sweepHarness(t, "sqlite", time.Hour, log, livetest.Options{PubSub: ps, Checker: func(w *web.Web) live.Checker {
+		return live.CheckerFunc(func(ctx context.Context, jtis []string) (map[string]revocation.Reason, error) {
+			if calls.Add(1) == 1 {
+				return nil, errors.New("database unavailable")
+			}
+			return w.SessionChecker().CheckSessions(ctx, jtis)
+		})
+	}})
 	user := h.Register(t, "failure@example.com").Record
 	s := sweepOpen(t, ctx, h, user, 1)
 	sweepRevokeInDB(t, ctx, h, s[0].jti)
@@ -380,7 +380,7 @@ func TestSweepFailureIsLoggedAndRetried(t *testing.T) {
 	log.wait(t, ctx, "safety net closed sessions count=1")
 }
 
-// TestSweepWithoutChecker: until a checker is set, Sweep does nothing.
+// TestSweepWithoutChecker: without a checker, Sweep does nothing.
 func TestSweepWithoutChecker(t *testing.T) {
 	ctx := sweepCtx(t)
 	h := sweepHarness(t, "sqlite", time.Hour, nil, livetest.Options{})
@@ -391,27 +391,4 @@ func TestSweepWithoutChecker(t *testing.T) {
 		t.Fatalf("Sweep without a checker closed %d (%v)", closed, err)
 	}
 	sweepExpectOpen(t, ctx, s[0].client)
-}
-
-// TestSetCheckerOnce: only the first SetChecker counts.
-func TestSetCheckerOnce(t *testing.T) {
-	ctx := sweepCtx(t)
-	h := sweepHarness(t, "sqlite", time.Hour, nil, livetest.Options{})
-	var first, second atomic.Int64
-	h.Endpoint.SetChecker(live.CheckerFunc(func(context.Context, []string) (map[string]tokenresource.Reason, error) {
-		first.Add(1)
-		return nil, nil
-	}))
-	h.Endpoint.SetChecker(live.CheckerFunc(func(context.Context, []string) (map[string]tokenresource.Reason, error) {
-		second.Add(1)
-		return nil, nil
-	}))
-	user := h.Register(t, "once@example.com").Record
-	sweepOpen(t, ctx, h, user, 1)
-	if _, err := h.Endpoint.Sweep(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if first.Load() == 0 || second.Load() != 0 {
-		t.Fatalf("first checker called %d times, second %d; want the first only", first.Load(), second.Load())
-	}
 }

@@ -28,7 +28,7 @@ type OptionsDescriber interface {
 // WithConfig applies: "resources".
 const ConfigSection = "resources"
 
-// WithConfig lays a configuration (dsl.LoadFile, dsl.FromEnv, dsl.Merge)
+// WithConfig lays a configuration (configfile.Load, dsl.FromEnv, dsl.Merge)
 // over the declarations in Go: code declares, config overrides. Its
 // resources section holds one map per resource name; in it, "table" and
 // one map per section (token, authentication …). Every unknown or invalid

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/go-playground/validator/v10"
 
@@ -40,7 +41,8 @@ func OnNotifyError(fn func(ctx context.Context, err *NotifyError)) Option {
 	return func(d *Domain) { d.onNotifyError = fn }
 }
 
-// Domain is a built domain: immutable, safe for concurrent use. Run actions
+// Domain is a built domain: immutable but for its attached runtime parts
+// (Attach), safe for concurrent use. Run actions
 // with Run or the typed methods of Resource.
 type Domain struct {
 	name          string
@@ -51,6 +53,8 @@ type Domain struct {
 	onNotifyError func(ctx context.Context, err *NotifyError)
 	validate      *validator.Validate
 	config        *dsl.File
+	// attached is what Attach resolved, or nil before it.
+	attached atomic.Pointer[attachment]
 }
 
 type builtResource struct {

@@ -617,10 +617,7 @@ func (d *Domain) notification(ctx context.Context, cs *AnyChangeset, rec any) pe
 			n.Metadata[k] = v
 		}
 	}
-	notifiers := make([]Notifier, 0, len(cs.resource.decl.Notifiers)+len(cs.action.Notifiers))
-	notifiers = append(notifiers, cs.resource.decl.Notifiers...)
-	notifiers = append(notifiers, cs.action.Notifiers...)
-	return pending{n: n, notifiers: notifiers}
+	return pending{n: n, notifiers: d.notifiersOf(cs.resource, cs.action)}
 }
 
 // prepareCreate casts and validates a create's input and runs its

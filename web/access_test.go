@@ -11,6 +11,7 @@ import (
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/livetest"
 	"github.com/kiln-go/kiln/live"
+	"github.com/kiln-go/kiln/revocation"
 	"github.com/kiln-go/kiln/web"
 )
 
@@ -39,17 +40,17 @@ func TestAdminRevokeClosesTheSocket(t *testing.T) {
 			c1 := h.MustDial(t, ctx, livetest.Bearer(ada.Token))
 			c2 := h.MustDial(t, ctx, cookieFor(t, h, second.Token, second.Claims))
 
-			if err := h.Auth.Tokens().Revoke(ctx, ada.Token, tokenresource.ReasonRevoked); err != nil {
+			if err := h.Auth.Tokens().Revoke(ctx, ada.Token, revocation.Revoked); err != nil {
 				t.Fatal(err)
 			}
 			expectClose(t, ctx, c1, "revoked")
 			expectOpen(t, ctx, h, c2, userTopic(ada.Claims.Subject))
 
-			if err := h.Auth.Tokens().RevokeJTI(ctx, second.Claims.JTI, second.Claims.Subject, tokenresource.ReasonRevoked); err != nil {
+			if err := h.Auth.Tokens().RevokeJTI(ctx, second.Claims.JTI, second.Claims.Subject, revocation.Revoked); err != nil {
 				t.Fatal(err)
 			}
 			expectClose(t, ctx, c2, "revoked")
-			if err := h.Auth.Tokens().Revoke(ctx, ada.Token, tokenresource.ReasonRevoked); !errors.Is(err, tokenresource.ErrAlreadyRevoked) {
+			if err := h.Auth.Tokens().Revoke(ctx, ada.Token, revocation.Revoked); !errors.Is(err, tokenresource.ErrAlreadyRevoked) {
 				t.Fatalf("second revoke: %v, want ErrAlreadyRevoked", err)
 			}
 		})
@@ -67,7 +68,7 @@ func TestRevokedAndExpiredTokensAreRefused(t *testing.T) {
 			user := ada.Record
 
 			revoked := h.SignIn(t, "ada@example.com")
-			if err := h.Auth.Tokens().Revoke(ctx, revoked.Token, tokenresource.ReasonRevoked); err != nil {
+			if err := h.Auth.Tokens().Revoke(ctx, revoked.Token, revocation.Revoked); err != nil {
 				t.Fatal(err)
 			}
 			expiredToken, expiredClaims, err := h.Auth.Issue(ctx, user, authentication.IssueOptions{Lifetime: -time.Minute})

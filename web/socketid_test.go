@@ -12,6 +12,7 @@ import (
 	"github.com/kiln-go/kiln/internal/livetest"
 	"github.com/kiln-go/kiln/live"
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/revocation"
 	"github.com/kiln-go/kiln/web"
 )
 
@@ -71,14 +72,14 @@ func TestSocketIDAgreesAtBothEnds(t *testing.T) {
 				reason string
 			}{
 				{"revoke_token", "revoke_stored", false, func(token string, _ http.Header) error {
-					return store.Revoke(ctx, token, tokenresource.ReasonRevoked)
+					return store.Revoke(ctx, token, revocation.Revoked)
 				}, "revoked"},
 				{"revoke_jti", "revoke_stored", true, func(token string, _ http.Header) error {
 					c, err := h.Auth.Parse(ctx, token)
 					if err != nil {
 						return err
 					}
-					return store.RevokeJTI(ctx, c.JTI, c.Subject, tokenresource.ReasonRevoked)
+					return store.RevokeJTI(ctx, c.JTI, c.Subject, revocation.Revoked)
 				}, "revoked"},
 				{"sign-out route (revoke_jti of the cookie's jti)", "revoke_stored", true, func(_ string, hd http.Header) error {
 					if resp, body := h.PostForm(t, "/sign-out", nil, hd); resp.StatusCode != http.StatusSeeOther {
@@ -87,7 +88,7 @@ func TestSocketIDAgreesAtBothEnds(t *testing.T) {
 					return nil
 				}, "signed out"},
 				{"revoke_all_stored_for_subject", "revoke_stored", false, func(token string, _ http.Header) error {
-					_, err := store.RevokeAllForSubject(ctx, ada.Claims.Subject, tokenresource.ReasonRevoked, tokenresource.RevokeAllOptions{})
+					_, err := store.RevokeAllForSubject(ctx, ada.Claims.Subject, revocation.Revoked, tokenresource.RevokeAllOptions{})
 					return err
 				}, "revoked"},
 			}

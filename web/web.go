@@ -20,6 +20,7 @@ import (
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/live"
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/revocation"
 	"github.com/kiln-go/kiln/web/ratelimit"
 )
 
@@ -205,7 +206,7 @@ func (w *Web) revokeSession(ctx context.Context, sess Session) error {
 	case sess[SessionJTI] != "":
 		var row *tokenresource.Fields
 		if row, err = store.Get(ctx, sess[SessionJTI], tokenresource.PurposeUser); err == nil {
-			err = store.RevokeJTI(ctx, row.JTI, row.Subject, tokenresource.ReasonSignedOut)
+			err = store.RevokeJTI(ctx, row.JTI, row.Subject, revocation.SignedOut)
 		} else if errors.Is(err, resource.ErrNotFound) {
 			err = nil
 		}
@@ -220,7 +221,7 @@ func (w *Web) revokeToken(ctx context.Context, token string) error {
 	if _, err := w.auth.Parse(ctx, token); err != nil {
 		return nil // not a token of ours: nothing it could authenticate
 	}
-	return w.auth.Tokens().Revoke(ctx, token, tokenresource.ReasonSignedOut)
+	return w.auth.Tokens().Revoke(ctx, token, revocation.SignedOut)
 }
 
 // revocationFailed wraps the error of a revocation with ErrRevocationFailed;
@@ -418,7 +419,7 @@ func PublicFields(d *resource.Domain, r resource.Ref, rec any) map[string]any {
 // (or, with token presence required, gone).
 func (w *Web) SessionChecker() live.Checker {
 	presence := w.auth.Config().Tokens.RequireTokenPresenceForAuthentication
-	return live.CheckerFunc(func(ctx context.Context, jtis []string) (map[string]tokenresource.Reason, error) {
+	return live.CheckerFunc(func(ctx context.Context, jtis []string) (map[string]revocation.Reason, error) {
 		return w.auth.Tokens().Check(ctx, jtis, presence)
 	})
 }

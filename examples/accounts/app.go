@@ -110,10 +110,6 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 		liveOpts = append(liveOpts, live.WithPublicURL(u))
 		webOpts = append(webOpts, web.WithPublicURL(u))
 	}
-	endpoint, err := live.New(liveOpts...)
-	if err != nil {
-		return nil, err
-	}
 	// The development mailbox exists in development mode alone: it shows
 	// every reset link.
 	var mailbox *Mailbox
@@ -126,7 +122,7 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 	for _, s := range cfg.PreviousTokenSigningSecrets {
 		previous = append(previous, authentication.SecretString(s))
 	}
-	people, tokens := users.Declare(users.Config{Endpoint: endpoint, SigningSecret: authentication.SecretString(cfg.TokenSigningSecret),
+	people, tokens := users.Declare(users.Config{SigningSecret: authentication.SecretString(cfg.TokenSigningSecret),
 		PreviousSecrets: previous, ResetSender: sender})
 	domain, buildErr := resource.NewDomain("accounts", people, tokens).Build(ctx, layer, resource.WithLogger(logger), resource.WithConfig(cfg.DSL))
 	if err := errors.Join(liveErr, limitsErr, buildErr); err != nil {
@@ -152,8 +148,20 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 		return nil, err
 	}
 	glue := web.New(auth, sessions, append(webOpts, web.WithLogger(logger), web.WithRateLimiter(limiter))...)
-	endpoint.SetAuthenticator(glue.LiveAuthenticator())
-	endpoint.SetChecker(glue.SessionChecker())
+	// The endpoint is made from the glue, which needs the built domain, and
+	// attached to the domain: the token revocation notifier closes its
+	// sockets.
+	endpoint, err := live.New(append(liveOpts,
+		live.WithAuthenticator(glue.LiveAuthenticator()), live.WithChecker(glue.SessionChecker()))...)
+	if err != nil {
+		closeLimiter()
+		return nil, err
+	}
+	if err := domain.Attach(endpoint); err != nil {
+		closeLimiter()
+		_ = endpoint.Shutdown(ctx)
+		return nil, err
+	}
 	return &app{pubsub: ps, layer: layer, domain: domain, auth: auth, web: glue,
 		endpoint: endpoint, mailbox: mailbox, logger: logger, https: cfg.HTTPS(), closeLimiter: closeLimiter,
 		metrics: metrics, metricsPublic: cfg.MetricsPublic}, nil

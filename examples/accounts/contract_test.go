@@ -30,10 +30,10 @@ import (
 
 	"github.com/kiln-go/kiln/cli"
 	"github.com/kiln-go/kiln/dsl"
-	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/testdb"
 	"github.com/kiln-go/kiln/live"
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 const (
@@ -955,8 +955,8 @@ func (a *contractApp) testLiveWebsocket(t *testing.T) {
 	// Sign out: the socket closes with 4001, and the session opens no new one.
 	session := c.session()
 	wantRedirect(t, "sign out", c.post("/sign-out", nil), "/sign-in")
-	if code, reason := waitClose(t, conn); code != live.CloseSignedOut || reason != live.ReasonText(tokenresource.ReasonSignedOut) {
-		t.Errorf("the socket closed with %d %q, want 4001 %q", code, reason, live.ReasonText(tokenresource.ReasonSignedOut))
+	if code, reason := waitClose(t, conn); code != live.CloseSignedOut || reason != live.ReasonText(revocation.SignedOut) {
+		t.Errorf("the socket closed with %d %q, want 4001 %q", code, reason, live.ReasonText(revocation.SignedOut))
 	}
 	if _, _, status, err := a.dial(t, http.Header{"Cookie": {"kiln_session=" + session}}); err == nil || status != http.StatusUnauthorized {
 		t.Errorf("dial with a revoked session = %d, %v; want 401", status, err)

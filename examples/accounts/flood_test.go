@@ -23,9 +23,9 @@ import (
 
 	"github.com/kiln-go/kiln/cli"
 	"github.com/kiln-go/kiln/dsl"
-	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/testdb"
 	"github.com/kiln-go/kiln/live"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 const (
@@ -74,8 +74,8 @@ func TestSignOutDuringFailedSignInFlood(t *testing.T) {
 			if !ok {
 				t.Fatalf("the socket was still open %v after the sign-out", floodGuard)
 			}
-			if ev.err != nil || ev.code != live.CloseSignedOut || ev.reason != live.ReasonText(tokenresource.ReasonSignedOut) {
-				t.Errorf("the socket closed with %d %q, %v; want %d %q", ev.code, ev.reason, ev.err, live.CloseSignedOut, live.ReasonText(tokenresource.ReasonSignedOut))
+			if ev.err != nil || ev.code != live.CloseSignedOut || ev.reason != live.ReasonText(revocation.SignedOut) {
+				t.Errorf("the socket closed with %d %q, %v; want %d %q", ev.code, ev.reason, ev.err, live.CloseSignedOut, live.ReasonText(revocation.SignedOut))
 			}
 
 			// The flood is stopped only once an attempt has finished after

@@ -9,6 +9,7 @@ import (
 	"github.com/kiln-go/kiln/examples/accounts/users"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/revocation"
 	"github.com/kiln-go/kiln/web"
 )
 
@@ -256,7 +257,7 @@ func (a *app) revokeSession(w http.ResponseWriter, r *http.Request) {
 		err = errNotYours
 	}
 	if err == nil {
-		err = a.auth.Tokens().RevokeJTI(r.Context(), jti, p.Subject, tokenresource.ReasonRevoked)
+		err = a.auth.Tokens().RevokeJTI(r.Context(), jti, p.Subject, revocation.Revoked)
 	}
 	switch {
 	case errors.Is(err, resource.ErrNotFound), errors.Is(err, errNotYours), errors.Is(err, tokenresource.ErrAlreadyRevoked):

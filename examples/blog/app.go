@@ -80,17 +80,13 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 		liveOpts = append(liveOpts, live.WithPublicURL(u))
 		webOpts = append(webOpts, web.WithPublicURL(u))
 	}
-	endpoint, err := live.New(liveOpts...)
-	if err != nil {
-		return nil, err
-	}
 	var previous []authentication.Secret
 	for _, s := range cfg.PreviousTokenSigningSecrets {
 		previous = append(previous, authentication.SecretString(s))
 	}
-	authors, tokens := users.Declare(users.Config{Endpoint: endpoint,
+	authors, tokens := users.Declare(users.Config{
 		SigningSecret: authentication.SecretString(cfg.TokenSigningSecret), PreviousSecrets: previous})
-	posts, comments := declare(authors, commentFeed{endpoint})
+	posts, comments := declare(authors, commentFeed{})
 	domain, buildErr := resource.NewDomain("blog", authors, tokens, posts, comments).
 		Build(ctx, layer, resource.WithLogger(logger), resource.WithConfig(cfg.DSL))
 	if err := errors.Join(liveErr, buildErr); err != nil {
@@ -109,8 +105,18 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 		return nil, err
 	}
 	glue := web.New(auth, sessions, webOpts...)
-	endpoint.SetAuthenticator(watchingPosts(glue.LiveAuthenticator()))
-	endpoint.SetChecker(glue.SessionChecker())
+	// The endpoint is made from the glue, which needs the built domain, and
+	// attached to the domain: the token revocation notifier closes its
+	// sockets, the comment feed pushes over it.
+	endpoint, err := live.New(append(liveOpts,
+		live.WithAuthenticator(watchingPosts(glue.LiveAuthenticator())), live.WithChecker(glue.SessionChecker()))...)
+	if err != nil {
+		return nil, err
+	}
+	if err := domain.Attach(endpoint); err != nil {
+		_ = endpoint.Shutdown(ctx)
+		return nil, err
+	}
 	return &app{layer: layer, pubsub: ps, domain: domain, auth: auth, web: glue, endpoint: endpoint,
 		logger: logger, https: cfg.HTTPS()}, nil
 }

@@ -29,9 +29,9 @@ import (
 
 	"github.com/kiln-go/kiln/cli"
 	"github.com/kiln-go/kiln/dsl"
-	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/testdb"
 	"github.com/kiln-go/kiln/live"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 const testPassword = "correct horse battery"
@@ -477,7 +477,7 @@ func (a *blogApp) testAutoSignOut(t *testing.T) {
 	listSocket := ada.open("/live/websocket")
 	session := ada.session()
 	wantRedirect(t, "sign out", ada.post("/sign-out", nil), "/sign-in")
-	want := live.ReasonText(tokenresource.ReasonSignedOut)
+	want := live.ReasonText(revocation.SignedOut)
 	for name, s := range map[string]*socket{"post page": postSocket, "posts page": listSocket} {
 		if code, reason := s.closed(); code != live.CloseSignedOut || reason != want {
 			t.Errorf("the %s's socket closed with %d %q, want %d %q", name, code, reason, live.CloseSignedOut, want)

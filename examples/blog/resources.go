@@ -117,8 +117,30 @@ func declare(authors *resource.Resource[users.User], feed resource.Notifier) (*r
 
 // commentFeed is the comments' notifier: once a comment is committed, it
 // is pushed over the live endpoint, on every node, to the sockets of its
-// post's open pages.
-type commentFeed struct{ endpoint *live.Endpoint }
+// post's open pages. The endpoint is the one attached to the built domain
+// (Domain.Attach); until then, a comment has nowhere to go.
+type commentFeed struct{}
+
+var _ resource.NotifierAttacher = commentFeed{}
+
+// Notify implements resource.Notifier, before Attach.
+func (commentFeed) Notify(context.Context, resource.Notification) error {
+	return errors.New("blog: the comment feed has no live endpoint; attach it to the domain (Domain.Attach)")
+}
+
+// Attach implements resource.NotifierAttacher: the feed pushes over the
+// attached live endpoint.
+func (commentFeed) Attach(_ *resource.Domain, _ resource.Ref, parts []any) (resource.Notifier, error) {
+	for _, p := range parts {
+		if ep, ok := p.(*live.Endpoint); ok {
+			return attachedFeed{ep}, nil
+		}
+	}
+	return nil, errors.New("blog: no live endpoint attached; the comment feed pushes over it")
+}
+
+// attachedFeed is the comment feed once its endpoint is attached.
+type attachedFeed struct{ endpoint *live.Endpoint }
 
 // feedComment is the payload of a "comment" event.
 type feedComment struct {
@@ -128,7 +150,7 @@ type feedComment struct {
 }
 
 // Notify implements resource.Notifier.
-func (f commentFeed) Notify(ctx context.Context, n resource.Notification) error {
+func (f attachedFeed) Notify(ctx context.Context, n resource.Notification) error {
 	c, ok := resource.RecordAs[Comment](n)
 	if !ok || n.ActionType != resource.CreateAction {
 		return nil

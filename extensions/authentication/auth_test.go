@@ -20,6 +20,7 @@ import (
 	"github.com/kiln-go/kiln/internal/accountstest"
 	"github.com/kiln-go/kiln/internal/testdb"
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // TestIssue signs the documented claims and stores the row with store-all.
@@ -366,7 +367,7 @@ func TestVerifyRefuses(t *testing.T) {
 			}
 			now := time.Now().Unix()
 			revoked := a.SignIn(t, "ada@example.com").Token
-			if err := a.Auth.Tokens().Revoke(ctx, revoked, tokenresource.ReasonSignedOut); err != nil {
+			if err := a.Auth.Tokens().Revoke(ctx, revoked, revocation.SignedOut); err != nil {
 				t.Fatal(err)
 			}
 			issued := func(opts authentication.IssueOptions) string {
@@ -498,7 +499,7 @@ func TestVerifyPurposeAndAct(t *testing.T) {
 	if _, err := a.Auth.VerifyPurpose(ctx, s.Token, "password_reset", "reset_with_password"); !errors.Is(err, authentication.ErrInvalidToken) {
 		t.Errorf("VerifyPurpose of a session as a reset = %v", err)
 	}
-	if err := a.Auth.Tokens().Revoke(ctx, reset, tokenresource.ReasonRevoked); err != nil {
+	if err := a.Auth.Tokens().Revoke(ctx, reset, revocation.Revoked); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.Auth.VerifyPurpose(ctx, reset, "password_reset", "reset_with_password"); !errors.Is(err, authentication.ErrInvalidToken) {
@@ -521,7 +522,7 @@ func TestPresenceControl(t *testing.T) {
 		t.Errorf("with presence: %v, want ErrInvalidToken", err)
 	}
 	// Without presence, a revocation still refuses the token.
-	if err := plain.auth.Tokens().Revoke(ctx, tok, tokenresource.ReasonSignedOut); err != nil {
+	if err := plain.auth.Tokens().Revoke(ctx, tok, revocation.SignedOut); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := plain.auth.Verify(ctx, tok); !errors.Is(err, authentication.ErrInvalidToken) || !strings.Contains(err.Error(), "revoked") {

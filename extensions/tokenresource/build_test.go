@@ -24,7 +24,6 @@ type ExtraKey struct {
 // TestBuildErrors pins every build error of the token section: the
 // resource, the path, the fix and the place of the declaration.
 func TestBuildErrors(t *testing.T) {
-	template := func(s tokenresource.SocketID) string { return s.JTI }
 	var cases []struct {
 		name string
 		r    resource.Ref
@@ -47,14 +46,6 @@ func TestBuildErrors(t *testing.T) {
 	r, at = resource.New[ExtraKey]("token", tokenresource.Token{}), here()
 	add("second primary key", r,
 		`kiln/resource: resource "token": token -> attributes -> jti: jti must be the only primary key; embed tokenresource.Fields and declare no other pk (`+at+`)`)
-
-	r, at = resource.New[Token]("token", tokenresource.Token{Endpoints: []tokenresource.Endpoint{endpoint{}}}), here()
-	add("endpoints without template", r,
-		`kiln/resource: resource "token": token -> live_socket_id_template: endpoints are set but there is no live socket id template; add LiveSocketIDTemplate: func(s tokenresource.SocketID) string { return "users_sessions:" + s.JTI } (`+at+`)`)
-
-	r, at = resource.New[Token]("token", tokenresource.Token{Endpoints: []tokenresource.Endpoint{nil}, LiveSocketIDTemplate: template}), here()
-	add("nil endpoint", r,
-		`kiln/resource: resource "token": token -> endpoints -> 0: is nil; remove it or pass the live endpoint (`+at+`)`)
 
 	r, at = resource.New[Token]("token", tokenresource.Token{ExpungeInterval: -5 * time.Minute}), here()
 	add("negative expunge interval", r,
@@ -103,7 +94,3 @@ func TestUserActionOfTheRightTypeIsKept(t *testing.T) {
 		t.Errorf("read_expired is %q, not the user's", got)
 	}
 }
-
-type endpoint struct{}
-
-func (endpoint) Disconnect(context.Context, string, tokenresource.Reason) error { return nil }

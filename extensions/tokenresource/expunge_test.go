@@ -13,6 +13,7 @@ import (
 
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // TestExpungeExpired removes the expired rows, revocations included, and
@@ -26,10 +27,10 @@ func TestExpungeExpired(t *testing.T) {
 			s.put(t, "live-revoked", "user?id=1", "user", hour())
 			s.put(t, "old", "user?id=1", "user", past())
 			s.put(t, "old-sign-in", "user?id=2", "sign_in", past())
-			if err := s.s.Revoke(ctx, signed(t, "old-revoked", "user?id=3", past()), tokenresource.ReasonSignedOut); err != nil {
+			if err := s.s.Revoke(ctx, signed(t, "old-revoked", "user?id=3", past()), revocation.SignedOut); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.s.RevokeJTI(ctx, "live-revoked", "user?id=1", tokenresource.ReasonSignedOut); err != nil {
+			if err := s.s.RevokeJTI(ctx, "live-revoked", "user?id=1", revocation.SignedOut); err != nil {
 				t.Fatal(err)
 			}
 			s.rec.Reset()
@@ -42,16 +43,16 @@ func TestExpungeExpired(t *testing.T) {
 				t.Errorf("expunged %d, want 3", n)
 			}
 			revs := s.rec.revocations(t)
-			slices.SortFunc(revs, func(a, b revocation) int {
+			slices.SortFunc(revs, func(a, b revoked) int {
 				if a.JTI < b.JTI {
 					return -1
 				}
 				return 1
 			})
-			want := []revocation{
-				{"expunge_expired", "old", "user?id=1", "user", tokenresource.ReasonExpired},
-				{"expunge_expired", "old-revoked", "user?id=3", "revocation", tokenresource.ReasonExpired},
-				{"expunge_expired", "old-sign-in", "user?id=2", "sign_in", tokenresource.ReasonExpired},
+			want := []revoked{
+				{"expunge_expired", "old", "user?id=1", "user", revocation.Expired},
+				{"expunge_expired", "old-revoked", "user?id=3", "revocation", revocation.Expired},
+				{"expunge_expired", "old-sign-in", "user?id=2", "sign_in", revocation.Expired},
 			}
 			if !reflect.DeepEqual(revs, want) {
 				t.Errorf("notifications\n%+v\nwant\n%+v", revs, want)
@@ -93,7 +94,7 @@ func TestExpungeExpiredAction(t *testing.T) {
 	if len(gone) != 1 || gone[0].JTI != "old" {
 		t.Errorf("destroyed %+v", gone)
 	}
-	if revs := s.rec.revocations(t); len(revs) != 1 || revs[0].Reason != tokenresource.ReasonExpired {
+	if revs := s.rec.revocations(t); len(revs) != 1 || revs[0].Reason != revocation.Expired {
 		t.Errorf("notifications %+v", revs)
 	}
 }
@@ -118,7 +119,7 @@ func TestStart(t *testing.T) {
 			done := s.s.Start(ctx, logger)
 			n := waitFor(t, notified)
 			f := n.Record.(tokenresource.Record).TokenFields()
-			if f.JTI != "old" || n.Metadata[tokenresource.ReasonKey] != tokenresource.ReasonExpired {
+			if f.JTI != "old" || n.Metadata[tokenresource.ReasonKey] != revocation.Expired {
 				t.Errorf("the immediate run notified %s with %v", f.JTI, n.Metadata)
 			}
 			cancel()
@@ -155,7 +156,7 @@ func TestStartTicks(t *testing.T) {
 	// expunge it.
 	s.put(t, "second", "user?id=1", "user", past())
 	second := waitFor(t, notified)
-	if f := second.Record.(tokenresource.Record).TokenFields(); f.JTI != "second" || second.Metadata[tokenresource.ReasonKey] != tokenresource.ReasonExpired {
+	if f := second.Record.(tokenresource.Record).TokenFields(); f.JTI != "second" || second.Metadata[tokenresource.ReasonKey] != revocation.Expired {
 		t.Errorf("a later run notified %s, %v", f.JTI, second.Metadata)
 	}
 	cancel()
@@ -243,7 +244,7 @@ func TestExpungeJTIs(t *testing.T) {
 			s.put(t, "live", "user?id=1", "user", hour())
 			s.put(t, "old", "user?id=1", "user", past())
 			s.put(t, "old-too", "user?id=2", "user", past())
-			if err := s.s.Revoke(ctx, signed(t, "old-revoked", "user?id=3", past()), tokenresource.ReasonSignedOut); err != nil {
+			if err := s.s.Revoke(ctx, signed(t, "old-revoked", "user?id=3", past()), revocation.SignedOut); err != nil {
 				t.Fatal(err)
 			}
 			now := time.Now().UTC()
@@ -257,10 +258,10 @@ func TestExpungeJTIs(t *testing.T) {
 				t.Fatalf("ExpungeJTIs = %d, %v; want 2", n, err)
 			}
 			got := s.rec.revocations(t)
-			slices.SortFunc(got, func(a, b revocation) int { return strings.Compare(a.JTI, b.JTI) })
-			want := []revocation{
-				{"expunge_expired", "old", "user?id=1", "user", tokenresource.ReasonExpired},
-				{"expunge_expired", "old-revoked", "user?id=3", "revocation", tokenresource.ReasonExpired},
+			slices.SortFunc(got, func(a, b revoked) int { return strings.Compare(a.JTI, b.JTI) })
+			want := []revoked{
+				{"expunge_expired", "old", "user?id=1", "user", revocation.Expired},
+				{"expunge_expired", "old-revoked", "user?id=3", "revocation", revocation.Expired},
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("notifications\n%+v\nwant\n%+v", got, want)

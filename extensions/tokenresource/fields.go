@@ -6,8 +6,8 @@
 // (names configurable), and a Go API on top of them (Store).
 //
 // Every revocation, single or bulk, sends one notification per revoked token
-// after commit, carrying the row and a Reason; expunging expired tokens
-// notifies too (ReasonExpired). extensions/tokenresource/tokenrevocation turns those
+// after commit, carrying the row and a revocation.Reason; expunging expired tokens
+// notifies too (revocation.Expired). extensions/tokenresource/tokenrevocation turns those
 // notifications into closed live sessions.
 package tokenresource
 
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // The purposes kiln stores tokens with.
@@ -64,20 +65,8 @@ func (f *Fields) Revoked() bool { return f.Purpose == PurposeRevocation }
 // Expired reports whether the row has expired at now.
 func (f *Fields) Expired(now time.Time) bool { return !f.ExpiresAt.After(now) }
 
-// Reason says why a token was revoked. Notifications of the token store
-// carry it in their Metadata under ReasonKey.
-type Reason string
-
-// The reasons kiln revokes tokens for.
-const (
-	ReasonSignedOut        Reason = "signed_out"
-	ReasonLogOutEverywhere Reason = "log_out_everywhere"
-	ReasonPasswordChanged  Reason = "password_changed"
-	ReasonRevoked          Reason = "revoked"
-	ReasonExpired          Reason = "expired"
-)
-
-// ReasonKey is the notification Metadata key that holds the Reason.
+// ReasonKey is the notification Metadata key that holds the
+// revocation.Reason.
 const ReasonKey = "reason"
 
 // SocketID is what a live socket id is made from: one typed value, built
@@ -106,8 +95,8 @@ func SocketIDOf(f *Fields) SocketID {
 // row of a revocation or an expiry, or ok false for any other write
 // (storing a token, say). The token revocation notifier and tests of
 // revocations read notifications with it.
-func RevocationOf(n resource.Notification) (reason Reason, row *Fields, ok bool) {
-	reason, ok = n.Metadata[ReasonKey].(Reason)
+func RevocationOf(n resource.Notification) (reason revocation.Reason, row *Fields, ok bool) {
+	reason, ok = n.Metadata[ReasonKey].(revocation.Reason)
 	if !ok {
 		return "", nil, false
 	}

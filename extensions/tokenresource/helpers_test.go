@@ -16,6 +16,7 @@ import (
 	"github.com/kiln-go/kiln/resource"
 	"github.com/kiln-go/kiln/resource/bunlayer"
 	"github.com/kiln-go/kiln/resource/notifiertest"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // Token is the record of the token store under test.
@@ -31,13 +32,13 @@ var databases = []string{"sqlite", "postgres"}
 // PostgreSQL.
 var concurrentDatabases = []string{"sqlite-file", "postgres"}
 
-// revocation is what a notification of the token store says.
-type revocation struct {
+// revoked is what a notification of the token store says.
+type revoked struct {
 	Action  string
 	JTI     string
 	Subject string
 	Purpose string
-	Reason  tokenresource.Reason
+	Reason  revocation.Reason
 }
 
 // recorder keeps every notification (notifiertest.Recorder); with ch set
@@ -67,9 +68,9 @@ func (r *recorder) notifyOn(ch chan resource.Notification) {
 }
 
 // revocations returns the notifications that carry a reason, in order.
-func (r *recorder) revocations(t testing.TB) []revocation {
+func (r *recorder) revocations(t testing.TB) []revoked {
 	t.Helper()
-	var out []revocation
+	var out []revoked
 	for _, n := range r.All() {
 		if _, has := n.Metadata[tokenresource.ReasonKey]; !has {
 			continue
@@ -78,7 +79,7 @@ func (r *recorder) revocations(t testing.TB) []revocation {
 		if !ok {
 			t.Fatalf("notification of %s.%s carries a %T, not a token record", n.Resource, n.Action, n.Record)
 		}
-		out = append(out, revocation{Action: n.Action, JTI: f.JTI, Subject: f.Subject, Purpose: f.Purpose, Reason: reason})
+		out = append(out, revoked{Action: n.Action, JTI: f.JTI, Subject: f.Subject, Purpose: f.Purpose, Reason: reason})
 	}
 	return out
 }

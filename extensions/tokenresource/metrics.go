@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // metrics are the collectors of one built token resource: Build makes
@@ -35,7 +36,7 @@ const (
 
 // revocationReasons label kiln_tokens_revoked_total; any other reason is
 // counted as "other", so that the label's values stay few.
-var revocationReasons = []Reason{ReasonSignedOut, ReasonLogOutEverywhere, ReasonPasswordChanged, ReasonRevoked}
+var revocationReasons = []revocation.Reason{revocation.SignedOut, revocation.LogOutEverywhere, revocation.PasswordChanged, revocation.Revoked}
 
 func newMetrics() *metrics {
 	m := &metrics{

@@ -13,6 +13,7 @@ import (
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/metricstest"
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // expectMetrics checks the metrics of want, and that every other counter
@@ -59,13 +60,13 @@ func TestMetricsCountRevocationsAfterCommit(t *testing.T) {
 				"kiln_tokens_expunge_last_success_timestamp_seconds":     0,
 			})
 
-			if err := s.s.Revoke(ctx, signed(t, "a", "user?id=1", hour()), tokenresource.ReasonSignedOut); err != nil {
+			if err := s.s.Revoke(ctx, signed(t, "a", "user?id=1", hour()), revocation.SignedOut); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.s.RevokeJTI(ctx, "b", "user?id=1", tokenresource.ReasonRevoked); err != nil {
+			if err := s.s.RevokeJTI(ctx, "b", "user?id=1", revocation.Revoked); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.s.RevokeJTI(ctx, "b", "user?id=1", tokenresource.ReasonRevoked); !errors.Is(err, tokenresource.ErrAlreadyRevoked) {
+			if err := s.s.RevokeJTI(ctx, "b", "user?id=1", revocation.Revoked); !errors.Is(err, tokenresource.ErrAlreadyRevoked) {
 				t.Fatalf("second revoke: %v, want ErrAlreadyRevoked", err)
 			}
 			// Not stored: a revocation row of its own.
@@ -74,7 +75,7 @@ func TestMetricsCountRevocationsAfterCommit(t *testing.T) {
 			}
 			rollback := errors.New("rolled back")
 			err := s.d.InTransaction(ctx, func(ctx context.Context) error {
-				if err := s.s.RevokeJTI(ctx, "e", "user?id=2", tokenresource.ReasonSignedOut); err != nil {
+				if err := s.s.RevokeJTI(ctx, "e", "user?id=2", revocation.SignedOut); err != nil {
 					return err
 				}
 				return rollback
@@ -86,7 +87,7 @@ func TestMetricsCountRevocationsAfterCommit(t *testing.T) {
 				t.Fatal(err)
 			}
 			// c and d: a and b are revoked already.
-			if n, err := s.s.RevokeAllForSubject(ctx, "user?id=1", tokenresource.ReasonLogOutEverywhere, tokenresource.RevokeAllOptions{}); err != nil || n != 2 {
+			if n, err := s.s.RevokeAllForSubject(ctx, "user?id=1", revocation.LogOutEverywhere, tokenresource.RevokeAllOptions{}); err != nil || n != 2 {
 				t.Fatalf("RevokeAllForSubject = %d, %v; want 2", n, err)
 			}
 
@@ -166,7 +167,7 @@ func TestMetricsExpungeAndErrors(t *testing.T) {
 			if _, err := s.s.Check(ctx, []string{"live"}, false); err == nil {
 				t.Fatal("Check with the database closed succeeded")
 			}
-			if err := s.s.RevokeJTI(ctx, "live", "user?id=1", tokenresource.ReasonRevoked); err == nil {
+			if err := s.s.RevokeJTI(ctx, "live", "user?id=1", revocation.Revoked); err == nil {
 				t.Fatal("RevokeJTI with the database closed succeeded")
 			}
 			if err := s.s.StoreToken(ctx, tokenresource.Fields{JTI: "new", Subject: "user?id=1", Purpose: tokenresource.PurposeUser, ExpiresAt: hour()}); err == nil {
@@ -211,7 +212,7 @@ func TestMetricsOnePerBuild(t *testing.T) {
 	}
 	ctx := context.Background()
 	s.put(t, "a", "user?id=1", tokenresource.PurposeUser, hour())
-	if err := again.RevokeJTI(ctx, "a", "user?id=1", tokenresource.ReasonSignedOut); err != nil {
+	if err := again.RevokeJTI(ctx, "a", "user?id=1", revocation.SignedOut); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := again.IsRevoked(ctx, "a"); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // TestRevokeStoredToken: revoke_token rewrites the stored row to a
@@ -38,7 +39,7 @@ func TestRevokeStoredToken(t *testing.T) {
 			if !row.Revoked() {
 				t.Error("Revoked() is false")
 			}
-			want := []revocation{{"revoke_stored", "a", "user?id=1", "revocation", tokenresource.ReasonSignedOut}}
+			want := []revoked{{"revoke_stored", "a", "user?id=1", "revocation", revocation.SignedOut}}
 			if got := s.rec.revocations(t); !reflect.DeepEqual(got, want) {
 				t.Errorf("notifications %+v, want %+v", got, want)
 			}
@@ -60,7 +61,7 @@ func TestRevokeUnstoredToken(t *testing.T) {
 			s := newStore(t, db, tokenresource.Token{})
 			ctx := context.Background()
 			exp := hour()
-			if err := s.s.Revoke(ctx, signed(t, "u", "user?id=7", exp), tokenresource.ReasonSignedOut); err != nil {
+			if err := s.s.Revoke(ctx, signed(t, "u", "user?id=7", exp), revocation.SignedOut); err != nil {
 				t.Fatalf("Revoke: %v", err)
 			}
 			row := s.row(t, "u")
@@ -70,7 +71,7 @@ func TestRevokeUnstoredToken(t *testing.T) {
 			if row.Purpose != tokenresource.PurposeRevocation || row.Subject != "user?id=7" || !row.ExpiresAt.Equal(exp) {
 				t.Errorf("revocation row %+v", row.Fields)
 			}
-			want := []revocation{{"store_revocation", "u", "user?id=7", "revocation", tokenresource.ReasonSignedOut}}
+			want := []revoked{{"store_revocation", "u", "user?id=7", "revocation", revocation.SignedOut}}
 			if got := s.rec.revocations(t); !reflect.DeepEqual(got, want) {
 				t.Errorf("notifications %+v, want %+v", got, want)
 			}
@@ -95,7 +96,7 @@ func TestRevokeJTI(t *testing.T) {
 			if _, err := s.d.Run(ctx, s.tokens, "revoke_jti", resource.Input{"jti": "stored", "subject": "user?id=1", "reason": "revoked"}); err != nil {
 				t.Fatalf("revoke_jti: %v", err)
 			}
-			if err := s.s.RevokeJTI(ctx, "unstored", "user?id=2", tokenresource.ReasonLogOutEverywhere); err != nil {
+			if err := s.s.RevokeJTI(ctx, "unstored", "user?id=2", revocation.LogOutEverywhere); err != nil {
 				t.Fatalf("RevokeJTI: %v", err)
 			}
 			if row := s.row(t, "stored"); row.Purpose != "revocation" || !row.ExpiresAt.Equal(exp) {
@@ -105,9 +106,9 @@ func TestRevokeJTI(t *testing.T) {
 			if row == nil || row.Purpose != "revocation" || row.Subject != "user?id=2" || row.ExpiresAt.Year() != 9999 {
 				t.Fatalf("unstored revocation row %+v", row)
 			}
-			want := []revocation{
-				{"revoke_stored", "stored", "user?id=1", "revocation", tokenresource.ReasonRevoked},
-				{"store_revocation", "unstored", "user?id=2", "revocation", tokenresource.ReasonLogOutEverywhere},
+			want := []revoked{
+				{"revoke_stored", "stored", "user?id=1", "revocation", revocation.Revoked},
+				{"store_revocation", "unstored", "user?id=2", "revocation", revocation.LogOutEverywhere},
 			}
 			if got := s.rec.revocations(t); !reflect.DeepEqual(got, want) {
 				t.Errorf("notifications %+v, want %+v", got, want)
@@ -117,7 +118,7 @@ func TestRevokeJTI(t *testing.T) {
 			if _, err := s.d.Run(ctx, s.tokens, "revoke_jti", resource.Input{"jti": "third", "subject": "user?id=3"}); err != nil {
 				t.Fatal(err)
 			}
-			if got := s.rec.revocations(t); len(got) != 1 || got[0].Reason != tokenresource.ReasonRevoked {
+			if got := s.rec.revocations(t); len(got) != 1 || got[0].Reason != revocation.Revoked {
 				t.Errorf("default reason: %+v", got)
 			}
 		})
@@ -130,13 +131,13 @@ func TestRevokeRefusesBadInput(t *testing.T) {
 	s := newStore(t, "sqlite", tokenresource.Token{})
 	ctx := context.Background()
 	for _, tok := range []string{"garbage", "a.b.c", signed(t, "", "user?id=1", hour()), signed(t, "j", "", hour())} {
-		err := s.s.Revoke(ctx, tok, tokenresource.ReasonRevoked)
+		err := s.s.Revoke(ctx, tok, revocation.Revoked)
 		var ve *resource.ValidationError
 		if !errors.As(err, &ve) || ve.Field != "token" {
 			t.Errorf("Revoke(%q) = %v, want a validation error on token", tok, err)
 		}
 	}
-	if err := s.s.RevokeJTI(ctx, "", "user?id=1", tokenresource.ReasonRevoked); !errors.Is(err, resource.ErrInvalid) {
+	if err := s.s.RevokeJTI(ctx, "", "user?id=1", revocation.Revoked); !errors.Is(err, resource.ErrInvalid) {
 		t.Errorf("RevokeJTI without jti = %v, want ErrInvalid", err)
 	}
 	if s.count(t) != 0 || len(s.rec.All()) != 0 {
@@ -156,10 +157,10 @@ func TestRevokeTwice(t *testing.T) {
 			s.rec.Reset()
 			revokes := map[string]func(jti string) error{
 				"Revoke": func(jti string) error {
-					return s.s.Revoke(ctx, signed(t, jti, "user?id=1", exp), tokenresource.ReasonSignedOut)
+					return s.s.Revoke(ctx, signed(t, jti, "user?id=1", exp), revocation.SignedOut)
 				},
 				"RevokeJTI": func(jti string) error {
-					return s.s.RevokeJTI(ctx, jti, "user?id=1", tokenresource.ReasonRevoked)
+					return s.s.RevokeJTI(ctx, jti, "user?id=1", revocation.Revoked)
 				},
 			}
 			for _, jti := range []string{"stored", "unstored"} {
@@ -216,9 +217,9 @@ func TestRevokeConcurrently(t *testing.T) {
 							defer wg.Done()
 							start.Wait()
 							if i%2 == 0 {
-								errs[i] = s.s.Revoke(ctx, tok, tokenresource.ReasonSignedOut)
+								errs[i] = s.s.Revoke(ctx, tok, revocation.SignedOut)
 							} else {
-								errs[i] = s.s.RevokeJTI(ctx, jti, "user?id=1", tokenresource.ReasonSignedOut)
+								errs[i] = s.s.RevokeJTI(ctx, jti, "user?id=1", revocation.SignedOut)
 							}
 						}()
 					}
@@ -266,13 +267,13 @@ func TestRevokeAllForSubject(t *testing.T) {
 			s.put(t, "a2", "user?id=a2", "user", hour())
 			// A token revoked already is not revoked (nor notified) again.
 			s.put(t, "a-revoked", "user?id=a", "user", hour())
-			if err := s.s.RevokeJTI(ctx, "a-revoked", "user?id=a", tokenresource.ReasonSignedOut); err != nil {
+			if err := s.s.RevokeJTI(ctx, "a-revoked", "user?id=a", revocation.SignedOut); err != nil {
 				t.Fatal(err)
 			}
 			s.rec.Reset()
 
 			statements := countStatements(s)
-			got, err := s.s.RevokeAllForSubject(ctx, "user?id=a", tokenresource.ReasonLogOutEverywhere, tokenresource.RevokeAllOptions{})
+			got, err := s.s.RevokeAllForSubject(ctx, "user?id=a", revocation.LogOutEverywhere, tokenresource.RevokeAllOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -289,7 +290,7 @@ func TestRevokeAllForSubject(t *testing.T) {
 			var jtis []string
 			for _, r := range revs {
 				jtis = append(jtis, r.JTI)
-				if r.Reason != tokenresource.ReasonLogOutEverywhere || r.Subject != "user?id=a" || r.Purpose != "revocation" || r.Action != "revoke_stored" {
+				if r.Reason != revocation.LogOutEverywhere || r.Subject != "user?id=a" || r.Purpose != "revocation" || r.Action != "revoke_stored" {
 					t.Errorf("notification %+v", r)
 				}
 			}
@@ -312,7 +313,7 @@ func TestRevokeAllForSubject(t *testing.T) {
 			}
 			// Nothing left to revoke.
 			s.rec.Reset()
-			if got, err := s.s.RevokeAllForSubject(ctx, "user?id=a", tokenresource.ReasonLogOutEverywhere, tokenresource.RevokeAllOptions{}); err != nil || got != 0 {
+			if got, err := s.s.RevokeAllForSubject(ctx, "user?id=a", revocation.LogOutEverywhere, tokenresource.RevokeAllOptions{}); err != nil || got != 0 {
 				t.Errorf("second RevokeAllForSubject = %d, %v; want 0", got, err)
 			}
 			if len(s.rec.revocations(t)) != 0 {
@@ -348,11 +349,11 @@ func TestRevokeAllForSubjectPurposes(t *testing.T) {
 					s.put(t, fmt.Sprintf("t%d", i), "user?id=1", p, hour())
 					s.put(t, fmt.Sprintf("other%d", i), "user?id=2", p, hour())
 				}
-				if err := s.s.RevokeJTI(ctx, "gone", "user?id=1", tokenresource.ReasonSignedOut); err != nil {
+				if err := s.s.RevokeJTI(ctx, "gone", "user?id=1", revocation.SignedOut); err != nil {
 					t.Fatal(err)
 				}
 				s.rec.Reset()
-				n, err := s.s.RevokeAllForSubject(ctx, "user?id=1", tokenresource.ReasonRevoked, c.opts)
+				n, err := s.s.RevokeAllForSubject(ctx, "user?id=1", revocation.Revoked, c.opts)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -389,7 +390,7 @@ func TestRevokeAllStoredForSubjectAction(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("revoke_all_stored_for_subject = %d, %v; want 1", n, err)
 	}
-	want := []revocation{{"revoke_stored", "a", "user?id=1", "revocation", tokenresource.ReasonPasswordChanged}}
+	want := []revoked{{"revoke_stored", "a", "user?id=1", "revocation", revocation.PasswordChanged}}
 	if got := s.rec.revocations(t); !reflect.DeepEqual(got, want) {
 		t.Errorf("notifications %+v, want %+v", got, want)
 	}
@@ -410,10 +411,10 @@ func TestRevocationRollsBack(t *testing.T) {
 			s.rec.Reset()
 			boom := errors.New("boom")
 			err := s.d.InTransaction(ctx, func(ctx context.Context) error {
-				if _, err := s.s.RevokeAllForSubject(ctx, "user?id=1", tokenresource.ReasonLogOutEverywhere, tokenresource.RevokeAllOptions{}); err != nil {
+				if _, err := s.s.RevokeAllForSubject(ctx, "user?id=1", revocation.LogOutEverywhere, tokenresource.RevokeAllOptions{}); err != nil {
 					return err
 				}
-				if err := s.s.RevokeJTI(ctx, "c", "user?id=1", tokenresource.ReasonRevoked); err != nil {
+				if err := s.s.RevokeJTI(ctx, "c", "user?id=1", revocation.Revoked); err != nil {
 					return err
 				}
 				// Inside the transaction the revocation is seen.
@@ -499,7 +500,7 @@ func TestEmptyReasonIsRevoked(t *testing.T) {
 		t.Fatalf("notifications %+v", revs)
 	}
 	for _, r := range revs {
-		if r.Reason != tokenresource.ReasonRevoked {
+		if r.Reason != revocation.Revoked {
 			t.Errorf("%s revoked with reason %q, want revoked", r.JTI, r.Reason)
 		}
 	}

@@ -12,10 +12,8 @@ var Schema = dsl.Bind[Token](&dsl.Section{
 	GoType: "tokenresource.Token",
 	Doc:    "Makes a resource the token store: every issued token (with store-all) and every revocation is a row keyed by jti.",
 	Options: []dsl.Option{
-		{Name: "endpoints", Field: "Endpoints", Kind: dsl.Code,
-			Doc: "Live endpoints told to disconnect the sessions of revoked tokens (by the token revocation notifier, extensions/tokenresource/tokenrevocation). Default: none."},
 		{Name: "live_socket_id_template", Field: "LiveSocketIDTemplate", Kind: dsl.Code,
-			Doc: "Makes a live socket id from a token's SocketID; required when endpoints are set."},
+			Doc: "Makes a live socket id from a token's SocketID; required when live endpoints are attached to the domain (Domain.Attach; the token revocation notifier, extensions/tokenresource/tokenrevocation, closes their sockets)."},
 		{Name: "expunge_interval", Field: "ExpungeInterval", Kind: dsl.Duration, Default: DefaultExpungeInterval,
 			Doc: "How often Store.Start removes expired rows.", Rules: "gt=0", Fix: "use a positive duration, or leave it out for 12h"},
 	},
@@ -39,7 +37,6 @@ var Schema = dsl.Bind[Token](&dsl.Section{
 		},
 	}},
 	GoExample: `tokenresource.Token{
-	Endpoints:            []tokenresource.Endpoint{endpoint},
 	LiveSocketIDTemplate: func(s tokenresource.SocketID) string { return "users_sessions:" + s.JTI },
 	ExpungeInterval:      time.Hour,
 }`,

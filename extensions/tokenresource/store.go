@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // ErrAlreadyRevoked is returned when a token or jti to revoke is revoked
@@ -73,14 +74,14 @@ func (s *Store) Get(ctx context.Context, jti, purpose string) (*Fields, error) {
 // Revoke revokes a token (a JWT string) for reason: its stored row, or a
 // new revocation row when it was not stored. A second revoke of the same
 // token fails with ErrAlreadyRevoked.
-func (s *Store) Revoke(ctx context.Context, token string, reason Reason) error {
+func (s *Store) Revoke(ctx context.Context, token string, reason revocation.Reason) error {
 	_, err := resource.CallView[any](ctx, s.domain, s.views.revokeToken, revokeTokenInput{Token: token, Reason: string(reason)})
 	s.metrics.failed(opRevoke, err)
 	return err
 }
 
 // RevokeJTI revokes a token by jti and subject.
-func (s *Store) RevokeJTI(ctx context.Context, jti, subject string, reason Reason) error {
+func (s *Store) RevokeJTI(ctx context.Context, jti, subject string, reason revocation.Reason) error {
 	_, err := resource.CallView[any](ctx, s.domain, s.views.revokeJTI, revokeJTIInput{JTI: jti, Subject: subject, Reason: string(reason)})
 	s.metrics.failed(opRevoke, err)
 	return err
@@ -96,7 +97,7 @@ type RevokeAllOptions struct {
 
 // RevokeAllForSubject revokes every stored token of subject in one
 // statement and returns how many it revoked; each sends a notification.
-func (s *Store) RevokeAllForSubject(ctx context.Context, subject string, reason Reason, opts RevokeAllOptions) (int, error) {
+func (s *Store) RevokeAllForSubject(ctx context.Context, subject string, reason revocation.Reason, opts RevokeAllOptions) (int, error) {
 	n, err := resource.CallView[int](ctx, s.domain, s.views.revokeAll, revokeAllInput{
 		Subject: subject, Reason: string(reason), IncludePurposes: opts.IncludePurposes, ExcludePurposes: opts.ExcludePurposes})
 	s.metrics.failed(opRevoke, err)
@@ -114,7 +115,7 @@ func (s *Store) IsRevoked(ctx context.Context, jti string) (bool, error) {
 }
 
 // ExpungeExpired removes every expired row in one statement and returns
-// how many; each sends a notification with ReasonExpired.
+// how many; each sends a notification with revocation.Expired.
 func (s *Store) ExpungeExpired(ctx context.Context) (int, error) {
 	rows, err := s.views.expungeExpired.DestroyAll(ctx, s.domain, resource.Le("expires_at", time.Now().UTC()), resource.NoInput{})
 	s.metrics.expungeRuns.Inc()
@@ -143,7 +144,7 @@ func (s *Store) ExpiredJTIs(ctx context.Context, now time.Time) ([]string, error
 
 // ExpungeJTIs removes the rows of jtis that expired at or before now, in
 // one statement, and returns how many it removed; each sends a
-// notification with ReasonExpired. Unlike ExpungeExpired it is not
+// notification with revocation.Expired. Unlike ExpungeExpired it is not
 // counted in kiln_tokens_expunge_runs_total.
 func (s *Store) ExpungeJTIs(ctx context.Context, jtis []string, now time.Time) (int, error) {
 	rows, err := s.views.expungeExpired.DestroyAll(ctx, s.domain, resource.And{resource.In("jti", jtis), resource.Le("expires_at", now)}, resource.NoInput{})

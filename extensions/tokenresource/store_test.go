@@ -11,6 +11,7 @@ import (
 
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // TestStoreToken stores rows through the action and through the Go API and
@@ -114,10 +115,10 @@ func TestIsRevoked(t *testing.T) {
 					t.Errorf("IsRevoked(%s) = %v, %v; want false", jti, revoked, err)
 				}
 			}
-			if err := s.s.RevokeJTI(ctx, "a", "user?id=1", tokenresource.ReasonSignedOut); err != nil {
+			if err := s.s.RevokeJTI(ctx, "a", "user?id=1", revocation.SignedOut); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.s.RevokeJTI(ctx, "unknown", "user?id=1", tokenresource.ReasonRevoked); err != nil {
+			if err := s.s.RevokeJTI(ctx, "unknown", "user?id=1", revocation.Revoked); err != nil {
 				t.Fatal(err)
 			}
 			for _, jti := range []string{"a", "unknown"} {
@@ -224,13 +225,13 @@ func TestConfigurableActionNames(t *testing.T) {
 	if _, err := s.s.Get(ctx, "a", ""); err != nil {
 		t.Error(err)
 	}
-	if err := s.s.Revoke(ctx, signed(t, "a", "user?id=1", hour()), tokenresource.ReasonSignedOut); err != nil {
+	if err := s.s.Revoke(ctx, signed(t, "a", "user?id=1", hour()), revocation.SignedOut); err != nil {
 		t.Error(err)
 	}
-	if err := s.s.RevokeJTI(ctx, "x", "user?id=1", tokenresource.ReasonRevoked); err != nil {
+	if err := s.s.RevokeJTI(ctx, "x", "user?id=1", revocation.Revoked); err != nil {
 		t.Error(err)
 	}
-	if n, err := s.s.RevokeAllForSubject(ctx, "user?id=1", tokenresource.ReasonLogOutEverywhere, tokenresource.RevokeAllOptions{}); err != nil || n != 1 {
+	if n, err := s.s.RevokeAllForSubject(ctx, "user?id=1", revocation.LogOutEverywhere, tokenresource.RevokeAllOptions{}); err != nil || n != 1 {
 		t.Errorf("RevokeAllForSubject = %d, %v; want 1", n, err)
 	}
 	if revoked, err := s.s.IsRevoked(ctx, "b"); err != nil || !revoked {
@@ -257,12 +258,12 @@ func TestConfigurableActionNames(t *testing.T) {
 	if n, err := s.s.ExpungeExpired(ctx); err != nil || n != 1 {
 		t.Errorf("ExpungeExpired = %d, %v; want 1", n, err)
 	}
-	want := []revocation{
-		{"mark_dead", "a", "user?id=1", "revocation", tokenresource.ReasonSignedOut},
-		{"record_dead", "x", "user?id=1", "revocation", tokenresource.ReasonRevoked},
-		{"mark_dead", "b", "user?id=1", "revocation", tokenresource.ReasonLogOutEverywhere},
-		{"sweep", "d", "user?id=2", "user", tokenresource.ReasonExpired},
-		{"sweep", "c", "user?id=2", "user", tokenresource.ReasonExpired},
+	want := []revoked{
+		{"mark_dead", "a", "user?id=1", "revocation", revocation.SignedOut},
+		{"record_dead", "x", "user?id=1", "revocation", revocation.Revoked},
+		{"mark_dead", "b", "user?id=1", "revocation", revocation.LogOutEverywhere},
+		{"sweep", "d", "user?id=2", "user", revocation.Expired},
+		{"sweep", "c", "user?id=2", "user", revocation.Expired},
 	}
 	if got := s.rec.revocations(t); !reflect.DeepEqual(got, want) {
 		t.Errorf("notifications\n%+v\nwant\n%+v", got, want)
@@ -304,7 +305,7 @@ func TestStoreCheck(t *testing.T) {
 			s.put(t, "live", "user?id=1", "user", hour())
 			s.put(t, "old", "user?id=1", "user", past())
 			s.put(t, "gone", "user?id=1", "user", hour())
-			if err := s.s.RevokeJTI(ctx, "gone", "user?id=1", tokenresource.ReasonSignedOut); err != nil {
+			if err := s.s.RevokeJTI(ctx, "gone", "user?id=1", revocation.SignedOut); err != nil {
 				t.Fatal(err)
 			}
 			jtis := []string{"live", "old", "gone", "unknown"}
@@ -316,7 +317,7 @@ func TestStoreCheck(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := map[string]tokenresource.Reason{"old": tokenresource.ReasonExpired, "gone": tokenresource.ReasonRevoked}
+			want := map[string]revocation.Reason{"old": revocation.Expired, "gone": revocation.Revoked}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("Check without presence = %v, want %v", got, want)
 			}
@@ -324,7 +325,7 @@ func TestStoreCheck(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, live := got["live"]; live || got["unknown"] != tokenresource.ReasonRevoked || got["filler-502"] != tokenresource.ReasonRevoked || len(got) != len(jtis)-1 {
+			if _, live := got["live"]; live || got["unknown"] != revocation.Revoked || got["filler-502"] != revocation.Revoked || len(got) != len(jtis)-1 {
 				t.Errorf("Check with presence: %d entries, live %v, unknown %q", len(got), got["live"], got["unknown"])
 			}
 		})

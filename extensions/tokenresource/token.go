@@ -9,6 +9,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // DefaultExpungeInterval is how often the expunger removes expired rows when
@@ -20,18 +21,19 @@ const DefaultExpungeInterval = 12 * time.Hour
 //	var Tokens = resource.New[Token]("token",
 //		resource.Table("tokens"),
 //		tokenresource.Token{
-//			Endpoints:            []tokenresource.Endpoint{endpoint},
 //			LiveSocketIDTemplate: func(s tokenresource.SocketID) string { return "users_sessions:" + s.JTI },
 //		},
 //	)
+//
+// The live endpoints that close revoked tokens' sessions are no part of the
+// declaration: they are attached to the built domain (Domain.Attach) and
+// found by the token revocation notifier (extensions/tokenresource/tokenrevocation).
 type Token struct {
-	// Endpoints is the endpoints option. Live endpoints told to disconnect
-	// the sessions of revoked tokens (by the token revocation notifier,
-	// extensions/tokenresource/tokenrevocation). Default: none.
-	Endpoints []Endpoint
 	// LiveSocketIDTemplate is the live_socket_id_template option. Makes a
-	// live socket id from a token's SocketID; required when endpoints are
-	// set.
+	// live socket id from a token's SocketID; required when live endpoints
+	// are attached to the domain (Domain.Attach; the token revocation
+	// notifier, extensions/tokenresource/tokenrevocation, closes their
+	// sockets).
 	LiveSocketIDTemplate func(SocketID) string
 	// ExpungeInterval is the expunge_interval option. How often Store.Start
 	// removes expired rows. Rules: gt=0. Default: 12h.
@@ -134,7 +136,7 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 	v := &views{}
 	jtiArg := resource.Argument{Name: "jti", Validate: "required"}
 	subjectArg := resource.Argument{Name: "subject", Validate: "required"}
-	reasonArg := resource.Argument{Name: "reason", Default: string(ReasonRevoked)}
+	reasonArg := resource.Argument{Name: "reason", Default: string(revocation.Revoked)}
 
 	v.storeToken = resource.NewView[Record, storeTokenInput](resource.Create{
 		Name:        n.StoreToken,
@@ -260,7 +262,7 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 		Name:        n.ExpungeExpired,
 		Description: "Removes expired rows (run in bulk with a filter on expires_at); notifies each with reason expired.",
 		Changes: []resource.Change{{Name: "expired", Before: func(_ context.Context, cs *resource.AnyChangeset) error {
-			cs.SetMetadata(ReasonKey, ReasonExpired)
+			cs.SetMetadata(ReasonKey, revocation.Expired)
 			return nil
 		}}},
 		Notifiers: []resource.Notifier{resource.NotifierFunc(m.countExpunged)},
@@ -316,15 +318,6 @@ func (t Token) Verify(_ *resource.BuildContext, d *resource.Declaration) {
 		}
 	}
 	d.Check(Schema, t.Config(), "token")
-	if len(t.Endpoints) > 0 && t.LiveSocketIDTemplate == nil {
-		d.Problem(loc, []string{"token", "live_socket_id_template"}, "endpoints are set but there is no live socket id template",
-			`add LiveSocketIDTemplate: func(s tokenresource.SocketID) string { return "users_sessions:" + s.JTI }`)
-	}
-	for i, e := range t.Endpoints {
-		if e == nil {
-			d.Problem(loc, []string{"token", "endpoints", fmt.Sprint(i)}, "is nil", "remove it or pass the live endpoint")
-		}
-	}
 	n := t.Actions.withDefaults()
 	wantTypes := map[string]resource.ActionType{
 		n.StoreToken: resource.CreateAction, n.GetToken: resource.ReadAction, n.RevokeToken: resource.GenericAction,
@@ -342,12 +335,12 @@ func (t Token) Verify(_ *resource.BuildContext, d *resource.Declaration) {
 }
 
 // reasonOf is the reason argument; an empty one (the Go API passes its
-// reason through, given or not) is ReasonRevoked, the argument's default.
-func reasonOf(cs *resource.AnyChangeset) Reason {
+// reason through, given or not) is revocation.Revoked, the argument's default.
+func reasonOf(cs *resource.AnyChangeset) revocation.Reason {
 	if r := resource.Arg[string](cs, "reason"); r != "" {
-		return Reason(r)
+		return revocation.Reason(r)
 	}
-	return ReasonRevoked
+	return revocation.Revoked
 }
 
 // embedsFields reports whether the record type embeds Fields.

@@ -42,7 +42,7 @@ type getTokenInput struct {
 }
 
 // revokeTokenInput is revoke_token's: the JWT and why it is revoked. An
-// empty reason is ReasonRevoked, as in every input below.
+// empty reason is revocation.Revoked, as in every input below.
 type revokeTokenInput struct {
 	Token  string `kiln:"token,sensitive"`
 	Reason string `kiln:"reason"`

@@ -11,8 +11,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/kiln-go/kiln/extensions/authentication/logouteverywhere"
 	"github.com/kiln-go/kiln/extensions/authentication"
+	"github.com/kiln-go/kiln/extensions/authentication/logouteverywhere"
 	"github.com/kiln-go/kiln/extensions/authentication/password"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/testdb"
@@ -70,9 +70,9 @@ func (m *Mailbox) Last(email string) string {
 
 // Options adjust the declarations.
 type Options struct {
-	// Endpoints and Template go to the token section.
-	Endpoints []tokenresource.Endpoint
-	Template  func(tokenresource.SocketID) string
+	// Template goes to the token section; the live endpoints are attached
+	// to the built domain (Domain.Attach).
+	Template func(tokenresource.SocketID) string
 	// TokenNotifiers are resource notifiers of the token store.
 	TokenNotifiers []resource.Notifier
 	// Mailbox receives reset tokens; one is made when nil.
@@ -96,7 +96,7 @@ type Accounts struct {
 func Declare(o Options) (*resource.Resource[User], *resource.Resource[Token]) {
 	tokens := resource.New[Token]("token",
 		resource.Table("tokens"),
-		tokenresource.Token{Endpoints: o.Endpoints, LiveSocketIDTemplate: o.Template},
+		tokenresource.Token{LiveSocketIDTemplate: o.Template},
 		resource.Notifiers(o.TokenNotifiers...),
 	)
 	users := resource.New[User]("user",

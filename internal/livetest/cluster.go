@@ -8,14 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-go/kiln/extensions/authentication/logouteverywhere"
 	"github.com/kiln-go/kiln/extensions/authentication"
+	"github.com/kiln-go/kiln/extensions/authentication/logouteverywhere"
 	"github.com/kiln-go/kiln/extensions/authentication/password"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
+	"github.com/kiln-go/kiln/extensions/tokenresource/tokenrevocation"
 	"github.com/kiln-go/kiln/internal/accountstest"
 	"github.com/kiln-go/kiln/internal/testdb"
 	"github.com/kiln-go/kiln/live"
-	"github.com/kiln-go/kiln/extensions/tokenresource/tokenrevocation"
 	"github.com/kiln-go/kiln/resource"
 	"github.com/kiln-go/kiln/resource/bunlayer"
 	"github.com/kiln-go/kiln/web"
@@ -77,24 +77,13 @@ type Node struct {
 func NewNode(t testing.TB, db *Shared, o NodeOptions) *Node {
 	t.Helper()
 	ctx := context.Background()
-	opts := append([]live.Option{}, o.EndpointOptions...)
-	if o.PubSub != nil {
-		opts = append(opts, live.WithPubSub(o.PubSub))
-	}
-	if o.SweepInterval > 0 {
-		opts = append(opts, live.WithSweepInterval(o.SweepInterval))
-	}
-	ep, err := live.New(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
 	layer, err := bunlayer.Open(ctx, db.URL)
 	if err != nil {
 		t.Fatalf("livetest: open the shared database: %v", err)
 	}
 	t.Cleanup(func() { layer.Close() })
 	mailbox := &accountstest.Mailbox{}
-	users, tokens := declareNode(ep, mailbox, o)
+	users, tokens := declareNode(mailbox, o)
 	d, err := resource.NewDomain("accounts", users, tokens).Build(ctx, layer)
 	if err != nil {
 		t.Fatalf("livetest: build: %v", err)
@@ -112,9 +101,19 @@ func NewNode(t testing.TB, db *Shared, o NodeOptions) *Node {
 		t.Fatal(err)
 	}
 	wb := web.New(acc.Auth, sessions, o.WebOptions...)
-	ep.SetAuthenticator(wb.LiveAuthenticator())
+	opts := append([]live.Option{live.WithAuthenticator(wb.LiveAuthenticator())}, o.EndpointOptions...)
+	if o.PubSub != nil {
+		opts = append(opts, live.WithPubSub(o.PubSub))
+	}
 	if o.SweepInterval > 0 {
-		ep.SetChecker(wb.SessionChecker())
+		opts = append(opts, live.WithSafetyNet(wb.SessionChecker(), o.SweepInterval))
+	}
+	ep, err := live.New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Attach(ep); err != nil {
+		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	routes := wb.Routes()
@@ -140,8 +139,8 @@ func (n *Node) Stop() {
 }
 
 // declareNode declares the accounts of accountstest.Declare, with the
-// node's endpoint, the harness's template and the node's secrets.
-func declareNode(ep *live.Endpoint, mailbox *accountstest.Mailbox, o NodeOptions) (*resource.Resource[accountstest.User], *resource.Resource[accountstest.Token]) {
+// harness's template and the node's secrets.
+func declareNode(mailbox *accountstest.Mailbox, o NodeOptions) (*resource.Resource[accountstest.User], *resource.Resource[accountstest.Token]) {
 	secret := o.SigningSecret
 	if secret == "" {
 		secret = accountstest.Secret
@@ -152,7 +151,7 @@ func declareNode(ep *live.Endpoint, mailbox *accountstest.Mailbox, o NodeOptions
 	}
 	tokens := resource.New[accountstest.Token]("token",
 		resource.Table("tokens"),
-		tokenresource.Token{Endpoints: []tokenresource.Endpoint{ep}, LiveSocketIDTemplate: Template},
+		tokenresource.Token{LiveSocketIDTemplate: Template},
 		resource.Notifiers(append(append([]resource.Notifier{}, o.TokenNotifiers...), tokenrevocation.Notifier{})...),
 	)
 	users := resource.New[accountstest.User]("user",

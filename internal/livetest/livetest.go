@@ -21,9 +21,9 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/kiln-go/kiln/extensions/tokenresource"
+	"github.com/kiln-go/kiln/extensions/tokenresource/tokenrevocation"
 	"github.com/kiln-go/kiln/internal/accountstest"
 	"github.com/kiln-go/kiln/live"
-	"github.com/kiln-go/kiln/extensions/tokenresource/tokenrevocation"
 	"github.com/kiln-go/kiln/resource"
 	"github.com/kiln-go/kiln/web"
 )
@@ -62,25 +62,25 @@ type Options struct {
 	TokenNotifiers []resource.Notifier
 	// Mailbox receives reset tokens; one is made when nil.
 	Mailbox *accountstest.Mailbox
+	// Authenticator makes the endpoint's authenticator from the web glue;
+	// the glue's LiveAuthenticator when nil.
+	Authenticator func(w *web.Web) live.Authenticator
+	// Checker makes the endpoint's safety net checker from the web glue
+	// (live.WithChecker); none when nil. SessionChecker is the glue's.
+	Checker func(w *web.Web) live.Checker
 }
+
+// SessionChecker is the web glue's safety net checker, for Options.Checker.
+func SessionChecker(w *web.Web) live.Checker { return w.SessionChecker() }
 
 // New starts a harness on the named test database.
 func New(t testing.TB, db string, o Options) *Harness {
 	t.Helper()
-	opts := o.EndpointOptions
-	if o.PubSub != nil {
-		opts = append(opts, live.WithPubSub(o.PubSub))
-	}
-	ep, err := live.New(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
 	tmpl := o.Template
 	if tmpl == nil {
 		tmpl = Template
 	}
 	acc := accountstest.Build(t, db, accountstest.Options{
-		Endpoints:      []tokenresource.Endpoint{ep},
 		Template:       tmpl,
 		TokenNotifiers: append(append([]resource.Notifier{}, o.TokenNotifiers...), tokenrevocation.Notifier{}),
 		Mailbox:        o.Mailbox,
@@ -94,7 +94,24 @@ func New(t testing.TB, db string, o Options) *Harness {
 		t.Fatal(err)
 	}
 	wb := web.New(acc.Auth, sessions, o.WebOptions...)
-	ep.SetAuthenticator(wb.LiveAuthenticator())
+	var auth live.Authenticator = wb.LiveAuthenticator()
+	if o.Authenticator != nil {
+		auth = o.Authenticator(wb)
+	}
+	opts := append([]live.Option{live.WithAuthenticator(auth)}, o.EndpointOptions...)
+	if o.PubSub != nil {
+		opts = append(opts, live.WithPubSub(o.PubSub))
+	}
+	if o.Checker != nil {
+		opts = append(opts, live.WithChecker(o.Checker(wb)))
+	}
+	ep, err := live.New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := acc.Domain.Attach(ep); err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
 	routes := wb.Routes()
 	mux.Handle("/auth/", routes)

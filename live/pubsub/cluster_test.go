@@ -18,6 +18,7 @@ import (
 	"github.com/kiln-go/kiln/internal/livetest"
 	"github.com/kiln-go/kiln/internal/testdb"
 	"github.com/kiln-go/kiln/live"
+	"github.com/kiln-go/kiln/revocation"
 	"github.com/kiln-go/kiln/web"
 )
 
@@ -210,7 +211,7 @@ func TestSigningSecretRotation(t *testing.T) {
 	expectRefused(t, a, livetest.Bearer(newToken))
 	onB2 := b.MustDial(t, ctx, livetest.Bearer(newToken))
 
-	if _, err := a.Auth.Tokens().RevokeAllForSubject(ctx, a.SignIn(t, email).Claims.Subject, tokenresource.ReasonLogOutEverywhere, tokenresource.RevokeAllOptions{}); err != nil {
+	if _, err := a.Auth.Tokens().RevokeAllForSubject(ctx, a.SignIn(t, email).Claims.Subject, revocation.LogOutEverywhere, tokenresource.RevokeAllOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	expectClose(t, onB, short, live.CloseSignedOut, "signed out everywhere")
@@ -425,7 +426,7 @@ func TestSignInRacesRevocation(t *testing.T) {
 					// the sign-in itself.
 					<-signedInCh
 				}
-				_, revokeErr = a.Auth.Tokens().RevokeAllForSubject(ctx, subject, tokenresource.ReasonLogOutEverywhere,
+				_, revokeErr = a.Auth.Tokens().RevokeAllForSubject(ctx, subject, revocation.LogOutEverywhere,
 					tokenresource.RevokeAllOptions{ExcludePurposes: []string{tokenresource.PurposeRevocation}})
 			})
 			wg.Wait()

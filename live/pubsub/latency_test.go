@@ -15,6 +15,7 @@ import (
 	"github.com/kiln-go/kiln/internal/livetest"
 	"github.com/kiln-go/kiln/live"
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // commitClock is a notifier of node A's token store that notes when each
@@ -71,7 +72,7 @@ func BenchmarkCrossNodeDisconnect(b *testing.B) {
 					}
 				}()
 				b.StartTimer()
-				if err := a.Auth.Tokens().RevokeJTI(ctx, claims.JTI, claims.Subject, tokenresource.ReasonSignedOut); err != nil {
+				if err := a.Auth.Tokens().RevokeJTI(ctx, claims.JTI, claims.Subject, revocation.SignedOut); err != nil {
 					b.Fatal(err)
 				}
 				var at time.Time

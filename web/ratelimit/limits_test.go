@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/kiln-go/kiln/dsl"
+	"github.com/kiln-go/kiln/dsl/configfile"
 	"github.com/kiln-go/kiln/web/ratelimit"
 )
 
@@ -31,7 +32,7 @@ func TestLimitsDefaults(t *testing.T) {
 }
 
 func TestLimitsFromConfig(t *testing.T) {
-	f, err := dsl.LoadBytes("app.yaml", "yaml", []byte("rate_limits:\n  fail_open: true\n  sign_in_per_identity:\n    burst: 5\n    window: 30m\n"))
+	f, err := configfile.Parse("app.yaml", "yaml", []byte("rate_limits:\n  fail_open: true\n  sign_in_per_identity:\n    burst: 5\n    window: 30m\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +54,7 @@ func TestLimitsFromConfig(t *testing.T) {
 			"kiln/dsl: app.yaml:4: rate_limits.reset_request_per_address.burst: must be positive (-2); use a positive number of attempts\n" +
 				"kiln/dsl: app.yaml:3: rate_limits.reset_request_per_address.window: must be positive (0s); use a positive duration such as 15m"},
 	} {
-		bad, err := dsl.LoadBytes("app.yaml", "yaml", []byte(c.yaml))
+		bad, err := configfile.Parse("app.yaml", "yaml", []byte(c.yaml))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,8 +10,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/kiln-go/kiln/extensions/authentication/logouteverywhere"
 	"github.com/kiln-go/kiln/extensions/authentication"
+	"github.com/kiln-go/kiln/extensions/authentication/logouteverywhere"
 	"github.com/kiln-go/kiln/extensions/authentication/password"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/extensions/tokenresource/tokenrevocation"
@@ -68,8 +68,6 @@ func LiveSocketID(s tokenresource.SocketID) string { return "users_sessions:" + 
 
 // Config is what the resources need from the app that serves them.
 type Config struct {
-	// Endpoint is the live endpoint whose sockets a revocation closes.
-	Endpoint tokenresource.Endpoint
 	// SigningSecret signs tokens; PreviousSecrets still verify the tokens
 	// signed before a rotation.
 	SigningSecret   authentication.Secret
@@ -80,14 +78,14 @@ type Config struct {
 }
 
 // Declare declares the Token and User resources of the guide's complete
-// example: the token store with the live endpoint, its socket id template
-// and the revocation notifier; the user with stored tokens, the password
+// example: the token store with its socket id template and the
+// revocation notifier (the live endpoint it closes sockets on is attached
+// to the built domain: Domain.Attach); the user with stored tokens, the password
 // strategy on email and log out everywhere on password change.
 func Declare(c Config) (*resource.Resource[User], *resource.Resource[Token]) {
 	tokens := resource.New[Token]("token",
 		resource.Table("tokens"),
 		tokenresource.Token{
-			Endpoints:            []tokenresource.Endpoint{c.Endpoint},
 			LiveSocketIDTemplate: LiveSocketID,
 		},
 		resource.Notifiers(tokenrevocation.Notifier{}),

@@ -13,8 +13,8 @@ import (
 
 	"github.com/uptrace/bun"
 
-	"github.com/kiln-go/kiln/extensions/authentication/logouteverywhere"
 	"github.com/kiln-go/kiln/extensions/authentication"
+	"github.com/kiln-go/kiln/extensions/authentication/logouteverywhere"
 	"github.com/kiln-go/kiln/extensions/authentication/password"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/accountstest"
@@ -22,6 +22,7 @@ import (
 	"github.com/kiln-go/kiln/resource"
 	"github.com/kiln-go/kiln/resource/bunlayer"
 	"github.com/kiln-go/kiln/resource/notifiertest"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // databases are the databases every behaviour must hold on; PostgreSQL
@@ -65,8 +66,8 @@ func (r *recorder) onStore() <-chan struct{} {
 
 // revoked returns the sorted jtis notified with a reason, and the reasons
 // seen.
-func (r *recorder) revoked() (jtis []string, reasons map[tokenresource.Reason]int) {
-	reasons = map[tokenresource.Reason]int{}
+func (r *recorder) revoked() (jtis []string, reasons map[revocation.Reason]int) {
+	reasons = map[revocation.Reason]int{}
 	for _, n := range r.All() {
 		if reason, f, ok := tokenresource.RevocationOf(n); ok {
 			reasons[reason]++

@@ -19,6 +19,7 @@ import (
 	"github.com/kiln-go/kiln/extensions/authentication"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // LogOutEverywhere is the add-on. The zero value of every field takes the
@@ -112,7 +113,7 @@ func (l LogOutEverywhere) Transform(_ *resource.BuildContext, d *resource.Declar
 		Description: "Revokes every stored token of the user; each live session closes.",
 		Arguments:   []resource.Argument{{Name: l.ArgumentName, Type: reflect.PointerTo(d.Type), Validate: "required"}},
 		Run: func(ctx context.Context, cs *resource.AnyChangeset) (any, error) {
-			return l.revokeAll(ctx, cs, cs.Argument(l.ArgumentName), tokenresource.ReasonLogOutEverywhere)
+			return l.revokeAll(ctx, cs, cs.Argument(l.ArgumentName), revocation.LogOutEverywhere)
 		},
 	})
 	d.AddAction(l.action)
@@ -126,7 +127,7 @@ func (l LogOutEverywhere) Transform(_ *resource.BuildContext, d *resource.Declar
 				if cs.Bulk() || !cs.Changing(field) {
 					return nil
 				}
-				_, err := l.revokeAll(ctx, cs, cs.Old(), tokenresource.ReasonPasswordChanged)
+				_, err := l.revokeAll(ctx, cs, cs.Old(), revocation.PasswordChanged)
 				return err
 			},
 			// Bulk: revoke for each updated record.
@@ -134,7 +135,7 @@ func (l LogOutEverywhere) Transform(_ *resource.BuildContext, d *resource.Declar
 				if !cs.Bulk() || !cs.Changing(field) {
 					return nil
 				}
-				_, err := l.revokeAll(ctx, cs, rec, tokenresource.ReasonPasswordChanged)
+				_, err := l.revokeAll(ctx, cs, rec, revocation.PasswordChanged)
 				return err
 			},
 		})
@@ -142,7 +143,7 @@ func (l LogOutEverywhere) Transform(_ *resource.BuildContext, d *resource.Declar
 	return l
 }
 
-func (l LogOutEverywhere) revokeAll(ctx context.Context, cs *resource.AnyChangeset, user any, reason tokenresource.Reason) (int, error) {
+func (l LogOutEverywhere) revokeAll(ctx context.Context, cs *resource.AnyChangeset, user any, reason revocation.Reason) (int, error) {
 	auth, err := authentication.For(cs.Domain(), cs.ResourceRef())
 	if err != nil {
 		return 0, err

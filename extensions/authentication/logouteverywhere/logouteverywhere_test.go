@@ -9,12 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-go/kiln/extensions/authentication/logouteverywhere"
 	"github.com/kiln-go/kiln/extensions/authentication"
+	"github.com/kiln-go/kiln/extensions/authentication/logouteverywhere"
 	"github.com/kiln-go/kiln/extensions/authentication/password"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/accountstest"
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // TestLogOutEverywhere revokes every token of the user, each with one
@@ -36,7 +37,7 @@ func TestLogOutEverywhere(t *testing.T) {
 				t.Fatal(err)
 			}
 			// An already revoked one is not revoked again.
-			if err := e.auth.Tokens().Revoke(ctx, sessions[4].Token, tokenresource.ReasonSignedOut); err != nil {
+			if err := e.auth.Tokens().Revoke(ctx, sessions[4].Token, revocation.SignedOut); err != nil {
 				t.Fatal(err)
 			}
 			e.rec.Reset()
@@ -54,7 +55,7 @@ func TestLogOutEverywhere(t *testing.T) {
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("notified\n%v\nwant\n%v", got, want)
 			}
-			if !reflect.DeepEqual(reasons, map[tokenresource.Reason]int{tokenresource.ReasonLogOutEverywhere: len(want)}) {
+			if !reflect.DeepEqual(reasons, map[revocation.Reason]int{revocation.LogOutEverywhere: len(want)}) {
 				t.Errorf("reasons %v", reasons)
 			}
 			if e.rec.Len() != len(want)+1 {

@@ -7,12 +7,12 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/kiln-go/kiln/extensions/authentication/logouteverywhere"
 	"github.com/kiln-go/kiln/extensions/authentication"
+	"github.com/kiln-go/kiln/extensions/authentication/logouteverywhere"
 	"github.com/kiln-go/kiln/extensions/authentication/password"
-	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/accountstest"
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 var errBoom = errors.New("boom")
@@ -63,7 +63,7 @@ func TestApplyOnPasswordChange(t *testing.T) {
 			if want := jtis(sessions...); !reflect.DeepEqual(got, want) {
 				t.Errorf("notified %v, want %v", got, want)
 			}
-			if !reflect.DeepEqual(reasons, map[tokenresource.Reason]int{tokenresource.ReasonPasswordChanged: 3}) {
+			if !reflect.DeepEqual(reasons, map[revocation.Reason]int{revocation.PasswordChanged: 3}) {
 				t.Errorf("reasons %v", reasons)
 			}
 			for i, s := range sessions {
@@ -110,7 +110,7 @@ func TestApplyOnPasswordChangeBulk(t *testing.T) {
 			if want := jtis(ada, bob, bob2); !reflect.DeepEqual(got, want) {
 				t.Errorf("notified %v, want %v", got, want)
 			}
-			if reasons[tokenresource.ReasonPasswordChanged] != 3 || len(reasons) != 1 {
+			if reasons[revocation.PasswordChanged] != 3 || len(reasons) != 1 {
 				t.Errorf("reasons %v", reasons)
 			}
 			if !e.valid(eve.Token) || e.valid(ada.Token) || e.valid(bob2.Token) {

@@ -9,11 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-go/kiln/extensions/authentication/logouteverywhere"
 	"github.com/kiln-go/kiln/extensions/authentication"
+	"github.com/kiln-go/kiln/extensions/authentication/logouteverywhere"
 	"github.com/kiln-go/kiln/extensions/authentication/password"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/accountstest"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // TestNoSurvivorsOfRevokeAll: many sign-ins with the current password run
@@ -61,7 +62,7 @@ func TestNoSurvivorsOfRevokeAll(t *testing.T) {
 			if err != nil {
 				return "", err
 			}
-			_, err = e.auth.Tokens().RevokeAllForSubject(context.Background(), subject, tokenresource.ReasonRevoked, tokenresource.RevokeAllOptions{})
+			_, err = e.auth.Tokens().RevokeAllForSubject(context.Background(), subject, revocation.Revoked, tokenresource.RevokeAllOptions{})
 			return current, err
 		}},
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/kiln-go/kiln/resource"
 	"github.com/kiln-go/kiln/resource/bunlayer"
 	"github.com/kiln-go/kiln/resource/notifiertest"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // databases are the databases every behaviour must hold on; PostgreSQL
@@ -27,29 +28,29 @@ var concurrentDatabases = []string{"sqlite-file", "postgres"}
 
 const pw = "password123"
 
-// revocation is what a notification of the token store says.
-type revocation struct {
+// revoked is what a notification of the token store says.
+type revoked struct {
 	JTI     string
 	Subject string
-	Reason  tokenresource.Reason
+	Reason  revocation.Reason
 }
 
 // recorder keeps every notification of the token store.
 type recorder struct{ notifiertest.Recorder }
 
 // revocations returns the notifications that carry a reason.
-func (r *recorder) revocations() []revocation {
-	var out []revocation
+func (r *recorder) revocations() []revoked {
+	var out []revoked
 	for _, n := range r.All() {
 		if reason, f, ok := tokenresource.RevocationOf(n); ok {
-			out = append(out, revocation{JTI: f.JTI, Subject: f.Subject, Reason: reason})
+			out = append(out, revoked{JTI: f.JTI, Subject: f.Subject, Reason: reason})
 		}
 	}
 	return out
 }
 
 // byReason returns the sorted jtis notified with reason.
-func (r *recorder) byReason(reason tokenresource.Reason) []string {
+func (r *recorder) byReason(reason revocation.Reason) []string {
 	var jtis []string
 	for _, rv := range r.revocations() {
 		if rv.Reason == reason {

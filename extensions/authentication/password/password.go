@@ -34,6 +34,7 @@ import (
 	"github.com/kiln-go/kiln/extensions/authentication"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // PurposePasswordReset is the stored purpose of a reset token. The token
@@ -508,7 +509,7 @@ func (p Password) signInWithToken(ctx context.Context, cs *resource.AnyChangeset
 			return err
 		}
 		// One use: of two exchanges of one token, one revokes it.
-		if err := auth.Tokens().Revoke(ctx, token, tokenresource.ReasonRevoked); err != nil {
+		if err := auth.Tokens().Revoke(ctx, token, revocation.Revoked); err != nil {
 			return fmt.Errorf("%w: %v", authentication.ErrAuthenticationFailed, err)
 		}
 		session, sessionClaims, err = auth.Issue(ctx, rec, authentication.IssueOptions{ExtraData: extraData(cs)})
@@ -580,7 +581,7 @@ func (p Password) reset(ctx context.Context, cs *resource.AnyChangeset) (any, er
 			return cs.Invalid(ArgResetToken, "is invalid or expired")
 		}
 		// One use: of two resets with one token, one revokes it.
-		if err := auth.Tokens().Revoke(ctx, token, tokenresource.ReasonRevoked); err != nil {
+		if err := auth.Tokens().Revoke(ctx, token, revocation.Revoked); err != nil {
 			if errors.Is(err, tokenresource.ErrAlreadyRevoked) {
 				return cs.Invalid(ArgResetToken, "is invalid or expired")
 			}

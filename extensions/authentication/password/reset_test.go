@@ -12,8 +12,8 @@ import (
 
 	"github.com/kiln-go/kiln/extensions/authentication"
 	"github.com/kiln-go/kiln/extensions/authentication/password"
-	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/accountstest"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // TestResetFlow: request, refuse the reset token as a session, reset once,
@@ -85,10 +85,10 @@ func TestResetFlow(t *testing.T) {
 			}
 			want := []string{first.Claims.JTI, second.Claims.JTI}
 			slices.Sort(want)
-			if got := rec.byReason(tokenresource.ReasonPasswordChanged); !reflect.DeepEqual(got, want) {
+			if got := rec.byReason(revocation.PasswordChanged); !reflect.DeepEqual(got, want) {
 				t.Errorf("password_changed notifications for %v, want %v", got, want)
 			}
-			if got := rec.byReason(tokenresource.ReasonRevoked); !reflect.DeepEqual(got, []string{c.JTI}) {
+			if got := rec.byReason(revocation.Revoked); !reflect.DeepEqual(got, []string{c.JTI}) {
 				t.Errorf("revoked notifications for %v, want the reset token %s", got, c.JTI)
 			}
 			if n := len(rec.revocations()); n != 3 {
@@ -198,7 +198,7 @@ func TestChangePassword(t *testing.T) {
 			}
 			want := []string{first.Claims.JTI, second.Claims.JTI, third.Claims.JTI}
 			slices.Sort(want)
-			if got := rec.byReason(tokenresource.ReasonPasswordChanged); !reflect.DeepEqual(got, want) {
+			if got := rec.byReason(revocation.PasswordChanged); !reflect.DeepEqual(got, want) {
 				t.Errorf("password_changed notifications for %v, want %v", got, want)
 			}
 			if n := len(rec.revocations()); n != 3 {

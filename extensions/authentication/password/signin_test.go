@@ -16,6 +16,7 @@ import (
 	"github.com/kiln-go/kiln/internal/accountstest"
 	"github.com/kiln-go/kiln/internal/testdb"
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // TestSignIn: the right password signs in; a wrong password and an
@@ -192,7 +193,7 @@ func TestSignInToken(t *testing.T) {
 			if s.Claims.Purpose != "user" || !valid(a, s.Token) || s.Record.(*accountstest.User).Email != "ada@example.com" {
 				t.Errorf("exchanged for %+v", s)
 			}
-			if got := rec.revocations(); len(got) != 1 || got[0].JTI != one.Claims.JTI || got[0].Reason != tokenresource.ReasonRevoked {
+			if got := rec.revocations(); len(got) != 1 || got[0].JTI != one.Claims.JTI || got[0].Reason != revocation.Revoked {
 				t.Errorf("notifications %+v", got)
 			}
 			// Once.

@@ -1,16 +1,24 @@
 // Package tokenrevocation closes the live sessions of revoked tokens.
-// Declare its Notifier on the token resource:
+// Declare its Notifier on the token resource, and attach the live
+// endpoint to the built domain:
 //
 //	var Tokens = resource.New[Token]("token",
-//		tokenresource.Token{Endpoints: …, LiveSocketIDTemplate: …},
+//		tokenresource.Token{LiveSocketIDTemplate: …},
 //		resource.Notifiers(tokenrevocation.Notifier{}),
 //	)
+//	…
+//	domain, err := resource.NewDomain("app", Users, Tokens).Build(ctx, layer)
+//	endpoint, err := live.New(live.WithAuthenticator(glue.LiveAuthenticator()), …)
+//	err = domain.Attach(endpoint)
 //
-// It reacts only to revocations and expiries (notifications that carry a
-// tokenresource.Reason), one per revoked token — bulk revocations
-// included — builds the socket id with the token section's template from
-// tokenresource.SocketIDOf(row), the same typed value the sign-in side
-// uses, and calls Disconnect on each of the section's endpoints.
+// Domain.Attach resolves the endpoints once: every attached part that is a
+// revocation.Endpoint. From then on the notifier reacts only to
+// revocations and expiries (notifications that carry a revocation.Reason),
+// one per revoked token — bulk revocations included — builds the socket
+// id with the token section's template from tokenresource.SocketIDOf(row),
+// the same typed value the sign-in side uses, and calls Disconnect on each
+// endpoint. Before Attach, and when no endpoint is attached, it closes
+// nothing.
 package tokenrevocation
 
 import (
@@ -20,49 +28,80 @@ import (
 
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/revocation"
 )
 
-// Notifier is the token revocation notifier. The zero value uses the token
-// section's Endpoints; set Endpoints to send elsewhere.
-type Notifier struct {
-	// Endpoints replace the token section's endpoints when set.
-	Endpoints []tokenresource.Endpoint
+// Notifier is the token revocation notifier, declared on the token
+// resource. The zero value is ready; Domain.Attach gives it its endpoints.
+type Notifier struct{}
+
+var (
+	_ resource.Notifier         = Notifier{}
+	_ resource.NotifierAttacher = Notifier{}
+	_ resource.Notifier         = (*attached)(nil)
+)
+
+// Notify implements resource.Notifier: before Attach there is no endpoint
+// to close sockets on, so it only checks that the notification is of a
+// token record.
+func (Notifier) Notify(_ context.Context, n resource.Notification) error {
+	_, _, err := revocationOf(n)
+	return err
 }
 
-var _ resource.Notifier = Notifier{}
+// Attach implements resource.NotifierAttacher: the endpoints are the parts
+// that implement revocation.Endpoint. Endpoints on a resource without a
+// token section, or whose section has no LiveSocketIDTemplate, are an
+// error.
+func (Notifier) Attach(d *resource.Domain, r resource.Ref, parts []any) (resource.Notifier, error) {
+	var endpoints []revocation.Endpoint
+	for _, p := range parts {
+		if ep, ok := p.(revocation.Endpoint); ok {
+			endpoints = append(endpoints, ep)
+		}
+	}
+	section, ok := d.Declaration(r).Extension("token").(tokenresource.Token)
+	if !ok {
+		return nil, fmt.Errorf("kiln/tokenrevocation: %s has no token section; declare the notifier on the token resource", r.Name())
+	}
+	if len(endpoints) > 0 && section.LiveSocketIDTemplate == nil {
+		return nil, fmt.Errorf("kiln/tokenrevocation: %s has live endpoints attached but no LiveSocketIDTemplate; set it in the token section, the same template the sign-in side uses", r.Name())
+	}
+	return &attached{endpoints: endpoints, template: section.LiveSocketIDTemplate}, nil
+}
+
+// attached is the notifier once Attach has resolved its endpoints.
+type attached struct {
+	endpoints []revocation.Endpoint
+	template  func(tokenresource.SocketID) string
+}
 
 // Notify implements resource.Notifier.
-func (nf Notifier) Notify(ctx context.Context, n resource.Notification) error {
-	reason, row, ok := tokenresource.RevocationOf(n)
-	if !ok {
-		if _, hasReason := n.Metadata[tokenresource.ReasonKey]; hasReason {
-			return fmt.Errorf("kiln/tokenrevocation: %s is not a token record (%T)", n.Resource, n.Record)
-		}
-		return nil // a write that revokes nothing: store_token, say
+func (a *attached) Notify(ctx context.Context, n resource.Notification) error {
+	reason, row, err := revocationOf(n)
+	if err != nil || row == nil || len(a.endpoints) == 0 {
+		return err
 	}
-	if n.Domain == nil {
-		return errors.New("kiln/tokenrevocation: notification without a domain")
-	}
-	section, ok := n.Domain.Declaration(n.Domain.Resource(n.Resource)).Extension("token").(tokenresource.Token)
-	if !ok {
-		return fmt.Errorf("kiln/tokenrevocation: %s has no token section", n.Resource)
-	}
-	endpoints := nf.Endpoints
-	if endpoints == nil {
-		endpoints = section.Endpoints
-	}
-	if len(endpoints) == 0 {
-		return nil
-	}
-	if section.LiveSocketIDTemplate == nil {
-		return fmt.Errorf("kiln/tokenrevocation: %s has endpoints but no LiveSocketIDTemplate", n.Resource)
-	}
-	socketID := section.LiveSocketIDTemplate(tokenresource.SocketIDOf(row))
+	socketID := a.template(tokenresource.SocketIDOf(row))
 	var errs []error
-	for _, ep := range endpoints {
+	for _, ep := range a.endpoints {
 		if err := ep.Disconnect(ctx, socketID, reason); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// revocationOf reads a revocation or an expiry; row is nil for a write
+// that revokes nothing (store_token, say), and a reason on a record that
+// is not a token's is an error.
+func revocationOf(n resource.Notification) (revocation.Reason, *tokenresource.Fields, error) {
+	reason, row, ok := tokenresource.RevocationOf(n)
+	if !ok {
+		if _, hasReason := n.Metadata[tokenresource.ReasonKey]; hasReason {
+			return "", nil, fmt.Errorf("kiln/tokenrevocation: %s is not a token record (%T)", n.Resource, n.Record)
+		}
+		return "", nil, nil
+	}
+	return reason, row, nil
 }

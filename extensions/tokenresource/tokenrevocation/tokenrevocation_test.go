@@ -12,9 +12,10 @@ import (
 	"github.com/kiln-go/kiln/extensions/authentication"
 	"github.com/kiln-go/kiln/extensions/authentication/password"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
-	"github.com/kiln-go/kiln/internal/accountstest"
 	"github.com/kiln-go/kiln/extensions/tokenresource/tokenrevocation"
+	"github.com/kiln-go/kiln/internal/accountstest"
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 var databases = []string{"sqlite", "postgres"}
@@ -22,10 +23,10 @@ var databases = []string{"sqlite", "postgres"}
 // disconnect is one call of Endpoint.Disconnect.
 type disconnect struct {
 	SocketID string
-	Reason   tokenresource.Reason
+	Reason   revocation.Reason
 }
 
-// recorder is a tokenresource.Endpoint that records its calls and answers
+// recorder is a revocation.Endpoint that records its calls and answers
 // err.
 type recorder struct {
 	mu    sync.Mutex
@@ -33,9 +34,9 @@ type recorder struct {
 	err   error
 }
 
-var _ tokenresource.Endpoint = (*recorder)(nil)
+var _ revocation.Endpoint = (*recorder)(nil)
 
-func (r *recorder) Disconnect(_ context.Context, socketID string, reason tokenresource.Reason) error {
+func (r *recorder) Disconnect(_ context.Context, socketID string, reason revocation.Reason) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls = append(r.calls, disconnect{socketID, reason})
@@ -64,12 +65,22 @@ func expect(t *testing.T, r *recorder, what string, want ...disconnect) {
 	}
 }
 
-func build(t *testing.T, db string, eps ...tokenresource.Endpoint) *accountstest.Accounts {
-	return accountstest.Build(t, db, accountstest.Options{
-		Endpoints:      eps,
+// build builds the accounts with the notifier on the token store and
+// attaches eps.
+func build(t *testing.T, db string, eps ...revocation.Endpoint) *accountstest.Accounts {
+	t.Helper()
+	a := accountstest.Build(t, db, accountstest.Options{
 		Template:       template,
 		TokenNotifiers: []resource.Notifier{tokenrevocation.Notifier{}},
 	})
+	parts := make([]any, len(eps))
+	for i, ep := range eps {
+		parts[i] = ep
+	}
+	if err := a.Domain.Attach(parts...); err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
 
 // The notifier calls Disconnect once per revoked token, with the token's
@@ -92,28 +103,28 @@ func TestDisconnectsOncePerRevokedToken(t *testing.T) {
 			}
 			expect(t, rec, "register, sign in, reset request")
 
-			if err := store.Revoke(ctx, s1.Token, tokenresource.ReasonSignedOut); err != nil {
+			if err := store.Revoke(ctx, s1.Token, revocation.SignedOut); err != nil {
 				t.Fatal(err)
 			}
-			expect(t, rec, "revoke_token", disconnect{idOf(s1.Claims), tokenresource.ReasonSignedOut})
-			if err := store.Revoke(ctx, s1.Token, tokenresource.ReasonSignedOut); !errors.Is(err, tokenresource.ErrAlreadyRevoked) {
+			expect(t, rec, "revoke_token", disconnect{idOf(s1.Claims), revocation.SignedOut})
+			if err := store.Revoke(ctx, s1.Token, revocation.SignedOut); !errors.Is(err, tokenresource.ErrAlreadyRevoked) {
 				t.Fatalf("second revoke: %v", err)
 			}
-			if err := store.RevokeJTI(ctx, s1.Claims.JTI, s1.Claims.Subject, tokenresource.ReasonSignedOut); !errors.Is(err, tokenresource.ErrAlreadyRevoked) {
+			if err := store.RevokeJTI(ctx, s1.Claims.JTI, s1.Claims.Subject, revocation.SignedOut); !errors.Is(err, tokenresource.ErrAlreadyRevoked) {
 				t.Fatalf("revoke_jti of a revoked token: %v", err)
 			}
 			expect(t, rec, "revoking a revoked token")
 
-			if err := store.RevokeJTI(ctx, s2.Claims.JTI, s2.Claims.Subject, tokenresource.ReasonRevoked); err != nil {
+			if err := store.RevokeJTI(ctx, s2.Claims.JTI, s2.Claims.Subject, revocation.Revoked); err != nil {
 				t.Fatal(err)
 			}
-			expect(t, rec, "revoke_jti", disconnect{idOf(s2.Claims), tokenresource.ReasonRevoked})
+			expect(t, rec, "revoke_jti", disconnect{idOf(s2.Claims), revocation.Revoked})
 
 			// A jti that was never stored: the revocation row is new.
-			if err := store.RevokeJTI(ctx, "never-stored", ada.Claims.Subject, tokenresource.ReasonRevoked); err != nil {
+			if err := store.RevokeJTI(ctx, "never-stored", ada.Claims.Subject, revocation.Revoked); err != nil {
 				t.Fatal(err)
 			}
-			expect(t, rec, "revoke_jti of an unknown jti", disconnect{"users_sessions:never-stored", tokenresource.ReasonRevoked})
+			expect(t, rec, "revoke_jti of an unknown jti", disconnect{"users_sessions:never-stored", revocation.Revoked})
 
 			// Password change: every stored token of ada (the session of
 			// the registration, s3, the reset token), not bob's, not the
@@ -130,9 +141,9 @@ func TestDisconnectsOncePerRevokedToken(t *testing.T) {
 				t.Fatal(err)
 			}
 			expect(t, rec, "change_password",
-				disconnect{idOf(ada.Claims), tokenresource.ReasonPasswordChanged},
-				disconnect{idOf(s3.Claims), tokenresource.ReasonPasswordChanged},
-				disconnect{idOf(reset), tokenresource.ReasonPasswordChanged})
+				disconnect{idOf(ada.Claims), revocation.PasswordChanged},
+				disconnect{idOf(s3.Claims), revocation.PasswordChanged},
+				disconnect{idOf(reset), revocation.PasswordChanged})
 
 			// log_out_everywhere: the token of the change, and one more.
 			s4, err := a.Password.SignIn(ctx, a.Domain, password.SignInInput{Identity: "ada@example.com", Password: "a new password"})
@@ -147,8 +158,8 @@ func TestDisconnectsOncePerRevokedToken(t *testing.T) {
 				t.Fatalf("log_out_everywhere revoked %v, notify errors %v", res.Value, res.NotifyErrors)
 			}
 			expect(t, rec, "log_out_everywhere",
-				disconnect{idOf(changed.Claims), tokenresource.ReasonLogOutEverywhere},
-				disconnect{idOf(s4.Claims), tokenresource.ReasonLogOutEverywhere})
+				disconnect{idOf(changed.Claims), revocation.LogOutEverywhere},
+				disconnect{idOf(s4.Claims), revocation.LogOutEverywhere})
 			res, err = a.Domain.Run(ctx, a.Users, "log_out_everywhere", resource.Input{"user": ada.Record})
 			if err != nil || res.Value != 0 {
 				t.Fatalf("second log_out_everywhere: %v %v", res, err)
@@ -157,13 +168,13 @@ func TestDisconnectsOncePerRevokedToken(t *testing.T) {
 
 			// Bulk, from Go: one call per token, with the given reason.
 			b2 := a.SignIn(t, "bob@example.com")
-			n, err := store.RevokeAllForSubject(ctx, bob.Claims.Subject, tokenresource.ReasonRevoked, tokenresource.RevokeAllOptions{})
+			n, err := store.RevokeAllForSubject(ctx, bob.Claims.Subject, revocation.Revoked, tokenresource.RevokeAllOptions{})
 			if err != nil || n != 2 {
 				t.Fatalf("revoke all: %d %v", n, err)
 			}
 			expect(t, rec, "revoke_all_stored_for_subject",
-				disconnect{idOf(bob.Claims), tokenresource.ReasonRevoked},
-				disconnect{idOf(b2.Claims), tokenresource.ReasonRevoked})
+				disconnect{idOf(bob.Claims), revocation.Revoked},
+				disconnect{idOf(b2.Claims), revocation.Revoked})
 		})
 	}
 }
@@ -183,7 +194,7 @@ func TestExpungeDisconnectsExpired(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				want = append(want, disconnect{idOf(c), tokenresource.ReasonExpired})
+				want = append(want, disconnect{idOf(c), revocation.Expired})
 			}
 			expect(t, rec, "issuing")
 			n, err := a.Auth.Tokens().ExpungeExpired(ctx)
@@ -216,7 +227,7 @@ func TestEndpointErrorIsReportedNotFatal(t *testing.T) {
 			ada := a.Register(t, "ada@example.com")
 			s := a.SignIn(t, "ada@example.com")
 
-			res, err := a.Domain.Run(ctx, a.Tokens, "revoke_token", resource.Input{"token": s.Token, "reason": string(tokenresource.ReasonSignedOut)})
+			res, err := a.Domain.Run(ctx, a.Tokens, "revoke_token", resource.Input{"token": s.Token, "reason": string(revocation.SignedOut)})
 			if err != nil {
 				t.Fatalf("the revocation failed: %v", err)
 			}
@@ -227,7 +238,7 @@ func TestEndpointErrorIsReportedNotFatal(t *testing.T) {
 			if !errors.As(res.NotifyErrors[0], &ne) || ne.Notification.Resource != "token" {
 				t.Fatalf("NotifyErrors[0] = %#v", res.NotifyErrors[0])
 			}
-			want := disconnect{idOf(s.Claims), tokenresource.ReasonSignedOut}
+			want := disconnect{idOf(s.Claims), revocation.SignedOut}
 			expect(t, failing, "failing endpoint", want)
 			expect(t, working, "working endpoint", want)
 			if revoked, err := a.Auth.Tokens().IsRevoked(ctx, s.Claims.JTI); err != nil || !revoked {
@@ -253,51 +264,66 @@ func TestEndpointErrorIsReportedNotFatal(t *testing.T) {
 	}
 }
 
-// Notifier.Endpoints replace the section's; a section with endpoints to
-// tell but no template is an error, reported, not a panic.
-func TestNotifierEndpointsAndMisconfiguration(t *testing.T) {
-	section := &recorder{}
-	own := &recorder{}
+// The notifier finds its endpoints when the domain is attached, once:
+// before Attach it closes nothing, after it every attached endpoint is
+// told, parts that are not endpoints are ignored, and a second Attach is
+// refused. Endpoints without a template, or the notifier on a resource
+// without a token section, fail Attach with a message that says so.
+func TestAttach(t *testing.T) {
+	rec := &recorder{}
 	a := accountstest.Build(t, "sqlite", accountstest.Options{
-		Endpoints:      []tokenresource.Endpoint{section},
 		Template:       template,
-		TokenNotifiers: []resource.Notifier{tokenrevocation.Notifier{Endpoints: []tokenresource.Endpoint{own}}},
+		TokenNotifiers: []resource.Notifier{tokenrevocation.Notifier{}},
 	})
 	s := a.Register(t, "ada@example.com")
-	if err := a.Auth.Tokens().Revoke(t.Context(), s.Token, tokenresource.ReasonRevoked); err != nil {
+	res, err := a.Domain.Run(t.Context(), a.Tokens, "revoke_token", resource.Input{"token": s.Token})
+	if err != nil || len(res.NotifyErrors) != 0 {
+		t.Fatalf("before Attach: %v %v", res, err)
+	}
+	s = a.SignIn(t, "ada@example.com")
+	if err := a.Domain.Attach("not an endpoint", rec); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, section, "section endpoint")
-	expect(t, own, "notifier endpoint", disconnect{idOf(s.Claims), tokenresource.ReasonRevoked})
-
-	b := accountstest.Build(t, "sqlite", accountstest.Options{
-		TokenNotifiers: []resource.Notifier{tokenrevocation.Notifier{Endpoints: []tokenresource.Endpoint{own}}},
-	})
-	s = b.Register(t, "ada@example.com")
-	res, err := b.Domain.Run(t.Context(), b.Tokens, "revoke_token", resource.Input{"token": s.Token})
-	if err != nil {
+	if err := a.Auth.Tokens().Revoke(t.Context(), s.Token, revocation.Revoked); err != nil {
 		t.Fatal(err)
 	}
-	if len(res.NotifyErrors) != 1 || !strings.Contains(res.NotifyErrors[0].Error(), "has endpoints but no LiveSocketIDTemplate") {
-		t.Fatalf("NotifyErrors %v", res.NotifyErrors)
+	expect(t, rec, "after Attach", disconnect{idOf(s.Claims), revocation.Revoked})
+	if err := a.Domain.Attach(&recorder{}); err == nil || err.Error() != "kiln/resource: Attach called twice; attach every part in one call" {
+		t.Fatalf("second Attach: %v", err)
 	}
-	expect(t, own, "without a template")
 
+	b := accountstest.Build(t, "sqlite", accountstest.Options{TokenNotifiers: []resource.Notifier{tokenrevocation.Notifier{}}})
+	want := "kiln/resource: attach token: kiln/tokenrevocation: token has live endpoints attached but no LiveSocketIDTemplate; set it in the token section, the same template the sign-in side uses"
+	if err := b.Domain.Attach(rec); err == nil || err.Error() != want {
+		t.Fatalf("endpoints without a template: %v\nwant %s", err, want)
+	}
 	// No endpoints at all: nothing to do, no error.
-	c := accountstest.Build(t, "sqlite", accountstest.Options{TokenNotifiers: []resource.Notifier{tokenrevocation.Notifier{}}})
-	s = c.Register(t, "ada@example.com")
-	res, err = c.Domain.Run(t.Context(), c.Tokens, "revoke_token", resource.Input{"token": s.Token})
+	if err := b.Domain.Attach(); err != nil {
+		t.Fatal(err)
+	}
+	s = b.Register(t, "ada@example.com")
+	res, err = b.Domain.Run(t.Context(), b.Tokens, "revoke_token", resource.Input{"token": s.Token})
 	if err != nil || len(res.NotifyErrors) != 0 {
 		t.Fatalf("without endpoints: %v %v", res, err)
+	}
+	expect(t, rec, "without a template")
+
+	if _, err := (tokenrevocation.Notifier{}).Attach(b.Domain, b.Users, []any{rec}); err == nil ||
+		err.Error() != "kiln/tokenrevocation: user has no token section; declare the notifier on the token resource" {
+		t.Fatalf("on the user resource: %v", err)
 	}
 }
 
 // Notify ignores writes that revoke nothing and refuses notifications it
-// cannot read.
+// cannot read, attached or not.
 func TestNotifyDirectly(t *testing.T) {
 	rec := &recorder{}
-	a := build(t, "sqlite", rec)
-	nf := tokenrevocation.Notifier{}
+	a := build(t, "sqlite")
+	declared := tokenrevocation.Notifier{}
+	nf, err := declared.Attach(a.Domain, a.Tokens, []any{rec})
+	if err != nil {
+		t.Fatal(err)
+	}
 	row := &accountstest.Token{Fields: tokenresource.Fields{JTI: "j1", Subject: "user?id=1", Purpose: tokenresource.PurposeRevocation}}
 	ctx := t.Context()
 
@@ -305,16 +331,16 @@ func TestNotifyDirectly(t *testing.T) {
 		t.Fatalf("a write without a reason: %v", err)
 	}
 	expect(t, rec, "a write without a reason")
-	reason := map[string]any{tokenresource.ReasonKey: tokenresource.ReasonRevoked}
+	reason := map[string]any{tokenresource.ReasonKey: revocation.Revoked}
 	if err := nf.Notify(ctx, resource.Notification{Resource: "token", Record: row, Metadata: reason, Domain: a.Domain}); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, rec, "a revocation", disconnect{"users_sessions:j1", tokenresource.ReasonRevoked})
+	expect(t, rec, "a revocation", disconnect{"users_sessions:j1", revocation.Revoked})
 	if err := nf.Notify(ctx, resource.Notification{Resource: "user", Record: &accountstest.User{}, Metadata: reason, Domain: a.Domain}); err == nil {
 		t.Fatal("a record that is not a token was accepted")
 	}
-	if err := nf.Notify(ctx, resource.Notification{Resource: "token", Record: row, Metadata: reason}); err == nil {
-		t.Fatal("a notification without a domain was accepted")
+	if err := declared.Notify(ctx, resource.Notification{Resource: "user", Record: &accountstest.User{}, Metadata: reason, Domain: a.Domain}); err == nil {
+		t.Fatal("before Attach, a record that is not a token was accepted")
 	}
 	expect(t, rec, "refused notifications")
 }

@@ -1,18 +1,9 @@
 package dsl
 
 import (
-	"bytes"
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
-
-	"github.com/spf13/viper"
-	"go.yaml.in/yaml/v3"
 )
 
 // File is configuration read from a file, the environment or flags:
@@ -58,6 +49,13 @@ func (f *File) Set(path []string, value any, source string) {
 	f.sources[strings.Join(path, ".")] = source
 }
 
+// SetSource records where the key path was written ("app.yaml:12")
+// without touching its value: a loader that reads the values and their
+// positions apart (dsl/configfile) tells each key's line with it.
+func (f *File) SetSource(path []string, source string) {
+	f.sources[strings.Join(path, ".")] = source
+}
+
 // Delete removes the key path and its sources.
 func (f *File) Delete(path []string) {
 	parent := f.Values
@@ -93,60 +91,6 @@ func (f *File) Register(sections ...string) {
 
 // Sections returns the registered top-level sections, sorted.
 func (f *File) Sections() []string { return slices.Clone(f.sections) }
-
-// formats are the formats of configuration, by extension: YAML and TOML.
-// viper reads others (JSON, .env, HCL…); kiln refuses them, so that a
-// file is written one way, as the docs show it.
-var formats = []string{"yaml", "yml", "toml"}
-
-// errFormat is the error of a format other than YAML or TOML.
-func errFormat(format string) error {
-	if format == "" {
-		return errors.New("has no extension; name a YAML (.yaml, .yml) or TOML (.toml) file")
-	}
-	return fmt.Errorf("is in an unsupported format (.%s); use YAML (.yaml, .yml) or TOML (.toml)", format)
-}
-
-// LoadFile reads a YAML or TOML file (by its extension: .yaml, .yml,
-// .toml) with viper; another extension, a folder or a file that cannot be
-// read is an error naming the file. Each key of a YAML file is known by
-// its line; a TOML file's, by the file.
-func LoadFile(path string) (*File, error) {
-	format := strings.ToLower(strings.TrimPrefix(filepath.Ext(path), "."))
-	if fi, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("kiln/dsl: %s: %w", path, errors.New("does not exist"))
-	} else if err != nil {
-		return nil, fmt.Errorf("kiln/dsl: %s: %w", path, err)
-	} else if fi.IsDir() {
-		return nil, fmt.Errorf("kiln/dsl: %s: %w", path, errors.New("is a folder; name a YAML or TOML file"))
-	}
-	if !slices.Contains(formats, format) {
-		return nil, fmt.Errorf("kiln/dsl: %s: %w", path, errFormat(format))
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("kiln/dsl: %s: %w", path, err)
-	}
-	return LoadBytes(path, format, data)
-}
-
-// LoadBytes reads configuration in format ("yaml", "yml" or "toml") from
-// data; name is used in messages. Another format is an error.
-func LoadBytes(name, format string, data []byte) (*File, error) {
-	if !slices.Contains(formats, format) {
-		return nil, fmt.Errorf("kiln/dsl: %s: %w", name, errFormat(format))
-	}
-	v := viper.New()
-	v.SetConfigType(format)
-	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
-		return nil, fmt.Errorf("kiln/dsl: %s: %w", name, err)
-	}
-	f := &File{Name: name, Values: v.AllSettings(), sources: map[string]string{}}
-	if format == "yaml" || format == "yml" {
-		f.lines(data)
-	}
-	return f, nil
-}
 
 // FromEnv reads settings from environment entries ("KEY=value") named
 // prefix + "_" + the key path joined by "__": KILN_RESOURCES__USER__
@@ -240,26 +184,4 @@ func Keys(m map[string]any) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// lines records each key of a YAML document as written at its line,
-// "name:line".
-func (f *File) lines(data []byte) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil || len(root.Content) == 0 {
-		return
-	}
-	var walk func(n *yaml.Node, path []string)
-	walk = func(n *yaml.Node, path []string) {
-		if n.Kind != yaml.MappingNode {
-			return
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			p := append(append([]string{}, path...), strings.ToLower(k.Value))
-			f.sources[strings.Join(p, ".")] = fmt.Sprintf("%s:%d", f.Name, k.Line)
-			walk(v, p)
-		}
-	}
-	walk(root.Content[0], nil)
 }
