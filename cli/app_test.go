@@ -50,12 +50,13 @@ func buildTestApp(ctx context.Context, cfg *cli.Config, logger *slog.Logger) (*c
 	if err != nil {
 		return fail(err)
 	}
+	mailbox := &accountstest.Mailbox{}
 	users, tokens := accountstest.Declare(accountstest.Options{
 		Template:       livetest.Template,
 		TokenNotifiers: []resource.Notifier{tokenrevocation.Notifier{}},
-		Mailbox:        &accountstest.Mailbox{},
+		Mailbox:        mailbox,
 	})
-	d, err := resource.NewDomain("accounts", users, tokens).Build(ctx, layer, resource.WithLogger(logger))
+	d, err := resource.NewDomain("accounts", users, tokens).Build(ctx, layer, resource.WithLogger(logger), resource.With(mailbox))
 	if err != nil {
 		return fail(err)
 	}

@@ -287,7 +287,6 @@ func newLatencyFixture(bin, impl string, n int) (fx *latencyFixture, err error) 
 	users, tokens := accountstest.Declare(accountstest.Options{
 		Template:       livetest.Template,
 		TokenNotifiers: []resource.Notifier{clock, tokenrevocation.Notifier{}},
-		Mailbox:        &accountstest.Mailbox{},
 	})
 	if fx.layer, err = bunlayer.Open(ctx, "sqlite::memory:"); err != nil {
 		return fx, err

@@ -21,6 +21,7 @@ type NotifierAttacher interface {
 // resource name and by resource and action name ("token.revoke_jti").
 type attachment struct {
 	notifiers map[string][]Notifier
+	parts     []any
 }
 
 // Attach hands the built domain the runtime parts its notifiers use, such
@@ -31,7 +32,7 @@ type attachment struct {
 // names the resource and is joined with the others, and then nothing is
 // attached. A second call is an error.
 func (d *Domain) Attach(parts ...any) error {
-	a := &attachment{notifiers: map[string][]Notifier{}}
+	a := &attachment{notifiers: map[string][]Notifier{}, parts: parts}
 	var errs []error
 	attach := func(br *builtResource, key string, declared []Notifier) {
 		out := make([]Notifier, len(declared))
@@ -75,4 +76,34 @@ func (d *Domain) notifiersOf(br *builtResource, act *builtAction) []Notifier {
 	out := make([]Notifier, 0, len(resourceLevel)+len(actionLevel))
 	out = append(out, resourceLevel...)
 	return append(out, actionLevel...)
+}
+
+// With gives Build runtime parts that exist before the domain does, such
+// as the password strategy's reset Sender: extensions find them with Part,
+// and check at Build that those they need are there. Parts that need the
+// built domain (a live endpoint) are given to Attach instead.
+func With(parts ...any) Option {
+	return func(d *Domain) { d.parts = append(d.parts, parts...) }
+}
+
+// Part returns the first part given to Build (With) or to Attach that is a
+// T, and whether there is one.
+func Part[T any](d *Domain) (T, bool) {
+	all := d.parts
+	if a := d.attached.Load(); a != nil {
+		all = append(all[:len(all):len(all)], a.parts...)
+	}
+	return PartOf[T](all)
+}
+
+// PartOf returns the first of parts that is a T, and whether there is one:
+// what an extension's Verify uses on BuildContext.Parts.
+func PartOf[T any](parts []any) (T, bool) {
+	for _, p := range parts {
+		if t, ok := p.(T); ok {
+			return t, true
+		}
+	}
+	var zero T
+	return zero, false
 }

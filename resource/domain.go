@@ -53,6 +53,8 @@ type Domain struct {
 	onNotifyError func(ctx context.Context, err *NotifyError)
 	validate      *validator.Validate
 	config        *dsl.File
+	// parts are the runtime parts given to Build (With).
+	parts []any
 	// attached is what Attach resolved, or nil before it.
 	attached atomic.Pointer[attachment]
 }
@@ -91,7 +93,7 @@ func (s *DomainSpec) Build(ctx context.Context, layer DataLayer, opts ...Option)
 	if lv := reflect.ValueOf(layer); layer == nil || lv.Kind() == reflect.Pointer && lv.IsNil() {
 		problems = append(problems, &BuildError{Message: fmt.Sprintf("domain %q has no data layer", s.name), Fix: "pass one to Build, bunlayer.New(db)", Location: s.location})
 	}
-	b := &BuildContext{ctx: ctx, name: s.name}
+	b := &BuildContext{ctx: ctx, name: s.name, parts: d.parts}
 	seen := map[string]Ref{}
 	for _, r := range s.resources {
 		if r == nil {

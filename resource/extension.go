@@ -43,7 +43,12 @@ type BuildContext struct {
 	ctx       context.Context
 	name      string
 	resources []*Declaration
+	parts     []any
 }
+
+// Parts are the runtime parts given to Build with With: an extension's
+// Verify checks that one it needs is there.
+func (b *BuildContext) Parts() []any { return b.parts }
 
 // Context is Build's context.
 func (b *BuildContext) Context() context.Context { return b.ctx }

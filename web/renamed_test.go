@@ -31,12 +31,12 @@ func TestRoutesRunRenamedActions(t *testing.T) {
 		Tokens: authentication.Tokens{Enabled: true, TokenResource: tokens, SigningSecret: authentication.SecretString(accountstest.Secret),
 			StoreAllTokens: true, RequireTokenPresenceForAuthentication: true},
 		Strategies: []authentication.Strategy{password.Password{IdentityField: "email", HashProvider: password.Bcrypt{Cost: 4},
-			Resettable: &password.Resettable{Sender: mailbox},
+			Resettable: &password.Resettable{},
 			Actions:    password.ActionNames{Register: "sign_up", SignIn: "log_in", Change: "change", Set: "set", GetByIdentity: "find", RequestReset: "forgot", Reset: "reset"}}},
 		AddOns: []authentication.AddOn{logouteverywhere.LogOutEverywhere{ActionName: "sign_out_all", ArgumentName: "account", ApplyOnPasswordChange: true}},
 	})
 	layer := testdb.SQLite(t)
-	d, err := resource.NewDomain("accounts", users, tokens).Build(ctx, layer)
+	d, err := resource.NewDomain("accounts", users, tokens).Build(ctx, layer, resource.With(mailbox))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -123,8 +123,8 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 		previous = append(previous, authentication.SecretString(s))
 	}
 	people, tokens := users.Declare(users.Config{SigningSecret: authentication.SecretString(cfg.TokenSigningSecret),
-		PreviousSecrets: previous, ResetSender: sender})
-	domain, buildErr := resource.NewDomain("accounts", people, tokens).Build(ctx, layer, resource.WithLogger(logger), resource.WithConfig(cfg.DSL))
+		PreviousSecrets: previous, Resettable: true})
+	domain, buildErr := resource.NewDomain("accounts", people, tokens).Build(ctx, layer, resource.WithLogger(logger), resource.WithConfig(cfg.DSL), resource.With(sender))
 	if err := errors.Join(liveErr, limitsErr, buildErr); err != nil {
 		return nil, err
 	}

@@ -92,8 +92,13 @@ type Accounts struct {
 	LogOutEverywhere logouteverywhere.LogOutEverywhere
 }
 
-// Declare declares the two resources.
+// Declare declares the two resources. The password strategy is resettable
+// when o.Mailbox is set: give it to Build then, resource.With(o.Mailbox).
 func Declare(o Options) (*resource.Resource[User], *resource.Resource[Token]) {
+	var resettable *password.Resettable
+	if o.Mailbox != nil {
+		resettable = &password.Resettable{}
+	}
 	tokens := resource.New[Token]("token",
 		resource.Table("tokens"),
 		tokenresource.Token{LiveSocketIDTemplate: o.Template},
@@ -112,7 +117,7 @@ func Declare(o Options) (*resource.Resource[User], *resource.Resource[Token]) {
 			Strategies: []authentication.Strategy{password.Password{
 				IdentityField: "email",
 				HashProvider:  password.Bcrypt{Cost: 4},
-				Resettable:    &password.Resettable{Sender: o.Mailbox},
+				Resettable:    resettable,
 			}},
 			AddOns: []authentication.AddOn{logouteverywhere.LogOutEverywhere{ApplyOnPasswordChange: true}},
 		},
@@ -138,7 +143,7 @@ func Build(t testing.TB, db string, o Options) *Accounts {
 		layer = testdb.Open(t, db)
 	}
 	ctx := context.Background()
-	d, err := resource.NewDomain("accounts", users, tokens).Build(ctx, layer)
+	d, err := resource.NewDomain("accounts", users, tokens).Build(ctx, layer, resource.With(o.Mailbox))
 	if err != nil {
 		t.Fatalf("accountstest: build: %v", err)
 	}

@@ -84,7 +84,7 @@ func NewNode(t testing.TB, db *Shared, o NodeOptions) *Node {
 	t.Cleanup(func() { layer.Close() })
 	mailbox := &accountstest.Mailbox{}
 	users, tokens := declareNode(mailbox, o)
-	d, err := resource.NewDomain("accounts", users, tokens).Build(ctx, layer)
+	d, err := resource.NewDomain("accounts", users, tokens).Build(ctx, layer, resource.With(mailbox))
 	if err != nil {
 		t.Fatalf("livetest: build: %v", err)
 	}
@@ -168,7 +168,7 @@ func declareNode(mailbox *accountstest.Mailbox, o NodeOptions) (*resource.Resour
 			Strategies: []authentication.Strategy{password.Password{
 				IdentityField: "email",
 				HashProvider:  password.Bcrypt{Cost: 4},
-				Resettable:    &password.Resettable{Sender: mailbox},
+				Resettable:    &password.Resettable{},
 			}},
 			AddOns: []authentication.AddOn{logouteverywhere.LogOutEverywhere{ApplyOnPasswordChange: true}},
 		},

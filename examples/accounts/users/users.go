@@ -72,9 +72,10 @@ type Config struct {
 	// signed before a rotation.
 	SigningSecret   authentication.Secret
 	PreviousSecrets []authentication.Secret
-	// ResetSender delivers password reset mails. Zero value: no password
-	// reset.
-	ResetSender password.Sender
+	// Resettable turns on password resets; give Build the password.Sender
+	// that delivers their mails: resource.With(sender). Zero value: no
+	// password reset.
+	Resettable bool
 }
 
 // Declare declares the Token and User resources of the guide's complete
@@ -92,8 +93,8 @@ func Declare(c Config) (*resource.Resource[User], *resource.Resource[Token]) {
 		resource.Actions{SessionsOf},
 	)
 	strategy := password.Password{IdentityField: "email"}
-	if c.ResetSender != nil {
-		strategy.Resettable = &password.Resettable{Sender: c.ResetSender}
+	if c.Resettable {
+		strategy.Resettable = &password.Resettable{}
 	}
 	users := resource.New[User]("user",
 		resource.Table("users"),

@@ -104,7 +104,7 @@ func build(t testing.TB, db string, lo logouteverywhere.LogOutEverywhere, more .
 		Tokens: authentication.Tokens{Enabled: true, TokenResource: tokens, SigningSecret: authentication.SecretString(accountstest.Secret),
 			StoreAllTokens: true, RequireTokenPresenceForAuthentication: true},
 		Strategies: []authentication.Strategy{password.Password{IdentityField: "email", HashProvider: password.Bcrypt{Cost: 4},
-			Resettable: &password.Resettable{Sender: mailbox}}},
+			Resettable: &password.Resettable{}}},
 		AddOns: []authentication.AddOn{lo},
 	}}, more...)
 	users := resource.New[accountstest.User]("user", sections...)
@@ -115,7 +115,7 @@ func build(t testing.TB, db string, lo logouteverywhere.LogOutEverywhere, more .
 		l = testdb.Open(t, db)
 	}
 	ctx := context.Background()
-	d, err := resource.NewDomain("accounts", users, tokens).Build(ctx, l)
+	d, err := resource.NewDomain("accounts", users, tokens).Build(ctx, l, resource.With(mailbox))
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}

@@ -55,7 +55,7 @@ func TestBuildErrors(t *testing.T) {
 	cases = append(cases, testCase{"negative options, no sender", r,
 		p + `min_length: must be positive (-1); use a positive length, or leave it out for 8 (` + at + `)` + "\n" +
 			p + `sign_in_token_lifetime: must be positive (-1ns); use a positive duration, or leave it out for 60s (` + at + `)` + "\n" +
-			p + `resettable -> sender: is required; set Sender to something that delivers the reset token (password.SenderFunc) (` + at + `)` + "\n" +
+			p + `resettable: no password.Sender to deliver the reset tokens; give Build one: resource.With(sender), a password.Sender such as password.SenderFunc (` + at + `)` + "\n" +
 			p + `resettable -> token_lifetime: is negative; use a positive duration, or 0 for the default of 3 days (` + at + `)`})
 
 	for _, c := range cases {
@@ -144,9 +144,9 @@ func TestConfirmationOptionalIgnoresConfirmation(t *testing.T) {
 func TestRenamedActions(t *testing.T) {
 	mailbox := &accountstest.Mailbox{}
 	d, users, auth, p := customAccounts(t, password.Password{IdentityField: "email", HashProvider: password.Bcrypt{Cost: 4},
-		Resettable: &password.Resettable{Sender: mailbox},
+		Resettable: &password.Resettable{},
 		Actions: password.ActionNames{Register: "sign_up", SignIn: "log_in", SignInWithToken: "redeem", Change: "change",
-			Set: "set", GetByIdentity: "find", RequestReset: "forgot", Reset: "reset"}})
+			Set: "set", GetByIdentity: "find", RequestReset: "forgot", Reset: "reset"}}, mailbox)
 	decl := d.Declaration(users)
 	for _, name := range []string{"sign_up", "log_in", "redeem", "change", "set", "find", "forgot", "reset"} {
 		if decl.Action(name) == nil {

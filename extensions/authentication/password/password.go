@@ -134,9 +134,10 @@ type ActionNames struct {
 }
 
 // Resettable enables password resets.
+//
+// The reset tokens are delivered by the domain's Sender, a runtime part
+// given to Build: resource.With(sender). Build fails without one.
 type Resettable struct {
-	// Sender delivers reset tokens. Required.
-	Sender Sender
 	// TokenLifetime is a reset token's lifetime. Default: 3 days.
 	TokenLifetime time.Duration
 }
@@ -366,8 +367,9 @@ func (p Password) Verify(b *resource.BuildContext, d *resource.Declaration, auth
 		d.Problem(loc, path("min_length"), fmt.Sprintf("%d is more than the %d bytes the hash provider takes", p.MinLength, max), "lower it")
 	}
 	if p.Resettable != nil {
-		if p.Resettable.Sender == nil {
-			d.Problem(loc, path("resettable", "sender"), "is required", "set Sender to something that delivers the reset token (password.SenderFunc)")
+		if _, ok := resource.PartOf[Sender](b.Parts()); !ok {
+			d.Problem(loc, path("resettable"), "no password.Sender to deliver the reset tokens",
+				"give Build one: resource.With(sender), a password.Sender such as password.SenderFunc")
 		}
 		if p.Resettable.TokenLifetime < 0 {
 			d.Problem(loc, path("resettable", "token_lifetime"), "is negative", "use a positive duration, or 0 for the default of 3 days")
@@ -540,7 +542,11 @@ func (p Password) requestReset(ctx context.Context, cs *resource.AnyChangeset) (
 	if err != nil {
 		return nil, err
 	}
-	if err := p.Resettable.Sender.SendResetToken(ctx, rec, token); err != nil {
+	sender, ok := resource.Part[Sender](cs.Domain())
+	if !ok { // Build refuses a resettable strategy without one
+		return nil, errors.New("kiln/password: no password.Sender given to Build (resource.With)")
+	}
+	if err := sender.SendResetToken(ctx, rec, token); err != nil {
 		cs.Domain().Logger().ErrorContext(ctx, "kiln: sending a password reset token failed", "resource", cs.Resource(), "err", err)
 	}
 	return nil, nil

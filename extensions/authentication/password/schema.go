@@ -41,7 +41,7 @@ var Schema = dsl.Bind[Password](&dsl.Section{
 	GoExample: `password.Password{
 	IdentityField: "email",
 	MinLength:     12,
-	Resettable:    &password.Resettable{Sender: mailer},
+	Resettable:    &password.Resettable{}, // and Build(…, resource.With(mailer))
 }`,
 	YAMLExample: `resources:
   user:

@@ -77,7 +77,7 @@ var _ password.HashProvider = (*countingHash)(nil)
 
 // customAccounts builds the accounts' resources with another password
 // strategy, on SQLite, and returns the strategy as built.
-func customAccounts(t *testing.T, strategy password.Password) (*resource.Domain, *resource.Resource[accountstest.User], *authentication.Auth, password.Password) {
+func customAccounts(t *testing.T, strategy password.Password, parts ...any) (*resource.Domain, *resource.Resource[accountstest.User], *authentication.Auth, password.Password) {
 	t.Helper()
 	tokens := resource.New[accountstest.Token]("token", resource.Table("tokens"), tokenresource.Token{})
 	users := resource.New[accountstest.User]("user", resource.Table("users"), authentication.Authentication{
@@ -87,7 +87,7 @@ func customAccounts(t *testing.T, strategy password.Password) (*resource.Domain,
 	})
 	l := testdb.SQLite(t)
 	ctx := context.Background()
-	d, err := resource.NewDomain("accounts", users, tokens).Build(ctx, l)
+	d, err := resource.NewDomain("accounts", users, tokens).Build(ctx, l, resource.With(parts...))
 	if err != nil {
 		t.Fatal(err)
 	}

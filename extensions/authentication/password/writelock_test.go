@@ -67,10 +67,10 @@ func TestNoHashingInWriteTransactions(t *testing.T) {
 		Tokens: authentication.Tokens{Enabled: true, TokenResource: tokens, SigningSecret: authentication.SecretString(accountstest.Secret),
 			StoreAllTokens: true, RequireTokenPresenceForAuthentication: true},
 		Strategies: []authentication.Strategy{password.Password{IdentityField: "email", HashProvider: hash,
-			Resettable: &password.Resettable{Sender: mailbox}}},
+			Resettable: &password.Resettable{}}},
 	})
 	ctx := context.Background()
-	d, err := resource.NewDomain("accounts", users, tokens).Build(ctx, l)
+	d, err := resource.NewDomain("accounts", users, tokens).Build(ctx, l, resource.With(mailbox))
 	if err != nil {
 		t.Fatal(err)
 	}
