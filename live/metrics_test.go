@@ -11,45 +11,12 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/kiln-go/kiln/internal/livetest"
+	"github.com/kiln-go/kiln/internal/metricstest"
 	"github.com/kiln-go/kiln/live"
 	"github.com/kiln-go/kiln/revocation"
 )
-
-// metricValues gathers reg into name{label="value",…} → value; a
-// histogram gives its sample count under name_count.
-func metricValues(t *testing.T, reg prometheus.Gatherer) map[string]float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			var labels []string
-			for _, l := range m.GetLabel() {
-				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
-			}
-			sort.Strings(labels)
-			name := mf.GetName()
-			if len(labels) > 0 {
-				name += "{" + strings.Join(labels, ",") + "}"
-			}
-			switch mf.GetType() {
-			case dto.MetricType_COUNTER:
-				out[name] = m.GetCounter().GetValue()
-			case dto.MetricType_GAUGE:
-				out[name] = m.GetGauge().GetValue()
-			case dto.MetricType_HISTOGRAM:
-				out[mf.GetName()+"_count"] = float64(m.GetHistogram().GetSampleCount())
-			}
-		}
-	}
-	return out
-}
 
 // waitMetrics waits until every metric in want has its value, and
 // returns the values then. A close frame is observed in the disconnect
@@ -59,7 +26,7 @@ func waitMetrics(t *testing.T, ctx context.Context, reg prometheus.Gatherer, wan
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		got := metricValues(t, reg)
+		got := metricstest.Values(t, reg)
 		var diff []string
 		for name, v := range want {
 			if got[name] != v {
@@ -141,7 +108,7 @@ func TestMetricsRegisteredOnce(t *testing.T) {
 	if _, err := live.New(quiet(), live.WithMetrics(reg)); !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
 		t.Fatalf("second endpoint on one registry: %v, want AlreadyRegisteredError", err)
 	}
-	if _, ok := metricValues(t, reg)["kiln_live_sockets"]; !ok {
+	if _, ok := metricstest.Values(t, reg)["kiln_live_sockets"]; !ok {
 		t.Fatal("kiln_live_sockets is not registered")
 	}
 }
