@@ -71,11 +71,16 @@ func New(db *bun.DB) *Layer { return &Layer{db: db} }
 //   - "sqlite::memory:" or ":memory:": a private in-memory SQLite database;
 //     both SQLite kinds enforce foreign keys on every connection;
 //   - "file:path.db", "sqlite:path.db" or a plain path: a SQLite file, in WAL
-//     mode, its write transactions taken at BEGIN so that concurrent writers
-//     wait for each other (up to a 10 s busy timeout, after which SQLite
-//     answers "database is locked") instead of failing mid-transaction.
-//     SQLite does not queue writers fairly: for sustained concurrent writes
-//     from many goroutines, use PostgreSQL.
+//     mode with synchronous=NORMAL (as Rails ships for production SQLite:
+//     a commit survives the app crashing or being killed; a power loss or
+//     an OS crash may undo the last commits before it, and never corrupts
+//     the file; add ?_pragma=synchronous(FULL) to the URL to make every
+//     commit wait for the disk), its write transactions taken at BEGIN so
+//     that concurrent writers wait for each other (up to a 10 s busy
+//     timeout, after which SQLite answers "database is locked") instead of
+//     failing mid-transaction. A pragma or _txlock in the URL's query
+//     replaces kiln's. SQLite does not queue writers fairly: for
+//     sustained concurrent writes from many goroutines, use PostgreSQL.
 func Open(ctx context.Context, rawURL string) (*Layer, error) {
 	var db *bun.DB
 	switch {
@@ -138,11 +143,33 @@ func sqliteDSN(raw string) (dsn string, memory bool) {
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path, query = path[:i], path[i+1:]
 	}
-	params := []string{"_pragma=busy_timeout(10000)", "_pragma=journal_mode(WAL)", "_pragma=foreign_keys(1)", "_txlock=immediate"}
+	var params []string
+	for _, p := range []string{"_pragma=busy_timeout(10000)", "_pragma=journal_mode(WAL)", "_pragma=synchronous(NORMAL)", "_pragma=foreign_keys(1)", "_txlock=immediate"} {
+		if !givenIn(query, p) {
+			params = append(params, p)
+		}
+	}
 	if query != "" {
 		params = append(params, query)
 	}
 	return "file:" + path + "?" + strings.Join(params, "&"), false
+}
+
+// givenIn reports whether a DSN query sets the parameter of p itself: the
+// same pragma (_pragma=name(…)) or the same key (_txlock=…). The URL's own
+// setting is then the only one: the driver would apply kiln's too.
+func givenIn(query, p string) bool {
+	sep := "="
+	if strings.HasPrefix(p, "_pragma=") {
+		sep = "("
+	}
+	key, _, _ := strings.Cut(strings.ToLower(p), sep)
+	for _, kv := range strings.Split(strings.ToLower(query), "&") {
+		if strings.HasPrefix(kv, key+sep) {
+			return true
+		}
+	}
+	return false
 }
 
 // prepareFile creates the file of a SQLite DSN, when it does not exist,

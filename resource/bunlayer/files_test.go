@@ -120,3 +120,30 @@ func TestOpenUnopenableSQLite(t *testing.T) {
 		t.Errorf("a read-only open created its file: %v", err)
 	}
 }
+
+// TestSQLiteSynchronous: a SQLite file is in WAL mode with synchronous
+// NORMAL (1) unless its URL asks for another level, which wins.
+func TestSQLiteSynchronous(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		query string
+		want  int
+	}{{"", 1}, {"?_pragma=synchronous(FULL)", 2}} {
+		l, err := bunlayer.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "s.db")+c.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var level int
+		var mode string
+		if err := l.DB().QueryRowContext(ctx, "PRAGMA synchronous").Scan(&level); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.DB().QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		l.Close()
+		if level != c.want || mode != "wal" {
+			t.Errorf("sqlite:…%s: synchronous %d, journal_mode %s; want %d, wal", c.query, level, mode, c.want)
+		}
+	}
+}
