@@ -154,17 +154,23 @@ func configureList(ap *dsl.Applier, raw any, path []string, what string, n int, 
 	}
 }
 
+// OptionsDescriber is a Strategy or AddOn that prints its options,
+// defaults applied, for Domain.Describe.
+type OptionsDescriber interface {
+	DescribeOptions() string
+}
+
 // DescribeOptions prints the options, defaults applied, then each
-// strategy's and add-on's.
+// strategy's and add-on's (those that are OptionsDescribers).
 func (a Authentication) DescribeOptions(d *resource.Declaration) string {
 	parts := []string{dsl.Describe(Schema, a.Config(d.Name))}
 	for _, s := range a.Strategies {
-		if od, ok := s.(interface{ DescribeOptions() string }); ok {
+		if od, ok := s.(OptionsDescriber); ok {
 			parts = append(parts, "strategies."+s.StrategyName()+"{"+od.DescribeOptions()+"}")
 		}
 	}
 	for _, o := range a.AddOns {
-		if od, ok := o.(interface{ DescribeOptions() string }); ok {
+		if od, ok := o.(OptionsDescriber); ok {
 			parts = append(parts, "add_ons."+o.AddOnName()+"{"+od.DescribeOptions()+"}")
 		}
 	}

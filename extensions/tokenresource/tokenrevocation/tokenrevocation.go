@@ -25,6 +25,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
 
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/resource"
@@ -43,11 +45,21 @@ var (
 
 // Notify implements resource.Notifier: before Attach there is no endpoint
 // to close sockets on, so it only checks that the notification is of a
-// token record.
-func (Notifier) Notify(_ context.Context, n resource.Notification) error {
-	_, _, err := revocationOf(n)
+// token record, and warns once, on the first revocation, that its sockets
+// stay open: the domain was never attached.
+func (Notifier) Notify(ctx context.Context, n resource.Notification) error {
+	_, row, err := revocationOf(n)
+	if err == nil && row != nil {
+		unattached.Do(func() {
+			slog.Default().WarnContext(ctx, "kiln: a token was revoked but no live endpoint is attached, so its sockets stay open until the safety net's sweep; call Domain.Attach(endpoint) once the endpoint is made",
+				"resource", n.Resource)
+		})
+	}
 	return err
 }
+
+// unattached warns once per process of revocations before Attach.
+var unattached sync.Once
 
 // Attach implements resource.NotifierAttacher: the endpoints are the parts
 // that implement revocation.Endpoint. Endpoints on a resource without a
