@@ -299,7 +299,7 @@ func TestLiveSettingsFromConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.SweepInterval != 5*time.Second || len(s.AllowedOrigins) != 1 || s.MessageBufferSize != 256 {
+	if s.SweepInterval != 5*time.Second || len(s.AllowedOrigins) != 1 || s.MessageBufferSize != 16 {
 		t.Fatalf("settings = %+v", s)
 	}
 	bad, err := configfile.Parse("app.yaml", "yaml", []byte("live:\n  sweep_intervall: 5s\n  write_wait: -1s\n"))

@@ -231,7 +231,21 @@ func (s *scanEndpoint) Disconnect(_ context.Context, socketID string, reason rev
 	})
 }
 
-func newLatencyFixture(bin, impl string, n int) (fx *latencyFixture, err error) {
+func newLatencyFixture(bin, impl string, n int) (*latencyFixture, error) {
+	fx, err := startFixture(bin, impl, n)
+	if err != nil {
+		return nil, err
+	}
+	if err := fx.dialAll(); err != nil {
+		fx.close()
+		return nil, err
+	}
+	return fx, nil
+}
+
+// startFixture starts the server, issues n tokens and starts the client
+// process, which has not dialed yet.
+func startFixture(bin, impl string, n int) (fx *latencyFixture, err error) {
 	ctx := context.Background()
 	fx = &latencyFixture{}
 	defer func() {
@@ -353,19 +367,25 @@ func newLatencyFixture(bin, impl string, n int) (fx *latencyFixture, err error) 
 	fx.events = make(chan clientEvent, n+16)
 	go readClientEvents(stdout, fx.events)
 
+	return fx, nil
+}
+
+// dialAll opens a session with each token and waits until every one has
+// read its hello frame.
+func (fx *latencyFixture) dialAll() error {
 	w := bufio.NewWriter(fx.stdin)
 	for i, token := range fx.tokens {
 		fmt.Fprintf(w, "dial %d %s\n", i, token)
 	}
-	if err = w.Flush(); err != nil {
-		return fx, err
+	if err := w.Flush(); err != nil {
+		return err
 	}
-	for range n {
-		if _, err = fx.next("ready", -1); err != nil {
-			return fx, err
+	for range fx.tokens {
+		if _, err := fx.next("ready", -1); err != nil {
+			return err
 		}
 	}
-	return fx, nil
+	return nil
 }
 
 func readClientEvents(r io.Reader, events chan<- clientEvent) {

@@ -177,6 +177,11 @@ func New(opts ...Option) (*Endpoint, error) {
 		e.pubsub = &InProcess{}
 	}
 	e.m.Upgrader.CheckOrigin = func(*http.Request) bool { return true } // checked before the upgrade
+	// No buffers of gorilla's own: the socket reads and writes through the
+	// 4 KiB buffers of the hijacked HTTP connection, which net/http keeps
+	// for as long as melody's handler runs (the whole session). melody's
+	// 1 KiB read and write buffers, or a WriteBufferPool, would come on top.
+	e.m.Upgrader.ReadBufferSize, e.m.Upgrader.WriteBufferSize = 0, 0
 	e.m.HandleConnect(e.connect)
 	e.m.HandleDisconnect(e.disconnected)
 	e.m.HandleMessage(e.message)

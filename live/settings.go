@@ -30,7 +30,8 @@ type Settings struct {
 	PublicURL string
 	// MessageBufferSize is the message_buffer_size option. Each socket's
 	// outbound queue, in frames; frames beyond it are dropped (close frames
-	// never are). Rules: gt=0. Default: 256.
+	// never are). Each slot costs every socket 40 bytes. Rules: gt=0.
+	// Default: 16.
 	MessageBufferSize int
 	// MaxMessageSize is the max_message_size option. The largest incoming
 	// frame, in bytes. Rules: gt=0. Default: 65536.
@@ -68,8 +69,8 @@ var SettingsSchema = dsl.Bind[Settings](&dsl.Section{
 			Doc: "Origins allowed to open sockets cross-origin, as scheme://host[:port] (http or https, no path); compared by scheme, host and port. Default: same origin only."},
 		{Name: "public_url", Field: "PublicURL", Kind: dsl.String, Verify: verifyPublicURL, Fix: originFix,
 			Doc: "Where the app is served as browsers see it (https://app.example.com behind a TLS proxy): an absolute http or https URL; same-origin then means this URL's scheme, host and port. Default: the request's own (https only over TLS)."},
-		{Name: "message_buffer_size", Field: "MessageBufferSize", Kind: dsl.Int, Default: 256,
-			Doc: "Each socket's outbound queue, in frames; frames beyond it are dropped (close frames never are).", Rules: "gt=0", Fix: "use a positive size"},
+		{Name: "message_buffer_size", Field: "MessageBufferSize", Kind: dsl.Int, Default: 16,
+			Doc: "Each socket's outbound queue, in frames; frames beyond it are dropped (close frames never are). Each slot costs every socket 40 bytes.", Rules: "gt=0", Fix: "use a positive size"},
 		{Name: "max_message_size", Field: "MaxMessageSize", Kind: dsl.Int, Default: 64 << 10,
 			Doc: "The largest incoming frame, in bytes.", Rules: "gt=0", Fix: "use a positive size"},
 		{Name: "write_wait", Field: "WriteWait", Kind: dsl.Duration, Default: 5 * time.Second,
