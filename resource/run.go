@@ -215,23 +215,69 @@ func (d *Domain) nested(ctx context.Context, st *txState, fn func(ctx context.Co
 	return nil
 }
 
-// deliver sends committed notifications in the order they were queued.
+// deliver sends committed notifications in the order they were queued;
+// a BatchNotifier gets all of its own in one NotifyBatch, once the others
+// have been sent theirs.
 func (d *Domain) deliver(ctx context.Context, queue []pending) []error {
 	var errs []error
+	var batches []batch
 	for _, p := range queue {
 		for _, nf := range p.notifiers {
+			if bn, ok := nf.(BatchNotifier); ok {
+				batches = addToBatch(batches, bn, p.n)
+				continue
+			}
 			if err := safeNotify(ctx, nf, p.n); err != nil {
-				ne := &NotifyError{Notification: p.n, Err: err}
-				d.logger.ErrorContext(ctx, "kiln: notifier failed", "domain", d.name, "resource", p.n.Resource,
-					"action", p.n.Action, "notifier", fmt.Sprintf("%T", nf), "err", err)
-				if d.onNotifyError != nil {
-					d.onNotifyError(ctx, ne)
-				}
-				errs = append(errs, ne)
+				errs = append(errs, d.notifyFailed(ctx, nf, p.n, err))
 			}
 		}
 	}
+	for _, b := range batches {
+		if err := safeNotifyBatch(ctx, b.notifier, b.ns); err != nil {
+			errs = append(errs, d.notifyFailed(ctx, b.notifier, b.ns[0], err))
+		}
+	}
 	return errs
+}
+
+// batch is the notifications of one transaction for one BatchNotifier.
+type batch struct {
+	notifier BatchNotifier
+	ns       []Notification
+}
+
+// addToBatch appends n to bn's batch, found by identity. A notifier of
+// an incomparable type cannot be told apart from another: it gets a batch
+// per notification.
+func addToBatch(batches []batch, bn BatchNotifier, n Notification) []batch {
+	if reflect.TypeOf(bn).Comparable() {
+		for i := range batches {
+			if reflect.TypeOf(batches[i].notifier) == reflect.TypeOf(bn) && batches[i].notifier == bn {
+				batches[i].ns = append(batches[i].ns, n)
+				return batches
+			}
+		}
+	}
+	return append(batches, batch{notifier: bn, ns: []Notification{n}})
+}
+
+func (d *Domain) notifyFailed(ctx context.Context, nf Notifier, n Notification, err error) error {
+	ne := &NotifyError{Notification: n, Err: err}
+	d.logger.ErrorContext(ctx, "kiln: notifier failed", "domain", d.name, "resource", n.Resource,
+		"action", n.Action, "notifier", fmt.Sprintf("%T", nf), "err", err)
+	if d.onNotifyError != nil {
+		d.onNotifyError(ctx, ne)
+	}
+	return ne
+}
+
+func safeNotifyBatch(ctx context.Context, bn BatchNotifier, ns []Notification) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return bn.NotifyBatch(ctx, ns)
 }
 
 func safeNotify(ctx context.Context, nf Notifier, n Notification) (err error) {
