@@ -338,7 +338,8 @@ func (e *Endpoint) Disconnect(ctx context.Context, socketID string, reason revoc
 // DisconnectMany closes every session of each socket id, on every node,
 // with close code 4001 and its reason's text, as Disconnect does for one:
 // this node's first, then the others' through as few PubSub messages as
-// the transport's size limit allows (see PayloadLimiter). It implements
+// the transport's size limit allows (see PayloadLimiter); a message of
+// one socket id has the form of Disconnect's. It implements
 // revocation.BatchEndpoint.
 func (e *Endpoint) DisconnectMany(ctx context.Context, ds []revocation.Disconnect) error {
 	if len(ds) == 0 {
@@ -353,7 +354,12 @@ func (e *Endpoint) DisconnectMany(ctx context.Context, ds []revocation.Disconnec
 	}
 	var errs []error
 	for _, chunk := range chunkDisconnects(ds, limit) {
-		if err := e.pubsub.Publish(ctx, Message{Kind: KindDisconnect, Disconnects: chunk}); err != nil {
+		msg := Message{Kind: KindDisconnect, Disconnects: chunk}
+		if len(chunk) == 1 {
+			// One socket id (a sign-out): the form every version reads.
+			msg = Message{Kind: KindDisconnect, SocketID: chunk[0].SocketID, Reason: chunk[0].Reason}
+		}
+		if err := e.pubsub.Publish(ctx, msg); err != nil {
 			errs = append(errs, err)
 		}
 	}

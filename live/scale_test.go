@@ -186,12 +186,19 @@ func TestLogOutEverywherePublishesFullChunks(t *testing.T) {
 	seen := map[string]bool{}
 	for i, m := range sent {
 		b, _ := json.Marshal(m)
-		if m.Kind != live.KindDisconnect || m.SocketID != "" || len(b) > limit {
+		if m.SocketID != "" { // one socket id: Disconnect's form
+			m = live.Message{Kind: m.Kind, Disconnects: []live.Disconnected{{SocketID: m.SocketID, Reason: m.Reason}}}
+		}
+		if m.Kind != live.KindDisconnect || len(b) > limit {
 			t.Fatalf("message %d: %s (%d bytes, limit %d)", i, b, len(b), limit)
 		}
 		if i+1 < len(sent) {
 			fuller := m
-			fuller.Disconnects = append(slices.Clone(m.Disconnects), sent[i+1].Disconnects[0])
+			next := live.Disconnected{SocketID: sent[i+1].SocketID, Reason: sent[i+1].Reason}
+			if len(sent[i+1].Disconnects) > 0 {
+				next = sent[i+1].Disconnects[0]
+			}
+			fuller.Disconnects = append(slices.Clone(m.Disconnects), next)
 			if b, _ := json.Marshal(fuller); len(b) <= limit {
 				t.Fatalf("message %d has room for the next socket id (%d bytes with it)", i, len(b))
 			}

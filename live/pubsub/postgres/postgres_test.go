@@ -114,6 +114,9 @@ func TestDisconnectManyChunks(t *testing.T) {
 	got := make(chan live.Message, 1024)
 	if err := ps.Subscribe(t.Context(), func(m live.Message) {
 		if m.Kind == live.KindDisconnect {
+			if m.SocketID != "" { // one socket id: Disconnect's form
+				m.Disconnects = []live.Disconnected{{SocketID: m.SocketID, Reason: m.Reason}}
+			}
 			got <- m
 		}
 	}); err != nil {
@@ -157,5 +160,26 @@ func TestDisconnectManyChunks(t *testing.T) {
 	case m := <-got:
 		t.Fatalf("a message more than the %d needed: %d ids", wantMessages, len(m.Disconnects))
 	default:
+	}
+
+	// One socket id goes in the form every version reads.
+	one := make(chan live.Message, 1)
+	if err := ps.Subscribe(t.Context(), func(m live.Message) {
+		if m.Kind == live.KindDisconnect && m.SocketID == "users_sessions:one" {
+			one <- m
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ep.DisconnectMany(t.Context(), []revocation.Disconnect{{SocketID: "users_sessions:one", Reason: revocation.SignedOut}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-one:
+		if m.Reason != string(revocation.SignedOut) || len(m.Disconnects) != 0 {
+			t.Fatalf("one socket id published as %+v", m)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the one-socket-id disconnect did not arrive")
 	}
 }
