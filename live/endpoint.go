@@ -82,7 +82,7 @@ type Endpoint struct {
 	active   sync.WaitGroup // one per request being served
 }
 
-var _ revocation.Endpoint = (*Endpoint)(nil)
+var _ revocation.BatchEndpoint = (*Endpoint)(nil)
 
 // Option configures an Endpoint.
 type Option func(*Endpoint)
@@ -340,6 +340,65 @@ func (e *Endpoint) Disconnect(ctx context.Context, socketID string, reason revoc
 	return e.pubsub.Publish(ctx, Message{Kind: KindDisconnect, SocketID: socketID, Reason: string(reason)})
 }
 
+// DisconnectMany closes every session of each socket id, on every node,
+// with close code 4001 and its reason's text, as Disconnect does for one:
+// this node's first, then the others' through as few PubSub messages as
+// the transport's size limit allows (see PayloadLimiter); a message of
+// one socket id has the form of Disconnect's. It implements
+// revocation.BatchEndpoint.
+func (e *Endpoint) DisconnectMany(ctx context.Context, ds []revocation.Disconnect) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	for _, d := range ds {
+		e.DisconnectLocal(d.SocketID, d.Reason)
+	}
+	limit := DefaultPayloadLimit
+	if pl, ok := e.pubsub.(PayloadLimiter); ok {
+		limit = pl.PayloadLimit()
+	}
+	var errs []error
+	for _, chunk := range chunkDisconnects(ds, limit) {
+		msg := Message{Kind: KindDisconnect, Disconnects: chunk}
+		if len(chunk) == 1 {
+			// One socket id (a sign-out): the form every version reads.
+			msg = Message{Kind: KindDisconnect, SocketID: chunk[0].SocketID, Reason: chunk[0].Reason}
+		}
+		if err := e.pubsub.Publish(ctx, msg); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// disconnectsOverhead is the JSON of a disconnect Message with an empty
+// list of socket ids: {"kind":"disconnect","disconnects":[]}.
+var disconnectsOverhead = len(`{"kind":"disconnect","disconnects":[]}`)
+
+// chunkDisconnects splits ds into lists whose disconnect Messages encode
+// to at most limit bytes (no limit when 0). A socket id too long for a
+// message of its own is a chunk of its own, which the transport refuses.
+func chunkDisconnects(ds []revocation.Disconnect, limit int) [][]Disconnected {
+	var chunks [][]Disconnected
+	var cur []Disconnected
+	size := disconnectsOverhead
+	for _, d := range ds {
+		item := Disconnected{SocketID: d.SocketID, Reason: string(d.Reason)}
+		b, _ := json.Marshal(item) // two strings: cannot fail
+		n := len(b)
+		if len(cur) > 0 {
+			n++ // the comma
+		}
+		if limit > 0 && len(cur) > 0 && size+n > limit {
+			chunks = append(chunks, cur)
+			cur, size, n = nil, disconnectsOverhead, len(b)
+		}
+		cur = append(cur, item)
+		size += n
+	}
+	return append(chunks, cur)
+}
+
 // Broadcast sends {"event": event, "payload": payload} to every socket
 // subscribed to topic, on every node.
 func (e *Endpoint) Broadcast(ctx context.Context, topic, event string, payload any) error {
@@ -356,7 +415,12 @@ func (e *Endpoint) receive(msg Message) {
 	case KindSubscribed:
 		e.requestSweep()
 	case KindDisconnect:
-		e.DisconnectLocal(msg.SocketID, revocation.Reason(msg.Reason))
+		if msg.SocketID != "" {
+			e.DisconnectLocal(msg.SocketID, revocation.Reason(msg.Reason))
+		}
+		for _, d := range msg.Disconnects {
+			e.DisconnectLocal(d.SocketID, revocation.Reason(d.Reason))
+		}
 	case KindBroadcast:
 		frame, err := json.Marshal(Frame{Event: msg.Event, Payload: msg.Payload})
 		if err != nil {

@@ -17,14 +17,36 @@ var ErrPayloadTooLarge = errors.New("kiln/live: message too large for the transp
 type Message struct {
 	// Kind is KindDisconnect or KindBroadcast.
 	Kind string `json:"kind"`
-	// SocketID and Reason, for a disconnect.
+	// SocketID and Reason, for a disconnect of one socket id.
 	SocketID string `json:"socket_id,omitempty"`
 	Reason   string `json:"reason,omitempty"`
+	// Disconnects, for a disconnect of many socket ids at once
+	// (Endpoint.DisconnectMany), each with its reason; SocketID is then
+	// empty. Nodes read both forms.
+	Disconnects []Disconnected `json:"disconnects,omitempty"`
 	// Topic, Event and Payload, for a broadcast.
 	Topic   string          `json:"topic,omitempty"`
 	Event   string          `json:"event,omitempty"`
 	Payload json.RawMessage `json:"payload,omitempty"`
 }
+
+// Disconnected is one socket id of a disconnect Message, and why.
+type Disconnected struct {
+	SocketID string `json:"socket_id"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// PayloadLimiter is a PubSub whose messages have a size limit:
+// Endpoint.DisconnectMany splits its socket ids into messages of at most
+// PayloadLimit bytes of JSON (0: no limit). A PubSub without it other than
+// InProcess is taken to have PostgreSQL's limit, DefaultPayloadLimit.
+type PayloadLimiter interface {
+	PayloadLimit() int
+}
+
+// DefaultPayloadLimit is the size limit DisconnectMany assumes of a PubSub
+// that is not a PayloadLimiter: PostgreSQL NOTIFY's.
+const DefaultPayloadLimit = 7999
 
 // The kinds of Message.
 const (
@@ -55,7 +77,14 @@ type InProcess struct {
 	next int
 }
 
-var _ PubSub = (*InProcess)(nil)
+var (
+	_ PubSub         = (*InProcess)(nil)
+	_ PayloadLimiter = (*InProcess)(nil)
+)
+
+// PayloadLimit implements PayloadLimiter: messages in process have no
+// size limit.
+func (p *InProcess) PayloadLimit() int { return 0 }
 
 // Publish implements PubSub.
 func (p *InProcess) Publish(_ context.Context, msg Message) error {

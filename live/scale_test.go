@@ -3,6 +3,7 @@ package live_test
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -132,4 +133,85 @@ func TestLogOutEverywhereClosesAThousandSockets(t *testing.T) {
 			t.Fatalf("bob's socket: %v", err)
 		}
 	}
+}
+
+// limitedPubSub is an InProcess with a payload limit, recording every
+// message published.
+type limitedPubSub struct {
+	live.InProcess
+	limit int
+	mu    sync.Mutex
+	sent  []live.Message
+}
+
+func (p *limitedPubSub) PayloadLimit() int { return p.limit }
+
+func (p *limitedPubSub) Publish(ctx context.Context, msg live.Message) error {
+	p.mu.Lock()
+	p.sent = append(p.sent, msg)
+	p.mu.Unlock()
+	return p.InProcess.Publish(ctx, msg)
+}
+
+// A log out everywhere publishes its socket ids in as few disconnect
+// messages as the transport's payload limit allows, not one per token:
+// each message is under the limit and full (the next message's first id
+// would not fit), together they carry every revoked token's socket id
+// once, and every socket closes with 4001 and its reason.
+func TestLogOutEverywherePublishesFullChunks(t *testing.T) {
+	const n, limit = 300, 2000
+	ps := &limitedPubSub{limit: limit}
+	h := livetest.New(t, "sqlite", livetest.Options{EndpointOptions: []live.Option{
+		live.WithPubSub(ps), live.WithSettings(live.Settings{MaxSocketsPerSubject: n}),
+	}})
+	ctx := testCtx(t, 2*time.Minute)
+	ada := h.Register(t, "ada@example.com")
+	clients := dialMany(t, ctx, h, ada.Record, n)
+	ps.mu.Lock()
+	ps.sent = nil
+	ps.mu.Unlock()
+	res, err := h.Domain.Run(ctx, h.Users, "log_out_everywhere", resource.Input{"user": ada.Record})
+	if err != nil || len(res.NotifyErrors) != 0 || res.Value != n+1 {
+		t.Fatalf("log out everywhere: revoked %v, %v, notify errors %v", res, err, res.NotifyErrors)
+	}
+	for _, c := range clients {
+		code, reason, err := c.WaitClose(ctx)
+		if err != nil || code != live.CloseSignedOut || reason != "signed out everywhere" {
+			t.Fatalf("closed with %d %q %v", code, reason, err)
+		}
+	}
+	ps.mu.Lock()
+	sent := ps.sent
+	ps.mu.Unlock()
+	seen := map[string]bool{}
+	for i, m := range sent {
+		b, _ := json.Marshal(m)
+		if m.SocketID != "" { // one socket id: Disconnect's form
+			m = live.Message{Kind: m.Kind, Disconnects: []live.Disconnected{{SocketID: m.SocketID, Reason: m.Reason}}}
+		}
+		if m.Kind != live.KindDisconnect || len(b) > limit {
+			t.Fatalf("message %d: %s (%d bytes, limit %d)", i, b, len(b), limit)
+		}
+		if i+1 < len(sent) {
+			fuller := m
+			next := live.Disconnected{SocketID: sent[i+1].SocketID, Reason: sent[i+1].Reason}
+			if len(sent[i+1].Disconnects) > 0 {
+				next = sent[i+1].Disconnects[0]
+			}
+			fuller.Disconnects = append(slices.Clone(m.Disconnects), next)
+			if b, _ := json.Marshal(fuller); len(b) <= limit {
+				t.Fatalf("message %d has room for the next socket id (%d bytes with it)", i, len(b))
+			}
+		}
+		for _, d := range m.Disconnects {
+			if seen[d.SocketID] || d.Reason != "log_out_everywhere" {
+				t.Fatalf("socket id %s again, or reason %q", d.SocketID, d.Reason)
+			}
+			seen[d.SocketID] = true
+		}
+	}
+	if len(seen) != n+1 || len(sent) < 2 {
+		t.Fatalf("%d socket ids in %d messages, want %d (the registration's token too) in several", len(seen), len(sent), n+1)
+	}
+	t.Logf("%d socket ids in %d messages of at most %d bytes", len(seen), len(sent), limit)
 }

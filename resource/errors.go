@@ -14,6 +14,12 @@ var (
 	// ErrConflict: a write violated an identity (a unique key). The concrete
 	// error is a *ConflictError naming the identity.
 	ErrConflict = errors.New("kiln/resource: conflict")
+	// ErrUnprotectedFailure is returned, and nothing committed, when a
+	// generic action run in a transaction of its own goes on after one
+	// of its writes failed: that write ran without a savepoint, so what
+	// it wrote could not be undone. Wrap a write whose failure the
+	// action handles in Domain.InTransaction.
+	ErrUnprotectedFailure = errors.New("kiln/resource: a generic action went on after a write failed outside a savepoint")
 	// ErrInvalid: input failed validation. The concrete errors are
 	// *ValidationError values, one per problem (a field may have several),
 	// all of the input's problems joined.

@@ -39,6 +39,17 @@ type Notifier interface {
 	Notify(ctx context.Context, n Notification) error
 }
 
+// BatchNotifier is a Notifier that takes the notifications of one
+// committed transaction at once: after commit, NotifyBatch is called once
+// per transaction with every notification the notifier was to get, in
+// the order they were queued, instead of Notify once for each (a log out
+// everywhere of 1,000 tokens closes their sockets in one call). Its error
+// is reported once, with the batch's first notification.
+type BatchNotifier interface {
+	Notifier
+	NotifyBatch(ctx context.Context, ns []Notification) error
+}
+
 // NotifierFunc adapts a function to Notifier.
 type NotifierFunc func(ctx context.Context, n Notification) error
 

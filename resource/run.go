@@ -86,7 +86,17 @@ type txState struct {
 	tx         Tx
 	queue      []pending
 	savepoints int
+	// unprotected is the first failure of a write run without a
+	// savepoint (see bareKey); the transaction must not commit after it.
+	unprotected error
 }
+
+// bareKey marks a ctx in a transaction a generic action began for itself,
+// outside any savepoint: a write nested there needs no savepoint of its
+// own, since its failure fails the generic action, which rolls the whole
+// transaction back. A generic action that goes on after such a failure
+// has its transaction rolled back with an error (see inTx).
+type bareKey struct{}
 
 type pending struct {
 	n         Notification
@@ -96,9 +106,10 @@ type pending struct {
 // InTransaction runs fn in one transaction of the domain: every action fn
 // runs with the ctx it is given shares it, and their notifications are sent
 // after it commits. When ctx is already in a transaction of this domain, fn
-// joins it.
+// joins it, within a savepoint: if fn fails, what it wrote is undone and
+// the transaction goes on, so a caller may handle the error.
 func (d *Domain) InTransaction(ctx context.Context, fn func(ctx context.Context) error) error {
-	_, err := d.inTx(ctx, true, func(ctx context.Context, _ *txState) error { return fn(ctx) })
+	_, err := d.inTx(context.WithValue(ctx, bareKey{}, nil), true, func(ctx context.Context, _ *txState) error { return fn(ctx) })
 	return err
 }
 
@@ -113,11 +124,29 @@ func (d *Domain) inTransaction(ctx context.Context) bool {
 //
 // Nested in a transaction, fn runs within a savepoint when savepoint is
 // true: for writes and explicit InTransaction groups, not for generic
-// actions, which only orchestrate writes that have their own.
+// actions, which only orchestrate writes that have their own. A write
+// nested directly in a transaction that a generic action began for
+// itself runs without one: if it fails, the generic action fails and the
+// whole transaction is rolled back, so a sign-out or a log out everywhere
+// is BEGIN, its statements, COMMIT. Should the generic action go on after
+// such a failure instead, nothing is committed: it fails with
+// ErrUnprotectedFailure (wrap a write whose failure it tolerates in
+// InTransaction, which gives it a savepoint).
 func (d *Domain) inTx(ctx context.Context, savepoint bool, fn func(ctx context.Context, st *txState) error) ([]error, error) {
 	if st, ok := ctx.Value(txKey{}).(*txState); ok && st.domain == d {
 		if !savepoint {
 			return nil, fn(ctx, st)
+		}
+		if ctx.Value(bareKey{}) == st {
+			queued := len(st.queue)
+			err := fn(ctx, st)
+			if err != nil {
+				st.queue = st.queue[:queued]
+				if st.unprotected == nil {
+					st.unprotected = err
+				}
+			}
+			return nil, err
 		}
 		return nil, d.nested(ctx, st, fn)
 	}
@@ -135,8 +164,15 @@ func (d *Domain) inTx(ctx context.Context, savepoint bool, fn func(ctx context.C
 			_ = tx.Rollback()
 		}
 	}()
-	err = fn(context.WithValue(ctx, txKey{}, st), st)
+	txCtx := context.WithValue(ctx, txKey{}, st)
+	if !savepoint {
+		txCtx = context.WithValue(txCtx, bareKey{}, st)
+	}
+	err = fn(txCtx, st)
 	returned = true
+	if err == nil && st.unprotected != nil {
+		err = fmt.Errorf("%w: %w", ErrUnprotectedFailure, st.unprotected)
+	}
 	if err != nil {
 		if rbErr := tx.Rollback(); rbErr != nil {
 			d.logger.ErrorContext(ctx, "kiln: rollback failed", "domain", d.name, "err", rbErr)
@@ -165,7 +201,8 @@ func (d *Domain) nested(ctx context.Context, st *txState, fn func(ctx context.Co
 		return fmt.Errorf("kiln/resource: savepoint: %w", err)
 	}
 	queued := len(st.queue)
-	if err := fn(ctx, st); err != nil {
+	// Inside the savepoint, nested writes take savepoints of their own.
+	if err := fn(context.WithValue(ctx, bareKey{}, nil), st); err != nil {
 		st.queue = st.queue[:queued]
 		if rbErr := sp.RollbackTo(ctx, name); rbErr != nil {
 			return errors.Join(err, fmt.Errorf("kiln/resource: rollback to savepoint: %w", rbErr))
@@ -178,23 +215,69 @@ func (d *Domain) nested(ctx context.Context, st *txState, fn func(ctx context.Co
 	return nil
 }
 
-// deliver sends committed notifications in the order they were queued.
+// deliver sends committed notifications in the order they were queued;
+// a BatchNotifier gets all of its own in one NotifyBatch, once the others
+// have been sent theirs.
 func (d *Domain) deliver(ctx context.Context, queue []pending) []error {
 	var errs []error
+	var batches []batch
 	for _, p := range queue {
 		for _, nf := range p.notifiers {
+			if bn, ok := nf.(BatchNotifier); ok {
+				batches = addToBatch(batches, bn, p.n)
+				continue
+			}
 			if err := safeNotify(ctx, nf, p.n); err != nil {
-				ne := &NotifyError{Notification: p.n, Err: err}
-				d.logger.ErrorContext(ctx, "kiln: notifier failed", "domain", d.name, "resource", p.n.Resource,
-					"action", p.n.Action, "notifier", fmt.Sprintf("%T", nf), "err", err)
-				if d.onNotifyError != nil {
-					d.onNotifyError(ctx, ne)
-				}
-				errs = append(errs, ne)
+				errs = append(errs, d.notifyFailed(ctx, nf, p.n, err))
 			}
 		}
 	}
+	for _, b := range batches {
+		if err := safeNotifyBatch(ctx, b.notifier, b.ns); err != nil {
+			errs = append(errs, d.notifyFailed(ctx, b.notifier, b.ns[0], err))
+		}
+	}
 	return errs
+}
+
+// batch is the notifications of one transaction for one BatchNotifier.
+type batch struct {
+	notifier BatchNotifier
+	ns       []Notification
+}
+
+// addToBatch appends n to bn's batch, found by identity. A notifier of
+// an incomparable type cannot be told apart from another: it gets a batch
+// per notification.
+func addToBatch(batches []batch, bn BatchNotifier, n Notification) []batch {
+	if reflect.TypeOf(bn).Comparable() {
+		for i := range batches {
+			if reflect.TypeOf(batches[i].notifier) == reflect.TypeOf(bn) && batches[i].notifier == bn {
+				batches[i].ns = append(batches[i].ns, n)
+				return batches
+			}
+		}
+	}
+	return append(batches, batch{notifier: bn, ns: []Notification{n}})
+}
+
+func (d *Domain) notifyFailed(ctx context.Context, nf Notifier, n Notification, err error) error {
+	ne := &NotifyError{Notification: n, Err: err}
+	d.logger.ErrorContext(ctx, "kiln: notifier failed", "domain", d.name, "resource", n.Resource,
+		"action", n.Action, "notifier", fmt.Sprintf("%T", nf), "err", err)
+	if d.onNotifyError != nil {
+		d.onNotifyError(ctx, ne)
+	}
+	return ne
+}
+
+func safeNotifyBatch(ctx context.Context, bn BatchNotifier, ns []Notification) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return bn.NotifyBatch(ctx, ns)
 }
 
 func safeNotify(ctx context.Context, nf Notifier, n Notification) (err error) {

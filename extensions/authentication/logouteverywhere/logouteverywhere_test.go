@@ -176,9 +176,10 @@ func TestLogOutEverywhereOneStatement(t *testing.T) {
 			if err != nil || n != 201 {
 				t.Fatalf("revoked %d, %v; want 201", n, err)
 			}
-			// The epoch bump, then one UPDATE for every token.
-			if got := h.statements(); !reflect.DeepEqual(got, []string{"BEGIN", "SAVEPOINT", "INSERT", "RELEASE", "SAVEPOINT", "UPDATE", "RELEASE", "COMMIT"}) {
-				t.Errorf("statements %v, want BEGIN, the epoch upsert, one UPDATE, COMMIT, each write in a savepoint", got)
+			// The epoch bump, then one UPDATE for every token; no
+			// savepoint, as the action began the transaction itself.
+			if got := h.statements(); !reflect.DeepEqual(got, []string{"BEGIN", "INSERT", "UPDATE", "COMMIT"}) {
+				t.Errorf("statements %v, want BEGIN, the epoch upsert, one UPDATE, COMMIT", got)
 			}
 			if e.rec.Len() < 201 {
 				t.Errorf("%d notifications", e.rec.Len())

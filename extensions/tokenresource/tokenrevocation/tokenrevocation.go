@@ -40,7 +40,7 @@ type Notifier struct{}
 var (
 	_ resource.Notifier         = Notifier{}
 	_ resource.NotifierAttacher = Notifier{}
-	_ resource.Notifier         = (*attached)(nil)
+	_ resource.BatchNotifier    = (*attached)(nil)
 )
 
 // Notify implements resource.Notifier: before Attach there is no endpoint
@@ -99,6 +99,42 @@ func (a *attached) Notify(ctx context.Context, n resource.Notification) error {
 	for _, ep := range a.endpoints {
 		if err := ep.Disconnect(ctx, socketID, reason); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// NotifyBatch implements resource.BatchNotifier: the revocations of one
+// committed transaction, closed with one DisconnectMany on each endpoint
+// that has it (revocation.BatchEndpoint), one Disconnect per token on the
+// others.
+func (a *attached) NotifyBatch(ctx context.Context, ns []resource.Notification) error {
+	var ds []revocation.Disconnect
+	var errs []error
+	for _, n := range ns {
+		reason, row, err := revocationOf(n)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if row != nil && len(a.endpoints) > 0 {
+			ds = append(ds, revocation.Disconnect{SocketID: a.template(tokenresource.SocketIDOf(row)), Reason: reason})
+		}
+	}
+	if len(ds) == 0 {
+		return errors.Join(errs...)
+	}
+	for _, ep := range a.endpoints {
+		if bep, ok := ep.(revocation.BatchEndpoint); ok {
+			if err := bep.DisconnectMany(ctx, ds); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		for _, d := range ds {
+			if err := ep.Disconnect(ctx, d.SocketID, d.Reason); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -245,14 +245,16 @@ func TestEndpointErrorIsReportedNotFatal(t *testing.T) {
 				t.Fatalf("the token is not revoked: %v %v", revoked, err)
 			}
 
-			// Bulk: one error per token, every token revoked.
+			// Bulk: one error for the transaction's batch, joining one per
+			// token; every token revoked.
 			a.SignIn(t, "ada@example.com")
 			res, err = a.Domain.Run(ctx, a.Users, "log_out_everywhere", resource.Input{"user": ada.Record})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Value != 2 || len(res.NotifyErrors) != 2 {
-				t.Fatalf("revoked %v, NotifyErrors %v", res.Value, res.NotifyErrors)
+			if res.Value != 2 || len(res.NotifyErrors) != 1 || !errors.Is(res.NotifyErrors[0], boom) ||
+				strings.Count(res.NotifyErrors[0].Error(), boom.Error()) != 2 {
+				t.Fatalf("revoked %v, NotifyErrors %v; want one joining two %q", res.Value, res.NotifyErrors, boom)
 			}
 			if got := len(working.take()); got != 2 {
 				t.Fatalf("the working endpoint was told %d times, want 2", got)
@@ -343,4 +345,59 @@ func TestNotifyDirectly(t *testing.T) {
 		t.Fatal("before Attach, a record that is not a token was accepted")
 	}
 	expect(t, rec, "refused notifications")
+}
+
+// batchRecorder is a revocation.BatchEndpoint that records each
+// DisconnectMany call.
+type batchRecorder struct {
+	recorder
+	batches [][]revocation.Disconnect
+}
+
+var _ revocation.BatchEndpoint = (*batchRecorder)(nil)
+
+func (r *batchRecorder) DisconnectMany(_ context.Context, ds []revocation.Disconnect) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.batches = append(r.batches, slices.Clone(ds))
+	return r.err
+}
+
+// A log out everywhere closes every revoked token's sockets with one
+// DisconnectMany on an endpoint that has it, and one Disconnect per token
+// on an endpoint that has not.
+func TestLogOutEverywhereDisconnectsInOneBatch(t *testing.T) {
+	for _, db := range databases {
+		t.Run(db, func(t *testing.T) {
+			perToken, batched := &recorder{}, &batchRecorder{}
+			a := build(t, db, perToken, batched)
+			ctx := t.Context()
+			ada := a.Register(t, "ada@example.com")
+			want := []disconnect{{idOf(ada.Claims), revocation.LogOutEverywhere}}
+			for range 5 {
+				s := a.SignIn(t, "ada@example.com")
+				want = append(want, disconnect{idOf(s.Claims), revocation.LogOutEverywhere})
+			}
+			res, err := a.Domain.Run(ctx, a.Users, "log_out_everywhere", resource.Input{"user": ada.Record})
+			if err != nil || len(res.NotifyErrors) != 0 {
+				t.Fatalf("log_out_everywhere: %v, notify errors %v", err, res.NotifyErrors)
+			}
+			expect(t, perToken, "the per-token endpoint", slices.Clone(want)...)
+			if calls := batched.take(); len(calls) != 0 {
+				t.Fatalf("Disconnect called on the batch endpoint: %v", calls)
+			}
+			if len(batched.batches) != 1 {
+				t.Fatalf("%d DisconnectMany calls, want 1", len(batched.batches))
+			}
+			var got []disconnect
+			for _, d := range batched.batches[0] {
+				got = append(got, disconnect{d.SocketID, d.Reason})
+			}
+			slices.SortFunc(got, func(a, b disconnect) int { return strings.Compare(a.SocketID, b.SocketID) })
+			slices.SortFunc(want, func(a, b disconnect) int { return strings.Compare(a.SocketID, b.SocketID) })
+			if !slices.Equal(got, want) {
+				t.Fatalf("DisconnectMany\n%v\nwant\n%v", got, want)
+			}
+		})
+	}
 }

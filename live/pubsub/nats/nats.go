@@ -64,6 +64,7 @@ type PubSub struct {
 
 var (
 	_ live.PubSub          = (*PubSub)(nil)
+	_ live.PayloadLimiter  = (*PubSub)(nil)
 	_ prometheus.Collector = (*PubSub)(nil)
 )
 
@@ -149,6 +150,9 @@ func (p *PubSub) Describe(ch chan<- *prometheus.Desc) { p.metrics.Describe(ch) }
 
 // Collect implements prometheus.Collector.
 func (p *PubSub) Collect(ch chan<- prometheus.Metric) { p.metrics.Collect(ch) }
+
+// PayloadLimit implements live.PayloadLimiter: the server's max_payload.
+func (p *PubSub) PayloadLimit() int { return int(p.conn.MaxPayload()) }
 
 // Publish implements live.PubSub. While the connection is being
 // re-established, nats.go buffers what is published and sends it once

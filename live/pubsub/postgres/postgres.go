@@ -70,6 +70,7 @@ type PubSub struct {
 
 var (
 	_ live.PubSub          = (*PubSub)(nil)
+	_ live.PayloadLimiter  = (*PubSub)(nil)
 	_ prometheus.Collector = (*PubSub)(nil)
 )
 
@@ -123,6 +124,9 @@ func (p *PubSub) Describe(ch chan<- *prometheus.Desc) { p.metrics.Describe(ch) }
 
 // Collect implements prometheus.Collector.
 func (p *PubSub) Collect(ch chan<- prometheus.Metric) { p.metrics.Collect(ch) }
+
+// PayloadLimit implements live.PayloadLimiter: MaxPayload.
+func (p *PubSub) PayloadLimit() int { return MaxPayload }
 
 // Publish implements live.PubSub with pg_notify.
 func (p *PubSub) Publish(ctx context.Context, msg live.Message) error {

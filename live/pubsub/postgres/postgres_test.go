@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"reflect"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/kiln-go/kiln/internal/testdb"
 	"github.com/kiln-go/kiln/live"
 	"github.com/kiln-go/kiln/live/pubsub/postgres"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 func open(t *testing.T, rawURL string, opts ...postgres.Option) *postgres.PubSub {
@@ -100,5 +102,84 @@ func TestEndpointPayloadTooLarge(t *testing.T) {
 	}
 	if err := ep.Broadcast(t.Context(), "topic", "event", "small"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDisconnectManyChunks: an endpoint's DisconnectMany of far more
+// socket ids than one NOTIFY carries publishes them in messages under the
+// limit, each as full as it can be, and every id arrives once with its
+// reason.
+func TestDisconnectManyChunks(t *testing.T) {
+	ps := open(t, testdb.PostgresURL(t), postgres.WithChannel(testdb.UniqueName("kiln_test_")))
+	got := make(chan live.Message, 1024)
+	if err := ps.Subscribe(t.Context(), func(m live.Message) {
+		if m.Kind == live.KindDisconnect {
+			if m.SocketID != "" { // one socket id: Disconnect's form
+				m.Disconnects = []live.Disconnected{{SocketID: m.SocketID, Reason: m.Reason}}
+			}
+			got <- m
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ep, err := live.New(live.WithPubSub(ps))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ep.Shutdown(context.Background()) })
+	const n = 2000
+	ds := make([]revocation.Disconnect, n)
+	for i := range ds {
+		ds[i] = revocation.Disconnect{SocketID: fmt.Sprintf("users_sessions:%040d", i), Reason: revocation.LogOutEverywhere}
+	}
+	if err := ep.DisconnectMany(t.Context(), ds); err != nil {
+		t.Fatal(err)
+	}
+	item := len(fmt.Sprintf(`{"socket_id":"users_sessions:%040d","reason":"log_out_everywhere"}`, 0)) + 1
+	perMessage := (postgres.MaxPayload - len(`{"kind":"disconnect","disconnects":[]}`) + 1) / item
+	wantMessages := (n + perMessage - 1) / perMessage
+	seen := map[string]bool{}
+	timeout := time.After(10 * time.Second)
+	for messages := 0; len(seen) < n; messages++ {
+		select {
+		case m := <-got:
+			if messages < wantMessages-1 && len(m.Disconnects) != perMessage {
+				t.Fatalf("message %d carries %d socket ids, want %d", messages, len(m.Disconnects), perMessage)
+			}
+			for _, d := range m.Disconnects {
+				if seen[d.SocketID] || d.Reason != string(revocation.LogOutEverywhere) {
+					t.Fatalf("socket id %s again, or reason %q", d.SocketID, d.Reason)
+				}
+				seen[d.SocketID] = true
+			}
+		case <-timeout:
+			t.Fatalf("%d of %d socket ids arrived", len(seen), n)
+		}
+	}
+	select {
+	case m := <-got:
+		t.Fatalf("a message more than the %d needed: %d ids", wantMessages, len(m.Disconnects))
+	default:
+	}
+
+	// One socket id goes in the form every version reads.
+	one := make(chan live.Message, 1)
+	if err := ps.Subscribe(t.Context(), func(m live.Message) {
+		if m.Kind == live.KindDisconnect && m.SocketID == "users_sessions:one" {
+			one <- m
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ep.DisconnectMany(t.Context(), []revocation.Disconnect{{SocketID: "users_sessions:one", Reason: revocation.SignedOut}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-one:
+		if m.Reason != string(revocation.SignedOut) || len(m.Disconnects) != 0 {
+			t.Fatalf("one socket id published as %+v", m)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the one-socket-id disconnect did not arrive")
 	}
 }

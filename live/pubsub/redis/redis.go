@@ -55,6 +55,7 @@ type PubSub struct {
 
 var (
 	_ live.PubSub          = (*PubSub)(nil)
+	_ live.PayloadLimiter  = (*PubSub)(nil)
 	_ prometheus.Collector = (*PubSub)(nil)
 )
 
@@ -102,6 +103,10 @@ func (p *PubSub) Describe(ch chan<- *prometheus.Desc) { p.metrics.Describe(ch) }
 
 // Collect implements prometheus.Collector.
 func (p *PubSub) Collect(ch chan<- prometheus.Metric) { p.metrics.Collect(ch) }
+
+// PayloadLimit implements live.PayloadLimiter: Redis takes messages of
+// up to 512 MB, no limit that matters (0).
+func (p *PubSub) PayloadLimit() int { return 0 }
 
 // Publish implements live.PubSub.
 func (p *PubSub) Publish(ctx context.Context, msg live.Message) error {

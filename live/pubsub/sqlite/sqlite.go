@@ -58,6 +58,7 @@ type PubSub struct {
 
 var (
 	_ live.PubSub          = (*PubSub)(nil)
+	_ live.PayloadLimiter  = (*PubSub)(nil)
 	_ prometheus.Collector = (*PubSub)(nil)
 )
 
@@ -121,6 +122,10 @@ func (p *PubSub) Describe(ch chan<- *prometheus.Desc) { p.metrics.Describe(ch) }
 
 // Collect implements prometheus.Collector.
 func (p *PubSub) Collect(ch chan<- prometheus.Metric) { p.metrics.Collect(ch) }
+
+// PayloadLimit implements live.PayloadLimiter: a row has no size limit
+// that matters (0).
+func (p *PubSub) PayloadLimit() int { return 0 }
 
 // Publish implements live.PubSub: one row, seen by every subscriber of
 // every process within its interval.

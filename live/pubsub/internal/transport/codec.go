@@ -28,8 +28,15 @@ func Decode(b []byte) (live.Message, error) {
 	}
 	switch msg.Kind {
 	case live.KindDisconnect:
-		if msg.SocketID == "" {
+		// One socket id (SocketID), or many (Disconnects): nodes of
+		// either version may publish.
+		if msg.SocketID == "" && len(msg.Disconnects) == 0 {
 			return msg, errors.New("kiln/pubsub: disconnect without a socket id")
+		}
+		for _, d := range msg.Disconnects {
+			if d.SocketID == "" {
+				return msg, errors.New("kiln/pubsub: disconnect with an empty socket id")
+			}
 		}
 	case live.KindBroadcast:
 		if msg.Topic == "" || msg.Event == "" {

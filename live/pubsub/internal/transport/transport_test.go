@@ -34,6 +34,8 @@ func TestEncodeLimit(t *testing.T) {
 func TestDecode(t *testing.T) {
 	good := []live.Message{
 		{Kind: live.KindDisconnect, SocketID: "users_sessions:1", Reason: "signed_out"},
+		{Kind: live.KindDisconnect, Disconnects: []live.Disconnected{
+			{SocketID: "users_sessions:1", Reason: "log_out_everywhere"}, {SocketID: "users_sessions:2", Reason: "expired"}}},
 		{Kind: live.KindBroadcast, Topic: "t", Event: "e", Payload: json.RawMessage(`{"a":[1,2]}`)},
 	}
 	for _, m := range good {
@@ -47,18 +49,20 @@ func TestDecode(t *testing.T) {
 		}
 	}
 	bad := map[string]string{
-		"":                                    "bad message",
-		"garbage":                             "bad message",
-		"\x00\xff":                            "bad message",
-		`[]`:                                  "bad message",
-		`{"kind":"disconnect","socket_id":1}`: "bad message",
-		`{}`:                                  `unknown message kind ""`,
-		`{"kind":"subscribed"}`:               `unknown message kind "subscribed"`,
-		`{"kind":"explode","socket_id":"s"}`:  `unknown message kind "explode"`,
-		`{"kind":"disconnect"}`:               "disconnect without a socket id",
-		`{"kind":"broadcast","event":"e"}`:    "broadcast without a topic or event",
-		`{"kind":"broadcast","topic":"t"}`:    "broadcast without a topic or event",
-		`{"kind":"disconnect","socket_id":"s"} {}`: "bad message",
+		"":                                       "bad message",
+		"garbage":                                "bad message",
+		"\x00\xff":                               "bad message",
+		`[]`:                                     "bad message",
+		`{"kind":"disconnect","socket_id":1}`:    "bad message",
+		`{}`:                                     `unknown message kind ""`,
+		`{"kind":"subscribed"}`:                  `unknown message kind "subscribed"`,
+		`{"kind":"explode","socket_id":"s"}`:     `unknown message kind "explode"`,
+		`{"kind":"disconnect"}`:                  "disconnect without a socket id",
+		`{"kind":"disconnect","disconnects":[]}`: "disconnect without a socket id",
+		`{"kind":"disconnect","disconnects":[{"socket_id":""}]}`: "disconnect with an empty socket id",
+		`{"kind":"broadcast","event":"e"}`:                       "broadcast without a topic or event",
+		`{"kind":"broadcast","topic":"t"}`:                       "broadcast without a topic or event",
+		`{"kind":"disconnect","socket_id":"s"} {}`:               "bad message",
 	}
 	for in, want := range bad {
 		if _, err := transport.Decode([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
