@@ -89,6 +89,16 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 	if err != nil {
 		return nil, err
 	}
+	// What is opened here is closed again when a later step fails.
+	built, closeLimiter := false, func() {}
+	defer func() {
+		if !built {
+			if closeLimiter != nil {
+				closeLimiter()
+			}
+			_ = ps.Close()
+		}
+	}()
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// The transports are collectors of their own metrics; the in-process
@@ -154,14 +164,13 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 	endpoint, err := live.New(append(liveOpts,
 		live.WithAuthenticator(glue.LiveAuthenticator()), live.WithChecker(glue.SessionChecker()))...)
 	if err != nil {
-		closeLimiter()
 		return nil, err
 	}
 	if err := domain.Attach(endpoint); err != nil {
-		closeLimiter()
 		_ = endpoint.Shutdown(ctx)
 		return nil, err
 	}
+	built = true
 	return &app{pubsub: ps, layer: layer, domain: domain, auth: auth, web: glue,
 		endpoint: endpoint, mailbox: mailbox, logger: logger, https: cfg.HTTPS(), closeLimiter: closeLimiter,
 		metrics: metrics, metricsPublic: cfg.MetricsPublic}, nil

@@ -70,6 +70,12 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 	if err != nil {
 		return nil, err
 	}
+	built := false
+	defer func() {
+		if !built {
+			_ = ps.Close() // a later step failed
+		}
+	}()
 	liveOpts := []live.Option{live.WithPubSub(ps), live.WithLogger(logger), live.WithSettings(settings)}
 	webOpts := []web.Option{web.WithLogger(logger)}
 	if cfg.PublicURL != "" {
@@ -117,6 +123,7 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 		_ = endpoint.Shutdown(ctx)
 		return nil, err
 	}
+	built = true
 	return &app{layer: layer, pubsub: ps, domain: domain, auth: auth, web: glue, endpoint: endpoint,
 		logger: logger, https: cfg.HTTPS()}, nil
 }
