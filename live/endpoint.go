@@ -336,8 +336,7 @@ func (e *Endpoint) message(s *melody.Session, data []byte) {
 // transport is down; the other nodes' follow through the PubSub (or, if
 // the message is lost, at their next sweep).
 func (e *Endpoint) Disconnect(ctx context.Context, socketID string, reason revocation.Reason) error {
-	e.DisconnectLocal(socketID, reason)
-	return e.pubsub.Publish(ctx, Message{Kind: KindDisconnect, SocketID: socketID, Reason: string(reason)})
+	return e.DisconnectMany(ctx, []revocation.Disconnect{{SocketID: socketID, Reason: reason}})
 }
 
 // DisconnectMany closes every session of each socket id, on every node,

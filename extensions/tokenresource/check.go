@@ -30,10 +30,15 @@ func (s *Store) check(ctx context.Context, jtis []string, requirePresence bool) 
 		if err != nil {
 			return nil, err
 		}
-		found := make(map[string]bool, len(rows))
+		var found map[string]bool // only for requirePresence
+		if requirePresence {
+			found = make(map[string]bool, len(rows))
+		}
 		for _, r := range rows {
 			f := r.TokenFields()
-			found[f.JTI] = true
+			if found != nil {
+				found[f.JTI] = true
+			}
 			switch {
 			case f.Revoked():
 				out[f.JTI] = revocation.Revoked
