@@ -290,11 +290,21 @@ func (app App) defaults() defaults {
 // sectionProblems). Every problem is reported at once, before the data
 // folder, a development secret or a database is made or opened.
 func (app App) read(cmd *cobra.Command) (*Config, error) {
+	return app.readInSandbox(cmd, func(context.Context, *Runtime) error { return nil })
+}
+
+// readInSandbox is read, running fn on the sandbox's runtime when the
+// command line's own settings are fine, so that a command that needs no
+// more than the sandbox (migrate generate) builds the app once.
+func (app App) readInSandbox(cmd *cobra.Command, fn func(ctx context.Context, rt *Runtime) error) (*Config, error) {
 	cfg, err := readConfig(cmd.Flags(), app.defaults(), app.Sections)
 	if cfg == nil {
 		return nil, err
 	}
-	if err := errors.Join(err, app.sectionProblems(cmd, cfg)); err != nil {
+	if err != nil {
+		fn = func(context.Context, *Runtime) error { return nil }
+	}
+	if err := errors.Join(err, app.sectionProblems(cmd, cfg, fn)); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -315,14 +325,15 @@ func (app App) load(cmd *cobra.Command, logger *slog.Logger) (*Config, error) {
 // sectionProblems builds the app on a sandbox copy of cfg — an in-memory
 // SQLite database, an in-process pub/sub, rate limits in memory, secrets
 // kept nowhere, no development mode — and returns Build's error: the
-// problems of the app's own sections (resources, live …). It writes,
-// connects to and starts nothing, and closes what it built.
-func (app App) sectionProblems(cmd *cobra.Command, cfg *Config) error {
+// problems of the app's own sections (resources, live …), or else fn's
+// error. It writes, connects to and starts nothing, and closes what it
+// built.
+func (app App) sectionProblems(cmd *cobra.Command, cfg *Config, fn func(ctx context.Context, rt *Runtime) error) error {
 	sandbox, err := cfg.sandbox()
 	if err != nil {
 		return err
 	}
-	return app.run(cmd, sandbox, slog.New(slog.DiscardHandler), func(context.Context, *Runtime) error { return nil })
+	return app.run(cmd, sandbox, slog.New(slog.DiscardHandler), fn)
 }
 
 // sandbox is a copy of the configuration that writes, connects to and
@@ -451,17 +462,10 @@ func (app App) generateCommand() *cobra.Command {
 		Short: "Write the migration from the last snapshot to the declarations, for SQLite and PostgreSQL",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := app.read(cmd)
-			if err != nil {
-				return err
-			}
-			sandbox, err := cfg.sandbox()
-			if err != nil {
-				return err
-			}
-			return app.run(cmd, sandbox, slog.New(slog.DiscardHandler), func(_ context.Context, rt *Runtime) error {
+			_, err := app.readInSandbox(cmd, func(_ context.Context, rt *Runtime) error {
 				return app.generate(cmd.OutOrStdout(), cmd.ErrOrStderr(), rt.Layer, dir, opts)
 			})
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&opts.Name, "name", "", `the migration's name: lower-case letters, digits, _ and - (default "initial" for the first, then "update")`)

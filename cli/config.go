@@ -545,16 +545,26 @@ func DeriveCookieKeys(signing string, previous ...string) ([]string, error) {
 	return keys, nil
 }
 
+// deriveCookieKeys derives the cookie keys from the signing secrets when
+// the signing secret is given and the cookie keys are not.
+func (c *Config) deriveCookieKeys() error {
+	if c.TokenSigningSecret == "" || len(c.CookieKeys) > 0 {
+		return nil
+	}
+	keys, err := DeriveCookieKeys(c.TokenSigningSecret, c.PreviousTokenSigningSecrets...)
+	if err != nil {
+		return err
+	}
+	c.CookieKeys = keys
+	return nil
+}
+
 // devSecrets fills missing secrets: cookie keys derived from a given
 // signing secret, else development secrets from files in DataDir, creating
 // them.
 func (c *Config) devSecrets(logger *slog.Logger) error {
-	if c.TokenSigningSecret != "" && len(c.CookieKeys) == 0 {
-		keys, err := DeriveCookieKeys(c.TokenSigningSecret, c.PreviousTokenSigningSecrets...)
-		if err != nil {
-			return err
-		}
-		c.CookieKeys = keys
+	if err := c.deriveCookieKeys(); err != nil {
+		return err
 	}
 	if c.TokenSigningSecret != "" && len(c.CookieKeys) > 0 {
 		return nil
@@ -585,12 +595,8 @@ func (c *Config) devSecrets(logger *slog.Logger) error {
 // throwawaySecrets fills missing secrets with random ones kept nowhere, for
 // a command that writes nothing (migrate --print).
 func (c *Config) throwawaySecrets() error {
-	if c.TokenSigningSecret != "" && len(c.CookieKeys) == 0 {
-		keys, err := DeriveCookieKeys(c.TokenSigningSecret, c.PreviousTokenSigningSecrets...)
-		if err != nil {
-			return err
-		}
-		c.CookieKeys = keys
+	if err := c.deriveCookieKeys(); err != nil {
+		return err
 	}
 	if c.TokenSigningSecret == "" {
 		s, err := randomSecret()

@@ -27,7 +27,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -35,6 +34,7 @@ import (
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/resource"
 	"github.com/kiln-go/kiln/revocation"
+	"github.com/kiln-go/kiln/web/ratelimit"
 )
 
 // PurposePasswordReset is the stored purpose of a reset token. The token
@@ -621,8 +621,9 @@ func (p Password) hash(ctx context.Context, password string) (string, error) {
 }
 
 // NormalizeIdentity is how the strategy stores and looks up identities
-// unless CaseSensitiveIdentity is set: trimmed and lower-cased.
-func NormalizeIdentity(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+// unless CaseSensitiveIdentity is set: trimmed and lower-cased, the form
+// the rate limiter keys identities by (ratelimit.NormalizeIdentity).
+func NormalizeIdentity(s string) string { return ratelimit.NormalizeIdentity(s) }
 
 func constantTimeEqual(a, b string) bool {
 	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
