@@ -107,7 +107,7 @@ func (b *binding) run(ctx context.Context, d *Domain, t reflect.Type, action str
 	if ba.Type != want {
 		return nil, fmt.Errorf("%w: %s.%s is %s action, not %s", ErrWrongActionType, br.decl.Name, action, ba.Type.Article(), want)
 	}
-	return d.Run(ctx, br, action, in, opts...)
+	return d.run(ctx, br, ba, in, opts...)
 }
 
 // handle is what the typed handles share: the binding, and the record type

@@ -87,7 +87,7 @@ func call[V any](ctx context.Context, d *Domain, br *builtResource, ba *builtAct
 	var res *RunResult
 	run := func(ctx context.Context) error {
 		var err error
-		if res, err = d.Run(ctx, br, ba.Name, in); err != nil || res.Value == nil {
+		if res, err = d.run(ctx, br, ba, in); err != nil || res.Value == nil {
 			return err
 		}
 		var ok bool
@@ -116,12 +116,12 @@ func call[V any](ctx context.Context, d *Domain, br *builtResource, ba *builtAct
 }
 
 func (r *Resource[T]) run(ctx context.Context, d *Domain, action string, want ActionType, in Input, opts ...RunOption) (*RunResult, error) {
-	_, ba, err := d.lookup(r, action)
+	br, ba, err := d.lookup(r, action)
 	if err != nil {
 		return nil, err
 	}
 	if ba.Type != want {
 		return nil, fmt.Errorf("%w: %s.%s is %s action, not %s", ErrWrongActionType, r.Name(), action, ba.Type.Article(), want)
 	}
-	return d.Run(ctx, r, action, in, opts...)
+	return d.run(ctx, br, ba, in, opts...)
 }
