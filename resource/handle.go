@@ -55,14 +55,6 @@ type typedAction interface {
 	bind(resource string) (previous string)
 }
 
-// holdsExactly is holds for a handle of records of type want.
-func holdsExactly(want, t reflect.Type) string {
-	if want != t {
-		return fmt.Sprintf("the action is defined for %s records; this resource holds %s", want, t)
-	}
-	return ""
-}
-
 // binding is what every handle shares: the name of the resource the action
 // was declared on, set when the Actions section is declared.
 type binding struct {
@@ -89,21 +81,57 @@ func (b *binding) name() string {
 	return b.resource
 }
 
-// run looks the action up in d by the bound resource and the record type,
-// checks its type, and runs it.
-func (b *binding) run(ctx context.Context, d *Domain, t reflect.Type, action string, want ActionType, in Input, opts ...RunOption) (*RunResult, error) {
+// typed completes d, the declaration of the bound action, with its input
+// type and the handle's location.
+func (b *binding) typed(d *ActionDecl, input reflect.Type) *ActionDecl {
+	d.input = input
+	d.location = b.location
+	return d
+}
+
+// lookup finds the action in d by the bound resource and the record type.
+func (b *binding) lookup(d *Domain, t reflect.Type, action string) (*builtResource, *builtAction, error) {
 	name := b.name()
 	if name == "" {
-		return nil, fmt.Errorf("%w: action %q was never declared on a resource (list it in resource.Actions)", ErrUnknownAction, action)
+		return nil, nil, fmt.Errorf("%w: action %q was never declared on a resource (list it in resource.Actions)", ErrUnknownAction, action)
 	}
-	br, ba, err := d.lookupName(name, t, action)
+	return d.lookupName(name, t, action)
+}
+
+// run looks the action up, checks its type, and runs it.
+func (b *binding) run(ctx context.Context, d *Domain, t reflect.Type, action string, want ActionType, in Input, opts ...RunOption) (*RunResult, error) {
+	br, ba, err := b.lookup(d, t, action)
 	if err != nil {
 		return nil, err
 	}
 	if ba.Type != want {
-		return nil, fmt.Errorf("%w: %s.%s is %s action, not %s", ErrWrongActionType, name, action, ba.Type.Article(), want)
+		return nil, fmt.Errorf("%w: %s.%s is %s action, not %s", ErrWrongActionType, br.decl.Name, action, ba.Type.Article(), want)
 	}
-	return d.Run(ctx, br, action, in, opts...)
+	return d.run(ctx, br, ba, in, opts...)
+}
+
+// handle is what the typed handles share: the binding, and the record type
+// T and input type In.
+type handle[T, In any] struct{ binding }
+
+func (h *handle[T, In]) holds(t reflect.Type) string {
+	if want := reflect.TypeFor[T](); want != t {
+		return fmt.Sprintf("the action is defined for %s records; this resource holds %s", want, t)
+	}
+	return ""
+}
+
+// exec runs the handle's action, which must be of type want, with in.
+func (h *handle[T, In]) exec(ctx context.Context, d *Domain, action string, want ActionType, in In, opts ...RunOption) (*RunResult, error) {
+	return h.run(ctx, d, reflect.TypeFor[T](), action, want, toInput(in), opts...)
+}
+
+// records is the records of a run that returns many.
+func records[T any](res *RunResult, err error) ([]*T, error) {
+	if err != nil {
+		return nil, err
+	}
+	return res.Records.([]*T), nil
 }
 
 // inputField is one field of an input struct.
@@ -334,24 +362,18 @@ func checkHandle(d *Declaration, ad *ActionDecl, a Action) {
 
 // CreateHandle runs a create action declared with DefineCreate.
 type CreateHandle[T, In any] struct {
-	binding
+	handle[T, In]
 	spec Create
 }
 
 // DefineCreate declares a create action with input In and returns its
 // handle; list the handle in the resource's Actions.
 func DefineCreate[T, In any](a Create) *CreateHandle[T, In] {
-	return &CreateHandle[T, In]{binding: binding{location: Caller(1)}, spec: a}
+	return &CreateHandle[T, In]{handle: handle[T, In]{binding{location: Caller(1)}}, spec: a}
 }
 
 func (h *CreateHandle[T, In]) decl() *ActionDecl {
-	d := h.spec.decl()
-	d.input = reflect.TypeFor[In]()
-	d.location = h.location
-	return d
-}
-func (h *CreateHandle[T, In]) holds(t reflect.Type) string {
-	return holdsExactly(reflect.TypeFor[T](), t)
+	return h.typed(h.spec.decl(), reflect.TypeFor[In]())
 }
 
 // Name is the action's name.
@@ -369,31 +391,26 @@ func (h *CreateHandle[T, In]) Run(ctx context.Context, d *Domain, in In) (*T, er
 // RunResult creates a record and returns it with the action's metadata and
 // the notifiers' errors.
 func (h *CreateHandle[T, In]) RunResult(ctx context.Context, d *Domain, in In) (*Result[T], error) {
-	res, err := h.run(ctx, d, reflect.TypeFor[T](), h.spec.Name, CreateAction, toInput(in))
+	res, err := h.exec(ctx, d, h.spec.Name, CreateAction, in)
 	return typedResult[T](res, err)
 }
 
 // ReadHandle runs a read action declared with DefineRead.
 type ReadHandle[T, In any] struct {
-	binding
+	handle[T, In]
 	spec Read
 }
 
 // DefineRead declares a read action with input In (its arguments) and
 // returns its handle. For an action that returns one record, use DefineGet.
 func DefineRead[T, In any](a Read) *ReadHandle[T, In] {
-	return &ReadHandle[T, In]{binding: binding{location: Caller(1)}, spec: a}
+	return &ReadHandle[T, In]{handle: handle[T, In]{binding{location: Caller(1)}}, spec: a}
 }
 
 func (h *ReadHandle[T, In]) decl() *ActionDecl {
-	d := h.spec.decl()
+	d := h.typed(h.spec.decl(), reflect.TypeFor[In]())
 	d.Get, d.GetBy = false, nil
-	d.input = reflect.TypeFor[In]()
-	d.location = h.location
 	return d
-}
-func (h *ReadHandle[T, In]) holds(t reflect.Type) string {
-	return holdsExactly(reflect.TypeFor[T](), t)
 }
 
 // Name is the action's name.
@@ -402,16 +419,12 @@ func (h *ReadHandle[T, In]) Name() string { return h.spec.Name }
 // Run reads the records the action finds. Where, SortBy, Limit and Offset
 // narrow it further.
 func (h *ReadHandle[T, In]) Run(ctx context.Context, d *Domain, in In, opts ...RunOption) ([]*T, error) {
-	res, err := h.run(ctx, d, reflect.TypeFor[T](), h.spec.Name, ReadAction, toInput(in), opts...)
-	if err != nil {
-		return nil, err
-	}
-	return res.Records.([]*T), nil
+	return records[T](h.exec(ctx, d, h.spec.Name, ReadAction, in, opts...))
 }
 
 // Page reads one page of the records the action finds (see PageRequest).
 func (h *ReadHandle[T, In]) Page(ctx context.Context, d *Domain, in In, p PageRequest, opts ...RunOption) (Page[T], error) {
-	res, err := h.run(ctx, d, reflect.TypeFor[T](), h.spec.Name, ReadAction, toInput(in), append(opts[:len(opts):len(opts)], Paginate(p))...)
+	res, err := h.exec(ctx, d, h.spec.Name, ReadAction, in, append(opts[:len(opts):len(opts)], Paginate(p))...)
 	if err != nil {
 		return Page[T]{}, err
 	}
@@ -421,7 +434,7 @@ func (h *ReadHandle[T, In]) Page(ctx context.Context, d *Domain, in In, p PageRe
 // GetHandle runs a read action that returns one record, declared with
 // DefineGet.
 type GetHandle[T, In any] struct {
-	binding
+	handle[T, In]
 	spec Read
 }
 
@@ -430,23 +443,19 @@ type GetHandle[T, In any] struct {
 // its handle.
 func DefineGet[T, In any](a Read) *GetHandle[T, In] {
 	a.Get = true
-	return &GetHandle[T, In]{binding: binding{location: Caller(1)}, spec: a}
+	return &GetHandle[T, In]{handle: handle[T, In]{binding{location: Caller(1)}}, spec: a}
 }
 
 func (h *GetHandle[T, In]) decl() *ActionDecl {
-	d := h.spec.decl()
-	d.input = reflect.TypeFor[In]()
-	d.location = h.location
-	return d
+	return h.typed(h.spec.decl(), reflect.TypeFor[In]())
 }
-func (h *GetHandle[T, In]) holds(t reflect.Type) string { return holdsExactly(reflect.TypeFor[T](), t) }
 
 // Name is the action's name.
 func (h *GetHandle[T, In]) Name() string { return h.spec.Name }
 
 // Run returns the record, or an error matching ErrNotFound.
 func (h *GetHandle[T, In]) Run(ctx context.Context, d *Domain, in In, opts ...RunOption) (*T, error) {
-	res, err := h.run(ctx, d, reflect.TypeFor[T](), h.spec.Name, ReadAction, toInput(in), opts...)
+	res, err := h.exec(ctx, d, h.spec.Name, ReadAction, in, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -455,24 +464,18 @@ func (h *GetHandle[T, In]) Run(ctx context.Context, d *Domain, in In, opts ...Ru
 
 // UpdateHandle runs an update action declared with DefineUpdate.
 type UpdateHandle[T, In any] struct {
-	binding
+	handle[T, In]
 	spec Update
 }
 
 // DefineUpdate declares an update action with input In and returns its
 // handle.
 func DefineUpdate[T, In any](a Update) *UpdateHandle[T, In] {
-	return &UpdateHandle[T, In]{binding: binding{location: Caller(1)}, spec: a}
+	return &UpdateHandle[T, In]{handle: handle[T, In]{binding{location: Caller(1)}}, spec: a}
 }
 
 func (h *UpdateHandle[T, In]) decl() *ActionDecl {
-	d := h.spec.decl()
-	d.input = reflect.TypeFor[In]()
-	d.location = h.location
-	return d
-}
-func (h *UpdateHandle[T, In]) holds(t reflect.Type) string {
-	return holdsExactly(reflect.TypeFor[T](), t)
+	return h.typed(h.spec.decl(), reflect.TypeFor[In]())
 }
 
 // Name is the action's name.
@@ -494,40 +497,30 @@ func (h *UpdateHandle[T, In]) RunResult(ctx context.Context, d *Domain, rec *T, 
 	if rec == nil {
 		return nil, fmt.Errorf("kiln/resource: %s: no record to update", h.spec.Name)
 	}
-	res, err := h.run(ctx, d, reflect.TypeFor[T](), h.spec.Name, UpdateAction, toInput(in), OnRecord(rec))
+	res, err := h.exec(ctx, d, h.spec.Name, UpdateAction, in, OnRecord(rec))
 	return typedResult[T](res, err)
 }
 
 // RunAll updates every record f matches, in one statement, and returns
 // them. Each is notified.
 func (h *UpdateHandle[T, In]) RunAll(ctx context.Context, d *Domain, f Filter, in In) ([]*T, error) {
-	res, err := h.run(ctx, d, reflect.TypeFor[T](), h.spec.Name, UpdateAction, toInput(in), Where(f))
-	if err != nil {
-		return nil, err
-	}
-	return res.Records.([]*T), nil
+	return records[T](h.exec(ctx, d, h.spec.Name, UpdateAction, in, Where(f)))
 }
 
 // DestroyHandle runs a destroy action declared with DefineDestroy.
 type DestroyHandle[T, In any] struct {
-	binding
+	handle[T, In]
 	spec Destroy
 }
 
 // DefineDestroy declares a destroy action with input In and returns its
 // handle.
 func DefineDestroy[T, In any](a Destroy) *DestroyHandle[T, In] {
-	return &DestroyHandle[T, In]{binding: binding{location: Caller(1)}, spec: a}
+	return &DestroyHandle[T, In]{handle: handle[T, In]{binding{location: Caller(1)}}, spec: a}
 }
 
 func (h *DestroyHandle[T, In]) decl() *ActionDecl {
-	d := h.spec.decl()
-	d.input = reflect.TypeFor[In]()
-	d.location = h.location
-	return d
-}
-func (h *DestroyHandle[T, In]) holds(t reflect.Type) string {
-	return holdsExactly(reflect.TypeFor[T](), t)
+	return h.typed(h.spec.decl(), reflect.TypeFor[In]())
 }
 
 // Name is the action's name.
@@ -538,23 +531,19 @@ func (h *DestroyHandle[T, In]) Run(ctx context.Context, d *Domain, rec *T, in In
 	if rec == nil {
 		return fmt.Errorf("kiln/resource: %s: no record to destroy", h.spec.Name)
 	}
-	_, err := h.run(ctx, d, reflect.TypeFor[T](), h.spec.Name, DestroyAction, toInput(in), OnRecord(rec))
+	_, err := h.exec(ctx, d, h.spec.Name, DestroyAction, in, OnRecord(rec))
 	return err
 }
 
 // RunAll destroys every record f matches, in one statement, and returns
 // them. Each is notified.
 func (h *DestroyHandle[T, In]) RunAll(ctx context.Context, d *Domain, f Filter, in In) ([]*T, error) {
-	res, err := h.run(ctx, d, reflect.TypeFor[T](), h.spec.Name, DestroyAction, toInput(in), Where(f))
-	if err != nil {
-		return nil, err
-	}
-	return res.Records.([]*T), nil
+	return records[T](h.exec(ctx, d, h.spec.Name, DestroyAction, in, Where(f)))
 }
 
 // GenericHandle runs a generic action declared with DefineGeneric.
 type GenericHandle[T, In, Out any] struct {
-	binding
+	handle[T, In]
 	spec Generic
 	run  func(ctx context.Context, cs *Changeset[T], in In) (Out, error)
 }
@@ -563,13 +552,11 @@ type GenericHandle[T, In, Out any] struct {
 // the input, cast and validated, and returns the action's value. a.Run
 // must be nil: run takes its place.
 func DefineGeneric[T, In, Out any](a Generic, run func(ctx context.Context, cs *Changeset[T], in In) (Out, error)) *GenericHandle[T, In, Out] {
-	return &GenericHandle[T, In, Out]{binding: binding{location: Caller(1)}, spec: a, run: run}
+	return &GenericHandle[T, In, Out]{handle: handle[T, In]{binding{location: Caller(1)}}, spec: a, run: run}
 }
 
 func (h *GenericHandle[T, In, Out]) decl() *ActionDecl {
-	d := h.spec.decl()
-	d.input = reflect.TypeFor[In]()
-	d.location = h.location
+	d := h.typed(h.spec.decl(), reflect.TypeFor[In]())
 	if h.spec.Run == nil && h.run != nil {
 		run := h.run
 		d.Run = func(ctx context.Context, cs *AnyChangeset) (any, error) {
@@ -585,28 +572,19 @@ func (h *GenericHandle[T, In, Out]) decl() *ActionDecl {
 	}
 	return d
 }
-func (h *GenericHandle[T, In, Out]) holds(t reflect.Type) string {
-	return holdsExactly(reflect.TypeFor[T](), t)
-}
 
 // Name is the action's name.
 func (h *GenericHandle[T, In, Out]) Name() string { return h.spec.Name }
 
 // Run runs the action and returns its value.
 func (h *GenericHandle[T, In, Out]) Run(ctx context.Context, d *Domain, in In) (Out, error) {
-	var zero Out
-	name := h.name()
-	if name == "" {
-		return zero, fmt.Errorf("%w: action %q was never declared on a resource (list it in resource.Actions)", ErrUnknownAction, h.spec.Name)
-	}
-	br, ba, err := d.lookupName(name, reflect.TypeFor[T](), h.spec.Name)
+	br, ba, err := h.lookup(d, reflect.TypeFor[T](), h.spec.Name)
 	if err != nil {
+		var zero Out
 		return zero, err
 	}
-	if ba.Type != GenericAction {
-		return zero, fmt.Errorf("%w: %s.%s is %s action, not generic", ErrWrongActionType, name, h.spec.Name, ba.Type.Article())
-	}
-	return Call[Out](ctx, d, br, h.spec.Name, toInput(in))
+	v, _, err := call[Out](ctx, d, br, ba, toInput(in))
+	return v, err
 }
 
 // Result is what a typed handle's RunResult returns: the written record

@@ -299,6 +299,11 @@ func (d *Domain) Run(ctx context.Context, r Ref, action string, in Input, opts .
 	if err != nil {
 		return nil, err
 	}
+	return d.run(ctx, br, ba, in, opts...)
+}
+
+// run is Run of the action ba of br, once looked up.
+func (d *Domain) run(ctx context.Context, br *builtResource, ba *builtAction, in Input, opts ...RunOption) (*RunResult, error) {
 	var o runOptions
 	for _, opt := range opts {
 		opt(&o)
@@ -321,6 +326,7 @@ func (d *Domain) Run(ctx context.Context, r Ref, action string, in Input, opts .
 	// One-record writes are cast, validated and prepared before their
 	// transaction begins, so that neither bad input nor slow preparation
 	// holds a write lock.
+	var err error
 	switch {
 	case ba.Type == CreateAction:
 		err = d.prepareCreate(ctx, cs, in)

@@ -17,11 +17,7 @@ func (r *Resource[T]) Create(ctx context.Context, d *Domain, action string, in I
 
 // Read runs a read action and returns the records it found.
 func (r *Resource[T]) Read(ctx context.Context, d *Domain, action string, in Input, opts ...RunOption) ([]*T, error) {
-	res, err := r.run(ctx, d, action, ReadAction, in, opts...)
-	if err != nil {
-		return nil, err
-	}
-	return res.Records.([]*T), nil
+	return records[T](r.run(ctx, d, action, ReadAction, in, opts...))
 }
 
 // Get runs a read action and returns one record: the action must be
@@ -56,21 +52,13 @@ func (r *Resource[T]) Destroy(ctx context.Context, d *Domain, action string, rec
 // BulkUpdate runs an update action on every record f matches, in one
 // statement, and returns the updated records. Each is notified.
 func (r *Resource[T]) BulkUpdate(ctx context.Context, d *Domain, action string, f Filter, in Input) ([]*T, error) {
-	res, err := r.run(ctx, d, action, UpdateAction, in, Where(f))
-	if err != nil {
-		return nil, err
-	}
-	return res.Records.([]*T), nil
+	return records[T](r.run(ctx, d, action, UpdateAction, in, Where(f)))
 }
 
 // BulkDestroy runs a destroy action on every record f matches, in one
 // statement, and returns the destroyed records. Each is notified.
 func (r *Resource[T]) BulkDestroy(ctx context.Context, d *Domain, action string, f Filter, in Input) ([]*T, error) {
-	res, err := r.run(ctx, d, action, DestroyAction, in, Where(f))
-	if err != nil {
-		return nil, err
-	}
-	return res.Records.([]*T), nil
+	return records[T](r.run(ctx, d, action, DestroyAction, in, Where(f)))
 }
 
 // Call runs a generic action of r and returns its value as a V (the zero V
@@ -99,7 +87,7 @@ func call[V any](ctx context.Context, d *Domain, br *builtResource, ba *builtAct
 	var res *RunResult
 	run := func(ctx context.Context) error {
 		var err error
-		if res, err = d.Run(ctx, br, ba.Name, in); err != nil || res.Value == nil {
+		if res, err = d.run(ctx, br, ba, in); err != nil || res.Value == nil {
 			return err
 		}
 		var ok bool
@@ -128,12 +116,12 @@ func call[V any](ctx context.Context, d *Domain, br *builtResource, ba *builtAct
 }
 
 func (r *Resource[T]) run(ctx context.Context, d *Domain, action string, want ActionType, in Input, opts ...RunOption) (*RunResult, error) {
-	_, ba, err := d.lookup(r, action)
+	br, ba, err := d.lookup(r, action)
 	if err != nil {
 		return nil, err
 	}
 	if ba.Type != want {
 		return nil, fmt.Errorf("%w: %s.%s is %s action, not %s", ErrWrongActionType, r.Name(), action, ba.Type.Article(), want)
 	}
-	return d.Run(ctx, r, action, in, opts...)
+	return d.run(ctx, br, ba, in, opts...)
 }

@@ -30,10 +30,7 @@ func NewView[R, In any](a Action) *View[R, In] {
 }
 
 func (v *View[R, In]) decl() *ActionDecl {
-	d := v.action.decl()
-	d.input = reflect.TypeFor[In]()
-	d.location = v.location
-	return d
+	return v.typed(v.action.decl(), reflect.TypeFor[In]())
 }
 
 func (v *View[R, In]) holds(t reflect.Type) string {
