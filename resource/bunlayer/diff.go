@@ -403,35 +403,26 @@ func foreignKeySQL(fk ForeignKey) string {
 // referencedFirst orders tables so that each comes after the tables it
 // references among them, keeping their order otherwise.
 func referencedFirst(tables []*Table) ([]*Table, error) {
-	needs := func(t *Table, done map[string]bool) bool {
+	// needs[t] are the tables t's foreign keys reference, itself aside.
+	needs := map[*Table][]*Table{}
+	for _, t := range tables {
 		for _, fk := range t.ForeignKeys {
-			if fk.RefTable != t.Name && !done[fk.RefTable] && slices.ContainsFunc(tables, func(o *Table) bool { return o.Name == fk.RefTable }) {
-				return true
-			}
-		}
-		return false
-	}
-	var out []*Table
-	done := map[string]bool{}
-	for len(out) < len(tables) {
-		progress := false
-		for _, t := range tables {
-			if done[t.Name] || needs(t, done) {
+			if fk.RefTable == t.Name {
 				continue
 			}
-			out, done[t.Name], progress = append(out, t), true, true
-			break
-		}
-		if !progress {
-			var left []string
-			for _, t := range tables {
-				if !done[t.Name] {
-					left = append(left, t.Name)
-				}
+			if i := slices.IndexFunc(tables, func(o *Table) bool { return o.Name == fk.RefTable }); i >= 0 {
+				needs[t] = append(needs[t], tables[i])
 			}
-			return nil, fmt.Errorf("kiln/bunlayer: the foreign keys of new tables %s form a cycle, so none of them can be created first; drop the BelongsTo of one of them (its attribute stays, without a foreign key)",
-				strings.Join(left, ", "))
 		}
+	}
+	out, left := dependencyOrder(tables, needs)
+	if len(left) > 0 {
+		names := make([]string, len(left))
+		for i, t := range left {
+			names[i] = t.Name
+		}
+		return nil, fmt.Errorf("kiln/bunlayer: the foreign keys of new tables %s form a cycle, so none of them can be created first; drop the BelongsTo of one of them (its attribute stays, without a foreign key)",
+			strings.Join(names, ", "))
 	}
 	return out, nil
 }

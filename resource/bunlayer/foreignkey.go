@@ -27,57 +27,58 @@ func inDependencyOrder(schemas []*resource.Schema) ([]*resource.Schema, error) {
 			}
 		}
 	}
-	var out []*resource.Schema
-	done := map[*resource.Schema]bool{}
-	for len(out) < len(schemas) {
-		progress := false
-		for _, s := range schemas {
-			if done[s] || slices.ContainsFunc(needs[s], func(n *resource.Schema) bool { return !done[n] }) {
-				continue
-			}
-			out, done[s], progress = append(out, s), true, true
-			break // the earliest ready schema first, then look again
+	out, left := dependencyOrder(schemas, needs)
+	if len(left) > 0 {
+		path := cycle(left, needs)
+		names := make([]string, len(path))
+		for i, s := range path {
+			names[i] = s.Table
 		}
-		if !progress {
-			return nil, fmt.Errorf("kiln/bunlayer: the foreign keys of tables %s form a cycle, so none of them can be created first; drop the BelongsTo of one of them (its attribute stays, without a foreign key)",
-				strings.Join(cycle(schemas, needs, done), " -> "))
-		}
+		return nil, fmt.Errorf("kiln/bunlayer: the foreign keys of tables %s form a cycle, so none of them can be created first; drop the BelongsTo of one of them (its attribute stays, without a foreign key)",
+			strings.Join(names, " -> "))
 	}
 	return out, nil
 }
 
-// cycle returns the tables of one cycle among the schemas not done.
-func cycle(schemas []*resource.Schema, needs map[*resource.Schema][]*resource.Schema, done map[*resource.Schema]bool) []string {
-	var start *resource.Schema
-	for _, s := range schemas {
-		if !done[s] {
-			start = s
-			break
-		}
+// dependencyOrder returns items in an order where each comes after the
+// items it needs (each one of items, itself aside), and otherwise in the
+// order given: the earliest ready item first, then look again. left holds,
+// in the order given, the items that needs forming a cycle keep out.
+func dependencyOrder[T comparable](items []T, needs map[T][]T) (ordered, left []T) {
+	done := make(map[T]bool, len(items))
+	ready := func(x T) bool {
+		return !done[x] && !slices.ContainsFunc(needs[x], func(n T) bool { return !done[n] })
 	}
-	// Every schema not done needs one not done: walk until one repeats.
-	var path []*resource.Schema
-	for s := start; !slices.Contains(path, s); {
-		path = append(path, s)
-		for _, n := range needs[s] {
-			if !done[n] {
-				s = n
-				break
+	for len(ordered) < len(items) {
+		i := slices.IndexFunc(items, ready)
+		if i < 0 {
+			for _, x := range items {
+				if !done[x] {
+					left = append(left, x)
+				}
 			}
+			return ordered, left
 		}
+		ordered, done[items[i]] = append(ordered, items[i]), true
 	}
-	last := path[len(path)-1]
-	for _, n := range needs[last] {
-		if !done[n] {
-			path = append(path[slices.Index(path, n):], n)
-			break
-		}
+	return ordered, nil
+}
+
+// cycle returns one cycle among left, the items dependencyOrder left out,
+// its first item repeated at its end.
+func cycle[T comparable](left []T, needs map[T][]T) []T {
+	// Every item left needs one left: walk until one repeats.
+	next := func(x T) T {
+		i := slices.IndexFunc(needs[x], func(n T) bool { return slices.Contains(left, n) })
+		return needs[x][i]
 	}
-	names := make([]string, len(path))
-	for i, s := range path {
-		names[i] = s.Table
+	var path []T
+	x := left[0]
+	for !slices.Contains(path, x) {
+		path = append(path, x)
+		x = next(x)
 	}
-	return names
+	return append(path[slices.Index(path, x):], x)
 }
 
 // withForeignKeys adds to a CREATE TABLE the foreign key of each belongs-to
