@@ -510,12 +510,8 @@ func (t *txn) Insert(ctx context.Context, s *resource.Schema, rec any, opts reso
 func (t *txn) Update(ctx context.Context, s *resource.Schema, rec any, fields []string) error {
 	if len(fields) == 0 {
 		// Nothing to write: check the record is still there.
-		pkFilter, err := pkFilter(s, rec)
-		if err != nil {
-			return err
-		}
 		dest := reflect.New(reflect.SliceOf(reflect.PointerTo(s.Type)))
-		if err := t.Select(ctx, s, &resource.Query{Filter: pkFilter, Limit: 1}, dest.Interface()); err != nil {
+		if err := t.Select(ctx, s, &resource.Query{Filter: pkFilter(s, rec), Limit: 1}, dest.Interface()); err != nil {
 			return err
 		}
 		if dest.Elem().Len() == 0 {
@@ -587,13 +583,14 @@ func (t *txn) DeleteAll(ctx context.Context, s *resource.Schema, f resource.Filt
 	return nil
 }
 
-func pkFilter(s *resource.Schema, rec any) (resource.Filter, error) {
+// pkFilter matches the record rec (a *T of s) by its primary key.
+func pkFilter(s *resource.Schema, rec any) resource.Filter {
 	rv := reflect.ValueOf(rec).Elem()
 	var and resource.And
 	for _, a := range s.PrimaryKey {
 		and = append(and, resource.Eq(a.Name, rv.FieldByIndex(a.Index).Interface()))
 	}
-	return and, nil
+	return and
 }
 
 // normalize puts times in UTC, so that SQLite's text timestamps compare in
