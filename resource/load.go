@@ -49,7 +49,7 @@ func loadPlan(cs *AnyChangeset, paths []string) ([]*loadNode, error) {
 			}
 			if r.Field == nil {
 				errs = append(errs, cs.Invalid("load", fmt.Sprintf("%s has no field for relationship %q; add the field %s %s `bun:\"-\"` to %s",
-					s.Resource, name, goFieldName(name), loadFieldType(r), s.Type)))
+					s.Resource, name, goFieldName(name), relationshipFieldType(r.Kind, r.Destination.Type), s.Type)))
 				break
 			}
 			i := slices.IndexFunc(*nodes, func(n *loadNode) bool { return n.rel == r })
@@ -72,15 +72,6 @@ func relationshipNames(s *Schema) []string {
 		names[i] = r.Name
 	}
 	return names
-}
-
-// loadFieldType is the type of the field r loads into.
-func loadFieldType(r *RelationshipSchema) reflect.Type {
-	t := reflect.PointerTo(r.Destination.Type)
-	if r.Kind.ToMany() {
-		return reflect.SliceOf(t)
-	}
-	return t
 }
 
 // load loads the relationships of plan into recs, a []*T of s, with one

@@ -229,7 +229,7 @@ func baseType(t reflect.Type) reflect.Type {
 // into, when the record struct has one.
 func checkRelationshipField(d *Declaration, r *RelationshipDecl, path func(...string) []string) {
 	if a := d.Attribute(r.Name); a != nil {
-		if f, ok := relationshipField(d.Type, r.Name); ok && f.Name == a.Field && f.Type == relationshipFieldType(r) {
+		if f, ok := relationshipField(d.Type, r.Name); ok && f.Name == a.Field && f.Type == relationshipFieldType(r.Kind, r.destination.Type) {
 			d.Problem(r.location, path("field"), fmt.Sprintf("field %s is a column: the relationship loads into it, so bun must not map it", f.Name), "tag it `bun:\"-\"`")
 			return
 		}
@@ -240,7 +240,7 @@ func checkRelationshipField(d *Declaration, r *RelationshipDecl, path func(...st
 	if !ok {
 		return
 	}
-	want := relationshipFieldType(r)
+	want := relationshipFieldType(r.Kind, r.destination.Type)
 	if f.Type != want {
 		d.Problem(r.location, path("field"), fmt.Sprintf("field %s is %s; the relationship loads %s", f.Name, f.Type, want), fmt.Sprintf("give it the type %s", want))
 	}
@@ -249,10 +249,11 @@ func checkRelationshipField(d *Declaration, r *RelationshipDecl, path func(...st
 	}
 }
 
-// relationshipFieldType is the type of the record field r loads into.
-func relationshipFieldType(r *RelationshipDecl) reflect.Type {
-	t := reflect.PointerTo(r.destination.Type)
-	if r.Kind.ToMany() {
+// relationshipFieldType is the type of the record field that a relationship
+// of kind to records of type dest loads into: *Dest, or []*Dest.
+func relationshipFieldType(kind RelationshipKind, dest reflect.Type) reflect.Type {
+	t := reflect.PointerTo(dest)
+	if kind.ToMany() {
 		return reflect.SliceOf(t)
 	}
 	return t
