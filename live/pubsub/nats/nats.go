@@ -86,6 +86,10 @@ func New(_ context.Context, url string, opts ...Option) (*PubSub, error) {
 	}
 	conn, err := natsgo.Connect(url,
 		natsgo.Name("kiln live"),
+		// Every write goes to the socket at once, in the goroutine that
+		// makes it: Publish returns once its message has left the node,
+		// not when nats.go's flusher goroutine gets to run (see Publish).
+		natsgo.WriteBufferSize(writeAtOnce),
 		natsgo.MaxReconnects(-1),
 		natsgo.ReconnectWait(250*time.Millisecond),
 		natsgo.ReconnectJitter(250*time.Millisecond, time.Second),
@@ -128,6 +132,10 @@ func New(_ context.Context, url string, opts ...Option) (*PubSub, error) {
 	return p, nil
 }
 
+// writeAtOnce is the connection's write buffer threshold: a message as
+// small as one byte is written to the socket when published.
+const writeAtOnce = 1
+
 // subscriber is a Subscribe call's ctx and func.
 type subscriber struct {
 	ctx context.Context
@@ -154,7 +162,11 @@ func (p *PubSub) Collect(ch chan<- prometheus.Metric) { p.metrics.Collect(ch) }
 // PayloadLimit implements live.PayloadLimiter: the server's max_payload.
 func (p *PubSub) PayloadLimit() int { return int(p.conn.MaxPayload()) }
 
-// Publish implements live.PubSub. While the connection is being
+// Publish implements live.PubSub. It returns once the message is written
+// to the connection's socket (without waiting for the server's answer, as
+// a round trip of Flush would), so that a revocation has left the node
+// when the request that made it answers; nats.go would otherwise leave it
+// in a buffer for its flusher goroutine. While the connection is being
 // re-established, nats.go buffers what is published and sends it once
 // reconnected.
 func (p *PubSub) Publish(_ context.Context, msg live.Message) error {
