@@ -30,6 +30,7 @@ var allowed = map[string][]string{
 	"extensions/tokenresource":                   {"dsl", "resource", "revocation"},
 	"extensions/tokenresource/tokenrevocation":   {"extensions/tokenresource", "resource", "revocation"},
 	"internal/accountstest":                      {"extensions/authentication", "extensions/authentication/logouteverywhere", "extensions/authentication/password", "extensions/tokenresource", "internal/testdb", "resource"},
+	"internal/crossnode":                         {"live", "live/pubsub", "live/pubsub/nats", "live/pubsub/postgres", "live/pubsub/redis", "revocation"},
 	"internal/dslgen":                            {"cli", "dsl", "extensions/authentication", "extensions/authentication/logouteverywhere", "extensions/authentication/password", "extensions/tokenresource", "live", "resource", "web/ratelimit"},
 	"internal/livetest":                          {"extensions/authentication", "extensions/authentication/logouteverywhere", "extensions/authentication/password", "extensions/tokenresource", "extensions/tokenresource/tokenrevocation", "internal/accountstest", "internal/testdb", "live", "resource", "resource/bunlayer", "web"},
 	"internal/testdb":                            {"resource/bunlayer"},

@@ -2,110 +2,96 @@ package pubsub_test
 
 import (
 	"context"
-	"errors"
-	"slices"
-	"sync"
+	"math/rand/v2"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
-	"github.com/kiln-go/kiln/extensions/authentication"
-	"github.com/kiln-go/kiln/extensions/tokenresource"
-	"github.com/kiln-go/kiln/internal/livetest"
-	"github.com/kiln-go/kiln/live"
-	"github.com/kiln-go/kiln/resource"
-	"github.com/kiln-go/kiln/revocation"
+	"github.com/kiln-go/kiln/internal/crossnode"
+	"github.com/kiln-go/kiln/internal/testdb"
 )
 
-// commitClock is a notifier of node A's token store that notes when each
-// revocation committed: notifiers run right after the commit, and it runs
-// before the revocation notifier.
-type commitClock struct{ at sync.Map } // jti → time.Time
+// idlePause is how long a round of BenchmarkCrossNodeDisconnect leaves its
+// socket open before the disconnect: long enough for the process's threads
+// to go idle, as on a server whose sockets opened long before a sign-out.
+const idlePause = time.Millisecond
 
-func (c *commitClock) Notify(_ context.Context, n resource.Notification) error {
-	if _, ok := n.Metadata[tokenresource.ReasonKey]; ok {
-		if rec, ok := n.Record.(tokenresource.Record); ok {
-			c.at.Store(rec.TokenFields().JTI, time.Now())
-		}
-	}
-	return nil
-}
-
-// BenchmarkCrossNodeDisconnect measures the latency of auto sign-out
-// across nodes: from the commit of a revocation on node A to the close
-// frame read by a client of node B, through each transport, against the
-// in-process one (two endpoints of one process sharing an InProcess). It
-// reports the median and the 99th percentile; ns/op is the whole revoke
-// round trip. A few hundred samples are enough:
+// BenchmarkCrossNodeDisconnect measures auto sign-out across nodes with
+// internal/crossnode: endpoints A and B, each with its own connection to
+// the transport, a client of B's, and the disconnect of its socket on A,
+// from the call to DisconnectMany on A (what the token revocation notifier
+// calls once a revocation has committed) to the client reading the close
+// frame. Each socket is left open for idlePause first.
 //
-//	go test -run '^$' -bench CrossNodeDisconnect -benchtime 300x ./live/pubsub
-func BenchmarkCrossNodeDisconnect(b *testing.B) {
+// Each transport takes turns, a round each in a random order, with an
+// in-process pair (two endpoints sharing one live.InProcess), so that the
+// machine's load weighs on both alike. It reports the transport's median
+// and 99th percentile (p50-µs, p99-µs), the median of its part alone
+// (recv-p50-µs: until the message reaches B's subscriber) and of
+// DisconnectMany's return (publish-p50-µs), the in-process median of the
+// same rounds (inprocess-p50-µs) and the ratio of the two medians
+// (x-inprocess). ns/op is a round of each, sockets' dial and pause
+// included. A few hundred samples are enough:
+//
+//	go test -run '^$' -bench CrossNodeDisconnect -benchtime 300x -count 3 ./live/pubsub
+func BenchmarkCrossNodeDisconnect(b *testing.B) { benchmarkCrossNode(b, idlePause) }
+
+// BenchmarkCrossNodeDisconnectBusy is BenchmarkCrossNodeDisconnect with
+// the disconnect made as soon as the socket is open, while the process is
+// still busy with it: nothing has gone idle, neither the process's
+// threads nor the servers'.
+func BenchmarkCrossNodeDisconnectBusy(b *testing.B) { benchmarkCrossNode(b, 0) }
+
+func benchmarkCrossNode(b *testing.B, pause time.Duration) {
 	for _, tr := range append([]transport{inProcess}, transports()...) {
 		b.Run(tr.name, func(b *testing.B) {
-			clock := &commitClock{}
-			c := newCluster(b, tr)
-			silent := []live.Option{live.WithLogger(quiet())}
-			a := c.node(livetest.NodeOptions{TokenNotifiers: []resource.Notifier{clock}, EndpointOptions: silent})
-			nodeB := c.node(livetest.NodeOptions{EndpointOptions: silent})
-			ctx := context.Background()
-			user := a.Register(b, "bench@example.com").Record
-			samples := make([]time.Duration, 0, b.N)
+			pairs := []*crossnode.Pair{startPair(b, tr), startPair(b, inProcess)}
+			samples := make([]crossnode.Samples, len(pairs))
+			order := []int{0, 1}
 			b.ResetTimer()
 			for range b.N {
-				b.StopTimer()
-				token, claims, err := a.Auth.Issue(ctx, user, authentication.IssueOptions{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				client := nodeB.MustDial(b, ctx, livetest.Bearer(token))
-				closed := make(chan time.Time, 1)
-				var closeErr error
-				go func() {
-					for {
-						if _, _, err := client.Conn.ReadMessage(); err != nil {
-							at := time.Now()
-							closeErr = err
-							closed <- at
-							return
-						}
+				rand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+				for _, i := range order {
+					ctx, cancel := context.WithTimeout(context.Background(), short)
+					res, err := pairs[i].Sample(ctx, 1, pause)
+					cancel()
+					if err != nil {
+						b.Fatal(err)
 					}
-				}()
-				b.StartTimer()
-				if err := a.Auth.Tokens().RevokeJTI(ctx, claims.JTI, claims.Subject, revocation.SignedOut); err != nil {
-					b.Fatal(err)
+					samples[i].Add(res)
 				}
-				var at time.Time
-				select {
-				case at = <-closed:
-				case <-time.After(short):
-					b.Fatal("no close frame")
-				}
-				b.StopTimer()
-				var ce *websocket.CloseError
-				if !errors.As(closeErr, &ce) || ce.Code != live.CloseSignedOut {
-					b.Fatalf("closed with %v", closeErr)
-				}
-				committed, ok := clock.at.LoadAndDelete(claims.JTI)
-				if !ok {
-					b.Fatal("the revocation's commit was not seen")
-				}
-				samples = append(samples, at.Sub(committed.(time.Time)))
-				b.StartTimer()
 			}
 			b.StopTimer()
-			slices.Sort(samples)
-			b.ReportMetric(float64(percentile(samples, 50).Microseconds()), "p50-µs")
-			b.ReportMetric(float64(percentile(samples, 99).Microseconds()), "p99-µs")
+			s, base := samples[0], samples[1]
+			s.Sort()
+			base.Sort()
+			b.ReportMetric(µs(s.Percentile(50)), "p50-µs")
+			b.ReportMetric(µs(s.Percentile(99)), "p99-µs")
+			b.ReportMetric(µs(crossnode.Percentile(s.Received, 50)), "recv-p50-µs")
+			b.ReportMetric(µs(crossnode.Percentile(s.Publish, 50)), "publish-p50-µs")
+			b.ReportMetric(µs(base.Percentile(50)), "inprocess-p50-µs")
+			b.ReportMetric(float64(s.Percentile(50))/float64(base.Percentile(50)), "x-inprocess")
 		})
 	}
 }
 
-// percentile is the p-th percentile of sorted samples (nearest rank).
-func percentile(sorted []time.Duration, p int) time.Duration {
-	if len(sorted) == 0 {
-		return 0
+// startPair starts a crossnode pair on tr, each endpoint with a
+// connection of its own, on a channel of its own.
+func startPair(b *testing.B, tr transport) *crossnode.Pair {
+	b.Helper()
+	channel := testdb.UniqueName("kiln_test_")
+	nodeA := tr.open(b, channel, testdb.UniqueName("kiln_node_"), quiet())
+	nodeB := tr.open(b, channel, testdb.UniqueName("kiln_node_"), quiet())
+	p, err := crossnode.Start(nodeA, nodeB)
+	if err != nil {
+		b.Fatal(err)
 	}
-	i := (len(sorted)*p + 99) / 100
-	return sorted[max(i-1, 0)]
+	b.Cleanup(func() {
+		if err := p.Close(); err != nil {
+			b.Error(err)
+		}
+	})
+	return p
 }
+
+// µs is d in microseconds, for a metric.
+func µs(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
