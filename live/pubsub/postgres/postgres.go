@@ -128,7 +128,11 @@ func (p *PubSub) Collect(ch chan<- prometheus.Metric) { p.metrics.Collect(ch) }
 // PayloadLimit implements live.PayloadLimiter: MaxPayload.
 func (p *PubSub) PayloadLimit() int { return MaxPayload }
 
-// Publish implements live.PubSub with pg_notify.
+// Publish implements live.PubSub with a NOTIFY statement, the message
+// quoted in it: one simple query, which the server runs sooner than the
+// prepared SELECT pg_notify($1, $2) (no plan, no result row). A
+// connection without standard_conforming_strings, where quoting would
+// take more than doubling quotes, uses pg_notify.
 func (p *PubSub) Publish(ctx context.Context, msg live.Message) error {
 	err := p.publish(ctx, msg)
 	p.metrics.Published(msg.Kind, err)
@@ -140,8 +144,16 @@ func (p *PubSub) publish(ctx context.Context, msg live.Message) error {
 	if err != nil {
 		return err
 	}
-	_, err = p.pool.Exec(ctx, "SELECT pg_notify($1, $2)", p.channel, string(b))
-	return err
+	return p.pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error {
+		quoted, err := c.Conn().PgConn().EscapeString(string(b))
+		if err != nil {
+			_, err = c.Exec(ctx, "SELECT pg_notify($1, $2)", p.channel, string(b))
+			return err
+		}
+		// Without arguments, pgx sends it as a simple query.
+		_, err = c.Exec(ctx, "NOTIFY "+pgx.Identifier{p.channel}.Sanitize()+", '"+quoted+"'")
+		return err
+	})
 }
 
 // Subscribe implements live.PubSub: it LISTENs on a connection of its

@@ -183,3 +183,45 @@ func TestDisconnectManyChunks(t *testing.T) {
 		t.Fatal("the one-socket-id disconnect did not arrive")
 	}
 }
+
+// TestPublishQuotes: the message, quoted in a NOTIFY statement, arrives
+// as it was sent, quotes, backslashes and dollar signs included, both on
+// a connection with standard_conforming_strings (the default) and on one
+// without, where Publish uses pg_notify instead.
+func TestPublishQuotes(t *testing.T) {
+	for _, conforming := range []string{"on", "off"} {
+		t.Run("standard_conforming_strings="+conforming, func(t *testing.T) {
+			u, err := url.Parse(testdb.PostgresURL(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Escaped by hand: pgx does not read a "+" as a space.
+			u.RawQuery += "&options=-c%20standard_conforming_strings%3D" + conforming
+			ps := open(t, u.String(), postgres.WithChannel(testdb.UniqueName("kiln_test_")))
+			got := make(chan live.Message, 4)
+			if err := ps.Subscribe(t.Context(), func(m live.Message) { got <- m }); err != nil {
+				t.Fatal(err)
+			}
+			want := live.Message{Kind: live.KindBroadcast, Topic: `it's`, Event: `a\'b`,
+				Payload: []byte(`{"text":"O'Brien's \\ back\\slash '' $$ $q$ \n"}`)}
+			if err := ps.Publish(t.Context(), want); err != nil {
+				t.Fatal(err)
+			}
+			timeout := time.After(10 * time.Second)
+			for {
+				select {
+				case m := <-got:
+					if m.Kind == live.KindSubscribed {
+						continue
+					}
+					if !reflect.DeepEqual(m, want) {
+						t.Fatalf("got %+v, want %+v", m, want)
+					}
+					return
+				case <-timeout:
+					t.Fatal("the message did not come back")
+				}
+			}
+		})
+	}
+}
