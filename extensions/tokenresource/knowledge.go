@@ -50,8 +50,9 @@ const knowledgeShards = 64
 // revocation that names no token is heard, or remembered revocations are
 // evicted; the bit is set while the knowledge is in use and every feed is
 // up. A revocation heard of wins over every good entry of its jti, the
-// one a read under way is about to write included: that write checks
-// again for a revocation once written.
+// one a read under way is about to write included: known looks for a
+// revocation first, and revocations are forgotten (evicted) only after
+// the state has changed.
 type knowledge struct {
 	maxAge   time.Duration
 	perShard int // entries of each kind per shard
@@ -138,7 +139,7 @@ func (k *knowledge) follow(feed revocation.Feed) {
 		k.disabled = true
 	}
 	k.inUse.Store(!k.disabled)
-	k.bumpLocked(resetSubscribed)
+	k.bumpLocked("") // the feed's state, told above, counted there
 }
 
 // State implements revocation.Watcher.
@@ -179,7 +180,8 @@ func (k *knowledge) reset(cause string) {
 }
 
 // bumpLocked moves to the next generation, trusted while in use with
-// every feed up; k.mu is held.
+// every feed up, and counts a reset of cause unless it is empty; k.mu is
+// held.
 func (k *knowledge) bumpLocked(cause string) {
 	trusted := k.inUse.Load() && len(k.followers) > 0
 	for _, f := range k.followers {
@@ -193,7 +195,9 @@ func (k *knowledge) bumpLocked(cause string) {
 		k.metrics.knowledgeTrusted.Set(0)
 	}
 	k.state.Store(next)
-	k.metrics.knowledgeResets.WithLabelValues(cause).Inc()
+	if cause != "" {
+		k.metrics.knowledgeResets.WithLabelValues(cause).Inc()
+	}
 }
 
 // answer is what the knowledge knows of a jti.
@@ -247,7 +251,7 @@ func (k *knowledge) begin() uint64 { return k.state.Load() }
 // learnGood records that a read of the database that began at readAt, in
 // state, found jti good: not revoked, and present as row (with its expiry)
 // when row is not nil. Nothing is recorded when the state was not trusted
-// or has changed since.
+// or has changed since: such an entry would never be trusted.
 func (k *knowledge) learnGood(jti string, state uint64, readAt time.Time, row *Fields) {
 	if state&1 == 0 || k.state.Load() != state {
 		return
@@ -266,8 +270,9 @@ func (k *knowledge) learnGood(jti string, state uint64, readAt time.Time, row *F
 	}
 	gs.m[jti] = e
 	gs.mu.Unlock()
-	// A revocation heard since the read began wins, even one heard while
-	// the entry was being written.
+	// A revocation heard since the read began wins anyway (known looks
+	// for revocations first, and none is forgotten without a new state);
+	// a revoked token's good entry would only hold room.
 	rs := &k.revoked[i]
 	rs.mu.RLock()
 	_, revoked := rs.m[jti]

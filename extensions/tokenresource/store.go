@@ -23,9 +23,9 @@ var ErrNotTokenResource = errors.New("kiln/tokenresource: not a token resource")
 // safe for concurrent use. It is a prometheus.Collector of the token
 // store's metrics (see Describe).
 type Store struct {
-	domain  *resource.Domain
-	ref     resource.Ref
-	cfg     Token
+	domain    *resource.Domain
+	ref       resource.Ref
+	cfg       Token
 	metrics   *metrics   // the built resource's, shared by its Stores
 	views     *views     // the built resource's
 	knowledge *knowledge // the built resource's

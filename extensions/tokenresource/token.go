@@ -41,10 +41,13 @@ type Token struct {
 	// Actions is the actions section. The names of the actions the token
 	// section adds; a name left empty takes its default.
 	Actions ActionNames
-	// Knowledge is the knowledge section. What each node keeps in memory
-	// of the tokens it checked and of the revocations it heard of, so that
-	// checking a session token needs no read of the database (see
-	// Store.Follow).
+	// Knowledge is the knowledge section. What each node keeps in memory of
+	// the tokens it checked and of the revocations it heard of, so that
+	// checking a session token needs no read of the database. In use only
+	// while the live endpoints attached to the domain (Domain.Attach) have
+	// prompt transports (PostgreSQL, Redis, NATS): every revocation then
+	// reaches every node at once, and a node trusts what it read of a token
+	// only while its subscription has stayed up since the read.
 	Knowledge KnowledgeOptions
 
 	// metrics, views and knowledge are the built resource's, set by
@@ -58,15 +61,14 @@ type Token struct {
 // KnowledgeOptions configure a node's knowledge of tokens (see
 // Store.Follow).
 type KnowledgeOptions struct {
-	// Disabled is the disabled option. Reads the database on every check
-	// of a session token, as a node does when no prompt feed is attached.
-	// Default: false.
+	// Disabled is the disabled option. Reads the database on every check of
+	// a session token, as a node does without a prompt transport. Default:
+	// false.
 	Disabled bool
-	// MaxAge is the max_age option. How long, at most, a node trusts that
-	// a token it read as good still is: the bound on how late it sees a
-	// revocation it never heard of (one written to the database by hand,
-	// or published by a process on another transport). Rules: gt=0.
-	// Default: 1m.
+	// MaxAge is the max_age option. How long, at most, a node trusts that a
+	// token it read as good still is: the bound on how late it sees a
+	// revocation it never heard of (one written to the database by hand, or
+	// published on another transport). Rules: gt=0. Default: 1m.
 	MaxAge time.Duration
 	// MaxEntries is the max_entries option. How many tokens a node
 	// remembers of each kind, good and revoked; past it the entries that
