@@ -26,7 +26,9 @@ type feed struct {
 // before their sockets close here — and of every change of its
 // subscription: up once the transport hands it KindSubscribed, down when
 // it hands it KindLost and when the endpoint shuts down. The endpoint is
-// prompt when its PubSub is a Prompter whose Prompt is true.
+// prompt when its PubSub is a Prompter whose Prompt is true. Attached to a
+// domain (Domain.Attach), the endpoint is followed by the token store: the
+// token revocation notifier's Attach makes it (tokenresource.Store.Follow).
 func (e *Endpoint) Follow(w revocation.Watcher) (prompt bool) {
 	e.feed.mu.Lock()
 	defer e.feed.mu.Unlock()

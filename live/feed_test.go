@@ -13,22 +13,6 @@ import (
 	"github.com/kiln-go/kiln/revocation"
 )
 
-// promptBus is an InProcess that says it is prompt, as a transport that
-// reaches every node would, and hands its subscriber KindSubscribed on
-// Subscribe, as a prompt transport must. Its subscriber hears every
-// KindLost and KindSubscribed published on it.
-type promptBus struct{ live.InProcess }
-
-func (b *promptBus) Prompt() bool { return true }
-
-func (b *promptBus) Subscribe(ctx context.Context, fn func(live.Message)) error {
-	if err := b.InProcess.Subscribe(ctx, fn); err != nil {
-		return err
-	}
-	fn(live.Message{Kind: live.KindSubscribed})
-	return nil
-}
-
 // events is a revocation.Watcher that writes down what it hears, in
 // order, with the name of its endpoint; check, when set, runs in Revoked.
 type events struct {
@@ -104,7 +88,7 @@ func newEndpoint(t *testing.T, opts ...live.Option) *live.Endpoint {
 // prompt transport.
 func TestEndpointFeed(t *testing.T) {
 	ctx := testCtx(t, 10*time.Second)
-	bus := &promptBus{}
+	bus := &livetest.PromptInProcess{}
 	a := newEndpoint(t, live.WithPubSub(bus))
 	b := newEndpoint(t, live.WithPubSub(bus))
 	log := &events{}
@@ -191,7 +175,7 @@ func TestEndpointFeed(t *testing.T) {
 // before the endpoint closes its sockets, so that once a socket of the
 // token is closed, the node knows the token revoked.
 func TestEndpointFeedBeforeClose(t *testing.T) {
-	bus := &promptBus{}
+	bus := &livetest.PromptInProcess{}
 	h := livetest.New(t, "sqlite", livetest.Options{PubSub: bus, EndpointOptions: []live.Option{quiet()}})
 	other := newEndpoint(t, live.WithPubSub(bus))
 	ctx := testCtx(t, 10*time.Second)

@@ -7,6 +7,7 @@ import (
 	"github.com/kiln-go/kiln/extensions/authentication"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/accountstest"
+	"github.com/kiln-go/kiln/internal/livetest"
 	"github.com/kiln-go/kiln/live"
 	"github.com/kiln-go/kiln/resource"
 )
@@ -100,12 +101,12 @@ func BenchmarkVerify(b *testing.B) {
 }
 
 // follow makes the store of d follow a live endpoint on a prompt
-// transport of this process (promptBus), attached to d, as the token
+// transport of this process (livetest.PromptInProcess), attached to d, as the token
 // revocation notifier's Attach does with the endpoint of a node on a
 // network transport.
 func follow(b *testing.B, d *resource.Domain, store *tokenresource.Store) {
 	b.Helper()
-	ep, err := live.New(live.WithPubSub(&promptBus{}))
+	ep, err := live.New(live.WithPubSub(&livetest.PromptInProcess{}))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -114,18 +115,4 @@ func follow(b *testing.B, d *resource.Domain, store *tokenresource.Store) {
 	if err := d.Attach(ep); err != nil {
 		b.Fatal(err)
 	}
-}
-
-// promptBus is an InProcess that says it is prompt, as a network
-// transport is, and hands its subscriber KindSubscribed on Subscribe.
-type promptBus struct{ live.InProcess }
-
-func (p *promptBus) Prompt() bool { return true }
-
-func (p *promptBus) Subscribe(ctx context.Context, fn func(live.Message)) error {
-	if err := p.InProcess.Subscribe(ctx, fn); err != nil {
-		return err
-	}
-	fn(live.Message{Kind: live.KindSubscribed})
-	return nil
 }
