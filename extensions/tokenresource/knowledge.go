@@ -352,12 +352,12 @@ func (k *knowledge) evictRevoked(rs *revokedShard, now time.Time) {
 	}
 }
 
-// entries counts the entries of kind "good" or "revoked", for the
-// kiln_tokens_knowledge_entries gauge.
+// entries counts the entries of a kind (knownGoodLabel or
+// knownRevokedLabel), for the kiln_tokens_knowledge_entries gauge.
 func (k *knowledge) entries(kind string) float64 {
 	n := 0
 	for i := range knowledgeShards {
-		if kind == "good" {
+		if kind == knownGoodLabel {
 			k.good[i].mu.RLock()
 			n += len(k.good[i].m)
 			k.good[i].mu.RUnlock()
