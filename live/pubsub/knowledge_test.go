@@ -121,8 +121,9 @@ func expectInvalid(t *testing.T, ctx context.Context, n *node, token, when strin
 }
 
 // TestKnowledgeExact: node B checks tokens from memory once it has read
-// them, and node A revokes them. Once A's revocation has returned and B
-// has heard of it, B refuses the token, from memory. When B's
+// them, and node A revokes them. A refuses the token, from memory, as soon
+// as its revocation has returned; once B has heard of it, B refuses it,
+// from memory. When B's
 // subscription is lost from the server's side and A revokes meanwhile —
 // before or after B notices, its message lost or not — B refuses the
 // token once it has noticed the loss, from the database, and again once
@@ -132,18 +133,25 @@ func TestKnowledgeExact(t *testing.T) {
 		c := newCluster(t, tr)
 		a := c.node(livetest.NodeOptions{})
 		b := c.node(livetest.NodeOptions{})
+		aKnows := knowledgeMetrics(t, a)
 		bHears, bKnows := hear(b), knowledgeMetrics(t, b)
 		email := "knowledge@example.com"
 		a.Register(t, email)
 		ctx, cancel := context.WithTimeout(context.Background(), 3*short)
 		defer cancel()
+		a.ps.wait(t, ctx, live.KindSubscribed)
 		b.ps.wait(t, ctx, live.KindSubscribed)
 
-		// A message: refused from memory.
+		// A message: refused from memory. On A, which revoked, at once.
 		s1 := a.SignIn(t, email)
+		verifiedFromMemory(t, ctx, a, aKnows, s1.Token)
 		verifiedFromMemory(t, ctx, b, bKnows, s1.Token)
 		if err := a.Auth.Tokens().Revoke(ctx, s1.Token, revocation.SignedOut); err != nil {
 			t.Fatal(err)
+		}
+		expectInvalid(t, ctx, a, s1.Token, "revoked on this node")
+		if aKnows.hits(t, "revoked") != 1 {
+			t.Error("A read the database for a token it had just revoked")
 		}
 		bHears.wait(t, ctx, s1.Claims.JTI)
 		revokedHits := bKnows.hits(t, "revoked")
