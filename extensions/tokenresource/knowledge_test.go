@@ -181,3 +181,42 @@ func TestKnowledgeOff(t *testing.T) {
 		})
 	}
 }
+
+// TestKnowledgeMaxAge: a revocation written behind the feed's back is
+// seen once what the store read of the token is max_age old, the feed up
+// all along.
+func TestKnowledgeMaxAge(t *testing.T) {
+	const maxAge = 300 * time.Millisecond
+	s, f, _ := knowing(t, "sqlite", tokenresource.Token{Knowledge: tokenresource.KnowledgeOptions{MaxAge: maxAge}})
+	if err := s.d.Attach(f); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	s.put(t, "a", "user?id=1", tokenresource.PurposeUser, hour())
+	read := time.Now()
+	if revoked, err := s.s.IsRevoked(ctx, "a"); err != nil || revoked {
+		t.Fatalf("IsRevoked(a) = %v, %v", revoked, err)
+	}
+	if _, err := s.layer.DB().NewUpdate().Table("tokens").Set("purpose = ?", tokenresource.PurposeRevocation).
+		Where("jti = ?", "a").Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond) // polled: time passing is the event
+	defer tick.Stop()
+	for ; ; <-tick.C {
+		revoked, err := s.s.IsRevoked(ctx, "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if revoked {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the revocation is not seen %v after the read; max_age is %v", time.Since(read), maxAge)
+		}
+	}
+	if took := time.Since(read); took < maxAge {
+		t.Fatalf("seen %v after the read, before max_age (%v): the knowledge was not used", took, maxAge)
+	}
+}
