@@ -282,10 +282,14 @@ func TestTokensRevokeLiveSockets(t *testing.T) {
 		// database file, reaches the app's sockets through that file.
 		e := newEnv(t)
 		s := serve(t, e.cfg)
-		conn := dial(t, s, s.register(t, "dave@example.com"))
+		token := s.register(t, "dave@example.com")
+		conn := dial(t, s, token)
 		other := dial(t, s, s.register(t, "gus@example.com"))
 		started := time.Now()
 		mustRun(t, e.args("tokens", "revoke", "--user", "dave@example.com")...)
+		// The transport is polled: the server does not trust what it read
+		// of the token, and refuses it as soon as the command returns.
+		expectRefused(t, s, token)
 		code, reason := waitClose(t, conn)
 		t.Logf("revoke command to close: %v", time.Since(started))
 		if code != live.CloseSignedOut || reason != live.ReasonText(revocation.Revoked) {
@@ -305,7 +309,8 @@ func TestTokensRevokeLiveSockets(t *testing.T) {
 		e.cfg.DatabaseURL = testdb.PostgresSchemaURL(t)
 		e.cfg.PubSubURL = testdb.PostgresURL(t)
 		s := serve(t, e.cfg)
-		conn := dial(t, s, s.register(t, "erin@example.com"))
+		token := s.register(t, "erin@example.com")
+		conn := dial(t, s, token)
 		other := dial(t, s, s.register(t, "frank@example.com"))
 		// The configuration comes from the environment this time.
 		t.Setenv("KILN_DATABASE_URL", e.cfg.DatabaseURL)
@@ -319,6 +324,9 @@ func TestTokensRevokeLiveSockets(t *testing.T) {
 		if code != live.CloseSignedOut || reason != live.ReasonText(revocation.Revoked) {
 			t.Errorf("the socket closed with %d %q, want %d %q", code, reason, live.CloseSignedOut, live.ReasonText(revocation.Revoked))
 		}
+		// The message that closed the socket taught the server the token
+		// is revoked: what it read of it before is no longer trusted.
+		expectRefused(t, s, token)
 		// Another user's socket stays open.
 		if err := other.WriteJSON(live.Frame{Event: "ping", Payload: json.RawMessage(`{}`)}); err != nil {
 			t.Fatal(err)
@@ -329,6 +337,22 @@ func TestTokensRevokeLiveSockets(t *testing.T) {
 			t.Errorf("another user's socket: %+v, %v; want it open", f, err)
 		}
 	})
+}
+
+// expectRefused dials s with token and wants a 401 before any upgrade.
+func expectRefused(t *testing.T, s *server, token string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, resp, err := websocket.DefaultDialer.DialContext(ctx, "ws"+strings.TrimPrefix(s.srv.URL, "http")+"/live/websocket",
+		http.Header{"Authorization": {"Bearer " + token}})
+	if err == nil {
+		conn.Close()
+		t.Fatal("a socket opened with the revoked token")
+	}
+	if resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("dial with the revoked token: %v; want 401", err)
+	}
 }
 
 // waitClose reads until the server closes the socket.

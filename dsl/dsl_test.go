@@ -57,6 +57,8 @@ func inGo(a *authentication.Authentication, p *password.Password, l *logoutevery
 	l.ApplyOnPasswordChange = true
 	l.ExcludePurposes = []string{"revocation", "sign_in"}
 	t.ExpungeInterval = time.Hour
+	t.Knowledge.MaxAge = 30 * time.Second
+	t.Knowledge.Disabled = true
 }
 
 const yamlConfig = `
@@ -76,6 +78,9 @@ resources:
   token:
     token:
       expunge_interval: 1h
+      knowledge:
+        max_age: 30s
+        disabled: true
 `
 
 const tomlConfig = `
@@ -92,6 +97,10 @@ exclude_purposes = ["revocation", "sign_in"]
 
 [resources.token.token]
 expunge_interval = "1h"
+
+[resources.token.token.knowledge]
+max_age = "30s"
+disabled = true
 `
 
 func TestCodeAndConfigBuildTheSameDomain(t *testing.T) {
@@ -123,6 +132,8 @@ func TestCodeAndConfigBuildTheSameDomain(t *testing.T) {
 			"KILN_RESOURCES__USER__AUTHENTICATION__ADD_ONS__LOG_OUT_EVERYWHERE__APPLY_ON_PASSWORD_CHANGE=true",
 			"KILN_RESOURCES__USER__AUTHENTICATION__ADD_ONS__LOG_OUT_EVERYWHERE__EXCLUDE_PURPOSES=revocation,sign_in",
 			"KILN_RESOURCES__TOKEN__TOKEN__EXPUNGE_INTERVAL=1h",
+			"KILN_RESOURCES__TOKEN__TOKEN__KNOWLEDGE__MAX_AGE=30s",
+			"KILN_RESOURCES__TOKEN__TOKEN__KNOWLEDGE__DISABLED=true",
 			"KILN_ADDR=ignored:1", // not a declaration override
 		})
 		if got := describe(t, declare(nil), resource.WithConfig(env)); got != want {

@@ -74,6 +74,9 @@ type Endpoint struct {
 	sweepEvery time.Duration
 	sweepNow   chan struct{}
 
+	feed   feed
+	prompt bool // the PubSub is a Prompter, and prompt
+
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -175,6 +178,9 @@ func New(opts ...Option) (*Endpoint, error) {
 	}
 	if e.pubsub == nil {
 		e.pubsub = &InProcess{}
+	}
+	if p, ok := e.pubsub.(Prompter); ok {
+		e.prompt = p.Prompt()
 	}
 	e.m.Upgrader.CheckOrigin = func(*http.Request) bool { return true } // checked before the upgrade
 	// No buffers of gorilla's own: the socket reads and writes through the
@@ -331,6 +337,9 @@ func (e *Endpoint) message(s *melody.Session, data []byte) {
 
 // Disconnect closes every session of socketID, on every node, with close
 // code 4001 and the reason's text. It implements revocation.Endpoint.
+// It names no token, so every node that follows a prompt transport stops
+// trusting what it knows of tokens being good (see Follow); the token
+// revocation notifier calls DisconnectMany, with the tokens' jtis, instead.
 //
 // This node's sessions close first, so that they close even when the
 // transport is down; the other nodes' follow through the PubSub (or, if
@@ -343,12 +352,14 @@ func (e *Endpoint) Disconnect(ctx context.Context, socketID string, reason revoc
 // with close code 4001 and its reason's text, as Disconnect does for one:
 // this node's first, then the others' through as few PubSub messages as
 // the transport's size limit allows (see PayloadLimiter); a message of
-// one socket id has the form of Disconnect's. It implements
-// revocation.BatchEndpoint.
+// one socket id has the form of Disconnect's. Those that follow the
+// endpoint (Follow) hear of the revocations before anything is closed or
+// published. It implements revocation.BatchEndpoint.
 func (e *Endpoint) DisconnectMany(ctx context.Context, ds []revocation.Disconnect) error {
 	if len(ds) == 0 {
 		return nil
 	}
+	e.feed.revoked(ds)
 	for _, d := range ds {
 		e.DisconnectLocal(d.SocketID, d.Reason)
 	}
@@ -361,7 +372,8 @@ func (e *Endpoint) DisconnectMany(ctx context.Context, ds []revocation.Disconnec
 		msg := Message{Kind: KindDisconnect, Disconnects: chunk}
 		if len(chunk) == 1 {
 			// One socket id (a sign-out): the form every version reads.
-			msg = Message{Kind: KindDisconnect, SocketID: chunk[0].SocketID, Reason: chunk[0].Reason}
+			d := chunk[0]
+			msg = Message{Kind: KindDisconnect, SocketID: d.SocketID, Reason: d.Reason, JTI: d.JTI, ExpiresAt: d.ExpiresAt}
 		}
 		if err := e.pubsub.Publish(ctx, msg); err != nil {
 			errs = append(errs, err)
@@ -382,8 +394,8 @@ func chunkDisconnects(ds []revocation.Disconnect, limit int) [][]Disconnected {
 	var cur []Disconnected
 	size := disconnectsOverhead
 	for _, d := range ds {
-		item := Disconnected{SocketID: d.SocketID, Reason: string(d.Reason)}
-		b, _ := json.Marshal(item) // two strings: cannot fail
+		item := Disconnected{SocketID: d.SocketID, Reason: string(d.Reason), JTI: d.JTI, ExpiresAt: unixSeconds(d.ExpiresAt)}
+		b, _ := json.Marshal(item) // strings and a number: cannot fail
 		n := len(b)
 		if len(cur) > 0 {
 			n++ // the comma
@@ -412,13 +424,15 @@ func (e *Endpoint) Broadcast(ctx context.Context, topic, event string, payload a
 func (e *Endpoint) receive(msg Message) {
 	switch msg.Kind {
 	case KindSubscribed:
+		e.feed.setUp(true)
 		e.requestSweep()
+	case KindLost:
+		e.feed.setUp(false)
 	case KindDisconnect:
-		if msg.SocketID != "" {
-			e.DisconnectLocal(msg.SocketID, revocation.Reason(msg.Reason))
-		}
-		for _, d := range msg.Disconnects {
-			e.DisconnectLocal(d.SocketID, revocation.Reason(d.Reason))
+		ds := disconnectsOf(msg)
+		e.feed.revoked(ds)
+		for _, d := range ds {
+			e.DisconnectLocal(d.SocketID, d.Reason)
 		}
 	case KindBroadcast:
 		frame, err := json.Marshal(Frame{Event: msg.Event, Payload: msg.Payload})
@@ -457,6 +471,7 @@ func (e *Endpoint) Shutdown(ctx context.Context) error {
 	e.mu.Lock()
 	e.shutdown = true
 	e.mu.Unlock()
+	e.feed.close() // it hears nothing more
 	e.cancel()
 	for _, c := range e.sockets.all() {
 		c.Close(CloseGoingAway, reasonShuttingDown)

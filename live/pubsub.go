@@ -14,15 +14,28 @@ var ErrPayloadTooLarge = errors.New("kiln/live: message too large for the transp
 
 // Message is what endpoints tell each other through a PubSub: disconnect
 // the sessions of a socket id, or broadcast an event on a topic.
+//
+// A disconnect is a revocation: it carries the revoked token's jti and
+// expiry, which every node's token store remembers (see Endpoint.Follow).
+// Nodes of earlier versions sent disconnects without them, and still may
+// during an upgrade: a node reads such a disconnect as the revocation of a
+// token it cannot name, and stops trusting what it knows of tokens being
+// good. The fields below are all optional on the wire but for Kind, so
+// that every form stays readable.
 type Message struct {
-	// Kind is KindDisconnect or KindBroadcast.
+	// Kind is KindDisconnect or KindBroadcast on the wire; KindSubscribed
+	// and KindLost are handed by a transport to its own subscriber only.
 	Kind string `json:"kind"`
 	// SocketID and Reason, for a disconnect of one socket id.
 	SocketID string `json:"socket_id,omitempty"`
 	Reason   string `json:"reason,omitempty"`
+	// JTI and ExpiresAt (Unix seconds), for a disconnect of one socket id:
+	// the revoked token's jti and expiry.
+	JTI       string `json:"jti,omitempty"`
+	ExpiresAt int64  `json:"expires_at,omitempty"`
 	// Disconnects, for a disconnect of many socket ids at once
-	// (Endpoint.DisconnectMany), each with its reason; SocketID is then
-	// empty. Nodes read both forms.
+	// (Endpoint.DisconnectMany), each with its reason, jti and expiry;
+	// SocketID is then empty. Nodes read both forms.
 	Disconnects []Disconnected `json:"disconnects,omitempty"`
 	// Topic, Event and Payload, for a broadcast.
 	Topic   string          `json:"topic,omitempty"`
@@ -30,10 +43,13 @@ type Message struct {
 	Payload json.RawMessage `json:"payload,omitempty"`
 }
 
-// Disconnected is one socket id of a disconnect Message, and why.
+// Disconnected is one socket id of a disconnect Message, why, and the
+// revoked token's jti and expiry (Unix seconds).
 type Disconnected struct {
-	SocketID string `json:"socket_id"`
-	Reason   string `json:"reason,omitempty"`
+	SocketID  string `json:"socket_id"`
+	Reason    string `json:"reason,omitempty"`
+	JTI       string `json:"jti,omitempty"`
+	ExpiresAt int64  `json:"expires_at,omitempty"`
 }
 
 // PayloadLimiter is a PubSub whose messages have a size limit:
@@ -53,6 +69,30 @@ const (
 	KindDisconnect = "disconnect"
 	KindBroadcast  = "broadcast"
 )
+
+// Prompter is a PubSub that says whether it is prompt. A prompt transport
+//
+//   - hands each message to the subscribers of every node as soon as it
+//     is published: it pushes, it does not poll;
+//   - hands its subscriber a KindSubscribed message each time the
+//     subscription is made (the first time included) or made again, once
+//     it receives every message published from then on;
+//   - hands its subscriber a KindLost message each time the subscription
+//     is lost, or a message dropped, before it tries to get it back.
+//
+// While such a subscription is up, the endpoint hears of every revocation
+// made by every node that publishes on the transport, at once; the token
+// store then trusts what it read of a token being good, until a message
+// says otherwise (see Endpoint.Follow). kiln's postgres, redis and nats
+// transports are prompt. The sqlite transport, which polls, is not, and
+// neither is InProcess: it carries the revocations of this process only,
+// while another process on the same database (a command line's tokens
+// revoke) may revoke tokens it never hears of. A PubSub that is not a
+// Prompter is not prompt.
+type Prompter interface {
+	PubSub
+	Prompt() bool
+}
 
 // PubSub carries Messages to every endpoint that subscribed, on every node.
 // Delivery is at most once: the endpoint's safety net makes up for a lost

@@ -59,6 +59,12 @@ func WithSweepInterval(interval time.Duration) Option {
 // so the endpoint sweeps at once.
 const KindSubscribed = "subscribed"
 
+// KindLost is the Message a prompt transport (Prompter) hands its
+// subscriber, locally, each time its subscription is lost, before it tries
+// to get it back: messages published from then on until the next
+// KindSubscribed may never arrive.
+const KindLost = "lost"
+
 // runSafetyNet sweeps every interval and when asked, until ctx is done.
 func (e *Endpoint) runSafetyNet(ctx context.Context) {
 	t := time.NewTicker(e.sweepEvery)

@@ -1,12 +1,23 @@
 package revocation
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Disconnect is one revoked token's live sessions to close: its socket id
-// and why.
+// and why, with the token's jti and expiry, which tell the token store of
+// every node that hears of it that the token is revoked (see Feed). One
+// without a JTI is the revocation of a token no node can name: every node
+// then stops trusting what it knows of tokens being good.
 type Disconnect struct {
 	SocketID string
 	Reason   Reason
+	// JTI is the revoked token's jti.
+	JTI string
+	// ExpiresAt is when the revoked token expires: until then, a node
+	// that heard of the revocation remembers it. Zero when unknown.
+	ExpiresAt time.Time
 }
 
 // BatchEndpoint is an Endpoint that closes the sessions of many socket
@@ -17,4 +28,36 @@ type Disconnect struct {
 type BatchEndpoint interface {
 	Endpoint
 	DisconnectMany(ctx context.Context, ds []Disconnect) error
+}
+
+// Feed is an endpoint that hears of revocations, this node's and every
+// other node's, and tells the Watchers that follow it. The live package's
+// Endpoint is one: it hears of this node's revocations when it sends them
+// (DisconnectMany) and of the others' through its pub/sub. The token
+// store's knowledge follows the feeds attached to the domain
+// (tokenresource.Store.Follow, called by the token revocation notifier's
+// Attach).
+type Feed interface {
+	// Follow makes w hear, from now on, of every revocation the feed
+	// hears of and of every change of its state; it calls w.State with
+	// the state now before it returns. It reports whether the feed is
+	// prompt: whether, while it is up, it hears of every revocation of
+	// every node as soon as it is published, and says so (State(false))
+	// as soon as it may have missed one. Only a prompt feed lets the
+	// token store trust what it read of a token being good.
+	Follow(w Watcher) (prompt bool)
+}
+
+// Watcher is told what a Feed hears. The feed calls its methods one at a
+// time, from its own goroutines; they must return quickly and must not
+// call the feed.
+type Watcher interface {
+	// Revoked is called with the revocations the feed heard of, before
+	// their sessions close.
+	Revoked(ds []Disconnect)
+	// State is called with up true each time the feed's subscription is
+	// made or made again — from then on it hears of every revocation
+	// published — and with up false each time it is lost: until the next
+	// State(true), revocations may be missed.
+	State(up bool)
 }

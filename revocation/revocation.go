@@ -1,9 +1,11 @@
 // Package revocation is what the token store and the live endpoint share:
-// why a token was revoked (Reason) and what closes the live sessions of a
-// revoked token (Endpoint). It imports nothing of kiln's, so that the live
-// endpoint (package live) implements Endpoint without importing the
-// resource layer, and the token resource (extensions/tokenresource) writes
-// reasons without importing live.
+// why a token was revoked (Reason), what closes the live sessions of a
+// revoked token (Endpoint), and what tells the token store of the
+// revocations a node hears of (Feed, Watcher). It imports nothing of
+// kiln's, so that the live endpoint (package live) implements Endpoint and
+// Feed without importing the resource layer, and the token resource
+// (extensions/tokenresource) writes reasons and follows feeds without
+// importing live.
 package revocation
 
 import "context"

@@ -284,7 +284,7 @@ func (w *Web) Authenticate(r *http.Request) (*Principal, error) {
 	sess := w.sessions.Load(r)
 	switch {
 	case sess[SessionJTI] != "":
-		row, err := w.auth.Tokens().Get(ctx, sess[SessionJTI], tokenresource.PurposeUser)
+		row, err := w.auth.Tokens().Session(ctx, sess[SessionJTI])
 		if err != nil {
 			return nil, notSignedIn(err)
 		}

@@ -219,20 +219,28 @@ func (a *Auth) VerifyPurpose(ctx context.Context, token, purpose, act string) (*
 // revoked: a revocation rewrites the row) or the revocation row. Tokens of
 // a purpose other than a session (sign-in, password reset) are always
 // stored when issued, so they always need their row: a forged one with an
-// unstored jti gets nothing.
+// unstored jti gets nothing; they are read from the database every time.
+// A session token's check is answered from the store's knowledge when it
+// knows (tokenresource.Store.Follow).
 func (a *Auth) checkStore(ctx context.Context, c *Claims) error {
-	if a.cfg.Tokens.RequireTokenPresenceForAuthentication || c.Purpose != tokenresource.PurposeUser {
-		if _, err := a.tokens.Get(ctx, c.JTI, c.Purpose); err != nil {
-			return fmt.Errorf("%w: not stored or revoked: %v", ErrInvalidToken, err)
+	var err error
+	switch {
+	case c.Purpose != tokenresource.PurposeUser:
+		_, err = a.tokens.Get(ctx, c.JTI, c.Purpose)
+	case a.cfg.Tokens.RequireTokenPresenceForAuthentication:
+		_, err = a.tokens.Session(ctx, c.JTI)
+	default:
+		revoked, err := a.tokens.IsRevoked(ctx, c.JTI)
+		if err != nil {
+			return fmt.Errorf("%w: revocation check failed (counted as revoked): %v", ErrInvalidToken, err)
+		}
+		if revoked {
+			return fmt.Errorf("%w: revoked", ErrInvalidToken)
 		}
 		return nil
 	}
-	revoked, err := a.tokens.IsRevoked(ctx, c.JTI)
 	if err != nil {
-		return fmt.Errorf("%w: revocation check failed (counted as revoked): %v", ErrInvalidToken, err)
-	}
-	if revoked {
-		return fmt.Errorf("%w: revoked", ErrInvalidToken)
+		return fmt.Errorf("%w: not stored or revoked: %v", ErrInvalidToken, err)
 	}
 	return nil
 }

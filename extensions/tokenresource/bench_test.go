@@ -46,3 +46,42 @@ func BenchmarkStore(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkKnowledge runs the checks of BenchmarkStore on a store that
+// follows a prompt feed, answered from memory (after the first read), on
+// many goroutines at once: the cost a check adds to a token's signature
+// check when the node knows the token.
+func BenchmarkKnowledge(b *testing.B) {
+	s := newStore(b, "sqlite", tokenresource.Token{})
+	f := &feed{prompt: true}
+	s.s.Follow(f)
+	if err := s.d.Attach(f); err != nil {
+		b.Fatal(err)
+	}
+	jtis := make([]string, 1000)
+	for i := range jtis {
+		jtis[i] = fmt.Sprintf("jti-%04d", i)
+		s.put(b, jtis[i], "user?id=1", tokenresource.PurposeUser, hour())
+	}
+	ctx := context.Background()
+	b.Run("is-revoked", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for i := 0; pb.Next(); i++ {
+				if revoked, err := s.s.IsRevoked(ctx, jtis[i%len(jtis)]); err != nil || revoked {
+					b.Fatal(revoked, err)
+				}
+			}
+		})
+	})
+	b.Run("session", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for i := 0; pb.Next(); i++ {
+				if _, err := s.s.Session(ctx, jtis[i%len(jtis)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+}

@@ -51,6 +51,11 @@ func TestBuildErrors(t *testing.T) {
 	add("negative expunge interval", r,
 		`kiln/resource: resource "token": token -> expunge_interval: must be positive (-5m0s); use a positive duration, or leave it out for 12h (`+at+`)`)
 
+	r, at = resource.New[Token]("token", tokenresource.Token{Knowledge: tokenresource.KnowledgeOptions{MaxAge: -time.Minute, MaxEntries: -1}}), here()
+	add("negative knowledge bounds", r,
+		`kiln/resource: resource "token": token -> knowledge -> max_age: must be positive (-1m0s); use a positive duration, or leave it out for 1m (`+at+`)`+"\n"+
+			`kiln/resource: resource "token": token -> knowledge -> max_entries: must be positive (-1); use a positive number, or leave it out for 100000 (`+at+`)`)
+
 	r, at = resource.New[Token]("token", tokenresource.Token{}, resource.Actions{resource.Read{Name: "revoke_token"}}), here()
 	add("store action of a wrong type", r,
 		`kiln/resource: resource "token": actions -> revoke_token: is a read action; the token store needs a generic action of that name; rename your action, or name the token store's action otherwise in Token.Actions (`+at+`)`)

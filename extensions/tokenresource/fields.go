@@ -12,6 +12,7 @@
 package tokenresource
 
 import (
+	"maps"
 	"time"
 
 	"github.com/kiln-go/kiln/resource"
@@ -53,6 +54,13 @@ type Fields struct {
 // TokenFields returns the fields; through embedding, every token record has
 // the method, which is how the Go API reads records of any token type.
 func (f *Fields) TokenFields() *Fields { return f }
+
+// copy is a copy of f whose ExtraData is a map of its own.
+func (f *Fields) copy() *Fields {
+	c := *f
+	c.ExtraData = maps.Clone(f.ExtraData)
+	return &c
+}
 
 // Record is any token record: a struct that embeds Fields.
 type Record interface {

@@ -22,6 +22,14 @@ type metrics struct {
 	lastExpunge prometheus.Gauge
 	lookups     *prometheus.CounterVec
 	errors      *prometheus.CounterVec
+
+	knowledgeHits    *prometheus.CounterVec
+	hitsGood         prometheus.Counter // knowledgeHits's, resolved once: hits are the hot path
+	hitsRevoked      prometheus.Counter
+	knowledgeMisses  prometheus.Counter
+	knowledgeResets  *prometheus.CounterVec
+	knowledgeTrusted prometheus.Gauge
+	knowledgeSizes   []prometheus.Collector // by newKnowledge
 }
 
 // The operations of kiln_tokens_lookups_total and kiln_tokens_errors_total.
@@ -64,6 +72,22 @@ func newMetrics() *metrics {
 			Name: "kiln_tokens_errors_total",
 			Help: "Token store calls by this process that failed for want of a working store, by operation (not found, already revoked, bad input and cancelled calls are not counted).",
 		}, []string{"operation"}),
+		knowledgeHits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kiln_tokens_knowledge_hits_total",
+			Help: `Session token checks this process answered from its knowledge, without reading the database, by what it knew: "good" or "revoked".`,
+		}, []string{"known"}),
+		knowledgeMisses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kiln_tokens_knowledge_misses_total",
+			Help: "Session token checks this process answered by reading the database while its knowledge was in use.",
+		}),
+		knowledgeResets: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kiln_tokens_knowledge_resets_total",
+			Help: `Times this process stopped trusting every token it knew as good, by cause: "lost" (a subscription lost), "subscribed" (one made or made again), "unnamed" (a revocation heard without a jti), "evicted" (remembered revocations evicted).`,
+		}, []string{"cause"}),
+		knowledgeTrusted: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kiln_tokens_knowledge_trusted",
+			Help: "1 while this process trusts the tokens it knows as good: its knowledge follows prompt feeds only, and every one is up.",
+		}),
 	}
 	// Every series exists from the start, at 0, so that rates and ratios
 	// over them have a value before the first event.
@@ -76,11 +100,45 @@ func newMetrics() *metrics {
 	for _, op := range []string{opGet, opIsRevoked, opCheck, opStore, opRevoke, opExpunge} {
 		m.errors.WithLabelValues(op)
 	}
+	m.hitsGood = m.knowledgeHits.WithLabelValues(knownGoodLabel)
+	m.hitsRevoked = m.knowledgeHits.WithLabelValues(knownRevokedLabel)
+	for _, cause := range []string{resetLost, resetSubscribed, resetUnnamed, resetEvicted} {
+		m.knowledgeResets.WithLabelValues(cause)
+	}
 	return m
 }
 
+// The values of kiln_tokens_knowledge_hits_total's label and of
+// kiln_tokens_knowledge_entries's.
+const (
+	knownGoodLabel    = "good"
+	knownRevokedLabel = "revoked"
+)
+
+// knowledgeEntries makes the kiln_tokens_knowledge_entries gauges, one per
+// kind, from count.
+func (m *metrics) knowledgeEntries(count func(kind string) float64) {
+	for _, kind := range []string{knownGoodLabel, knownRevokedLabel} {
+		m.knowledgeSizes = append(m.knowledgeSizes, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "kiln_tokens_knowledge_entries",
+			Help:        "Tokens this process knows, by kind: good (read as good, trusted or not) or revoked.",
+			ConstLabels: prometheus.Labels{"kind": kind},
+		}, func() float64 { return count(kind) }))
+	}
+}
+
+// hit counts a check answered from the knowledge.
+func (m *metrics) hit(a answer) {
+	if a == knownRevoked {
+		m.hitsRevoked.Inc()
+		return
+	}
+	m.hitsGood.Inc()
+}
+
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.revoked, m.expunged, m.expungeRuns, m.lastExpunge, m.lookups, m.errors}
+	return append([]prometheus.Collector{m.revoked, m.expunged, m.expungeRuns, m.lastExpunge, m.lookups, m.errors,
+		m.knowledgeHits, m.knowledgeMisses, m.knowledgeResets, m.knowledgeTrusted}, m.knowledgeSizes...)
 }
 
 // countRevoked is the notifier, on the actions that revoke, that counts
@@ -153,6 +211,21 @@ func (m *metrics) failed(op string, err error) {
 //     (ExpungeExpired). Not found and ErrAlreadyRevoked are answers, bad
 //     input and a cancelled ctx the caller's doing: none is counted. A
 //     failed is_revoked refuses the token (the check fails closed).
+//   - kiln_tokens_knowledge_hits_total{known} (counter): session token
+//     checks (IsRevoked, Session) answered from this node's knowledge,
+//     with no read: known "good" or "revoked" (see Follow).
+//   - kiln_tokens_knowledge_misses_total (counter): those checks that
+//     read the database while the knowledge was in use (each read is
+//     counted in kiln_tokens_lookups_total too).
+//   - kiln_tokens_knowledge_resets_total{cause} (counter): times every
+//     token known as good stopped being trusted: "lost" (a feed's
+//     subscription lost), "subscribed" (made or made again), "unnamed" (a
+//     revocation heard without a jti, from a node of an earlier version),
+//     "evicted" (remembered revocations evicted for room).
+//   - kiln_tokens_knowledge_trusted (gauge): 1 while tokens known as good
+//     are trusted: the knowledge follows prompt feeds only, every one up.
+//   - kiln_tokens_knowledge_entries{kind} (gauge): tokens known, by kind:
+//     "good" (trusted or not, until evicted) and "revoked".
 //
 // Revocations and expunged rows are counted by the section's own actions
 // (revoke_stored, store_revocation, expunge_expired; an action of one of

@@ -35,6 +35,18 @@ var Schema = dsl.Bind[Token](&dsl.Section{
 			{Name: "lock_epoch", Field: "LockEpoch", Kind: dsl.String, Default: "lock_epoch", Doc: "Locks a subject's revocation epoch row, creating it, for a token-issuing transaction: an upsert that changes nothing holds the row until the transaction ends (see Store.LockEpoch)."},
 			{Name: "bump_epoch", Field: "BumpEpoch", Kind: dsl.String, Default: "bump_epoch", Doc: "Gives a subject a new revocation epoch; every revoke-all runs it first (see Store.RevokeAllForSubject)."},
 		},
+	}, {
+		Name: "knowledge", Field: "Knowledge", GoType: "tokenresource.KnowledgeOptions",
+		Doc: "What each node keeps in memory of the tokens it checked and of the revocations it heard of, so that checking a session token needs no read of the database. In use only while the live endpoints attached to the domain (Domain.Attach) have prompt transports (PostgreSQL, Redis, NATS): every revocation then reaches every node at once, and a node trusts what it read of a token only while its subscription has stayed up since the read.",
+		Options: []dsl.Option{
+			{Name: "disabled", Field: "Disabled", Kind: dsl.Bool, Doc: "Reads the database on every check of a session token, as a node does without a prompt transport. Default: false."},
+			{Name: "max_age", Field: "MaxAge", Kind: dsl.Duration, Default: DefaultKnowledgeMaxAge,
+				Doc:   "How long, at most, a node trusts that a token it read as good still is: the bound on how late it sees a revocation it never heard of (one written to the database by hand, or published on another transport).",
+				Rules: "gt=0", Fix: "use a positive duration, or leave it out for 1m"},
+			{Name: "max_entries", Field: "MaxEntries", Kind: dsl.Int, Default: DefaultKnowledgeMaxEntries,
+				Doc:   "How many tokens a node remembers of each kind, good and revoked; past it the entries that matter least are forgotten.",
+				Rules: "gt=0", Fix: "use a positive number, or leave it out for 100000"},
+		},
 	}},
 	GoExample: `tokenresource.Token{
 	LiveSocketIDTemplate: func(s tokenresource.SocketID) string { return "users_sessions:" + s.JTI },

@@ -23,11 +23,12 @@ var ErrNotTokenResource = errors.New("kiln/tokenresource: not a token resource")
 // safe for concurrent use. It is a prometheus.Collector of the token
 // store's metrics (see Describe).
 type Store struct {
-	domain  *resource.Domain
-	ref     resource.Ref
-	cfg     Token
-	metrics *metrics // the built resource's, shared by its Stores
-	views   *views   // the built resource's
+	domain    *resource.Domain
+	ref       resource.Ref
+	cfg       Token
+	metrics   *metrics   // the built resource's, shared by its Stores
+	views     *views     // the built resource's
+	knowledge *knowledge // the built resource's
 }
 
 // For returns the Store of token resource r in domain d.
@@ -40,7 +41,7 @@ func For(d *resource.Domain, r resource.Ref) (*Store, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrNotTokenResource, r.Name())
 	}
-	return &Store{domain: d, ref: d.Resource(r.Name()), cfg: ext.Config(), metrics: ext.metrics, views: ext.views}, nil
+	return &Store{domain: d, ref: d.Resource(r.Name()), cfg: ext.Config(), metrics: ext.metrics, views: ext.views, knowledge: ext.knowledge}, nil
 }
 
 // Config is the token section, with defaults applied.
@@ -104,14 +105,132 @@ func (s *Store) RevokeAllForSubject(ctx context.Context, subject string, reason 
 	return n, err
 }
 
-// IsRevoked reports whether jti is revoked. It fails closed: when the
-// store cannot answer, the error is returned and revoked is true.
+// IsRevoked reports whether jti is revoked: from this node's knowledge
+// when it knows (see Follow), else with one read of the database, outside
+// any transaction. It fails closed: when the store cannot answer, the
+// error is returned and revoked is true.
 func (s *Store) IsRevoked(ctx context.Context, jti string) (bool, error) {
-	// One read, outside any transaction: the revoked? action answers the
-	// same for callers that run actions by name.
-	revoked, err := s.views.isRevoked(ctx, s.domain, jti)
+	k := s.knowledge
+	if !s.knows() {
+		revoked, err := s.views.isRevoked(ctx, s.domain, jti)
+		s.metrics.lookup(opIsRevoked, err)
+		return revoked, err
+	}
+	now := time.Now()
+	if a, _ := k.known(jti, now, false); a != unknown {
+		s.metrics.hit(a)
+		return a == knownRevoked, nil
+	}
+	s.metrics.knowledgeMisses.Inc()
+	state := k.begin() // before the read: see knowledge
+	rec, err := s.views.getToken.Get(ctx, s.domain, getTokenInput{JTI: jti, Purpose: PurposeRevocation})
+	switch {
+	case err == nil:
+		s.metrics.lookup(opIsRevoked, nil)
+		k.learnRevoked(jti, rec.TokenFields().ExpiresAt, now)
+		return true, nil
+	case isNotFound(err):
+		s.metrics.lookup(opIsRevoked, nil)
+		k.learnGood(jti, state, now, nil)
+		return false, nil
+	}
 	s.metrics.lookup(opIsRevoked, err)
-	return revoked, err
+	return true, err
+}
+
+// Session returns the session row of jti: stored, unexpired, of purpose
+// user; resource.ErrNotFound when there is none. It is the presence check
+// of a session token (RequireTokenPresenceForAuthentication) and of a web
+// session that keeps a jti. From this node's knowledge when it knows (see
+// Follow), else with one read of the database, outside any transaction.
+// The row is the caller's own copy.
+func (s *Store) Session(ctx context.Context, jti string) (*Fields, error) {
+	k := s.knowledge
+	if !s.knows() {
+		return s.Get(ctx, jti, PurposeUser)
+	}
+	now := time.Now()
+	switch a, row := k.known(jti, now, true); a {
+	case knownRevoked:
+		s.metrics.hit(a)
+		return nil, fmt.Errorf("%w: token %s is revoked", resource.ErrNotFound, jti)
+	case knownGood:
+		s.metrics.hit(a)
+		return row.copy(), nil
+	}
+	s.metrics.knowledgeMisses.Inc()
+	state := k.begin() // before the read: see knowledge
+	// Any purpose: a revocation row is worth remembering too.
+	rec, err := s.views.getToken.Get(ctx, s.domain, getTokenInput{JTI: jti})
+	s.metrics.lookup(opGet, err)
+	if err != nil {
+		return nil, err
+	}
+	row := rec.TokenFields()
+	switch row.Purpose {
+	case PurposeUser:
+		k.learnGood(jti, state, now, row.copy())
+		return row, nil
+	case PurposeRevocation:
+		k.learnRevoked(jti, row.ExpiresAt, now)
+	}
+	return nil, fmt.Errorf("%w: token %s is not a session (purpose %q)", resource.ErrNotFound, jti, row.Purpose)
+}
+
+// Follow makes this node's knowledge of tokens follow feed: the token
+// revocation notifier's Attach (extensions/tokenresource/tokenrevocation)
+// calls it for every part given to Domain.Attach that is a
+// revocation.Feed, such as the live endpoint. Unless the token section's
+// knowledge is disabled, IsRevoked and Session then answer from memory
+// what this node knows, and read the database only for the rest:
+//
+//   - A token revoked is known from the revocations the feeds hear of —
+//     this node's own before the revoking action returns, the other
+//     nodes' when their message arrives — and from reads that found it
+//     revoked, and is known until it expires. Every check of it is
+//     refused from then on.
+//   - A token read as good (not revoked; for Session, its row present) is
+//     trusted only while the feeds have stayed up since before the read
+//     began, for at most the section's knowledge max_age after it (1
+//     minute by default), and never past its row's expiry. A feed that
+//     goes down or up, a revocation heard that names no token, and
+//     remembered revocations evicted for room all end that trust for
+//     every token read before.
+//
+// This holds only while every process that revokes tokens publishes its
+// revocations where the feeds hear them: the nodes and their command lines
+// on one prompt transport. A revocation that never reaches a node (written
+// to the database by hand, published on another transport, or lost because
+// the publishing node's transport was down) is seen by it at the latest
+// max_age after it last read the token.
+//
+// The knowledge is in use only while every feed it follows is prompt
+// (revocation.Feed); a feed that is not — the live endpoint on the sqlite
+// transport, which polls, or on live.InProcess — turns it off for good,
+// and every check reads the database, as with no feed at all. Tokens of
+// other purposes than user (sign-in, password reset) are always read from
+// the database.
+//
+// The knowledge is used only once Domain.Attach has succeeded: when it
+// fails, the token revocation notifier is not attached, and this node's
+// revocations would reach no feed.
+func (s *Store) Follow(feed revocation.Feed) { s.knowledge.follow(feed) }
+
+// knows reports whether the knowledge is in use: it follows prompt feeds
+// only, and the domain's Attach, which made it follow them, succeeded.
+func (s *Store) knows() bool {
+	k := s.knowledge
+	if !k.inUse.Load() {
+		return false
+	}
+	if k.attached.Load() {
+		return true
+	}
+	if _, ok := resource.Part[revocation.Feed](s.domain); !ok {
+		return false
+	}
+	k.attached.Store(true)
+	return true
 }
 
 // ExpungeExpired removes every expired row in one statement and returns

@@ -290,6 +290,9 @@ func TestFor(t *testing.T) {
 	if got := s.s.Config().ExpungeInterval; got != 12*time.Hour {
 		t.Errorf("default ExpungeInterval = %s, want 12h", got)
 	}
+	if got := s.s.Config().Knowledge; got != (tokenresource.KnowledgeOptions{MaxAge: time.Minute, MaxEntries: 100_000}) {
+		t.Errorf("default Knowledge = %+v, want a minute and 100000 entries, enabled", got)
+	}
 	if s.s.Domain() != s.d || s.s.Resource().Name() != "token" {
 		t.Error("Domain or Resource is not the store's")
 	}

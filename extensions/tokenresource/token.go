@@ -41,12 +41,39 @@ type Token struct {
 	// Actions is the actions section. The names of the actions the token
 	// section adds; a name left empty takes its default.
 	Actions ActionNames
+	// Knowledge is the knowledge section. What each node keeps in memory of
+	// the tokens it checked and of the revocations it heard of, so that
+	// checking a session token needs no read of the database. In use only
+	// while the live endpoints attached to the domain (Domain.Attach) have
+	// prompt transports (PostgreSQL, Redis, NATS): every revocation then
+	// reaches every node at once, and a node trusts what it read of a token
+	// only while its subscription has stayed up since the read.
+	Knowledge KnowledgeOptions
 
-	// metrics and views are the built resource's, set by Transform on
-	// the section of the domain's copy of the declaration (nil on the
-	// declared one).
-	metrics *metrics
-	views   *views
+	// metrics, views and knowledge are the built resource's, set by
+	// Transform on the section of the domain's copy of the declaration
+	// (nil on the declared one).
+	metrics   *metrics
+	views     *views
+	knowledge *knowledge
+}
+
+// KnowledgeOptions configure a node's knowledge of tokens (see
+// Store.Follow).
+type KnowledgeOptions struct {
+	// Disabled is the disabled option. Reads the database on every check of
+	// a session token, as a node does without a prompt transport. Default:
+	// false.
+	Disabled bool
+	// MaxAge is the max_age option. How long, at most, a node trusts that a
+	// token it read as good still is: the bound on how late it sees a
+	// revocation it never heard of (one written to the database by hand, or
+	// published on another transport). Rules: gt=0. Default: 1m.
+	MaxAge time.Duration
+	// MaxEntries is the max_entries option. How many tokens a node
+	// remembers of each kind, good and revoked; past it the entries that
+	// matter least are forgotten. Rules: gt=0. Default: 100000.
+	MaxEntries int
 }
 
 // ActionNames are the names of the token store's actions.
@@ -133,6 +160,7 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 	}
 	n := t.Actions.withDefaults()
 	m := newMetrics()
+	k := newKnowledge(t.Config().Knowledge, m)
 	v := &views{}
 	jtiArg := resource.Argument{Name: "jti", Validate: "required"}
 	subjectArg := resource.Argument{Name: "subject", Validate: "required"}
@@ -271,7 +299,7 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 		isRevoked, v.readTokens, v.lockEpoch, v.bumpEpoch, v.readExpired, v.expungeExpired} {
 		d.AddAction(a)
 	}
-	t.built(d, m, v)
+	t.built(d, m, v, k)
 	for _, name := range []string{"extra_data"} {
 		if a := d.Attribute(name); a != nil {
 			a.Required = false
@@ -280,9 +308,9 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 }
 
 // built gives the section of d, the domain's copy of the declaration, the
-// built resource's metrics and views, where For finds them.
-func (t Token) built(d *resource.Declaration, m *metrics, v *views) {
-	t.metrics, t.views = m, v
+// built resource's metrics, views and knowledge, where For finds them.
+func (t Token) built(d *resource.Declaration, m *metrics, v *views, k *knowledge) {
+	t.metrics, t.views, t.knowledge = m, v, k
 	for i, e := range d.Extensions {
 		if _, ok := e.(Token); ok {
 			d.Extensions[i] = t

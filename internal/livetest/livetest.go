@@ -356,3 +356,25 @@ func (h *Harness) SignInCookie(t testing.TB, email string) *http.Cookie {
 	}
 	return c
 }
+
+// PromptInProcess is an InProcess that says it is prompt (live.Prompter),
+// as a network transport is, and hands its subscriber live.KindSubscribed
+// on Subscribe, as a prompt transport must: the nodes of one process on it
+// check tokens from memory, as nodes on PostgreSQL, Redis or NATS do.
+// Publishing live.KindLost or live.KindSubscribed on it tells every
+// subscriber its subscription was lost or made again.
+type PromptInProcess struct{ live.InProcess }
+
+var _ live.Prompter = (*PromptInProcess)(nil)
+
+// Prompt implements live.Prompter.
+func (p *PromptInProcess) Prompt() bool { return true }
+
+// Subscribe implements live.PubSub.
+func (p *PromptInProcess) Subscribe(ctx context.Context, fn func(live.Message)) error {
+	if err := p.InProcess.Subscribe(ctx, fn); err != nil {
+		return err
+	}
+	fn(live.Message{Kind: live.KindSubscribed})
+	return nil
+}

@@ -248,6 +248,12 @@ func observe(ps live.PubSub) *observed {
 	return &observed{PubSub: ps, msgs: make(chan live.Message, 1024)}
 }
 
+// Prompt is the transport's: an observed transport is as prompt as it is.
+func (o *observed) Prompt() bool {
+	p, ok := o.PubSub.(live.Prompter)
+	return ok && p.Prompt()
+}
+
 func (o *observed) Subscribe(ctx context.Context, fn func(live.Message)) error {
 	return o.PubSub.Subscribe(ctx, func(m live.Message) {
 		fn(m)

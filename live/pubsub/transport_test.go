@@ -240,3 +240,36 @@ func TestClose(t *testing.T) {
 		}
 	})
 }
+
+// TestLostAndSubscribed: each network transport is prompt, and tells its
+// subscriber of every loss of its subscription (live.KindLost) before it
+// tells it the subscription is back (live.KindSubscribed), each time; in
+// between, and after, it hands nothing of another kind.
+func TestLostAndSubscribed(t *testing.T) {
+	forEachTransport(t, false, func(t *testing.T, tr transport) {
+		channel, node := testdb.UniqueName("kiln_test_"), testdb.UniqueName("kiln_a_")
+		ps := tr.open(t, channel, node, quiet())
+		if p, ok := ps.(live.Prompter); !ok || !p.Prompt() {
+			t.Fatalf("%T is not prompt", ps)
+		}
+		in := inbox(t, t.Context(), ps)
+		if m := next(t, in); m.Kind != live.KindSubscribed {
+			t.Fatalf("first message %+v, want %s", m, live.KindSubscribed)
+		}
+		for i := range 2 {
+			tr.kill(t, channel, node, ps)
+			for _, want := range []string{live.KindLost, live.KindSubscribed} {
+				if m := next(t, in); m.Kind != want {
+					t.Fatalf("kill %d: got %+v, want %s", i+1, m, want)
+				}
+			}
+			msg := live.Message{Kind: live.KindDisconnect, SocketID: "s", JTI: "j", ExpiresAt: 2000000000}
+			if err := ps.Publish(t.Context(), msg); err != nil {
+				t.Fatal(err)
+			}
+			if got := next(t, in); !reflect.DeepEqual(got, msg) {
+				t.Fatalf("kill %d: got %+v, want %+v", i+1, got, msg)
+			}
+		}
+	})
+}

@@ -16,9 +16,14 @@
 // revocations and expiries (notifications that carry a revocation.Reason),
 // one per revoked token — bulk revocations included — builds the socket
 // id with the token section's template from tokenresource.SocketIDOf(row),
-// the same typed value the sign-in side uses, and calls Disconnect on each
-// endpoint. Before Attach, and when no endpoint is attached, it closes
-// nothing.
+// the same typed value the sign-in side uses, and calls DisconnectMany
+// (or Disconnect) on each endpoint with the token's jti and expiry. Before
+// Attach, and when no endpoint is attached, it closes nothing.
+//
+// Attach also makes the token store's knowledge follow the attached parts
+// that are a revocation.Feed, the live endpoint among them: with a prompt
+// transport, a node then checks session tokens from memory, and hears of
+// every revocation at once (see tokenresource.Store.Follow).
 package tokenrevocation
 
 import (
@@ -64,12 +69,18 @@ var unattached sync.Once
 // Attach implements resource.NotifierAttacher: the endpoints are the parts
 // that implement revocation.Endpoint. Endpoints on a resource without a
 // token section, or whose section has no LiveSocketIDTemplate, are an
-// error.
+// error. The token store's knowledge follows every part that is a
+// revocation.Feed (tokenresource.Store.Follow): the live endpoint tells it
+// of every revocation, this node's and the others'.
 func (Notifier) Attach(d *resource.Domain, r resource.Ref, parts []any) (resource.Notifier, error) {
 	var endpoints []revocation.Endpoint
+	var feeds []revocation.Feed
 	for _, p := range parts {
 		if ep, ok := p.(revocation.Endpoint); ok {
 			endpoints = append(endpoints, ep)
+		}
+		if f, ok := p.(revocation.Feed); ok {
+			feeds = append(feeds, f)
 		}
 	}
 	section, ok := d.Declaration(r).Extension("token").(tokenresource.Token)
@@ -78,6 +89,15 @@ func (Notifier) Attach(d *resource.Domain, r resource.Ref, parts []any) (resourc
 	}
 	if len(endpoints) > 0 && section.LiveSocketIDTemplate == nil {
 		return nil, fmt.Errorf("kiln/tokenrevocation: %s has live endpoints attached but no LiveSocketIDTemplate; set it in the token section, the same template the sign-in side uses", r.Name())
+	}
+	if len(feeds) > 0 {
+		store, err := tokenresource.For(d, r)
+		if err != nil {
+			return nil, fmt.Errorf("kiln/tokenrevocation: %w", err)
+		}
+		for _, f := range feeds {
+			store.Follow(f)
+		}
 	}
 	return &attached{endpoints: endpoints, template: section.LiveSocketIDTemplate}, nil
 }
@@ -88,26 +108,17 @@ type attached struct {
 	template  func(tokenresource.SocketID) string
 }
 
-// Notify implements resource.Notifier.
+// Notify implements resource.Notifier: one notification is a batch of
+// one.
 func (a *attached) Notify(ctx context.Context, n resource.Notification) error {
-	reason, row, err := revocationOf(n)
-	if err != nil || row == nil || len(a.endpoints) == 0 {
-		return err
-	}
-	socketID := a.template(tokenresource.SocketIDOf(row))
-	var errs []error
-	for _, ep := range a.endpoints {
-		if err := ep.Disconnect(ctx, socketID, reason); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	return a.NotifyBatch(ctx, []resource.Notification{n})
 }
 
 // NotifyBatch implements resource.BatchNotifier: the revocations of one
 // committed transaction, closed with one DisconnectMany on each endpoint
 // that has it (revocation.BatchEndpoint), one Disconnect per token on the
-// others.
+// others. Each revocation carries the token's jti and expiry, which every
+// node's token store remembers.
 func (a *attached) NotifyBatch(ctx context.Context, ns []resource.Notification) error {
 	var ds []revocation.Disconnect
 	var errs []error
@@ -118,7 +129,8 @@ func (a *attached) NotifyBatch(ctx context.Context, ns []resource.Notification) 
 			continue
 		}
 		if row != nil && len(a.endpoints) > 0 {
-			ds = append(ds, revocation.Disconnect{SocketID: a.template(tokenresource.SocketIDOf(row)), Reason: reason})
+			ds = append(ds, revocation.Disconnect{SocketID: a.template(tokenresource.SocketIDOf(row)), Reason: reason,
+				JTI: row.JTI, ExpiresAt: row.ExpiresAt.UTC()})
 		}
 	}
 	if len(ds) == 0 {

@@ -46,7 +46,8 @@ const DefaultSubject = "kiln.live"
 const subscribeTimeout = 10 * time.Second
 
 // PubSub is the NATS transport. nats.go reconnects and resubscribes by
-// itself; the transport logs it and tells its subscribers. It is a
+// itself; the transport logs it and tells its subscribers: live.KindLost
+// when the connection is lost, live.KindSubscribed once it is back. It is a
 // prometheus.Collector: register it to export its metrics, kiln_pubsub_*
 // with transport="nats" (see docs/operations.md). It is connected while
 // its one connection is.
@@ -63,7 +64,7 @@ type PubSub struct {
 }
 
 var (
-	_ live.PubSub          = (*PubSub)(nil)
+	_ live.Prompter        = (*PubSub)(nil)
 	_ live.PayloadLimiter  = (*PubSub)(nil)
 	_ prometheus.Collector = (*PubSub)(nil)
 )
@@ -100,6 +101,7 @@ func New(_ context.Context, url string, opts ...Option) (*PubSub, error) {
 			if err != nil {
 				p.logger.Warn("kiln/pubsub/nats: connection lost; reconnecting", "err", err)
 			}
+			p.tell(live.KindLost)
 		}),
 		natsgo.ReconnectHandler(func(c *natsgo.Conn) {
 			// The subscriptions were sent again; a round trip makes sure the
@@ -110,19 +112,7 @@ func New(_ context.Context, url string, opts ...Option) (*PubSub, error) {
 			}
 			p.link.Restored()
 			p.logger.Info("kiln/pubsub/nats: reconnected and resubscribed", "subject", p.subject)
-			p.mu.Lock()
-			subs := make([]subscriber, 0, len(p.subs))
-			for _, s := range p.subs {
-				subs = append(subs, s)
-			}
-			p.mu.Unlock()
-			for _, s := range subs {
-				// A subscriber whose ctx has just ended may not be removed
-				// yet (context.AfterFunc runs on its own goroutine).
-				if s.ctx.Err() == nil {
-					s.fn(live.Message{Kind: live.KindSubscribed})
-				}
-			}
+			p.tell(live.KindSubscribed)
 		}),
 	)
 	if err != nil {
@@ -142,6 +132,21 @@ type subscriber struct {
 	fn  func(live.Message)
 }
 
+// tell hands every subscriber a local message of kind (live.KindLost,
+// live.KindSubscribed), under the lock, so that each subscriber gets them
+// in the order they happened.
+func (p *PubSub) tell(kind string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, s := range p.subs {
+		// A subscriber whose ctx has just ended may not be removed yet
+		// (context.AfterFunc runs on its own goroutine).
+		if s.ctx.Err() == nil {
+			s.fn(live.Message{Kind: kind})
+		}
+	}
+}
+
 // Conn is the underlying connection.
 func (p *PubSub) Conn() *natsgo.Conn { return p.conn }
 
@@ -158,6 +163,11 @@ func (p *PubSub) Describe(ch chan<- *prometheus.Desc) { p.metrics.Describe(ch) }
 
 // Collect implements prometheus.Collector.
 func (p *PubSub) Collect(ch chan<- prometheus.Metric) { p.metrics.Collect(ch) }
+
+// Prompt implements live.Prompter: the server pushes each message to
+// every subscribed connection at once, and a lost connection is handed as
+// live.KindLost.
+func (p *PubSub) Prompt() bool { return true }
 
 // PayloadLimit implements live.PayloadLimiter: the server's max_payload.
 func (p *PubSub) PayloadLimit() int { return int(p.conn.MaxPayload()) }
@@ -213,9 +223,14 @@ func (p *PubSub) Subscribe(ctx context.Context, fn func(live.Message)) error {
 	id := p.nextID
 	p.nextID++
 	p.subs[id] = subscriber{ctx: ctx, fn: fn}
+	// Told under the lock the handlers tell under: a loss from now on is
+	// told after this. A connection lost already leaves it to the
+	// reconnection's live.KindSubscribed.
+	if p.conn.IsConnected() {
+		fn(live.Message{Kind: live.KindSubscribed})
+	}
 	p.mu.Unlock()
 	p.logger.Info("kiln/pubsub/nats: subscribed", "subject", p.subject)
-	fn(live.Message{Kind: live.KindSubscribed})
 	context.AfterFunc(ctx, func() {
 		_ = sub.Unsubscribe()
 		// A subscriber that left is not told of reconnections any more.

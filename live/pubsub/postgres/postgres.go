@@ -69,7 +69,7 @@ type PubSub struct {
 }
 
 var (
-	_ live.PubSub          = (*PubSub)(nil)
+	_ live.Prompter        = (*PubSub)(nil)
 	_ live.PayloadLimiter  = (*PubSub)(nil)
 	_ prometheus.Collector = (*PubSub)(nil)
 )
@@ -125,6 +125,10 @@ func (p *PubSub) Describe(ch chan<- *prometheus.Desc) { p.metrics.Describe(ch) }
 // Collect implements prometheus.Collector.
 func (p *PubSub) Collect(ch chan<- prometheus.Metric) { p.metrics.Collect(ch) }
 
+// Prompt implements live.Prompter: NOTIFY reaches every listening
+// connection at once, and a lost connection is handed as live.KindLost.
+func (p *PubSub) Prompt() bool { return true }
+
 // PayloadLimit implements live.PayloadLimiter: MaxPayload.
 func (p *PubSub) PayloadLimit() int { return MaxPayload }
 
@@ -159,7 +163,8 @@ func (p *PubSub) publish(ctx context.Context, msg live.Message) error {
 // Subscribe implements live.PubSub: it LISTENs on a connection of its
 // own, returns once listening, and keeps listening — reconnecting with
 // backoff — until ctx is done. After each (re)subscription it hands fn a
-// live.KindSubscribed message.
+// live.KindSubscribed message; when the connection is lost, a
+// live.KindLost message, before it reconnects.
 func (p *PubSub) Subscribe(ctx context.Context, fn func(live.Message)) error {
 	conn, err := p.listen(ctx)
 	if err != nil {
@@ -200,6 +205,7 @@ func (p *PubSub) loop(ctx context.Context, conn *pgx.Conn, fn func(live.Message)
 			}
 			link.Lost()
 			p.logger.Warn("kiln/pubsub/postgres: connection lost; reconnecting", "err", err)
+			fn(live.Message{Kind: live.KindLost})
 			conn.Close(context.Background())
 			conn = nil
 			for conn == nil {

@@ -54,7 +54,7 @@ type PubSub struct {
 }
 
 var (
-	_ live.PubSub          = (*PubSub)(nil)
+	_ live.Prompter        = (*PubSub)(nil)
 	_ live.PayloadLimiter  = (*PubSub)(nil)
 	_ prometheus.Collector = (*PubSub)(nil)
 )
@@ -104,6 +104,11 @@ func (p *PubSub) Describe(ch chan<- *prometheus.Desc) { p.metrics.Describe(ch) }
 // Collect implements prometheus.Collector.
 func (p *PubSub) Collect(ch chan<- prometheus.Metric) { p.metrics.Collect(ch) }
 
+// Prompt implements live.Prompter: Redis pushes each message to every
+// subscribed connection at once, and a lost connection is handed as
+// live.KindLost.
+func (p *PubSub) Prompt() bool { return true }
+
 // PayloadLimit implements live.PayloadLimiter: Redis takes messages of
 // up to 512 MB, no limit that matters (0).
 func (p *PubSub) PayloadLimit() int { return 0 }
@@ -125,7 +130,9 @@ func (p *PubSub) publish(ctx context.Context, msg live.Message) error {
 
 // Subscribe implements live.PubSub: it returns once subscribed and keeps
 // receiving until ctx is done. go-redis reconnects and resubscribes by
-// itself; each (re)subscription hands fn a live.KindSubscribed message.
+// itself; each (re)subscription hands fn a live.KindSubscribed message,
+// and a lost connection a live.KindLost message, before the next
+// (re)subscription.
 func (p *PubSub) Subscribe(ctx context.Context, fn func(live.Message)) error {
 	ps := p.client.Subscribe(ctx, p.channel)
 	if _, err := ps.Receive(ctx); err != nil { // the subscription confirmation
@@ -160,6 +167,7 @@ func (p *PubSub) loop(ctx context.Context, ps *goredis.PubSub, fn func(live.Mess
 			}
 			if link.Lost() {
 				p.logger.Warn("kiln/pubsub/redis: connection lost; reconnecting", "err", err)
+				fn(live.Message{Kind: live.KindLost})
 			}
 			if !backoff.Wait(ctx) {
 				return

@@ -57,7 +57,7 @@ type PubSub struct {
 }
 
 var (
-	_ live.PubSub          = (*PubSub)(nil)
+	_ live.Prompter        = (*PubSub)(nil)
 	_ live.PayloadLimiter  = (*PubSub)(nil)
 	_ prometheus.Collector = (*PubSub)(nil)
 )
@@ -122,6 +122,11 @@ func (p *PubSub) Describe(ch chan<- *prometheus.Desc) { p.metrics.Describe(ch) }
 
 // Collect implements prometheus.Collector.
 func (p *PubSub) Collect(ch chan<- prometheus.Metric) { p.metrics.Collect(ch) }
+
+// Prompt implements live.Prompter: the transport is not prompt. A message
+// of another process arrives at the next poll, so the token store may not
+// trust, between two polls, that a token it read as good still is.
+func (p *PubSub) Prompt() bool { return false }
 
 // PayloadLimit implements live.PayloadLimiter: a row has no size limit
 // that matters (0).

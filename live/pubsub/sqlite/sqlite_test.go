@@ -17,6 +17,7 @@ import (
 	"github.com/kiln-go/kiln/live"
 	"github.com/kiln-go/kiln/live/pubsub/sqlite"
 	"github.com/kiln-go/kiln/resource/bunlayer"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // open opens the SQLite file at path as a process of its own would: its
@@ -218,3 +219,26 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestNotPrompt: the transport polls, so it is not prompt, and neither is
+// an endpoint on it: the token store reads every token it checks.
+func TestNotPrompt(t *testing.T) {
+	p := open(t, filepath.Join(t.TempDir(), "app.db"))
+	if p.Prompt() {
+		t.Fatal("the sqlite transport says it is prompt")
+	}
+	e, err := live.New(live.WithPubSub(p), live.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Shutdown(context.Background())
+	if e.Follow(stateless{}) {
+		t.Fatal("an endpoint on the sqlite transport says it is prompt")
+	}
+}
+
+// stateless is a revocation.Watcher that ignores what it hears.
+type stateless struct{}
+
+func (stateless) Revoked([]revocation.Disconnect) {}
+func (stateless) State(bool)                      {}

@@ -33,9 +33,14 @@ func TestEncodeLimit(t *testing.T) {
 
 func TestDecode(t *testing.T) {
 	good := []live.Message{
+		// The forms of earlier versions, without jtis …
 		{Kind: live.KindDisconnect, SocketID: "users_sessions:1", Reason: "signed_out"},
 		{Kind: live.KindDisconnect, Disconnects: []live.Disconnected{
 			{SocketID: "users_sessions:1", Reason: "log_out_everywhere"}, {SocketID: "users_sessions:2", Reason: "expired"}}},
+		// … and with them.
+		{Kind: live.KindDisconnect, SocketID: "users_sessions:1", Reason: "signed_out", JTI: "1", ExpiresAt: 2000000000},
+		{Kind: live.KindDisconnect, Disconnects: []live.Disconnected{
+			{SocketID: "users_sessions:1", Reason: "log_out_everywhere", JTI: "1", ExpiresAt: 2000000000}, {SocketID: "users_sessions:2", JTI: "2"}}},
 		{Kind: live.KindBroadcast, Topic: "t", Event: "e", Payload: json.RawMessage(`{"a":[1,2]}`)},
 	}
 	for _, m := range good {
@@ -56,6 +61,7 @@ func TestDecode(t *testing.T) {
 		`{"kind":"disconnect","socket_id":1}`:    "bad message",
 		`{}`:                                     `unknown message kind ""`,
 		`{"kind":"subscribed"}`:                  `unknown message kind "subscribed"`,
+		`{"kind":"lost"}`:                        `unknown message kind "lost"`,
 		`{"kind":"explode","socket_id":"s"}`:     `unknown message kind "explode"`,
 		`{"kind":"disconnect"}`:                  "disconnect without a socket id",
 		`{"kind":"disconnect","disconnects":[]}`: "disconnect without a socket id",
@@ -91,7 +97,8 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			t.Fatalf("accepted %q but not its encoding %q: %v", b, again, err)
 		}
-		if m.Kind != m2.Kind || m.SocketID != m2.SocketID || m.Topic != m2.Topic || m.Event != m2.Event || m.Reason != m2.Reason {
+		if m.Kind != m2.Kind || m.SocketID != m2.SocketID || m.Topic != m2.Topic || m.Event != m2.Event || m.Reason != m2.Reason ||
+			m.JTI != m2.JTI || m.ExpiresAt != m2.ExpiresAt {
 			t.Fatalf("round trip changed %+v into %+v", m, m2)
 		}
 	})

@@ -1,0 +1,97 @@
+package live
+
+import (
+	"sync"
+	"time"
+
+	"github.com/kiln-go/kiln/revocation"
+)
+
+var _ revocation.Feed = (*Endpoint)(nil)
+
+// feed is what the endpoint tells those that follow it (revocation.Feed):
+// the revocations it hears of, and whether its subscription is up. Its
+// lock makes the watchers hear one thing at a time, in the order the
+// endpoint learnt them.
+type feed struct {
+	mu       sync.Mutex
+	up       bool
+	closed   bool // the endpoint shut down: never up again
+	watchers []revocation.Watcher
+}
+
+// Follow implements revocation.Feed: w hears of every revocation this
+// endpoint hears of — this node's when DisconnectMany sends them, before
+// it publishes them, and the other nodes' when their messages arrive,
+// before their sockets close here — and of every change of its
+// subscription: up once the transport hands it KindSubscribed, down when
+// it hands it KindLost and when the endpoint shuts down. The endpoint is
+// prompt when its PubSub is a Prompter whose Prompt is true. Attached to a
+// domain (Domain.Attach), the endpoint is followed by the token store: the
+// token revocation notifier's Attach makes it (tokenresource.Store.Follow).
+func (e *Endpoint) Follow(w revocation.Watcher) (prompt bool) {
+	e.feed.mu.Lock()
+	defer e.feed.mu.Unlock()
+	e.feed.watchers = append(e.feed.watchers, w)
+	w.State(e.feed.up)
+	return e.prompt
+}
+
+// setUp records the subscription's state and tells the watchers; every
+// call is a change for them, up or down alike: messages may have been
+// lost in between.
+func (f *feed) setUp(up bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.up = up && !f.closed
+	for _, w := range f.watchers {
+		w.State(f.up)
+	}
+}
+
+// close marks the feed down for good: the endpoint shut down, and a
+// transport's late KindSubscribed changes nothing.
+func (f *feed) close() {
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+	f.setUp(false)
+}
+
+// revoked tells the watchers of revocations.
+func (f *feed) revoked(ds []revocation.Disconnect) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, w := range f.watchers {
+		w.Revoked(ds)
+	}
+}
+
+// disconnectsOf are the revocations of a disconnect message, in either
+// form.
+func disconnectsOf(msg Message) []revocation.Disconnect {
+	var ds []revocation.Disconnect
+	if msg.SocketID != "" {
+		ds = append(ds, revocation.Disconnect{SocketID: msg.SocketID, Reason: revocation.Reason(msg.Reason), JTI: msg.JTI, ExpiresAt: unixTime(msg.ExpiresAt)})
+	}
+	for _, d := range msg.Disconnects {
+		ds = append(ds, revocation.Disconnect{SocketID: d.SocketID, Reason: revocation.Reason(d.Reason), JTI: d.JTI, ExpiresAt: unixTime(d.ExpiresAt)})
+	}
+	return ds
+}
+
+// unixTime is the time of Unix seconds s; zero for 0 (no expiry sent).
+func unixTime(s int64) time.Time {
+	if s == 0 {
+		return time.Time{}
+	}
+	return time.Unix(s, 0).UTC()
+}
+
+// unixSeconds is t in Unix seconds; 0 for the zero time.
+func unixSeconds(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}

@@ -1,0 +1,268 @@
+package pubsub_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kiln-go/kiln/extensions/authentication"
+	"github.com/kiln-go/kiln/internal/livetest"
+	"github.com/kiln-go/kiln/internal/metricstest"
+	"github.com/kiln-go/kiln/live"
+	"github.com/kiln-go/kiln/revocation"
+)
+
+// hearing follows a node's endpoint after the node's token store does
+// (Domain.Attach made the store follow it first), so that when it hears
+// of a revocation, the store knows of it already.
+type hearing struct {
+	mu    sync.Mutex
+	heard map[string]chan struct{}
+}
+
+func hear(n *node) *hearing {
+	h := &hearing{heard: map[string]chan struct{}{}}
+	n.Endpoint.Follow(h)
+	return h
+}
+
+func (h *hearing) ch(jti string) chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ch := h.heard[jti]
+	if ch == nil {
+		ch = make(chan struct{})
+		h.heard[jti] = ch
+	}
+	return ch
+}
+
+// Revoked implements revocation.Watcher.
+func (h *hearing) Revoked(ds []revocation.Disconnect) {
+	for _, d := range ds {
+		ch := h.ch(d.JTI)
+		select {
+		case <-ch:
+		default:
+			close(ch)
+		}
+	}
+}
+
+// State implements revocation.Watcher.
+func (h *hearing) State(bool) {}
+
+// wait waits until the revocation of jti is heard.
+func (h *hearing) wait(t testing.TB, ctx context.Context, jti string) {
+	t.Helper()
+	select {
+	case <-h.ch(jti):
+	case <-ctx.Done():
+		t.Fatalf("the revocation of %s was never heard", jti)
+	}
+}
+
+// done reports whether the revocation of jti was heard.
+func (h *hearing) done(jti string) bool {
+	select {
+	case <-h.ch(jti):
+		return true
+	default:
+		return false
+	}
+}
+
+// knowledgeOf reads a node's kiln_tokens_knowledge_* counters.
+type knowledgeOf struct {
+	reg *prometheus.Registry
+}
+
+func knowledgeMetrics(t testing.TB, n *node) knowledgeOf {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(n.Auth.Tokens()); err != nil {
+		t.Fatal(err)
+	}
+	return knowledgeOf{reg}
+}
+
+func (k knowledgeOf) hits(t testing.TB, known string) float64 {
+	t.Helper()
+	return metricstest.Values(t, k.reg)[`kiln_tokens_knowledge_hits_total{known="`+known+`"}`]
+}
+
+// verifiedFromMemory verifies token on n twice and wants the second
+// answered from n's knowledge.
+func verifiedFromMemory(t *testing.T, ctx context.Context, n *node, k knowledgeOf, token string) {
+	t.Helper()
+	for range 2 {
+		if _, err := n.Auth.Verify(ctx, token); err != nil {
+			t.Fatalf("%s refuses a good token: %v", n.name, err)
+		}
+	}
+	before := k.hits(t, "good")
+	if _, err := n.Auth.Verify(ctx, token); err != nil {
+		t.Fatalf("%s refuses a good token: %v", n.name, err)
+	}
+	if k.hits(t, "good")-before != 1 {
+		t.Fatalf("%s read a token it had just read again: its knowledge is not in use", n.name)
+	}
+}
+
+func expectInvalid(t *testing.T, ctx context.Context, n *node, token, when string) {
+	t.Helper()
+	if _, err := n.Auth.Verify(ctx, token); !errors.Is(err, authentication.ErrInvalidToken) {
+		t.Fatalf("%s: %s verifies a revoked token: %v", when, n.name, err)
+	}
+}
+
+// TestKnowledgeExact: node B checks tokens from memory once it has read
+// them, and node A revokes them. A refuses the token, from memory, as soon
+// as its revocation has returned; once B has heard of it, B refuses it,
+// from memory. When B's
+// subscription is lost from the server's side and A revokes meanwhile —
+// before or after B notices, its message lost or not — B refuses the
+// token once it has noticed the loss, from the database, and again once
+// subscribed anew; and messages teach it revocations again after that.
+func TestKnowledgeExact(t *testing.T) {
+	forEachTransport(t, false, func(t *testing.T, tr transport) {
+		c := newCluster(t, tr)
+		a := c.node(livetest.NodeOptions{})
+		b := c.node(livetest.NodeOptions{})
+		aKnows := knowledgeMetrics(t, a)
+		bHears, bKnows := hear(b), knowledgeMetrics(t, b)
+		email := "knowledge@example.com"
+		a.Register(t, email)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*short)
+		defer cancel()
+		a.ps.wait(t, ctx, live.KindSubscribed)
+		b.ps.wait(t, ctx, live.KindSubscribed)
+
+		// A message: refused from memory. On A, which revoked, at once.
+		s1 := a.SignIn(t, email)
+		verifiedFromMemory(t, ctx, a, aKnows, s1.Token)
+		verifiedFromMemory(t, ctx, b, bKnows, s1.Token)
+		if err := a.Auth.Tokens().Revoke(ctx, s1.Token, revocation.SignedOut); err != nil {
+			t.Fatal(err)
+		}
+		expectInvalid(t, ctx, a, s1.Token, "revoked on this node")
+		if aKnows.hits(t, "revoked") != 1 {
+			t.Error("A read the database for a token it had just revoked")
+		}
+		bHears.wait(t, ctx, s1.Claims.JTI)
+		revokedHits := bKnows.hits(t, "revoked")
+		expectInvalid(t, ctx, b, s1.Token, "the revocation heard")
+		if bKnows.hits(t, "revoked") != revokedHits+1 {
+			t.Error("B read the database for a revocation it had heard of")
+		}
+
+		// Lost, then revoked: the message is lost for good.
+		s2 := a.SignIn(t, email)
+		verifiedFromMemory(t, ctx, b, bKnows, s2.Token)
+		tr.kill(t, c.channel, b.name, b.ps.PubSub)
+		b.ps.wait(t, ctx, live.KindLost)
+		if err := a.Auth.Tokens().Revoke(ctx, s2.Token, revocation.SignedOut); err != nil {
+			t.Fatal(err)
+		}
+		expectInvalid(t, ctx, b, s2.Token, "revoked while B was down")
+		b.ps.wait(t, ctx, live.KindSubscribed)
+		expectInvalid(t, ctx, b, s2.Token, "revoked while B was down, B back")
+
+		// Revoked at once after the kill, before B may have noticed: the
+		// message is lost, or comes if B was quick to get back.
+		s3 := a.SignIn(t, email)
+		verifiedFromMemory(t, ctx, b, bKnows, s3.Token)
+		tr.kill(t, c.channel, b.name, b.ps.PubSub)
+		if err := a.Auth.Tokens().Revoke(ctx, s3.Token, revocation.SignedOut); err != nil {
+			t.Fatal(err)
+		}
+		b.ps.wait(t, ctx, live.KindLost)
+		expectInvalid(t, ctx, b, s3.Token, "revoked as B's subscription was killed, B noticed")
+		b.ps.wait(t, ctx, live.KindSubscribed)
+		expectInvalid(t, ctx, b, s3.Token, "revoked as B's subscription was killed, B back")
+
+		// Subscribed anew: messages teach B again, and what it read before
+		// the loss is read again.
+		s4 := a.SignIn(t, email)
+		verifiedFromMemory(t, ctx, b, bKnows, s4.Token)
+		if err := a.Auth.Tokens().Revoke(ctx, s4.Token, revocation.SignedOut); err != nil {
+			t.Fatal(err)
+		}
+		bHears.wait(t, ctx, s4.Claims.JTI)
+		expectInvalid(t, ctx, b, s4.Token, "the revocation heard after B got back")
+	})
+}
+
+// TestKnowledgeHammer: goroutines verify a token on node B, from memory,
+// while node A revokes it. Once B has heard of the revocation, no
+// verification that begins on B succeeds.
+func TestKnowledgeHammer(t *testing.T) {
+	const (
+		rounds  = 3
+		workers = 4
+		after   = 50 // verifications per worker once the revocation is heard
+	)
+	forEachTransport(t, false, func(t *testing.T, tr transport) {
+		c := newCluster(t, tr)
+		a := c.node(livetest.NodeOptions{})
+		b := c.node(livetest.NodeOptions{})
+		bHears, bKnows := hear(b), knowledgeMetrics(t, b)
+		email := "hammer@example.com"
+		a.Register(t, email)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*short)
+		defer cancel()
+		for round := range rounds {
+			s := a.SignIn(t, email)
+			var servedBefore, servedAfter, refusedAfter atomic.Int64
+			hitsBefore := bKnows.hits(t, "good")
+			started := make(chan struct{})
+			var once sync.Once
+			var wg sync.WaitGroup
+			for range workers {
+				wg.Go(func() {
+					left := after
+					for left > 0 && ctx.Err() == nil {
+						heard := bHears.done(s.Claims.JTI)
+						_, err := b.Auth.Verify(ctx, s.Token)
+						switch {
+						case heard && err == nil:
+							servedAfter.Add(1)
+						case heard:
+							refusedAfter.Add(1)
+						case err == nil:
+							if servedBefore.Add(1) >= 50 {
+								once.Do(func() { close(started) })
+							}
+						}
+						if heard {
+							left--
+						}
+					}
+				})
+			}
+			select {
+			case <-started:
+			case <-ctx.Done():
+				t.Fatalf("round %d: B verified the token fewer than 50 times", round)
+			}
+			if err := a.Auth.Tokens().Revoke(ctx, s.Token, revocation.SignedOut); err != nil {
+				t.Fatal(err)
+			}
+			wg.Wait()
+			if ctx.Err() != nil {
+				t.Fatalf("round %d: %v", round, ctx.Err())
+			}
+			if n := servedAfter.Load(); n > 0 {
+				t.Fatalf("round %d: B served the token %d times after it heard of its revocation", round, n)
+			}
+			if bKnows.hits(t, "good") == hitsBefore {
+				t.Fatalf("round %d: B never verified from memory", round)
+			}
+			t.Logf("round %d: served %d times before the revocation was heard, refused %d times after", round, servedBefore.Load(), refusedAfter.Load())
+		}
+	})
+}
