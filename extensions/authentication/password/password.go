@@ -232,9 +232,10 @@ func (p Password) Transform(_ *resource.BuildContext, d *resource.Declaration, a
 		policy = append(policy, resource.Validation{Name: "password_confirmation", Field: ArgPasswordConfirmation, Check: checkConfirmation})
 	}
 	// Hashing is slow on purpose: it runs before the write's transaction,
-	// so it never holds a write lock.
+	// so it never holds a write lock, and in a slot of the domain's
+	// HashLimiter.
 	hash := resource.Change{Name: "hash_password", Prepare: func(ctx context.Context, cs *resource.AnyChangeset) error {
-		h, err := p.hash(ctx, resource.Arg[string](cs, ArgPassword))
+		h, err := p.hash(ctx, cs.Domain(), resource.Arg[string](cs, ArgPassword))
 		if err != nil {
 			return err
 		}
@@ -289,9 +290,13 @@ func (p Password) Transform(_ *resource.BuildContext, d *resource.Declaration, a
 		Description: "Changes the password after checking the current one; issues a fresh session token.",
 		Arguments:   append([]resource.Argument{{Name: ArgCurrentPassword, Validate: "required", Sensitive: true}}, append(newPassword, extra)...),
 		Validations: policy,
-		Changes: []resource.Change{{Name: "check_current_password", Prepare: func(_ context.Context, cs *resource.AnyChangeset) error {
+		Changes: []resource.Change{{Name: "check_current_password", Prepare: func(ctx context.Context, cs *resource.AnyChangeset) error {
 			old := reflect.ValueOf(cs.Old()).Elem().FieldByIndex(d.Attribute(p.HashedPasswordField).Index).String()
-			if !p.HashProvider.Valid(resource.Arg[string](cs, ArgCurrentPassword), old) {
+			ok, err := p.valid(ctx, cs.Domain(), resource.Arg[string](cs, ArgCurrentPassword), old)
+			if err != nil {
+				return err
+			}
+			if !ok {
 				return cs.Invalid(ArgCurrentPassword, "is not correct")
 			}
 			return nil
@@ -433,7 +438,9 @@ func (p Password) signIn(ctx context.Context, cs *resource.AnyChangeset) (any, e
 	began := time.Now()
 	rec, err := p.lookup(ctx, cs)
 	if errors.Is(err, resource.ErrNotFound) {
-		p.HashProvider.SimulateValid()
+		if err := hashLimiter(cs.Domain()).Do(ctx, p.HashProvider.SimulateValid); err != nil {
+			return nil, err
+		}
 		return nil, authentication.ErrAuthenticationFailed
 	}
 	if err != nil {
@@ -448,7 +455,11 @@ func (p Password) signIn(ctx context.Context, cs *resource.AnyChangeset) (any, e
 		return nil, err
 	}
 	hash := p.hashOf(cs, rec)
-	if !p.HashProvider.Valid(resource.Arg[string](cs, ArgPassword), hash) {
+	ok, err := p.valid(ctx, cs.Domain(), resource.Arg[string](cs, ArgPassword), hash)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
 		return nil, authentication.ErrAuthenticationFailed
 	}
 	opts := authentication.IssueOptions{ExtraData: extraData(cs)}
@@ -574,7 +585,7 @@ func (p Password) reset(ctx context.Context, cs *resource.AnyChangeset) (any, er
 	// Hash now, outside the transaction; set_password's hash change finds
 	// it in ctx instead of hashing in the transaction.
 	pw := resource.Arg[string](cs, ArgPassword)
-	h, err := p.HashProvider.Hash(pw)
+	h, err := p.hash(ctx, cs.Domain(), pw)
 	if err != nil {
 		return nil, err
 	}
@@ -612,12 +623,30 @@ type prehashed struct{ password, hash string }
 
 type prehashedKey struct{}
 
-// hash hashes password, or takes the hash ctx carries for it.
-func (p Password) hash(ctx context.Context, password string) (string, error) {
+// hash hashes password in a slot of d's HashLimiter, or takes the hash
+// ctx carries for it.
+func (p Password) hash(ctx context.Context, d *resource.Domain, password string) (h string, err error) {
 	if pre, ok := ctx.Value(prehashedKey{}).(prehashed); ok && constantTimeEqual(pre.password, password) {
 		return pre.hash, nil
 	}
-	return p.HashProvider.Hash(password)
+	if err := hashLimiter(d).Do(ctx, func() { h, err = p.HashProvider.Hash(password) }); err != nil {
+		return "", err
+	}
+	return h, err
+}
+
+// valid checks password against hash in a slot of d's HashLimiter.
+func (p Password) valid(ctx context.Context, d *resource.Domain, password, hash string) (ok bool, err error) {
+	err = hashLimiter(d).Do(ctx, func() { ok = p.HashProvider.Valid(password, hash) })
+	return ok, err
+}
+
+// hashLimiter is the HashLimiter given to d's Build, else the process's.
+func hashLimiter(d *resource.Domain) *HashLimiter {
+	if l, ok := resource.Part[*HashLimiter](d); ok {
+		return l
+	}
+	return processHashes
 }
 
 // NormalizeIdentity is how the strategy stores and looks up identities
