@@ -194,9 +194,20 @@ func (h *concurrentHash) track() func() {
 	return func() { h.running.Add(-1) }
 }
 
-func (h *concurrentHash) Hash(p string) (string, error) { defer h.track()(); return h.Bcrypt.Hash(p) }
-func (h *concurrentHash) Valid(p, hash string) bool     { defer h.track()(); return h.Bcrypt.Valid(p, hash) }
-func (h *concurrentHash) SimulateValid()                { defer h.track()(); h.Bcrypt.SimulateValid() }
+func (h *concurrentHash) Hash(p string) (string, error) {
+	defer h.track()()
+	return h.Bcrypt.Hash(p)
+}
+
+func (h *concurrentHash) Valid(p, hash string) bool {
+	defer h.track()()
+	return h.Bcrypt.Valid(p, hash)
+}
+
+func (h *concurrentHash) SimulateValid() {
+	defer h.track()()
+	h.Bcrypt.SimulateValid()
+}
 
 // limitedAccounts builds the test accounts with hash as the password
 // strategy's provider, on db, with parts given to Build.

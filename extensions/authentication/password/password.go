@@ -436,31 +436,26 @@ func (p Password) hashOf(cs *resource.AnyChangeset, rec any) string {
 
 func (p Password) signIn(ctx context.Context, cs *resource.AnyChangeset) (any, error) {
 	began := time.Now()
-	rec, err := p.lookup(ctx, cs)
-	if errors.Is(err, resource.ErrNotFound) {
-		if err := hashLimiter(cs.Domain()).Do(ctx, p.HashProvider.SimulateValid); err != nil {
-			return nil, err
-		}
-		return nil, authentication.ErrAuthenticationFailed
-	}
-	if err != nil {
-		return nil, err
-	}
 	auth, err := authentication.For(cs.Domain(), cs.ResourceRef())
 	if err != nil {
 		return nil, err
 	}
-	check, err := auth.BeginCheck(ctx, began, rec)
-	if err != nil {
+	// The whole credential check (the record, its revocation epoch, the
+	// hash) takes one hash slot: a burst of sign-ins waits for the cores
+	// holding no connection, and reads no faster than it can hash.
+	var (
+		rec      any
+		check    *authentication.Check
+		hash     string
+		checkErr error
+	)
+	if err := hashLimiter(cs.Domain()).Do(ctx, func() {
+		rec, check, hash, checkErr = p.checkCredential(ctx, cs, auth, began)
+	}); err != nil {
 		return nil, err
 	}
-	hash := p.hashOf(cs, rec)
-	ok, err := p.valid(ctx, cs.Domain(), resource.Arg[string](cs, ArgPassword), hash)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, authentication.ErrAuthenticationFailed
+	if checkErr != nil {
+		return nil, checkErr
 	}
 	opts := authentication.IssueOptions{ExtraData: extraData(cs)}
 	if resource.Arg[bool](cs, ArgSignInToken) {
@@ -647,6 +642,31 @@ func hashLimiter(d *resource.Domain) *HashLimiter {
 		return l
 	}
 	return processHashes
+}
+
+// checkCredential reads the record of the sign-in's identity and its
+// subject's revocation epoch, then checks the password against the
+// record's hash. It runs in a hash slot. It returns the record, the check
+// begun and the hash, or ErrAuthenticationFailed for an unknown identity
+// (after spending the time of a check) or a wrong password.
+func (p Password) checkCredential(ctx context.Context, cs *resource.AnyChangeset, auth *authentication.Auth, began time.Time) (any, *authentication.Check, string, error) {
+	rec, err := p.lookup(ctx, cs)
+	if errors.Is(err, resource.ErrNotFound) {
+		p.HashProvider.SimulateValid()
+		return nil, nil, "", authentication.ErrAuthenticationFailed
+	}
+	if err != nil {
+		return nil, nil, "", err
+	}
+	check, err := auth.BeginCheck(ctx, began, rec)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	hash := p.hashOf(cs, rec)
+	if !p.HashProvider.Valid(resource.Arg[string](cs, ArgPassword), hash) {
+		return nil, nil, "", authentication.ErrAuthenticationFailed
+	}
+	return rec, check, hash, nil
 }
 
 // NormalizeIdentity is how the strategy stores and looks up identities
