@@ -47,6 +47,9 @@ import (
 // Layer is a resource.DataLayer on a *bun.DB. It is safe for concurrent use.
 type Layer struct {
 	db *bun.DB
+	// writes lines up the write transactions of a SQLite file; nil for
+	// other databases.
+	writes *writeQueue
 
 	mu      sync.RWMutex
 	schemas []*resource.Schema
@@ -76,13 +79,20 @@ func New(db *bun.DB) *Layer { return &Layer{db: db} }
 //     an OS crash may undo the last commits before it, and never corrupts
 //     the file; add ?_pragma=synchronous(FULL) to the URL to make every
 //     commit wait for the disk), its write transactions taken at BEGIN so
-//     that concurrent writers wait for each other (up to a 10 s busy
-//     timeout, after which SQLite answers "database is locked") instead of
-//     failing mid-transaction. A pragma or _txlock in the URL's query
-//     replaces kiln's. SQLite does not queue writers fairly: for
-//     sustained concurrent writes from many goroutines, use PostgreSQL.
+//     that concurrent writers wait for each other instead of failing
+//     mid-transaction. The layer's own write transactions take the lock in
+//     turn, in the order they began, each waiting as long as the ones
+//     before it take or until its context ends; a 10 s busy timeout bounds
+//     the wait for another process's writer (the CLI's, another layer's),
+//     after which the transaction fails with "database is locked", and so
+//     do the layer's transactions that waited their turn meanwhile. A
+//     pragma or _txlock in the URL's query replaces kiln's; with
+//     _txlock=deferred, transactions are not lined up (they take the lock
+//     at their first write, and SQLite's busy handler does not queue
+//     writers fairly).
 func Open(ctx context.Context, rawURL string) (*Layer, error) {
 	var db *bun.DB
+	var writes *writeQueue
 	switch {
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
 		u, err := url.Parse(rawURL)
@@ -109,6 +119,7 @@ func Open(ctx context.Context, rawURL string) (*Layer, error) {
 			if err := prepareFile(dsn); err != nil {
 				return nil, err
 			}
+			writes = newWriteQueue(dsn)
 		}
 		sqldb, err := sql.Open(sqliteshim.ShimName, dsn)
 		if err != nil {
@@ -129,7 +140,9 @@ func Open(ctx context.Context, rawURL string) (*Layer, error) {
 		}
 		return nil, fmt.Errorf("kiln/bunlayer: connect: %w", err)
 	}
-	return New(db), nil
+	l := New(db)
+	l.writes = writes
+	return l, nil
 }
 
 // sqliteDSN turns a kiln SQLite URL into a driver DSN.
@@ -290,12 +303,38 @@ func (l *Layer) Register(s *resource.Schema) error {
 }
 
 // Begin implements resource.DataLayer.
+// On a SQLite file, the transaction first waits for the process's other
+// write transactions to end, in arrival order (see writeQueue).
 func (l *Layer) Begin(ctx context.Context) (resource.Tx, error) {
-	tx, err := l.db.BeginTx(ctx, nil)
+	if l.writes == nil {
+		tx, err := l.db.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, err
+		}
+		return &txn{layer: l, idb: tx, tx: tx, done: func() {}}, nil
+	}
+	// The connection first: opening one is slow, and must not hold up the
+	// transactions behind this one.
+	conn, err := l.db.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &txn{layer: l, idb: tx, tx: tx}, nil
+	turn, err := l.writes.wait(ctx)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	l.writes.began(err)
+	if err != nil {
+		turn()
+		conn.Close()
+		return nil, err
+	}
+	return &txn{layer: l, idb: tx, tx: tx, done: sync.OnceFunc(func() {
+		turn()
+		conn.Close() // back to the pool
+	})}, nil
 }
 
 // Select implements resource.Querier outside a transaction.
@@ -396,6 +435,8 @@ type txn struct {
 	layer *Layer
 	idb   bun.IDB
 	tx    bun.Tx
+	// done passes the write queue's turn on; nil outside a transaction.
+	done func()
 }
 
 var _ resource.Savepointer = (*txn)(nil)
@@ -418,8 +459,15 @@ func (t *txn) Release(ctx context.Context, name string) error {
 	return err
 }
 
-func (t *txn) Commit() error   { return t.tx.Commit() }
-func (t *txn) Rollback() error { return t.tx.Rollback() }
+func (t *txn) Commit() error {
+	defer t.done()
+	return t.tx.Commit()
+}
+
+func (t *txn) Rollback() error {
+	defer t.done()
+	return t.tx.Rollback()
+}
 
 func (t *txn) table(s *resource.Schema) (string, []any) {
 	return "? AS ?TableAlias", []any{bun.Ident(s.Table)}

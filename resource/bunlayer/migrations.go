@@ -423,7 +423,7 @@ func beginImmediate(ctx context.Context, db *sql.DB, wait func()) error {
 		if err == nil {
 			return nil
 		}
-		if !strings.Contains(err.Error(), "SQLITE_BUSY") && !strings.Contains(err.Error(), "database is locked") {
+		if !isBusy(err) {
 			return fmt.Errorf("kiln/bunlayer: migrate: %w", err)
 		}
 		if ctx.Err() != nil {

@@ -232,9 +232,10 @@ func (p Password) Transform(_ *resource.BuildContext, d *resource.Declaration, a
 		policy = append(policy, resource.Validation{Name: "password_confirmation", Field: ArgPasswordConfirmation, Check: checkConfirmation})
 	}
 	// Hashing is slow on purpose: it runs before the write's transaction,
-	// so it never holds a write lock.
+	// so it never holds a write lock, and in a slot of the domain's
+	// HashLimiter.
 	hash := resource.Change{Name: "hash_password", Prepare: func(ctx context.Context, cs *resource.AnyChangeset) error {
-		h, err := p.hash(ctx, resource.Arg[string](cs, ArgPassword))
+		h, err := p.hash(ctx, cs.Domain(), resource.Arg[string](cs, ArgPassword))
 		if err != nil {
 			return err
 		}
@@ -289,9 +290,13 @@ func (p Password) Transform(_ *resource.BuildContext, d *resource.Declaration, a
 		Description: "Changes the password after checking the current one; issues a fresh session token.",
 		Arguments:   append([]resource.Argument{{Name: ArgCurrentPassword, Validate: "required", Sensitive: true}}, append(newPassword, extra)...),
 		Validations: policy,
-		Changes: []resource.Change{{Name: "check_current_password", Prepare: func(_ context.Context, cs *resource.AnyChangeset) error {
+		Changes: []resource.Change{{Name: "check_current_password", Prepare: func(ctx context.Context, cs *resource.AnyChangeset) error {
 			old := reflect.ValueOf(cs.Old()).Elem().FieldByIndex(d.Attribute(p.HashedPasswordField).Index).String()
-			if !p.HashProvider.Valid(resource.Arg[string](cs, ArgCurrentPassword), old) {
+			ok, err := p.valid(ctx, cs.Domain(), resource.Arg[string](cs, ArgCurrentPassword), old)
+			if err != nil {
+				return err
+			}
+			if !ok {
 				return cs.Invalid(ArgCurrentPassword, "is not correct")
 			}
 			return nil
@@ -431,25 +436,26 @@ func (p Password) hashOf(cs *resource.AnyChangeset, rec any) string {
 
 func (p Password) signIn(ctx context.Context, cs *resource.AnyChangeset) (any, error) {
 	began := time.Now()
-	rec, err := p.lookup(ctx, cs)
-	if errors.Is(err, resource.ErrNotFound) {
-		p.HashProvider.SimulateValid()
-		return nil, authentication.ErrAuthenticationFailed
-	}
-	if err != nil {
-		return nil, err
-	}
 	auth, err := authentication.For(cs.Domain(), cs.ResourceRef())
 	if err != nil {
 		return nil, err
 	}
-	check, err := auth.BeginCheck(ctx, began, rec)
-	if err != nil {
+	// The whole credential check (the record, its revocation epoch, the
+	// hash) takes one hash slot: a burst of sign-ins waits for the cores
+	// holding no connection, and reads no faster than it can hash.
+	var (
+		rec      any
+		check    *authentication.Check
+		hash     string
+		checkErr error
+	)
+	if err := hashLimiter(cs.Domain()).Do(ctx, func() {
+		rec, check, hash, checkErr = p.checkCredential(ctx, cs, auth, began)
+	}); err != nil {
 		return nil, err
 	}
-	hash := p.hashOf(cs, rec)
-	if !p.HashProvider.Valid(resource.Arg[string](cs, ArgPassword), hash) {
-		return nil, authentication.ErrAuthenticationFailed
+	if checkErr != nil {
+		return nil, checkErr
 	}
 	opts := authentication.IssueOptions{ExtraData: extraData(cs)}
 	if resource.Arg[bool](cs, ArgSignInToken) {
@@ -574,7 +580,7 @@ func (p Password) reset(ctx context.Context, cs *resource.AnyChangeset) (any, er
 	// Hash now, outside the transaction; set_password's hash change finds
 	// it in ctx instead of hashing in the transaction.
 	pw := resource.Arg[string](cs, ArgPassword)
-	h, err := p.HashProvider.Hash(pw)
+	h, err := p.hash(ctx, cs.Domain(), pw)
 	if err != nil {
 		return nil, err
 	}
@@ -612,12 +618,55 @@ type prehashed struct{ password, hash string }
 
 type prehashedKey struct{}
 
-// hash hashes password, or takes the hash ctx carries for it.
-func (p Password) hash(ctx context.Context, password string) (string, error) {
+// hash hashes password in a slot of d's HashLimiter, or takes the hash
+// ctx carries for it.
+func (p Password) hash(ctx context.Context, d *resource.Domain, password string) (h string, err error) {
 	if pre, ok := ctx.Value(prehashedKey{}).(prehashed); ok && constantTimeEqual(pre.password, password) {
 		return pre.hash, nil
 	}
-	return p.HashProvider.Hash(password)
+	if err := hashLimiter(d).Do(ctx, func() { h, err = p.HashProvider.Hash(password) }); err != nil {
+		return "", err
+	}
+	return h, err
+}
+
+// valid checks password against hash in a slot of d's HashLimiter.
+func (p Password) valid(ctx context.Context, d *resource.Domain, password, hash string) (ok bool, err error) {
+	err = hashLimiter(d).Do(ctx, func() { ok = p.HashProvider.Valid(password, hash) })
+	return ok, err
+}
+
+// hashLimiter is the HashLimiter given to d's Build, else the process's.
+func hashLimiter(d *resource.Domain) *HashLimiter {
+	if l, ok := resource.Part[*HashLimiter](d); ok {
+		return l
+	}
+	return processHashes
+}
+
+// checkCredential reads the record of the sign-in's identity and its
+// subject's revocation epoch, then checks the password against the
+// record's hash. It runs in a hash slot. It returns the record, the check
+// begun and the hash, or ErrAuthenticationFailed for an unknown identity
+// (after spending the time of a check) or a wrong password.
+func (p Password) checkCredential(ctx context.Context, cs *resource.AnyChangeset, auth *authentication.Auth, began time.Time) (any, *authentication.Check, string, error) {
+	rec, err := p.lookup(ctx, cs)
+	if errors.Is(err, resource.ErrNotFound) {
+		p.HashProvider.SimulateValid()
+		return nil, nil, "", authentication.ErrAuthenticationFailed
+	}
+	if err != nil {
+		return nil, nil, "", err
+	}
+	check, err := auth.BeginCheck(ctx, began, rec)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	hash := p.hashOf(cs, rec)
+	if !p.HashProvider.Valid(resource.Arg[string](cs, ArgPassword), hash) {
+		return nil, nil, "", authentication.ErrAuthenticationFailed
+	}
+	return rec, check, hash, nil
 }
 
 // NormalizeIdentity is how the strategy stores and looks up identities

@@ -3,6 +3,7 @@ package password_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,8 +20,11 @@ import (
 // probingHash is Bcrypt that, each time it hashes or checks, asks SQLite
 // for the write lock on another connection without waiting: if a write
 // transaction is open (the strategy hashing inside it), the probe fails.
+// It also checks that the strategy's own layer has no connection in use:
+// no read, transaction or connection waits on the hash.
 type probingHash struct {
 	password.Bcrypt
+	layer      *bunlayer.Layer
 	probe      *bunlayer.Layer
 	calls      atomic.Int64
 	mu         sync.Mutex
@@ -29,6 +33,11 @@ type probingHash struct {
 
 func (h *probingHash) check(what string) {
 	h.calls.Add(1)
+	if inUse := h.layer.DB().Stats().InUse; inUse != 0 {
+		h.mu.Lock()
+		h.violations = append(h.violations, fmt.Sprintf("%s: %d connections in use", what, inUse))
+		h.mu.Unlock()
+	}
 	tx, err := h.probe.DB().BeginTx(context.Background(), nil)
 	if err != nil {
 		h.mu.Lock()
@@ -47,7 +56,8 @@ func (h *probingHash) SimulateValid()                { h.check("SimulateValid");
 // unknown), sign-in tokens, change and reset a password, on a SQLite file,
 // through the strategy's methods.
 // Every hash and check runs while the database's write lock is free, so
-// failed sign-ins never make a revocation wait.
+// failed sign-ins never make a revocation wait, and while the strategy
+// holds no connection of its own.
 func TestNoHashingInWriteTransactions(t *testing.T) {
 	path := t.TempDir() + "/accounts.db"
 	l, err := bunlayer.Open(context.Background(), "file:"+path)
@@ -60,7 +70,7 @@ func TestNoHashingInWriteTransactions(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { probe.Close() })
-	hash := &probingHash{Bcrypt: password.Bcrypt{Cost: 4}, probe: probe}
+	hash := &probingHash{Bcrypt: password.Bcrypt{Cost: 4}, layer: l, probe: probe}
 	mailbox := &accountstest.Mailbox{}
 	tokens := resource.New[accountstest.Token]("token", resource.Table("tokens"), tokenresource.Token{})
 	users := resource.New[accountstest.User]("user", resource.Table("users"), authentication.Authentication{
@@ -117,6 +127,6 @@ func TestNoHashingInWriteTransactions(t *testing.T) {
 		t.Fatalf("only %d hash calls were probed", hash.calls.Load())
 	}
 	if len(hash.violations) > 0 {
-		t.Errorf("hashing held the write lock:\n%s", strings.Join(hash.violations, "\n"))
+		t.Errorf("hashing held the write lock or a connection:\n%s", strings.Join(hash.violations, "\n"))
 	}
 }
