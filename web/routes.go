@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/kiln-go/kiln/extensions/authentication"
@@ -323,8 +324,13 @@ type router struct {
 
 var _ authroute.Router = router{}
 
+// Handle registers h; each request it serves carries the time it arrived
+// (authentication.WithRequestBegan), so that a credential check counts
+// from then.
 func (rt router) Handle(method, path string, h http.Handler) {
-	rt.mux.Handle(method+" "+rt.prefix+path, h)
+	rt.mux.Handle(method+" "+rt.prefix+path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(authentication.WithRequestBegan(r.Context(), time.Now())))
+	}))
 }
 
 func (rt router) Auth() *authentication.Auth { return rt.web.auth }

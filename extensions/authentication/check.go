@@ -33,8 +33,31 @@ type Check struct {
 	began   time.Time
 }
 
+// beganKey is the context key of WithRequestBegan.
+type beganKey struct{}
+
+// WithRequestBegan returns ctx carrying when the request it serves arrived.
+// A credential check (the password strategy's sign-in, reset and change)
+// counts from then instead of from its own start: a revoke-all that
+// commits after the request arrived but before the check began — while
+// the request waited for a hash slot, say — refuses it too. The web glue
+// sets it on every route of a strategy or add-on.
+func WithRequestBegan(ctx context.Context, began time.Time) context.Context {
+	return context.WithValue(ctx, beganKey{}, began)
+}
+
+// RequestBegan is the time WithRequestBegan put in ctx, or now when there
+// is none: what to hand BeginCheck as began.
+func RequestBegan(ctx context.Context) time.Time {
+	if t, ok := ctx.Value(beganKey{}).(time.Time); ok {
+		return t
+	}
+	return time.Now()
+}
+
 // BeginCheck starts the check of a credential of record (a *T); began is
-// when the request for it arrived, before the record was looked up.
+// when the request for it arrived, before the record was looked up
+// (RequestBegan).
 func (a *Auth) BeginCheck(ctx context.Context, began time.Time, record any) (*Check, error) {
 	subject, err := a.Subject(record)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/uptrace/bun"
 
@@ -159,6 +160,12 @@ func (e *env) signIn(t testing.TB, email string) *authentication.Session {
 
 func (e *env) trySignIn(email, pass string) (*authentication.Session, error) {
 	return e.password.SignIn(context.Background(), e.d, password.SignInInput{Identity: email, Password: pass})
+}
+
+// trySignInAt signs in as a request that arrived at began.
+func (e *env) trySignInAt(began time.Time, email, pass string) (*authentication.Session, error) {
+	ctx := authentication.WithRequestBegan(context.Background(), began)
+	return e.password.SignIn(ctx, e.d, password.SignInInput{Identity: email, Password: pass})
 }
 
 // valid reports whether a session token verifies.

@@ -92,8 +92,13 @@ func TestNoSurvivorsOfRevokeAll(t *testing.T) {
 						go func() {
 							defer wg.Done()
 							for !stop.Load() {
+								// The sign-in counts from began, as one
+								// through the web glue counts from its
+								// request's arrival: one preempted between
+								// here and its own start still counts as
+								// begun before the revoke-all.
 								began := time.Now()
-								s, err := e.trySignIn("ada@example.com", current)
+								s, err := e.trySignInAt(began, "ada@example.com", current)
 								mu.Lock()
 								switch {
 								case err == nil:
@@ -165,4 +170,29 @@ func (e *env) getUser(t testing.TB, email string) *accountstest.User {
 		t.Fatalf("get %s: %v", email, err)
 	}
 	return user.(*accountstest.User)
+}
+
+// TestSignInCountsFromItsRequest: a sign-in whose request arrived before a
+// revoke-all committed is refused even when its check begins after the
+// commit (it waited for a hash slot, say); one that arrived after it is
+// not.
+func TestSignInCountsFromItsRequest(t *testing.T) {
+	for _, db := range databases {
+		t.Run(db, func(t *testing.T) {
+			e := build(t, db, logouteverywhere.LogOutEverywhere{})
+			e.register(t, "ada@example.com")
+			user := e.getUser(t, "ada@example.com")
+			arrived := time.Now()
+			if _, err := e.logOutEverywhere(context.Background(), user); err != nil {
+				t.Fatal(err)
+			}
+			_, err := e.trySignInAt(arrived, "ada@example.com", pw)
+			if !errors.Is(err, authentication.ErrCredentialChanged) {
+				t.Fatalf("sign-in of a request that arrived before the revoke-all: %v, want ErrCredentialChanged", err)
+			}
+			if _, err := e.trySignIn("ada@example.com", pw); err != nil {
+				t.Fatalf("sign-in of a request that arrived after the revoke-all: %v", err)
+			}
+		})
+	}
 }

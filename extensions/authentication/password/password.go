@@ -435,7 +435,7 @@ func (p Password) hashOf(cs *resource.AnyChangeset, rec any) string {
 }
 
 func (p Password) signIn(ctx context.Context, cs *resource.AnyChangeset) (any, error) {
-	began := time.Now()
+	began := authentication.RequestBegan(ctx)
 	auth, err := authentication.For(cs.Domain(), cs.ResourceRef())
 	if err != nil {
 		return nil, err
@@ -492,7 +492,7 @@ func (p Password) signInWithToken(ctx context.Context, cs *resource.AnyChangeset
 	if err != nil {
 		return nil, err
 	}
-	began := time.Now()
+	began := authentication.RequestBegan(ctx)
 	token := resource.Arg[string](cs, ArgToken)
 	unverified, err := auth.Parse(ctx, token)
 	if err != nil {
@@ -563,7 +563,7 @@ func (p Password) reset(ctx context.Context, cs *resource.AnyChangeset) (any, er
 	if err != nil {
 		return nil, err
 	}
-	began := time.Now()
+	began := authentication.RequestBegan(ctx)
 	token := resource.Arg[string](cs, ArgResetToken)
 	claims, err := auth.VerifyPurpose(ctx, token, PurposePasswordReset, p.Actions.Reset)
 	if err != nil {
