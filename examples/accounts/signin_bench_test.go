@@ -24,17 +24,22 @@ var signInDuration = flag.Duration("signin.duration", 10*time.Second, "how long 
 
 // BenchmarkSignInThroughput signs in with 16, 64 and 256 clients at once,
 // as 64 users at most (a user of its own for each of the first 64), for
-// -signin.duration per op: signins/s is
-// the rate of sign-ins answered 200 with a token, 5xx/op the count of
-// server errors among them (the log's error lines are printed when there
-// are any), cpu-ms/signin the CPU time the process spent per sign-in
-// (hash, database, HTTP on both ends): the cores divided by it is the most
-// sign-ins per second the machine could serve. idle-% is the share of the
-// run during which the Go scheduler had nothing to run on a P: time lost
-// waiting (for a lock, say) rather than to the machine's other load. Run
-// with -count 3 (or more) for a range; the machine's other load moves
-// signins/s, not cpu-ms or idle-%. max-conns is the most database
-// connections open at once.
+// -signin.duration per op. It reports:
+//
+//   - signins/s: sign-ins answered 200 with a token, per second;
+//   - 5xx/op and failures/op: the server errors among the other answers
+//     (the log's error lines are printed when there are any), and all of
+//     them;
+//   - cpu-ms/signin: the CPU time the process spent per sign-in (hash,
+//     database, HTTP on both ends): the cores divided by it is the most
+//     sign-ins per second the machine could serve;
+//   - idle-%: the share of the run during which the Go scheduler had
+//     nothing to run: time lost waiting (for a lock, say), not to the
+//     machine's other load;
+//   - max-conns: the most database connections open at once.
+//
+// Run with -count 3 (or more) for a range: the machine's other load moves
+// signins/s, not cpu-ms/signin or idle-%.
 func BenchmarkSignInThroughput(b *testing.B) {
 	for _, db := range testdb.Layers() {
 		b.Run(db, func(b *testing.B) {

@@ -15,9 +15,10 @@ import (
 // transactions that issue tokens) of CPU.
 //
 // The strategy waits for a slot before each Hash, Valid and SimulateValid
-// of its HashProvider, holding no database connection or transaction
-// while it waits or hashes. A wait ends early, with the request's
-// context error, when the request is cancelled.
+// of its HashProvider (a sign-in before it reads its user, so that a
+// burst reads no faster than it hashes), holding no database connection
+// or transaction while it waits or hashes. A wait ends early, with the
+// request's context error, when the request is cancelled.
 //
 // Every password strategy of a process shares one limiter, sized to
 // GOMAXPROCS, unless Build is given one: resource.With(limiter). Give the
