@@ -15,6 +15,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -48,6 +49,9 @@ type Config struct {
 	Timeout time.Duration
 	// Out is the markdown file; the SVG goes beside it. "" writes none.
 	Out string
+	// Save is a file to keep the measured report in, as JSON; From is
+	// such a file to render instead of measuring. "" for none.
+	Save, From string
 	// PostgresURL, RedisURL and NATSURL are the services; "" when not
 	// configured. CI makes a missing one an error.
 	PostgresURL, RedisURL, NATSURL string
@@ -119,31 +123,22 @@ func run(args []string, stdout, stderr io.Writer) error {
 	env := &Env{Config: cfg, Self: self, KilnRoot: root, Temp: temp, Progress: func(format string, args ...any) {
 		fmt.Fprintf(stderr, "[%6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 	}}
-	report := &Report{Machine: machine(), Command: command}
-	env.Progress("bench: %s on %d cores, load average %s", strings.Join(cfg.Scenarios, ","), report.Machine.Cores, report.Machine.LoadAverage)
+	var report *Report
 	var errs []error
-	for _, s := range scenarios {
-		sec := s.Section()
-		if !slices.Contains(cfg.Scenarios, sec.Name) {
-			continue
+	if cfg.From != "" {
+		if report, err = load(cfg.From); err != nil {
+			return err
 		}
-		env.Progress("%s: start (at most %s)", sec.Name, cfg.Timeout)
-		ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
-		rows, err := s.Run(ctx, env)
-		cancel()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", sec.Name, err))
-			env.Progress("%s: failed: %v", sec.Name, err)
-			continue
-		}
-		for i := range rows {
-			rows[i].Scenario = sec.Name
-		}
-		report.Sections = append(report.Sections, sec)
-		report.Rows = append(report.Rows, rows...)
-		env.Progress("%s: done", sec.Name)
+	} else {
+		report = measure(env, command)
+		report.Took = time.Since(start).Round(time.Second).String()
+		errs = report.errs
 	}
-	report.Took = time.Since(start).Round(time.Second).String()
+	if cfg.Save != "" {
+		if err := save(report, cfg.Save); err != nil {
+			return err
+		}
+	}
 	fmt.Fprint(stdout, report.Table())
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -160,6 +155,58 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	env.Progress("wrote %s and %s in %s", cfg.Out, svg, report.Took)
 	return nil
+}
+
+// measure runs the scenarios of env's configuration, one after the
+// other, each bounded by env.Timeout. A scenario that fails is left out
+// of the report, and its error kept in report.errs.
+func measure(env *Env, command string) *Report {
+	report := &Report{Machine: machine(), Command: command}
+	env.Progress("bench: %s on %d cores, load average %s", strings.Join(env.Scenarios, ","), report.Machine.Cores, report.Machine.LoadAverage)
+	for _, s := range scenarios {
+		sec := s.Section()
+		if !slices.Contains(env.Scenarios, sec.Name) {
+			continue
+		}
+		env.Progress("%s: start (at most %s)", sec.Name, env.Timeout)
+		ctx, cancel := context.WithTimeout(context.Background(), env.Timeout)
+		rows, err := s.Run(ctx, env)
+		cancel()
+		if err != nil {
+			report.errs = append(report.errs, fmt.Errorf("%s: %w", sec.Name, err))
+			env.Progress("%s: failed: %v", sec.Name, err)
+			continue
+		}
+		for i := range rows {
+			rows[i].Scenario = sec.Name
+		}
+		report.Sections = append(report.Sections, sec)
+		report.Rows = append(report.Rows, rows...)
+		env.Progress("%s: done", sec.Name)
+	}
+	return report
+}
+
+// save keeps a report in path, as JSON.
+func save(r *Report, path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// load reads a report that -save kept.
+func load(path string) (*Report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &r, nil
 }
 
 // parseFlags reads the command line; command is the run's command line as
@@ -181,6 +228,8 @@ func parseFlags(args []string, stderr io.Writer) (cfg Config, command string, er
 	duration := fs.Duration("duration", 0, "how long each throughput loop runs (default 2s; -short 300ms)")
 	timeout := fs.Duration("timeout", 0, "bound on each scenario (default 30m; -short 3m)")
 	out := fs.String("out", "../docs/benchmarks.md", "the markdown file to write (its SVG plot goes beside it); empty for none")
+	save := fs.String("save", "", "a file to keep the measured results in, as JSON")
+	from := fs.String("from", "", "render the results a -save file kept, instead of measuring")
 	if err := fs.Parse(args); err != nil {
 		return cfg, "", err
 	}
@@ -188,7 +237,7 @@ func parseFlags(args []string, stderr io.Writer) (cfg Config, command string, er
 		return cfg, "", fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	cfg = Config{Short: *short, Repeats: *repeats, Samples: *samples, Users: *users, Everywhere: *everywhere,
-		Duration: *duration, Timeout: *timeout, Out: *out,
+		Duration: *duration, Timeout: *timeout, Out: *out, Save: *save, From: *from,
 		PostgresURL: os.Getenv("KILN_TEST_POSTGRES_URL"), RedisURL: os.Getenv("KILN_TEST_REDIS_URL"),
 		NATSURL: os.Getenv("KILN_TEST_NATS_URL"), CI: os.Getenv("CI") == "true"}
 	pick := func(v *int, long, short int) {
@@ -236,7 +285,11 @@ func parseFlags(args []string, stderr io.Writer) (cfg Config, command string, er
 	}
 	command = "cd bench && go run ."
 	fs.Visit(func(f *flag.Flag) {
-		if f.Name != "out" {
+		switch {
+		case f.Name == "out" || f.Name == "save" || f.Name == "from":
+		case f.Value.String() == "true":
+			command += " -" + f.Name
+		default:
 			command += " -" + f.Name + "=" + shellQuote(f.Value.String())
 		}
 	})

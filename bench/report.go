@@ -6,9 +6,10 @@ import (
 	"unicode/utf8"
 )
 
-// tableHeader is the header of the stdout table; a section's markdown
-// table has the same columns less the scenario.
-func tableHeader() []string {
+// tableHeader is the header of a table with the given peer columns: the
+// stdout table has every peer; a section's markdown table has the peers
+// it measured, and no scenario column.
+func tableHeader(peers []string) []string {
 	h := []string{"scenario", "metric", "unit", implKiln}
 	h = append(h, peers...)
 	for _, p := range peers {
@@ -17,8 +18,8 @@ func tableHeader() []string {
 	return append(h, "goal", "met")
 }
 
-// cells is a row's cells under tableHeader.
-func (r *Report) cells(row Row) []string {
+// cells is a row's cells under tableHeader(peers).
+func (r *Report) cells(row Row, peers []string) []string {
 	c := []string{row.Scenario, row.Metric, row.Unit}
 	if row.Skipped != "" {
 		c = append(c, "skipped: "+row.Skipped)
@@ -37,12 +38,27 @@ func (r *Report) cells(row Row) []string {
 	return append(c, r.Goals(row), r.Verdict(row))
 }
 
+// sectionPeers are the peers measured in a section's rows, in the
+// table's order.
+func (r *Report) sectionPeers(name string) []string {
+	var ps []string
+	for _, p := range peers {
+		for _, row := range r.Rows {
+			if row.Scenario == name && len(row.Peers[p]) > 0 {
+				ps = append(ps, p)
+				break
+			}
+		}
+	}
+	return ps
+}
+
 // Table is the report's table for a terminal: columns aligned, figures as
 // median (range over repeats).
 func (r *Report) Table() string {
-	lines := [][]string{tableHeader()}
+	lines := [][]string{tableHeader(peers)}
 	for _, row := range r.Rows {
-		lines = append(lines, r.cells(row))
+		lines = append(lines, r.cells(row, peers))
 	}
 	width := make([]int, len(lines[0]))
 	for _, l := range lines {
@@ -111,14 +127,15 @@ func (r *Report) Markdown(svgName string) string {
 	}
 	for _, s := range r.Sections {
 		fmt.Fprintf(&b, "## %s\n\n%s\n\n", s.Title, s.Measures)
-		h := tableHeader()[1:]
+		ps := r.sectionPeers(s.Name)
+		h := tableHeader(ps)[1:]
 		b.WriteString("| " + strings.Join(h, " | ") + " |\n")
 		b.WriteString("|" + strings.Repeat("---|", len(h)) + "\n")
 		for _, row := range r.Rows {
 			if row.Scenario != s.Name {
 				continue
 			}
-			c := r.cells(row)[1:]
+			c := r.cells(row, ps)[1:]
 			for i := range c {
 				c[i] = strings.ReplaceAll(c[i], "|", `\|`)
 			}

@@ -99,6 +99,8 @@ type Report struct {
 	Command string
 	// Took is how long the run took.
 	Took string
+
+	errs []error // the scenarios that failed
 }
 
 // Section is a scenario's part of the report.
