@@ -145,8 +145,8 @@ func writePanel(b *strings.Builder, p panel, left float64) {
 		fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#e5e5e5"/>`+"\n", x0, y, x1, y)
 		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="end">%s</text>`+"\n", x0-4, y+4, num(t))
 	}
-	fmt.Fprintf(b, `<text x="14" y="%.1f" transform="rotate(-90 %.1f %.1f)" text-anchor="middle">%s</text>`+"\n",
-		(y0+y1)/2, left+14, (y0+y1)/2, html.EscapeString(p.unit))
+	fmt.Fprintf(b, `<text x="%.1f" y="%.1f" transform="rotate(-90 %.1f %.1f)" text-anchor="middle">%s</text>`+"\n",
+		left+14, (y0+y1)/2, left+14, (y0+y1)/2, html.EscapeString(p.unit))
 	seen := map[float64]bool{}
 	for _, x := range xs {
 		if seen[x] {
