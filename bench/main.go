@@ -43,6 +43,9 @@ type Config struct {
 	// Users is how many users are online in the example app (scenario
 	// accounts); Everywhere how many sessions log out everywhere closes.
 	Users, Everywhere int
+	// ClusterSessions is how many sessions the cluster scenario opens over
+	// its nodes.
+	ClusterSessions int
 	// Duration is how long each throughput loop runs.
 	Duration time.Duration
 	// Timeout bounds each scenario.
@@ -81,7 +84,7 @@ type Scenario interface {
 }
 
 // scenarios are every scenario, in the report's order.
-var scenarios = []Scenario{memoryScenario{}, disconnectScenario{}, accountsScenario{}, verifyScenario{}, crossNodeScenario{}}
+var scenarios = []Scenario{memoryScenario{}, disconnectScenario{}, accountsScenario{}, verifyScenario{}, crossNodeScenario{}, clusterScenario{}}
 
 func main() {
 	if len(os.Args) > 1 {
@@ -225,6 +228,7 @@ func parseFlags(args []string, stderr io.Writer) (cfg Config, command string, er
 	samples := fs.Int("samples", 0, "disconnects per latency figure and repeat (default 300; -short 30)")
 	users := fs.Int("users", 0, "users online in the example app (default 1000; -short 40)")
 	everywhere := fs.Int("everywhere", 0, "sessions one log out everywhere closes (default 1000; -short 40)")
+	cluster := fs.Int("cluster-sessions", 0, "sessions over the cluster scenario's three nodes (default 50000; -short 300)")
 	duration := fs.Duration("duration", 0, "how long each throughput loop runs (default 2s; -short 300ms)")
 	timeout := fs.Duration("timeout", 0, "bound on each scenario (default 30m; -short 3m)")
 	out := fs.String("out", "../docs/benchmarks.md", "the markdown file to write (its SVG plot goes beside it); empty for none")
@@ -236,7 +240,7 @@ func parseFlags(args []string, stderr io.Writer) (cfg Config, command string, er
 	if fs.NArg() > 0 {
 		return cfg, "", fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	cfg = Config{Short: *short, Repeats: *repeats, Samples: *samples, Users: *users, Everywhere: *everywhere,
+	cfg = Config{Short: *short, Repeats: *repeats, Samples: *samples, Users: *users, Everywhere: *everywhere, ClusterSessions: *cluster,
 		Duration: *duration, Timeout: *timeout, Out: *out, Save: *save, From: *from,
 		PostgresURL: os.Getenv("KILN_TEST_POSTGRES_URL"), RedisURL: os.Getenv("KILN_TEST_REDIS_URL"),
 		NATSURL: os.Getenv("KILN_TEST_NATS_URL"), CI: os.Getenv("CI") == "true"}
@@ -252,6 +256,7 @@ func parseFlags(args []string, stderr io.Writer) (cfg Config, command string, er
 	pick(&cfg.Samples, 300, 30)
 	pick(&cfg.Users, 1000, 40)
 	pick(&cfg.Everywhere, 1000, 40)
+	pick(&cfg.ClusterSessions, 50000, 300)
 	if cfg.Duration <= 0 {
 		cfg.Duration = map[bool]time.Duration{false: 2 * time.Second, true: 300 * time.Millisecond}[cfg.Short]
 	}
@@ -281,6 +286,9 @@ func parseFlags(args []string, stderr io.Writer) (cfg Config, command string, er
 			if n+1000 > limit {
 				return cfg, "", fmt.Errorf("-sessions: %d sessions need %d open files in the server process and as many in the client process; the limit is %d (ulimit -n)", n, n+1000, limit)
 			}
+		}
+		if n := cfg.ClusterSessions/clusterNodes + 1; n+1000 > limit {
+			return cfg, "", fmt.Errorf("-cluster-sessions: %d sessions need %d open files in each node's server process and as many in its client process; the limit is %d (ulimit -n)", cfg.ClusterSessions, n+1000, limit)
 		}
 	}
 	command = "cd bench && go run ."

@@ -349,7 +349,7 @@ func TestFlags(t *testing.T) {
 		cfg.Out != "../docs/benchmarks.md" {
 		t.Errorf("default config %+v", cfg)
 	}
-	for _, bad := range [][]string{{"-scenarios", "memory,nope"}, {"-sessions", "10,x"}, {"-sessions", "1000000"}, {"extra"}} {
+	for _, bad := range [][]string{{"-scenarios", "memory,nope"}, {"-sessions", "10,x"}, {"-sessions", "1000000"}, {"-cluster-sessions", "100000"}, {"extra"}} {
 		if _, _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("%q is accepted", bad)
 		}
@@ -385,7 +385,8 @@ func TestMissingService(t *testing.T) {
 }
 
 // TestShortRun runs the command on real servers and clients, small: the
-// session scenarios with their three endpoints in child processes, and
+// session scenarios with their three endpoints in child processes, the
+// cross-node and three-node ones (skipped without their services), and
 // checks what it writes.
 func TestShortRun(t *testing.T) {
 	if testing.Short() {
@@ -394,8 +395,8 @@ func TestShortRun(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "benchmarks.md")
 	var stdout, stderr bytes.Buffer
-	err := run([]string{"-short", "-scenarios", "memory,disconnect,crossnode", "-sessions", "20,50", "-samples", "10",
-		"-out", out}, &stdout, &stderr)
+	err := run([]string{"-short", "-scenarios", "memory,disconnect,crossnode,cluster", "-sessions", "20,50", "-samples", "10",
+		"-cluster-sessions", "30", "-out", out}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
@@ -409,7 +410,7 @@ func TestShortRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"## 1. Memory per idle live session", "## 2. Disconnect latency", "## 5. Cross-node disconnect",
-		"| p99, 50 sessions | µs |"} {
+		"## 6. Three nodes", "| p99, 50 sessions | µs |"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("the markdown lacks %q", want)
 		}

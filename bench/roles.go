@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/kiln-go/kiln/internal/sessionbench"
+	"github.com/kiln-go/kiln/live/pubsub"
 )
 
 // roles are what this binary does when its first argument names one: the
@@ -43,6 +44,9 @@ func serverRole(args []string) error {
 	fs := flag.NewFlagSet("internal-server", flag.ContinueOnError)
 	name := fs.String("impl", implKiln, "the endpoint")
 	sessions := fs.Int("sessions", 1000, "how many sessions it will hold")
+	db := fs.String("db", "", "the token store's database URL; SQLite in memory when empty")
+	ps := fs.String("pubsub", "", "the transport between nodes, by URL; none when empty")
+	email := fs.String("email", "", "the user whose tokens it issues")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -51,7 +55,16 @@ func serverRole(args []string) error {
 		return fmt.Errorf("unknown endpoint %q", *name)
 	}
 	ctx := context.Background()
-	s, err := sessionbench.NewServer(ctx, impl, sessionbench.Options{Sessions: *sessions})
+	o := sessionbench.Options{Sessions: *sessions, DatabaseURL: *db, Email: *email}
+	if *ps != "" {
+		p, err := pubsub.FromURL(ctx, *ps, sessionbench.Quiet)
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		o.PubSub = p
+	}
+	s, err := sessionbench.NewServer(ctx, impl, o)
 	if err != nil {
 		return err
 	}

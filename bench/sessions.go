@@ -20,57 +20,51 @@ import (
 // sessionImpls are the endpoints of the memory and disconnect scenarios.
 var sessionImpls = []string{implKiln, implMelody, implCentrifuge}
 
-// sessionFixture is a server process with one endpoint and a client
-// process that holds the client ends of its sockets.
-type sessionFixture struct {
+// serverProc is a server process (the internal-server role): one
+// endpoint, and a control server to issue and revoke its tokens and to
+// read its memory.
+type serverProc struct {
 	impl    string
-	server  *exec.Cmd
+	cmd     *exec.Cmd
 	stdin   io.WriteCloser
+	ws      string // the endpoint's ws:// URL
 	control string
-	clients *sessionbench.Clients
-	tokens  []string
 	http    *http.Client
 }
 
-// startSessions starts a server process with impl's endpoint, issues n
-// tokens, and starts the client process, which has not dialed yet.
-func startSessions(ctx context.Context, env *Env, impl string, n int) (f *sessionFixture, err error) {
-	f = &sessionFixture{impl: impl, http: &http.Client{Timeout: time.Minute}}
+// startServer starts a server process with impl's endpoint, for n
+// sessions; args are more of the role's flags.
+func startServer(ctx context.Context, env *Env, impl string, n int, args ...string) (s *serverProc, err error) {
+	s = &serverProc{impl: impl, http: &http.Client{Timeout: time.Minute}}
 	defer func() {
 		if err != nil {
-			f.close()
+			s.close()
 		}
 	}()
-	f.server = exec.CommandContext(ctx, env.Self, "internal-server", "-impl", impl, "-sessions", strconv.Itoa(n))
-	f.server.Stderr = os.Stderr
-	if f.stdin, err = f.server.StdinPipe(); err != nil {
-		return f, err
+	s.cmd = exec.CommandContext(ctx, env.Self, append([]string{"internal-server", "-impl", impl, "-sessions", strconv.Itoa(n)}, args...)...)
+	s.cmd.Stderr = os.Stderr
+	if s.stdin, err = s.cmd.StdinPipe(); err != nil {
+		return s, err
 	}
-	stdout, err := f.server.StdoutPipe()
+	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
-		return f, err
+		return s, err
 	}
-	if err = f.server.Start(); err != nil {
-		return f, err
+	if err = s.cmd.Start(); err != nil {
+		return s, err
 	}
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	fields := strings.Fields(line)
 	if err != nil || len(fields) != 3 || fields[0] != "ready" {
-		return f, fmt.Errorf("the %s server did not start: %q, %v", impl, line, err)
+		return s, fmt.Errorf("the %s server did not start: %q, %v", impl, line, err)
 	}
-	wsURL := fields[1]
-	f.control = fields[2]
-	if f.tokens, err = f.issue(n); err != nil {
-		return f, err
-	}
-	clients := exec.CommandContext(ctx, env.Self, "internal-clients", "-impl", impl, "-url", wsURL)
-	f.clients, err = sessionbench.StartClients(clients)
-	return f, err
+	s.ws, s.control = fields[1], fields[2]
+	return s, nil
 }
 
 // post posts body to the control server's path and returns the answer.
-func (f *sessionFixture) post(path, body string) (string, error) {
-	resp, err := f.http.Post(f.control+path, "text/plain", strings.NewReader(body))
+func (s *serverProc) post(path, body string) (string, error) {
+	resp, err := s.http.Post(s.control+path, "text/plain", strings.NewReader(body))
 	if err != nil {
 		return "", err
 	}
@@ -85,8 +79,9 @@ func (f *sessionFixture) post(path, body string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-func (f *sessionFixture) issue(n int) ([]string, error) {
-	out, err := f.post("/issue?n="+strconv.Itoa(n), "")
+// issue issues n tokens.
+func (s *serverProc) issue(n int) ([]string, error) {
+	out, err := s.post("/issue?n="+strconv.Itoa(n), "")
 	if err != nil {
 		return nil, err
 	}
@@ -97,10 +92,23 @@ func (f *sessionFixture) issue(n int) ([]string, error) {
 	return tokens, nil
 }
 
+// revoke revokes token and returns when its revocation committed.
+func (s *serverProc) revoke(token string) (time.Time, error) {
+	out, err := s.post("/revoke", token)
+	if err != nil {
+		return time.Time{}, err
+	}
+	ns, err := strconv.ParseInt(out, 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("revoke answered %q", out)
+	}
+	return time.Unix(0, ns), nil
+}
+
 // memory is the server process's memory in use.
-func (f *sessionFixture) memory() (sessionbench.Memory, error) {
+func (s *serverProc) memory() (sessionbench.Memory, error) {
 	var m sessionbench.Memory
-	resp, err := f.http.Get(f.control + "/memory")
+	resp, err := s.http.Get(s.control + "/memory")
 	if err != nil {
 		return m, err
 	}
@@ -111,27 +119,70 @@ func (f *sessionFixture) memory() (sessionbench.Memory, error) {
 	return m, json.NewDecoder(resp.Body).Decode(&m)
 }
 
-// revokeOne revokes session idx's token, waits for its close frame and
-// returns the time from the revocation's commit to the client's read of
-// the close frame; then it opens a new session in its place.
-func (f *sessionFixture) revokeOne(idx int) (time.Duration, error) {
-	out, err := f.post("/revoke", f.tokens[idx])
+// close ends the process: its stdin closes, and it is killed when it has
+// not exited ten seconds later.
+func (s *serverProc) close() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = s.stdin.Close()
+	done := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// sessionFixture is a server process and a client process that holds
+// the client ends of its sockets.
+type sessionFixture struct {
+	server  *serverProc
+	clients *sessionbench.Clients
+	tokens  []string
+}
+
+// startSessions starts a server process with impl's endpoint (args are
+// more of its flags), issues n tokens, and starts the client process,
+// which has not dialed yet.
+func startSessions(ctx context.Context, env *Env, impl string, n int, args ...string) (f *sessionFixture, err error) {
+	f = &sessionFixture{}
+	defer func() {
+		if err != nil {
+			f.close()
+		}
+	}()
+	if f.server, err = startServer(ctx, env, impl, n, args...); err != nil {
+		return f, err
+	}
+	if f.tokens, err = f.server.issue(n); err != nil {
+		return f, err
+	}
+	clients := exec.CommandContext(ctx, env.Self, "internal-clients", "-impl", impl, "-url", f.server.ws)
+	f.clients, err = sessionbench.StartClients(clients)
+	return f, err
+}
+
+// revokeOne revokes session idx's token through via (this fixture's
+// server, or another node's), waits for its close frame and returns the
+// time from the revocation's commit to the client's read of the close
+// frame; then it opens a new session in its place.
+func (f *sessionFixture) revokeOne(via *serverProc, idx int) (time.Duration, error) {
+	committed, err := via.revoke(f.tokens[idx])
 	if err != nil {
 		return 0, err
-	}
-	ns, err := strconv.ParseInt(out, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("revoke answered %q", out)
 	}
 	ev, err := f.clients.Next("close", idx)
 	if err != nil {
 		return 0, err
 	}
 	if ev.Code != live.CloseSignedOut || ev.Text != "revoked" {
-		return 0, fmt.Errorf("%s: socket %d closed with %d %q, want %d revoked", f.impl, idx, ev.Code, ev.Text, live.CloseSignedOut)
+		return 0, fmt.Errorf("%s: socket %d closed with %d %q, want %d revoked", f.server.impl, idx, ev.Code, ev.Text, live.CloseSignedOut)
 	}
-	latency := ev.At.Sub(time.Unix(0, ns))
-	tokens, err := f.issue(1)
+	latency := ev.At.Sub(committed)
+	tokens, err := f.server.issue(1)
 	if err != nil {
 		return 0, err
 	}
@@ -150,16 +201,8 @@ func (f *sessionFixture) close() {
 	if f.clients != nil {
 		f.clients.Close()
 	}
-	if f.server != nil && f.server.Process != nil {
-		_ = f.stdin.Close()
-		done := make(chan struct{})
-		go func() { _ = f.server.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = f.server.Process.Kill()
-			<-done
-		}
+	if f.server != nil {
+		f.server.close()
 	}
 }
 
@@ -219,14 +262,14 @@ func measureMemory(ctx context.Context, env *Env, impl string, n int) (heapStack
 		return 0, 0, err
 	}
 	defer f.close()
-	before, err := f.memory()
+	before, err := f.server.memory()
 	if err != nil {
 		return 0, 0, err
 	}
 	if err := f.clients.DialAll(f.tokens); err != nil {
 		return 0, 0, err
 	}
-	after, err := f.memory()
+	after, err := f.server.memory()
 	if err != nil {
 		return 0, 0, err
 	}
@@ -291,7 +334,7 @@ func measureDisconnects(ctx context.Context, env *Env, impl string, n int) ([]ti
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		d, err := f.revokeOne(i * n / env.Samples % n)
+		d, err := f.revokeOne(f.server, i*n/env.Samples%n)
 		if err != nil {
 			return nil, err
 		}

@@ -133,6 +133,10 @@ type Options struct {
 	Sessions int
 	// PubSub is the endpoint's transport between nodes (Env).
 	PubSub live.PubSub
+	// Email is the registered user's, whose tokens the server issues;
+	// ada@example.com when empty. The nodes of one database each register
+	// a user of their own.
+	Email string
 }
 
 // Server is an HTTP server with an endpoint at /live/websocket, in front
@@ -199,7 +203,11 @@ func NewServer(ctx context.Context, impl Impl, o Options) (s *Server, err error)
 	if err != nil {
 		return s, err
 	}
-	reg, err := pw.Register(ctx, s.domain, password.RegisterInput{Identity: "ada@example.com", Password: "password123", PasswordConfirmation: "password123"})
+	email := o.Email
+	if email == "" {
+		email = "ada@example.com"
+	}
+	reg, err := pw.Register(ctx, s.domain, password.RegisterInput{Identity: email, Password: "password123", PasswordConfirmation: "password123"})
 	if err != nil {
 		return s, err
 	}
