@@ -2,7 +2,7 @@
 // scans every session (melody-scan) and centrifuge — and writes
 // docs/benchmarks.md with an SVG plot (docs/benchmarks.svg):
 //
-//	cd bench && go run .            # every scenario, 1k/9k/18k sessions, 3 repeats
+//	cd bench && go run .            # every scenario: 1k/9k/18k sessions, 50k on 3 nodes, 3 repeats
 //	cd bench && go run . -short     # small counts, about two minutes (CI)
 //	cd bench && go run . -h         # the flags
 //
@@ -355,9 +355,9 @@ func machine() Machine {
 	return m
 }
 
-// service returns the URL of a service the scenario needs: skip says why
-// its rows are skipped when it is not configured, which is an error under
-// CI=true.
+// service checks a service a scenario needs, by its URL (from the
+// variable named): when it is not configured, skip says why the
+// scenario's rows are skipped, or, under CI=true, err says it is missing.
 func (e *Env) service(url, variable string) (skip string, err error) {
 	if url != "" {
 		return "", nil

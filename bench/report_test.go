@@ -277,8 +277,8 @@ func TestSVG(t *testing.T) {
 	got := svgSeries(t, sampleReport().SVG())
 	want := map[string]int{}
 	for _, impl := range []string{implKiln, implMelody, implCentrifuge} {
-		want[panelLatent+" "+impl+" "+plotP50] = 2
-		want[panelLatent+" "+impl+" "+plotP99] = 2
+		want[panelLatency+" "+impl+" "+plotP50] = 2
+		want[panelLatency+" "+impl+" "+plotP99] = 2
 		want[panelMemory+" "+impl+" "+plotMemHS] = 2
 		want[panelMemory+" "+impl+" "+plotMemRSS] = 2
 	}
@@ -425,7 +425,7 @@ func TestShortRun(t *testing.T) {
 		if impl == implKiln && os.Getenv("KILN_TEST_POSTGRES_URL") != "" && os.Getenv("KILN_TEST_REDIS_URL") != "" {
 			want = 3 // and 30 on three nodes
 		}
-		if series[panelLatent+" "+impl+" "+plotP99] != want || series[panelMemory+" "+impl+" "+plotMemHS] != want {
+		if series[panelLatency+" "+impl+" "+plotP99] != want || series[panelMemory+" "+impl+" "+plotMemHS] != want {
 			t.Errorf("the plot has not %d points of %s: %v", want, impl, series)
 		}
 	}

@@ -80,12 +80,12 @@ type Row struct {
 
 // Plot kinds.
 const (
-	plotP50     = "p50"
-	plotP99     = "p99"
-	plotMemHS   = "heap+stack"
-	plotMemRSS  = "rss"
-	panelLatent = "latency"
-	panelMemory = "memory"
+	plotP50      = "p50"
+	plotP99      = "p99"
+	plotMemHS    = "heap+stack"
+	plotMemRSS   = "rss"
+	panelLatency = "latency"
+	panelMemory  = "memory"
 )
 
 // Report is the result of one run.

@@ -35,7 +35,7 @@ var dashed = map[string]bool{plotP99: true, plotMemRSS: true}
 // each with one series per implementation and stat.
 func (r *Report) panels() []panel {
 	ps := []panel{
-		{name: panelLatent, title: "Disconnect latency (revocation commit → close frame read)", unit: "µs", log: true},
+		{name: panelLatency, title: "Disconnect latency (revocation commit → close frame read)", unit: "µs", log: true},
 		{name: panelMemory, title: "Memory per idle live session", unit: "KiB"},
 	}
 	add := func(p *panel, impl, stat string, x, y float64) {
