@@ -379,7 +379,8 @@ func startAccounts(ctx context.Context, env *Env, bin, dbURL string) (*accountsA
 		return nil, err
 	}
 	cmd.Stdout, cmd.Stderr = logs, logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A group of its own, for stop; killed should this command die first.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logs.Close()
 		return nil, err

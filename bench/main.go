@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -136,7 +137,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	} else {
-		report = measure(env, command)
+		// An interrupt ends the scenario under way, which stops its
+		// servers and clients on the way out.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		report = measure(ctx, env, command)
+		stop()
 		report.Took = time.Since(start).Round(time.Second).String()
 		errs = report.errs
 	}
@@ -164,9 +169,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 }
 
 // measure runs the scenarios of env's configuration, one after the
-// other, each bounded by env.Timeout. A scenario that fails is left out
-// of the report, and its error kept in report.errs.
-func measure(env *Env, command string) *Report {
+// other, each bounded by env.Timeout, until ctx ends. A scenario that
+// fails is left out of the report, and its error kept in report.errs.
+func measure(ctx context.Context, env *Env, command string) *Report {
 	report := &Report{Machine: machine(), Command: command}
 	env.Progress("bench: %s on %d cores, load average %s", strings.Join(env.Scenarios, ","), report.Machine.Cores, report.Machine.LoadAverage)
 	for _, s := range scenarios {
@@ -175,8 +180,8 @@ func measure(env *Env, command string) *Report {
 			continue
 		}
 		env.Progress("%s: start (at most %s)", sec.Name, env.Timeout)
-		ctx, cancel := context.WithTimeout(context.Background(), env.Timeout)
-		rows, err := s.Run(ctx, env)
+		sctx, cancel := context.WithTimeout(ctx, env.Timeout)
+		rows, err := s.Run(sctx, env)
 		cancel()
 		if err != nil {
 			report.errs = append(report.errs, fmt.Errorf("%s: %w", sec.Name, err))
