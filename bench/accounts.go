@@ -124,8 +124,10 @@ func runAccounts(ctx context.Context, env *Env, bin string, db database, r *acco
 		"password_confirmation": {accountsPassword}}, ""); err != nil {
 		return err
 	}
+	// Sixteen dials in flight: each checks its token in the database, and
+	// the example's pool is not bounded.
 	clients, err := sessionbench.StartClients(exec.CommandContext(ctx, env.Self, "internal-clients", "-impl", implKiln,
-		"-url", sessionbench.WebSocketURL(app.url)))
+		"-parallel", "16", "-url", sessionbench.WebSocketURL(app.url)))
 	if err != nil {
 		return err
 	}

@@ -12,8 +12,14 @@ import (
 	"github.com/kiln-go/kiln/internal/sessionbench"
 )
 
-// clusterNodes is how many nodes the cluster scenario runs.
-const clusterNodes = 3
+const (
+	// clusterNodes is how many nodes the cluster scenario runs.
+	clusterNodes = 3
+	// clusterConns bounds each node's PostgreSQL connections, as a
+	// deployment would, so that the nodes' dials do not exhaust the
+	// server's max_connections.
+	clusterConns = 10
+)
 
 // clusterScenario is the multi-node run: memory and disconnect latency
 // with more live sessions than one process may hold open files for.
@@ -112,7 +118,8 @@ func measureCluster(ctx context.Context, env *Env, total int) (clusterMemory, []
 		if i == 0 {
 			n = total - per*(clusterNodes-1)
 		}
-		f, err := startSessions(ctx, env, implKiln, n, "-db", dbURL, "-pubsub", u.String(), "-email", "node"+strconv.Itoa(i)+"@example.com")
+		f, err := startSessions(ctx, env, implKiln, n, "-db", dbURL, "-pubsub", u.String(), "-email", "node"+strconv.Itoa(i)+"@example.com",
+			"-max-conns", strconv.Itoa(clusterConns))
 		if err != nil {
 			return m, nil, fmt.Errorf("node %d: %w", i+1, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -47,6 +48,7 @@ func serverRole(args []string) error {
 	db := fs.String("db", "", "the token store's database URL; SQLite in memory when empty")
 	ps := fs.String("pubsub", "", "the transport between nodes, by URL; none when empty")
 	email := fs.String("email", "", "the user whose tokens it issues")
+	conns := fs.Int("max-conns", 0, "bound on the database's connection pool; none when 0")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -55,9 +57,12 @@ func serverRole(args []string) error {
 		return fmt.Errorf("unknown endpoint %q", *name)
 	}
 	ctx := context.Background()
-	o := sessionbench.Options{Sessions: *sessions, DatabaseURL: *db, Email: *email}
+	// Warnings and errors only: a server that holds its sessions quietly
+	// says nothing.
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("server", *name)
+	o := sessionbench.Options{Sessions: *sessions, DatabaseURL: *db, Email: *email, Logger: logger, MaxConns: *conns}
 	if *ps != "" {
-		p, err := pubsub.FromURL(ctx, *ps, sessionbench.Quiet)
+		p, err := pubsub.FromURL(ctx, *ps, logger)
 		if err != nil {
 			return err
 		}

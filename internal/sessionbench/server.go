@@ -40,7 +40,7 @@ type Env struct {
 	Web *web.Web
 	// Sessions is how many sessions the server will hold, all of one user.
 	Sessions int
-	// Logger is a logger that discards.
+	// Logger is the server's logger.
 	Logger *slog.Logger
 	// PubSub is the endpoint's transport between nodes; nil for a single
 	// node.
@@ -133,6 +133,11 @@ type Options struct {
 	Sessions int
 	// PubSub is the endpoint's transport between nodes (Env).
 	PubSub live.PubSub
+	// MaxConns bounds the database's connection pool; unbounded when 0.
+	// Nodes sharing a PostgreSQL server keep under its max_connections.
+	MaxConns int
+	// Logger receives the server's logs; they are discarded when nil.
+	Logger *slog.Logger
 	// Email is the registered user's, whose tokens the server issues;
 	// ada@example.com when empty. The nodes of one database each register
 	// a user of their own.
@@ -174,6 +179,10 @@ var Quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // NewServer starts a server with impl's endpoint.
 func NewServer(ctx context.Context, impl Impl, o Options) (s *Server, err error) {
 	s = &Server{}
+	logger := o.Logger
+	if logger == nil {
+		logger = Quiet
+	}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -190,7 +199,10 @@ func NewServer(ctx context.Context, impl Impl, o Options) (s *Server, err error)
 	if s.layer, err = bunlayer.Open(ctx, url); err != nil {
 		return s, err
 	}
-	if s.domain, err = resource.NewDomain("accounts", users, tokens).Build(ctx, s.layer, resource.WithLogger(Quiet)); err != nil {
+	if o.MaxConns > 0 {
+		s.layer.DB().SetMaxOpenConns(o.MaxConns)
+	}
+	if s.domain, err = resource.NewDomain("accounts", users, tokens).Build(ctx, s.layer, resource.WithLogger(logger)); err != nil {
 		return s, err
 	}
 	if err = s.layer.Migrate(ctx); err != nil {
@@ -216,8 +228,8 @@ func NewServer(ctx context.Context, impl Impl, o Options) (s *Server, err error)
 	if err != nil {
 		return s, err
 	}
-	s.Web = web.New(s.Auth, sessions, web.WithLogger(Quiet))
-	parts, err := impl.New(Env{Web: s.Web, Sessions: o.Sessions, Logger: Quiet, PubSub: o.PubSub})
+	s.Web = web.New(s.Auth, sessions, web.WithLogger(logger))
+	parts, err := impl.New(Env{Web: s.Web, Sessions: o.Sessions, Logger: logger, PubSub: o.PubSub})
 	if err != nil {
 		return s, fmt.Errorf("sessionbench: %s: %w", impl.Name, err)
 	}
