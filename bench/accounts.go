@@ -112,16 +112,14 @@ func runAccounts(ctx context.Context, env *Env, bin string, db database, r *acco
 	env.Progress("accounts: %s: registering %d users", db.name, env.Users)
 	tokens := make([]string, env.Users)
 	if _, err := parallel(ctx, env.Users, 8, func(i int) error {
-		t, err := a.auth("/auth/user/password/register", url.Values{"email": {userEmail(i)}, "password": {accountsPassword},
-			"password_confirmation": {accountsPassword}}, "")
+		t, err := a.register(env, userEmail(i))
 		tokens[i] = t
 		return err
 	}); err != nil {
 		return err
 	}
 	everyone := "everywhere@example.com"
-	if _, err := a.auth("/auth/user/password/register", url.Values{"email": {everyone}, "password": {accountsPassword},
-		"password_confirmation": {accountsPassword}}, ""); err != nil {
+	if _, err := a.register(env, everyone); err != nil {
 		return err
 	}
 	// Sixteen dials in flight: each checks its token in the database, and
@@ -338,6 +336,23 @@ func (a *accountsClient) auth(path string, form url.Values, bearer string) (stri
 }
 
 func (a *accountsClient) signOut(token string) error { return a.post("/sign-out", nil, token) }
+
+// register registers email and returns its session's token. It is the
+// scenario's setup, not a measure: an answer of 5xx (a database shared
+// with other work may refuse a connection) is tried again, up to five
+// times in all, and reported.
+func (a *accountsClient) register(env *Env, email string) (string, error) {
+	form := url.Values{"email": {email}, "password": {accountsPassword}, "password_confirmation": {accountsPassword}}
+	for try := 1; ; try++ {
+		t, err := a.auth("/auth/user/password/register", form, "")
+		var se *statusError
+		if !errors.As(err, &se) || se.status < 500 || try == 5 {
+			return t, err
+		}
+		env.Progress("accounts: registering %s answered %d (%s); trying again", email, se.status, se.body)
+		time.Sleep(time.Duration(try) * 200 * time.Millisecond)
+	}
+}
 
 // accountsApp is the example running as a process.
 type accountsApp struct {

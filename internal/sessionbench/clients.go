@@ -156,13 +156,22 @@ type Clients struct {
 	events chan Event
 	// Wait bounds each wait for an event.
 	Wait time.Duration
+	// Reopen makes the clients reopen, as a browser's client does, a
+	// socket the server drops without a close frame (1006): Next skips
+	// the drop and the reopened socket's ready, and Reopened counts them.
+	// Next still returns a drop it waits for (a close of that socket).
+	Reopen   bool
+	Reopened int
+
+	tokens    map[int]string // the last token each client dialed with
+	reopening map[int]bool   // reopened, whose ready is yet to come
 }
 
 // StartClients starts cmd, a client process (RunClients, or
 // internal/benchclient), whose stdin and stdout it takes; its stderr goes
 // to this process's.
 func StartClients(cmd *exec.Cmd) (*Clients, error) {
-	c := &Clients{cmd: cmd, events: make(chan Event, 1024), Wait: time.Minute}
+	c := &Clients{cmd: cmd, events: make(chan Event, 1024), Wait: time.Minute, tokens: map[int]string{}, reopening: map[int]bool{}}
 	if cmd.Stderr == nil {
 		cmd.Stderr = os.Stderr
 	}
@@ -207,6 +216,7 @@ func readEvents(r io.Reader, events chan<- Event) {
 
 // Dial asks for a socket with token, as client idx.
 func (c *Clients) Dial(idx int, token string) error {
+	c.tokens[idx] = token
 	_, err := fmt.Fprintf(c.stdin, "dial %d %s\n", idx, token)
 	return err
 }
@@ -216,6 +226,7 @@ func (c *Clients) Dial(idx int, token string) error {
 func (c *Clients) DialAll(tokens []string) error {
 	w := bufio.NewWriter(c.stdin)
 	for i, token := range tokens {
+		c.tokens[i] = token
 		fmt.Fprintf(w, "dial %d %s\n", i, token)
 	}
 	if err := w.Flush(); err != nil {
@@ -234,19 +245,31 @@ func (c *Clients) DialAll(tokens []string) error {
 func (c *Clients) Next(kind string, idx int) (Event, error) {
 	timer := time.NewTimer(c.Wait)
 	defer timer.Stop()
-	select {
-	case ev, ok := <-c.events:
-		switch {
-		case !ok:
-			return ev, errors.New("sessionbench: the client process exited")
-		case ev.Kind == "fail":
-			return ev, fmt.Errorf("sessionbench: socket %d: %s", ev.Idx, ev.Text)
-		case ev.Kind != kind || (idx >= 0 && ev.Idx != idx):
-			return ev, fmt.Errorf("sessionbench: got %s %d (%d %q), want %s %d", ev.Kind, ev.Idx, ev.Code, ev.Text, kind, idx)
+	for {
+		select {
+		case ev, ok := <-c.events:
+			switch {
+			case !ok:
+				return ev, errors.New("sessionbench: the client process exited")
+			case c.Reopen && ev.Kind == "ready" && c.reopening[ev.Idx]:
+				delete(c.reopening, ev.Idx)
+				continue
+			case c.Reopen && ev.Kind == "close" && ev.Code == websocket.CloseAbnormalClosure && !(kind == "close" && ev.Idx == idx):
+				c.Reopened++
+				c.reopening[ev.Idx] = true
+				if _, err := fmt.Fprintf(c.stdin, "dial %d %s\n", ev.Idx, c.tokens[ev.Idx]); err != nil {
+					return ev, err
+				}
+				continue
+			case ev.Kind == "fail":
+				return ev, fmt.Errorf("sessionbench: socket %d: %s", ev.Idx, ev.Text)
+			case ev.Kind != kind || (idx >= 0 && ev.Idx != idx):
+				return ev, fmt.Errorf("sessionbench: got %s %d (%d %q), want %s %d", ev.Kind, ev.Idx, ev.Code, ev.Text, kind, idx)
+			}
+			return ev, nil
+		case <-timer.C:
+			return Event{}, fmt.Errorf("sessionbench: no %s event in %s", kind, c.Wait)
 		}
-		return ev, nil
-	case <-timer.C:
-		return Event{}, fmt.Errorf("sessionbench: no %s event in %s", kind, c.Wait)
 	}
 }
 
