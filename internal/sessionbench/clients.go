@@ -157,7 +157,8 @@ type Clients struct {
 	// Wait bounds each wait for an event.
 	Wait time.Duration
 	// Reopen makes the clients reopen, as a browser's client does, a
-	// socket the server drops without a close frame (1006): Next skips
+	// socket the server drops without a close frame (1006, or a reset,
+	// which the client process reports as code 0): Next skips
 	// the drop and the reopened socket's ready, and Reopened counts them.
 	// Next still returns a drop it waits for (a close of that socket).
 	Reopen   bool
@@ -254,7 +255,7 @@ func (c *Clients) Next(kind string, idx int) (Event, error) {
 			case c.Reopen && ev.Kind == "ready" && c.reopening[ev.Idx]:
 				delete(c.reopening, ev.Idx)
 				continue
-			case c.Reopen && ev.Kind == "close" && ev.Code == websocket.CloseAbnormalClosure && !(kind == "close" && ev.Idx == idx):
+			case c.Reopen && ev.Kind == "close" && dropped(ev) && !(kind == "close" && ev.Idx == idx):
 				c.Reopened++
 				c.reopening[ev.Idx] = true
 				if _, err := fmt.Fprintf(c.stdin, "dial %d %s\n", ev.Idx, c.tokens[ev.Idx]); err != nil {
@@ -272,6 +273,10 @@ func (c *Clients) Next(kind string, idx int) (Event, error) {
 		}
 	}
 }
+
+// dropped reports whether a close event is a drop: the socket ended
+// without a close frame.
+func dropped(ev Event) bool { return ev.Code == websocket.CloseAbnormalClosure || ev.Code == 0 }
 
 // Close ends the client process; its sockets close with it.
 func (c *Clients) Close() {
