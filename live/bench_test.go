@@ -1,37 +1,16 @@
 package live_test
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/olahol/melody"
-
-	"github.com/kiln-go/kiln/extensions/authentication"
-	"github.com/kiln-go/kiln/extensions/authentication/password"
-	"github.com/kiln-go/kiln/extensions/tokenresource"
-	"github.com/kiln-go/kiln/extensions/tokenresource/tokenrevocation"
-	"github.com/kiln-go/kiln/internal/accountstest"
-	"github.com/kiln-go/kiln/internal/livetest"
+	"github.com/kiln-go/kiln/internal/sessionbench"
 	"github.com/kiln-go/kiln/live"
-	"github.com/kiln-go/kiln/resource"
-	"github.com/kiln-go/kiln/resource/bunlayer"
-	"github.com/kiln-go/kiln/revocation"
-	"github.com/kiln-go/kiln/web"
 )
 
 // BenchmarkDisconnectLatency measures the time from a revocation's commit
@@ -41,22 +20,23 @@ import (
 // every session (each session's Keys hold its socket id).
 //
 // Both run the same token store, revocation notifier and authentication;
-// only the endpoint differs. The clients live in a child process
-// (internal/benchclient), so that 9,000 sockets cost 9,000 open files
-// here. Each op revokes one session's token, waits for its close frame,
-// then opens a new session in its place; ns/op is the mean disconnect
-// latency, p50-µs and p99-µs its percentiles. A table of all runs is
-// printed at the end.
+// only the endpoint differs (internal/sessionbench). The clients live in
+// a child process (internal/benchclient), so that 9,000 sockets cost
+// 9,000 open files here. Each op revokes one session's token, waits for
+// its close frame, then opens a new session in its place; ns/op is the
+// mean disconnect latency, p50-µs and p99-µs its percentiles. A table of
+// all runs is printed at the end. The bench command (bench/) runs the
+// same with centrifuge beside them.
 //
 //	go test -run '^$' -bench DisconnectLatency ./live/
 func BenchmarkDisconnectLatency(b *testing.B) {
 	bin := buildBenchClient(b)
 	var rows []latencyRow
 	for _, n := range []int{1000, 9000} {
-		for _, impl := range []string{"kiln-index", "melody-scan"} {
+		for _, impl := range []sessionbench.Impl{sessionbench.Kiln, sessionbench.MelodyScan} {
 			var fx *latencyFixture
 			var last latencyRow
-			b.Run(fmt.Sprintf("%s/sessions=%d", impl, n), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s/sessions=%d", impl.Name, n), func(b *testing.B) {
 				if fx == nil {
 					var err error
 					if fx, err = newLatencyFixture(bin, impl, n); err != nil {
@@ -73,7 +53,7 @@ func BenchmarkDisconnectLatency(b *testing.B) {
 					lat = append(lat, d)
 				}
 				b.StopTimer()
-				last = summarize(impl, n, lat)
+				last = summarize(impl.Name, n, lat)
 				b.ReportMetric(float64(last.mean.Nanoseconds()), "ns/op")
 				b.ReportMetric(float64(last.p50.Nanoseconds())/1e3, "p50-µs")
 				b.ReportMetric(float64(last.p99.Nanoseconds())/1e3, "p99-µs")
@@ -96,7 +76,7 @@ func TestDisconnectLatencyHarness(t *testing.T) {
 		t.Skip("builds and runs the benchmark client")
 	}
 	bin := buildBenchClient(t)
-	for _, impl := range []string{"kiln-index", "melody-scan"} {
+	for _, impl := range []sessionbench.Impl{sessionbench.Kiln, sessionbench.MelodyScan} {
 		fx, err := newLatencyFixture(bin, impl, 20)
 		if err != nil {
 			t.Fatal(err)
@@ -106,20 +86,20 @@ func TestDisconnectLatencyHarness(t *testing.T) {
 			d, err := fx.revokeOne(i % 20)
 			if err != nil {
 				fx.close()
-				t.Fatalf("%s: %v", impl, err)
+				t.Fatalf("%s: %v", impl.Name, err)
 			}
 			if d <= 0 || d > 10*time.Second {
 				fx.close()
-				t.Fatalf("%s: latency %s", impl, d)
+				t.Fatalf("%s: latency %s", impl.Name, d)
 			}
 			lat = append(lat, d)
 		}
 		fx.close()
-		row := summarize(impl, 20, lat)
+		row := summarize(impl.Name, 20, lat)
 		if row.p50 > row.p99 || row.samples != 30 {
 			t.Fatalf("summary %+v", row)
 		}
-		t.Logf("%s: p50 %s p99 %s", impl, row.p50, row.p99)
+		t.Logf("%s: p50 %s p99 %s", impl.Name, row.p50, row.p99)
 	}
 }
 
@@ -145,22 +125,18 @@ type latencyRow struct {
 	sessions       int
 	samples        int
 	p50, p99, mean time.Duration
-	max            time.Duration
 }
 
 func summarize(impl string, n int, lat []time.Duration) latencyRow {
-	s := slices.Clone(lat)
-	slices.Sort(s)
-	r := latencyRow{impl: impl, sessions: n, samples: len(s)}
-	if len(s) == 0 {
+	r := latencyRow{impl: impl, sessions: n, samples: len(lat)}
+	if len(lat) == 0 {
 		return r
 	}
 	var sum time.Duration
-	for _, d := range s {
+	for _, d := range lat {
 		sum += d
 	}
-	pct := func(p float64) time.Duration { return s[min(len(s)-1, int(p*float64(len(s))))] }
-	r.p50, r.p99, r.mean, r.max = pct(0.50), pct(0.99), sum/time.Duration(len(s)), s[len(s)-1]
+	r.p50, r.p99, r.mean = sessionbench.Percentile(lat, 50), sessionbench.Percentile(lat, 99), sum/time.Duration(len(lat))
 	return r
 }
 
@@ -179,64 +155,17 @@ func latencyTable(rows []latencyRow) string {
 // latencyFixture is a server with n live sessions whose clients live in
 // the benchmark client process.
 type latencyFixture struct {
-	layer  *bunlayer.Layer
-	domain *resource.Domain
-	auth   *authentication.Auth
-	user   any
-	server *httptest.Server
-	stop   func()
-
-	committed atomic.Int64 // unix nanoseconds of the last revocation's commit
-
-	child  *exec.Cmd
-	stdin  io.WriteCloser
-	events chan clientEvent
-	tokens []string
+	server  *sessionbench.Server
+	clients *sessionbench.Clients
+	tokens  []string
 }
 
-// clientEvent is a line of the benchmark client.
-type clientEvent struct {
-	kind string // ready, fail, close
-	idx  int
-	at   int64
-	code int
-	text string
-}
-
-// commitClock records when each revocation committed: notifiers run right
-// after the commit, in order, and it is declared before the revocation
-// notifier.
-type commitClock struct{ at *atomic.Int64 }
-
-func (c commitClock) Notify(_ context.Context, n resource.Notification) error {
-	if _, ok := n.Metadata[tokenresource.ReasonKey]; ok {
-		c.at.Store(time.Now().UnixNano())
-	}
-	return nil
-}
-
-// scanEndpoint is the baseline: a plain melody.Melody that finds the
-// sessions of a socket id by scanning all of them with BroadcastFilter.
-type scanEndpoint struct{ m *melody.Melody }
-
-const scanKey = "socket_id"
-
-func (s *scanEndpoint) Disconnect(_ context.Context, socketID string, reason revocation.Reason) error {
-	closeMsg := melody.FormatCloseMessage(live.CloseSignedOut, live.ReasonText(reason))
-	return s.m.BroadcastFilter(nil, func(sess *melody.Session) bool {
-		if id, _ := sess.Get(scanKey); id == socketID {
-			_ = sess.CloseWithMsg(closeMsg)
-		}
-		return false
-	})
-}
-
-func newLatencyFixture(bin, impl string, n int) (*latencyFixture, error) {
+func newLatencyFixture(bin string, impl sessionbench.Impl, n int) (*latencyFixture, error) {
 	fx, err := startFixture(bin, impl, n)
 	if err != nil {
 		return nil, err
 	}
-	if err := fx.dialAll(); err != nil {
+	if err := fx.clients.DialAll(fx.tokens); err != nil {
 		fx.close()
 		return nil, err
 	}
@@ -245,7 +174,7 @@ func newLatencyFixture(bin, impl string, n int) (*latencyFixture, error) {
 
 // startFixture starts the server, issues n tokens and starts the client
 // process, which has not dialed yet.
-func startFixture(bin, impl string, n int) (fx *latencyFixture, err error) {
+func startFixture(bin string, impl sessionbench.Impl, n int) (fx *latencyFixture, err error) {
 	ctx := context.Background()
 	fx = &latencyFixture{}
 	defer func() {
@@ -253,181 +182,14 @@ func startFixture(bin, impl string, n int) (fx *latencyFixture, err error) {
 			fx.close()
 		}
 	}()
-	quietLog := slog.New(slog.NewTextHandler(io.Discard, nil))
-	clock := commitClock{&fx.committed}
-	var endpoint revocation.Endpoint
-	var handler http.Handler
-	// wire makes the endpoint from the web glue: the glue needs the built
-	// domain, and the endpoint its authenticator.
-	var wire func(*web.Web) error
-	switch impl {
-	case "kiln-index":
-		wire = func(w *web.Web) error {
-			// One user holds all n sessions, and a revoked one's slot may be
-			// freed after its replacement dials: raise the per-user limit.
-			ep, err := live.New(live.WithLogger(quietLog), live.WithSettings(live.Settings{MaxSocketsPerSubject: 2 * n}),
-				live.WithAuthenticator(w.LiveAuthenticator()))
-			if err != nil {
-				return err
-			}
-			endpoint, handler = ep, ep
-			fx.stop = func() {
-				sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				defer cancel()
-				_ = ep.Shutdown(sctx)
-			}
-			return nil
-		}
-	case "melody-scan":
-		m := melody.New()
-		hello := []byte(`{"event":"hello","payload":{}}`)
-		m.HandleConnect(func(s *melody.Session) { _ = s.Write(hello) })
-		endpoint = &scanEndpoint{m}
-		var glue *web.Web
-		wire = func(w *web.Web) error { glue = w; return nil }
-		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			p, err := glue.Authenticate(r)
-			if err != nil {
-				http.Error(w, "unauthorized", http.StatusUnauthorized)
-				return
-			}
-			_ = m.HandleRequestWithKeys(w, r, map[string]any{scanKey: p.SocketID})
-		})
-		fx.stop = func() { _ = m.Close() }
-	default:
-		return fx, fmt.Errorf("unknown endpoint %q", impl)
-	}
-
-	users, tokens := accountstest.Declare(accountstest.Options{
-		Template:       livetest.Template,
-		TokenNotifiers: []resource.Notifier{clock, tokenrevocation.Notifier{}},
-	})
-	if fx.layer, err = bunlayer.Open(ctx, "sqlite::memory:"); err != nil {
+	if fx.server, err = sessionbench.NewServer(ctx, impl, sessionbench.Options{Sessions: n}); err != nil {
 		return fx, err
 	}
-	if fx.domain, err = resource.NewDomain("accounts", users, tokens).Build(ctx, fx.layer, resource.WithLogger(quietLog)); err != nil {
+	if fx.tokens, err = fx.server.Issue(ctx, n); err != nil {
 		return fx, err
 	}
-	if err = fx.layer.Migrate(ctx); err != nil {
-		return fx, err
-	}
-	if fx.auth, err = authentication.For(fx.domain, users); err != nil {
-		return fx, err
-	}
-	pw, err := password.For(fx.auth)
-	if err != nil {
-		return fx, err
-	}
-	reg, err := pw.Register(ctx, fx.domain, password.RegisterInput{Identity: "ada@example.com", Password: "password123", PasswordConfirmation: "password123"})
-	if err != nil {
-		return fx, err
-	}
-	fx.user = reg.Record
-	sessions, err := web.NewSessions(livetest.CookieKey)
-	if err != nil {
-		return fx, err
-	}
-	if err := wire(web.New(fx.auth, sessions, web.WithLogger(quietLog))); err != nil {
-		return fx, err
-	}
-	if err := fx.domain.Attach(endpoint); err != nil {
-		return fx, err
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /live/websocket", handler)
-	fx.server = httptest.NewServer(mux)
-
-	fx.tokens = make([]string, n)
-	err = fx.domain.InTransaction(ctx, func(ctx context.Context) error {
-		for i := range fx.tokens {
-			token, _, err := fx.auth.Issue(ctx, fx.user, authentication.IssueOptions{})
-			if err != nil {
-				return err
-			}
-			fx.tokens[i] = token
-		}
-		return nil
-	})
-	if err != nil {
-		return fx, err
-	}
-
-	fx.child = exec.Command(bin, "-url", "ws"+strings.TrimPrefix(fx.server.URL, "http")+"/live/websocket")
-	fx.child.Stderr = os.Stderr
-	if fx.stdin, err = fx.child.StdinPipe(); err != nil {
-		return fx, err
-	}
-	stdout, err := fx.child.StdoutPipe()
-	if err != nil {
-		return fx, err
-	}
-	if err = fx.child.Start(); err != nil {
-		return fx, err
-	}
-	fx.events = make(chan clientEvent, n+16)
-	go readClientEvents(stdout, fx.events)
-
-	return fx, nil
-}
-
-// dialAll opens a session with each token and waits until every one has
-// read its hello frame.
-func (fx *latencyFixture) dialAll() error {
-	w := bufio.NewWriter(fx.stdin)
-	for i, token := range fx.tokens {
-		fmt.Fprintf(w, "dial %d %s\n", i, token)
-	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	for range fx.tokens {
-		if _, err := fx.next("ready", -1); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func readClientEvents(r io.Reader, events chan<- clientEvent) {
-	defer close(events)
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		f := strings.SplitN(sc.Text(), " ", 5)
-		ev := clientEvent{kind: f[0]}
-		if len(f) > 1 {
-			ev.idx, _ = strconv.Atoi(f[1])
-		}
-		switch {
-		case ev.kind == "close" && len(f) >= 4:
-			ev.at, _ = strconv.ParseInt(f[2], 10, 64)
-			ev.code, _ = strconv.Atoi(f[3])
-			if len(f) == 5 {
-				ev.text = f[4]
-			}
-		case ev.kind == "fail" && len(f) >= 3:
-			ev.text = strings.Join(f[2:], " ")
-		}
-		events <- ev
-	}
-}
-
-// next waits for the client's next event, which must be of kind (for idx,
-// unless idx is -1).
-func (fx *latencyFixture) next(kind string, idx int) (clientEvent, error) {
-	select {
-	case ev, ok := <-fx.events:
-		switch {
-		case !ok:
-			return ev, errors.New("the benchmark client exited")
-		case ev.kind == "fail":
-			return ev, fmt.Errorf("socket %d: %s", ev.idx, ev.text)
-		case ev.kind != kind || (idx >= 0 && ev.idx != idx):
-			return ev, fmt.Errorf("got %s %d (%d %q), want %s %d", ev.kind, ev.idx, ev.code, ev.text, kind, idx)
-		}
-		return ev, nil
-	case <-time.After(60 * time.Second):
-		return clientEvent{}, fmt.Errorf("no %s event in a minute", kind)
-	}
+	fx.clients, err = sessionbench.StartClients(exec.Command(bin, "-url", fx.server.URL()))
+	return fx, err
 }
 
 // revokeOne revokes session idx's token, waits for its close frame and
@@ -435,28 +197,28 @@ func (fx *latencyFixture) next(kind string, idx int) (clientEvent, error) {
 // place.
 func (fx *latencyFixture) revokeOne(idx int) (time.Duration, error) {
 	ctx := context.Background()
-	if err := fx.auth.Tokens().Revoke(ctx, fx.tokens[idx], revocation.Revoked); err != nil {
-		return 0, err
-	}
-	committed := fx.committed.Load()
-	ev, err := fx.next("close", idx)
+	committed, err := fx.server.Revoke(ctx, fx.tokens[idx])
 	if err != nil {
 		return 0, err
 	}
-	if ev.code != live.CloseSignedOut || ev.text != "revoked" {
-		return 0, fmt.Errorf("socket %d closed with %d %q", idx, ev.code, ev.text)
+	ev, err := fx.clients.Next("close", idx)
+	if err != nil {
+		return 0, err
 	}
-	latency := time.Duration(ev.at - committed)
+	if ev.Code != live.CloseSignedOut || ev.Text != "revoked" {
+		return 0, fmt.Errorf("socket %d closed with %d %q", idx, ev.Code, ev.Text)
+	}
+	latency := ev.At.Sub(committed)
 
-	token, _, err := fx.auth.Issue(ctx, fx.user, authentication.IssueOptions{})
+	tokens, err := fx.server.Issue(ctx, 1)
 	if err != nil {
 		return 0, err
 	}
-	fx.tokens[idx] = token
-	if _, err := fmt.Fprintf(fx.stdin, "dial %d %s\n", idx, token); err != nil {
+	fx.tokens[idx] = tokens[0]
+	if err := fx.clients.Dial(idx, tokens[0]); err != nil {
 		return 0, err
 	}
-	if _, err := fx.next("ready", idx); err != nil {
+	if _, err := fx.clients.Next("ready", idx); err != nil {
 		return 0, err
 	}
 	return latency, nil
@@ -464,21 +226,11 @@ func (fx *latencyFixture) revokeOne(idx int) (time.Duration, error) {
 
 // close stops the client process (its sockets close with it) and the
 // server.
-
 func (fx *latencyFixture) close() {
-	if fx.child != nil && fx.child.Process != nil {
-		_, _ = io.WriteString(fx.stdin, "quit\n")
-		_ = fx.stdin.Close()
-		_ = fx.child.Process.Kill()
-		_ = fx.child.Wait()
-	}
-	if fx.stop != nil {
-		fx.stop()
+	if fx.clients != nil {
+		fx.clients.Close()
 	}
 	if fx.server != nil {
 		fx.server.Close()
-	}
-	if fx.layer != nil {
-		_ = fx.layer.Close()
 	}
 }

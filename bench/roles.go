@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/kiln-go/kiln/internal/sessionbench"
+	"github.com/kiln-go/kiln/live/pubsub"
+)
+
+// roles are what this binary does when its first argument names one: the
+// command runs itself again in them, as child processes.
+var roles = map[string]func(args []string) error{
+	"internal-server":  serverRole,
+	"internal-clients": clientsRole,
+}
+
+// impls are the endpoints a server role can run.
+var impls = map[string]sessionbench.Impl{
+	implKiln:       sessionbench.Kiln,
+	implMelody:     sessionbench.MelodyScan,
+	implCentrifuge: centrifugeImpl,
+}
+
+// serverRole runs a sessionbench.Server with the named endpoint and a
+// control server beside it, on loopback:
+//
+//	POST /issue?n=N     issues N tokens, one a line
+//	POST /revoke        revokes the token in the body; answers the commit's unix nanoseconds
+//	GET  /memory        the process's memory in use, JSON (sessionbench.Memory)
+//
+// It prints "ready <ws URL> <control URL>" on stdout, and exits when its
+// stdin ends.
+func serverRole(args []string) error {
+	fs := flag.NewFlagSet("internal-server", flag.ContinueOnError)
+	name := fs.String("impl", implKiln, "the endpoint")
+	sessions := fs.Int("sessions", 1000, "how many sessions it will hold")
+	db := fs.String("db", "", "the token store's database URL; SQLite in memory when empty")
+	ps := fs.String("pubsub", "", "the transport between nodes, by URL; none when empty")
+	email := fs.String("email", "", "the user whose tokens it issues")
+	conns := fs.Int("max-conns", 0, "bound on the database's connection pool; none when 0")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	impl, ok := impls[*name]
+	if !ok {
+		return fmt.Errorf("unknown endpoint %q", *name)
+	}
+	ctx := context.Background()
+	// Warnings and errors only: a server that holds its sessions quietly
+	// says nothing.
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("server", *name)
+	o := sessionbench.Options{Sessions: *sessions, DatabaseURL: *db, Email: *email, Logger: logger, MaxConns: *conns}
+	if *ps != "" {
+		p, err := pubsub.FromURL(ctx, *ps, logger)
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		o.PubSub = p
+	}
+	s, err := sessionbench.NewServer(ctx, impl, o)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /issue", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(r.URL.Query().Get("n"))
+		if err != nil || n <= 0 {
+			http.Error(w, "n must be a positive count", http.StatusBadRequest)
+			return
+		}
+		tokens, err := s.Issue(r.Context(), n)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, strings.Join(tokens, "\n"))
+	})
+	mux.HandleFunc("POST /revoke", func(w http.ResponseWriter, r *http.Request) {
+		token, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		at, err := s.Revoke(r.Context(), strings.TrimSpace(string(token)))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, at.UnixNano())
+	})
+	mux.HandleFunc("GET /memory", func(w http.ResponseWriter, r *http.Request) {
+		m, err := sessionbench.MemoryInUse()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(m)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	control := &http.Server{Handler: mux}
+	go func() { _ = control.Serve(ln) }()
+	defer control.Close()
+	fmt.Printf("ready %s http://%s\n", s.URL(), ln.Addr())
+	_, _ = io.Copy(io.Discard, bufio.NewReader(os.Stdin))
+	return nil
+}
+
+// clientsRole is the client process (sessionbench.RunClients) for the
+// named endpoint's protocol.
+func clientsRole(args []string) error {
+	fs := flag.NewFlagSet("internal-clients", flag.ContinueOnError)
+	url := fs.String("url", "", "the endpoint's ws:// URL")
+	name := fs.String("impl", implKiln, "the endpoint, whose protocol the clients speak")
+	parallel := fs.Int("parallel", 64, "dials in flight at most")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	p := sessionbench.KilnProtocol
+	if *name == implCentrifuge {
+		p = centrifugeProtocol
+	}
+	return sessionbench.RunClients(*url, *parallel, p, os.Stdin, os.Stdout)
+}

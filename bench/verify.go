@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql's pgx driver, to create and drop schemas
+
+	"github.com/kiln-go/kiln/internal/sessionbench"
+)
+
+// verifyScenario is scenario 4.
+type verifyScenario struct{}
+
+func (verifyScenario) Section() Section {
+	return Section{Name: "verify", Title: "4. Token verify with the revocation check",
+		Measures: "How many session tokens one goroutine verifies per second with the store check that makes revocation " +
+			"work (Auth.Verify: signature, claims, and the token's stored row, as the accounts require presence), as a share " +
+			"of the signature-and-claims check alone (Auth.Parse), on SQLite (in memory) and PostgreSQL. Each loop runs for " +
+			"the -duration on the same token."}
+}
+
+func (verifyScenario) Run(ctx context.Context, env *Env) ([]Row, error) {
+	dbs, err := databases(env)
+	if err != nil {
+		return nil, err
+	}
+	var rows []Row
+	for _, db := range dbs {
+		parse := Row{ID: "verify-parse-" + db.name, Metric: "signature only (Parse), " + db.name, Unit: "/s", Peers: map[string]Figure{}}
+		verify := Row{ID: "verify-verify-" + db.name, Metric: "verify with presence check, " + db.name, Unit: "/s", Peers: map[string]Figure{}}
+		share := Row{ID: "verify-share-" + db.name, Metric: "verify as a share of signature only, " + db.name, Unit: "%",
+			Peers: map[string]Figure{}, Goals: []Goal{{Value: 80}}}
+		if db.skip != "" {
+			parse.Skipped, verify.Skipped, share.Skipped = db.skip, db.skip, db.skip
+			rows = append(rows, parse, verify, share)
+			continue
+		}
+		for rep := range env.Repeats {
+			p, v, err := measureVerify(ctx, env, db)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", db.name, err)
+			}
+			env.Progress("verify: %s, repeat %d/%d: parse %.0f/s, verify %.0f/s (%.0f %%)", db.name, rep+1, env.Repeats, p, v, 100*v/p)
+			parse.Kiln = append(parse.Kiln, p)
+			verify.Kiln = append(verify.Kiln, v)
+			share.Kiln = append(share.Kiln, 100*v/p)
+		}
+		rows = append(rows, parse, verify, share)
+	}
+	return rows, nil
+}
+
+// measureVerify returns Parse's and Verify's throughput, per second.
+func measureVerify(ctx context.Context, env *Env, db database) (parse, verify float64, err error) {
+	dbURL, drop, err := db.open(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer drop()
+	s, err := sessionbench.NewServer(ctx, sessionbench.Kiln, sessionbench.Options{DatabaseURL: dbURL, Sessions: 1})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer s.Close()
+	tokens, err := s.Issue(ctx, 1)
+	if err != nil {
+		return 0, 0, err
+	}
+	loop := func(check func(context.Context, string) error) (float64, error) {
+		start, n := time.Now(), 0
+		for time.Since(start) < env.Duration {
+			if err := check(ctx, tokens[0]); err != nil {
+				return 0, err
+			}
+			n++
+		}
+		return float64(n) / time.Since(start).Seconds(), nil
+	}
+	if parse, err = loop(func(ctx context.Context, t string) error { _, err := s.Auth.Parse(ctx, t); return err }); err != nil {
+		return 0, 0, err
+	}
+	verify, err = loop(func(ctx context.Context, t string) error { _, err := s.Auth.Verify(ctx, t); return err })
+	return parse, verify, err
+}
+
+// database is a database a scenario runs on.
+type database struct {
+	name string
+	// skip says why it is not measured; "" when it is.
+	skip string
+	// open gives a fresh database's URL and a function that drops it.
+	open func(ctx context.Context) (string, func(), error)
+}
+
+// databases are SQLite, in memory, and PostgreSQL, in a fresh schema
+// each time, skipped when not configured.
+func databases(env *Env) ([]database, error) {
+	sqlite := database{name: "sqlite", open: func(context.Context) (string, func(), error) { return "sqlite::memory:", func() {}, nil }}
+	pg := database{name: "postgres", open: func(ctx context.Context) (string, func(), error) { return postgresSchema(ctx, env.PostgresURL) }}
+	skip, err := env.service(env.PostgresURL, "KILN_TEST_POSTGRES_URL")
+	pg.skip = skip
+	return []database{sqlite, pg}, err
+}
+
+// postgresSchema creates a fresh schema on the server at base and returns
+// base with search_path set to it, and a function that drops it.
+func postgresSchema(ctx context.Context, base string) (string, func(), error) {
+	schema := "kiln_bench_" + randomHex(6)
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		return "", nil, err
+	}
+	defer admin.Close()
+	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		return "", nil, fmt.Errorf("create schema: %w", err)
+	}
+	drop := func() {
+		if admin, err := sql.Open("pgx", base); err == nil {
+			_, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE")
+			admin.Close()
+		}
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		drop()
+		return "", nil, err
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), drop, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
