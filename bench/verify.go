@@ -12,6 +12,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql's pgx driver, to create and drop schemas
 
 	"github.com/kiln-go/kiln/internal/sessionbench"
+	"github.com/kiln-go/kiln/live"
 )
 
 // verifyScenario is scenario 4.
@@ -22,7 +23,9 @@ func (verifyScenario) Section() Section {
 		Measures: "How many session tokens one goroutine verifies per second with the store check that makes revocation " +
 			"work (Auth.Verify: signature, claims, and the token's stored row, as the accounts require presence), as a share " +
 			"of the signature-and-claims check alone (Auth.Parse), on SQLite (in memory) and PostgreSQL. Each loop runs for " +
-			"the -duration on the same token."}
+			"the -duration on the same token. \"From the database\" is a node without a prompt transport (one node, or the " +
+			"SQLite transport): every check reads the row. \"From memory\" is a node whose endpoint is on Redis pub/sub, so " +
+			"its token store trusts what it read while the subscription stays up (docs/auto-signout.md, Checks from memory)."}
 }
 
 func (verifyScenario) Run(ctx context.Context, env *Env) ([]Row, error) {
@@ -33,16 +36,24 @@ func (verifyScenario) Run(ctx context.Context, env *Env) ([]Row, error) {
 	var rows []Row
 	for _, db := range dbs {
 		parse := Row{ID: "verify-parse-" + db.name, Metric: "signature only (Parse), " + db.name, Unit: "/s", Peers: map[string]Figure{}}
-		verify := Row{ID: "verify-verify-" + db.name, Metric: "verify with presence check, " + db.name, Unit: "/s", Peers: map[string]Figure{}}
-		share := Row{ID: "verify-share-" + db.name, Metric: "verify as a share of signature only, " + db.name, Unit: "%",
+		verify := Row{ID: "verify-verify-" + db.name, Metric: "verify with presence check from the database, " + db.name, Unit: "/s", Peers: map[string]Figure{}}
+		share := Row{ID: "verify-share-" + db.name, Metric: "verify from the database as a share of signature only, " + db.name, Unit: "%",
+			Peers: map[string]Figure{}}
+		memory := Row{ID: "verify-memory-" + db.name, Metric: "verify with presence check from memory (node on Redis pub/sub), " + db.name, Unit: "/s", Peers: map[string]Figure{}}
+		memoryShare := Row{ID: "verify-memory-share-" + db.name, Metric: "verify from memory as a share of signature only, " + db.name, Unit: "%",
 			Peers: map[string]Figure{}, Goals: []Goal{{Value: 80}}}
 		if db.skip != "" {
-			parse.Skipped, verify.Skipped, share.Skipped = db.skip, db.skip, db.skip
-			rows = append(rows, parse, verify, share)
+			parse.Skipped, verify.Skipped, share.Skipped, memory.Skipped, memoryShare.Skipped = db.skip, db.skip, db.skip, db.skip, db.skip
+			rows = append(rows, parse, verify, share, memory, memoryShare)
 			continue
 		}
+		redisSkip, err := env.service(env.RedisURL, "KILN_TEST_REDIS_URL")
+		if err != nil {
+			return nil, err
+		}
+		memory.Skipped, memoryShare.Skipped = redisSkip, redisSkip
 		for rep := range env.Repeats {
-			p, v, err := measureVerify(ctx, env, db)
+			p, v, err := measureVerify(ctx, env, db, "")
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", db.name, err)
 			}
@@ -50,20 +61,41 @@ func (verifyScenario) Run(ctx context.Context, env *Env) ([]Row, error) {
 			parse.Kiln = append(parse.Kiln, p)
 			verify.Kiln = append(verify.Kiln, v)
 			share.Kiln = append(share.Kiln, 100*v/p)
+			if redisSkip != "" {
+				continue
+			}
+			p, v, err = measureVerify(ctx, env, db, env.RedisURL)
+			if err != nil {
+				return nil, fmt.Errorf("%s, from memory: %w", db.name, err)
+			}
+			env.Progress("verify: %s from memory, repeat %d/%d: parse %.0f/s, verify %.0f/s (%.0f %%)", db.name, rep+1, env.Repeats, p, v, 100*v/p)
+			memory.Kiln = append(memory.Kiln, v)
+			memoryShare.Kiln = append(memoryShare.Kiln, 100*v/p)
 		}
-		rows = append(rows, parse, verify, share)
+		rows = append(rows, parse, verify, share, memory, memoryShare)
 	}
 	return rows, nil
 }
 
-// measureVerify returns Parse's and Verify's throughput, per second.
-func measureVerify(ctx context.Context, env *Env, db database) (parse, verify float64, err error) {
+// measureVerify returns Parse's and Verify's throughput, per second, on a
+// node whose endpoint is on the pub/sub at pubsubURL ("" for none: every
+// check reads the database).
+func measureVerify(ctx context.Context, env *Env, db database, pubsubURL string) (parse, verify float64, err error) {
 	dbURL, drop, err := db.open(ctx)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer drop()
-	s, err := sessionbench.NewServer(ctx, sessionbench.Kiln, sessionbench.Options{DatabaseURL: dbURL, Sessions: 1})
+	var ps live.PubSub
+	if pubsubURL != "" {
+		var other live.PubSub // a second node's connection, unused here
+		if ps, other, err = openPair(ctx, transport{url: pubsubURL}); err != nil {
+			return 0, 0, err
+		}
+		defer ps.Close()
+		defer other.Close()
+	}
+	s, err := sessionbench.NewServer(ctx, sessionbench.Kiln, sessionbench.Options{DatabaseURL: dbURL, Sessions: 1, PubSub: ps})
 	if err != nil {
 		return 0, 0, err
 	}
