@@ -161,8 +161,13 @@ func startSessions(ctx context.Context, env *Env, impl string, n int, args ...st
 		return f, err
 	}
 	clients := exec.CommandContext(ctx, env.Self, "internal-clients", "-impl", impl, "-url", f.server.ws)
-	f.clients, err = sessionbench.StartClients(clients)
-	return f, err
+	if f.clients, err = sessionbench.StartClients(clients); err != nil {
+		return f, err
+	}
+	// A loaded server may miss a pong and drop a socket; a browser would
+	// reopen it, and so do these clients. The drops are counted.
+	f.clients.Reopen = true
+	return f, nil
 }
 
 // revokeOne revokes session idx's token through via (this fixture's
@@ -216,7 +221,8 @@ func (memoryScenario) Section() Section {
 			"a client process dials N sockets (Authorization: Bearer) and waits until each has read its first frame. The " +
 			"server's heap and stacks in use (runtime.MemStats HeapInuse + StackInuse) and its resident set (/proc/self/statm) " +
 			"are read after garbage collection before and after the dials; the difference is divided by N. All three endpoints " +
-			"authenticate with the same kiln token store (SQLite, presence check)."}
+			"authenticate with the same kiln token store (SQLite, presence check). A loaded server may drop a socket (a " +
+			"missed pong); the clients reopen it, as kiln's client.js does, and the drops are counted."}
 }
 
 func (memoryScenario) Run(ctx context.Context, env *Env) ([]Row, error) {
@@ -228,21 +234,30 @@ func (memoryScenario) Run(ctx context.Context, env *Env) ([]Row, error) {
 		rss := Row{ID: fmt.Sprintf("memory-rss-%d", n), Metric: fmt.Sprintf("RSS per session, %s sessions", sessionsText(n)),
 			Unit: "KiB", Peers: map[string]Figure{}, Plot: plotMemRSS, Sessions: n,
 			Goals: []Goal{{AtMost: true, Value: 18}}}
+		drops := droppedRow("memory", n)
 		for rep := range env.Repeats {
 			for _, impl := range sessionImpls {
-				heapStack, rssPer, err := measureMemory(ctx, env, impl, n)
+				heapStack, rssPer, dropped, err := measureMemory(ctx, env, impl, n)
 				if err != nil {
 					return nil, fmt.Errorf("%s, %d sessions: %w", impl, n, err)
 				}
-				env.Progress("memory: %s, %d sessions, repeat %d/%d: heap+stack %.1f KiB, RSS %.1f KiB per session",
-					impl, n, rep+1, env.Repeats, heapStack, rssPer)
+				env.Progress("memory: %s, %d sessions, repeat %d/%d: heap+stack %.1f KiB, RSS %.1f KiB per session; %d dropped and reopened",
+					impl, n, rep+1, env.Repeats, heapStack, rssPer, dropped)
 				addFigure(&hs, impl, heapStack)
 				addFigure(&rss, impl, rssPer)
+				addFigure(&drops, impl, float64(dropped))
 			}
 		}
-		rows = append(rows, hs, rss)
+		rows = append(rows, hs, rss, drops)
 	}
 	return rows, nil
+}
+
+// droppedRow counts the sockets the servers dropped during a scenario,
+// which the clients reopened: none is the goal.
+func droppedRow(scenario string, n int) Row {
+	return Row{ID: fmt.Sprintf("%s-dropped-%d", scenario, n), Metric: fmt.Sprintf("sockets dropped by the server and reopened, %s sessions", sessionsText(n)),
+		Peers: map[string]Figure{}, Goals: []Goal{{AtMost: true, Value: 0}}}
 }
 
 // addFigure adds a repeat's value to impl's figure of row.
@@ -256,25 +271,25 @@ func addFigure(row *Row, impl string, v float64) {
 
 // measureMemory opens n sessions on a fresh server and returns what each
 // added to its heap and stacks, and to its resident set, in KiB.
-func measureMemory(ctx context.Context, env *Env, impl string, n int) (heapStack, rss float64, err error) {
+func measureMemory(ctx context.Context, env *Env, impl string, n int) (heapStack, rss float64, dropped int, err error) {
 	f, err := startSessions(ctx, env, impl, n)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer f.close()
 	before, err := f.server.memory()
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	if err := f.clients.DialAll(f.tokens); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	after, err := f.server.memory()
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	heap, stack, r := sessionbench.PerSession(before, after, n)
-	return (heap + stack) / 1024, r / 1024, nil
+	return (heap + stack) / 1024, r / 1024, f.clients.Reopened, nil
 }
 
 // disconnectScenario is scenario 2.
@@ -287,7 +302,8 @@ func (disconnectScenario) Section() Section {
 			"command asks the server over HTTP to revoke one session's token. The token store's revocation notifier then " +
 			"disconnects the session's socket id: kiln finds it in its socket-id index, melody-scan scans every session with " +
 			"BroadcastFilter, centrifuge disconnects its user (here, the socket id) through its own index (Node.Disconnect). " +
-			"Each revoked session is replaced by a new one, so N stay open. p50 and p99 are taken over each repeat's samples."}
+			"Each revoked session is replaced by a new one, so N stay open. p50 and p99 are taken over each repeat's samples. " +
+			"Sockets the server drops meanwhile are reopened and counted, as in scenario 1."}
 }
 
 func (disconnectScenario) Run(ctx context.Context, env *Env) ([]Row, error) {
@@ -298,20 +314,22 @@ func (disconnectScenario) Run(ctx context.Context, env *Env) ([]Row, error) {
 		p99 := Row{ID: fmt.Sprintf("disconnect-p99-%d", n), Metric: fmt.Sprintf("p99, %s sessions", sessionsText(n)),
 			Unit: "µs", Peers: map[string]Figure{}, Plot: plotP99, Sessions: n,
 			Goals: []Goal{{AtMost: true, Value: 500, Note: "quiet machine"}, {AtMost: true, Value: 1, Of: "peer:" + implCentrifuge}}}
+		drops := droppedRow("disconnect", n)
 		for rep := range env.Repeats {
 			for _, impl := range sessionImpls {
-				lat, err := measureDisconnects(ctx, env, impl, n)
+				lat, dropped, err := measureDisconnects(ctx, env, impl, n)
 				if err != nil {
 					return nil, fmt.Errorf("%s, %d sessions: %w", impl, n, err)
 				}
 				a, b := sessionbench.Percentile(lat, 50), sessionbench.Percentile(lat, 99)
-				env.Progress("disconnect: %s, %d sessions, repeat %d/%d: p50 %s, p99 %s over %d", impl, n, rep+1, env.Repeats,
-					a.Round(time.Microsecond), b.Round(time.Microsecond), len(lat))
+				env.Progress("disconnect: %s, %d sessions, repeat %d/%d: p50 %s, p99 %s over %d; %d dropped and reopened", impl, n, rep+1, env.Repeats,
+					a.Round(time.Microsecond), b.Round(time.Microsecond), len(lat), dropped)
 				addFigure(&p50, impl, micros(a))
 				addFigure(&p99, impl, micros(b))
+				addFigure(&drops, impl, float64(dropped))
 			}
 		}
-		rows = append(rows, p50, p99)
+		rows = append(rows, p50, p99, drops)
 	}
 	return rows, nil
 }
@@ -319,26 +337,27 @@ func (disconnectScenario) Run(ctx context.Context, env *Env) ([]Row, error) {
 func micros(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
 
 // measureDisconnects opens n sessions on a fresh server and returns the
-// latencies of env.Samples disconnects, spread over the sessions.
-func measureDisconnects(ctx context.Context, env *Env, impl string, n int) ([]time.Duration, error) {
+// latencies of env.Samples disconnects, spread over the sessions, and how
+// many sockets the server dropped meanwhile.
+func measureDisconnects(ctx context.Context, env *Env, impl string, n int) ([]time.Duration, int, error) {
 	f, err := startSessions(ctx, env, impl, n)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer f.close()
 	if err := f.clients.DialAll(f.tokens); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	lat := make([]time.Duration, 0, env.Samples)
 	for i := range env.Samples {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		d, err := f.revokeOne(f.server, i*n/env.Samples%n)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		lat = append(lat, d)
 	}
-	return lat, nil
+	return lat, f.clients.Reopened, nil
 }

@@ -157,8 +157,7 @@ type Clients struct {
 	// Wait bounds each wait for an event.
 	Wait time.Duration
 	// Reopen makes the clients reopen, as a browser's client does, a
-	// socket the server drops without a close frame (1006, or a reset,
-	// which the client process reports as code 0): Next skips
+	// socket the server drops (see dropped): Next skips
 	// the drop and the reopened socket's ready, and Reopened counts them.
 	// Next still returns a drop it waits for (a close of that socket).
 	Reopen   bool
@@ -275,8 +274,10 @@ func (c *Clients) Next(kind string, idx int) (Event, error) {
 }
 
 // dropped reports whether a close event is a drop: the socket ended
-// without a close frame.
-func dropped(ev Event) bool { return ev.Code == websocket.CloseAbnormalClosure || ev.Code == 0 }
+// without a close frame (1006, or 0 for a reset), or with a transport's
+// code below the applications' 4000–4999 (centrifuge's 3012 "no pong").
+// kiln's own codes, 4001 and 4029, are never drops.
+func dropped(ev Event) bool { return ev.Code < 4000 }
 
 // Close ends the client process; its sockets close with it.
 func (c *Clients) Close() {
