@@ -200,3 +200,49 @@ func TestEndpointFeedBeforeClose(t *testing.T) {
 		t.Fatalf("closed with %d %q (%v)", code, reason, err)
 	}
 }
+
+// TestSweepTellsFollowers: a revocation the safety net's sweep reads (one
+// whose message never arrived) reaches the endpoint's followers, with its
+// jti, before the token's socket closes.
+func TestSweepTellsFollowers(t *testing.T) {
+	var revokedJTI string
+	checker := live.CheckerFunc(func(_ context.Context, jtis []string) (map[string]revocation.Reason, error) {
+		out := map[string]revocation.Reason{}
+		for _, jti := range jtis {
+			if jti == revokedJTI {
+				out[jti] = revocation.Revoked
+			}
+		}
+		return out, nil
+	})
+	h := livetest.New(t, "sqlite", livetest.Options{EndpointOptions: []live.Option{quiet(), live.WithChecker(checker)}})
+	ctx := testCtx(t, 10*time.Second)
+	ada := h.Register(t, "ada@example.com")
+	bob := h.Register(t, "bob@example.com")
+	c := h.MustDial(t, ctx, livetest.Bearer(ada.Token))
+	h.MustDial(t, ctx, livetest.Bearer(bob.Token))
+	revokedJTI = ada.Claims.JTI
+	log := &events{}
+	open := make(chan int, 1)
+	log.check = func(ds []revocation.Disconnect) {
+		if len(ds) == 1 && ds[0].JTI == ada.Claims.JTI && ds[0].SocketID == c.SocketID && ds[0].Reason == revocation.Revoked {
+			open <- len(h.Endpoint.Conns())
+		}
+	}
+	h.Endpoint.Follow(named{log, "h"})
+	n, err := h.Endpoint.Sweep(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("Sweep = %d, %v; want 1 closed", n, err)
+	}
+	select {
+	case open := <-open:
+		if open != 2 {
+			t.Fatalf("%d sockets open when the sweep's revocation was heard; want both", open)
+		}
+	default:
+		t.Fatalf("the followers did not hear the sweep's revocation: %v", log.take())
+	}
+	if code, reason, err := c.WaitClose(ctx); err != nil || code != live.CloseSignedOut || reason != "revoked" {
+		t.Fatalf("closed with %d %q (%v)", code, reason, err)
+	}
+}

@@ -91,8 +91,9 @@ func (e *Endpoint) requestSweep() {
 }
 
 // Sweep checks the tokens of every session on this node now and closes the
-// revoked and expired ones; it returns how many it closed. Without a
-// checker it does nothing.
+// revoked and expired ones; it returns how many it closed. Its followers
+// (Follow) hear of those tokens as revocations first. Without a checker it
+// does nothing.
 func (e *Endpoint) Sweep(ctx context.Context) (int, error) {
 	checker := e.checker
 	if checker == nil {
@@ -115,6 +116,20 @@ func (e *Endpoint) Sweep(ctx context.Context) (int, error) {
 	gone, err := checker.CheckSessions(ctx, jtis)
 	if err != nil {
 		return 0, err
+	}
+	// Those that follow the endpoint (the token store's knowledge) learn
+	// what the sweep read, before the sockets close: a revocation whose
+	// message never arrived (a stalled link, one written by hand) is then
+	// refused from memory too, and a closed client does not find its
+	// session still holding.
+	var learnt []revocation.Disconnect
+	for jti, reason := range gone {
+		if cs := byJTI[jti]; len(cs) > 0 {
+			learnt = append(learnt, revocation.Disconnect{SocketID: cs[0].id.SocketID, Reason: reason, JTI: jti, ExpiresAt: cs[0].id.ExpiresAt})
+		}
+	}
+	if len(learnt) > 0 {
+		e.feed.revoked(learnt)
 	}
 	closed := 0
 	for jti, reason := range gone {
