@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kiln-go/kiln/internal/latency"
 	"github.com/kiln-go/kiln/internal/sessionbench"
 	"github.com/kiln-go/kiln/live"
 )
@@ -164,7 +165,7 @@ func runAccounts(ctx context.Context, env *Env, bin string, db database, r *acco
 				return err
 			}
 		}
-		p50, p99 := sessionbench.Percentile(took, 50), sessionbench.Percentile(took, 99)
+		p50, p99 := latency.Percentile(took, 50), latency.Percentile(took, 99)
 		r.p50.Kiln = append(r.p50.Kiln, millis(p50))
 		r.p99.Kiln = append(r.p99.Kiln, millis(p99))
 

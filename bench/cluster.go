@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kiln-go/kiln/internal/latency"
 	"github.com/kiln-go/kiln/internal/sessionbench"
 )
 
@@ -75,7 +76,7 @@ func (clusterScenario) Run(ctx context.Context, env *Env) ([]Row, error) {
 		if err != nil {
 			return nil, err
 		}
-		a, b := sessionbench.Percentile(lat, 50), sessionbench.Percentile(lat, 99)
+		a, b := latency.Percentile(lat, 50), latency.Percentile(lat, 99)
 		env.Progress("cluster: %d sessions on %d nodes, repeat %d/%d: heap+stack %.1f KiB, RSS %.1f KiB per session; p50 %s, p99 %s over %d; %d dropped and reopened",
 			total, clusterNodes, rep+1, env.Repeats, m.heapStack, m.rss, a.Round(time.Microsecond), b.Round(time.Microsecond), len(lat), m.dropped)
 		dropped.Kiln = append(dropped.Kiln, float64(m.dropped))

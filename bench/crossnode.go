@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/kiln-go/kiln/internal/latency"
 	"github.com/kiln-go/kiln/internal/sessionbench"
 	"github.com/kiln-go/kiln/live"
 	"github.com/kiln-go/kiln/live/pubsub"
@@ -68,7 +69,7 @@ func (crossNodeScenario) Run(ctx context.Context, env *Env) ([]Row, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", tr.name, err)
 			}
-			a, b := sessionbench.Percentile(lat, 50), sessionbench.Percentile(lat, 99)
+			a, b := latency.Percentile(lat, 50), latency.Percentile(lat, 99)
 			env.Progress("crossnode: %s, repeat %d/%d: p50 %s, p99 %s over %d", tr.name, rep+1, env.Repeats,
 				a.Round(time.Microsecond), b.Round(time.Microsecond), len(lat))
 			p50.Kiln = append(p50.Kiln, micros(a))

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kiln-go/kiln/internal/latency"
 	"github.com/kiln-go/kiln/internal/sessionbench"
 	"github.com/kiln-go/kiln/live"
 )
@@ -321,7 +322,7 @@ func (disconnectScenario) Run(ctx context.Context, env *Env) ([]Row, error) {
 				if err != nil {
 					return nil, fmt.Errorf("%s, %d sessions: %w", impl, n, err)
 				}
-				a, b := sessionbench.Percentile(lat, 50), sessionbench.Percentile(lat, 99)
+				a, b := latency.Percentile(lat, 50), latency.Percentile(lat, 99)
 				env.Progress("disconnect: %s, %d sessions, repeat %d/%d: p50 %s, p99 %s over %d; %d dropped and reopened", impl, n, rep+1, env.Repeats,
 					a.Round(time.Microsecond), b.Round(time.Microsecond), len(lat), dropped)
 				addFigure(&p50, impl, micros(a))

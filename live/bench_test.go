@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kiln-go/kiln/internal/latency"
 	"github.com/kiln-go/kiln/internal/sessionbench"
 	"github.com/kiln-go/kiln/live"
 )
@@ -136,7 +137,7 @@ func summarize(impl string, n int, lat []time.Duration) latencyRow {
 	for _, d := range lat {
 		sum += d
 	}
-	r.p50, r.p99, r.mean = sessionbench.Percentile(lat, 50), sessionbench.Percentile(lat, 99), sum/time.Duration(len(lat))
+	r.p50, r.p99, r.mean = latency.Percentile(lat, 50), latency.Percentile(lat, 99), sum/time.Duration(len(lat))
 	return r
 }
 

@@ -42,6 +42,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/kiln-go/kiln/internal/latency"
 	"github.com/kiln-go/kiln/live"
 	"github.com/kiln-go/kiln/live/pubsub"
 	_ "github.com/kiln-go/kiln/live/pubsub/nats"     // Open takes nats:// URLs
@@ -426,17 +427,7 @@ type Samples struct {
 }
 
 // Percentile is the p-th percentile (nearest rank) of the latencies.
-func (s Samples) Percentile(p int) time.Duration { return Percentile(s.Latencies, p) }
-
-// Percentile is the p-th percentile (nearest rank, 0 < p ≤ 100) of sorted
-// durations; 0 when there are none.
-func Percentile(sorted []time.Duration, p int) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := (len(sorted)*p + 99) / 100
-	return sorted[min(max(i-1, 0), len(sorted)-1)]
-}
+func (s Samples) Percentile(p float64) time.Duration { return latency.Percentile(s.Latencies, p) }
 
 // Sample dials batch sockets on B, waits pause, and disconnects them
 // (Round.Disconnect): one latency per socket.

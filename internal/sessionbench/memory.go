@@ -2,14 +2,11 @@ package sessionbench
 
 import (
 	"fmt"
-	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // Memory is this process's heap and stacks in use and its resident set,
@@ -46,16 +43,4 @@ func MemoryInUse() (Memory, error) {
 func PerSession(before, after Memory, n int) (heap, stack, rss float64) {
 	per := func(a, b uint64) float64 { return float64(int64(a)-int64(b)) / float64(n) }
 	return per(after.Heap, before.Heap), per(after.Stack, before.Stack), per(after.RSS, before.RSS)
-}
-
-// Percentile is the p-th percentile (0 < p ≤ 100) of samples, by nearest
-// rank; 0 for none. samples need not be sorted.
-func Percentile(samples []time.Duration, p float64) time.Duration {
-	if len(samples) == 0 {
-		return 0
-	}
-	s := slices.Clone(samples)
-	slices.Sort(s)
-	i := int(math.Ceil(float64(len(s))*p/100)) - 1
-	return s[min(max(i, 0), len(s)-1)]
 }

@@ -27,6 +27,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kiln-go/kiln/internal/latency"
 )
 
 // Default routes and form fields of the password strategy, as the
@@ -244,18 +246,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 	}
 	res.PerSecond = float64(res.SignIns) / res.Elapsed.Seconds()
-	slices.Sort(took)
-	res.P50, res.P99 = percentile(took, 50), percentile(took, 99)
+	res.P50, res.P99 = latency.Percentile(took, 50), latency.Percentile(took, 99)
 	return res, nil
-}
-
-// percentile is the p-th percentile of sorted (nearest rank); 0 for none.
-func percentile(sorted []time.Duration, p int) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := (len(sorted)*p+99)/100 - 1
-	return sorted[max(i, 0)]
 }
 
 // newClient is an HTTP client that keeps a connection per client open and

@@ -1,12 +1,11 @@
 package pubsub_test
 
 import (
-	"context"
-	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/kiln-go/kiln/internal/crossnode"
+	"github.com/kiln-go/kiln/internal/latency"
 	"github.com/kiln-go/kiln/internal/testdb"
 )
 
@@ -45,29 +44,17 @@ func benchmarkCrossNode(b *testing.B, pause time.Duration) {
 	for _, tr := range append([]transport{inProcess}, transports()...) {
 		b.Run(tr.name, func(b *testing.B) {
 			pairs := []*crossnode.Pair{startPair(b, tr), startPair(b, inProcess)}
-			samples := make([]crossnode.Samples, len(pairs))
-			order := []int{0, 1}
 			b.ResetTimer()
-			for range b.N {
-				rand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-				for _, i := range order {
-					ctx, cancel := context.WithTimeout(context.Background(), short)
-					res, err := pairs[i].Sample(ctx, 1, pause)
-					cancel()
-					if err != nil {
-						b.Fatal(err)
-					}
-					samples[i].Add(res)
-				}
+			samples, err := crossnode.Measure(b.Context(), crossnode.Options{Rounds: b.N, Pause: pause}, pairs...)
+			if err != nil {
+				b.Fatal(err)
 			}
 			b.StopTimer()
 			s, base := samples[0], samples[1]
-			s.Sort()
-			base.Sort()
 			b.ReportMetric(µs(s.Percentile(50)), "p50-µs")
 			b.ReportMetric(µs(s.Percentile(99)), "p99-µs")
-			b.ReportMetric(µs(crossnode.Percentile(s.Received, 50)), "recv-p50-µs")
-			b.ReportMetric(µs(crossnode.Percentile(s.Publish, 50)), "publish-p50-µs")
+			b.ReportMetric(µs(latency.Percentile(s.Received, 50)), "recv-p50-µs")
+			b.ReportMetric(µs(latency.Percentile(s.Publish, 50)), "publish-p50-µs")
 			b.ReportMetric(µs(base.Percentile(50)), "inprocess-p50-µs")
 			b.ReportMetric(float64(s.Percentile(50))/float64(base.Percentile(50)), "x-inprocess")
 		})
