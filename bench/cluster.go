@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -105,13 +104,10 @@ func measureCluster(ctx context.Context, env *Env, total int) (clusterMemory, []
 		return m, nil, err
 	}
 	defer drop()
-	u, err := url.Parse(env.RedisURL)
+	redisURL, err := freshChannel(env.RedisURL)
 	if err != nil {
 		return m, nil, err
 	}
-	q := u.Query()
-	q.Set("channel", "kiln_bench_"+randomHex(6))
-	u.RawQuery = q.Encode()
 
 	// One node after the other: the first creates the tables.
 	nodes := make([]*sessionFixture, clusterNodes)
@@ -128,7 +124,7 @@ func measureCluster(ctx context.Context, env *Env, total int) (clusterMemory, []
 		if i == 0 {
 			n = total - per*(clusterNodes-1)
 		}
-		f, err := startSessions(ctx, env, implKiln, n, "-db", dbURL, "-pubsub", u.String(), "-email", "node"+strconv.Itoa(i)+"@example.com",
+		f, err := startSessions(ctx, env, implKiln, n, "-db", dbURL, "-pubsub", redisURL, "-email", "node"+strconv.Itoa(i)+"@example.com",
 			"-max-conns", strconv.Itoa(clusterConns))
 		if err != nil {
 			return m, nil, fmt.Errorf("node %d: %w", i+1, err)

@@ -16,6 +16,9 @@ import (
 
 	"github.com/kiln-go/kiln/internal/sessionbench"
 	"github.com/kiln-go/kiln/live/pubsub"
+	_ "github.com/kiln-go/kiln/live/pubsub/nats"     // nats:// for -pubsub and the scenarios' transports
+	_ "github.com/kiln-go/kiln/live/pubsub/postgres" // postgres://
+	_ "github.com/kiln-go/kiln/live/pubsub/redis"    // redis://
 )
 
 // roles are what this binary does when its first argument names one: the

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kiln-go/kiln/internal/sessionbench"
 	"github.com/kiln-go/kiln/live"
+	"github.com/kiln-go/kiln/live/pubsub"
 )
 
 // verifyScenario is scenario 4.
@@ -88,12 +89,14 @@ func measureVerify(ctx context.Context, env *Env, db database, pubsubURL string)
 	defer drop()
 	var ps live.PubSub
 	if pubsubURL != "" {
-		var other live.PubSub // a second node's connection, unused here
-		if ps, other, err = openPair(ctx, transport{url: pubsubURL}); err != nil {
+		u, err := freshChannel(pubsubURL)
+		if err != nil {
+			return 0, 0, err
+		}
+		if ps, err = pubsub.FromURL(ctx, u, sessionbench.Quiet); err != nil {
 			return 0, 0, err
 		}
 		defer ps.Close()
-		defer other.Close()
 	}
 	s, err := sessionbench.NewServer(ctx, sessionbench.Kiln, sessionbench.Options{DatabaseURL: dbURL, Sessions: 1, PubSub: ps})
 	if err != nil {
