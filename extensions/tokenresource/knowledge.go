@@ -289,22 +289,7 @@ func (k *knowledge) learnGood(jti string, state uint64, readAt time.Time, row *F
 // good token costs only a read.
 func (k *knowledge) evictGood(gs *goodShard, now time.Time) {
 	state := k.state.Load()
-	for jti, e := range gs.m {
-		if !k.trusted(e, state, now) {
-			delete(gs.m, jti)
-		}
-	}
-	if len(gs.m) < k.perShard {
-		return
-	}
-	n := max(len(gs.m)/8, 1)
-	for jti := range gs.m {
-		if n == 0 {
-			break
-		}
-		delete(gs.m, jti)
-		n--
-	}
+	evict(gs.m, k.perShard, func(e goodEntry) bool { return !k.trusted(e, state, now) })
 }
 
 // learnRevoked records that jti is revoked until expires (zero: unknown,
@@ -334,20 +319,26 @@ func (k *knowledge) learnRevoked(jti string, expires, now time.Time) {
 // forgotten.
 func (k *knowledge) evictRevoked(rs *revokedShard, now time.Time) {
 	k.reset(resetEvicted)
-	for jti, exp := range rs.m {
-		if !now.Before(exp) {
-			delete(rs.m, jti)
+	evict(rs.m, k.perShard, func(exp time.Time) bool { return !now.Before(exp) })
+}
+
+// evict makes room in m, full at limit entries: the stale entries go, or
+// else, when that is not enough, an eighth of them.
+func evict[V any](m map[string]V, limit int, stale func(V) bool) {
+	for key, v := range m {
+		if stale(v) {
+			delete(m, key)
 		}
 	}
-	if len(rs.m) < k.perShard {
+	if len(m) < limit {
 		return
 	}
-	n := max(len(rs.m)/8, 1)
-	for jti := range rs.m {
+	n := max(len(m)/8, 1)
+	for key := range m {
 		if n == 0 {
 			break
 		}
-		delete(rs.m, jti)
+		delete(m, key)
 		n--
 	}
 }
