@@ -12,7 +12,6 @@ import (
 
 	"github.com/kiln-go/kiln/extensions/authentication"
 	"github.com/kiln-go/kiln/extensions/authentication/password"
-	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/accountstest"
 	"github.com/kiln-go/kiln/internal/testdb"
 	"github.com/kiln-go/kiln/resource"
@@ -213,36 +212,14 @@ func (h *concurrentHash) SimulateValid() {
 // strategy's provider, on db, with parts given to Build.
 func limitedAccounts(t *testing.T, db string, hash password.HashProvider, parts ...any) (*resource.Domain, password.Password, *bunlayer.Layer) {
 	t.Helper()
-	mailbox := &accountstest.Mailbox{}
-	tokens := resource.New[accountstest.Token]("token", resource.Table("tokens"), tokenresource.Token{})
-	users := resource.New[accountstest.User]("user", resource.Table("users"), authentication.Authentication{
-		Tokens: authentication.Tokens{Enabled: true, TokenResource: tokens, SigningSecret: authentication.SecretString(accountstest.Secret),
-			StoreAllTokens: true, RequireTokenPresenceForAuthentication: true},
-		Strategies: []authentication.Strategy{password.Password{IdentityField: "email", HashProvider: hash,
-			Resettable: &password.Resettable{}}},
-	})
 	var layer *bunlayer.Layer
 	if db == "sqlite-file" {
 		layer = testdb.SQLiteFile(t)
 	} else {
 		layer = testdb.Open(t, db)
 	}
-	ctx := context.Background()
-	d, err := resource.NewDomain("accounts", users, tokens).Build(ctx, layer, resource.With(append([]any{mailbox}, parts...)...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := layer.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	auth, err := authentication.For(d, users)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := password.For(auth)
-	if err != nil {
-		t.Fatal(err)
-	}
+	strategy := password.Password{IdentityField: "email", HashProvider: hash, Resettable: &password.Resettable{}}
+	d, _, _, p := accountsOn(t, layer, strategy, append([]any{&accountstest.Mailbox{}}, parts...)...)
 	return d, p, layer
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/kiln-go/kiln/internal/accountstest"
 	"github.com/kiln-go/kiln/internal/testdb"
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/resource/bunlayer"
 	"github.com/kiln-go/kiln/revocation"
 )
 
@@ -79,13 +80,20 @@ var _ password.HashProvider = (*countingHash)(nil)
 // strategy, on SQLite, and returns the strategy as built.
 func customAccounts(t *testing.T, strategy password.Password, parts ...any) (*resource.Domain, *resource.Resource[accountstest.User], *authentication.Auth, password.Password) {
 	t.Helper()
+	return accountsOn(t, testdb.SQLite(t), strategy, parts...)
+}
+
+// accountsOn builds the accounts' resources with the password strategy on
+// layer l, migrated, with parts given to Build, and returns the strategy
+// as built.
+func accountsOn(t *testing.T, l *bunlayer.Layer, strategy password.Password, parts ...any) (*resource.Domain, *resource.Resource[accountstest.User], *authentication.Auth, password.Password) {
+	t.Helper()
 	tokens := resource.New[accountstest.Token]("token", resource.Table("tokens"), tokenresource.Token{})
 	users := resource.New[accountstest.User]("user", resource.Table("users"), authentication.Authentication{
 		Tokens: authentication.Tokens{Enabled: true, TokenResource: tokens, SigningSecret: authentication.SecretString(accountstest.Secret),
 			StoreAllTokens: true, RequireTokenPresenceForAuthentication: true},
 		Strategies: []authentication.Strategy{strategy},
 	})
-	l := testdb.SQLite(t)
 	ctx := context.Background()
 	d, err := resource.NewDomain("accounts", users, tokens).Build(ctx, l, resource.With(parts...))
 	if err != nil {

@@ -11,9 +11,7 @@ import (
 
 	"github.com/kiln-go/kiln/extensions/authentication"
 	"github.com/kiln-go/kiln/extensions/authentication/password"
-	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/accountstest"
-	"github.com/kiln-go/kiln/resource"
 	"github.com/kiln-go/kiln/resource/bunlayer"
 )
 
@@ -72,29 +70,8 @@ func TestNoHashingInWriteTransactions(t *testing.T) {
 	t.Cleanup(func() { probe.Close() })
 	hash := &probingHash{Bcrypt: password.Bcrypt{Cost: 4}, layer: l, probe: probe}
 	mailbox := &accountstest.Mailbox{}
-	tokens := resource.New[accountstest.Token]("token", resource.Table("tokens"), tokenresource.Token{})
-	users := resource.New[accountstest.User]("user", resource.Table("users"), authentication.Authentication{
-		Tokens: authentication.Tokens{Enabled: true, TokenResource: tokens, SigningSecret: authentication.SecretString(accountstest.Secret),
-			StoreAllTokens: true, RequireTokenPresenceForAuthentication: true},
-		Strategies: []authentication.Strategy{password.Password{IdentityField: "email", HashProvider: hash,
-			Resettable: &password.Resettable{}}},
-	})
+	d, _, _, p := accountsOn(t, l, password.Password{IdentityField: "email", HashProvider: hash, Resettable: &password.Resettable{}}, mailbox)
 	ctx := context.Background()
-	d, err := resource.NewDomain("accounts", users, tokens).Build(ctx, l, resource.With(mailbox))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	auth, err := authentication.For(d, users)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := password.For(auth)
-	if err != nil {
-		t.Fatal(err)
-	}
 	s, err := p.Register(ctx, d, password.RegisterInput{Identity: "ada@example.com", Password: pw, PasswordConfirmation: pw})
 	if err != nil {
 		t.Fatal(err)
