@@ -114,7 +114,7 @@ func TestSignOutDuringFailedSignInFlood(t *testing.T) {
 func BenchmarkSignOutCloseUnderFlood(b *testing.B) {
 	for _, db := range testdb.Layers() {
 		b.Run(db, func(b *testing.B) {
-			a := newBenchApp(b, db)
+			a, _ := newBenchApp(b, db)
 			email := newEmail("flooded")
 			hc := noRedirectClient()
 			if err := registerUser(hc, a.url, email); err != nil {
@@ -362,8 +362,9 @@ func summarize(attempts []attempt) string {
 // production-style secrets (no development mode), on a SQLite file or a
 // PostgreSQL schema, behind an httptest server. Its brute-force limits are
 // off, so that every failed sign-in of the flood checks a password: the
-// worst case, and the one the limits only shorten.
-func newBenchApp(b *testing.B, database string) *contractApp {
+// worst case, and the one the limits only shorten. The app's log comes
+// with it.
+func newBenchApp(b *testing.B, database string) (*contractApp, *lockedBuffer) {
 	b.Helper()
 	cfg := cli.Config{
 		TokenSigningSecret: "contract-test-token-signing-secret-0123456789",
@@ -373,8 +374,7 @@ func newBenchApp(b *testing.B, database string) *contractApp {
 	if database == "postgres" {
 		cfg.DatabaseURL = testdb.PostgresSchemaURL(b)
 	}
-	a, _ := startApp(b, cfg)
-	return a
+	return startApp(b, cfg)
 }
 
 // noRedirectClient is a client without a cookie jar that follows no

@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-go/kiln/cli"
-	"github.com/kiln-go/kiln/dsl"
 	"github.com/kiln-go/kiln/internal/signinbench"
 	"github.com/kiln-go/kiln/internal/testdb"
 )
@@ -43,7 +41,7 @@ var signInDuration = flag.Duration("signin.duration", 10*time.Second, "how long 
 func BenchmarkSignInThroughput(b *testing.B) {
 	for _, db := range testdb.Layers() {
 		b.Run(db, func(b *testing.B) {
-			a, logs := newSignInBenchApp(b, db)
+			a, logs := newBenchApp(b, db)
 			for _, clients := range []int{16, 64, 256} {
 				b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
 					ctx := context.Background()
@@ -133,21 +131,6 @@ func schedulerCPU() schedulerTimes {
 	s := []metrics.Sample{{Name: "/cpu/classes/total:cpu-seconds"}, {Name: "/cpu/classes/idle:cpu-seconds"}}
 	metrics.Read(s)
 	return schedulerTimes{total: s[0].Value.Float64(), idle: s[1].Value.Float64()}
-}
-
-// newSignInBenchApp is the example as newBenchApp makes it (production
-// secrets, brute-force limits off), and its log.
-func newSignInBenchApp(b *testing.B, database string) (*contractApp, *lockedBuffer) {
-	b.Helper()
-	cfg := cli.Config{
-		TokenSigningSecret: "contract-test-token-signing-secret-0123456789",
-		CookieKeys:         []string{"contract-test-cookie-key-0123456789abcdef"},
-		DSL:                dsl.FromEnv("KILN", []string{"KILN_LIVE__SWEEP_INTERVAL=1m", "KILN_RATE_LIMITS__DISABLED=true"}),
-	}
-	if database == "postgres" {
-		cfg.DatabaseURL = testdb.PostgresSchemaURL(b)
-	}
-	return startApp(b, cfg)
 }
 
 // errorLines are the distinct lines of log at level ERROR, with how often
