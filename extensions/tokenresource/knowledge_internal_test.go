@@ -156,6 +156,18 @@ func TestKnowledgeMaxAgeAndExpiry(t *testing.T) {
 	expectKnown(t, k, "b", now, true, knownGood)
 }
 
+// TestKnowledgeEntriesUnder64: a max_entries under 64 still keeps one
+// entry in each of the 64 parts, as documented: up to 64.
+func TestKnowledgeEntriesUnder64(t *testing.T) {
+	k, _ := newKnowledgeFor(t, KnowledgeOptions{MaxEntries: 2})
+	for i := range 20 * knowledgeShards {
+		learnGoodNow(k, fmt.Sprint("good-", i))
+	}
+	if n := k.entries(knownGoodLabel); n > knowledgeShards || n < 2 {
+		t.Errorf("%v good entries with max_entries 2; want 2 to %d", n, knowledgeShards)
+	}
+}
+
 // TestKnowledgeEviction: both kinds are bounded. Good tokens are
 // forgotten past the bound; revocations too, but first every good token
 // stops being trusted, so that a read that began before a forgotten

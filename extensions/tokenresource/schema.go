@@ -44,7 +44,7 @@ var Schema = dsl.Bind[Token](&dsl.Section{
 				Doc:   "How long, at most, a node trusts that a token it read as good still is: the bound on how late it sees a revocation it never heard of (one written to the database by hand, or published on another transport).",
 				Rules: "gt=0", Fix: "use a positive duration, or leave it out for 1m"},
 			{Name: "max_entries", Field: "MaxEntries", Kind: dsl.Int, Default: DefaultKnowledgeMaxEntries,
-				Doc:   "How many tokens a node remembers of each kind, good and revoked; past it the entries that matter least are forgotten.",
+				Doc:   "How many tokens a node remembers of each kind, good and revoked, kept in 64 parts of max_entries/64 each (one at least, so a value under 64 holds up to 64); past it the entries that matter least are forgotten.",
 				Rules: "gt=0", Fix: "use a positive number, or leave it out for 100000"},
 		},
 	}},

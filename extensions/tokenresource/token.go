@@ -71,8 +71,10 @@ type KnowledgeOptions struct {
 	// published on another transport). Rules: gt=0. Default: 1m.
 	MaxAge time.Duration
 	// MaxEntries is the max_entries option. How many tokens a node
-	// remembers of each kind, good and revoked; past it the entries that
-	// matter least are forgotten. Rules: gt=0. Default: 100000.
+	// remembers of each kind, good and revoked, kept in 64 parts of
+	// max_entries/64 each (one at least, so a value under 64 holds up to
+	// 64); past it the entries that matter least are forgotten. Rules:
+	// gt=0. Default: 100000.
 	MaxEntries int
 }
 
