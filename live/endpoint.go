@@ -76,6 +76,7 @@ type Endpoint struct {
 
 	feed   feed
 	prompt bool // the PubSub is a Prompter, and prompt
+	echoes echoes
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -165,6 +166,7 @@ func New(opts ...Option) (*Endpoint, error) {
 		limits:   newLimits(),
 		sweepNow: make(chan struct{}, 1),
 		metrics:  newMetrics(),
+		echoes:   newEchoes(),
 	}
 	var defaults Settings
 	SettingsSchema.Defaults(&defaults)
@@ -363,12 +365,8 @@ func (e *Endpoint) DisconnectMany(ctx context.Context, ds []revocation.Disconnec
 	for _, d := range ds {
 		e.DisconnectLocal(d.SocketID, d.Reason)
 	}
-	limit := DefaultPayloadLimit
-	if pl, ok := e.pubsub.(PayloadLimiter); ok {
-		limit = pl.PayloadLimit()
-	}
 	var errs []error
-	for _, chunk := range chunkDisconnects(ds, limit) {
+	for _, chunk := range chunkDisconnects(ds, e.payloadLimit()) {
 		msg := Message{Kind: KindDisconnect, Disconnects: chunk}
 		if len(chunk) == 1 {
 			// One socket id (a sign-out): the form every version reads.
@@ -428,6 +426,16 @@ func (e *Endpoint) receive(msg Message) {
 		e.requestSweep()
 	case KindLost:
 		e.feed.setUp(false)
+		e.echoes.lost()
+	case KindRevoking:
+		ds := make([]revocation.Disconnect, len(msg.JTIs))
+		for i, jti := range msg.JTIs {
+			ds[i].JTI = jti
+		}
+		e.feed.revoking(ds)
+		e.echoes.heard(msg.Fence)
+	case KindFence:
+		e.echoes.heard(msg.Fence)
 	case KindDisconnect:
 		ds := disconnectsOf(msg)
 		e.feed.revoked(ds)

@@ -58,6 +58,22 @@ func (f *feed) close() {
 	f.setUp(false)
 }
 
+// isUp reports whether the subscription is up.
+func (f *feed) isUp() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.up
+}
+
+// revoking tells the watchers of announced revocations.
+func (f *feed) revoking(ds []revocation.Disconnect) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, w := range f.watchers {
+		w.Revoking(ds)
+	}
+}
+
 // revoked tells the watchers of revocations.
 func (f *feed) revoked(ds []revocation.Disconnect) {
 	f.mu.Lock()

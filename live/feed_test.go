@@ -41,6 +41,14 @@ func (n named) Revoked(ds []revocation.Disconnect) {
 	n.add(n.name + " revoked " + strings.Join(parts, ","))
 }
 
+func (n named) Revoking(ds []revocation.Disconnect) {
+	jtis := make([]string, len(ds))
+	for i, d := range ds {
+		jtis[i] = d.JTI
+	}
+	n.add(n.name + " revoking " + strings.Join(jtis, ","))
+}
+
 func (n named) State(up bool) {
 	if up {
 		n.add(n.name + " up")

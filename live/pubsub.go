@@ -23,8 +23,9 @@ var ErrPayloadTooLarge = errors.New("kiln/live: message too large for the transp
 // good. The fields below are all optional on the wire but for Kind, so
 // that every form stays readable.
 type Message struct {
-	// Kind is KindDisconnect or KindBroadcast on the wire; KindSubscribed
-	// and KindLost are handed by a transport to its own subscriber only.
+	// Kind is KindDisconnect, KindBroadcast, KindRevoking or KindFence
+	// on the wire; KindSubscribed and KindLost are handed by a transport
+	// to its own subscriber only.
 	Kind string `json:"kind"`
 	// SocketID and Reason, for a disconnect of one socket id.
 	SocketID string `json:"socket_id,omitempty"`
@@ -37,6 +38,12 @@ type Message struct {
 	// (Endpoint.DisconnectMany), each with its reason, jti and expiry;
 	// SocketID is then empty. Nodes read both forms.
 	Disconnects []Disconnected `json:"disconnects,omitempty"`
+	// JTIs, for a revoking message: the tokens a transaction is about
+	// to revoke (Endpoint.Announce).
+	JTIs []string `json:"jtis,omitempty"`
+	// Fence, for a revoking or a fence message: an id unique to the
+	// endpoint that published it, which waits to hear it back.
+	Fence string `json:"fence,omitempty"`
 	// Topic, Event and Payload, for a broadcast.
 	Topic   string          `json:"topic,omitempty"`
 	Event   string          `json:"event,omitempty"`

@@ -50,6 +50,19 @@ type BatchNotifier interface {
 	NotifyBatch(ctx context.Context, ns []Notification) error
 }
 
+// PrecommitNotifier is a Notifier that is also told of a transaction's
+// notifications before it commits: Precommit is called once per
+// transaction, inside it, just before COMMIT, with every notification the
+// notifier is to get after commit, in the order they were queued. An
+// error fails the action: the transaction is rolled back and nothing is
+// notified. The token revocation notifier announces revocations there,
+// so that no node trusts a token it knows as good once the revocation
+// has committed.
+type PrecommitNotifier interface {
+	Notifier
+	Precommit(ctx context.Context, ns []Notification) error
+}
+
 // NotifierFunc adapts a function to Notifier.
 type NotifierFunc func(ctx context.Context, n Notification) error
 

@@ -179,10 +179,44 @@ func (d *Domain) inTx(ctx context.Context, savepoint bool, fn func(ctx context.C
 		}
 		return nil, err
 	}
+	if err := d.precommit(txCtx, st.queue); err != nil {
+		if rbErr := tx.Rollback(); rbErr != nil {
+			d.logger.ErrorContext(ctx, "kiln: rollback failed", "domain", d.name, "err", rbErr)
+		}
+		return nil, err
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("kiln/resource: commit: %w", err)
 	}
 	return d.deliver(ctx, st.queue), nil
+}
+
+// precommit tells each PrecommitNotifier of the notifications it is to get
+// once the transaction commits.
+func (d *Domain) precommit(ctx context.Context, queue []pending) error {
+	var groups []group[PrecommitNotifier]
+	for _, p := range queue {
+		for _, nf := range p.notifiers {
+			if pn, ok := nf.(PrecommitNotifier); ok {
+				groups = addToGroup(groups, pn, p.n)
+			}
+		}
+	}
+	for _, g := range groups {
+		if err := safePrecommit(ctx, g.notifier, g.ns); err != nil {
+			return fmt.Errorf("kiln/resource: before commit, %T: %w", g.notifier, err)
+		}
+	}
+	return nil
+}
+
+func safePrecommit(ctx context.Context, pn PrecommitNotifier, ns []Notification) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return pn.Precommit(ctx, ns)
 }
 
 // nested runs fn inside the ctx's transaction, within a savepoint when the
@@ -220,11 +254,11 @@ func (d *Domain) nested(ctx context.Context, st *txState, fn func(ctx context.Co
 // have been sent theirs.
 func (d *Domain) deliver(ctx context.Context, queue []pending) []error {
 	var errs []error
-	var batches []batch
+	var batches []group[BatchNotifier]
 	for _, p := range queue {
 		for _, nf := range p.notifiers {
 			if bn, ok := nf.(BatchNotifier); ok {
-				batches = addToBatch(batches, bn, p.n)
+				batches = addToGroup(batches, bn, p.n)
 				continue
 			}
 			if err := safeNotify(ctx, nf, p.n); err != nil {
@@ -240,25 +274,25 @@ func (d *Domain) deliver(ctx context.Context, queue []pending) []error {
 	return errs
 }
 
-// batch is the notifications of one transaction for one BatchNotifier.
-type batch struct {
-	notifier BatchNotifier
+// group is the notifications of one transaction for one notifier.
+type group[N Notifier] struct {
+	notifier N
 	ns       []Notification
 }
 
-// addToBatch appends n to bn's batch, found by identity. A notifier of
-// an incomparable type cannot be told apart from another: it gets a batch
+// addToGroup appends n to nf's group, found by identity. A notifier of an
+// incomparable type cannot be told apart from another: it gets a group
 // per notification.
-func addToBatch(batches []batch, bn BatchNotifier, n Notification) []batch {
-	if reflect.TypeOf(bn).Comparable() {
-		for i := range batches {
-			if reflect.TypeOf(batches[i].notifier) == reflect.TypeOf(bn) && batches[i].notifier == bn {
-				batches[i].ns = append(batches[i].ns, n)
-				return batches
+func addToGroup[N Notifier](groups []group[N], nf N, n Notification) []group[N] {
+	if reflect.TypeOf(nf).Comparable() {
+		for i := range groups {
+			if reflect.TypeOf(groups[i].notifier) == reflect.TypeOf(nf) && any(groups[i].notifier) == any(nf) {
+				groups[i].ns = append(groups[i].ns, n)
+				return groups
 			}
 		}
 	}
-	return append(batches, batch{notifier: bn, ns: []Notification{n}})
+	return append(groups, group[N]{notifier: nf, ns: []Notification{n}})
 }
 
 func (d *Domain) notifyFailed(ctx context.Context, nf Notifier, n Notification, err error) error {

@@ -46,12 +46,38 @@ type Feed interface {
 	// as soon as it may have missed one. Only a prompt feed lets the
 	// token store trust what it read of a token being good.
 	Follow(w Watcher) (prompt bool)
+	// Fence returns once the feed has told its watchers of every
+	// revocation announced (Announcer) or published, by any node,
+	// before Fence was called; or an error when it cannot tell (its
+	// subscription is down, or ctx ends first). A prompt feed's watchers
+	// know, once it returns nil, every revocation committed before the
+	// call: the token store fences before it answers from memory that a
+	// token is good.
+	Fence(ctx context.Context) error
+}
+
+// Announcer is an endpoint that tells every node of revocations before
+// the transaction that makes them commits: the token revocation notifier
+// calls Announce with the tokens a transaction revokes just before it
+// commits, and DisconnectMany after. Every node that follows the
+// announcing feed hears of the announced tokens (Watcher.Revoking) before
+// any Fence that began after Announce returned nil does return, so that
+// no node answers from memory that such a token is good once it is
+// revoked. The live package's Endpoint implements it.
+type Announcer interface {
+	Announce(ctx context.Context, ds []Disconnect) error
 }
 
 // Watcher is told what a Feed hears. The feed calls its methods one at a
 // time, from its own goroutines; they must return quickly and must not
 // call the feed.
 type Watcher interface {
+	// Revoking is called with the tokens (ds's JTIs) of an announced
+	// revocation (Announcer): their transaction is about to commit, or
+	// to fail. Until the revocation itself is heard (Revoked), or long
+	// enough for the transaction to have ended, a token so announced
+	// must be checked in the database.
+	Revoking(ds []Disconnect)
 	// Revoked is called with the revocations the feed heard of, before
 	// their sessions close.
 	Revoked(ds []Disconnect)

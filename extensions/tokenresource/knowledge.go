@@ -1,6 +1,8 @@
 package tokenresource
 
 import (
+	"context"
+	"errors"
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
@@ -78,6 +80,9 @@ type knowledge struct {
 type goodShard struct {
 	mu sync.RWMutex
 	m  map[string]goodEntry
+	// doubts are the jtis announced as being revoked (Watcher.Revoking):
+	// jti → until when no read of it is recorded as good.
+	doubts map[string]time.Time
 }
 
 type revokedShard struct {
@@ -105,6 +110,7 @@ func newKnowledge(o KnowledgeOptions, m *metrics) *knowledge {
 	k := &knowledge{maxAge: o.MaxAge, perShard: max(o.MaxEntries/knowledgeShards, 1), disabled: o.Disabled, metrics: m, seed: maphash.MakeSeed()}
 	for i := range k.good {
 		k.good[i].m = map[string]goodEntry{}
+		k.good[i].doubts = map[string]time.Time{}
 		k.revoked[i].m = map[string]time.Time{}
 	}
 	m.knowledgeEntries(k.entries)
@@ -113,8 +119,9 @@ func newKnowledge(o KnowledgeOptions, m *metrics) *knowledge {
 
 // follower is the knowledge's Watcher of one feed.
 type follower struct {
-	k  *knowledge
-	up bool // under k.mu
+	k    *knowledge
+	feed revocation.Feed
+	up   bool // under k.mu
 }
 
 var _ revocation.Watcher = (*follower)(nil)
@@ -127,7 +134,7 @@ func (k *knowledge) follow(feed revocation.Feed) {
 		k.mu.Unlock()
 		return
 	}
-	f := &follower{k: k}
+	f := &follower{k: k, feed: feed}
 	k.followers = append(k.followers, f)
 	k.mu.Unlock()
 	prompt := feed.Follow(f) // tells f the feed's state
@@ -152,6 +159,21 @@ func (f *follower) State(up bool) {
 		cause = resetSubscribed
 	}
 	f.k.bumpLocked(cause)
+}
+
+// Revoking implements revocation.Watcher: the announced tokens are in
+// doubt until their revocation is heard of, or for maxAge (a transaction
+// that failed after announcing them revoked nothing).
+func (f *follower) Revoking(ds []revocation.Disconnect) {
+	if !f.k.inUse.Load() {
+		return
+	}
+	now := time.Now()
+	for _, d := range ds {
+		if d.JTI != "" {
+			f.k.doubt(d.JTI, now)
+		}
+	}
 }
 
 // Revoked implements revocation.Watcher. Tokens removed for being expired
@@ -198,6 +220,28 @@ func (k *knowledge) bumpLocked(cause string) {
 	if cause != "" {
 		k.metrics.knowledgeResets.WithLabelValues(cause).Inc()
 	}
+}
+
+// errNoFeed is fence's error when the knowledge follows no feed.
+var errNoFeed = errors.New("kiln/tokenresource: the knowledge follows no feed")
+
+// fence returns once every feed the knowledge follows has told it of
+// every revocation announced or published before the call
+// (revocation.Feed.Fence): a good entry still trusted after it may answer
+// a check that began before the call.
+func (k *knowledge) fence(ctx context.Context) error {
+	k.mu.Lock()
+	followers := k.followers
+	k.mu.Unlock()
+	if len(followers) == 0 {
+		return errNoFeed
+	}
+	for _, f := range followers {
+		if err := f.feed.Fence(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // answer is what the knowledge knows of a jti.
@@ -263,6 +307,12 @@ func (k *knowledge) learnGood(jti string, state uint64, readAt time.Time, row *F
 	i := k.shard(jti)
 	gs := &k.good[i]
 	gs.mu.Lock()
+	if until, ok := gs.doubts[jti]; ok && readAt.Before(until) {
+		// Announced as being revoked: the read may have begun before
+		// the revocation committed.
+		gs.mu.Unlock()
+		return
+	}
 	if old, ok := gs.m[jti]; ok && row == nil && old.row != nil && old.state == state {
 		e = old // a presence read knows more
 	} else if !ok && len(gs.m) >= k.perShard {
@@ -292,6 +342,22 @@ func (k *knowledge) evictGood(gs *goodShard, now time.Time) {
 	evict(gs.m, k.perShard, func(e goodEntry) bool { return !k.trusted(e, state, now) })
 }
 
+// doubt records that jti was announced as being revoked at now: its good
+// entry goes, and no read is recorded as good for maxAge.
+func (k *knowledge) doubt(jti string, now time.Time) {
+	gs := &k.good[k.shard(jti)]
+	gs.mu.Lock()
+	defer gs.mu.Unlock()
+	delete(gs.m, jti)
+	if _, ok := gs.doubts[jti]; !ok && len(gs.doubts) >= k.perShard {
+		// A doubt forgotten lets a read that began before it be
+		// recorded as good: untrust every such read first.
+		k.reset(resetEvicted)
+		evict(gs.doubts, k.perShard, func(until time.Time) bool { return !now.Before(until) })
+	}
+	gs.doubts[jti] = now.Add(k.maxAge)
+}
+
 // learnRevoked records that jti is revoked until expires (zero: unknown,
 // kept until evicted), and forgets it as good.
 func (k *knowledge) learnRevoked(jti string, expires, now time.Time) {
@@ -309,6 +375,7 @@ func (k *knowledge) learnRevoked(jti string, expires, now time.Time) {
 	gs := &k.good[i]
 	gs.mu.Lock()
 	delete(gs.m, jti)
+	delete(gs.doubts, jti) // the revocation, known now, wins anyway
 	gs.mu.Unlock()
 }
 

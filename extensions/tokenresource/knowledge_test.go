@@ -19,6 +19,9 @@ import (
 type feed struct {
 	prompt bool
 	w      revocation.Watcher
+	// fenceErr is what Fence returns: nil while the test has told the
+	// watcher of every revocation it made.
+	fenceErr error
 }
 
 func (f *feed) Follow(w revocation.Watcher) bool {
@@ -26,6 +29,9 @@ func (f *feed) Follow(w revocation.Watcher) bool {
 	w.State(true)
 	return f.prompt
 }
+
+// Fence implements revocation.Feed.
+func (f *feed) Fence(context.Context) error { return f.fenceErr }
 
 // knowing is a store whose knowledge follows a prompt feed, attached to its
 // domain, with its metrics on a registry.

@@ -23,13 +23,16 @@ type metrics struct {
 	lookups     *prometheus.CounterVec
 	errors      *prometheus.CounterVec
 
-	knowledgeHits    *prometheus.CounterVec
-	hitsGood         prometheus.Counter // knowledgeHits's, resolved once: hits are the hot path
-	hitsRevoked      prometheus.Counter
-	knowledgeMisses  prometheus.Counter
-	knowledgeResets  *prometheus.CounterVec
-	knowledgeTrusted prometheus.Gauge
-	knowledgeSizes   []prometheus.Collector // by newKnowledge
+	knowledgeHits   *prometheus.CounterVec
+	hitsGood        prometheus.Counter // knowledgeHits's, resolved once: hits are the hot path
+	hitsRevoked     prometheus.Counter
+	knowledgeMisses prometheus.Counter
+	// knowledgeFenceFailures counts good answers not given for a fence
+	// that failed (see Store.known).
+	knowledgeFenceFailures prometheus.Counter
+	knowledgeResets        *prometheus.CounterVec
+	knowledgeTrusted       prometheus.Gauge
+	knowledgeSizes         []prometheus.Collector // by newKnowledge
 }
 
 // The operations of kiln_tokens_lookups_total and kiln_tokens_errors_total.
@@ -79,6 +82,10 @@ func newMetrics() *metrics {
 		knowledgeMisses: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kiln_tokens_knowledge_misses_total",
 			Help: "Session token checks this process answered by reading the database while its knowledge was in use.",
+		}),
+		knowledgeFenceFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kiln_tokens_knowledge_fence_failures_total",
+			Help: "Session token checks this process answered by reading the database although it knew the token as good, because the fence through its pub/sub failed (subscription down or stalled): it could not tell that no revocation was on its way.",
 		}),
 		knowledgeResets: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kiln_tokens_knowledge_resets_total",
@@ -138,7 +145,7 @@ func (m *metrics) hit(a answer) {
 
 func (m *metrics) collectors() []prometheus.Collector {
 	return append([]prometheus.Collector{m.revoked, m.expunged, m.expungeRuns, m.lastExpunge, m.lookups, m.errors,
-		m.knowledgeHits, m.knowledgeMisses, m.knowledgeResets, m.knowledgeTrusted}, m.knowledgeSizes...)
+		m.knowledgeHits, m.knowledgeMisses, m.knowledgeFenceFailures, m.knowledgeResets, m.knowledgeTrusted}, m.knowledgeSizes...)
 }
 
 // countRevoked is the notifier, on the actions that revoke, that counts

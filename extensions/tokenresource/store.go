@@ -117,7 +117,7 @@ func (s *Store) IsRevoked(ctx context.Context, jti string) (bool, error) {
 		return revoked, err
 	}
 	now := time.Now()
-	if a, _ := k.known(jti, now, false); a != unknown {
+	if a, _ := s.known(ctx, jti, now, false); a != unknown {
 		s.metrics.hit(a)
 		return a == knownRevoked, nil
 	}
@@ -150,7 +150,7 @@ func (s *Store) Session(ctx context.Context, jti string) (*Fields, error) {
 		return s.Get(ctx, jti, PurposeUser)
 	}
 	now := time.Now()
-	switch a, row := k.known(jti, now, true); a {
+	switch a, row := s.known(ctx, jti, now, true); a {
 	case knownRevoked:
 		s.metrics.hit(a)
 		return nil, fmt.Errorf("%w: token %s is revoked", resource.ErrNotFound, jti)
@@ -215,6 +215,22 @@ func (s *Store) Session(ctx context.Context, jti string) (*Fields, error) {
 // fails, the token revocation notifier is not attached, and this node's
 // revocations would reach no feed.
 func (s *Store) Follow(feed revocation.Feed) { s.knowledge.follow(feed) }
+
+// known is what the knowledge knows of jti, as of a check that began at
+// now: a good answer only once a fence has shown that no revocation
+// announced before the check is unheard of; unknown when the fence fails.
+func (s *Store) known(ctx context.Context, jti string, now time.Time, needRow bool) (answer, *Fields) {
+	k := s.knowledge
+	a, row := k.known(jti, now, needRow)
+	if a != knownGood {
+		return a, row
+	}
+	if err := k.fence(ctx); err != nil {
+		s.metrics.knowledgeFenceFailures.Inc()
+		return unknown, nil
+	}
+	return k.known(jti, time.Now(), needRow)
+}
 
 // knows reports whether the knowledge is in use: it follows prompt feeds
 // only, and the domain's Attach, which made it follow them, succeeded.

@@ -3,6 +3,7 @@ package pubsub_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,9 +11,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kiln-go/kiln/extensions/authentication"
+	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/livetest"
 	"github.com/kiln-go/kiln/internal/metricstest"
 	"github.com/kiln-go/kiln/live"
+	"github.com/kiln-go/kiln/resource"
 	"github.com/kiln-go/kiln/revocation"
 )
 
@@ -52,6 +55,9 @@ func (h *hearing) Revoked(ds []revocation.Disconnect) {
 		}
 	}
 }
+
+// Revoking implements revocation.Watcher.
+func (h *hearing) Revoking([]revocation.Disconnect) {}
 
 // State implements revocation.Watcher.
 func (h *hearing) State(bool) {}
@@ -122,8 +128,9 @@ func expectInvalid(t *testing.T, ctx context.Context, n *node, token, when strin
 
 // TestKnowledgeExact: node B checks tokens from memory once it has read
 // them, and node A revokes them. A refuses the token, from memory, as soon
-// as its revocation has returned; once B has heard of it, B refuses it,
-// from memory. When B's
+// as its revocation has returned, and so does B, at once, whether the
+// revocation's message has reached it yet or not; once B has heard of it,
+// B refuses it from memory. When B's
 // subscription is lost from the server's side and A revokes meanwhile —
 // before or after B notices, its message lost or not — B refuses the
 // token once it has noticed the loss, from the database, and again once
@@ -153,6 +160,8 @@ func TestKnowledgeExact(t *testing.T) {
 		if aKnows.hits(t, "revoked") != 1 {
 			t.Error("A read the database for a token it had just revoked")
 		}
+		// On B at once, whether its message has arrived yet or not.
+		expectInvalid(t, ctx, b, s1.Token, "revoked on another node")
 		bHears.wait(t, ctx, s1.Claims.JTI)
 		revokedHits := bKnows.hits(t, "revoked")
 		expectInvalid(t, ctx, b, s1.Token, "the revocation heard")
@@ -197,9 +206,64 @@ func TestKnowledgeExact(t *testing.T) {
 	})
 }
 
+// TestKnowledgeAtOnce: node B knows a token as good, node A revokes it,
+// and B checks it twice before the revocation's message can have reached
+// it: from a notifier of A's that runs once the revocation has committed,
+// before it is published, and the moment A's revocation returns. B
+// refuses it every time.
+func TestKnowledgeAtOnce(t *testing.T) {
+	const rounds = 40
+	forEachTransport(t, false, func(t *testing.T, tr transport) {
+		c := newCluster(t, tr)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*short)
+		defer cancel()
+		var b *node
+		// The token whose revocation A's notifier checks on B (the
+		// notifier runs on the goroutine that revokes), and that check's
+		// error.
+		var checking, checkingJTI string
+		var committedErr error
+		var committedChecks atomic.Int64 // how many ran
+		a := c.node(livetest.NodeOptions{TokenNotifiers: []resource.Notifier{resource.NotifierFunc(func(ctx context.Context, n resource.Notification) error {
+			if _, row, ok := tokenresource.RevocationOf(n); ok && checking != "" && row.JTI == checkingJTI {
+				_, committedErr = b.Auth.Verify(ctx, checking)
+				committedChecks.Add(1)
+			}
+			return nil
+		})}})
+		b = c.node(livetest.NodeOptions{})
+		bHears, bKnows := hear(b), knowledgeMetrics(t, b)
+		email := "at-once@example.com"
+		a.Register(t, email)
+		a.ps.wait(t, ctx, live.KindSubscribed)
+		b.ps.wait(t, ctx, live.KindSubscribed)
+		early := 0
+		for round := range rounds {
+			s := a.SignIn(t, email)
+			verifiedFromMemory(t, ctx, b, bKnows, s.Token)
+			checking, checkingJTI, committedErr = s.Token, s.Claims.JTI, nil
+			if err := a.Auth.Tokens().Revoke(ctx, s.Token, revocation.SignedOut); err != nil {
+				t.Fatal(err)
+			}
+			if !bHears.done(s.Claims.JTI) {
+				early++
+			}
+			expectInvalid(t, ctx, b, s.Token, fmt.Sprintf("round %d, at once", round))
+			if committedChecks.Load() != int64(round+1) {
+				t.Fatalf("round %d: A's notifier checked the token on B %d times in all", round, committedChecks.Load())
+			}
+			if !errors.Is(committedErr, authentication.ErrInvalidToken) {
+				t.Fatalf("round %d: committed, not yet published: %s verifies a revoked token: %v", round, b.name, committedErr)
+			}
+		}
+		t.Logf("%d of %d checks began before B heard of the revocation", early, rounds)
+	})
+}
+
 // TestKnowledgeHammer: goroutines verify a token on node B, from memory,
-// while node A revokes it. Once B has heard of the revocation, no
-// verification that begins on B succeeds.
+// while node A revokes it. Once A's revocation has returned, no
+// verification that begins on B succeeds, whether B has heard of the
+// revocation yet or not.
 func TestKnowledgeHammer(t *testing.T) {
 	const (
 		rounds  = 3
@@ -210,7 +274,7 @@ func TestKnowledgeHammer(t *testing.T) {
 		c := newCluster(t, tr)
 		a := c.node(livetest.NodeOptions{})
 		b := c.node(livetest.NodeOptions{})
-		bHears, bKnows := hear(b), knowledgeMetrics(t, b)
+		bKnows := knowledgeMetrics(t, b)
 		email := "hammer@example.com"
 		a.Register(t, email)
 		ctx, cancel := context.WithTimeout(context.Background(), 3*short)
@@ -218,6 +282,7 @@ func TestKnowledgeHammer(t *testing.T) {
 		for round := range rounds {
 			s := a.SignIn(t, email)
 			var servedBefore, servedAfter, refusedAfter atomic.Int64
+			var revoked atomic.Bool // A's revocation has returned
 			hitsBefore := bKnows.hits(t, "good")
 			started := make(chan struct{})
 			var once sync.Once
@@ -226,19 +291,19 @@ func TestKnowledgeHammer(t *testing.T) {
 				wg.Go(func() {
 					left := after
 					for left > 0 && ctx.Err() == nil {
-						heard := bHears.done(s.Claims.JTI)
+						after := revoked.Load()
 						_, err := b.Auth.Verify(ctx, s.Token)
 						switch {
-						case heard && err == nil:
+						case after && err == nil:
 							servedAfter.Add(1)
-						case heard:
+						case after:
 							refusedAfter.Add(1)
 						case err == nil:
 							if servedBefore.Add(1) >= 50 {
 								once.Do(func() { close(started) })
 							}
 						}
-						if heard {
+						if after {
 							left--
 						}
 					}
@@ -252,17 +317,18 @@ func TestKnowledgeHammer(t *testing.T) {
 			if err := a.Auth.Tokens().Revoke(ctx, s.Token, revocation.SignedOut); err != nil {
 				t.Fatal(err)
 			}
+			revoked.Store(true)
 			wg.Wait()
 			if ctx.Err() != nil {
 				t.Fatalf("round %d: %v", round, ctx.Err())
 			}
 			if n := servedAfter.Load(); n > 0 {
-				t.Fatalf("round %d: B served the token %d times after it heard of its revocation", round, n)
+				t.Fatalf("round %d: B served the token %d times after its revocation returned on A", round, n)
 			}
 			if bKnows.hits(t, "good") == hitsBefore {
 				t.Fatalf("round %d: B never verified from memory", round)
 			}
-			t.Logf("round %d: served %d times before the revocation was heard, refused %d times after", round, servedBefore.Load(), refusedAfter.Load())
+			t.Logf("round %d: served %d times before the revocation returned, refused %d times after", round, servedBefore.Load(), refusedAfter.Load())
 		}
 	})
 }

@@ -43,9 +43,10 @@ import (
 type Notifier struct{}
 
 var (
-	_ resource.Notifier         = Notifier{}
-	_ resource.NotifierAttacher = Notifier{}
-	_ resource.BatchNotifier    = (*attached)(nil)
+	_ resource.Notifier          = Notifier{}
+	_ resource.NotifierAttacher  = Notifier{}
+	_ resource.BatchNotifier     = (*attached)(nil)
+	_ resource.PrecommitNotifier = (*attached)(nil)
 )
 
 // Notify implements resource.Notifier: before Attach there is no endpoint
@@ -150,6 +151,36 @@ func (a *attached) NotifyBatch(ctx context.Context, ns []resource.Notification) 
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Precommit implements resource.PrecommitNotifier: just before a
+// transaction that revokes tokens commits, it announces their jtis on each
+// endpoint that is a revocation.Announcer, so that no node goes on
+// answering from memory that they are good once the transaction has
+// committed (see live.Endpoint.Announce). Expiries are not announced: a
+// token's expiry refuses it on every node already. An announcement that
+// fails is logged and the transaction commits anyway: the revocation is
+// in the database, which every node whose subscription is down reads, and
+// it is published after commit as ever.
+func (a *attached) Precommit(ctx context.Context, ns []resource.Notification) error {
+	var ds []revocation.Disconnect
+	for _, n := range ns {
+		reason, row, err := revocationOf(n)
+		if err == nil && row != nil && reason != revocation.Expired {
+			ds = append(ds, revocation.Disconnect{Reason: reason, JTI: row.JTI, ExpiresAt: row.ExpiresAt.UTC()})
+		}
+	}
+	if len(ds) == 0 {
+		return nil
+	}
+	for _, ep := range a.endpoints {
+		if an, ok := ep.(revocation.Announcer); ok {
+			if err := an.Announce(ctx, ds); err != nil {
+				slog.Default().WarnContext(ctx, "kiln: revocations could not be announced before their commit; nodes that know their tokens as good trust them until the revocation reaches them", "tokens", len(ds), "err", err)
+			}
+		}
+	}
+	return nil
 }
 
 // revocationOf reads a revocation or an expiry; row is nil for a write

@@ -240,5 +240,6 @@ func TestNotPrompt(t *testing.T) {
 // stateless is a revocation.Watcher that ignores what it hears.
 type stateless struct{}
 
-func (stateless) Revoked([]revocation.Disconnect) {}
-func (stateless) State(bool)                      {}
+func (stateless) Revoking([]revocation.Disconnect) {}
+func (stateless) Revoked([]revocation.Disconnect)  {}
+func (stateless) State(bool)                       {}

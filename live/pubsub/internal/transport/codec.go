@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/kiln-go/kiln/live"
 )
@@ -41,6 +42,14 @@ func Decode(b []byte) (live.Message, error) {
 	case live.KindBroadcast:
 		if msg.Topic == "" || msg.Event == "" {
 			return msg, errors.New("kiln/pubsub: broadcast without a topic or event")
+		}
+	case live.KindRevoking:
+		if msg.Fence == "" || len(msg.JTIs) == 0 || slices.Contains(msg.JTIs, "") {
+			return msg, errors.New("kiln/pubsub: revoking without a fence id or its jtis")
+		}
+	case live.KindFence:
+		if msg.Fence == "" {
+			return msg, errors.New("kiln/pubsub: fence without an id")
 		}
 	default:
 		return msg, fmt.Errorf("kiln/pubsub: unknown message kind %q", msg.Kind)

@@ -1,0 +1,261 @@
+package live
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/kiln-go/kiln/revocation"
+)
+
+// The kinds of Message that make the token store's knowledge exact across
+// nodes (see Endpoint.Announce and Endpoint.Fence). Both carry a Fence id,
+// which the node that published the message waits to hear back on its own
+// subscription; every other node ignores a fence, and learns the tokens of
+// a revoking message.
+const (
+	// KindRevoking announces the tokens (JTIs) a transaction is about to
+	// revoke, before it commits.
+	KindRevoking = "revoking"
+	// KindFence carries nothing but its Fence id.
+	KindFence = "fence"
+)
+
+// EchoTimeout is how long Announce and Fence wait, at most, to hear their
+// message back on this node's subscription. Past it, the transport is
+// taken to be stalled: Fence fails (the token store reads the database)
+// and Announce fails (the revocation commits anyway; see Announce).
+const EchoTimeout = 2 * time.Second
+
+// errNotSubscribed is Fence's and Announce's error while the endpoint's
+// subscription is down: what they publish would not be heard back.
+var errNotSubscribed = errors.New("kiln/live: the pub/sub subscription is down")
+
+// errNotPrompt is Fence's error on a transport that is not prompt.
+var errNotPrompt = errors.New("kiln/live: the pub/sub transport is not prompt")
+
+// echoes are the messages this endpoint published and waits to hear back,
+// and its fences in flight.
+type echoes struct {
+	node string // this endpoint's prefix of Fence ids
+
+	mu      sync.Mutex
+	seq     uint64
+	waiting map[string]chan error // by Fence id: told nil when heard back
+	flying  *flight               // the fence published, not yet heard back
+	next    *flight               // the fence to publish once flying lands
+}
+
+// flight is one fence message and the callers of Fence that wait for it.
+type flight struct {
+	done chan struct{}
+	err  error // set before done is closed
+}
+
+func newEchoes() echoes {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return echoes{node: hex.EncodeToString(b[:]) + ".", waiting: map[string]chan error{}}
+}
+
+// register returns a new Fence id and the channel told when it is heard
+// back (or lost).
+func (es *echoes) register() (string, chan error) {
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	es.seq++
+	id := es.node + strconv.FormatUint(es.seq, 36)
+	ch := make(chan error, 1)
+	es.waiting[id] = ch
+	return id, ch
+}
+
+func (es *echoes) forget(id string) {
+	es.mu.Lock()
+	delete(es.waiting, id)
+	es.mu.Unlock()
+}
+
+// heard tells the waiter of id, if it is this endpoint's, that its
+// message came back.
+func (es *echoes) heard(id string) {
+	es.mu.Lock()
+	ch, ok := es.waiting[id]
+	delete(es.waiting, id)
+	es.mu.Unlock()
+	if ok {
+		ch <- nil
+	}
+}
+
+// lost fails every message waiting to be heard back: the subscription was
+// lost, and it may never come.
+func (es *echoes) lost() {
+	es.mu.Lock()
+	waiting := es.waiting
+	es.waiting = map[string]chan error{}
+	es.mu.Unlock()
+	for _, ch := range waiting {
+		ch <- errNotSubscribed
+	}
+}
+
+// echo publishes msgs, each with a Fence id of its own, and returns once
+// every one has been heard back on this endpoint's subscription: by then
+// the transport has handed them to every node's subscription.
+func (e *Endpoint) echo(ctx context.Context, msgs []Message) error {
+	if !e.feed.isUp() {
+		return errNotSubscribed
+	}
+	chans := make([]chan error, len(msgs))
+	for i := range msgs {
+		id, ch := e.echoes.register()
+		defer e.echoes.forget(id)
+		msgs[i].Fence, chans[i] = id, ch
+	}
+	for _, msg := range msgs {
+		if err := e.pubsub.Publish(ctx, msg); err != nil {
+			return err
+		}
+	}
+	timeout := time.NewTimer(EchoTimeout)
+	defer timeout.Stop()
+	for _, ch := range chans {
+		select {
+		case err := <-ch:
+			if err != nil {
+				return err
+			}
+		case <-timeout.C:
+			return fmt.Errorf("kiln/live: not heard back from the pub/sub within %s", EchoTimeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-e.ctx.Done():
+			return errors.New("kiln/live: the endpoint shut down")
+		}
+	}
+	return nil
+}
+
+// Announce implements revocation.Announcer: it publishes the jtis of ds —
+// tokens a transaction is about to revoke — in as few messages as the
+// transport's size limit allows, and returns once it has heard them back
+// on its own subscription. The transport has then handed them to every
+// node's subscription, ahead of anything published after: a node's
+// Fence that begins later returns only once its followers know that
+// these tokens are in doubt. On a transport that is not prompt, where no
+// node answers from memory, it does nothing.
+//
+// The token revocation notifier calls it just before the revoking
+// transaction commits. When it fails — the subscription is down or
+// stalled — the revocation commits anyway (the database is the truth, and
+// a node whose own subscription is down reads it); what a node whose
+// subscription is up knows of these tokens then stays trusted until the
+// revocation itself reaches it, at most the knowledge's max_age.
+func (e *Endpoint) Announce(ctx context.Context, ds []revocation.Disconnect) error {
+	if !e.prompt {
+		return nil
+	}
+	var jtis []string
+	for _, d := range ds {
+		if d.JTI != "" {
+			jtis = append(jtis, d.JTI)
+		}
+	}
+	if len(jtis) == 0 {
+		return nil
+	}
+	var msgs []Message
+	for _, chunk := range chunkJTIs(jtis, e.payloadLimit()) {
+		msgs = append(msgs, Message{Kind: KindRevoking, JTIs: chunk})
+	}
+	return e.echo(ctx, msgs)
+}
+
+// Fence implements revocation.Feed: it returns once this endpoint has
+// heard back a fence message published after the call, so that every
+// revocation announced or published by any node before the call has
+// reached its followers. Callers that wait at the same time share one
+// message: one is in flight at a time, and those that call meanwhile wait
+// for the next, published as soon as it lands.
+func (e *Endpoint) Fence(ctx context.Context) error {
+	if !e.prompt {
+		return errNotPrompt
+	}
+	if !e.feed.isUp() {
+		return errNotSubscribed
+	}
+	es := &e.echoes
+	es.mu.Lock()
+	if es.next == nil {
+		es.next = &flight{done: make(chan struct{})}
+	}
+	f := es.next
+	if es.flying == nil {
+		es.flying, es.next = f, nil
+		go e.fly(f)
+	}
+	es.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// fly publishes fence f and, once it lands, each next one, until no caller
+// waits.
+func (e *Endpoint) fly(f *flight) {
+	for f != nil {
+		f.err = e.echo(e.ctx, []Message{{Kind: KindFence}})
+		close(f.done)
+		es := &e.echoes
+		es.mu.Lock()
+		es.flying, es.next = es.next, nil
+		f = es.flying
+		es.mu.Unlock()
+	}
+}
+
+// payloadLimit is the size limit of the endpoint's PubSub (see
+// PayloadLimiter).
+func (e *Endpoint) payloadLimit() int {
+	if pl, ok := e.pubsub.(PayloadLimiter); ok {
+		return pl.PayloadLimit()
+	}
+	return DefaultPayloadLimit
+}
+
+// revokingOverhead is the JSON of a revoking Message with an empty list of
+// jtis and the longest Fence id: 16 hex digits, a dot, and 13 base-36
+// digits of a sequence number.
+var revokingOverhead = len(`{"kind":"revoking","jtis":[],"fence":"0123456789abcdef.3w5e11264sgsf"}`)
+
+// chunkJTIs splits jtis into lists whose revoking Messages encode to at
+// most limit bytes (no limit when 0).
+func chunkJTIs(jtis []string, limit int) [][]string {
+	var chunks [][]string
+	var cur []string
+	size := revokingOverhead
+	for _, jti := range jtis {
+		b, _ := json.Marshal(jti) // a string: cannot fail
+		n := len(b)
+		if len(cur) > 0 {
+			n++ // the comma
+		}
+		if limit > 0 && len(cur) > 0 && size+n > limit {
+			chunks = append(chunks, cur)
+			cur, size, n = nil, revokingOverhead, len(b)
+		}
+		cur = append(cur, jti)
+		size += n
+	}
+	return append(chunks, cur)
+}
