@@ -14,11 +14,18 @@ var _ revocation.Feed = (*Endpoint)(nil)
 // lock makes the watchers hear one thing at a time, in the order the
 // endpoint learnt them.
 type feed struct {
-	mu       sync.Mutex
-	up       bool
+	mu         sync.Mutex
+	subscribed bool // the transport's subscription is made
+	// stalled is set while a message this endpoint published was not
+	// heard back in time (EchoTimeout): the subscription is taken as down
+	// until one is.
+	stalled  bool
 	closed   bool // the endpoint shut down: never up again
 	watchers []revocation.Watcher
 }
+
+// upLocked reports whether the feed is up; f.mu is held.
+func (f *feed) upLocked() bool { return f.subscribed && !f.stalled && !f.closed }
 
 // Follow implements revocation.Feed: w hears of every revocation this
 // endpoint hears of — this node's when DisconnectMany sends them, before
@@ -33,19 +40,24 @@ func (e *Endpoint) Follow(w revocation.Watcher) (prompt bool) {
 	e.feed.mu.Lock()
 	defer e.feed.mu.Unlock()
 	e.feed.watchers = append(e.feed.watchers, w)
-	w.State(e.feed.up)
+	w.State(e.feed.upLocked())
 	return e.prompt
 }
 
 // setUp records the subscription's state and tells the watchers; every
 // call is a change for them, up or down alike: messages may have been
-// lost in between.
+// lost in between. A subscription made again is no longer stalled.
 func (f *feed) setUp(up bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.up = up && !f.closed
+	f.subscribed, f.stalled = up, false
+	f.tellLocked()
+}
+
+// tellLocked tells the watchers the feed's state; f.mu is held.
+func (f *feed) tellLocked() {
 	for _, w := range f.watchers {
-		w.State(f.up)
+		w.State(f.upLocked())
 	}
 }
 
@@ -53,16 +65,49 @@ func (f *feed) setUp(up bool) {
 // transport's late KindSubscribed changes nothing.
 func (f *feed) close() {
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.closed = true
-	f.mu.Unlock()
-	f.setUp(false)
+	f.tellLocked()
+}
+
+// stall marks an up feed stalled, and down for its watchers; it reports
+// whether it did.
+func (f *feed) stall() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.upLocked() {
+		return false
+	}
+	f.stalled = true
+	f.tellLocked()
+	return true
+}
+
+// unstall marks a stalled feed up again, as a subscription made again
+// (messages may have been lost meanwhile); it reports whether it did.
+func (f *feed) unstall() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.stalled || f.closed {
+		return false
+	}
+	f.stalled = false
+	f.tellLocked()
+	return true
+}
+
+// isStalled reports whether the feed is stalled.
+func (f *feed) isStalled() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stalled
 }
 
 // isUp reports whether the subscription is up.
 func (f *feed) isUp() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.up
+	return f.upLocked()
 }
 
 // revoking tells the watchers of announced revocations.

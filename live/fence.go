@@ -28,9 +28,11 @@ const (
 )
 
 // EchoTimeout is how long Announce and Fence wait, at most, to hear their
-// message back on this node's subscription. Past it, the transport is
-// taken to be stalled: Fence fails (the token store reads the database)
-// and Announce fails (the revocation commits anyway; see Announce).
+// message back on this node's subscription. Past it, they fail — Fence's
+// callers read the database, and a revocation announced commits anyway
+// (see Announce) — and the subscription is taken as down until a probe is
+// heard back (see ProbeInterval): the token store stops trusting what it
+// knows of tokens being good, and reads the database at once.
 const EchoTimeout = 2 * time.Second
 
 // errNotSubscribed is Fence's and Announce's error while the endpoint's
@@ -106,13 +108,27 @@ func (es *echoes) lost() {
 	}
 }
 
+// errNotHeardBack is publishAndWait's error when a message is not heard
+// back within EchoTimeout.
+var errNotHeardBack = fmt.Errorf("kiln/live: not heard back from the pub/sub within %s", EchoTimeout)
+
 // echo publishes msgs, each with a Fence id of its own, and returns once
 // every one has been heard back on this endpoint's subscription: by then
-// the transport has handed them to every node's subscription.
+// the transport has handed them to every node's subscription. One not
+// heard back in time stalls the feed (see stalled).
 func (e *Endpoint) echo(ctx context.Context, msgs []Message) error {
 	if !e.feed.isUp() {
 		return errNotSubscribed
 	}
+	err := e.publishAndWait(ctx, msgs)
+	if errors.Is(err, errNotHeardBack) {
+		e.stalled()
+	}
+	return err
+}
+
+// publishAndWait is echo, whatever the feed's state.
+func (e *Endpoint) publishAndWait(ctx context.Context, msgs []Message) error {
 	chans := make([]chan error, len(msgs))
 	for i := range msgs {
 		id, ch := e.echoes.register()
@@ -133,7 +149,7 @@ func (e *Endpoint) echo(ctx context.Context, msgs []Message) error {
 				return err
 			}
 		case <-timeout.C:
-			return fmt.Errorf("kiln/live: not heard back from the pub/sub within %s", EchoTimeout)
+			return errNotHeardBack
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-e.ctx.Done():
@@ -141,6 +157,47 @@ func (e *Endpoint) echo(ctx context.Context, msgs []Message) error {
 		}
 	}
 	return nil
+}
+
+// stalled takes the subscription as down: a message published was not
+// heard back in time, so the transport may be stalled without having
+// said so (a connection silently cut). Those that follow the endpoint
+// are told it is down; every message waiting to be heard back fails; and
+// a probe publishes a fence every ProbeInterval until one is heard back,
+// then tells them it is up again (messages may have been lost meanwhile).
+// A subscription the transport makes again ends the stall too.
+func (e *Endpoint) stalled() {
+	if !e.feed.stall() {
+		return
+	}
+	e.logger.Warn("kiln/live: the pub/sub did not hand back a message this node published; session tokens are checked in the database until it does",
+		"timeout", EchoTimeout)
+	e.echoes.lost()
+	go e.probe()
+}
+
+// ProbeInterval is how often a stalled endpoint publishes a fence to see
+// whether its transport hands messages back again (see EchoTimeout).
+const ProbeInterval = time.Second
+
+// probe publishes a fence every ProbeInterval while the feed is stalled,
+// and marks it up again once one is heard back.
+func (e *Endpoint) probe() {
+	t := time.NewTicker(ProbeInterval)
+	defer t.Stop()
+	for e.feed.isStalled() {
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := e.publishAndWait(e.ctx, []Message{{Kind: KindFence}}); err == nil {
+			if e.feed.unstall() {
+				e.logger.Info("kiln/live: the pub/sub hands messages back again; session tokens are checked from memory again")
+			}
+			return
+		}
+	}
 }
 
 // Announce implements revocation.Announcer: it publishes the jtis of ds —
