@@ -255,8 +255,11 @@ func (e *Endpoint) Fence(ctx context.Context) error {
 	}
 	f := es.next
 	if es.flying == nil {
+		// None in flight: this caller flies it, with no goroutine to start.
 		es.flying, es.next = f, nil
-		go e.fly(f)
+		es.mu.Unlock()
+		e.land(f)
+		return f.err
 	}
 	es.mu.Unlock()
 	select {
@@ -267,17 +270,19 @@ func (e *Endpoint) Fence(ctx context.Context) error {
 	}
 }
 
-// fly publishes fence f and, once it lands, each next one, until no caller
-// waits.
-func (e *Endpoint) fly(f *flight) {
-	for f != nil {
-		f.err = e.echo(e.ctx, []Message{{Kind: KindFence}})
-		close(f.done)
-		es := &e.echoes
-		es.mu.Lock()
-		es.flying, es.next = es.next, nil
-		f = es.flying
-		es.mu.Unlock()
+// land publishes fence f, waits to hear it back and tells its callers,
+// then has the next one, if callers wait for it, flown on a goroutine of
+// its own.
+func (e *Endpoint) land(f *flight) {
+	f.err = e.echo(e.ctx, []Message{{Kind: KindFence}})
+	close(f.done)
+	es := &e.echoes
+	es.mu.Lock()
+	es.flying, es.next = es.next, nil
+	next := es.flying
+	es.mu.Unlock()
+	if next != nil {
+		go e.land(next)
 	}
 }
 
