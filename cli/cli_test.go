@@ -320,12 +320,15 @@ func TestTokensRevokeLiveSockets(t *testing.T) {
 		if !strings.HasPrefix(out, "revoked 1 tokens of user?id=") {
 			t.Errorf("revoke printed %q", out)
 		}
+		// The server read the token as good when the socket opened, and
+		// checks it from memory: it refuses it as soon as the command
+		// returns all the same, its message arrived or not (the command
+		// announced the revocation before it committed).
+		expectRefused(t, s, token)
 		code, reason := waitClose(t, conn)
 		if code != live.CloseSignedOut || reason != live.ReasonText(revocation.Revoked) {
 			t.Errorf("the socket closed with %d %q, want %d %q", code, reason, live.CloseSignedOut, live.ReasonText(revocation.Revoked))
 		}
-		// The message that closed the socket taught the server the token
-		// is revoked: what it read of it before is no longer trusted.
 		expectRefused(t, s, token)
 		// Another user's socket stays open.
 		if err := other.WriteJSON(live.Frame{Event: "ping", Payload: json.RawMessage(`{}`)}); err != nil {
