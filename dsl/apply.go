@@ -94,7 +94,7 @@ func (a *Applier) Apply(s *Section, ptr any, values map[string]any, path []strin
 		if sub := s.Sub(key); sub != nil {
 			m, ok := values[key].(map[string]any)
 			if !ok {
-				a.Fail(p, "is a section; want a mapping of its options")
+				a.notASection(p, sub)
 				continue
 			}
 			f := v.FieldByName(sub.Field)
@@ -125,6 +125,17 @@ func (a *Applier) Apply(s *Section, ptr any, values map[string]any, path []strin
 	}
 }
 
+// notASection records a section given a value that is not a mapping,
+// with the way to turn it off when it has a disabled option (a
+// "knowledge: off" meant as that).
+func (a *Applier) notASection(path []string, s *Section) {
+	e := &ConfigError{Source: a.File.Source(path), Path: path, Message: "is a section; want a mapping of its options"}
+	if o := s.Option("disabled"); o != nil && o.Kind == Bool {
+		e.Fix = "to turn it off, write " + s.Name + ": {disabled: true}"
+	}
+	a.Errors = append(a.Errors, e)
+}
+
 // Read applies the top-level section s of f, when f has one, to the
 // struct ptr points to, and returns every problem, joined: unknown keys,
 // values of the wrong type, values that break their rules (which are not
@@ -141,7 +152,7 @@ func Read(f *File, s *Section, ptr any) error {
 	if m, ok := raw.(map[string]any); ok {
 		a.Apply(s, ptr, m, []string{s.Name})
 	} else {
-		a.Fail([]string{s.Name}, "is a section; want a mapping of its options")
+		a.notASection([]string{s.Name}, s)
 	}
 	return a.Err()
 }

@@ -356,3 +356,18 @@ func FuzzLoad(f *testing.F) {
 		_, _ = resource.NewDomain("accounts", refs...).Build(context.Background(), nil, resource.WithConfig(file))
 	})
 }
+
+// TestSectionGivenAScalarSaysHowToTurnItOff: "knowledge: off", meant to
+// turn the checks from memory off, is refused with the way to say so.
+func TestSectionGivenAScalarSaysHowToTurnItOff(t *testing.T) {
+	f, err := configfile.Parse("app.yaml", "yaml", []byte("knowledge: off\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &dsl.Applier{File: f}
+	tokenresource.Token{}.Configure(a, f.Values, nil)
+	want := "kiln/dsl: app.yaml:1: knowledge: is a section; want a mapping of its options; to turn it off, write knowledge: {disabled: true}"
+	if err := a.Err(); err == nil || err.Error() != want {
+		t.Fatalf("Configure = %v, want %q", err, want)
+	}
+}

@@ -53,8 +53,12 @@ func TestBuildErrors(t *testing.T) {
 
 	r, at = resource.New[Token]("token", tokenresource.Token{Knowledge: tokenresource.KnowledgeOptions{MaxAge: -time.Minute, MaxEntries: -1}}), here()
 	add("negative knowledge bounds", r,
-		`kiln/resource: resource "token": token -> knowledge -> max_age: must be positive (-1m0s); use a positive duration, or leave it out for 1m (`+at+`)`+"\n"+
+		`kiln/resource: resource "token": token -> knowledge -> max_age: must be positive (-1m0s); use a positive duration up to 1h, or leave it out for 1m (`+at+`)`+"\n"+
 			`kiln/resource: resource "token": token -> knowledge -> max_entries: must be positive (-1); use a positive number, or leave it out for 100000 (`+at+`)`)
+
+	r, at = resource.New[Token]("token", tokenresource.Token{Knowledge: tokenresource.KnowledgeOptions{MaxAge: 2 * time.Hour}}), here()
+	add("knowledge trusted too long", r,
+		`kiln/resource: resource "token": token -> knowledge -> max_age: must be at most 1h (2h0m0s); use a positive duration up to 1h, or leave it out for 1m (`+at+`)`)
 
 	r, at = resource.New[Token]("token", tokenresource.Token{}, resource.Actions{resource.Read{Name: "revoke_token"}}), here()
 	add("store action of a wrong type", r,

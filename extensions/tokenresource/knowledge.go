@@ -122,6 +122,10 @@ type follower struct {
 	k    *knowledge
 	feed revocation.Feed
 	up   bool // under k.mu
+	// told is set once follow has made the knowledge follow the feed:
+	// the state the feed tells from within Follow is where the knowledge
+	// starts, not a reset (under k.mu).
+	told bool
 }
 
 var _ revocation.Watcher = (*follower)(nil)
@@ -145,8 +149,9 @@ func (k *knowledge) follow(feed revocation.Feed) {
 		// good may be trusted, ever, and the database is read anyway.
 		k.disabled = true
 	}
+	f.told = true
 	k.inUse.Store(!k.disabled)
-	k.bumpLocked("") // the feed's state, told above, counted there
+	k.bumpLocked("")
 }
 
 // State implements revocation.Watcher.
@@ -155,7 +160,10 @@ func (f *follower) State(up bool) {
 	defer f.k.mu.Unlock()
 	f.up = up
 	cause := resetLost
-	if up {
+	switch {
+	case !f.told:
+		cause = "" // the feed's state as the knowledge starts to follow it
+	case up:
 		cause = resetSubscribed
 	}
 	f.k.bumpLocked(cause)

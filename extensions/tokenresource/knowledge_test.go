@@ -67,9 +67,11 @@ func TestKnowledgeStore(t *testing.T) {
 					t.Fatalf("IsRevoked(a) = %v, %v", revoked, err)
 				}
 			}
+			// The feed's state when the store began to follow it is no
+			// reset.
 			expectMetrics(t, "before Attach", reg, map[string]float64{
 				`kiln_tokens_lookups_total{lookup="is_revoked"}`:         2,
-				`kiln_tokens_knowledge_resets_total{cause="subscribed"}`: 1,
+				`kiln_tokens_knowledge_resets_total{cause="subscribed"}`: 0,
 				`kiln_tokens_knowledge_hits_total{known="good"}`:         0,
 				`kiln_tokens_knowledge_misses_total`:                     0,
 				`kiln_tokens_knowledge_trusted`:                          1,
@@ -93,7 +95,7 @@ func TestKnowledgeStore(t *testing.T) {
 				`kiln_tokens_knowledge_hits_total{known="good"}`:         4,
 				`kiln_tokens_knowledge_misses_total`:                     2,
 				`kiln_tokens_knowledge_entries{kind="good"}`:             1,
-				`kiln_tokens_knowledge_resets_total{cause="subscribed"}`: 1,
+				`kiln_tokens_knowledge_resets_total{cause="subscribed"}`: 0,
 				`kiln_tokens_knowledge_hits_total{known="revoked"}`:      0,
 			})
 
@@ -134,7 +136,7 @@ func TestKnowledgeStore(t *testing.T) {
 				`kiln_tokens_knowledge_hits_total{known="revoked"}`:      5,
 				`kiln_tokens_knowledge_misses_total`:                     4,
 				`kiln_tokens_knowledge_resets_total{cause="lost"}`:       1,
-				`kiln_tokens_knowledge_resets_total{cause="subscribed"}`: 2,
+				`kiln_tokens_knowledge_resets_total{cause="subscribed"}`: 1,
 				`kiln_tokens_knowledge_entries{kind="revoked"}`:          2,
 			})
 		})

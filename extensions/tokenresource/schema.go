@@ -37,12 +37,12 @@ var Schema = dsl.Bind[Token](&dsl.Section{
 		},
 	}, {
 		Name: "knowledge", Field: "Knowledge", GoType: "tokenresource.KnowledgeOptions",
-		Doc: "What each node keeps in memory of the tokens it checked and of the revocations it heard of, so that checking a session token needs no read of the database. In use only while the live endpoints attached to the domain (Domain.Attach) have prompt transports (PostgreSQL, Redis, NATS): every revocation then reaches every node at once, and a node trusts what it read of a token only while its subscription has stayed up since the read.",
+		Doc: "What each node keeps in memory of the tokens it checked and of the revocations it heard of, so that checking a session token needs no read of the database. In use only while the live endpoints attached to the domain (Domain.Attach) have prompt transports (PostgreSQL, Redis, NATS): every revocation is then announced to every node before it commits, a node answers from memory that a token is good only once a fence through the transport has come back, and trusts what it read of a token only while its subscription has stayed up since the read.",
 		Options: []dsl.Option{
 			{Name: "disabled", Field: "Disabled", Kind: dsl.Bool, Doc: "Reads the database on every check of a session token, as a node does without a prompt transport. Default: false."},
 			{Name: "max_age", Field: "MaxAge", Kind: dsl.Duration, Default: DefaultKnowledgeMaxAge,
-				Doc:   "How long, at most, a node trusts that a token it read as good still is: the bound on how late it sees a revocation it never heard of (one written to the database by hand, or published on another transport).",
-				Rules: "gt=0", Fix: "use a positive duration, or leave it out for 1m"},
+				Doc:   "How long, at most, a node trusts that a token it read as good still is: the bound on how late it sees a revocation it never heard of (one written to the database by hand, or published on another transport), and how long it holds a token announced as being revoked in doubt. It bounds checks of tokens only; sockets whose revocation message was lost close at the live endpoint's next sweep (sweep_interval, 30s). At most 1h.",
+				Rules: "gt=0,lte=1h", Fix: "use a positive duration up to 1h, or leave it out for 1m"},
 			{Name: "max_entries", Field: "MaxEntries", Kind: dsl.Int, Default: DefaultKnowledgeMaxEntries,
 				Doc:   "How many tokens a node remembers of each kind, good and revoked, kept in 64 parts of max_entries/64 each (one at least, so a value under 64 holds up to 64); past it the entries that matter least are forgotten.",
 				Rules: "gt=0", Fix: "use a positive number, or leave it out for 100000"},

@@ -45,9 +45,11 @@ type Token struct {
 	// the tokens it checked and of the revocations it heard of, so that
 	// checking a session token needs no read of the database. In use only
 	// while the live endpoints attached to the domain (Domain.Attach) have
-	// prompt transports (PostgreSQL, Redis, NATS): every revocation then
-	// reaches every node at once, and a node trusts what it read of a token
-	// only while its subscription has stayed up since the read.
+	// prompt transports (PostgreSQL, Redis, NATS): every revocation is then
+	// announced to every node before it commits, a node answers from memory
+	// that a token is good only once a fence through the transport has come
+	// back, and trusts what it read of a token only while its subscription
+	// has stayed up since the read.
 	Knowledge KnowledgeOptions
 
 	// metrics, views and knowledge are the built resource's, set by
@@ -68,7 +70,11 @@ type KnowledgeOptions struct {
 	// MaxAge is the max_age option. How long, at most, a node trusts that a
 	// token it read as good still is: the bound on how late it sees a
 	// revocation it never heard of (one written to the database by hand, or
-	// published on another transport). Rules: gt=0. Default: 1m.
+	// published on another transport), and how long it holds a token
+	// announced as being revoked in doubt. It bounds checks of tokens only;
+	// sockets whose revocation message was lost close at the live
+	// endpoint's next sweep (sweep_interval, 30s). At most 1h. Rules:
+	// gt=0,lte=1h. Default: 1m.
 	MaxAge time.Duration
 	// MaxEntries is the max_entries option. How many tokens a node
 	// remembers of each kind, good and revoked, kept in 64 parts of
