@@ -123,8 +123,8 @@ func runAccounts(ctx context.Context, env *Env, bin string, db database, r *acco
 	if _, err := a.register(env, everyone); err != nil {
 		return err
 	}
-	// Sixteen dials in flight: each checks its token in the database, and
-	// the example's pool is not bounded.
+	// Sixteen dials in flight: each checks its token in the database, on
+	// the example's pool of database_max_conns connections.
 	clients, err := sessionbench.StartClients(exec.CommandContext(ctx, env.Self, "internal-clients", "-impl", implKiln,
 		"-parallel", "16", "-url", sessionbench.WebSocketURL(app.url)))
 	if err != nil {

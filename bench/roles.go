@@ -51,7 +51,7 @@ func serverRole(args []string) error {
 	db := fs.String("db", "", "the token store's database URL; SQLite in memory when empty")
 	ps := fs.String("pubsub", "", "the transport between nodes, by URL; none when empty")
 	email := fs.String("email", "", "the user whose tokens it issues")
-	conns := fs.Int("max-conns", 0, "bound on the database's connection pool; none when 0")
+	conns := fs.Int("max-conns", 0, "bound on the PostgreSQL connection pool; bunlayer.DefaultMaxConns when 0")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -43,6 +43,16 @@ type Config struct {
 	// or a SQLite path: sqlite:path/to.db, file:path/to.db. Default:
 	// sqlite:<data_dir>/accounts.db.
 	DatabaseURL string
+	// DatabaseMaxConns is the database_max_conns option. The most
+	// connections a node opens to a PostgreSQL database_url at once; a
+	// query that finds them all in use waits for one. Every node, and every
+	// command run beside them, opens up to this many: keep their sum, with
+	// the pub/sub connections, under the server's max_connections. At least
+	// 2: applying migrations holds a lock on one connection while it
+	// migrates on another. No effect on SQLite. Default (unset or 0): twice
+	// GOMAXPROCS, from 4 to 16 (bunlayer.DefaultMaxConns). Rules:
+	// omitempty,gte=2.
+	DatabaseMaxConns int
 	// PubSubURL is the pubsub_url option. postgres://…, redis://… or
 	// nats://… to connect several nodes' live endpoints, through the
 	// transport the app imports (live/pubsub/postgres, redis or nats).
@@ -122,6 +132,12 @@ var Schema = dsl.Bind[Config](&dsl.Section{
 		{Name: "database_url", Field: "DatabaseURL", Kind: dsl.String,
 			Doc:   "postgres://user@host:5432/db, or a SQLite path: sqlite:path/to.db, file:path/to.db. Default: sqlite:<data_dir>/accounts.db.",
 			Parse: cleanURL, Verify: verifyDatabaseURL, Fix: "use postgres://user@host:5432/database or a SQLite path (sqlite:path/to.db)"},
+		{Name: "database_max_conns", Field: "DatabaseMaxConns", Kind: dsl.Int,
+			Doc: "The most connections a node opens to a PostgreSQL database_url at once; a query that finds them all in use waits for one. " +
+				"Every node, and every command run beside them, opens up to this many: keep their sum, with the pub/sub connections, under the server's max_connections. " +
+				"At least 2: applying migrations holds a lock on one connection while it migrates on another. No effect on SQLite. " +
+				"Default (unset or 0): twice GOMAXPROCS, from 4 to 16 (bunlayer.DefaultMaxConns).",
+			Rules: "omitempty,gte=2", Fix: "use at least 2 connections, such as 10, or 0 for the default"},
 		{Name: "pubsub_url", Field: "PubSubURL", Kind: dsl.String,
 			Doc:   "postgres://…, redis://… or nats://… to connect several nodes' live endpoints, through the transport the app imports (live/pubsub/postgres, redis or nats). Default: the SQLite file's table, else in-process.",
 			Parse: cleanURL, Verify: verifyPubSubURL, Fix: "use postgres://…, redis://… or nats://…"},

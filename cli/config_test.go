@@ -69,7 +69,7 @@ func TestConfigErrors(t *testing.T) {
 	flag := func(key string) string {
 		return "kiln/dsl: flag --" + strings.ReplaceAll(key, "_", "-") + ": " + key + ": "
 	}
-	const valid = "valid: addr, cookie_keys, data_dir, database_url, dev, idle_timeout, live, max_header_bytes, metrics_public, " +
+	const valid = "valid: addr, cookie_keys, data_dir, database_max_conns, database_url, dev, idle_timeout, live, max_header_bytes, metrics_public, " +
 		"previous_token_signing_secrets, public_url, pubsub_url, rate_limit_store, rate_limits, read_timeout, resources, " +
 		"sweep_interval, token_signing_secret, trusted_proxies, write_timeout"
 	for _, tc := range []struct {

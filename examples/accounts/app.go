@@ -52,7 +52,7 @@ type app struct {
 
 // build makes the example from its configuration.
 func build(ctx context.Context, cfg *cli.Config, logger *slog.Logger) (*cli.Runtime, error) {
-	layer, err := bunlayer.Open(ctx, cfg.DatabaseURL)
+	layer, err := cli.OpenDatabase(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +100,10 @@ func newApp(ctx context.Context, layer *bunlayer.Layer, cfg *cli.Config, logger 
 		}
 	}()
 	metrics := prometheus.NewRegistry()
-	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		// The pool's statistics (go_sql_…): how full it is, how often and
+		// how long queries wait for a connection.
+		collectors.NewDBStatsCollector(layer.DB().DB, "accounts"))
 	// The transports are collectors of their own metrics; the in-process
 	// one has none.
 	if c, ok := ps.(prometheus.Collector); ok {

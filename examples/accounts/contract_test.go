@@ -44,23 +44,27 @@ const (
 func TestContract(t *testing.T) {
 	for _, db := range testdb.Layers() {
 		t.Run(db, func(t *testing.T) {
-			app := newContractApp(t, db)
-			t.Run("healthz", app.testHealthz)
-			t.Run("pages", app.testPages)
-			t.Run("register", app.testRegister)
-			t.Run("register errors", app.testRegisterErrors)
-			t.Run("sign in", app.testSignIn)
-			t.Run("change password", app.testChangePassword)
-			t.Run("change password errors", app.testChangePasswordErrors)
-			t.Run("reset", app.testReset)
-			t.Run("log out everywhere", app.testLogOutEverywhere)
-			t.Run("sign out", app.testSignOut)
-			t.Run("sessions", app.testSessions)
-			t.Run("subject of", app.testSubjectOf)
-			t.Run("live websocket", app.testLiveWebsocket)
-			t.Run("cross origin", app.testCrossOrigin)
+			newContractApp(t, db).testContract(t)
 		})
 	}
+}
+
+// testContract runs every part of the contract on a.
+func (a *contractApp) testContract(t *testing.T) {
+	t.Run("healthz", a.testHealthz)
+	t.Run("pages", a.testPages)
+	t.Run("register", a.testRegister)
+	t.Run("register errors", a.testRegisterErrors)
+	t.Run("sign in", a.testSignIn)
+	t.Run("change password", a.testChangePassword)
+	t.Run("change password errors", a.testChangePasswordErrors)
+	t.Run("reset", a.testReset)
+	t.Run("log out everywhere", a.testLogOutEverywhere)
+	t.Run("sign out", a.testSignOut)
+	t.Run("sessions", a.testSessions)
+	t.Run("subject of", a.testSubjectOf)
+	t.Run("live websocket", a.testLiveWebsocket)
+	t.Run("cross origin", a.testCrossOrigin)
 }
 
 // contractApp is the example as build() makes it, migrated and started,
@@ -91,7 +95,17 @@ func (b *lockedBuffer) String() string {
 
 func newContractApp(t *testing.T, database string) *contractApp {
 	t.Helper()
-	cfg := cli.Config{
+	cfg := contractConfig()
+	if database == "postgres" {
+		cfg.DatabaseURL = testdb.PostgresSchemaURL(t)
+	}
+	a, _ := startApp(t, cfg)
+	return a
+}
+
+// contractConfig is the contract tests' configuration, on a SQLite file.
+func contractConfig() cli.Config {
+	return cli.Config{
 		TokenSigningSecret: "contract-test-token-signing-secret-0123456789",
 		CookieKeys:         []string{"contract-test-cookie-key-0123456789abcdef"},
 		DSL:                dsl.FromEnv("KILN", []string{"KILN_LIVE__SWEEP_INTERVAL=1m"}),
@@ -100,11 +114,6 @@ func newContractApp(t *testing.T, database string) *contractApp {
 		Dev:        true,
 		DevSecrets: true,
 	}
-	if database == "postgres" {
-		cfg.DatabaseURL = testdb.PostgresSchemaURL(t)
-	}
-	a, _ := startApp(t, cfg)
-	return a
 }
 
 // startApp builds the example from cfg and serves it behind an httptest

@@ -34,7 +34,7 @@ type app struct {
 
 // build makes the example from its configuration.
 func build(ctx context.Context, cfg *cli.Config, logger *slog.Logger) (*cli.Runtime, error) {
-	layer, err := bunlayer.Open(ctx, cfg.DatabaseURL)
+	layer, err := cli.OpenDatabase(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -133,8 +133,9 @@ type Options struct {
 	Sessions int
 	// PubSub is the endpoint's transport between nodes (Env).
 	PubSub live.PubSub
-	// MaxConns bounds the database's connection pool; unbounded when 0.
-	// Nodes sharing a PostgreSQL server keep under its max_connections.
+	// MaxConns bounds a PostgreSQL database's connection pool
+	// (bunlayer.WithMaxConns); bunlayer.DefaultMaxConns when 0. Nodes
+	// sharing a PostgreSQL server keep under its max_connections.
 	MaxConns int
 	// Logger receives the server's logs; they are discarded when nil.
 	Logger *slog.Logger
@@ -196,11 +197,8 @@ func NewServer(ctx context.Context, impl Impl, o Options) (s *Server, err error)
 	if url == "" {
 		url = "sqlite::memory:"
 	}
-	if s.layer, err = bunlayer.Open(ctx, url); err != nil {
+	if s.layer, err = bunlayer.Open(ctx, url, bunlayer.WithMaxConns(o.MaxConns)); err != nil {
 		return s, err
-	}
-	if o.MaxConns > 0 {
-		s.layer.DB().SetMaxOpenConns(o.MaxConns)
 	}
 	if s.domain, err = resource.NewDomain("accounts", users, tokens).Build(ctx, s.layer, resource.WithLogger(logger)); err != nil {
 		return s, err

@@ -26,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -67,10 +68,38 @@ var _ resource.DataLayer = (*Layer)(nil)
 // Open does.
 func New(db *bun.DB) *Layer { return &Layer{db: db} }
 
+// OpenOption adjusts Open.
+type OpenOption func(*openConfig)
+
+type openConfig struct {
+	maxConns int
+}
+
+// MinMaxConns is the smallest bound WithMaxConns takes: ApplyMigrations
+// holds its lock on one connection while it migrates on another.
+const MinMaxConns = 2
+
+// WithMaxConns bounds the PostgreSQL connection pool at n connections: a
+// query or transaction that finds them all in use waits for one (until its
+// context ends) instead of opening another. n is at least MinMaxConns;
+// 0 keeps DefaultMaxConns. The pool keeps its connections open between
+// bursts, up to n. It does not apply to SQLite, whose connections are the
+// process's own (an in-memory database has one).
+func WithMaxConns(n int) OpenOption { return func(c *openConfig) { c.maxConns = n } }
+
+// DefaultMaxConns is the bound of a PostgreSQL pool that Open is not given
+// one: twice GOMAXPROCS, at least 4 and at most 16, read when Open is
+// called. A node's queries are short and wait on the network more than on
+// its cores, so twice its cores keeps them busy; with 16 at most, four
+// nodes, their pub/sub connections and a command run beside them stay
+// under PostgreSQL's default max_connections of 100.
+func DefaultMaxConns() int { return min(max(2*runtime.GOMAXPROCS(0), 4), 16) }
+
 // Open opens a database by URL and returns a Layer on it:
 //
 //   - "postgres://…" or "postgresql://…": PostgreSQL through pgx, with the
-//     simple query protocol unless the URL sets default_query_exec_mode;
+//     simple query protocol unless the URL sets default_query_exec_mode,
+//     on a pool of at most DefaultMaxConns connections (see WithMaxConns);
 //   - "sqlite::memory:" or ":memory:": a private in-memory SQLite database;
 //     both SQLite kinds enforce foreign keys on every connection;
 //   - "file:path.db", "sqlite:path.db" or a plain path: a SQLite file, in WAL
@@ -90,7 +119,17 @@ func New(db *bun.DB) *Layer { return &Layer{db: db} }
 //     _txlock=deferred, transactions are not lined up (they take the lock
 //     at their first write, and SQLite's busy handler does not queue
 //     writers fairly).
-func Open(ctx context.Context, rawURL string) (*Layer, error) {
+func Open(ctx context.Context, rawURL string, opts ...OpenOption) (*Layer, error) {
+	var o openConfig
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.maxConns != 0 && o.maxConns < MinMaxConns {
+		return nil, fmt.Errorf("kiln/bunlayer: WithMaxConns(%d): want at least %d connections (ApplyMigrations holds its lock on one while it migrates on another), or 0 for the default", o.maxConns, MinMaxConns)
+	}
+	if o.maxConns == 0 {
+		o.maxConns = DefaultMaxConns()
+	}
 	var db *bun.DB
 	var writes *writeQueue
 	switch {
@@ -112,6 +151,12 @@ func Open(ctx context.Context, rawURL string) (*Layer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("kiln/bunlayer: open PostgreSQL: %w", err)
 		}
+		// Every connection is one of the server's max_connections, which
+		// all the nodes share: a burst waits for the pool's instead of
+		// opening more. The idle ones stay open (database/sql keeps 2),
+		// so that bursts do not connect anew each time.
+		sqldb.SetMaxOpenConns(o.maxConns)
+		sqldb.SetMaxIdleConns(o.maxConns)
 		db = bun.NewDB(sqldb, pgdialect.New())
 	default:
 		dsn, memory := sqliteDSN(rawURL)
