@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +43,9 @@ func TestDecode(t *testing.T) {
 		{Kind: live.KindDisconnect, Disconnects: []live.Disconnected{
 			{SocketID: "users_sessions:1", Reason: "log_out_everywhere", JTI: "1", ExpiresAt: 2000000000}, {SocketID: "users_sessions:2", JTI: "2"}}},
 		{Kind: live.KindBroadcast, Topic: "t", Event: "e", Payload: json.RawMessage(`{"a":[1,2]}`)},
+		// A revoking message and a fence, each with its fence id.
+		{Kind: live.KindRevoking, JTIs: []string{"1", "2"}, Fence: "0123456789abcdef.1"},
+		{Kind: live.KindFence, Fence: "0123456789abcdef.2"},
 	}
 	for _, m := range good {
 		b, err := transport.Encode(m, 0)
@@ -69,6 +73,16 @@ func TestDecode(t *testing.T) {
 		`{"kind":"broadcast","event":"e"}`:                       "broadcast without a topic or event",
 		`{"kind":"broadcast","topic":"t"}`:                       "broadcast without a topic or event",
 		`{"kind":"disconnect","socket_id":"s"} {}`:               "bad message",
+		`{"kind":"revoking","jtis":["1"]}`:                       "revoking without a fence id or its jtis",
+		`{"kind":"revoking","jtis":["1"],"fence":""}`:            "revoking without a fence id or its jtis",
+		`{"kind":"revoking","fence":"f"}`:                        "revoking without a fence id or its jtis",
+		`{"kind":"revoking","fence":"f","jtis":[]}`:              "revoking without a fence id or its jtis",
+		`{"kind":"revoking","fence":"f","jtis":null}`:            "revoking without a fence id or its jtis",
+		`{"kind":"revoking","fence":"f","jtis":["1",""]}`:        "revoking without a fence id or its jtis",
+		`{"kind":"revoking","fence":"f","jtis":"1"}`:             "bad message",
+		`{"kind":"fence"}`:                                       "fence without an id",
+		`{"kind":"fence","fence":""}`:                            "fence without an id",
+		`{"kind":"fence","jtis":["1"]}`:                          "fence without an id",
 	}
 	for in, want := range bad {
 		if _, err := transport.Decode([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
@@ -83,6 +97,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"kind":"disconnect","socket_id":"s","reason":"revoked"}`))
 	f.Add([]byte(`{"kind":"broadcast","topic":"t","event":"e","payload":{"x":1}}`))
 	f.Add([]byte(`{"kind":"broadcast","topic":"t","event":"e","payload":null}`))
+	f.Add([]byte(`{"kind":"revoking","jtis":["1","2"],"fence":"n.1"}`))
+	f.Add([]byte(`{"kind":"fence","fence":"n.2"}`))
 	f.Add([]byte("\xff"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := transport.Decode(b)
@@ -98,7 +114,7 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("accepted %q but not its encoding %q: %v", b, again, err)
 		}
 		if m.Kind != m2.Kind || m.SocketID != m2.SocketID || m.Topic != m2.Topic || m.Event != m2.Event || m.Reason != m2.Reason ||
-			m.JTI != m2.JTI || m.ExpiresAt != m2.ExpiresAt {
+			m.JTI != m2.JTI || m.ExpiresAt != m2.ExpiresAt || !slices.Equal(m.JTIs, m2.JTIs) || m.Fence != m2.Fence {
 			t.Fatalf("round trip changed %+v into %+v", m, m2)
 		}
 	})
