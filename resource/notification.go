@@ -53,9 +53,10 @@ type BatchNotifier interface {
 // PrecommitNotifier is a Notifier that is also told of a transaction's
 // notifications before it commits: Precommit is called once per
 // transaction, inside it, just before COMMIT, with every notification the
-// notifier is to get after commit, in the order they were queued. An
-// error fails the action: the transaction is rolled back and nothing is
-// notified. The token revocation notifier announces revocations there,
+// notifier is to get after commit, in the order they were queued. Its
+// ctx is in the transaction: it may read there, and must not write (a
+// write fails the action). An error fails the action: the transaction is
+// rolled back and nothing is notified. The token revocation notifier announces revocations there,
 // so that no node trusts a token it knows as good once the revocation
 // has committed.
 type PrecommitNotifier interface {

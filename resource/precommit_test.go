@@ -203,14 +203,15 @@ func TestPrecommitNotifierInTheTransaction(t *testing.T) {
 	}
 }
 
-// A Precommit that fails — an error or a panic — fails the action with
-// an error that wraps it: the transaction is rolled back, nothing it
+// A Precommit that fails — an error, a panic, or a write of its own —
+// fails the action with an error (that wraps its error): the transaction is rolled back, nothing it
 // wrote is kept (the audit entries of its change included), and no
 // notifier is notified. The domain goes on working.
 func TestPrecommitNotifierFailure(t *testing.T) {
 	boom := errors.New("boom")
 	for _, db := range testdb.Layers() {
 		t.Run(db, func(t *testing.T) {
+			var current *bank // the bank of the case running, for a Precommit that writes
 			for _, tc := range []struct {
 				name  string
 				check func(context.Context, []resource.Notification) error
@@ -220,10 +221,16 @@ func TestPrecommitNotifierFailure(t *testing.T) {
 					"kiln/resource: before commit, *resource_test.precommitter: boom"},
 				{"panic", func(context.Context, []resource.Notification) error { panic("kaboom") },
 					"kiln/resource: before commit, *resource_test.precommitter: panic: kaboom"},
+				// A write would commit without its notifiers having been told.
+				{"write", func(ctx context.Context, _ []resource.Notification) error {
+					_, err := current.accounts.Create(ctx, current.d, "open", resource.Input{"email": "late@example.com", "team": "red"})
+					return err
+				}, "kiln/resource: a PrecommitNotifier wrote in the transaction it was told of; it must only read"},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					pre, second := &precommitter{check: tc.check}, &precommitter{}
 					b := newBank(t, db, resource.Notifiers(pre, second))
+					current = b
 					ctx := t.Context()
 					_, err := b.accounts.Create(ctx, b.d, "open", resource.Input{"email": "ada@example.com", "team": "red"})
 					if err == nil || err.Error() != tc.want {

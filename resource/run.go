@@ -179,7 +179,14 @@ func (d *Domain) inTx(ctx context.Context, savepoint bool, fn func(ctx context.C
 		}
 		return nil, err
 	}
-	if err := d.precommit(txCtx, st.queue); err != nil {
+	queued := len(st.queue)
+	err = d.precommit(txCtx, st.queue)
+	if err == nil && (len(st.queue) != queued || st.unprotected != nil) {
+		// Its notifiers were told of what the transaction was to commit;
+		// a write of its own would commit unannounced.
+		err = errors.New("kiln/resource: a PrecommitNotifier wrote in the transaction it was told of; it must only read")
+	}
+	if err != nil {
 		if rbErr := tx.Rollback(); rbErr != nil {
 			d.logger.ErrorContext(ctx, "kiln: rollback failed", "domain", d.name, "err", rbErr)
 		}
