@@ -127,11 +127,12 @@ func (a *Applier) Apply(s *Section, ptr any, values map[string]any, path []strin
 
 // notASection records a section given a value that is not a mapping,
 // with the way to turn it off when it has a disabled option (a
-// "knowledge: off" meant as that).
+// "knowledge: off" meant as that), in words that fit a file of any format
+// and the environment.
 func (a *Applier) notASection(path []string, s *Section) {
 	e := &ConfigError{Source: a.File.Source(path), Path: path, Message: "is a section; want a mapping of its options"}
 	if o := s.Option("disabled"); o != nil && o.Kind == Bool {
-		e.Fix = "to turn it off, write " + s.Name + ": {disabled: true}"
+		e.Fix = "to turn it off, set " + s.Name + ".disabled to true"
 	}
 	a.Errors = append(a.Errors, e)
 }

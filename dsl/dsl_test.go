@@ -366,7 +366,7 @@ func TestSectionGivenAScalarSaysHowToTurnItOff(t *testing.T) {
 	}
 	a := &dsl.Applier{File: f}
 	tokenresource.Token{}.Configure(a, f.Values, nil)
-	want := "kiln/dsl: app.yaml:1: knowledge: is a section; want a mapping of its options; to turn it off, write knowledge: {disabled: true}"
+	want := "kiln/dsl: app.yaml:1: knowledge: is a section; want a mapping of its options; to turn it off, set knowledge.disabled to true"
 	if err := a.Err(); err == nil || err.Error() != want {
 		t.Fatalf("Configure = %v, want %q", err, want)
 	}

@@ -22,6 +22,9 @@ type feed struct {
 	stalled  bool
 	closed   bool // the endpoint shut down: never up again
 	watchers []revocation.Watcher
+	// upSignal is closed while the feed is up, and replaced by an open one
+	// when it goes down (see whenUp).
+	upSignal chan struct{}
 }
 
 // upLocked reports whether the feed is up; f.mu is held.
@@ -56,8 +59,39 @@ func (f *feed) setUp(up bool) {
 
 // tellLocked tells the watchers the feed's state; f.mu is held.
 func (f *feed) tellLocked() {
+	up := f.upLocked()
 	for _, w := range f.watchers {
-		w.State(f.upLocked())
+		w.State(up)
+	}
+	switch signalled := isClosed(f.signal()); {
+	case up && !signalled:
+		close(f.upSignal)
+	case !up && signalled:
+		f.upSignal = make(chan struct{})
+	}
+}
+
+// signal is upSignal, made on first use; f.mu is held.
+func (f *feed) signal() chan struct{} {
+	if f.upSignal == nil {
+		f.upSignal = make(chan struct{})
+	}
+	return f.upSignal
+}
+
+// whenUp returns a channel closed once the feed is up (at once if it is).
+func (f *feed) whenUp() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.signal()
+}
+
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 

@@ -28,9 +28,10 @@ const (
 )
 
 // EchoTimeout is how long Announce and Fence wait, at most, to hear their
-// message back on this node's subscription. Past it, they fail — Fence's
-// callers read the database, and a revocation announced commits anyway
-// (see Announce) — and the subscription is taken as down until a probe is
+// message back on this node's subscription, publishing included. Past it,
+// they fail — Fence's callers read the database, and a revocation that
+// cannot be announced fails (see Announce) — and the subscription is
+// taken as down until a probe is
 // heard back (see ProbeInterval): the token store stops trusting what it
 // knows of tokens being good, and reads the database at once.
 const EchoTimeout = 2 * time.Second
@@ -127,7 +128,10 @@ func (e *Endpoint) echo(ctx context.Context, msgs []Message) error {
 	return err
 }
 
-// publishAndWait is echo, whatever the feed's state.
+// publishAndWait is echo, whatever the feed's state. EchoTimeout bounds
+// the publishing and the waiting together: a transport whose publish
+// blocks (a server that stopped answering) is stalled as much as one
+// that drops what it is handed.
 func (e *Endpoint) publishAndWait(ctx context.Context, msgs []Message) error {
 	chans := make([]chan error, len(msgs))
 	for i := range msgs {
@@ -135,28 +139,58 @@ func (e *Endpoint) publishAndWait(ctx context.Context, msgs []Message) error {
 		defer e.echoes.forget(id)
 		msgs[i].Fence, chans[i] = id, ch
 	}
-	for _, msg := range msgs {
-		if err := e.pubsub.Publish(ctx, msg); err != nil {
+	timeout, cancel := context.WithTimeoutCause(ctx, EchoTimeout, errNotHeardBack)
+	defer cancel()
+	published := make(chan error, 1)
+	go func() {
+		// On its own goroutine: a transport that does not give up when
+		// its ctx ends holds only this goroutine.
+		for _, msg := range msgs {
+			if err := e.pubsub.Publish(timeout, msg); err != nil {
+				published <- err
+				return
+			}
+		}
+		published <- nil
+	}()
+	select {
+	case err := <-published:
+		if err != nil {
+			if context.Cause(timeout) == errNotHeardBack {
+				return errNotHeardBack
+			}
 			return err
 		}
+	case <-timeout.Done():
+		return cause(timeout)
+	case <-e.ctx.Done():
+		return errShutDown
 	}
-	timeout := time.NewTimer(EchoTimeout)
-	defer timeout.Stop()
 	for _, ch := range chans {
 		select {
 		case err := <-ch:
 			if err != nil {
 				return err
 			}
-		case <-timeout.C:
-			return errNotHeardBack
-		case <-ctx.Done():
-			return ctx.Err()
+		case <-timeout.Done():
+			return cause(timeout)
 		case <-e.ctx.Done():
-			return errors.New("kiln/live: the endpoint shut down")
+			return errShutDown
 		}
 	}
 	return nil
+}
+
+// errShutDown is publishAndWait's error once the endpoint shut down.
+var errShutDown = errors.New("kiln/live: the endpoint shut down")
+
+// cause is why ctx ended: errNotHeardBack when EchoTimeout passed, the
+// caller's ctx's error otherwise.
+func cause(ctx context.Context) error {
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	return ctx.Err()
 }
 
 // stalled takes the subscription as down: a message published was not
@@ -209,12 +243,11 @@ func (e *Endpoint) probe() {
 // these tokens are in doubt. On a transport that is not prompt, where no
 // node answers from memory, it does nothing.
 //
-// The token revocation notifier calls it just before the revoking
-// transaction commits. When it fails — the subscription is down or
-// stalled — the revocation commits anyway (the database is the truth, and
-// a node whose own subscription is down reads it); what a node whose
-// subscription is up knows of these tokens then stays trusted until the
-// revocation itself reaches it, at most the knowledge's max_age.
+// While the subscription is down (lost and being made again, say) it
+// waits for it to be up, and tries again when it is lost meanwhile, for
+// EchoTimeout in all; then it fails, and the token revocation notifier
+// fails the revocation (revocation.ErrNotAnnounced): other nodes could
+// otherwise go on trusting what they read of these tokens.
 func (e *Endpoint) Announce(ctx context.Context, ds []revocation.Disconnect) error {
 	if !e.prompt {
 		return nil
@@ -228,11 +261,28 @@ func (e *Endpoint) Announce(ctx context.Context, ds []revocation.Disconnect) err
 	if len(jtis) == 0 {
 		return nil
 	}
-	var msgs []Message
-	for _, chunk := range chunkJTIs(jtis, e.payloadLimit()) {
-		msgs = append(msgs, Message{Kind: KindRevoking, JTIs: chunk})
+	chunks := chunkJTIs(jtis, e.payloadLimit())
+	deadline := time.NewTimer(EchoTimeout)
+	defer deadline.Stop()
+	for {
+		msgs := make([]Message, len(chunks))
+		for i, chunk := range chunks {
+			msgs[i] = Message{Kind: KindRevoking, JTIs: chunk}
+		}
+		err := e.echo(ctx, msgs)
+		if !errors.Is(err, errNotSubscribed) {
+			return err
+		}
+		select {
+		case <-e.feed.whenUp():
+		case <-deadline.C:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-e.ctx.Done():
+			return errShutDown
+		}
 	}
-	return e.echo(ctx, msgs)
 }
 
 // Fence implements revocation.Feed: it returns once this endpoint has

@@ -604,11 +604,12 @@ func TestFenceShared(t *testing.T) {
 	t.Logf("%d callers served by %d fence messages", callers, len(p.sent(live.KindFence)))
 }
 
-// TestFenceWhileDown: while the subscription is down, Fence and Announce
-// fail at once, publishing nothing; a fence in flight when the
+// TestFenceWhileDown: while the subscription is down, Fence fails at once
+// and Announce once EchoTimeout has passed (it waits for the subscription
+// to be made again), publishing nothing; a fence in flight when the
 // subscription is lost fails then too. Once subscribed again, Fence works.
 func TestFenceWhileDown(t *testing.T) {
-	ctx := testCtx(t, 10*time.Second)
+	ctx := testCtx(t, 20*time.Second)
 	bus := &livetest.PromptInProcess{}
 	p := &tap{inner: bus, prompt: true}
 	e := newEndpoint(t, live.WithPubSub(p))
@@ -672,7 +673,8 @@ func TestFenceWhileDown(t *testing.T) {
 // TestFenceStall: a transport that stops handing back fence messages
 // without saying so stalls the endpoints that wait for one: Fence fails
 // after EchoTimeout, their followers are told they are down, and Fence
-// and Announce then fail at once. A probe brings one back up once the
+// then fails at once (Announce once it has waited EchoTimeout for the
+// subscription). A probe brings one back up once the
 // transport hands fences back again; a subscription made again brings
 // the other back up at once.
 func TestFenceStall(t *testing.T) {
@@ -730,4 +732,95 @@ func TestFenceStall(t *testing.T) {
 	}
 	ha.expectQuiet(t, "a's follower")
 	hb.expectQuiet(t, "b's follower")
+}
+
+// TestAnnounceWaitsForTheSubscription: an announcement whose subscription
+// is lost while it is published waits for the subscription to be made
+// again, then announces again; one whose subscription stays down fails,
+// no sooner than EchoTimeout.
+func TestAnnounceWaitsForTheSubscription(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	bus := &livetest.PromptInProcess{}
+	p := &tap{inner: bus, prompt: true}
+	e := newEndpoint(t, live.WithPubSub(p))
+	h := follow(t, e)
+
+	// The first revoking message is held, the subscription lost
+	// meanwhile, and the message lost with it.
+	publishing, release := make(chan struct{}), make(chan struct{})
+	var held atomic.Bool
+	p.publish = func(msg live.Message) bool {
+		if msg.Kind != live.KindRevoking || !held.CompareAndSwap(false, true) {
+			return true
+		}
+		close(publishing)
+		<-release
+		return false
+	}
+	done := make(chan error, 1)
+	go func() { done <- e.Announce(ctx, []revocation.Disconnect{{JTI: "j1"}}) }()
+	select {
+	case <-publishing:
+	case <-ctx.Done():
+		t.Fatal("Announce published nothing")
+	}
+	p.hand(live.Message{Kind: live.KindLost})
+	close(release)
+	if got := h.next(t, ctx); got != "down" {
+		t.Fatalf("heard %q; want down", got)
+	}
+	p.hand(live.Message{Kind: live.KindSubscribed})
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Announce once subscribed again: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Announce did not return once subscribed again")
+	}
+	if got := []string{h.next(t, ctx), h.next(t, ctx)}; !slices.Equal(got, []string{"up", "revoking j1"}) {
+		t.Fatalf("heard %q; want up, then the announcement", got)
+	}
+	if n := len(p.sent(live.KindRevoking)); n != 2 {
+		t.Fatalf("published %d revoking messages; want the lost one and the one heard", n)
+	}
+
+	// Down for good: it fails once EchoTimeout has passed.
+	p.hand(live.Message{Kind: live.KindLost})
+	start := time.Now()
+	expectErr(t, "Announce, the subscription down", e.Announce(ctx, []revocation.Disconnect{{JTI: "j2"}}), wantDown)
+	if took := time.Since(start); took < live.EchoTimeout {
+		t.Fatalf("Announce gave up after %v, before EchoTimeout", took)
+	}
+}
+
+// TestFenceBlockedPublish: a transport whose publish blocks, ctx or not
+// (a server that stopped answering), stalls the endpoint as one that
+// drops fences does: Fence fails once EchoTimeout has passed, and its
+// followers are told it is down.
+func TestFenceBlockedPublish(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	bus := &livetest.PromptInProcess{}
+	release := make(chan struct{})
+	var blocking atomic.Bool
+	p := &tap{inner: bus, prompt: true}
+	p.publish = func(msg live.Message) bool {
+		if blocking.Load() {
+			<-release
+		}
+		return true
+	}
+	e := newEndpoint(t, live.WithPubSub(p))
+	t.Cleanup(func() { close(release) })
+	h := follow(t, e)
+	blocking.Store(true)
+	start := time.Now()
+	expectErr(t, "Fence, its publish blocked", e.Fence(ctx), wantNotHeardBack)
+	if took := time.Since(start); took < live.EchoTimeout {
+		t.Fatalf("Fence failed after %v, before EchoTimeout", took)
+	}
+	if got := h.next(t, ctx); got != "down" {
+		t.Fatalf("heard %q; want down", got)
+	}
+	expectErr(t, "Fence once stalled", e.Fence(ctx), wantDown)
 }

@@ -2,6 +2,7 @@ package revocation
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -55,6 +56,13 @@ type Feed interface {
 	// token is good.
 	Fence(ctx context.Context) error
 }
+
+// ErrNotAnnounced is the error of a revocation that could not be
+// announced (Announcer) while other nodes answer from memory: the token
+// revocation notifier fails the revoking transaction with it, which is
+// rolled back, so that no node goes on trusting a token revoked behind
+// its back. Nothing was revoked; trying again may succeed.
+var ErrNotAnnounced = errors.New("kiln/revocation: the revocation could not be announced to the other nodes; nothing was revoked")
 
 // Announcer is an endpoint that tells every node of revocations before
 // the transaction that makes them commits: the token revocation notifier

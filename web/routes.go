@@ -14,6 +14,7 @@ import (
 
 	"github.com/kiln-go/kiln/extensions/authentication"
 	"github.com/kiln-go/kiln/resource"
+	"github.com/kiln-go/kiln/revocation"
 	"github.com/kiln-go/kiln/web/authroute"
 	"github.com/kiln-go/kiln/web/ratelimit"
 )
@@ -191,6 +192,8 @@ func StatusOf(err error) (int, string) {
 		return re.Status, re.Message
 	case errors.Is(err, ErrRevocationFailed):
 		return http.StatusServiceUnavailable, "the session could not be signed out and is still signed in; try again"
+	case errors.Is(err, revocation.ErrNotAnnounced):
+		return http.StatusServiceUnavailable, "the change could not be made now (it would sign sessions out, and the other servers could not be told); nothing changed; try again"
 	}
 	return http.StatusInternalServerError, "internal error"
 }

@@ -77,6 +77,8 @@ type Options struct {
 	TokenNotifiers []resource.Notifier
 	// Mailbox receives reset tokens; one is made when nil.
 	Mailbox *Mailbox
+	// Knowledge goes to the token section.
+	Knowledge tokenresource.KnowledgeOptions
 }
 
 // Accounts is a built test domain.
@@ -101,7 +103,7 @@ func Declare(o Options) (*resource.Resource[User], *resource.Resource[Token]) {
 	}
 	tokens := resource.New[Token]("token",
 		resource.Table("tokens"),
-		tokenresource.Token{LiveSocketIDTemplate: o.Template},
+		tokenresource.Token{LiveSocketIDTemplate: o.Template, Knowledge: o.Knowledge},
 		resource.Notifiers(o.TokenNotifiers...),
 	)
 	users := resource.New[User]("user",

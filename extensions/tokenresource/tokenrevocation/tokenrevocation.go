@@ -100,13 +100,17 @@ func (Notifier) Attach(d *resource.Domain, r resource.Ref, parts []any) (resourc
 			store.Follow(f)
 		}
 	}
-	return &attached{endpoints: endpoints, template: section.LiveSocketIDTemplate}, nil
+	return &attached{endpoints: endpoints, template: section.LiveSocketIDTemplate, strict: !section.Knowledge.Disabled}, nil
 }
 
 // attached is the notifier once Attach has resolved its endpoints.
 type attached struct {
 	endpoints []revocation.Endpoint
 	template  func(tokenresource.SocketID) string
+	// strict fails a revocation that cannot be announced: set unless the
+	// token section's knowledge is disabled (on this node, and so, with
+	// one configuration, on every node).
+	strict bool
 }
 
 // Notify implements resource.Notifier: one notification is a batch of
@@ -158,10 +162,15 @@ func (a *attached) NotifyBatch(ctx context.Context, ns []resource.Notification) 
 // endpoint that is a revocation.Announcer, so that no node goes on
 // answering from memory that they are good once the transaction has
 // committed (see live.Endpoint.Announce). Expiries are not announced: a
-// token's expiry refuses it on every node already. An announcement that
-// fails is logged and the transaction commits anyway: the revocation is
-// in the database, which every node whose subscription is down reads, and
-// it is published after commit as ever.
+// token's expiry refuses them on every node already.
+//
+// An announcement that fails — this node's pub/sub link down or stalled
+// for longer than live.EchoTimeout — fails the transaction with
+// revocation.ErrNotAnnounced, and nothing is revoked: nodes whose link is
+// up would otherwise go on trusting these tokens until the revocation
+// reached them, for up to the knowledge's max_age. With the token
+// section's knowledge disabled, no node answers from memory: the failure
+// is logged and the transaction commits.
 func (a *attached) Precommit(ctx context.Context, ns []resource.Notification) error {
 	var ds []revocation.Disconnect
 	for _, n := range ns {
@@ -174,10 +183,17 @@ func (a *attached) Precommit(ctx context.Context, ns []resource.Notification) er
 		return nil
 	}
 	for _, ep := range a.endpoints {
-		if an, ok := ep.(revocation.Announcer); ok {
-			if err := an.Announce(ctx, ds); err != nil {
-				slog.Default().WarnContext(ctx, "kiln: revocations could not be announced before their commit; nodes that know their tokens as good trust them until the revocation reaches them", "tokens", len(ds), "err", err)
-			}
+		an, ok := ep.(revocation.Announcer)
+		if !ok {
+			continue
+		}
+		err := an.Announce(ctx, ds)
+		switch {
+		case err == nil:
+		case a.strict:
+			return fmt.Errorf("%w: %w", revocation.ErrNotAnnounced, err)
+		default:
+			slog.Default().WarnContext(ctx, "kiln: revocations could not be announced before their commit", "tokens", len(ds), "err", err)
 		}
 	}
 	return nil

@@ -3,9 +3,11 @@ package tokenrevocation_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -397,6 +399,68 @@ func TestLogOutEverywhereDisconnectsInOneBatch(t *testing.T) {
 			slices.SortFunc(want, func(a, b disconnect) int { return strings.Compare(a.SocketID, b.SocketID) })
 			if !slices.Equal(got, want) {
 				t.Fatalf("DisconnectMany\n%v\nwant\n%v", got, want)
+			}
+		})
+	}
+}
+
+// failingAnnouncer is an endpoint whose announcements fail, as the live
+// endpoint's do when its pub/sub link is down for longer than
+// live.EchoTimeout; it records the disconnects it is asked for.
+type failingAnnouncer struct {
+	recorder
+	announced atomic.Int64
+}
+
+var errLinkDown = errors.New("the pub/sub link is down")
+
+func (f *failingAnnouncer) Announce(context.Context, []revocation.Disconnect) error {
+	f.announced.Add(1)
+	return errLinkDown
+}
+
+// A revocation that cannot be announced fails, with nothing revoked and
+// nothing disconnected, while the knowledge is on (other nodes may answer
+// from memory); with the knowledge disabled it is logged and commits.
+func TestUnannouncedRevocation(t *testing.T) {
+	for _, db := range databases {
+		t.Run(db, func(t *testing.T) {
+			for _, disabled := range []bool{false, true} {
+				t.Run(fmt.Sprintf("knowledge disabled %v", disabled), func(t *testing.T) {
+					ep := &failingAnnouncer{}
+					a := accountstest.Build(t, db, accountstest.Options{
+						Template:       template,
+						TokenNotifiers: []resource.Notifier{tokenrevocation.Notifier{}},
+						Knowledge:      tokenresource.KnowledgeOptions{Disabled: disabled},
+					})
+					if err := a.Domain.Attach(ep); err != nil {
+						t.Fatal(err)
+					}
+					ctx := t.Context()
+					s := a.Register(t, "ada@example.com")
+					err := a.Auth.Tokens().Revoke(ctx, s.Token, revocation.SignedOut)
+					if ep.announced.Load() != 1 {
+						t.Fatalf("announced %d times; want once", ep.announced.Load())
+					}
+					_, verr := a.Auth.Verify(ctx, s.Token)
+					if disabled {
+						if err != nil {
+							t.Fatalf("revoke with the knowledge disabled: %v", err)
+						}
+						if !errors.Is(verr, authentication.ErrInvalidToken) {
+							t.Fatalf("the token verifies after its revocation: %v", verr)
+						}
+						expect(t, &ep.recorder, "revoked, unannounced", disconnect{idOf(s.Claims), revocation.SignedOut})
+						return
+					}
+					if !errors.Is(err, revocation.ErrNotAnnounced) || !errors.Is(err, errLinkDown) {
+						t.Fatalf("revoke: %v; want ErrNotAnnounced wrapping the endpoint's error", err)
+					}
+					if verr != nil {
+						t.Fatalf("the token does not verify after a revocation that failed: %v", verr)
+					}
+					expect(t, &ep.recorder, "not revoked")
+				})
 			}
 		})
 	}

@@ -74,6 +74,10 @@ func New(ctx context.Context, url string, opts ...Option) (*PubSub, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kiln/pubsub/redis: %w", err)
 	}
+	// A publish gives up when its ctx does (the live endpoint bounds its
+	// announcements and fences with live.EchoTimeout), not only after the
+	// client's own timeouts and retries.
+	o.ContextTimeoutEnabled = true
 	p := &PubSub{client: goredis.NewClient(o), channel: DefaultChannel, logger: slog.Default(), metrics: transport.NewMetrics("redis")}
 	for _, opt := range opts {
 		opt(p)
