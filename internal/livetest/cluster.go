@@ -58,6 +58,8 @@ type NodeOptions struct {
 	// TokenNotifiers are notifiers of the token store that run before the
 	// token revocation notifier (to time a commit, say).
 	TokenNotifiers []resource.Notifier
+	// Knowledge goes to the token section.
+	Knowledge tokenresource.KnowledgeOptions
 }
 
 // Node is one node of a deployment: its own data layer (connection pool)
@@ -151,7 +153,7 @@ func declareNode(mailbox *accountstest.Mailbox, o NodeOptions) (*resource.Resour
 	}
 	tokens := resource.New[accountstest.Token]("token",
 		resource.Table("tokens"),
-		tokenresource.Token{LiveSocketIDTemplate: Template},
+		tokenresource.Token{LiveSocketIDTemplate: Template, Knowledge: o.Knowledge},
 		resource.Notifiers(append(append([]resource.Notifier{}, o.TokenNotifiers...), tokenrevocation.Notifier{})...),
 	)
 	users := resource.New[accountstest.User]("user",
