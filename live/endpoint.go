@@ -388,19 +388,30 @@ var disconnectsOverhead = len(`{"kind":"disconnect","disconnects":[]}`)
 // to at most limit bytes (no limit when 0). A socket id too long for a
 // message of its own is a chunk of its own, which the transport refuses.
 func chunkDisconnects(ds []revocation.Disconnect, limit int) [][]Disconnected {
-	var chunks [][]Disconnected
-	var cur []Disconnected
-	size := disconnectsOverhead
-	for _, d := range ds {
-		item := Disconnected{SocketID: d.SocketID, Reason: string(d.Reason), JTI: d.JTI, ExpiresAt: unixSeconds(d.ExpiresAt)}
-		b, _ := json.Marshal(item) // strings and a number: cannot fail
+	items := make([]Disconnected, len(ds))
+	for i, d := range ds {
+		items[i] = Disconnected{SocketID: d.SocketID, Reason: string(d.Reason), JTI: d.JTI, ExpiresAt: unixSeconds(d.ExpiresAt)}
+	}
+	return chunkJSON(items, disconnectsOverhead, limit)
+}
+
+// chunkJSON splits items into lists that, as a JSON array in a message of
+// overhead bytes besides, encode to at most limit bytes (no limit when
+// 0). An item too long for a list of its own is a list of its own, which
+// the transport refuses.
+func chunkJSON[T any](items []T, overhead, limit int) [][]T {
+	var chunks [][]T
+	var cur []T
+	size := overhead
+	for _, item := range items {
+		b, _ := json.Marshal(item) // strings and numbers: cannot fail
 		n := len(b)
 		if len(cur) > 0 {
 			n++ // the comma
 		}
 		if limit > 0 && len(cur) > 0 && size+n > limit {
 			chunks = append(chunks, cur)
-			cur, size, n = nil, disconnectsOverhead, len(b)
+			cur, size, n = nil, overhead, len(b)
 		}
 		cur = append(cur, item)
 		size += n

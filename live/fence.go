@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -353,21 +352,5 @@ var revokingOverhead = len(`{"kind":"revoking","jtis":[],"fence":"0123456789abcd
 // chunkJTIs splits jtis into lists whose revoking Messages encode to at
 // most limit bytes (no limit when 0).
 func chunkJTIs(jtis []string, limit int) [][]string {
-	var chunks [][]string
-	var cur []string
-	size := revokingOverhead
-	for _, jti := range jtis {
-		b, _ := json.Marshal(jti) // a string: cannot fail
-		n := len(b)
-		if len(cur) > 0 {
-			n++ // the comma
-		}
-		if limit > 0 && len(cur) > 0 && size+n > limit {
-			chunks = append(chunks, cur)
-			cur, size, n = nil, revokingOverhead, len(b)
-		}
-		cur = append(cur, jti)
-		size += n
-	}
-	return append(chunks, cur)
+	return chunkJSON(jtis, revokingOverhead, limit)
 }
