@@ -140,30 +140,15 @@ func (e *Endpoint) publishAndWait(ctx context.Context, msgs []Message) error {
 	}
 	timeout, cancel := context.WithTimeoutCause(ctx, EchoTimeout, errNotHeardBack)
 	defer cancel()
-	published := make(chan error, 1)
-	go func() {
-		// On its own goroutine: a transport that does not give up when
-		// its ctx ends holds only this goroutine.
-		for _, msg := range msgs {
-			if err := e.pubsub.Publish(timeout, msg); err != nil {
-				published <- err
-				return
-			}
-		}
-		published <- nil
-	}()
-	select {
-	case err := <-published:
-		if err != nil {
-			if context.Cause(timeout) == errNotHeardBack {
-				return errNotHeardBack
+	for _, msg := range msgs {
+		// A PubSub's Publish returns once its ctx is done (kiln's
+		// transports do).
+		if err := e.pubsub.Publish(timeout, msg); err != nil {
+			if timeout.Err() != nil {
+				return cause(timeout)
 			}
 			return err
 		}
-	case <-timeout.Done():
-		return cause(timeout)
-	case <-e.ctx.Done():
-		return errShutDown
 	}
 	for _, ch := range chans {
 		select {

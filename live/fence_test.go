@@ -794,25 +794,17 @@ func TestAnnounceWaitsForTheSubscription(t *testing.T) {
 	}
 }
 
-// TestFenceBlockedPublish: a transport whose publish blocks, ctx or not
-// (a server that stopped answering), stalls the endpoint as one that
-// drops fences does: Fence fails once EchoTimeout has passed, and its
+// TestFenceBlockedPublish: a transport whose publish blocks until its ctx
+// is done (a server that stopped answering) stalls the endpoint as one
+// that drops fences does: Fence fails once EchoTimeout has passed, and its
 // followers are told it is down.
 func TestFenceBlockedPublish(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
 	bus := &livetest.PromptInProcess{}
-	release := make(chan struct{})
-	var blocking atomic.Bool
-	p := &tap{inner: bus, prompt: true}
-	p.publish = func(msg live.Message) bool {
-		if blocking.Load() {
-			<-release
-		}
-		return true
-	}
+	p := &blockingPublish{PromptInProcess: bus}
 	e := newEndpoint(t, live.WithPubSub(p))
-	t.Cleanup(func() { close(release) })
 	h := follow(t, e)
+	blocking := &p.blocking
 	blocking.Store(true)
 	start := time.Now()
 	expectErr(t, "Fence, its publish blocked", e.Fence(ctx), wantNotHeardBack)
@@ -823,4 +815,19 @@ func TestFenceBlockedPublish(t *testing.T) {
 		t.Fatalf("heard %q; want down", got)
 	}
 	expectErr(t, "Fence once stalled", e.Fence(ctx), wantDown)
+}
+
+// blockingPublish is a prompt bus whose Publish, while blocking is set,
+// blocks until its ctx is done.
+type blockingPublish struct {
+	*livetest.PromptInProcess
+	blocking atomic.Bool
+}
+
+func (p *blockingPublish) Publish(ctx context.Context, msg live.Message) error {
+	if p.blocking.Load() {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return p.PromptInProcess.Publish(ctx, msg)
 }

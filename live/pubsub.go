@@ -109,7 +109,9 @@ type Prompter interface {
 // down; a second Close returns nil.
 type PubSub interface {
 	io.Closer
-	// Publish sends msg to every subscriber, this node's included.
+	// Publish sends msg to every subscriber, this node's included. It
+	// returns once ctx is done at the latest: the endpoint bounds its
+	// announcements and fences with EchoTimeout through it.
 	Publish(ctx context.Context, msg Message) error
 	// Subscribe calls fn for every message until ctx is done. It returns
 	// once subscribed.
