@@ -228,10 +228,12 @@ func (e *Endpoint) probe() {
 // node answers from memory, it does nothing.
 //
 // While the subscription is down (lost and being made again, say) it
-// waits for it to be up, and tries again when it is lost meanwhile, for
-// EchoTimeout in all; then it fails, and the token revocation notifier
-// fails the revocation (revocation.ErrNotAnnounced): other nodes could
-// otherwise go on trusting what they read of these tokens.
+// waits for it to be up, and tries again when it is lost meanwhile or a
+// publish fails, for EchoTimeout in all; then it fails, and the token
+// revocation notifier fails the revocation (revocation.ErrNotAnnounced):
+// other nodes could otherwise go on trusting what they read of these
+// tokens. A stalled transport (see EchoTimeout) fails it at once: the
+// revocation waits in its transaction, holding a connection.
 func (e *Endpoint) Announce(ctx context.Context, ds []revocation.Disconnect) error {
 	if !e.prompt {
 		return nil
@@ -254,11 +256,25 @@ func (e *Endpoint) Announce(ctx context.Context, ds []revocation.Disconnect) err
 			msgs[i] = Message{Kind: KindRevoking, JTIs: chunk}
 		}
 		err := e.echo(ctx, msgs)
-		if !errors.Is(err, errNotSubscribed) {
+		var up <-chan struct{}
+		var pause <-chan time.Time
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, errNotHeardBack), e.feed.isStalled():
+			// Stalled: waited for once already; a revocation waiting in
+			// its transaction would only hold its connection longer.
 			return err
+		case errors.Is(err, errNotSubscribed):
+			up = e.feed.whenUp()
+		default:
+			// The publish failed (a connection pool that has not seen
+			// the server back yet, say): try again shortly.
+			pause = time.After(announceRetryPause)
 		}
 		select {
-		case <-e.feed.whenUp():
+		case <-up:
+		case <-pause:
 		case <-deadline.C:
 			return err
 		case <-ctx.Done():
@@ -268,6 +284,10 @@ func (e *Endpoint) Announce(ctx context.Context, ds []revocation.Disconnect) err
 		}
 	}
 }
+
+// announceRetryPause is how long Announce waits before it publishes again
+// after a publish failed, within EchoTimeout.
+const announceRetryPause = 50 * time.Millisecond
 
 // Fence implements revocation.Feed: it returns once this endpoint has
 // heard back a fence message published after the call, so that every

@@ -831,3 +831,34 @@ func (p *blockingPublish) Publish(ctx context.Context, msg live.Message) error {
 	}
 	return p.PromptInProcess.Publish(ctx, msg)
 }
+
+// TestAnnounceRetriesAFailedPublish: a publish that fails (a pool that
+// has not yet seen its server back) is tried again within EchoTimeout.
+func TestAnnounceRetriesAFailedPublish(t *testing.T) {
+	ctx := testCtx(t, 10*time.Second)
+	p := &failingOnce{PromptInProcess: &livetest.PromptInProcess{}}
+	e := newEndpoint(t, live.WithPubSub(p))
+	h := follow(t, e)
+	if err := e.Announce(ctx, []revocation.Disconnect{{JTI: "j1"}}); err != nil {
+		t.Fatalf("Announce after a failed publish: %v", err)
+	}
+	if got := h.next(t, ctx); got != "revoking j1" {
+		t.Fatalf("heard %q; want the announcement", got)
+	}
+	if n := p.tries.Load(); n != 2 {
+		t.Fatalf("%d revoking publishes; want the failed one and one more", n)
+	}
+}
+
+// failingOnce is a prompt bus whose first revoking publish fails.
+type failingOnce struct {
+	*livetest.PromptInProcess
+	tries atomic.Int64
+}
+
+func (p *failingOnce) Publish(ctx context.Context, msg live.Message) error {
+	if msg.Kind == live.KindRevoking && p.tries.Add(1) == 1 {
+		return fmt.Errorf("dial tcp: connection refused")
+	}
+	return p.PromptInProcess.Publish(ctx, msg)
+}
