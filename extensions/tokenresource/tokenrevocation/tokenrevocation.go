@@ -100,7 +100,7 @@ func (Notifier) Attach(d *resource.Domain, r resource.Ref, parts []any) (resourc
 			store.Follow(f)
 		}
 	}
-	return &attached{endpoints: endpoints, template: section.LiveSocketIDTemplate, strict: !section.Knowledge.Disabled}, nil
+	return &attached{endpoints: endpoints, template: section.LiveSocketIDTemplate, strict: !section.Knowledge.Disabled, logger: d.Logger()}, nil
 }
 
 // attached is the notifier once Attach has resolved its endpoints.
@@ -111,6 +111,7 @@ type attached struct {
 	// token section's knowledge is disabled (on this node, and so, with
 	// one configuration, on every node).
 	strict bool
+	logger *slog.Logger // the domain's
 }
 
 // Notify implements resource.Notifier: one notification is a batch of
@@ -193,7 +194,7 @@ func (a *attached) Precommit(ctx context.Context, ns []resource.Notification) er
 		case a.strict:
 			return fmt.Errorf("%w: %w", revocation.ErrNotAnnounced, err)
 		default:
-			slog.Default().WarnContext(ctx, "kiln: revocations could not be announced before their commit", "tokens", len(ds), "err", err)
+			a.logger.WarnContext(ctx, "kiln: revocations could not be announced before their commit", "tokens", len(ds), "err", err)
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"slices"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -76,7 +77,7 @@ func NewMetrics(transport string) *Metrics {
 	})
 	// Every series exists from the start, at 0, so that a rate over it
 	// has a value before the first message.
-	for _, kind := range []string{live.KindDisconnect, live.KindBroadcast} {
+	for _, kind := range kinds {
 		m.published.WithLabelValues(kind)
 		m.publishErrors.WithLabelValues(kind)
 		m.received.WithLabelValues(kind)
@@ -102,10 +103,13 @@ func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.connected, m.reconnects, m.published, m.publishErrors, m.received}
 }
 
+// kinds are the kinds of message the endpoints send.
+var kinds = []string{live.KindDisconnect, live.KindBroadcast, live.KindRevoking, live.KindFence}
+
 // kindLabel is msg's kind as a label value; a kind the endpoints do not
 // send is "other", so that the label's values stay few.
 func kindLabel(kind string) string {
-	if kind == live.KindDisconnect || kind == live.KindBroadcast {
+	if slices.Contains(kinds, kind) {
 		return kind
 	}
 	return "other"

@@ -53,7 +53,8 @@ func TestMetricsLinks(t *testing.T) {
 }
 
 // TestMetricsMessages: publishes count by kind, failed ones apart;
-// receptions by kind; a kind the endpoints do not send is "other".
+// receptions by kind, the announcements and fences of checks from memory
+// included; a kind the endpoints do not send is "other".
 func TestMetricsMessages(t *testing.T) {
 	m := transport.NewMetrics("test")
 	reg := prometheus.NewRegistry()
@@ -65,8 +66,12 @@ func TestMetricsMessages(t *testing.T) {
 	m.Published("broadcast", nil)
 	m.Published("broadcast", nil)
 	m.Published("made-up", nil)
+	m.Published("revoking", nil)
+	m.Published("fence", nil)
+	m.Published("fence", nil)
 	m.Received("broadcast")
 	m.Received("made-up")
+	m.Received("fence")
 	got := metricstest.Values(t, reg)
 	if diff := metricstest.Diff(got, map[string]float64{
 		`kiln_pubsub_published_total{kind="disconnect",transport="test"}`:      1,
@@ -77,6 +82,12 @@ func TestMetricsMessages(t *testing.T) {
 		`kiln_pubsub_received_total{kind="disconnect",transport="test"}`:       0,
 		`kiln_pubsub_received_total{kind="broadcast",transport="test"}`:        1,
 		`kiln_pubsub_received_total{kind="other",transport="test"}`:            1,
+		`kiln_pubsub_published_total{kind="revoking",transport="test"}`:        1,
+		`kiln_pubsub_publish_errors_total{kind="revoking",transport="test"}`:   0,
+		`kiln_pubsub_received_total{kind="revoking",transport="test"}`:         0,
+		`kiln_pubsub_published_total{kind="fence",transport="test"}`:           2,
+		`kiln_pubsub_publish_errors_total{kind="fence",transport="test"}`:      0,
+		`kiln_pubsub_received_total{kind="fence",transport="test"}`:            1,
 	}); len(diff) > 0 {
 		t.Fatal(diff)
 	}
