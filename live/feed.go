@@ -146,20 +146,21 @@ func (f *feed) isUp() bool {
 
 // revoking tells the watchers of announced revocations.
 func (f *feed) revoking(ds []revocation.Disconnect) {
+	f.each(func(w revocation.Watcher) { w.Revoking(ds) })
+}
+
+// each calls tell with each watcher, one thing at a time.
+func (f *feed) each(tell func(revocation.Watcher)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, w := range f.watchers {
-		w.Revoking(ds)
+		tell(w)
 	}
 }
 
 // revoked tells the watchers of revocations.
 func (f *feed) revoked(ds []revocation.Disconnect) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, w := range f.watchers {
-		w.Revoked(ds)
-	}
+	f.each(func(w revocation.Watcher) { w.Revoked(ds) })
 }
 
 // disconnectsOf are the revocations of a disconnect message, in either

@@ -71,6 +71,9 @@ type knowledge struct {
 
 	mu        sync.Mutex // followers, and every change of state
 	followers []*follower
+	// feeds are the followers' feeds, for fence: read on every good
+	// answer, without mu; replaced (never changed) under mu.
+	feeds atomic.Pointer[[]revocation.Feed]
 
 	seed    maphash.Seed
 	good    [knowledgeShards]goodShard
@@ -119,9 +122,8 @@ func newKnowledge(o KnowledgeOptions, m *metrics) *knowledge {
 
 // follower is the knowledge's Watcher of one feed.
 type follower struct {
-	k    *knowledge
-	feed revocation.Feed
-	up   bool // under k.mu
+	k  *knowledge
+	up bool // under k.mu
 	// told is set once follow has made the knowledge follow the feed:
 	// the state the feed tells from within Follow is where the knowledge
 	// starts, not a reset (under k.mu).
@@ -138,8 +140,14 @@ func (k *knowledge) follow(feed revocation.Feed) {
 		k.mu.Unlock()
 		return
 	}
-	f := &follower{k: k, feed: feed}
+	f := &follower{k: k}
 	k.followers = append(k.followers, f)
+	var feeds []revocation.Feed
+	if old := k.feeds.Load(); old != nil {
+		feeds = append(feeds, *old...)
+	}
+	feeds = append(feeds, feed)
+	k.feeds.Store(&feeds)
 	k.mu.Unlock()
 	prompt := feed.Follow(f) // tells f the feed's state
 	k.mu.Lock()
@@ -238,14 +246,12 @@ var errNoFeed = errors.New("kiln/tokenresource: the knowledge follows no feed")
 // (revocation.Feed.Fence): a good entry still trusted after it may answer
 // a check that began before the call.
 func (k *knowledge) fence(ctx context.Context) error {
-	k.mu.Lock()
-	followers := k.followers
-	k.mu.Unlock()
-	if len(followers) == 0 {
+	feeds := k.feeds.Load()
+	if feeds == nil {
 		return errNoFeed
 	}
-	for _, f := range followers {
-		if err := f.feed.Fence(ctx); err != nil {
+	for _, feed := range *feeds {
+		if err := feed.Fence(ctx); err != nil {
 			return err
 		}
 	}
