@@ -126,19 +126,7 @@ func (a *attached) Notify(ctx context.Context, n resource.Notification) error {
 // others. Each revocation carries the token's jti and expiry, which every
 // node's token store remembers.
 func (a *attached) NotifyBatch(ctx context.Context, ns []resource.Notification) error {
-	var ds []revocation.Disconnect
-	var errs []error
-	for _, n := range ns {
-		reason, row, err := revocationOf(n)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if row != nil && len(a.endpoints) > 0 {
-			ds = append(ds, revocation.Disconnect{SocketID: a.template(tokenresource.SocketIDOf(row)), Reason: reason,
-				JTI: row.JTI, ExpiresAt: row.ExpiresAt.UTC()})
-		}
-	}
+	ds, errs := a.disconnects(ns)
 	if len(ds) == 0 {
 		return errors.Join(errs...)
 	}
@@ -173,11 +161,11 @@ func (a *attached) NotifyBatch(ctx context.Context, ns []resource.Notification) 
 // section's knowledge disabled, no node answers from memory: the failure
 // is logged and the transaction commits.
 func (a *attached) Precommit(ctx context.Context, ns []resource.Notification) error {
+	all, _ := a.disconnects(ns) // NotifyBatch reports what is not a token's
 	var ds []revocation.Disconnect
-	for _, n := range ns {
-		reason, row, err := revocationOf(n)
-		if err == nil && row != nil && reason != revocation.Expired {
-			ds = append(ds, revocation.Disconnect{Reason: reason, JTI: row.JTI, ExpiresAt: row.ExpiresAt.UTC()})
+	for _, d := range all {
+		if d.Reason != revocation.Expired {
+			ds = append(ds, d)
 		}
 	}
 	if len(ds) == 0 {
@@ -198,6 +186,26 @@ func (a *attached) Precommit(ctx context.Context, ns []resource.Notification) er
 		}
 	}
 	return nil
+}
+
+// disconnects are the revocations and expiries of ns, each with its
+// token's socket id, jti and expiry (none without endpoints), and an error
+// for each notification of a reason on a record that is not a token's.
+func (a *attached) disconnects(ns []resource.Notification) ([]revocation.Disconnect, []error) {
+	var ds []revocation.Disconnect
+	var errs []error
+	for _, n := range ns {
+		reason, row, err := revocationOf(n)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if row != nil && len(a.endpoints) > 0 {
+			ds = append(ds, revocation.Disconnect{SocketID: a.template(tokenresource.SocketIDOf(row)), Reason: reason,
+				JTI: row.JTI, ExpiresAt: row.ExpiresAt.UTC()})
+		}
+	}
+	return ds, errs
 }
 
 // revocationOf reads a revocation or an expiry; row is nil for a write
