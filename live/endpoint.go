@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kiln-go/kiln/revocation"
@@ -77,6 +78,15 @@ type Endpoint struct {
 	feed   feed
 	prompt bool // the PubSub is a Prompter, and prompt
 	echoes echoes
+
+	// The leases (see LeaseTerm): this endpoint's own, once it is a
+	// member, and its view of the members.
+	noLeases   bool // WithLeases(false)
+	lease      lease
+	members    members
+	memberOnce sync.Once
+	isMember   atomic.Bool
+	ackq       chan Message // acknowledgements to publish
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -167,6 +177,7 @@ func New(opts ...Option) (*Endpoint, error) {
 		sweepNow: make(chan struct{}, 1),
 		metrics:  newMetrics(),
 		echoes:   newEchoes(),
+		lease:    lease{base: time.Now()},
 	}
 	var defaults Settings
 	SettingsSchema.Defaults(&defaults)
@@ -436,17 +447,32 @@ func (e *Endpoint) receive(msg Message) {
 		e.feed.setUp(true)
 		e.requestSweep()
 	case KindLost:
+		e.lease.end()
 		e.feed.setUp(false)
 		e.echoes.lost()
 	case KindRevoking:
+		if nodeOf(msg.Fence) == e.echoes.node && !e.echoes.waits(msg.Fence) {
+			return // this endpoint's, published again for the members (see awaitAcks)
+		}
 		ds := make([]revocation.Disconnect, len(msg.JTIs))
 		for i, jti := range msg.JTIs {
 			ds[i].JTI = jti
 		}
 		e.feed.revoking(ds)
 		e.echoes.heard(msg.Fence)
+		e.heardRevoking(msg)
 	case KindFence:
 		e.echoes.heard(msg.Fence)
+	case KindAlive:
+		if msg.Node == e.echoes.node {
+			e.echoes.heard(msg.Fence)
+		} else if msg.Node != "" {
+			e.members.alive(msg.Node)
+		}
+	case KindAck:
+		e.members.acked(msg.Fence, msg.Node)
+	case KindLeave:
+		e.members.leave(msg.Node)
 	case KindDisconnect:
 		ds := disconnectsOf(msg)
 		e.feed.revoked(ds)
@@ -490,6 +516,8 @@ func (e *Endpoint) Shutdown(ctx context.Context) error {
 	e.mu.Lock()
 	e.shutdown = true
 	e.mu.Unlock()
+	e.lease.end()
+	e.leave(ctx)
 	e.feed.close() // it hears nothing more
 	e.cancel()
 	for _, c := range e.sockets.all() {

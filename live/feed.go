@@ -41,9 +41,12 @@ func (f *feed) upLocked() bool { return f.subscribed && !f.stalled && !f.closed 
 // token revocation notifier's Attach makes it (tokenresource.Store.Follow).
 func (e *Endpoint) Follow(w revocation.Watcher) (prompt bool) {
 	e.feed.mu.Lock()
-	defer e.feed.mu.Unlock()
 	e.feed.watchers = append(e.feed.watchers, w)
 	w.State(e.feed.upLocked())
+	e.feed.mu.Unlock()
+	if e.prompt {
+		e.member()
+	}
 	return e.prompt
 }
 

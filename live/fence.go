@@ -66,16 +66,31 @@ func newEchoes() echoes {
 	return echoes{node: hex.EncodeToString(b[:]) + ".", waiting: map[string]chan error{}}
 }
 
-// register returns a new Fence id and the channel told when it is heard
-// back (or lost).
-func (es *echoes) register() (string, chan error) {
+// newID returns a new Fence id.
+func (es *echoes) newID() string {
 	es.mu.Lock()
 	defer es.mu.Unlock()
 	es.seq++
-	id := es.node + strconv.FormatUint(es.seq, 36)
+	return es.node + strconv.FormatUint(es.seq, 36)
+}
+
+// register returns the channel told when the message of Fence id is
+// heard back (or lost).
+func (es *echoes) register(id string) chan error {
+	es.mu.Lock()
+	defer es.mu.Unlock()
 	ch := make(chan error, 1)
 	es.waiting[id] = ch
-	return id, ch
+	return ch
+}
+
+// waits reports whether a message of Fence id is waited for: published
+// by this endpoint, and not heard back yet.
+func (es *echoes) waits(id string) bool {
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	_, ok := es.waiting[id]
+	return ok
 }
 
 func (es *echoes) forget(id string) {
@@ -112,7 +127,8 @@ func (es *echoes) lost() {
 // back within EchoTimeout.
 var errNotHeardBack = fmt.Errorf("kiln/live: not heard back from the pub/sub within %s", EchoTimeout)
 
-// echo publishes msgs, each with a Fence id of its own, and returns once
+// echo publishes msgs, each with a Fence id of its own (given one when
+// it has none), and returns once
 // every one has been heard back on this endpoint's subscription: by then
 // the transport has handed them to every node's subscription. One not
 // heard back in time stalls the feed (see stalled).
@@ -134,9 +150,11 @@ func (e *Endpoint) echo(ctx context.Context, msgs []Message) error {
 func (e *Endpoint) publishAndWait(ctx context.Context, msgs []Message) error {
 	chans := make([]chan error, len(msgs))
 	for i := range msgs {
-		id, ch := e.echoes.register()
-		defer e.echoes.forget(id)
-		msgs[i].Fence, chans[i] = id, ch
+		if msgs[i].Fence == "" {
+			msgs[i].Fence = e.echoes.newID()
+		}
+		chans[i] = e.echoes.register(msgs[i].Fence)
+		defer e.echoes.forget(msgs[i].Fence)
 	}
 	timeout, cancel := context.WithTimeoutCause(ctx, EchoTimeout, errNotHeardBack)
 	defer cancel()
@@ -188,6 +206,7 @@ func (e *Endpoint) stalled() {
 	if !e.feed.stall() {
 		return
 	}
+	e.lease.end()
 	e.logger.Warn("kiln/live: the pub/sub did not hand back a message this node published; session tokens are checked in the database until it does",
 		"timeout", EchoTimeout)
 	e.echoes.lost()
@@ -252,10 +271,20 @@ func (e *Endpoint) Announce(ctx context.Context, ds []revocation.Disconnect) err
 	defer deadline.Stop()
 	for {
 		msgs := make([]Message, len(chunks))
+		ids := make([]string, len(chunks))
 		for i, chunk := range chunks {
-			msgs[i] = Message{Kind: KindRevoking, JTIs: chunk}
+			ids[i] = e.echoes.newID()
+			msgs[i] = Message{Kind: KindRevoking, JTIs: chunk, Fence: ids[i]}
 		}
+		acks := e.members.expect(ids)
 		err := e.echo(ctx, msgs)
+		if err == nil {
+			err = e.awaitAcks(ctx, msgs, acks, deadline.C)
+		}
+		e.members.forget(ids)
+		if errors.Is(err, errNotAcknowledged) {
+			return err
+		}
 		var up <-chan struct{}
 		var pause <-chan time.Time
 		switch {
@@ -298,6 +327,11 @@ const announceRetryPause = 50 * time.Millisecond
 func (e *Endpoint) Fence(ctx context.Context) error {
 	if !e.prompt {
 		return errNotPrompt
+	}
+	if e.lease.valid() {
+		// Every revocation committed before now was acknowledged by this
+		// member first (see LeaseTerm).
+		return nil
 	}
 	if !e.feed.isUp() {
 		return errNotSubscribed

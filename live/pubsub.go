@@ -23,8 +23,8 @@ var ErrPayloadTooLarge = errors.New("kiln/live: message too large for the transp
 // good. The fields below are all optional on the wire but for Kind, so
 // that every form stays readable.
 type Message struct {
-	// Kind is KindDisconnect, KindBroadcast, KindRevoking or KindFence
-	// on the wire; KindSubscribed and KindLost are handed by a transport
+	// Kind is KindDisconnect, KindBroadcast, KindRevoking, KindFence,
+	// KindAlive, KindAck or KindLeave on the wire; KindSubscribed and KindLost are handed by a transport
 	// to its own subscriber only.
 	Kind string `json:"kind"`
 	// SocketID and Reason, for a disconnect of one socket id.
@@ -41,9 +41,13 @@ type Message struct {
 	// JTIs, for a revoking message: the tokens a transaction is about
 	// to revoke (Endpoint.Announce).
 	JTIs []string `json:"jtis,omitempty"`
-	// Fence, for a revoking or a fence message: an id unique to the
-	// endpoint that published it, which waits to hear it back.
+	// Fence, for a revoking, fence or alive message: an id unique to
+	// the endpoint that published it, which waits to hear it back; for an
+	// ack, the id of the revoking message it acknowledges.
 	Fence string `json:"fence,omitempty"`
+	// Node, for an alive, ack or leave message: the member's id (see
+	// LeaseTerm).
+	Node string `json:"node,omitempty"`
 	// Topic, Event and Payload, for a broadcast.
 	Topic   string          `json:"topic,omitempty"`
 	Event   string          `json:"event,omitempty"`

@@ -155,6 +155,9 @@ type Server struct {
 	// HTTP serves the endpoint.
 	HTTP *httptest.Server
 
+	// Endpoint is the server's endpoint: a *live.Endpoint for Kiln.
+	Endpoint revocation.Endpoint
+
 	layer     *bunlayer.Layer
 	domain    *resource.Domain
 	user      any
@@ -231,7 +234,7 @@ func NewServer(ctx context.Context, impl Impl, o Options) (s *Server, err error)
 	if err != nil {
 		return s, fmt.Errorf("sessionbench: %s: %w", impl.Name, err)
 	}
-	s.stop = parts.Stop
+	s.stop, s.Endpoint = parts.Stop, parts.Endpoint
 	if err = s.domain.Attach(parts.Endpoint); err != nil {
 		return s, err
 	}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -242,6 +243,18 @@ func rawNATS(t testing.TB, channel string, payload []byte) {
 type observed struct {
 	live.PubSub
 	msgs chan live.Message
+	// held, when set, holds the subscriber on each revoking message
+	// until the channel is closed.
+	held atomic.Pointer[chan struct{}]
+	// onPublish, when set, is told of each message published.
+	onPublish atomic.Pointer[func(live.Message)]
+}
+
+func (o *observed) Publish(ctx context.Context, m live.Message) error {
+	if f := o.onPublish.Load(); f != nil {
+		(*f)(m)
+	}
+	return o.PubSub.Publish(ctx, m)
 }
 
 func observe(ps live.PubSub) *observed {
@@ -256,6 +269,9 @@ func (o *observed) Prompt() bool {
 
 func (o *observed) Subscribe(ctx context.Context, fn func(live.Message)) error {
 	return o.PubSub.Subscribe(ctx, func(m live.Message) {
+		if held := o.held.Load(); held != nil && m.Kind == live.KindRevoking {
+			<-*held
+		}
 		fn(m)
 		select {
 		case o.msgs <- m:

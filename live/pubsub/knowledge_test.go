@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -126,6 +127,52 @@ func expectInvalid(t *testing.T, ctx context.Context, n *node, token, when strin
 	}
 }
 
+// leaseMode is how the nodes of a knowledge test check from memory: with
+// leases (live.LeaseTerm), which the test waits for, every check is
+// answered without a fence, and every revocation waits for the other
+// node's acknowledgement; without, every check fences.
+type leaseMode struct {
+	name    string
+	options []live.Option
+	leased  bool
+}
+
+var leaseModes = []leaseMode{{name: "leased", leased: true}, {name: "fenced", options: []live.Option{live.WithLeases(false)}}}
+
+func forEachLeaseMode(t *testing.T, fn func(t *testing.T, tr transport, m leaseMode)) {
+	forEachTransport(t, false, func(t *testing.T, tr transport) {
+		for _, m := range leaseModes {
+			t.Run(m.name, func(t *testing.T) { fn(t, tr, m) })
+		}
+	})
+}
+
+// wait waits until the nodes hold leases, in the leased mode.
+func (m leaseMode) wait(t *testing.T, ctx context.Context, nodes ...*node) {
+	t.Helper()
+	for _, n := range nodes {
+		for m.leased && !n.Endpoint.Leased() {
+			select {
+			case <-time.After(10 * time.Millisecond):
+			case <-ctx.Done():
+				t.Fatalf("%s holds no lease: %v", n.name, ctx.Err())
+			}
+		}
+	}
+}
+
+// still fails when a node holds a lease in the fenced mode: its checks
+// were not fenced. (A lease may lapse on a loaded machine, and the checks
+// fence then: it is not checked in the leased mode.)
+func (m leaseMode) still(t *testing.T, nodes ...*node) {
+	t.Helper()
+	for _, n := range nodes {
+		if !m.leased && n.Endpoint.Leased() {
+			t.Fatalf("%s holds a lease in the fenced mode", n.name)
+		}
+	}
+}
+
 // TestKnowledgeExact: node B checks tokens from memory once it has read
 // them, and node A revokes them. A refuses the token, from memory, as soon
 // as its revocation has returned, and so does B, at once, whether the
@@ -213,7 +260,7 @@ func TestKnowledgeExact(t *testing.T) {
 // refuses it every time.
 func TestKnowledgeAtOnce(t *testing.T) {
 	const rounds = 40
-	forEachTransport(t, false, func(t *testing.T, tr transport) {
+	forEachLeaseMode(t, func(t *testing.T, tr transport, m leaseMode) {
 		c := newCluster(t, tr)
 		ctx, cancel := context.WithTimeout(context.Background(), 3*short)
 		defer cancel()
@@ -224,19 +271,20 @@ func TestKnowledgeAtOnce(t *testing.T) {
 		var checking, checkingJTI string
 		var committedErr error
 		var committedChecks atomic.Int64 // how many ran
-		a := c.node(livetest.NodeOptions{TokenNotifiers: []resource.Notifier{resource.NotifierFunc(func(ctx context.Context, n resource.Notification) error {
+		a := c.node(livetest.NodeOptions{EndpointOptions: m.options, TokenNotifiers: []resource.Notifier{resource.NotifierFunc(func(ctx context.Context, n resource.Notification) error {
 			if _, row, ok := tokenresource.RevocationOf(n); ok && checking != "" && row.JTI == checkingJTI {
 				_, committedErr = b.Auth.Verify(ctx, checking)
 				committedChecks.Add(1)
 			}
 			return nil
 		})}})
-		b = c.node(livetest.NodeOptions{})
+		b = c.node(livetest.NodeOptions{EndpointOptions: m.options})
 		bHears, bKnows := hear(b), knowledgeMetrics(t, b)
 		email := "at-once@example.com"
 		a.Register(t, email)
 		a.ps.wait(t, ctx, live.KindSubscribed)
 		b.ps.wait(t, ctx, live.KindSubscribed)
+		m.wait(t, ctx, a, b)
 		early := 0
 		for round := range rounds {
 			s := a.SignIn(t, email)
@@ -256,7 +304,49 @@ func TestKnowledgeAtOnce(t *testing.T) {
 				t.Fatalf("round %d: committed, not yet published: %s verifies a revoked token: %v", round, b.name, committedErr)
 			}
 		}
+		m.still(t, a, b)
 		t.Logf("%d of %d checks began before B heard of the revocation", early, rounds)
+	})
+}
+
+// TestKnowledgeSlowNode: node B holds a lease and knows a token as good,
+// and its subscription is slow to hand it the announcement of the
+// token's revocation on node A. A's revocation waits for B: B is handed
+// the announcement only once A has published it again, and A's
+// revocation returns only after that, so B refuses the token at once.
+func TestKnowledgeSlowNode(t *testing.T) {
+	forEachTransport(t, false, func(t *testing.T, tr transport) {
+		c := newCluster(t, tr)
+		a := c.node(livetest.NodeOptions{})
+		b := c.node(livetest.NodeOptions{})
+		bKnows := knowledgeMetrics(t, b)
+		email := "slow@example.com"
+		a.Register(t, email)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*short)
+		defer cancel()
+		leaseModes[0].wait(t, ctx, a, b)
+		s := a.SignIn(t, email)
+		verifiedFromMemory(t, ctx, b, bKnows, s.Token)
+
+		release := make(chan struct{})
+		var once sync.Once
+		let := func() { once.Do(func() { close(release) }) }
+		t.Cleanup(let)
+		b.ps.held.Store(&release)
+		var announced atomic.Int64
+		republished := func(m live.Message) {
+			if m.Kind == live.KindRevoking && announced.Add(1) == 2 {
+				let()
+			}
+		}
+		a.ps.onPublish.Store(&republished)
+		if err := a.Auth.Tokens().Revoke(ctx, s.Token, revocation.SignedOut); err != nil {
+			t.Fatal(err)
+		}
+		expectInvalid(t, ctx, b, s.Token, "revoked on A, announced late to B")
+		if n := announced.Load(); n < 2 {
+			t.Fatalf("A published its announcement %d times; B held it back, so A should have published it again", n)
+		}
 	})
 }
 
@@ -270,15 +360,16 @@ func TestKnowledgeHammer(t *testing.T) {
 		workers = 4
 		after   = 50 // verifications per worker once the revocation is heard
 	)
-	forEachTransport(t, false, func(t *testing.T, tr transport) {
+	forEachLeaseMode(t, func(t *testing.T, tr transport, m leaseMode) {
 		c := newCluster(t, tr)
-		a := c.node(livetest.NodeOptions{})
-		b := c.node(livetest.NodeOptions{})
+		a := c.node(livetest.NodeOptions{EndpointOptions: m.options})
+		b := c.node(livetest.NodeOptions{EndpointOptions: m.options})
 		bKnows := knowledgeMetrics(t, b)
 		email := "hammer@example.com"
 		a.Register(t, email)
 		ctx, cancel := context.WithTimeout(context.Background(), 3*short)
 		defer cancel()
+		m.wait(t, ctx, a, b)
 		for round := range rounds {
 			s := a.SignIn(t, email)
 			var servedBefore, servedAfter, refusedAfter atomic.Int64
@@ -330,5 +421,6 @@ func TestKnowledgeHammer(t *testing.T) {
 			}
 			t.Logf("round %d: served %d times before the revocation returned, refused %d times after", round, servedBefore.Load(), refusedAfter.Load())
 		}
+		m.still(t, a, b)
 	})
 }

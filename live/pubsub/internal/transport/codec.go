@@ -51,6 +51,14 @@ func Decode(b []byte) (live.Message, error) {
 		if msg.Fence == "" {
 			return msg, errors.New("kiln/pubsub: fence without an id")
 		}
+	case live.KindAlive, live.KindAck:
+		if msg.Fence == "" || msg.Node == "" {
+			return msg, fmt.Errorf("kiln/pubsub: %s without a fence id or node", msg.Kind)
+		}
+	case live.KindLeave:
+		if msg.Node == "" {
+			return msg, errors.New("kiln/pubsub: leave without a node")
+		}
 	default:
 		return msg, fmt.Errorf("kiln/pubsub: unknown message kind %q", msg.Kind)
 	}

@@ -104,7 +104,7 @@ func (m *Metrics) collectors() []prometheus.Collector {
 }
 
 // kinds are the kinds of message the endpoints send.
-var kinds = []string{live.KindDisconnect, live.KindBroadcast, live.KindRevoking, live.KindFence}
+var kinds = []string{live.KindDisconnect, live.KindBroadcast, live.KindRevoking, live.KindFence, live.KindAlive, live.KindAck, live.KindLeave}
 
 // kindLabel is msg's kind as a label value; a kind the endpoints do not
 // send is "other", so that the label's values stay few.

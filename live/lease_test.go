@@ -1,0 +1,192 @@
+package live_test
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kiln-go/kiln/internal/livetest"
+	"github.com/kiln-go/kiln/live"
+	"github.com/kiln-go/kiln/revocation"
+)
+
+// leased waits until e's Fence returns without publishing a fence (p is
+// e's tap): e holds a lease.
+func leased(t *testing.T, ctx context.Context, e *live.Endpoint, p *tap) {
+	t.Helper()
+	for {
+		n := len(p.sent(live.KindFence))
+		if err := e.Fence(ctx); err == nil && len(p.sent(live.KindFence)) == n {
+			return
+		}
+		select {
+		case <-time.After(10 * time.Millisecond):
+		case <-ctx.Done():
+			t.Fatalf("%v: no lease; alives published: %d", ctx.Err(), len(p.sent(live.KindAlive)))
+		}
+	}
+}
+
+// members makes n followed endpoints on one prompt bus, each with its
+// tap and a log of what its follower hears, and waits for their leases.
+func members(t *testing.T, ctx context.Context, names ...string) ([]*live.Endpoint, []*tap, *events) {
+	t.Helper()
+	bus := &livetest.PromptInProcess{}
+	log := &events{}
+	var es []*live.Endpoint
+	var taps []*tap
+	for _, name := range names {
+		p := &tap{inner: bus, prompt: true}
+		e := newEndpoint(t, live.WithPubSub(p))
+		if !e.Follow(named{log, name}) {
+			t.Fatalf("%s is not prompt", name)
+		}
+		es, taps = append(es, e), append(taps, p)
+	}
+	for i, e := range es {
+		leased(t, ctx, e, taps[i])
+	}
+	log.take()
+	return es, taps, log
+}
+
+// TestLease: a followed endpoint on a prompt transport publishes alives,
+// and once it heard two back its Fence returns at once, publishing
+// nothing; one that is not a member always publishes a fence. A lost
+// subscription ends the lease at once, and a subscription made again
+// brings it back.
+func TestLease(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	es, taps, _ := members(t, ctx, "a")
+	a, at := es[0], taps[0]
+	if alives := at.sent(live.KindAlive); len(alives) < 2 || alives[0].Node == "" || alives[0].Fence == "" {
+		t.Fatalf("alives %+v; want at least two, with a node and a fence id", alives)
+	}
+
+	bus := at.inner
+	ct := &tap{inner: bus, prompt: true}
+	c := newEndpoint(t, live.WithPubSub(ct), live.WithLeases(false))
+	follow(t, c)
+	for range 3 {
+		if err := c.Fence(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(ct.sent(live.KindFence)); n != 3 {
+		t.Fatalf("a node that is not a member published %d fences for 3 calls; want 3", n)
+	}
+	if n := len(ct.sent(live.KindAlive)); n != 0 {
+		t.Fatalf("a node that is not a member published %d alives", n)
+	}
+
+	at.hand(live.Message{Kind: live.KindLost})
+	expectErr(t, "Fence once the subscription was lost", a.Fence(ctx), wantDown)
+	at.hand(live.Message{Kind: live.KindSubscribed})
+	leased(t, ctx, a, at)
+}
+
+// TestAnnounceWaitsForAcknowledgement: Announce returns only once every
+// member has told its followers of the announcement and acknowledged it.
+// A member that missed the message (its subscription made again, say)
+// gets it again: Announce publishes it again until acknowledged.
+func TestAnnounceWaitsForAcknowledgement(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	es, taps, log := members(t, ctx, "a", "b")
+	a, at, bt := es[0], taps[0], taps[1]
+
+	// b misses the announcement, and every time it is published again,
+	// until the test hands it over.
+	var mu sync.Mutex
+	var missed []live.Message
+	bt.hook(nil, func(msg live.Message) bool {
+		if msg.Kind != live.KindRevoking {
+			return true
+		}
+		mu.Lock()
+		missed = append(missed, msg)
+		mu.Unlock()
+		return false
+	})
+	republished := make(chan struct{})
+	var once sync.Once
+	at.hook(func(msg live.Message) bool {
+		if msg.Kind == live.KindRevoking && len(at.sent(live.KindRevoking)) >= 3 {
+			once.Do(func() { close(republished) })
+		}
+		return true
+	}, nil)
+
+	done := make(chan error, 1)
+	go func() { done <- a.Announce(ctx, []revocation.Disconnect{{SocketID: "s:1", JTI: "j1"}}) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Announce returned (%v) before b heard the announcement", err)
+	case <-republished:
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	}
+	sent := at.sent(live.KindRevoking)
+	if sent[0].Fence != sent[1].Fence {
+		t.Fatalf("published again with another fence id: %q, %q", sent[0].Fence, sent[1].Fence)
+	}
+	if got := log.take(); !slices.Equal(got, []string{"a revoking j1"}) {
+		t.Fatalf("heard %q before b got the announcement; want a's own", got)
+	}
+
+	bt.hook(nil, nil)
+	mu.Lock()
+	msg := missed[0]
+	mu.Unlock()
+	bt.hand(msg)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := log.take(); !slices.Contains(got, "b revoking j1") {
+		t.Fatalf("Announce returned when b had heard %q", got)
+	}
+	acks := bt.sent(live.KindAck)
+	if len(acks) == 0 || acks[0].Fence != sent[0].Fence || acks[0].Node == "" {
+		t.Fatalf("b's acknowledgements %+v; want one of %q", acks, sent[0].Fence)
+	}
+}
+
+// TestAnnounceOutlivesASilentMember: a member that stops answering
+// altogether leaves the view of the others LeaseTerm after they last
+// heard it, and the announcement no longer waits for it: it succeeds,
+// within EchoTimeout. The silent member's own lease has ended by then.
+func TestAnnounceOutlivesASilentMember(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	es, taps, log := members(t, ctx, "a", "b")
+	a, at, bt := es[0], taps[0], taps[1]
+	drop := func(live.Message) bool { return false }
+	bt.hook(drop, drop)
+
+	if err := a.Announce(ctx, []revocation.Disconnect{{SocketID: "s:1", JTI: "j1"}}); err != nil {
+		t.Fatalf("Announce with a silent member: %v", err)
+	}
+	if n := len(at.sent(live.KindRevoking)); n < 2 {
+		t.Fatalf("published the announcement %d times; want it published again while b was in view", n)
+	}
+	if got := log.take(); !slices.Equal(got, []string{"a revoking j1"}) {
+		t.Fatalf("heard %q; want a's own", got)
+	}
+}
+
+// TestLeave: a member that shuts down says so, and an announcement made
+// after does not wait for it, even though its last alive is recent.
+func TestLeave(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	es, taps, _ := members(t, ctx, "a", "b")
+	a, at, b := es[0], taps[0], es[1]
+	if err := b.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Announce(ctx, []revocation.Disconnect{{SocketID: "s:1", JTI: "j1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(at.sent(live.KindRevoking)); n != 1 {
+		t.Fatalf("published the announcement %d times; want once: b left", n)
+	}
+}
