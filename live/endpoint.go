@@ -212,7 +212,7 @@ func New(opts ...Option) (*Endpoint, error) {
 	unregister := func() {}
 	if e.registry != nil {
 		var err error
-		if unregister, err = e.metrics.register(e.registry, e.Len); err != nil {
+		if unregister, err = e.metrics.register(e.registry, e); err != nil {
 			e.cancel()
 			_ = e.m.Close()
 			return nil, fmt.Errorf("kiln/live: metrics: %w", err)

@@ -205,6 +205,19 @@ func (m *members) missing(a *awaited, n int) []string {
 	return out
 }
 
+// count is how many members are in view now.
+func (m *members) count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, at := range m.seen {
+		if time.Since(at) <= LeaseTerm+leaseMargin {
+			n++
+		}
+	}
+	return n
+}
+
 func signal(ch chan struct{}) {
 	select {
 	case ch <- struct{}{}:

@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/kiln-go/kiln/internal/livetest"
+	"github.com/kiln-go/kiln/internal/metricstest"
 	"github.com/kiln-go/kiln/live"
 	"github.com/kiln-go/kiln/revocation"
 )
@@ -188,5 +191,35 @@ func TestLeave(t *testing.T) {
 	}
 	if n := len(at.sent(live.KindRevoking)); n != 1 {
 		t.Fatalf("published the announcement %d times; want once: b left", n)
+	}
+}
+
+// TestLeaseMetrics: kiln_live_lease is 1 while the node holds a lease,
+// and kiln_live_members counts the other members it hears.
+func TestLeaseMetrics(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	bus := &livetest.PromptInProcess{}
+	reg := prometheus.NewRegistry()
+	at := &tap{inner: bus, prompt: true}
+	a := newEndpoint(t, live.WithPubSub(at), live.WithMetrics(reg))
+	values := func() (lease, members float64) {
+		v := metricstest.Values(t, reg)
+		return v["kiln_live_lease"], v["kiln_live_members"]
+	}
+	if lease, members := values(); lease != 0 || members != 0 {
+		t.Fatalf("before anything follows the endpoint: lease %v, members %v; want 0, 0", lease, members)
+	}
+	follow(t, a)
+	bt := &tap{inner: bus, prompt: true}
+	b := newEndpoint(t, live.WithPubSub(bt))
+	follow(t, b)
+	leased(t, ctx, a, at)
+	leased(t, ctx, b, bt)
+	if lease, members := values(); lease != 1 || members != 1 {
+		t.Fatalf("leased, with one other member: lease %v, members %v; want 1, 1", lease, members)
+	}
+	at.hand(live.Message{Kind: live.KindLost})
+	if lease, _ := values(); lease != 0 {
+		t.Fatalf("subscription lost: lease %v; want 0", lease)
 	}
 }

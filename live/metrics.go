@@ -34,6 +34,13 @@ import (
 //     checker set).
 //   - kiln_live_swept_total (counter): sockets the safety net closed, each
 //     one a disconnect the PubSub did not deliver in time.
+//   - kiln_live_lease (gauge): 1 while this node holds a lease (see
+//     LeaseTerm): its token store answers checks from memory without a
+//     fence. 0 on a transport that is not prompt, with WithLeases(false),
+//     without a token store that follows the endpoint, and for
+//     AliveInterval after each subscription.
+//   - kiln_live_members (gauge): the other members this node hears, whose
+//     acknowledgement its revocations wait for.
 func WithMetrics(reg prometheus.Registerer) Option {
 	return func(e *Endpoint) { e.registry = reg }
 }
@@ -74,20 +81,33 @@ func newMetrics() *metrics {
 	}
 }
 
-// register registers the collectors, and a gauge of the open sockets,
-// with reg; it returns unregister.
-func (m *metrics) register(reg prometheus.Registerer, open func() int) (unregister func(), err error) {
+// register registers the collectors, and the gauges of e's open sockets
+// and lease, with reg; it returns unregister.
+func (m *metrics) register(reg prometheus.Registerer, e *Endpoint) (unregister func(), err error) {
 	sockets := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "kiln_live_sockets",
 		Help: "Live sockets open on this node.",
-	}, func() float64 { return float64(open()) })
+	}, func() float64 { return float64(e.Len()) })
+	leased := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "kiln_live_lease",
+		Help: "1 while this node holds a lease: its token store answers checks from memory without a fence.",
+	}, func() float64 {
+		if e.Leased() {
+			return 1
+		}
+		return 0
+	})
+	members := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "kiln_live_members",
+		Help: "Other members this node hears, whose acknowledgement its revocations wait for.",
+	}, func() float64 { return float64(e.members.count()) })
 	var done []prometheus.Collector
 	unregister = func() {
 		for _, c := range done {
 			reg.Unregister(c)
 		}
 	}
-	for _, c := range []prometheus.Collector{sockets, m.opened, m.closed, m.disconnect, m.sweeps, m.swept} {
+	for _, c := range []prometheus.Collector{sockets, leased, members, m.opened, m.closed, m.disconnect, m.sweeps, m.swept} {
 		if err := reg.Register(c); err != nil {
 			unregister() // only this call's: another's have the same descriptors
 			return nil, err
