@@ -25,6 +25,9 @@ type feed struct {
 	// upSignal is closed while the feed is up, and replaced by an open one
 	// when it goes down (see whenUp).
 	upSignal chan struct{}
+	// upSince is when the feed last went up: since then, it has heard
+	// every message published.
+	upSince time.Time
 }
 
 // upLocked reports whether the feed is up; f.mu is held.
@@ -65,6 +68,9 @@ func (f *feed) tellLocked() {
 	up := f.upLocked()
 	for _, w := range f.watchers {
 		w.State(up)
+	}
+	if up {
+		f.upSince = time.Now() // every call is a change: messages may have been lost
 	}
 	switch signalled := isClosed(f.signal()); {
 	case up && !signalled:
@@ -138,6 +144,17 @@ func (f *feed) isStalled() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.stalled
+}
+
+// upFor reports how long the feed has been up without a break; 0 when
+// it is down.
+func (f *feed) upFor() time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.upLocked() {
+		return 0
+	}
+	return time.Since(f.upSince)
 }
 
 // isUp reports whether the subscription is up.

@@ -240,19 +240,24 @@ func (e *Endpoint) probe() {
 // Announce implements revocation.Announcer: it publishes the jtis of ds —
 // tokens a transaction is about to revoke — in as few messages as the
 // transport's size limit allows, and returns once it has heard them back
-// on its own subscription. The transport has then handed them to every
-// node's subscription, ahead of anything published after: a node's
-// Fence that begins later returns only once its followers know that
-// these tokens are in doubt. On a transport that is not prompt, where no
-// node answers from memory, it does nothing.
+// on its own subscription and every member in its view (see LeaseTerm)
+// has acknowledged them. The transport has then handed them to every
+// node's subscription, ahead of anything published after: a node's Fence
+// that begins later returns only once its followers know that these
+// tokens are in doubt, and every member holding a lease knows already. On
+// a transport that is not prompt, where no node answers from memory, it
+// does nothing.
 //
-// While the subscription is down (lost and being made again, say) it
-// waits for it to be up, and tries again when it is lost meanwhile or a
-// publish fails, for EchoTimeout in all; then it fails, and the token
-// revocation notifier fails the revocation (revocation.ErrNotAnnounced):
-// other nodes could otherwise go on trusting what they read of these
-// tokens. A stalled transport (see EchoTimeout) fails it at once: the
-// revocation waits in its transaction, holding a connection.
+// It first waits, if need be, until its subscription has been up for
+// LeaseTerm and a margin, to have heard every member: a process that just
+// started waits about a second before its first announcement. While the
+// subscription is down (lost and being made again, say) it waits for it
+// to be up, and tries again when it is lost meanwhile or a publish fails,
+// for EchoTimeout in all; then it fails, and the token revocation
+// notifier fails the revocation (revocation.ErrNotAnnounced): other nodes
+// could otherwise go on trusting what they read of these tokens. A
+// stalled transport (see EchoTimeout) fails it at once: the revocation
+// waits in its transaction, holding a connection.
 func (e *Endpoint) Announce(ctx context.Context, ds []revocation.Disconnect) error {
 	if !e.prompt {
 		return nil
@@ -270,6 +275,9 @@ func (e *Endpoint) Announce(ctx context.Context, ds []revocation.Disconnect) err
 	deadline := time.NewTimer(EchoTimeout)
 	defer deadline.Stop()
 	for {
+		if err := e.hearMembers(ctx, deadline.C); err != nil {
+			return err
+		}
 		msgs := make([]Message, len(chunks))
 		ids := make([]string, len(chunks))
 		for i, chunk := range chunks {
@@ -318,12 +326,14 @@ func (e *Endpoint) Announce(ctx context.Context, ds []revocation.Disconnect) err
 // after a publish failed, within EchoTimeout.
 const announceRetryPause = 50 * time.Millisecond
 
-// Fence implements revocation.Feed: it returns once this endpoint has
-// heard back a fence message published after the call, so that every
-// revocation announced or published by any node before the call has
-// reached its followers. Callers that wait at the same time share one
-// message: one is in flight at a time, and those that call meanwhile wait
-// for the next, published as soon as it lands.
+// Fence implements revocation.Feed: it returns once every revocation
+// announced or published by any node before the call has reached its
+// followers. While this node holds a lease (see LeaseTerm) that is so
+// already, and it returns at once. Otherwise it returns once this
+// endpoint has heard back a fence message published after the call.
+// Callers that wait at the same time share one message: one is in flight
+// at a time, and those that call meanwhile wait for the next, published
+// as soon as it lands.
 func (e *Endpoint) Fence(ctx context.Context) error {
 	if !e.prompt {
 		return errNotPrompt

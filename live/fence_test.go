@@ -756,8 +756,16 @@ func TestAnnounceWaitsForTheSubscription(t *testing.T) {
 	p := &tap{inner: bus, prompt: true}
 	e := newEndpoint(t, live.WithPubSub(p), live.WithLeases(false))
 	h := follow(t, e)
+	// A first announcement, once subscribed long enough to have heard
+	// every member (live.LeaseTerm).
+	if err := e.Announce(ctx, []revocation.Disconnect{{JTI: "j0"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.next(t, ctx); got != "revoking j0" {
+		t.Fatalf("heard %q; want the first announcement", got)
+	}
 
-	// The first revoking message is held, the subscription lost
+	// The next revoking message is held, the subscription lost
 	// meanwhile, and the message lost with it.
 	publishing, release := make(chan struct{}), make(chan struct{})
 	var held atomic.Bool
@@ -793,8 +801,8 @@ func TestAnnounceWaitsForTheSubscription(t *testing.T) {
 	if got := []string{h.next(t, ctx), h.next(t, ctx)}; !slices.Equal(got, []string{"up", "revoking j1"}) {
 		t.Fatalf("heard %q; want up, then the announcement", got)
 	}
-	if n := len(p.sent(live.KindRevoking)); n != 2 {
-		t.Fatalf("published %d revoking messages; want the lost one and the one heard", n)
+	if n := len(p.sent(live.KindRevoking)); n != 3 {
+		t.Fatalf("published %d revoking messages; want the first, the lost one and the one heard", n)
 	}
 
 	// Down for good: it fails once EchoTimeout has passed.

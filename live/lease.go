@@ -318,6 +318,56 @@ func nodeOf(id string) string {
 	return ""
 }
 
+// hearMembers returns once this endpoint's subscription has been up for
+// LeaseTerm and its margin without a break: every member that holds a
+// lease now has sent an alive since, which this endpoint heard, or else
+// will hear whatever this endpoint announces before its next lease. A
+// process that just started (a command line's tokens revoke) waits so
+// long before its first announcement, and a node after each subscription.
+// It fails at deadline, or when the subscription is down then.
+func (e *Endpoint) hearMembers(ctx context.Context, deadline <-chan time.Time) error {
+	for {
+		upFor := e.feed.upFor()
+		if upFor >= LeaseTerm+leaseMargin {
+			return nil
+		}
+		var up <-chan struct{}
+		var heard <-chan time.Time
+		var timer *time.Timer
+		if upFor == 0 {
+			up = e.feed.whenUp()
+		} else {
+			timer = time.NewTimer(LeaseTerm + leaseMargin - upFor)
+			heard = timer.C
+		}
+		var err error
+		select {
+		case <-up:
+		case <-heard:
+		case <-deadline:
+			err = errJustSubscribed
+			if e.feed.upFor() == 0 {
+				err = errNotSubscribed
+			}
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-e.ctx.Done():
+			err = errShutDown
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// errJustSubscribed is Announce's error when the subscription was not up
+// long enough to have heard every member (see hearMembers) within
+// EchoTimeout: it was made again meanwhile.
+var errJustSubscribed = fmt.Errorf("kiln/live: the pub/sub subscription was not up for %s, to hear every node, within %s", LeaseTerm+leaseMargin, EchoTimeout)
+
 // errNotAcknowledged is Announce's error when a member in view neither
 // acknowledged its messages nor left the view within EchoTimeout.
 var errNotAcknowledged = fmt.Errorf("kiln/live: a node did not acknowledge the announcement within %s", EchoTimeout)

@@ -223,3 +223,55 @@ func TestLeaseMetrics(t *testing.T) {
 		t.Fatalf("subscription lost: lease %v; want 0", lease)
 	}
 }
+
+// TestNewAnnouncerHearsTheMembers: an endpoint that has just subscribed
+// (a command line's tokens revoke) does not know the members yet; its
+// first announcement waits until it has heard them all (LeaseTerm), and
+// then for their acknowledgement.
+func TestNewAnnouncerHearsTheMembers(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	_, taps, log := members(t, ctx, "a", "b")
+	bt := taps[1]
+	var mu sync.Mutex
+	var missed []live.Message
+	bt.hook(nil, func(msg live.Message) bool {
+		if msg.Kind != live.KindRevoking {
+			return true
+		}
+		mu.Lock()
+		missed = append(missed, msg)
+		mu.Unlock()
+		return false
+	})
+
+	ct := &tap{inner: bt.inner, prompt: true}
+	republished := make(chan struct{})
+	var once sync.Once
+	ct.hook(func(msg live.Message) bool {
+		if msg.Kind == live.KindRevoking && len(ct.sent(live.KindRevoking)) >= 2 {
+			once.Do(func() { close(republished) })
+		}
+		return true
+	}, nil)
+	c := newEndpoint(t, live.WithPubSub(ct))
+	done := make(chan error, 1)
+	go func() { done <- c.Announce(ctx, []revocation.Disconnect{{SocketID: "s:1", JTI: "j1"}}) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Announce returned (%v) before b heard the announcement", err)
+	case <-republished:
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	}
+	bt.hook(nil, nil)
+	mu.Lock()
+	msg := missed[0]
+	mu.Unlock()
+	bt.hand(msg)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := log.take(); !slices.Contains(got, "b revoking j1") {
+		t.Fatalf("Announce returned when b had heard %q", got)
+	}
+}

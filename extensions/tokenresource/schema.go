@@ -37,7 +37,7 @@ var Schema = dsl.Bind[Token](&dsl.Section{
 		},
 	}, {
 		Name: "knowledge", Field: "Knowledge", GoType: "tokenresource.KnowledgeOptions",
-		Doc: "What each node keeps in memory of the tokens it checked and of the revocations it heard of, so that checking a session token needs no read of the database. In use only while the live endpoints attached to the domain (Domain.Attach) have prompt transports (PostgreSQL, Redis, NATS): every revocation is then announced to every node before it commits, a node answers from memory that a token is good only once a fence through the transport has come back, and trusts what it read of a token only while its subscription has stayed up since the read.",
+		Doc: "What each node keeps in memory of the tokens it checked and of the revocations it heard of, so that checking a session token needs no read of the database. In use only while the live endpoints attached to the domain (Domain.Attach) have prompt transports (PostgreSQL, Redis, NATS): every revocation is then announced to every node before it commits, a node answers from memory that a token is good only while it holds a lease (every revocation waits for its acknowledgement) or once a fence through the transport has come back, and trusts what it read of a token only while its subscription has stayed up since the read.",
 		Options: []dsl.Option{
 			{Name: "disabled", Field: "Disabled", Kind: dsl.Bool, Doc: "Reads the database on every check of a session token, as a node does without a prompt transport. Default: false."},
 			{Name: "max_age", Field: "MaxAge", Kind: dsl.Duration, Default: DefaultKnowledgeMaxAge,
