@@ -512,12 +512,17 @@ func (e *Endpoint) Conns() []*Conn { return e.sockets.all() }
 
 // Shutdown closes every socket with 1001 (going away; clients reconnect
 // elsewhere), refuses new ones, and waits until they are gone or ctx ends.
+// A member first tells the other nodes it leaves (see LeaseTerm), so that
+// no revocation waits for it. Calling it again does nothing more.
 func (e *Endpoint) Shutdown(ctx context.Context) error {
 	e.mu.Lock()
+	first := !e.shutdown
 	e.shutdown = true
 	e.mu.Unlock()
 	e.lease.end()
-	e.leave(ctx)
+	if first {
+		e.leave(ctx)
+	}
 	e.feed.close() // it hears nothing more
 	e.cancel()
 	for _, c := range e.sockets.all() {

@@ -310,6 +310,11 @@ var errNotYours = errors.New("that session is not yours")
 
 // close releases the pub/sub connection and the database.
 func (a *app) close() error {
+	// Shut down (again, after serve's): the endpoint tells the other
+	// nodes it leaves, so that none waits for it (a command line's, too).
+	ctx, cancel := context.WithTimeout(context.Background(), live.EchoTimeout)
+	defer cancel()
+	_ = a.endpoint.Shutdown(ctx)
 	err := a.pubsub.Close()
 	a.closeLimiter()
 	return errors.Join(err, a.layer.Close())
