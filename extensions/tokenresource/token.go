@@ -47,9 +47,10 @@ type Token struct {
 	// while the live endpoints attached to the domain (Domain.Attach) have
 	// prompt transports (PostgreSQL, Redis, NATS): every revocation is then
 	// announced to every node before it commits, a node answers from memory
-	// that a token is good only once a fence through the transport has come
-	// back, and trusts what it read of a token only while its subscription
-	// has stayed up since the read.
+	// that a token is good only while it holds a lease (every revocation
+	// waits for its acknowledgement) or once a fence through the transport
+	// has come back, and trusts what it read of a token only while its
+	// subscription has stayed up since the read.
 	Knowledge KnowledgeOptions
 
 	// metrics, views and knowledge are the built resource's, set by
