@@ -53,7 +53,8 @@ type Feed interface {
 	// subscription is down, or ctx ends first). A prompt feed's watchers
 	// know, once it returns nil, every revocation committed before the
 	// call: the token store fences before it answers from memory that a
-	// token is good.
+	// token is good. The live endpoint returns at once while its node
+	// holds a lease: every announcement waits for its acknowledgement.
 	Fence(ctx context.Context) error
 }
 
