@@ -55,6 +55,30 @@ func members(t *testing.T, ctx context.Context, names ...string) ([]*live.Endpoi
 	return es, taps, log
 }
 
+// missRevoking makes the endpoint of p miss every revoking message, until
+// the returned function is called: it hands the first one over, and lets
+// the next ones through.
+func missRevoking(p *tap) (handOver func()) {
+	var mu sync.Mutex
+	var missed []live.Message
+	p.hook(nil, func(msg live.Message) bool {
+		if msg.Kind != live.KindRevoking {
+			return true
+		}
+		mu.Lock()
+		missed = append(missed, msg)
+		mu.Unlock()
+		return false
+	})
+	return func() {
+		p.hook(nil, nil)
+		mu.Lock()
+		msg := missed[0]
+		mu.Unlock()
+		p.hand(msg)
+	}
+}
+
 // TestLease: a followed endpoint on a prompt transport publishes alives,
 // and once it heard two back its Fence returns at once, publishing
 // nothing; one that is not a member always publishes a fence. A lost
@@ -101,17 +125,7 @@ func TestAnnounceWaitsForAcknowledgement(t *testing.T) {
 
 	// b misses the announcement, and every time it is published again,
 	// until the test hands it over.
-	var mu sync.Mutex
-	var missed []live.Message
-	bt.hook(nil, func(msg live.Message) bool {
-		if msg.Kind != live.KindRevoking {
-			return true
-		}
-		mu.Lock()
-		missed = append(missed, msg)
-		mu.Unlock()
-		return false
-	})
+	handOver := missRevoking(bt)
 	republished := make(chan struct{})
 	var once sync.Once
 	at.hook(func(msg live.Message) bool {
@@ -138,11 +152,7 @@ func TestAnnounceWaitsForAcknowledgement(t *testing.T) {
 		t.Fatalf("heard %q before b got the announcement; want a's own", got)
 	}
 
-	bt.hook(nil, nil)
-	mu.Lock()
-	msg := missed[0]
-	mu.Unlock()
-	bt.hand(msg)
+	handOver()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -232,17 +242,7 @@ func TestNewAnnouncerHearsTheMembers(t *testing.T) {
 	ctx := testCtx(t, 20*time.Second)
 	_, taps, log := members(t, ctx, "a", "b")
 	bt := taps[1]
-	var mu sync.Mutex
-	var missed []live.Message
-	bt.hook(nil, func(msg live.Message) bool {
-		if msg.Kind != live.KindRevoking {
-			return true
-		}
-		mu.Lock()
-		missed = append(missed, msg)
-		mu.Unlock()
-		return false
-	})
+	handOver := missRevoking(bt)
 
 	ct := &tap{inner: bt.inner, prompt: true}
 	republished := make(chan struct{})
@@ -263,11 +263,7 @@ func TestNewAnnouncerHearsTheMembers(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal(ctx.Err())
 	}
-	bt.hook(nil, nil)
-	mu.Lock()
-	msg := missed[0]
-	mu.Unlock()
-	bt.hand(msg)
+	handOver()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
