@@ -79,6 +79,20 @@ func missRevoking(p *tap) (handOver func()) {
 	}
 }
 
+// published returns a channel closed once the endpoint of p has
+// published n messages of kind.
+func published(p *tap, kind string, n int) <-chan struct{} {
+	ch := make(chan struct{})
+	var once sync.Once
+	p.hook(func(msg live.Message) bool {
+		if msg.Kind == kind && len(p.sent(kind)) >= n {
+			once.Do(func() { close(ch) })
+		}
+		return true
+	}, nil)
+	return ch
+}
+
 // TestLease: a followed endpoint on a prompt transport publishes alives,
 // and once it heard two back its Fence returns at once, publishing
 // nothing; one that is not a member always publishes a fence. A lost
@@ -126,14 +140,7 @@ func TestAnnounceWaitsForAcknowledgement(t *testing.T) {
 	// b misses the announcement, and every time it is published again,
 	// until the test hands it over.
 	handOver := missRevoking(bt)
-	republished := make(chan struct{})
-	var once sync.Once
-	at.hook(func(msg live.Message) bool {
-		if msg.Kind == live.KindRevoking && len(at.sent(live.KindRevoking)) >= 3 {
-			once.Do(func() { close(republished) })
-		}
-		return true
-	}, nil)
+	republished := published(at, live.KindRevoking, 3)
 
 	done := make(chan error, 1)
 	go func() { done <- a.Announce(ctx, []revocation.Disconnect{{SocketID: "s:1", JTI: "j1"}}) }()
@@ -245,14 +252,7 @@ func TestNewAnnouncerHearsTheMembers(t *testing.T) {
 	handOver := missRevoking(bt)
 
 	ct := &tap{inner: bt.inner, prompt: true}
-	republished := make(chan struct{})
-	var once sync.Once
-	ct.hook(func(msg live.Message) bool {
-		if msg.Kind == live.KindRevoking && len(ct.sent(live.KindRevoking)) >= 2 {
-			once.Do(func() { close(republished) })
-		}
-		return true
-	}, nil)
+	republished := published(ct, live.KindRevoking, 2)
 	c := newEndpoint(t, live.WithPubSub(ct))
 	done := make(chan error, 1)
 	go func() { done <- c.Announce(ctx, []revocation.Disconnect{{SocketID: "s:1", JTI: "j1"}}) }()
