@@ -93,6 +93,22 @@ func published(p *tap, kind string, n int) <-chan struct{} {
 	return ch
 }
 
+// announceUntil announces j1 on e, and fails t when Announce returns
+// before until is closed; it returns Announce's outcome, to come.
+func announceUntil(t *testing.T, ctx context.Context, e *live.Endpoint, until <-chan struct{}) <-chan error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- e.Announce(ctx, []revocation.Disconnect{{SocketID: "s:1", JTI: "j1"}}) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Announce returned (%v) before b heard the announcement", err)
+	case <-until:
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	}
+	return done
+}
+
 // TestLease: a followed endpoint on a prompt transport publishes alives,
 // and once it heard two back its Fence returns at once, publishing
 // nothing; one that is not a member always publishes a fence. A lost
@@ -142,15 +158,7 @@ func TestAnnounceWaitsForAcknowledgement(t *testing.T) {
 	handOver := missRevoking(bt)
 	republished := published(at, live.KindRevoking, 3)
 
-	done := make(chan error, 1)
-	go func() { done <- a.Announce(ctx, []revocation.Disconnect{{SocketID: "s:1", JTI: "j1"}}) }()
-	select {
-	case err := <-done:
-		t.Fatalf("Announce returned (%v) before b heard the announcement", err)
-	case <-republished:
-	case <-ctx.Done():
-		t.Fatal(ctx.Err())
-	}
+	done := announceUntil(t, ctx, a, republished)
 	sent := at.sent(live.KindRevoking)
 	if sent[0].Fence != sent[1].Fence {
 		t.Fatalf("published again with another fence id: %q, %q", sent[0].Fence, sent[1].Fence)
@@ -254,15 +262,7 @@ func TestNewAnnouncerHearsTheMembers(t *testing.T) {
 	ct := &tap{inner: bt.inner, prompt: true}
 	republished := published(ct, live.KindRevoking, 2)
 	c := newEndpoint(t, live.WithPubSub(ct))
-	done := make(chan error, 1)
-	go func() { done <- c.Announce(ctx, []revocation.Disconnect{{SocketID: "s:1", JTI: "j1"}}) }()
-	select {
-	case err := <-done:
-		t.Fatalf("Announce returned (%v) before b heard the announcement", err)
-	case <-republished:
-	case <-ctx.Done():
-		t.Fatal(ctx.Err())
-	}
+	done := announceUntil(t, ctx, c, republished)
 	handOver()
 	if err := <-done; err != nil {
 		t.Fatal(err)
