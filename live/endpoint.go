@@ -40,6 +40,18 @@ type Authenticator interface {
 	AuthenticateSocket(r *http.Request) (*Identity, error)
 }
 
+// Rechecker is an Authenticator that can check a socket's request again
+// without finding everything AuthenticateSocket finds (its user, say):
+// once a socket is registered, the endpoint calls RecheckSocket instead of
+// AuthenticateSocket, when the authenticator implements it. An error
+// closes the socket as revoked. The web glue's LiveAuthenticator
+// implements it: it checks the token, from memory where the token store
+// can (see tokenresource.Store.Follow), and reads no user.
+type Rechecker interface {
+	Authenticator
+	RecheckSocket(r *http.Request) error
+}
+
 // AuthenticatorFunc adapts a function to Authenticator.
 type AuthenticatorFunc func(r *http.Request) (*Identity, error)
 
@@ -112,6 +124,16 @@ func (e *Endpoint) authenticate(r *http.Request) (*Identity, error) {
 		return nil, errors.New("kiln/live: no authenticator; pass live.WithAuthenticator to New")
 	}
 	return e.auth.AuthenticateSocket(r)
+}
+
+// recheck checks a registered socket's request again: with RecheckSocket
+// when the authenticator is a Rechecker.
+func (e *Endpoint) recheck(r *http.Request) error {
+	if rc, ok := e.auth.(Rechecker); ok {
+		return rc.RecheckSocket(r)
+	}
+	_, err := e.authenticate(r)
+	return err
 }
 
 // WithPubSub sets the transport between nodes. Default: an InProcess of the
@@ -289,7 +311,7 @@ func (e *Endpoint) connect(s *melody.Session) {
 	}
 	// Registered: a revocation committed from now on finds the socket. One
 	// committed before is caught by checking the token again.
-	if _, err := e.authenticate(s.Request); err != nil {
+	if err := e.recheck(s.Request); err != nil {
 		c.Close(CloseSignedOut, ReasonText(revocation.Revoked))
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -295,5 +296,61 @@ func TestShutdownClosesASocketAcceptedMeanwhile(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("Shutdown: %v (it waited for a socket it did not close)", err)
+	}
+}
+
+// counting is a live.Rechecker around the glue's authenticator that
+// counts its calls; its RecheckSocket fails while refuse is set.
+type counting struct {
+	inner                    live.Rechecker
+	authenticated, rechecked atomic.Int64
+	refuse                   atomic.Bool
+}
+
+func (c *counting) AuthenticateSocket(r *http.Request) (*live.Identity, error) {
+	c.authenticated.Add(1)
+	return c.inner.AuthenticateSocket(r)
+}
+
+func (c *counting) RecheckSocket(r *http.Request) error {
+	c.rechecked.Add(1)
+	if c.refuse.Load() {
+		return errors.New("revoked meanwhile")
+	}
+	return c.inner.RecheckSocket(r)
+}
+
+// TestRecheck: with a live.Rechecker, a socket is authenticated once
+// before its upgrade and rechecked once registered (the glue's rechecks
+// its token without reading its user again); a recheck that fails closes
+// the socket as revoked.
+func TestRecheck(t *testing.T) {
+	auth := &counting{}
+	h := livetest.New(t, "sqlite", livetest.Options{Authenticator: func(w *web.Web) live.Authenticator {
+		auth.inner = w.LiveAuthenticator().(live.Rechecker)
+		return auth
+	}})
+	ctx := testCtx(t, 20*time.Second)
+	ada := h.Register(t, "ada@example.com")
+	c := h.MustDial(t, ctx, livetest.Bearer(ada.Token))
+	defer c.Conn.Close()
+	if a, r := auth.authenticated.Load(), auth.rechecked.Load(); a != 1 || r != 1 {
+		t.Fatalf("authenticated %d times, rechecked %d times; want once each", a, r)
+	}
+
+	auth.refuse.Store(true)
+	// The close frame goes ahead of the hello: it may end the dial.
+	code, reason := 0, ""
+	d, _, err := h.Dial(ctx, livetest.Bearer(ada.Token))
+	var ce *websocket.CloseError
+	switch {
+	case err == nil:
+		defer d.Conn.Close()
+		code, reason, err = d.WaitClose(ctx)
+	case errors.As(err, &ce):
+		code, reason, err = ce.Code, ce.Text, nil
+	}
+	if err != nil || code != live.CloseSignedOut || reason != live.ReasonText(revocation.Revoked) {
+		t.Fatalf("a socket whose recheck failed: %d %q %v; want %d %q", code, reason, err, live.CloseSignedOut, live.ReasonText(revocation.Revoked))
 	}
 }

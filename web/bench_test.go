@@ -10,10 +10,13 @@ import (
 )
 
 // BenchmarkLiveAuthenticate authenticates a socket's upgrade request with
-// a session cookie, as the endpoint does twice per socket: the session's
-// token, then its user. On the in-process transport both are reads of the
-// database; on a prompt one (livetest.PromptInProcess stands for a network transport)
-// the token is checked from memory, and the user is still read.
+// a session cookie, as the endpoint does once per socket before the
+// upgrade: the session's token, then its user. On the in-process
+// transport both are reads of the database; on a prompt one
+// (livetest.PromptInProcess stands for a network transport) the token is
+// checked from memory, and the user is still read. The recheck cases are
+// the check once the socket is registered (live.Rechecker): the token
+// alone.
 func BenchmarkLiveAuthenticate(b *testing.B) {
 	for _, db := range databases {
 		for _, tr := range []struct {
@@ -24,14 +27,7 @@ func BenchmarkLiveAuthenticate(b *testing.B) {
 			{"prompt", func() live.PubSub { return &livetest.PromptInProcess{} }},
 		} {
 			b.Run(tr.name+"/"+db, func(b *testing.B) {
-				h := livetest.New(b, db, livetest.Options{PubSub: tr.ps()})
-				h.Register(b, "ada@example.com")
-				cookie := h.SignInCookie(b, "ada@example.com")
-				req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, h.URL(), nil)
-				if err != nil {
-					b.Fatal(err)
-				}
-				req.Header = livetest.CookieHeader(cookie)
+				h, req := signedInRequest(b, db, tr.ps())
 				auth := h.Web.LiveAuthenticator()
 				b.ReportAllocs()
 				for b.Loop() {
@@ -40,6 +36,30 @@ func BenchmarkLiveAuthenticate(b *testing.B) {
 					}
 				}
 			})
+			b.Run(tr.name+"/recheck/"+db, func(b *testing.B) {
+				h, req := signedInRequest(b, db, tr.ps())
+				auth := h.Web.LiveAuthenticator().(live.Rechecker)
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := auth.RecheckSocket(req); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		}
 	}
+}
+
+// signedInRequest is a harness on db and ps with a user signed in, and a
+// request with the user's session cookie.
+func signedInRequest(b *testing.B, db string, ps live.PubSub) (*livetest.Harness, *http.Request) {
+	h := livetest.New(b, db, livetest.Options{PubSub: ps})
+	h.Register(b, "ada@example.com")
+	cookie := h.SignInCookie(b, "ada@example.com")
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, h.URL(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header = livetest.CookieHeader(cookie)
+	return h, req
 }

@@ -312,6 +312,30 @@ func (w *Web) Authenticate(r *http.Request) (*Principal, error) {
 	return nil, ErrNotSignedIn
 }
 
+// checkToken checks the token of r as Authenticate does — the bearer
+// token, else the session's — and reads no user.
+func (w *Web) checkToken(r *http.Request) error {
+	ctx := r.Context()
+	token := bearer(r)
+	if token == "" {
+		sess := w.sessions.Load(r)
+		if jti := sess[SessionJTI]; jti != "" {
+			if _, err := w.auth.Tokens().Session(ctx, jti); err != nil {
+				return notSignedIn(err)
+			}
+			return nil
+		}
+		token = sess[SessionToken]
+	}
+	if token == "" {
+		return ErrNotSignedIn
+	}
+	if _, err := w.auth.Verify(ctx, token); err != nil {
+		return fmt.Errorf("%w: %v", ErrNotSignedIn, err)
+	}
+	return nil
+}
+
 // errStoreFailed marks an ErrNotSignedIn whose cause is the store failing
 // to answer, not the token: the session may well be valid.
 var errStoreFailed = errors.New("kiln/web: the token store did not answer")
@@ -387,14 +411,27 @@ func RequireUser(signInPath string, next http.Handler) http.Handler {
 
 // LiveAuthenticator authenticates live sockets like Authenticate does, and
 // gives the endpoint the session's socket id, jti and expiry.
-func (w *Web) LiveAuthenticator() live.Authenticator {
-	return live.AuthenticatorFunc(func(r *http.Request) (*live.Identity, error) {
-		p, err := w.Authenticate(r)
-		if err != nil {
-			return nil, err
-		}
-		return &live.Identity{SocketID: p.SocketID, JTI: p.JTI, Subject: p.Subject, ExpiresAt: p.ExpiresAt, User: p.User}, nil
-	})
+func (w *Web) LiveAuthenticator() live.Authenticator { return liveAuthenticator{w} }
+
+// liveAuthenticator is LiveAuthenticator's: a live.Rechecker.
+type liveAuthenticator struct{ w *Web }
+
+var _ live.Rechecker = liveAuthenticator{}
+
+// AuthenticateSocket implements live.Authenticator: Authenticate, the
+// user included.
+func (a liveAuthenticator) AuthenticateSocket(r *http.Request) (*live.Identity, error) {
+	p, err := a.w.Authenticate(r)
+	if err != nil {
+		return nil, err
+	}
+	return &live.Identity{SocketID: p.SocketID, JTI: p.JTI, Subject: p.Subject, ExpiresAt: p.ExpiresAt, User: p.User}, nil
+}
+
+// RecheckSocket implements live.Rechecker: the request's token is checked
+// as Authenticate checks it, and its user is not read again.
+func (a liveAuthenticator) RecheckSocket(r *http.Request) error {
+	return a.w.checkToken(r)
 }
 
 // PublicFields returns a record's attributes without the sensitive ones,
