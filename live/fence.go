@@ -27,7 +27,9 @@ const (
 )
 
 // EchoTimeout is how long Announce and Fence wait, at most, to hear their
-// message back on this node's subscription, publishing included. Past it,
+// message back on this node's subscription, publishing included; for
+// Announce, it bounds as well the wait for a fresh subscription to hear
+// every member and for the members' acknowledgements (see LeaseTerm). Past it,
 // they fail — Fence's callers read the database, and a revocation that
 // cannot be announced fails (see Announce) — and the subscription is
 // taken as down until a probe is

@@ -12,7 +12,7 @@ import (
 // Leases let a node's token store answer from memory without a fence.
 //
 // Every endpoint that is followed (Follow) on a prompt transport is a
-// member: it publishes an alive message every AliveInterval, each one
+// member, unless made with WithLeases(false): it publishes an alive message every AliveInterval, each one
 // once it heard the one before back. Each member it hears back renews its
 // lease, until the alive's sending plus LeaseTerm. Every node keeps a view
 // of the members it hears, each until LeaseTerm (and a margin) after it
@@ -32,9 +32,9 @@ import (
 // the first AliveInterval after a subscription is made, or after a lease
 // lapsed — Fence publishes a fence message and waits for it.
 const (
-	// LeaseTerm is how long after it sent an alive message that it heard
-	// back a member answers from memory without a fence, and about how
-	// long an announcement waits for a member that stopped answering.
+	// LeaseTerm is how long a member answers from memory without a fence
+	// after sending an alive it then heard back; an announcement waits
+	// about this long (plus 10 %) for a member that went silent.
 	LeaseTerm = time.Second
 	// AliveInterval is how often a member publishes an alive message.
 	AliveInterval = 250 * time.Millisecond
@@ -226,11 +226,12 @@ func signal(ch chan struct{}) {
 }
 
 // WithLeases sets whether the endpoint becomes a member once it is
-// followed on a prompt transport (see LeaseTerm). Default true. A node
-// that is not a member fences every check it answers from memory through
-// the pub/sub (a round trip, shared by the checks waiting at the same
-// time), and no announcement waits for it: its revocations are as fast,
-// and other nodes' revocations do not wait for its acknowledgement.
+// followed on a prompt transport (see LeaseTerm). Default true; the live
+// section's disable_leases turns them off too. A node that is not a
+// member fences every check it answers from memory through the pub/sub (a
+// round trip, shared by the checks waiting at the same time). Other
+// nodes' revocations do not wait for its acknowledgement; its own still
+// wait for the members'.
 func WithLeases(on bool) Option { return func(e *Endpoint) { e.noLeases = !on } }
 
 // Leased reports whether this node holds a lease now: its token store

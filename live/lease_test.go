@@ -123,19 +123,24 @@ func TestLease(t *testing.T) {
 	}
 
 	bus := at.inner
-	ct := &tap{inner: bus, prompt: true}
-	c := newEndpoint(t, live.WithPubSub(ct), live.WithLeases(false))
-	follow(t, c)
-	for range 3 {
-		if err := c.Fence(ctx); err != nil {
-			t.Fatal(err)
+	for name, off := range map[string]live.Option{
+		"WithLeases(false)":      live.WithLeases(false),
+		"Settings.DisableLeases": live.WithSettings(live.Settings{DisableLeases: true}),
+	} {
+		ct := &tap{inner: bus, prompt: true}
+		c := newEndpoint(t, live.WithPubSub(ct), off)
+		follow(t, c)
+		for range 3 {
+			if err := c.Fence(ctx); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	if n := len(ct.sent(live.KindFence)); n != 3 {
-		t.Fatalf("a node that is not a member published %d fences for 3 calls; want 3", n)
-	}
-	if n := len(ct.sent(live.KindAlive)); n != 0 {
-		t.Fatalf("a node that is not a member published %d alives", n)
+		if n := len(ct.sent(live.KindFence)); n != 3 {
+			t.Fatalf("%s: a node that is not a member published %d fences for 3 calls; want 3", name, n)
+		}
+		if n := len(ct.sent(live.KindAlive)); n != 0 || c.Leased() {
+			t.Fatalf("%s: a node that is not a member published %d alives (leased: %v)", name, n, c.Leased())
+		}
 	}
 
 	at.hand(live.Message{Kind: live.KindLost})

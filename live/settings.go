@@ -52,6 +52,13 @@ type Settings struct {
 	// open on a node; one more is closed at once with 4029 "too many
 	// sockets for this user". Rules: gt=0. Default: 64.
 	MaxSocketsPerSubject int
+	// DisableLeases is the disable_leases option. Keeps this node from
+	// being a member: its token store fences every check it answers from
+	// memory through the pub/sub, and other nodes' revocations do not wait
+	// for its acknowledgement (live.WithLeases(false); see the checks from
+	// memory in docs/auto-signout.md). For a rolling upgrade from a version
+	// without leases, or many nodes. Default: false.
+	DisableLeases bool
 }
 
 // SettingsSchema is the schema of the live section.
@@ -81,6 +88,10 @@ var SettingsSchema = dsl.Bind[Settings](&dsl.Section{
 			Doc: "The most sockets one session (one token: a browser's tabs) may have open on a node; one more is closed at once with 4029 \"too many sockets for this session\".", Rules: "gt=0", Fix: "use a positive count"},
 		{Name: "max_sockets_per_subject", Field: "MaxSocketsPerSubject", Kind: dsl.Int, Default: 64,
 			Doc: "The most sockets one user (one token subject, all sessions together) may have open on a node; one more is closed at once with 4029 \"too many sockets for this user\".", Rules: "gt=0", Fix: "use a positive count"},
+		{Name: "disable_leases", Field: "DisableLeases", Kind: dsl.Bool,
+			Doc: "Keeps this node from being a member: its token store fences every check it answers from memory through the pub/sub, " +
+				"and other nodes' revocations do not wait for its acknowledgement (live.WithLeases(false); see the checks from memory " +
+				"in docs/auto-signout.md). For a rolling upgrade from a version without leases, or many nodes. Default: false."},
 	},
 	GoExample:   `live.New(live.WithSettings(live.Settings{SweepInterval: 10 * time.Second}))`,
 	YAMLExample: "live:\n  sweep_interval: 10s\n  public_url: https://app.example.com\n  allowed_origins: [\"https://admin.example.com\"]\n  max_sockets_per_session: 16",
@@ -115,6 +126,9 @@ func (e *Endpoint) apply(s Settings) {
 	e.closeGrace = s.CloseGrace
 	e.limits.perSession = s.MaxSocketsPerSession
 	e.limits.perSubject = s.MaxSocketsPerSubject
+	if s.DisableLeases {
+		e.noLeases = true
+	}
 }
 
 // SettingsFrom reads the live section of a configuration (nil gives the

@@ -410,7 +410,10 @@ func RequireUser(signInPath string, next http.Handler) http.Handler {
 }
 
 // LiveAuthenticator authenticates live sockets like Authenticate does, and
-// gives the endpoint the session's socket id, jti and expiry.
+// gives the endpoint the session's socket id, jti and expiry. It is a
+// live.Rechecker: once a socket is registered, the endpoint checks its
+// token again without reading its user. An authenticator that wraps it
+// keeps that only if it implements live.Rechecker too.
 func (w *Web) LiveAuthenticator() live.Authenticator { return liveAuthenticator{w} }
 
 // liveAuthenticator is LiveAuthenticator's: a live.Rechecker.

@@ -218,7 +218,8 @@ func (s *Store) Follow(feed revocation.Feed) { s.knowledge.follow(feed) }
 
 // known is what the knowledge knows of jti, as of a check that began at
 // now: a good answer only once a fence has shown that no revocation
-// announced before the check is unheard of; unknown when the fence fails.
+// announced before the check is unheard of (at once while the node holds
+// a lease, see live.LeaseTerm); unknown when the fence fails.
 func (s *Store) known(ctx context.Context, jti string, now time.Time, needRow bool) (answer, *Fields) {
 	k := s.knowledge
 	a, row := k.known(jti, now, needRow)
