@@ -93,12 +93,14 @@ type Endpoint struct {
 
 	// The leases (see LeaseTerm): this endpoint's own, once it is a
 	// member, and its view of the members.
-	noLeases   bool // WithLeases(false)
-	lease      lease
-	members    members
-	memberOnce sync.Once
-	isMember   atomic.Bool
-	ackq       chan Message // acknowledgements to publish
+	noLeases    bool // WithLeases(false)
+	lease       lease
+	members     members
+	memberOnce  sync.Once
+	isMember    atomic.Bool
+	ackMu       sync.Mutex
+	pendingAcks map[string]bool // Fence ids to acknowledge (see acknowledge)
+	ackNow      chan struct{}   // wakes acknowledge
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -492,7 +494,9 @@ func (e *Endpoint) receive(msg Message) {
 			e.members.alive(msg.Node)
 		}
 	case KindAck:
-		e.members.acked(msg.Fence, msg.Node)
+		for _, id := range msg.Acks {
+			e.members.acked(id, msg.Node)
+		}
 	case KindLeave:
 		e.members.leave(msg.Node)
 	case KindDisconnect:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,10 +47,10 @@ const (
 	// again while a member has not acknowledged them: a member whose
 	// subscription was made again since missed them.
 	reannounceInterval = 100 * time.Millisecond
-	// ackQueue is how many acknowledgements wait to be published; one
-	// more is dropped, and the announcement published again makes
-	// another (see reannounceInterval).
-	ackQueue = 256
+	// maxPendingAcks bounds the Fence ids waiting to be acknowledged; one
+	// more is dropped, and the announcement published again asks for it
+	// again (see reannounceInterval).
+	maxPendingAcks = 4096
 )
 
 // The kinds of Message of the leases.
@@ -57,8 +58,8 @@ const (
 	// KindAlive renews the lease of the member Node; its Fence id is
 	// heard back by the member itself.
 	KindAlive = "alive"
-	// KindAck acknowledges, from the member Node, the revoking message
-	// whose Fence id it carries.
+	// KindAck acknowledges, from the member Node, the revoking messages
+	// whose Fence ids it carries (Acks).
 	KindAck = "ack"
 	// KindLeave says that the member Node shut down: no node waits for
 	// its acknowledgements any more.
@@ -246,7 +247,8 @@ func (e *Endpoint) member() {
 		return
 	}
 	e.memberOnce.Do(func() {
-		e.ackq = make(chan Message, ackQueue)
+		e.pendingAcks = map[string]bool{}
+		e.ackNow = make(chan struct{}, 1)
 		e.isMember.Store(true)
 		go e.keepAlive()
 		go e.acknowledge()
@@ -279,34 +281,54 @@ func (e *Endpoint) keepAlive() {
 	}
 }
 
-// acknowledge publishes the acknowledgements queued by receive.
+// acknowledge publishes the acknowledgements receive asks for: every
+// Fence id waiting when it wakes, in as few ack messages as the
+// transport's size limit allows. However many times an announcement is
+// published again meanwhile, its id is acknowledged once per message, so
+// that a slow transport does not pile acknowledgements up.
 func (e *Endpoint) acknowledge() {
 	for {
 		select {
-		case msg := <-e.ackq:
-			ctx, cancel := context.WithTimeout(e.ctx, EchoTimeout)
-			if err := e.pubsub.Publish(ctx, msg); err != nil && e.ctx.Err() == nil {
+		case <-e.ackNow:
+		case <-e.ctx.Done():
+			return
+		}
+		e.ackMu.Lock()
+		ids := make([]string, 0, len(e.pendingAcks))
+		for id := range e.pendingAcks {
+			ids = append(ids, id)
+		}
+		clear(e.pendingAcks)
+		e.ackMu.Unlock()
+		slices.Sort(ids)
+		ctx, cancel := context.WithTimeout(e.ctx, EchoTimeout)
+		for _, chunk := range chunkJSON(ids, ackOverhead, e.payloadLimit()) {
+			if err := e.pubsub.Publish(ctx, Message{Kind: KindAck, Acks: chunk, Node: e.echoes.node}); err != nil && e.ctx.Err() == nil {
 				// The announcing node publishes its message again, and
 				// waits for the acknowledgement of that one.
 				e.logger.Debug("kiln/live: acknowledgement not published", "err", err)
 			}
-			cancel()
-		case <-e.ctx.Done():
-			return
 		}
+		cancel()
 	}
 }
 
-// heardRevoking acknowledges a revoking message of another node, once its
-// followers heard of it.
+// ackOverhead is the JSON of an ack Message with an empty list of ids and
+// the longest node id.
+var ackOverhead = len(`{"kind":"ack","acks":[],"node":"0123456789abcdef."}`)
+
+// heardRevoking asks for a revoking message of another node to be
+// acknowledged, once its followers heard of it.
 func (e *Endpoint) heardRevoking(msg Message) {
 	if !e.isMember.Load() || msg.Fence == "" || nodeOf(msg.Fence) == e.echoes.node {
 		return
 	}
-	select {
-	case e.ackq <- Message{Kind: KindAck, Fence: msg.Fence, Node: e.echoes.node}:
-	default:
+	e.ackMu.Lock()
+	if len(e.pendingAcks) < maxPendingAcks {
+		e.pendingAcks[msg.Fence] = true
 	}
+	e.ackMu.Unlock()
+	signal(e.ackNow)
 }
 
 // nodeOf is the node prefix of a Fence id.

@@ -180,7 +180,7 @@ func TestAnnounceWaitsForAcknowledgement(t *testing.T) {
 		t.Fatalf("Announce returned when b had heard %q", got)
 	}
 	acks := bt.sent(live.KindAck)
-	if len(acks) == 0 || acks[0].Fence != sent[0].Fence || acks[0].Node == "" {
+	if len(acks) == 0 || !slices.Contains(acks[0].Acks, sent[0].Fence) || acks[0].Node == "" {
 		t.Fatalf("b's acknowledgements %+v; want one of %q", acks, sent[0].Fence)
 	}
 }
@@ -274,5 +274,45 @@ func TestNewAnnouncerHearsTheMembers(t *testing.T) {
 	}
 	if got := log.take(); !slices.Contains(got, "b revoking j1") {
 		t.Fatalf("Announce returned when b had heard %q", got)
+	}
+}
+
+// TestAcknowledgementsCoalesce: a member whose publishing is slow does not
+// pile acknowledgements up while the announcing node publishes its
+// announcement again and again: once its publish is free, one ack message
+// carries every Fence id waiting, each once.
+func TestAcknowledgementsCoalesce(t *testing.T) {
+	ctx := testCtx(t, 20*time.Second)
+	es, taps, _ := members(t, ctx, "a", "b")
+	a, at, bt := es[0], taps[0], taps[1]
+
+	// b's first acknowledgement is held until a has published its
+	// announcement six times.
+	gate := make(chan struct{})
+	var held sync.Once
+	bt.hook(func(msg live.Message) bool {
+		if msg.Kind == live.KindAck {
+			held.Do(func() { <-gate })
+		}
+		return true
+	}, nil)
+	republished := published(at, live.KindRevoking, 6)
+	done := announceUntil(t, ctx, a, republished)
+	close(gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	id := at.sent(live.KindRevoking)[0].Fence
+	// Each ack message b published after the held one names the id once;
+	// there are at most two besides it: the one gathering the copies heard
+	// while the first was held, and one for a copy heard meanwhile.
+	acks := bt.sent(live.KindAck)
+	if len(acks) < 1 || len(acks) > 3 {
+		t.Fatalf("b published %d ack messages for %d copies of one announcement; want 1 to 3", len(acks), len(at.sent(live.KindRevoking)))
+	}
+	for _, ack := range acks {
+		if !slices.Equal(ack.Acks, []string{id}) {
+			t.Fatalf("ack %+v; want the id %q once", ack, id)
+		}
 	}
 }

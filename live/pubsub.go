@@ -42,9 +42,11 @@ type Message struct {
 	// to revoke (Endpoint.Announce).
 	JTIs []string `json:"jtis,omitempty"`
 	// Fence, for a revoking, fence or alive message: an id unique to
-	// the endpoint that published it, which waits to hear it back; for an
-	// ack, the id of the revoking message it acknowledges.
+	// the endpoint that published it, which waits to hear it back.
 	Fence string `json:"fence,omitempty"`
+	// Acks, for an ack message: the Fence ids of the revoking messages it
+	// acknowledges.
+	Acks []string `json:"acks,omitempty"`
 	// Node, for an alive, ack or leave message: the member's id (see
 	// LeaseTerm).
 	Node string `json:"node,omitempty"`

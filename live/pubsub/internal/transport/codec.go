@@ -51,9 +51,13 @@ func Decode(b []byte) (live.Message, error) {
 		if msg.Fence == "" {
 			return msg, errors.New("kiln/pubsub: fence without an id")
 		}
-	case live.KindAlive, live.KindAck:
+	case live.KindAlive:
 		if msg.Fence == "" || msg.Node == "" {
-			return msg, fmt.Errorf("kiln/pubsub: %s without a fence id or node", msg.Kind)
+			return msg, errors.New("kiln/pubsub: alive without a fence id or node")
+		}
+	case live.KindAck:
+		if msg.Node == "" || len(msg.Acks) == 0 || slices.Contains(msg.Acks, "") {
+			return msg, errors.New("kiln/pubsub: ack without a node or its fence ids")
 		}
 	case live.KindLeave:
 		if msg.Node == "" {

@@ -46,6 +46,10 @@ func TestDecode(t *testing.T) {
 		// A revoking message and a fence, each with its fence id.
 		{Kind: live.KindRevoking, JTIs: []string{"1", "2"}, Fence: "0123456789abcdef.1"},
 		{Kind: live.KindFence, Fence: "0123456789abcdef.2"},
+		// The leases' messages.
+		{Kind: live.KindAlive, Fence: "0123456789abcdef.3", Node: "0123456789abcdef."},
+		{Kind: live.KindAck, Acks: []string{"fedcba9876543210.1", "fedcba9876543210.2"}, Node: "0123456789abcdef."},
+		{Kind: live.KindLeave, Node: "0123456789abcdef."},
 	}
 	for _, m := range good {
 		b, err := transport.Encode(m, 0)
@@ -83,6 +87,12 @@ func TestDecode(t *testing.T) {
 		`{"kind":"fence"}`:                                       "fence without an id",
 		`{"kind":"fence","fence":""}`:                            "fence without an id",
 		`{"kind":"fence","jtis":["1"]}`:                          "fence without an id",
+		`{"kind":"alive","node":"n."}`:                           "alive without a fence id or node",
+		`{"kind":"alive","fence":"n.1"}`:                         "alive without a fence id or node",
+		`{"kind":"ack","node":"n."}`:                             "ack without a node or its fence ids",
+		`{"kind":"ack","acks":["m.1"]}`:                          "ack without a node or its fence ids",
+		`{"kind":"ack","node":"n.","acks":["m.1",""]}`:           "ack without a node or its fence ids",
+		`{"kind":"leave"}`:                                       "leave without a node",
 	}
 	for in, want := range bad {
 		if _, err := transport.Decode([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
