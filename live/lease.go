@@ -300,6 +300,9 @@ func (e *Endpoint) acknowledge() {
 		}
 		clear(e.pendingAcks)
 		e.ackMu.Unlock()
+		if len(ids) == 0 {
+			continue // woken for ids an earlier pass took
+		}
 		slices.Sort(ids)
 		ctx, cancel := context.WithTimeout(e.ctx, EchoTimeout)
 		for _, chunk := range chunkJSON(ids, ackOverhead, e.payloadLimit()) {
