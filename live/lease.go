@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,10 @@ const (
 	// another node's view after its last alive was heard there: clocks
 	// of different machines run at about the same rate, not the same.
 	leaseMargin = LeaseTerm / 10
+	// viewTerm is how long a member stays in another node's view after
+	// its last alive was heard there, and how long a fresh subscription
+	// listens before its first announcement (see hearMembers).
+	viewTerm = LeaseTerm + leaseMargin
 	// reannounceInterval is how often Announce publishes its messages
 	// again while a member has not acknowledged them: a member whose
 	// subscription was made again since missed them.
@@ -121,21 +126,25 @@ type awaited struct {
 	changed chan struct{}              // signalled (not closed) when by changes
 }
 
-// alive records that member was heard now, and forgets the members that
-// left the view (nodes that stopped without saying so).
+// alive records that member was heard now.
 func (m *members) alive(member string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.pruneLocked()
 	if m.seen == nil {
 		m.seen = map[string]time.Time{}
 	}
-	now := time.Now()
-	for other, at := range m.seen {
-		if now.Sub(at) > LeaseTerm+leaseMargin {
-			delete(m.seen, other)
+	m.seen[member] = time.Now()
+}
+
+// pruneLocked forgets the members that left the view (nodes that stopped
+// without saying so); m.mu is held.
+func (m *members) pruneLocked() {
+	for member, at := range m.seen {
+		if time.Since(at) > viewTerm {
+			delete(m.seen, member)
 		}
 	}
-	m.seen[member] = now
 }
 
 // leave forgets member, and wakes the announcements that wait for it.
@@ -188,19 +197,16 @@ func (m *members) acked(id, member string) {
 	signal(a.changed)
 }
 
-// missing returns the members in view now that have not acknowledged
-// every one of n messages, and forgets those that left the view.
-func (m *members) missing(a *awaited, n int) []string {
+// missing is how many members in view now have not acknowledged every
+// one of n messages.
+func (m *members) missing(a *awaited, n int) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []string
-	for member, at := range m.seen {
-		if time.Since(at) > LeaseTerm+leaseMargin {
-			delete(m.seen, member)
-			continue
-		}
+	m.pruneLocked()
+	out := 0
+	for member := range m.seen {
 		if len(a.by[member]) < n {
-			out = append(out, member)
+			out++
 		}
 	}
 	return out
@@ -210,13 +216,8 @@ func (m *members) missing(a *awaited, n int) []string {
 func (m *members) count() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n := 0
-	for _, at := range m.seen {
-		if time.Since(at) <= LeaseTerm+leaseMargin {
-			n++
-		}
-	}
-	return n
+	m.pruneLocked()
+	return len(m.seen)
 }
 
 func signal(ch chan struct{}) {
@@ -334,12 +335,10 @@ func (e *Endpoint) heardRevoking(msg Message) {
 	signal(e.ackNow)
 }
 
-// nodeOf is the node prefix of a Fence id.
+// nodeOf is the node prefix of a Fence id, its dot included.
 func nodeOf(id string) string {
-	for i := 0; i < len(id); i++ {
-		if id[i] == '.' {
-			return id[:i+1]
-		}
+	if i := strings.IndexByte(id, '.'); i >= 0 {
+		return id[:i+1]
 	}
 	return ""
 }
@@ -354,7 +353,7 @@ func nodeOf(id string) string {
 func (e *Endpoint) hearMembers(ctx context.Context, deadline <-chan time.Time) error {
 	for {
 		upFor := e.feed.upFor()
-		if upFor >= LeaseTerm+leaseMargin {
+		if upFor >= viewTerm {
 			return nil
 		}
 		var up <-chan struct{}
@@ -363,7 +362,7 @@ func (e *Endpoint) hearMembers(ctx context.Context, deadline <-chan time.Time) e
 		if upFor == 0 {
 			up = e.feed.whenUp()
 		} else {
-			timer = time.NewTimer(LeaseTerm + leaseMargin - upFor)
+			timer = time.NewTimer(viewTerm - upFor)
 			heard = timer.C
 		}
 		var err error
@@ -392,7 +391,7 @@ func (e *Endpoint) hearMembers(ctx context.Context, deadline <-chan time.Time) e
 // errJustSubscribed is Announce's error when the subscription was not up
 // long enough to have heard every member (see hearMembers) within
 // EchoTimeout: it was made again meanwhile.
-var errJustSubscribed = fmt.Errorf("kiln/live: the pub/sub subscription was not up for %s, to hear every node, within %s", LeaseTerm+leaseMargin, EchoTimeout)
+var errJustSubscribed = fmt.Errorf("kiln/live: the pub/sub subscription was not up for %s, to hear every node, within %s", viewTerm, EchoTimeout)
 
 // errNotAcknowledged is Announce's error when a member in view neither
 // acknowledged its messages nor left the view within EchoTimeout.
@@ -403,32 +402,28 @@ var errNotAcknowledged = fmt.Errorf("kiln/live: a node did not acknowledge the a
 // again every reannounceInterval, for the members that missed them. It
 // fails at deadline.
 func (e *Endpoint) awaitAcks(ctx context.Context, msgs []Message, a *awaited, deadline <-chan time.Time) error {
-	var tick *time.Ticker
-	for {
-		missing := e.members.missing(a, len(msgs))
-		if len(missing) == 0 {
-			if tick != nil {
-				tick.Stop()
-			}
-			return nil
-		}
-		if tick == nil {
-			tick = time.NewTicker(reannounceInterval)
-			defer tick.Stop()
-		}
+	missing := e.members.missing(a, len(msgs))
+	if missing == 0 {
+		return nil
+	}
+	tick := time.NewTicker(reannounceInterval)
+	defer tick.Stop()
+	for missing > 0 {
 		select {
 		case <-a.changed:
 		case <-tick.C:
 			e.republish(ctx, msgs)
 		case <-deadline:
-			e.logger.Warn("kiln/live: nodes did not acknowledge a revocation's announcement", "nodes", len(missing), "timeout", EchoTimeout)
+			e.logger.Warn("kiln/live: nodes did not acknowledge a revocation's announcement", "nodes", missing, "timeout", EchoTimeout)
 			return errNotAcknowledged
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-e.ctx.Done():
 			return errShutDown
 		}
+		missing = e.members.missing(a, len(msgs))
 	}
+	return nil
 }
 
 // republish publishes msgs again, for members that missed them; a failure
