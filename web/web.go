@@ -271,10 +271,21 @@ type Principal struct {
 // Authenticate finds the request's principal: an Authorization: Bearer
 // token first, then the session cookie. A revoked, expired or unknown
 // token is ErrNotSignedIn.
-func (w *Web) Authenticate(r *http.Request) (*Principal, error) {
+func (w *Web) Authenticate(r *http.Request) (*Principal, error) { return w.principal(r, true) }
+
+// principal is Authenticate; without withUser, it reads no user, and the
+// principal's User is nil.
+func (w *Web) principal(r *http.Request, withUser bool) (*Principal, error) {
 	ctx := r.Context()
+	verify := func(token string) (any, *authentication.Claims, error) {
+		if withUser {
+			return w.auth.Authenticate(ctx, token)
+		}
+		claims, err := w.auth.Verify(ctx, token)
+		return nil, claims, err
+	}
 	if token := bearer(r); token != "" {
-		user, claims, err := w.auth.Authenticate(ctx, token)
+		user, claims, err := verify(token)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrNotSignedIn, err)
 		}
@@ -288,9 +299,11 @@ func (w *Web) Authenticate(r *http.Request) (*Principal, error) {
 		if err != nil {
 			return nil, notSignedIn(err)
 		}
-		user, err := w.auth.RecordFor(ctx, row.Subject)
-		if err != nil {
-			return nil, notSignedIn(err)
+		var user any
+		if withUser {
+			if user, err = w.auth.RecordFor(ctx, row.Subject); err != nil {
+				return nil, notSignedIn(err)
+			}
 		}
 		id := sess[LiveSocketIDKey]
 		if id == "" {
@@ -298,7 +311,7 @@ func (w *Web) Authenticate(r *http.Request) (*Principal, error) {
 		}
 		return &Principal{User: user, JTI: row.JTI, Subject: row.Subject, ExpiresAt: row.ExpiresAt.UTC(), SocketID: id}, nil
 	case sess[SessionToken] != "":
-		user, claims, err := w.auth.Authenticate(ctx, sess[SessionToken])
+		user, claims, err := verify(sess[SessionToken])
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrNotSignedIn, err)
 		}
@@ -310,30 +323,6 @@ func (w *Web) Authenticate(r *http.Request) (*Principal, error) {
 			SocketID: id, Token: sess[SessionToken]}, nil
 	}
 	return nil, ErrNotSignedIn
-}
-
-// checkToken checks the token of r as Authenticate does — the bearer
-// token, else the session's — and reads no user.
-func (w *Web) checkToken(r *http.Request) error {
-	ctx := r.Context()
-	token := bearer(r)
-	if token == "" {
-		sess := w.sessions.Load(r)
-		if jti := sess[SessionJTI]; jti != "" {
-			if _, err := w.auth.Tokens().Session(ctx, jti); err != nil {
-				return notSignedIn(err)
-			}
-			return nil
-		}
-		token = sess[SessionToken]
-	}
-	if token == "" {
-		return ErrNotSignedIn
-	}
-	if _, err := w.auth.Verify(ctx, token); err != nil {
-		return fmt.Errorf("%w: %v", ErrNotSignedIn, err)
-	}
-	return nil
 }
 
 // errStoreFailed marks an ErrNotSignedIn whose cause is the store failing
@@ -434,7 +423,8 @@ func (a liveAuthenticator) AuthenticateSocket(r *http.Request) (*live.Identity, 
 // RecheckSocket implements live.Rechecker: the request's token is checked
 // as Authenticate checks it, and its user is not read again.
 func (a liveAuthenticator) RecheckSocket(r *http.Request) error {
-	return a.w.checkToken(r)
+	_, err := a.w.principal(r, false)
+	return err
 }
 
 // PublicFields returns a record's attributes without the sensitive ones,
