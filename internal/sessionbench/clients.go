@@ -91,10 +91,21 @@ func RunClients(url string, parallel int, p Protocol, in io.Reader, out io.Write
 					return
 				}
 				emit("ready %s", idx)
+				// The close frame is read when the close handler is
+				// called, before it writes the client's reply.
+				var closeAt time.Time
+				reply := conn.CloseHandler()
+				conn.SetCloseHandler(func(code int, text string) error {
+					closeAt = time.Now()
+					return reply(code, text)
+				})
 				for {
 					_, msg, err := conn.ReadMessage()
 					if err != nil {
-						at := time.Now().UnixNano()
+						at := closeAt.UnixNano()
+						if closeAt.IsZero() { // not a close frame
+							at = time.Now().UnixNano()
+						}
 						code, reason := 0, err.Error()
 						var ce *websocket.CloseError
 						if errors.As(err, &ce) {
