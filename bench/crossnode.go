@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kiln-go/kiln/internal/crossnode"
+	"github.com/kiln-go/kiln/internal/latency"
 )
 
 // crossNodeScenario is scenario 5.
@@ -20,7 +21,10 @@ func (crossNodeScenario) Section() Section {
 			"nodes: two endpoints of one process sharing a live.InProcess (the baseline), or each with its own connection " +
 			"to PostgreSQL (LISTEN/NOTIFY), Redis or NATS. Each socket is left idle 1 ms before its disconnect; the " +
 			"transports take turns, a socket each in a random order, so that the machine's load weighs on them alike. " +
-			"p50 and p99 are taken over each repeat's samples."}
+			"p50 and p99 are taken over each repeat's samples. The bare link of each server is its floor: a message of the " +
+			"same size published with the client library alone (go-redis, nats.go, pgx) on one connection and received on " +
+			"another, timed from the publish call to its receipt, after the same 1 ms pause, the links taking turns " +
+			"likewise; kiln's own part of a cross-node disconnect is its p50 less the bare link's."}
 }
 
 // transport is a way between two nodes.
@@ -42,38 +46,66 @@ func (crossNodeScenario) Run(ctx context.Context, env *Env) ([]Row, error) {
 	for _, tr := range transports {
 		p50 := Row{ID: "crossnode-p50-" + tr.name, Metric: "p50, " + tr.name, Unit: "µs", Peers: map[string]Figure{}}
 		p99 := Row{ID: "crossnode-p99-" + tr.name, Metric: "p99, " + tr.name, Unit: "µs", Peers: map[string]Figure{}}
+		var floor, own Row
 		if tr.factor > 0 {
 			p50.Goals = []Goal{{AtMost: true, Value: tr.factor, Of: "row:crossnode-p50-in-process"}}
+			floor = Row{ID: "crossnode-floor-p50-" + tr.name, Metric: "bare link p50, " + tr.name + " (client library alone)",
+				Unit: "µs", Peers: map[string]Figure{}}
+			own = Row{ID: "crossnode-own-p50-" + tr.name, Metric: "kiln's part: p50 less the bare link's, " + tr.name,
+				Unit: "µs", Peers: map[string]Figure{}}
 		}
 		if tr.variable != "" {
 			skip, err := env.service(tr.url, tr.variable)
 			if err != nil {
 				return nil, err
 			}
-			p50.Skipped, p99.Skipped = skip, skip
+			p50.Skipped, p99.Skipped, floor.Skipped, own.Skipped = skip, skip, skip, skip
 		}
 		if p50.Skipped == "" {
 			measured = append(measured, tr)
 		}
 		rows = append(rows, p50, p99)
+		if floor.ID != "" {
+			rows = append(rows, floor, own)
+		}
+	}
+	var links []transport // the measured transports with a server
+	for _, tr := range measured {
+		if tr.url != "" {
+			links = append(links, tr)
+		}
+	}
+	add := func(id string, v float64) {
+		for j := range rows {
+			if rows[j].ID == id {
+				rows[j].Kiln = append(rows[j].Kiln, v)
+			}
+		}
 	}
 	for rep := range env.Repeats {
 		samples, err := measureCrossNode(ctx, env, measured)
 		if err != nil {
 			return nil, err
 		}
+		p50s := map[string]time.Duration{}
 		for i, tr := range measured {
 			a, b := samples[i].Percentile(50), samples[i].Percentile(99)
 			env.Progress("crossnode: %s, repeat %d/%d: p50 %s, p99 %s over %d", tr.name, rep+1, env.Repeats,
 				a.Round(time.Microsecond), b.Round(time.Microsecond), len(samples[i].Latencies))
-			for j := range rows {
-				switch rows[j].ID {
-				case "crossnode-p50-" + tr.name:
-					rows[j].Kiln = append(rows[j].Kiln, micros(a))
-				case "crossnode-p99-" + tr.name:
-					rows[j].Kiln = append(rows[j].Kiln, micros(b))
-				}
-			}
+			add("crossnode-p50-"+tr.name, micros(a))
+			add("crossnode-p99-"+tr.name, micros(b))
+			p50s[tr.name] = a
+		}
+		floors, err := measureFloors(ctx, links, env.Samples, time.Millisecond)
+		if err != nil {
+			return nil, err
+		}
+		for i, tr := range links {
+			f := latency.Percentile(floors[i], 50)
+			env.Progress("crossnode: %s bare link, repeat %d/%d: p50 %s over %d", tr.name, rep+1, env.Repeats,
+				f.Round(time.Microsecond), len(floors[i]))
+			add("crossnode-floor-p50-"+tr.name, micros(f))
+			add("crossnode-own-p50-"+tr.name, micros(p50s[tr.name]-f))
 		}
 	}
 	return rows, nil
