@@ -12,6 +12,7 @@ import (
 	"github.com/kiln-go/kiln/internal/latency"
 	"github.com/kiln-go/kiln/internal/sessionbench"
 	"github.com/kiln-go/kiln/live"
+	"github.com/kiln-go/kiln/revocation"
 )
 
 // BenchmarkDisconnectLatency measures the time from a revocation's commit
@@ -68,6 +69,65 @@ func BenchmarkDisconnectLatency(b *testing.B) {
 	if len(rows) > 0 {
 		fmt.Print(latencyTable(rows))
 	}
+}
+
+// BenchmarkDisconnectMany measures the closing part of a log out
+// everywhere: one DisconnectMany of all 1,000 sockets of the server, each
+// held by the benchmark client process, until every client has read its
+// close frame. It reports, per op, when the first close frame was read
+// (first-ms), the median (p50-ms) and the last (last-ms), from the call.
+// The database's part is extensions/authentication/logouteverywhere's
+// BenchmarkLogOutEverywhere. Each op dials the sockets again off the
+// clock.
+//
+//	go test -run '^$' -bench DisconnectMany -benchtime 15x ./live/
+func BenchmarkDisconnectMany(b *testing.B) {
+	const n = 1000
+	fx, err := newLatencyFixture(buildBenchClient(b), sessionbench.Kiln, n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer fx.close()
+	ep := fx.server.Endpoint.(*live.Endpoint)
+	var firsts, p50s, lasts []time.Duration
+	b.ResetTimer()
+	for range b.N {
+		conns := ep.Conns()
+		ds := make([]revocation.Disconnect, len(conns))
+		for i, c := range conns {
+			ds[i] = revocation.Disconnect{SocketID: c.Identity().SocketID, Reason: revocation.LogOutEverywhere}
+		}
+		start := time.Now()
+		if err := ep.DisconnectMany(context.Background(), ds); err != nil {
+			b.Fatal(err)
+		}
+		at := make([]time.Duration, 0, n)
+		for range ds {
+			ev, err := fx.clients.Next("close", -1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if ev.Code != live.CloseSignedOut {
+				b.Fatalf("socket %d closed with %d %q", ev.Idx, ev.Code, ev.Text)
+			}
+			at = append(at, ev.At.Sub(start))
+		}
+		b.StopTimer()
+		firsts = append(firsts, latency.Percentile(at, 0))
+		p50s = append(p50s, latency.Percentile(at, 50))
+		lasts = append(lasts, latency.Percentile(at, 100))
+		if fx.tokens, err = fx.server.Issue(context.Background(), n); err != nil {
+			b.Fatal(err)
+		}
+		if err := fx.clients.DialAll(fx.tokens); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	ms := func(d []time.Duration) float64 { return float64(latency.Percentile(d, 50).Nanoseconds()) / 1e6 }
+	b.ReportMetric(ms(firsts), "first-ms")
+	b.ReportMetric(ms(p50s), "p50-ms")
+	b.ReportMetric(ms(lasts), "last-ms")
 }
 
 // TestDisconnectLatencyHarness runs the benchmark's machinery small: the
