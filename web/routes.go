@@ -48,7 +48,8 @@ type AuthController interface {
 	Failure(w http.ResponseWriter, r *http.Request, web *Web, activity Activity, err error)
 	// SignOut is called once ClearSession has revoked the request's
 	// tokens; when it could not, Failure is called with
-	// ErrRevocationFailed instead.
+	// ErrRevocationFailed instead. POST /sign-out skips Middleware, so
+	// its CurrentUser is nil.
 	SignOut(w http.ResponseWriter, r *http.Request, web *Web)
 }
 
@@ -223,7 +224,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // Routes returns the auth routes of the resource, protected against
-// cross-origin form posts (Protect), behind Middleware. The strategies and
+// cross-origin form posts (Protect), behind Middleware but for POST
+// /sign-out. The strategies and
 // add-ons that serve routes (web/authroute's Provider) bring their own,
 // under /auth/<subject>/; the password strategy and log_out_everywhere
 // serve:
@@ -256,10 +258,19 @@ func (w *Web) Routes() http.Handler {
 			p.Routes(rt)
 		}
 	}
-	mux.HandleFunc("POST /sign-out", func(rw http.ResponseWriter, r *http.Request) {
+	// POST /sign-out revokes what the request carries (ClearSession),
+	// whoever it is: it goes around Middleware, whose reads of the
+	// token's row and of the user would only delay the revocation. Its
+	// controller finds no CurrentUser. The inner mux still has the route,
+	// so that another method gets 405, as on every route.
+	signOut := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		w.signOut(rw, r, ActivitySignOut, nil)
 	})
-	return w.Protect(w.Middleware(mux))
+	mux.Handle("POST /sign-out", signOut)
+	outer := http.NewServeMux()
+	outer.Handle("/", w.Middleware(mux))
+	outer.Handle("POST /sign-out", signOut)
+	return w.Protect(outer)
 }
 
 // MaxUserAgentBytes is how much of the User-Agent header the auth routes

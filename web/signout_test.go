@@ -1,11 +1,17 @@
 package web_test
 
 import (
+	"context"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
+
+	"github.com/uptrace/bun"
 
 	"github.com/kiln-go/kiln/internal/livetest"
 	"github.com/kiln-go/kiln/live"
+	"github.com/kiln-go/kiln/resource/bunlayer"
 )
 
 // Two sessions of one user: signing one out closes its socket only, with
@@ -87,4 +93,83 @@ func TestSignOutRevokesCookieAndBearerTokens(t *testing.T) {
 		t.Fatalf("second sign-out answered %d: %s", resp.StatusCode, body)
 	}
 	expectOpen(t, ctx, h, bystander, userTopic(reg.Claims.Subject))
+}
+
+// POST /sign-out goes around Middleware: revoking a bearer token reads
+// neither the user nor the token's row, only writes the revocation; a
+// session cookie costs one read of its row, which the revocation needs.
+// Another method still gets 405.
+func TestSignOutReadsNoUser(t *testing.T) {
+	for _, db := range databases {
+		t.Run(db, func(t *testing.T) {
+			h := livetest.New(t, db, livetest.Options{})
+			ctx := testCtx(t)
+			h.Register(t, "ada@example.com")
+			hook := &selectHook{}
+			h.Domain.DataLayer().(*bunlayer.Layer).DB().AddQueryHook(hook)
+			for _, via := range []string{"bearer", "cookie"} {
+				var hd http.Header
+				if via == "bearer" {
+					hd = livetest.Bearer(h.SignIn(t, "ada@example.com").Token)
+				} else {
+					hd = livetest.CookieHeader(h.SignInCookie(t, "ada@example.com"))
+				}
+				conn := h.MustDial(t, ctx, hd)
+				hook.start()
+				resp, body := h.PostForm(t, "/sign-out", nil, hd)
+				selects := hook.stop()
+				if resp.StatusCode != http.StatusSeeOther {
+					t.Fatalf("%s: sign-out answered %d: %s", via, resp.StatusCode, body)
+				}
+				expectClose(t, ctx, conn, "signed out")
+				want := 0
+				if via == "cookie" {
+					want = 1 // the session row, whose subject the revocation writes
+				}
+				if len(selects) != want {
+					t.Errorf("%s: sign-out ran %d reads, want %d: %q", via, len(selects), want, selects)
+				}
+				for _, q := range selects {
+					if strings.Contains(q, `"users"`) {
+						t.Errorf("%s: sign-out read the user: %s", via, q)
+					}
+				}
+				expectRefused(t, ctx, h, hd, http.StatusUnauthorized)
+			}
+			resp, _ := h.Do(t, http.MethodGet, "/sign-out", nil, nil)
+			if resp.StatusCode != http.StatusMethodNotAllowed {
+				t.Errorf("GET /sign-out answered %d, want 405", resp.StatusCode)
+			}
+		})
+	}
+}
+
+// selectHook records the SELECT statements run between start and stop.
+type selectHook struct {
+	mu      sync.Mutex
+	on      bool
+	queries []string
+}
+
+func (h *selectHook) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context { return ctx }
+
+func (h *selectHook) AfterQuery(_ context.Context, e *bun.QueryEvent) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.on && strings.HasPrefix(strings.TrimSpace(strings.ToUpper(e.Query)), "SELECT") {
+		h.queries = append(h.queries, e.Query)
+	}
+}
+
+func (h *selectHook) start() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.on, h.queries = true, nil
+}
+
+func (h *selectHook) stop() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.on = false
+	return h.queries
 }
