@@ -22,9 +22,11 @@ func (crossNodeScenario) Section() Section {
 			"to PostgreSQL (LISTEN/NOTIFY), Redis or NATS. Each socket is left idle 1 ms before its disconnect; the " +
 			"transports take turns, a socket each in a random order, so that the machine's load weighs on them alike. " +
 			"p50 and p99 are taken over each repeat's samples. The bare link of each server is its floor: a message of the " +
-			"same size published with the client library alone (go-redis, nats.go, pgx) on one connection and received on " +
-			"another, timed from the publish call to its receipt, after the same 1 ms pause, the links taking turns " +
-			"likewise; kiln's own part of a cross-node disconnect is its p50 less the bare link's."}
+			"same form and size published with the client library alone (go-redis, nats.go, pgx), as kiln's transport " +
+			"publishes it, on one connection and received on another, timed from the publish call to its receipt, after " +
+			"the same 1 ms pause, the links taking turns likewise, right after each repeat's rounds. A transport's p50 " +
+			"less its bare link's p50 (two medians measured one after the other) is about what kiln adds to the server's " +
+			"own hop."}
 }
 
 // transport is a way between two nodes.
@@ -51,7 +53,7 @@ func (crossNodeScenario) Run(ctx context.Context, env *Env) ([]Row, error) {
 			p50.Goals = []Goal{{AtMost: true, Value: tr.factor, Of: "row:crossnode-p50-in-process"}}
 			floor = Row{ID: "crossnode-floor-p50-" + tr.name, Metric: "bare link p50, " + tr.name + " (client library alone)",
 				Unit: "µs", Peers: map[string]Figure{}}
-			own = Row{ID: "crossnode-own-p50-" + tr.name, Metric: "kiln's part: p50 less the bare link's, " + tr.name,
+			own = Row{ID: "crossnode-own-p50-" + tr.name, Metric: "p50 less the bare link's p50, " + tr.name,
 				Unit: "µs", Peers: map[string]Figure{}}
 		}
 		if tr.variable != "" {

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"slices"
 	"time"
 
@@ -22,13 +24,61 @@ type hop struct {
 	close   func()
 }
 
-// floorMessage is about the size of a sign-out's disconnect message.
-var floorMessage = `{"kind":"disconnect","socket_id":"user?id=9cdafac3-46ea-404a-bb67-b0f40009d274#mpKSeLAxZhtk96YxSivhew",` +
-	`"reason":"signed_out","jti":"mpKSeLAxZhtk96YxSivhew","expires_at":1900000000}`
+// floorMessage has the form and size of the cross-node rounds' messages
+// (a disconnect of one socket id of internal/crossnode).
+var floorMessage = `{"kind":"disconnect","socket_id":"crossnode:0123456789ab:1","reason":"signed_out"}`
 
 // openHop opens the bare link of the transport named name at rawURL, on
-// a channel of its own.
+// a channel of its own, and sends one message through it untimed, so
+// that no connection is dialed nor anything prepared in a timed one.
 func openHop(ctx context.Context, name, rawURL string) (*hop, error) {
+	h, err := dialHop(ctx, name, rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := h.send(ctx); err != nil {
+		h.close()
+		return nil, err
+	}
+	return h, nil
+}
+
+// send publishes a message and returns how long it took to arrive.
+func (h *hop) send(ctx context.Context) (time.Duration, error) {
+	start := time.Now()
+	if err := h.publish(ctx); err != nil {
+		return 0, fmt.Errorf("bare publish: %w", err)
+	}
+	select {
+	case at := <-h.got:
+		return at.Sub(start), nil
+	case <-time.After(10 * time.Second):
+		return 0, errors.New("a bare message did not arrive within 10s")
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// withoutChannel is rawURL without the channel parameter kiln's
+// transports read, which the client libraries refuse.
+func withoutChannel(rawURL string) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", err
+	}
+	q := u.Query()
+	q.Del("channel")
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// dialHop connects the publisher and the subscriber, as kiln's transport
+// of that name does.
+func dialHop(ctx context.Context, name, rawURL string) (*hop, error) {
+	rawURL, err := withoutChannel(rawURL)
+	if err != nil {
+		return nil, err
+	}
 	channel := "kiln_bench_floor_" + randomHex(6)
 	h := &hop{got: make(chan time.Time, 1)}
 	arrived := func() {
@@ -43,6 +93,7 @@ func openHop(ctx context.Context, name, rawURL string) (*hop, error) {
 		if err != nil {
 			return nil, err
 		}
+		o.ContextTimeoutEnabled = true // as kiln's transport has it
 		pub, sub := goredis.NewClient(o), goredis.NewClient(o)
 		ps := sub.Subscribe(ctx, channel)
 		if _, err := ps.Receive(ctx); err != nil {
@@ -64,7 +115,9 @@ func openHop(ctx context.Context, name, rawURL string) (*hop, error) {
 		h.publish = func(ctx context.Context) error { return pub.Publish(ctx, channel, floorMessage).Err() }
 		h.close = func() { ps.Close(); pub.Close(); sub.Close() }
 	case "nats":
-		pub, err := nats.Connect(rawURL)
+		// As kiln's transport does, every write goes to the socket at
+		// once: the message has left when Publish returns.
+		pub, err := nats.Connect(rawURL, nats.WriteBufferSize(1))
 		if err != nil {
 			return nil, err
 		}
@@ -83,14 +136,7 @@ func openHop(ctx context.Context, name, rawURL string) (*hop, error) {
 			sub.Close()
 			return nil, err
 		}
-		// As kiln's transport does, the message is written to the
-		// socket before Publish returns.
-		h.publish = func(context.Context) error {
-			if err := pub.Publish(channel, []byte(floorMessage)); err != nil {
-				return err
-			}
-			return pub.FlushTimeout(10 * time.Second)
-		}
+		h.publish = func(context.Context) error { return pub.Publish(channel, []byte(floorMessage)) }
 		h.close = func() { pub.Close(); sub.Close() }
 	case "postgres":
 		pub, err := pgx.Connect(ctx, rawURL)
@@ -102,7 +148,7 @@ func openHop(ctx context.Context, name, rawURL string) (*hop, error) {
 			pub.Close(ctx)
 			return nil, err
 		}
-		if _, err := sub.Exec(ctx, "LISTEN "+channel); err != nil {
+		if _, err := sub.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
 			pub.Close(ctx)
 			sub.Close(ctx)
 			return nil, err
@@ -118,8 +164,19 @@ func openHop(ctx context.Context, name, rawURL string) (*hop, error) {
 				arrived()
 			}
 		}()
+		// As kiln's transport does: a NOTIFY statement with the message
+		// quoted in it, sent as a simple query.
+		quoted, err := pub.PgConn().EscapeString(floorMessage)
+		if err != nil {
+			stop()
+			<-done
+			pub.Close(ctx)
+			sub.Close(ctx)
+			return nil, err
+		}
+		notify := "NOTIFY " + pgx.Identifier{channel}.Sanitize() + ", '" + quoted + "'"
 		h.publish = func(ctx context.Context) error {
-			_, err := pub.Exec(ctx, "SELECT pg_notify($1, $2)", channel, floorMessage)
+			_, err := pub.Exec(ctx, notify)
 			return err
 		}
 		h.close = func() {
@@ -164,18 +221,11 @@ func measureFloors(ctx context.Context, transports []transport, rounds int, paus
 		rand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		for _, i := range order {
 			time.Sleep(pause)
-			start := time.Now()
-			if err := hops[i].publish(ctx); err != nil {
-				return nil, fmt.Errorf("%s: bare publish: %w", transports[i].name, err)
+			d, err := hops[i].send(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", transports[i].name, err)
 			}
-			select {
-			case at := <-hops[i].got:
-				samples[i] = append(samples[i], at.Sub(start))
-			case <-time.After(10 * time.Second):
-				return nil, fmt.Errorf("%s: a bare message did not arrive within 10s", transports[i].name)
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
+			samples[i] = append(samples[i], d)
 		}
 	}
 	for _, s := range samples {
