@@ -48,8 +48,9 @@ type AuthController interface {
 	Failure(w http.ResponseWriter, r *http.Request, web *Web, activity Activity, err error)
 	// SignOut is called once ClearSession has revoked the request's
 	// tokens; when it could not, Failure is called with
-	// ErrRevocationFailed instead. POST /sign-out skips Middleware, so
-	// its CurrentUser is nil.
+	// ErrRevocationFailed instead. POST /sign-out skips Middleware: during
+	// it, CurrentUser is nil, here and in Failure, and its revocation has
+	// no actor. The log_out_everywhere route's SignOut has the user.
 	SignOut(w http.ResponseWriter, r *http.Request, web *Web)
 }
 
@@ -261,8 +262,9 @@ func (w *Web) Routes() http.Handler {
 	// POST /sign-out revokes what the request carries (ClearSession),
 	// whoever it is: it goes around Middleware, whose reads of the
 	// token's row and of the user would only delay the revocation. Its
-	// controller finds no CurrentUser. The inner mux still has the route,
-	// so that another method gets 405, as on every route.
+	// controller finds no CurrentUser, and its revocation has no actor.
+	// The inner mux still has the route, so that another method gets 405,
+	// as on every route.
 	signOut := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		w.signOut(rw, r, ActivitySignOut, nil)
 	})
