@@ -9,8 +9,10 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/livetest"
 	"github.com/kiln-go/kiln/live"
+	"github.com/kiln-go/kiln/resource"
 	"github.com/kiln-go/kiln/resource/bunlayer"
 )
 
@@ -98,13 +100,24 @@ func TestSignOutRevokesCookieAndBearerTokens(t *testing.T) {
 // POST /sign-out goes around Middleware: revoking a bearer token reads
 // neither the user nor the token's row, only writes the revocation; a
 // session cookie costs one read of its row, which the revocation needs.
-// Another method still gets 405.
+// The revocation has no actor; its record names the subject. Another
+// method still gets 405.
 func TestSignOutReadsNoUser(t *testing.T) {
 	for _, db := range databases {
 		t.Run(db, func(t *testing.T) {
-			h := livetest.New(t, db, livetest.Options{})
+			var mu sync.Mutex
+			var revoked []resource.Notification
+			h := livetest.New(t, db, livetest.Options{TokenNotifiers: []resource.Notifier{
+				resource.NotifierFunc(func(_ context.Context, n resource.Notification) error {
+					if _, ok := n.Metadata[tokenresource.ReasonKey]; ok {
+						mu.Lock()
+						revoked = append(revoked, n)
+						mu.Unlock()
+					}
+					return nil
+				})}})
 			ctx := testCtx(t)
-			h.Register(t, "ada@example.com")
+			subject := h.Register(t, "ada@example.com").Claims.Subject
 			hook := &selectHook{}
 			h.Domain.DataLayer().(*bunlayer.Layer).DB().AddQueryHook(hook)
 			for _, via := range []string{"bearer", "cookie"} {
@@ -135,6 +148,19 @@ func TestSignOutReadsNoUser(t *testing.T) {
 					}
 				}
 				expectRefused(t, ctx, h, hd, http.StatusUnauthorized)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(revoked) != 2 {
+				t.Fatalf("%d revocations notified, want 2", len(revoked))
+			}
+			for _, n := range revoked {
+				if n.Actor != nil {
+					t.Errorf("a sign-out's revocation has the actor %v, want none", n.Actor)
+				}
+				if got := n.Record.(tokenresource.Record).TokenFields().Subject; got != subject {
+					t.Errorf("a sign-out's revocation names %q, want %q", got, subject)
+				}
 			}
 			resp, _ := h.Do(t, http.MethodGet, "/sign-out", nil, nil)
 			if resp.StatusCode != http.StatusMethodNotAllowed {
