@@ -3,12 +3,10 @@ package bunlayer_test
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/kiln-go/kiln/internal/latency"
 	"github.com/kiln-go/kiln/internal/testdb"
 	"github.com/kiln-go/kiln/resource"
 	"github.com/kiln-go/kiln/resource/bunlayer"
@@ -226,65 +224,6 @@ func BenchmarkLoad1000(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(c.n.Load())/float64(ops), "statements/op")
-		})
-	}
-}
-
-// BenchmarkCommitLatency times small write transactions (BEGIN, one
-// INSERT or UPDATE, COMMIT) on a SQLite file, with kiln's background
-// checkpoints and with SQLite's own (wal_autocheckpoint(1000), SQLite's
-// default: the commit that takes the WAL past 1,000 pages checkpoints it).
-// It reports the percentiles of one op (p50-µs, p99-µs, p999-µs, max-µs):
-// the tail is what the checkpoints move.
-//
-//	go test -run '^$' -bench CommitLatency -benchtime 5000x ./resource/bunlayer
-func BenchmarkCommitLatency(b *testing.B) {
-	for _, c := range []struct{ name, query string }{
-		{"background", ""},
-		{"in-commit", "?_pragma=wal_autocheckpoint(1000)"},
-	} {
-		b.Run(c.name, func(b *testing.B) {
-			ctx := context.Background()
-			l, err := bunlayer.Open(ctx, "file:"+b.TempDir()+"/c.db"+c.query)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer l.Close()
-			db := l.DB()
-			if _, err := db.ExecContext(ctx, "CREATE TABLE t (id TEXT PRIMARY KEY, subject TEXT, purpose TEXT, data TEXT)"); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := db.ExecContext(ctx, "CREATE INDEX t_subject ON t (subject)"); err != nil {
-				b.Fatal(err)
-			}
-			took := make([]time.Duration, 0, b.N)
-			b.ResetTimer()
-			for i := range b.N {
-				start := time.Now()
-				tx, err := db.BeginTx(ctx, nil)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if i%2 == 0 {
-					_, err = tx.ExecContext(ctx, "INSERT INTO t VALUES (?, ?, 'user', ?)", fmt.Sprint("id", i), fmt.Sprint("subject", i%50), `{"user_agent":"Mozilla/5.0 (X11; Linux x86_64)"}`)
-				} else {
-					_, err = tx.ExecContext(ctx, "UPDATE t SET purpose = 'revocation' WHERE id = ?", fmt.Sprint("id", i-1))
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := tx.Commit(); err != nil {
-					b.Fatal(err)
-				}
-				took = append(took, time.Since(start))
-			}
-			b.StopTimer()
-			slices.Sort(took)
-			µs := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
-			b.ReportMetric(µs(latency.Percentile(took, 50)), "p50-µs")
-			b.ReportMetric(µs(latency.Percentile(took, 99)), "p99-µs")
-			b.ReportMetric(µs(latency.Percentile(took, 99.9)), "p999-µs")
-			b.ReportMetric(µs(took[len(took)-1]), "max-µs")
 		})
 	}
 }

@@ -51,9 +51,6 @@ type Layer struct {
 	// writes lines up the write transactions of a SQLite file; nil for
 	// other databases.
 	writes *writeQueue
-	// stopCheckpoints stops the background checkpoints of a SQLite file
-	// (see Open); nil when there are none.
-	stopCheckpoints func()
 
 	mu      sync.RWMutex
 	schemas []*resource.Schema
@@ -112,11 +109,7 @@ func DefaultMaxConns() int { return min(max(2*runtime.GOMAXPROCS(0), 4), 16) }
 //     the file; add ?_pragma=synchronous(FULL) to the URL to make every
 //     commit wait for the disk), its write transactions taken at BEGIN so
 //     that concurrent writers wait for each other instead of failing
-//     mid-transaction. Its WAL is checkpointed every second on a goroutine
-//     of the layer's (wal_autocheckpoint(0)), so that no commit waits for
-//     a checkpoint's writes and syncs: SQLite's default runs one inside
-//     the commit that takes the WAL past 1,000 pages, a few ms; set
-//     wal_autocheckpoint in the URL to have that instead. The layer's own write transactions take the lock in
+//     mid-transaction. The layer's own write transactions take the lock in
 //     turn, in the order they began, each waiting as long as the ones
 //     before it take or until its context ends; a 10 s busy timeout bounds
 //     the wait for another process's writer (the CLI's, another layer's),
@@ -138,7 +131,6 @@ func Open(ctx context.Context, rawURL string, opts ...OpenOption) (*Layer, error
 		o.maxConns = DefaultMaxConns()
 	}
 	var db *bun.DB
-	var checkpoints bool // kiln checkpoints a SQLite file in the background
 	var writes *writeQueue
 	switch {
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
@@ -173,10 +165,6 @@ func Open(ctx context.Context, rawURL string, opts ...OpenOption) (*Layer, error
 				return nil, err
 			}
 			writes = newWriteQueue(dsn)
-			_, query, _ := strings.Cut(rawURL, "?")
-			_, dsnQuery, _ := strings.Cut(dsn, "?")
-			q, _ := url.ParseQuery(dsnQuery)
-			checkpoints = !givenIn(query, "_pragma=wal_autocheckpoint(0)") && q.Get("mode") != "ro"
 		}
 		sqldb, err := sql.Open(sqliteshim.ShimName, dsn)
 		if err != nil {
@@ -199,9 +187,6 @@ func Open(ctx context.Context, rawURL string, opts ...OpenOption) (*Layer, error
 	}
 	l := New(db)
 	l.writes = writes
-	if checkpoints {
-		l.stopCheckpoints = startCheckpoints(db, checkpointInterval)
-	}
 	return l, nil
 }
 
@@ -217,7 +202,7 @@ func sqliteDSN(raw string) (dsn string, memory bool) {
 		path, query = path[:i], path[i+1:]
 	}
 	var params []string
-	for _, p := range []string{"_pragma=busy_timeout(10000)", "_pragma=journal_mode(WAL)", "_pragma=synchronous(NORMAL)", "_pragma=wal_autocheckpoint(0)", "_pragma=foreign_keys(1)", "_txlock=immediate"} {
+	for _, p := range []string{"_pragma=busy_timeout(10000)", "_pragma=journal_mode(WAL)", "_pragma=synchronous(NORMAL)", "_pragma=foreign_keys(1)", "_txlock=immediate"} {
 		if !givenIn(query, p) {
 			params = append(params, p)
 		}
@@ -335,45 +320,8 @@ func (l *Layer) DB() *bun.DB { return l.db }
 // Dialect is the database's dialect name: "sqlite" or "pg".
 func (l *Layer) Dialect() string { return l.db.Dialect().Name().String() }
 
-// Close stops the background checkpoints of a SQLite file and closes the
-// database.
-func (l *Layer) Close() error {
-	if l.stopCheckpoints != nil {
-		l.stopCheckpoints()
-	}
-	return l.db.Close()
-}
-
-// checkpointInterval is how often Open's layer on a SQLite file
-// checkpoints its WAL.
-const checkpointInterval = time.Second
-
-// startCheckpoints checkpoints db's WAL every interval, on a goroutine of
-// its own, until the returned func is called; it returns once the
-// goroutine has ended. PASSIVE copies what it can without waiting for
-// readers or writers; when it cannot run (another process checkpoints),
-// the next tick tries again.
-func startCheckpoints(db *bun.DB, interval time.Duration) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				_, _ = db.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
-			}
-		}
-	}()
-	return func() {
-		cancel()
-		<-done
-	}
-}
+// Close closes the database.
+func (l *Layer) Close() error { return l.db.Close() }
 
 // Ping checks that the database answers.
 func (l *Layer) Ping(ctx context.Context) error { return l.db.PingContext(ctx) }

@@ -19,7 +19,3 @@ func ExecIn(ctx context.Context, tx resource.Tx, query string) error {
 // WritersWaiting is the number of write transactions waiting for their
 // turn on a SQLite file's layer.
 func WritersWaiting(l *Layer) int { return int(l.writes.waiting.Load()) }
-
-// ChecksInBackground reports whether the layer checkpoints its SQLite
-// file's WAL on a goroutine of its own.
-func ChecksInBackground(l *Layer) bool { return l.stopCheckpoints != nil }

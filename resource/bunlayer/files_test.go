@@ -8,9 +8,6 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/uptrace/bun"
 
 	"github.com/kiln-go/kiln/resource/bunlayer"
 )
@@ -147,70 +144,6 @@ func TestSQLiteSynchronous(t *testing.T) {
 		l.Close()
 		if level != c.want || mode != "wal" {
 			t.Errorf("sqlite:…%s: synchronous %d, journal_mode %s; want %d, wal", c.query, level, mode, c.want)
-		}
-	}
-}
-
-// TestSQLiteCheckpoints: a SQLite file's commits run no checkpoint
-// (wal_autocheckpoint 0); the layer checkpoints its WAL in the
-// background, until Close (which waits for its goroutine). A URL that
-// sets wal_autocheckpoint gets SQLite's own checkpoints and no
-// background ones.
-func TestSQLiteCheckpoints(t *testing.T) {
-	ctx := context.Background()
-	for _, c := range []struct {
-		query      string
-		auto       int
-		background bool
-	}{{"", 0, true}, {"?_pragma=wal_autocheckpoint(500)", 500, false}} {
-		l, err := bunlayer.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "c.db")+c.query)
-		if err != nil {
-			t.Fatal(err)
-		}
-		hook := &checkpointHook{seen: make(chan error, 16)}
-		l.DB().AddQueryHook(hook)
-		var auto int
-		if err := l.DB().QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&auto); err != nil {
-			t.Fatal(err)
-		}
-		if auto != c.auto {
-			t.Errorf("sqlite:…%s: wal_autocheckpoint %d, want %d", c.query, auto, c.auto)
-		}
-		if got := bunlayer.ChecksInBackground(l); got != c.background {
-			t.Errorf("sqlite:…%s: background checkpoints %v, want %v", c.query, got, c.background)
-		}
-		if c.background {
-			// Something for the checkpoint to copy.
-			if _, err := l.DB().ExecContext(ctx, "CREATE TABLE t (v TEXT)"); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case err := <-hook.seen:
-				if err != nil {
-					t.Errorf("the background checkpoint failed: %v", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatalf("sqlite:…%s: no background checkpoint within 10s", c.query)
-			}
-		}
-		if err := l.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// checkpointHook reports each background checkpoint's error on seen.
-type checkpointHook struct{ seen chan error }
-
-func (h *checkpointHook) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
-	return ctx
-}
-
-func (h *checkpointHook) AfterQuery(_ context.Context, e *bun.QueryEvent) {
-	if strings.Contains(e.Query, "wal_checkpoint(PASSIVE)") {
-		select {
-		case h.seen <- e.Err:
-		default:
 		}
 	}
 }
