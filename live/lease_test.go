@@ -286,13 +286,14 @@ func TestAcknowledgementsCoalesce(t *testing.T) {
 	es, taps, _ := members(t, ctx, "a", "b")
 	a, at, bt := es[0], taps[0], taps[1]
 
-	// b's first acknowledgement is held until a has published its
-	// announcement six times; each ack b publishes is noted with how many
-	// copies a had published by then.
+	// b's first acknowledgement is held until b has heard a's
+	// announcement six times, the sixth in full; each ack b publishes is
+	// noted with how many copies a had published by then.
 	gate := make(chan struct{})
 	var held sync.Once
 	var mu sync.Mutex
 	var copies []int
+	heard := 0 // by b's subscriber, which hears one message at a time
 	bt.hook(func(msg live.Message) bool {
 		if msg.Kind == live.KindAck {
 			held.Do(func() { <-gate })
@@ -301,10 +302,24 @@ func TestAcknowledgementsCoalesce(t *testing.T) {
 			mu.Unlock()
 		}
 		return true
-	}, nil)
+	}, func(msg live.Message) bool {
+		if msg.Kind != live.KindRevoking {
+			return true
+		}
+		if heard++; heard != 6 {
+			return true
+		}
+		// b hears the sixth copy here, before its first ack is let go:
+		// every copy but the first was heard while that ack was held.
+		bt.mu.Lock()
+		fn := bt.fn
+		bt.mu.Unlock()
+		fn(msg)
+		close(gate)
+		return false
+	})
 	republished := published(at, live.KindRevoking, 6)
 	done := announceUntil(t, ctx, a, republished)
-	close(gate)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
