@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/url"
 	"slices"
 	"time"
@@ -12,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/kiln-go/kiln/internal/crossnode"
 )
 
 // A hop is a server's bare pub/sub link, with its client library alone:
@@ -81,6 +82,17 @@ func dialHop(ctx context.Context, name, rawURL string) (*hop, error) {
 	}
 	channel := "kiln_bench_floor_" + randomHex(6)
 	h := &hop{got: make(chan time.Time, 1)}
+	// What is open so far, closed in reverse by h.close, also on failure.
+	var closers []func()
+	h.close = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	fail := func(err error) (*hop, error) {
+		h.close()
+		return nil, err
+	}
 	arrived := func() {
 		select {
 		case h.got <- time.Now():
@@ -96,10 +108,9 @@ func dialHop(ctx context.Context, name, rawURL string) (*hop, error) {
 		o.ContextTimeoutEnabled = true // as kiln's transport has it
 		pub, sub := goredis.NewClient(o), goredis.NewClient(o)
 		ps := sub.Subscribe(ctx, channel)
+		closers = append(closers, func() { sub.Close() }, func() { pub.Close() }, func() { ps.Close() })
 		if _, err := ps.Receive(ctx); err != nil {
-			pub.Close()
-			sub.Close()
-			return nil, err
+			return fail(err)
 		}
 		go func() {
 			for {
@@ -113,7 +124,6 @@ func dialHop(ctx context.Context, name, rawURL string) (*hop, error) {
 			}
 		}()
 		h.publish = func(ctx context.Context) error { return pub.Publish(ctx, channel, floorMessage).Err() }
-		h.close = func() { ps.Close(); pub.Close(); sub.Close() }
 	case "nats":
 		// As kiln's transport does, every write goes to the socket at
 		// once: the message has left when Publish returns.
@@ -121,37 +131,39 @@ func dialHop(ctx context.Context, name, rawURL string) (*hop, error) {
 		if err != nil {
 			return nil, err
 		}
+		closers = append(closers, pub.Close)
 		sub, err := nats.Connect(rawURL)
 		if err != nil {
-			pub.Close()
-			return nil, err
+			return fail(err)
 		}
+		closers = append(closers, sub.Close)
 		if _, err := sub.Subscribe(channel, func(*nats.Msg) { arrived() }); err != nil {
-			pub.Close()
-			sub.Close()
-			return nil, err
+			return fail(err)
 		}
 		if err := sub.Flush(); err != nil {
-			pub.Close()
-			sub.Close()
-			return nil, err
+			return fail(err)
 		}
 		h.publish = func(context.Context) error { return pub.Publish(channel, []byte(floorMessage)) }
-		h.close = func() { pub.Close(); sub.Close() }
 	case "postgres":
 		pub, err := pgx.Connect(ctx, rawURL)
 		if err != nil {
 			return nil, err
 		}
+		closers = append(closers, func() { pub.Close(context.Background()) })
 		sub, err := pgx.Connect(ctx, rawURL)
 		if err != nil {
-			pub.Close(ctx)
-			return nil, err
+			return fail(err)
 		}
+		closers = append(closers, func() { sub.Close(context.Background()) })
+		// As kiln's transport does: a NOTIFY statement with the message
+		// quoted in it, sent as a simple query.
+		quoted, err := pub.PgConn().EscapeString(floorMessage)
+		if err != nil {
+			return fail(err)
+		}
+		notify := "NOTIFY " + pgx.Identifier{channel}.Sanitize() + ", '" + quoted + "'"
 		if _, err := sub.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
-			pub.Close(ctx)
-			sub.Close(ctx)
-			return nil, err
+			return fail(err)
 		}
 		listening, stop := context.WithCancel(context.Background())
 		done := make(chan struct{})
@@ -164,26 +176,10 @@ func dialHop(ctx context.Context, name, rawURL string) (*hop, error) {
 				arrived()
 			}
 		}()
-		// As kiln's transport does: a NOTIFY statement with the message
-		// quoted in it, sent as a simple query.
-		quoted, err := pub.PgConn().EscapeString(floorMessage)
-		if err != nil {
-			stop()
-			<-done
-			pub.Close(ctx)
-			sub.Close(ctx)
-			return nil, err
-		}
-		notify := "NOTIFY " + pgx.Identifier{channel}.Sanitize() + ", '" + quoted + "'"
+		closers = append(closers, func() { stop(); <-done })
 		h.publish = func(ctx context.Context) error {
 			_, err := pub.Exec(ctx, notify)
 			return err
-		}
-		h.close = func() {
-			stop()
-			<-done
-			pub.Close(context.Background())
-			sub.Close(context.Background())
 		}
 	default:
 		return nil, fmt.Errorf("no bare link for transport %q", name)
@@ -194,8 +190,8 @@ func dialHop(ctx context.Context, name, rawURL string) (*hop, error) {
 // measureFloors times rounds messages on each transport's bare link,
 // from the publish call to the subscriber's receipt, each sent after a
 // pause as the cross-node rounds are; the links take turns in a random
-// order every round, as crossnode.Measure's pairs do. It returns each
-// link's latencies, sorted.
+// order every round (crossnode.TakeTurns), as crossnode.Measure's pairs
+// do. It returns each link's latencies, sorted.
 func measureFloors(ctx context.Context, transports []transport, rounds int, pause time.Duration) ([][]time.Duration, error) {
 	hops := make([]*hop, len(transports))
 	defer func() {
@@ -213,20 +209,16 @@ func measureFloors(ctx context.Context, transports []transport, rounds int, paus
 		hops[i] = h
 	}
 	samples := make([][]time.Duration, len(hops))
-	order := make([]int, len(hops))
-	for i := range order {
-		order[i] = i
-	}
-	for range rounds {
-		rand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-		for _, i := range order {
-			time.Sleep(pause)
-			d, err := hops[i].send(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", transports[i].name, err)
-			}
-			samples[i] = append(samples[i], d)
+	if err := crossnode.TakeTurns(rounds, len(hops), func(i int) error {
+		time.Sleep(pause)
+		d, err := hops[i].send(ctx)
+		if err != nil {
+			return fmt.Errorf("%s: %w", transports[i].name, err)
 		}
+		samples[i] = append(samples[i], d)
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	for _, s := range samples {
 		slices.Sort(s)

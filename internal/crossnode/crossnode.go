@@ -484,19 +484,14 @@ func Measure(ctx context.Context, o Options, pairs ...*Pair) ([]Samples, error) 
 			return nil, err
 		}
 	}
-	order := make([]int, len(pairs))
-	for i := range order {
-		order[i] = i
-	}
-	for range rounds {
-		mathrand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-		for _, i := range order {
-			res, err := pairs[i].Sample(ctx, batch, o.Pause)
-			if err != nil {
-				return nil, err
-			}
+	if err := TakeTurns(rounds, len(pairs), func(i int) error {
+		res, err := pairs[i].Sample(ctx, batch, o.Pause)
+		if err == nil {
 			samples[i].Add(res)
 		}
+		return err
+	}); err != nil {
+		return nil, err
 	}
 	for i, r := range idle {
 		if n := r.Ended(); n > 0 {
@@ -505,4 +500,24 @@ func Measure(ctx context.Context, o Options, pairs ...*Pair) ([]Samples, error) 
 		samples[i].Sort()
 	}
 	return samples, nil
+}
+
+// TakeTurns calls do(i) for each i of 0…n-1, in a random order every
+// round, rounds times: what is measured side by side takes turns, so that
+// a load that comes and goes weighs on each alike. It stops at do's first
+// error and returns it.
+func TakeTurns(rounds, n int, do func(i int) error) error {
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	for range rounds {
+		mathrand.Shuffle(n, func(i, j int) { order[i], order[j] = order[j], order[i] })
+		for _, i := range order {
+			if err := do(i); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
