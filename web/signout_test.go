@@ -7,10 +7,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/uptrace/bun"
-
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/livetest"
+	"github.com/kiln-go/kiln/internal/testdb"
 	"github.com/kiln-go/kiln/live"
 	"github.com/kiln-go/kiln/resource"
 	"github.com/kiln-go/kiln/resource/bunlayer"
@@ -118,7 +117,7 @@ func TestSignOutReadsNoUser(t *testing.T) {
 				})}})
 			ctx := testCtx(t)
 			subject := h.Register(t, "ada@example.com").Claims.Subject
-			hook := &selectHook{}
+			hook := &testdb.Statements{}
 			h.Domain.DataLayer().(*bunlayer.Layer).DB().AddQueryHook(hook)
 			for _, via := range []string{"bearer", "cookie"} {
 				var hd http.Header
@@ -128,9 +127,15 @@ func TestSignOutReadsNoUser(t *testing.T) {
 					hd = livetest.CookieHeader(h.SignInCookie(t, "ada@example.com"))
 				}
 				conn := h.MustDial(t, ctx, hd)
-				hook.start()
+				hook.Record()
 				resp, body := h.PostForm(t, "/sign-out", nil, hd)
-				selects := hook.stop()
+				var selects []string
+				queries := hook.Stop()
+				for i, verb := range testdb.Verbs(queries) {
+					if verb == "SELECT" {
+						selects = append(selects, queries[i])
+					}
+				}
 				if resp.StatusCode != http.StatusSeeOther {
 					t.Fatalf("%s: sign-out answered %d: %s", via, resp.StatusCode, body)
 				}
@@ -168,34 +173,4 @@ func TestSignOutReadsNoUser(t *testing.T) {
 			}
 		})
 	}
-}
-
-// selectHook records the SELECT statements run between start and stop.
-type selectHook struct {
-	mu      sync.Mutex
-	on      bool
-	queries []string
-}
-
-func (h *selectHook) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context { return ctx }
-
-func (h *selectHook) AfterQuery(_ context.Context, e *bun.QueryEvent) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.on && strings.HasPrefix(strings.TrimSpace(strings.ToUpper(e.Query)), "SELECT") {
-		h.queries = append(h.queries, e.Query)
-	}
-}
-
-func (h *selectHook) start() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.on, h.queries = true, nil
-}
-
-func (h *selectHook) stop() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.on = false
-	return h.queries
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/kiln-go/kiln/extensions/authentication/logouteverywhere"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/accountstest"
+	"github.com/kiln-go/kiln/internal/testdb"
 )
 
 // BenchmarkLogOutEverywhere revokes the 1,000 stored tokens of one user
@@ -23,7 +24,7 @@ func BenchmarkLogOutEverywhere(b *testing.B) {
 			user := ada.Record.(*accountstest.User)
 			seedTokens(b, e, ada.Claims.Subject, tokens)
 			ctx := context.Background()
-			h := &statementHook{}
+			h := &testdb.Statements{}
 			e.layer.DB().AddQueryHook(h)
 			var statements, data, notified int
 			b.ReportAllocs()
@@ -35,16 +36,15 @@ func BenchmarkLogOutEverywhere(b *testing.B) {
 					b.Fatal(err)
 				}
 				e.rec.Reset()
-				h.statements()
-				h.on.Store(true)
+				h.Record()
 				b.StartTimer()
 				n, err := e.logOutEverywhere(ctx, user)
 				b.StopTimer()
-				h.on.Store(false)
+				verbs := testdb.Verbs(h.Stop())
 				if err != nil || n != tokens+1 {
 					b.Fatalf("revoked %d, %v; want %d", n, err, tokens+1)
 				}
-				for _, s := range h.statements() {
+				for _, s := range verbs {
 					statements++
 					if s != "BEGIN" && s != "COMMIT" {
 						data++

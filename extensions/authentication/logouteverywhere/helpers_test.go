@@ -6,13 +6,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/uptrace/bun"
 
 	"github.com/kiln-go/kiln/extensions/authentication"
 	"github.com/kiln-go/kiln/extensions/authentication/logouteverywhere"
@@ -193,37 +189,4 @@ func jtis(sessions ...*authentication.Session) []string {
 func here() string {
 	_, file, line, _ := runtime.Caller(1)
 	return fmt.Sprintf("%s:%d", filepath.Base(file), line)
-}
-
-// statementHook records the verb of every SQL statement the database runs
-// while on.
-type statementHook struct {
-	on    atomic.Bool
-	mu    sync.Mutex
-	stmts []string
-}
-
-var _ bun.QueryHook = (*statementHook)(nil)
-
-func (h *statementHook) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
-	return ctx
-}
-
-func (h *statementHook) AfterQuery(_ context.Context, e *bun.QueryEvent) {
-	if !h.on.Load() {
-		return
-	}
-	verb, _, _ := strings.Cut(strings.TrimSpace(e.Query), " ")
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.stmts = append(h.stmts, strings.ToUpper(verb))
-}
-
-// statements returns the verbs recorded, and forgets them.
-func (h *statementHook) statements() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	s := h.stmts
-	h.stmts = nil
-	return s
 }

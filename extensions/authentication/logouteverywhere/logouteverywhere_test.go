@@ -14,6 +14,7 @@ import (
 	"github.com/kiln-go/kiln/extensions/authentication/password"
 	"github.com/kiln-go/kiln/extensions/tokenresource"
 	"github.com/kiln-go/kiln/internal/accountstest"
+	"github.com/kiln-go/kiln/internal/testdb"
 	"github.com/kiln-go/kiln/resource"
 	"github.com/kiln-go/kiln/revocation"
 )
@@ -168,17 +169,17 @@ func TestLogOutEverywhereOneStatement(t *testing.T) {
 			e := build(t, db, logouteverywhere.LogOutEverywhere{})
 			ada := e.register(t, "ada@example.com")
 			seedTokens(t, e, ada.Claims.Subject, 200)
-			h := &statementHook{}
+			h := &testdb.Statements{}
 			e.layer.DB().AddQueryHook(h)
-			h.on.Store(true)
+			h.Record()
 			n, err := e.logOutEverywhere(context.Background(), ada.Record.(*accountstest.User))
-			h.on.Store(false)
+			got := testdb.Verbs(h.Stop())
 			if err != nil || n != 201 {
 				t.Fatalf("revoked %d, %v; want 201", n, err)
 			}
 			// The epoch bump, then one UPDATE for every token; no
 			// savepoint, as the action began the transaction itself.
-			if got := h.statements(); !reflect.DeepEqual(got, []string{"BEGIN", "INSERT", "UPDATE", "COMMIT"}) {
+			if !reflect.DeepEqual(got, []string{"BEGIN", "INSERT", "UPDATE", "COMMIT"}) {
 				t.Errorf("statements %v, want BEGIN, the epoch upsert, one UPDATE, COMMIT", got)
 			}
 			if e.rec.Len() < 201 {
