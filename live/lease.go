@@ -14,12 +14,13 @@ import (
 // Leases let a node's token store answer from memory without a fence.
 //
 // Every endpoint that is followed (Follow) on a prompt transport is a
-// member, unless made with WithLeases(false): it publishes an alive message every AliveInterval, each one
-// once it heard the one before back. Each member it hears back renews its
-// lease, until the alive's sending plus LeaseTerm. Every node keeps a view
-// of the members it hears, each until LeaseTerm (and a margin) after it
-// heard its last alive: by then the member's own lease has ended, since
-// it was sent before it was heard.
+// member, unless made with WithLeases(false): it publishes an alive
+// message every AliveInterval, each one once it heard the one before
+// back. Each member it hears back renews its lease, until the alive's
+// sending plus LeaseTerm. Every node keeps a view of the members it
+// hears, each until LeaseTerm (and a margin) after it heard its last
+// alive: by then the member's own lease has ended, since it was sent
+// before it was heard.
 //
 // A member that hears a revoking message from another node tells its
 // followers (Watcher.Revoking), then acknowledges it with an ack message.

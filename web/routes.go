@@ -226,10 +226,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // Routes returns the auth routes of the resource, protected against
 // cross-origin form posts (Protect), behind Middleware but for POST
-// /sign-out. The strategies and
-// add-ons that serve routes (web/authroute's Provider) bring their own,
-// under /auth/<subject>/; the password strategy and log_out_everywhere
-// serve:
+// /sign-out. The strategies and add-ons that serve routes
+// (web/authroute's Provider) bring their own, under /auth/<subject>/; the
+// password strategy and log_out_everywhere serve:
 //
 //	POST /auth/<subject>/password/register        email, password, password_confirmation
 //	POST /auth/<subject>/password/sign_in         email, password
