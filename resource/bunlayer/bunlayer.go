@@ -51,6 +51,9 @@ type Layer struct {
 	// writes lines up the write transactions of a SQLite file; nil for
 	// other databases.
 	writes *writeQueue
+	// checkpoints copies a SQLite file's WAL into it in the background;
+	// nil when SQLite checkpoints in its commits (see Open).
+	checkpoints *checkpointer
 
 	mu      sync.RWMutex
 	schemas []*resource.Schema
@@ -72,7 +75,8 @@ func New(db *bun.DB) *Layer { return &Layer{db: db} }
 type OpenOption func(*openConfig)
 
 type openConfig struct {
-	maxConns int
+	maxConns           int
+	checkpointInterval time.Duration
 }
 
 // MinMaxConns is the smallest bound WithMaxConns takes: ApplyMigrations
@@ -105,11 +109,18 @@ func DefaultMaxConns() int { return min(max(2*runtime.GOMAXPROCS(0), 4), 16) }
 //   - "file:path.db", "sqlite:path.db" or a plain path: a SQLite file, in WAL
 //     mode with synchronous=NORMAL (as Rails ships for production SQLite:
 //     a commit survives the app crashing or being killed; a power loss or
-//     an OS crash may undo the last commits before it, and never corrupts
-//     the file; add ?_pragma=synchronous(FULL) to the URL to make every
+//     an OS crash may undo the commits of about the last second (the WAL
+//     is synced at each background checkpoint), and never corrupts the
+//     file; add ?_pragma=synchronous(FULL) to the URL to make every
 //     commit wait for the disk), its write transactions taken at BEGIN so
 //     that concurrent writers wait for each other instead of failing
-//     mid-transaction. The layer's own write transactions take the lock in
+//     mid-transaction. Its WAL is checkpointed (copied into the database
+//     file, both synced) every second on a goroutine of the layer's, not
+//     in the commit that takes it past 1,000 pages as SQLite does by
+//     default: that commit, and the writers behind it, would wait a few
+//     milliseconds; set wal_autocheckpoint in the URL to have SQLite's
+//     instead. The WAL file is cut back to 16 MiB when it starts over
+//     (journal_size_limit). The layer's own write transactions take the lock in
 //     turn, in the order they began, each waiting as long as the ones
 //     before it take or until its context ends; a 10 s busy timeout bounds
 //     the wait for another process's writer (the CLI's, another layer's),
@@ -130,8 +141,12 @@ func Open(ctx context.Context, rawURL string, opts ...OpenOption) (*Layer, error
 	if o.maxConns == 0 {
 		o.maxConns = DefaultMaxConns()
 	}
+	if o.checkpointInterval == 0 {
+		o.checkpointInterval = checkpointInterval
+	}
 	var db *bun.DB
 	var writes *writeQueue
+	var checkpoints *checkpointer
 	switch {
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
 		u, err := url.Parse(rawURL)
@@ -165,9 +180,17 @@ func Open(ctx context.Context, rawURL string, opts ...OpenOption) (*Layer, error
 				return nil, err
 			}
 			writes = newWriteQueue(dsn)
+			if backgroundCheckpoints(dsn, writes) {
+				dsn = withCheckpointPragmas(dsn)
+				var err error
+				if checkpoints, err = startCheckpoints(dsn, writes, o.checkpointInterval); err != nil {
+					return nil, err
+				}
+			}
 		}
 		sqldb, err := sql.Open(sqliteshim.ShimName, dsn)
 		if err != nil {
+			closeCheckpoints(checkpoints)
 			return nil, fmt.Errorf("kiln/bunlayer: open SQLite: %w", err)
 		}
 		if memory {
@@ -180,6 +203,7 @@ func Open(ctx context.Context, rawURL string, opts ...OpenOption) (*Layer, error
 	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
+		closeCheckpoints(checkpoints)
 		if db.Dialect().Name() == dialect.SQLite {
 			return nil, fmt.Errorf("kiln/bunlayer: open SQLite database %s: %w", sqliteName(rawURL), err)
 		}
@@ -187,7 +211,36 @@ func Open(ctx context.Context, rawURL string, opts ...OpenOption) (*Layer, error
 	}
 	l := New(db)
 	l.writes = writes
+	l.checkpoints = checkpoints
 	return l, nil
+}
+
+// backgroundCheckpoints reports whether a layer on the SQLite file of dsn
+// checkpoints its WAL in the background: when its writers are lined up
+// (the second checkpoint of a round takes their turn), it writes, and
+// the URL does not set wal_autocheckpoint itself.
+func backgroundCheckpoints(dsn string, writes *writeQueue) bool {
+	_, query, _ := strings.Cut(dsn, "?")
+	q, _ := url.ParseQuery(query)
+	return writes != nil && q.Get("mode") != "ro" && !givenIn(query, "_pragma=wal_autocheckpoint(0)")
+}
+
+// withCheckpointPragmas turns SQLite's automatic checkpoints off in dsn
+// and bounds the WAL file's size, unless the URL set that itself.
+func withCheckpointPragmas(dsn string) string {
+	_, query, _ := strings.Cut(dsn, "?")
+	dsn += "&_pragma=wal_autocheckpoint(0)"
+	if !givenIn(query, "_pragma=journal_size_limit(0)") {
+		dsn += fmt.Sprintf("&_pragma=journal_size_limit(%d)", walSizeLimit)
+	}
+	return dsn
+}
+
+// closeCheckpoints stops c's rounds; c may be nil.
+func closeCheckpoints(c *checkpointer) {
+	if c != nil {
+		c.close()
+	}
 }
 
 // sqliteDSN turns a kiln SQLite URL into a driver DSN.
@@ -320,8 +373,12 @@ func (l *Layer) DB() *bun.DB { return l.db }
 // Dialect is the database's dialect name: "sqlite" or "pg".
 func (l *Layer) Dialect() string { return l.db.Dialect().Name().String() }
 
-// Close closes the database.
-func (l *Layer) Close() error { return l.db.Close() }
+// Close stops the background checkpoints of a SQLite file and closes the
+// database.
+func (l *Layer) Close() error {
+	closeCheckpoints(l.checkpoints)
+	return l.db.Close()
+}
 
 // Ping checks that the database answers.
 func (l *Layer) Ping(ctx context.Context) error { return l.db.PingContext(ctx) }
