@@ -233,7 +233,7 @@ func parseFlags(args []string, stderr io.Writer) (cfg Config, command string, er
 	which := fs.String("scenarios", strings.Join(names, ","), "the scenarios to run, comma-separated")
 	sessions := fs.String("sessions", "", "live session counts of the memory and disconnect scenarios (default 1000,9000,18000; -short 100,500)")
 	repeats := fs.Int("repeats", 0, "repeats of each measurement (default 3; -short 2)")
-	samples := fs.Int("samples", 0, "disconnects per latency figure and repeat (default 300; -short 30); the example app's sign-outs are a third of them")
+	samples := fs.Int("samples", 0, "disconnects per latency figure and repeat (default 300; -short 30); the example app's sign-outs as many, at most one per user")
 	users := fs.Int("users", 0, "users online in the example app (default 1000; -short 40)")
 	everywhere := fs.Int("everywhere", 0, "sessions one log out everywhere closes (default 1000; -short 40)")
 	cluster := fs.Int("cluster-sessions", 0, "sessions over the cluster scenario's three nodes (default 50000; -short 300)")
