@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/kiln-go/kiln/internal/crossnode"
-	"github.com/kiln-go/kiln/internal/latency"
 )
 
 // crossNodeScenario is scenario 5.
@@ -24,9 +23,9 @@ func (crossNodeScenario) Section() Section {
 			"p50 and p99 are taken over each repeat's samples. The bare link of each server is its floor: a message of the " +
 			"same form and size published with the client library alone (go-redis, nats.go, pgx), as kiln's transport " +
 			"publishes it, on one connection and received on another, timed from the publish call to its receipt, after " +
-			"the same 1 ms pause, the links taking turns likewise, right after each repeat's rounds. A transport's p50 " +
-			"less its bare link's p50 (two medians measured one after the other) is about what kiln adds to the server's " +
-			"own hop."}
+			"the same 1 ms pause, the publisher subscribed too, as a node hears its own messages; the bare links take turns " +
+			"with the transports' rounds, so that they are measured under the same load. A transport's p50 less its bare " +
+			"link's p50 is about what kiln adds to the server's own hop."}
 }
 
 // transport is a way between two nodes.
@@ -85,7 +84,7 @@ func (crossNodeScenario) Run(ctx context.Context, env *Env) ([]Row, error) {
 		}
 	}
 	for rep := range env.Repeats {
-		samples, err := measureCrossNode(ctx, env, measured)
+		samples, floors, err := measureCrossNode(ctx, env, measured, links)
 		if err != nil {
 			return nil, err
 		}
@@ -98,14 +97,10 @@ func (crossNodeScenario) Run(ctx context.Context, env *Env) ([]Row, error) {
 			add("crossnode-p99-"+tr.name, micros(b))
 			p50s[tr.name] = a
 		}
-		floors, err := measureFloors(ctx, links, env.Samples, time.Millisecond)
-		if err != nil {
-			return nil, err
-		}
 		for i, tr := range links {
-			f := latency.Percentile(floors[i], 50)
+			f := floors[i].Percentile(50)
 			env.Progress("crossnode: %s bare link, repeat %d/%d: p50 %s over %d", tr.name, rep+1, env.Repeats,
-				f.Round(time.Microsecond), len(floors[i]))
+				f.Round(time.Microsecond), len(floors[i].Latencies))
 			add("crossnode-floor-p50-"+tr.name, micros(f))
 			add("crossnode-own-p50-"+tr.name, micros(p50s[tr.name]-f))
 		}
@@ -113,23 +108,48 @@ func (crossNodeScenario) Run(ctx context.Context, env *Env) ([]Row, error) {
 	return rows, nil
 }
 
-// measureCrossNode opens a pair of nodes on each transport and measures
-// env.Samples disconnects on each, the pairs taking turns.
-func measureCrossNode(ctx context.Context, env *Env, transports []transport) ([]crossnode.Samples, error) {
+// measureCrossNode opens a pair of nodes on each transport and the bare
+// link of each of links, and measures env.Samples disconnects on each
+// pair and as many messages on each bare link, all taking turns.
+func measureCrossNode(ctx context.Context, env *Env, transports, links []transport) (pairSamples, floors []crossnode.Samples, err error) {
 	pairs := make([]*crossnode.Pair, 0, len(transports))
+	var hops []*hop
 	defer func() {
 		for _, p := range pairs {
 			_ = p.Close()
+		}
+		for _, h := range hops {
+			h.close()
 		}
 	}()
 	for _, tr := range transports {
 		p, err := crossnode.Open(ctx, tr.url)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", tr.name, err)
+			return nil, nil, fmt.Errorf("%s: %w", tr.name, err)
 		}
 		pairs = append(pairs, p)
 	}
-	return crossnode.Measure(ctx, crossnode.Options{Rounds: env.Samples, Pause: time.Millisecond}, pairs...)
+	var beside []func(context.Context, time.Duration) (time.Duration, error)
+	for _, tr := range links {
+		h, err := openHop(ctx, tr.name, tr.url)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: bare link: %w", tr.name, err)
+		}
+		hops = append(hops, h)
+		beside = append(beside, func(ctx context.Context, pause time.Duration) (time.Duration, error) {
+			time.Sleep(pause)
+			d, err := h.send(ctx)
+			if err != nil {
+				return 0, fmt.Errorf("%s: %w", tr.name, err)
+			}
+			return d, nil
+		})
+	}
+	s, err := crossnode.Measure(ctx, crossnode.Options{Rounds: env.Samples, Pause: time.Millisecond, Beside: beside}, pairs...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s[:len(pairs)], s[len(pairs):], nil
 }
 
 // freshChannel is rawURL, a pub/sub transport's, with a channel of its

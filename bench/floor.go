@@ -5,20 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	goredis "github.com/redis/go-redis/v9"
-
-	"github.com/kiln-go/kiln/internal/crossnode"
 )
 
 // A hop is a server's bare pub/sub link, with its client library alone:
 // a publisher and a subscriber, each with a connection of its own, as
-// two nodes have. It is the floor under a cross-node disconnect on that
-// server: what no code of kiln's could take away.
+// two nodes have, the publisher subscribed too, as a node hears its own
+// messages. It is the floor under a cross-node disconnect on that server:
+// what no code of kiln's could take away.
 type hop struct {
 	publish func(ctx context.Context) error
 	got     chan time.Time // when the subscriber received a message
@@ -73,8 +71,9 @@ func withoutChannel(rawURL string) (string, error) {
 	return u.String(), nil
 }
 
-// dialHop connects the publisher and the subscriber, as kiln's transport
-// of that name does.
+// dialHop connects the publisher and the subscriber, and subscribes the
+// publisher too, as kiln's transport of that name does; what the
+// publisher hears is dropped.
 func dialHop(ctx context.Context, name, rawURL string) (*hop, error) {
 	rawURL, err := withoutChannel(rawURL)
 	if err != nil {
@@ -107,22 +106,28 @@ func dialHop(ctx context.Context, name, rawURL string) (*hop, error) {
 		}
 		o.ContextTimeoutEnabled = true // as kiln's transport has it
 		pub, sub := goredis.NewClient(o), goredis.NewClient(o)
-		ps := sub.Subscribe(ctx, channel)
-		closers = append(closers, func() { sub.Close() }, func() { pub.Close() }, func() { ps.Close() })
-		if _, err := ps.Receive(ctx); err != nil {
-			return fail(err)
-		}
-		go func() {
-			for {
-				m, err := ps.Receive(context.Background())
-				if err != nil {
-					return
-				}
-				if _, ok := m.(*goredis.Message); ok {
-					arrived()
-				}
+		closers = append(closers, func() { sub.Close() }, func() { pub.Close() })
+		for _, c := range []struct {
+			client *goredis.Client
+			heard  func()
+		}{{pub, func() {}}, {sub, arrived}} {
+			ps := c.client.Subscribe(ctx, channel)
+			closers = append(closers, func() { ps.Close() })
+			if _, err := ps.Receive(ctx); err != nil {
+				return fail(err)
 			}
-		}()
+			go func() {
+				for {
+					m, err := ps.Receive(context.Background())
+					if err != nil {
+						return
+					}
+					if _, ok := m.(*goredis.Message); ok {
+						c.heard()
+					}
+				}
+			}()
+		}
 		h.publish = func(ctx context.Context) error { return pub.Publish(ctx, channel, floorMessage).Err() }
 	case "nats":
 		// As kiln's transport does, every write goes to the socket at
@@ -137,11 +142,16 @@ func dialHop(ctx context.Context, name, rawURL string) (*hop, error) {
 			return fail(err)
 		}
 		closers = append(closers, sub.Close)
+		if _, err := pub.Subscribe(channel, func(*nats.Msg) {}); err != nil {
+			return fail(err)
+		}
 		if _, err := sub.Subscribe(channel, func(*nats.Msg) { arrived() }); err != nil {
 			return fail(err)
 		}
-		if err := sub.Flush(); err != nil {
-			return fail(err)
+		for _, c := range []*nats.Conn{pub, sub} {
+			if err := c.Flush(); err != nil {
+				return fail(err)
+			}
 		}
 		h.publish = func(context.Context) error { return pub.Publish(channel, []byte(floorMessage)) }
 	case "postgres":
@@ -150,11 +160,6 @@ func dialHop(ctx context.Context, name, rawURL string) (*hop, error) {
 			return nil, err
 		}
 		closers = append(closers, func() { pub.Close(context.Background()) })
-		sub, err := pgx.Connect(ctx, rawURL)
-		if err != nil {
-			return fail(err)
-		}
-		closers = append(closers, func() { sub.Close(context.Background()) })
 		// As kiln's transport does: a NOTIFY statement with the message
 		// quoted in it, sent as a simple query.
 		quoted, err := pub.PgConn().EscapeString(floorMessage)
@@ -162,21 +167,29 @@ func dialHop(ctx context.Context, name, rawURL string) (*hop, error) {
 			return fail(err)
 		}
 		notify := "NOTIFY " + pgx.Identifier{channel}.Sanitize() + ", '" + quoted + "'"
-		if _, err := sub.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
-			return fail(err)
-		}
-		listening, stop := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			for {
-				if _, err := sub.WaitForNotification(listening); err != nil {
-					return
-				}
-				arrived()
+		// Each node listens on a connection of its own.
+		for _, heard := range []func(){func() {}, arrived} {
+			sub, err := pgx.Connect(ctx, rawURL)
+			if err != nil {
+				return fail(err)
 			}
-		}()
-		closers = append(closers, func() { stop(); <-done })
+			closers = append(closers, func() { sub.Close(context.Background()) })
+			if _, err := sub.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
+				return fail(err)
+			}
+			listening, stop := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for {
+					if _, err := sub.WaitForNotification(listening); err != nil {
+						return
+					}
+					heard()
+				}
+			}()
+			closers = append(closers, func() { stop(); <-done })
+		}
 		h.publish = func(ctx context.Context) error {
 			_, err := pub.Exec(ctx, notify)
 			return err
@@ -185,43 +198,4 @@ func dialHop(ctx context.Context, name, rawURL string) (*hop, error) {
 		return nil, fmt.Errorf("no bare link for transport %q", name)
 	}
 	return h, nil
-}
-
-// measureFloors times rounds messages on each transport's bare link,
-// from the publish call to the subscriber's receipt, each sent after a
-// pause as the cross-node rounds are; the links take turns in a random
-// order every round (crossnode.TakeTurns), as crossnode.Measure's pairs
-// do. It returns each link's latencies, sorted.
-func measureFloors(ctx context.Context, transports []transport, rounds int, pause time.Duration) ([][]time.Duration, error) {
-	hops := make([]*hop, len(transports))
-	defer func() {
-		for _, h := range hops {
-			if h != nil {
-				h.close()
-			}
-		}
-	}()
-	for i, tr := range transports {
-		h, err := openHop(ctx, tr.name, tr.url)
-		if err != nil {
-			return nil, fmt.Errorf("%s: bare link: %w", tr.name, err)
-		}
-		hops[i] = h
-	}
-	samples := make([][]time.Duration, len(hops))
-	if err := crossnode.TakeTurns(rounds, len(hops), func(i int) error {
-		time.Sleep(pause)
-		d, err := hops[i].send(ctx)
-		if err != nil {
-			return fmt.Errorf("%s: %w", transports[i].name, err)
-		}
-		samples[i] = append(samples[i], d)
-		return nil
-	}); err != nil {
-		return nil, err
-	}
-	for _, s := range samples {
-		slices.Sort(s)
-	}
-	return samples, nil
 }

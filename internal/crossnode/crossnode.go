@@ -415,6 +415,11 @@ type Options struct {
 	// disconnects at once, while the process is still busy with the
 	// sockets opening. Default: none.
 	Pause time.Duration
+	// Beside are timed in turn with the pairs' rounds, one call a round,
+	// each handed Pause to wait before it times anything: a server's bare
+	// link, say, which is then measured under the same load as the pairs.
+	// Their latencies follow the pairs' samples in Measure's result.
+	Beside []func(ctx context.Context, pause time.Duration) (time.Duration, error)
 }
 
 // Samples are what Measure measured, each sorted: the latencies of
@@ -457,10 +462,11 @@ func (s *Samples) Sort() {
 
 // Measure runs o.Rounds rounds (Pair.Sample) on each pair, with o.Idle
 // sockets open on each B all along (it fails if one of them closes), and
-// returns each pair's samples, sorted. The pairs take turns, a round
-// each, in a random order every turn, so that a load that comes and goes
-// while they run (the machine is shared) weighs on them alike: compare
-// transports in one Measure, the in-process baseline among them.
+// returns each pair's samples, sorted, then those of o.Beside (their
+// Latencies only). The pairs and o.Beside take turns, a round each, in a
+// random order every turn, so that a load that comes and goes while they
+// run (the machine is shared) weighs on them alike: compare transports
+// in one Measure, the in-process baseline among them.
 func Measure(ctx context.Context, o Options, pairs ...*Pair) ([]Samples, error) {
 	rounds, batch := o.Rounds, o.Batch
 	if rounds <= 0 {
@@ -469,7 +475,7 @@ func Measure(ctx context.Context, o Options, pairs ...*Pair) ([]Samples, error) 
 	if batch <= 0 {
 		batch = 1
 	}
-	samples := make([]Samples, len(pairs))
+	samples := make([]Samples, len(pairs)+len(o.Beside))
 	idle := make([]*Round, len(pairs))
 	defer func() {
 		for _, r := range idle {
@@ -484,7 +490,14 @@ func Measure(ctx context.Context, o Options, pairs ...*Pair) ([]Samples, error) 
 			return nil, err
 		}
 	}
-	if err := TakeTurns(rounds, len(pairs), func(i int) error {
+	if err := TakeTurns(rounds, len(samples), func(i int) error {
+		if i >= len(pairs) {
+			d, err := o.Beside[i-len(pairs)](ctx, o.Pause)
+			if err == nil {
+				samples[i].Latencies = append(samples[i].Latencies, d)
+			}
+			return err
+		}
 		res, err := pairs[i].Sample(ctx, batch, o.Pause)
 		if err == nil {
 			samples[i].Add(res)
@@ -493,10 +506,12 @@ func Measure(ctx context.Context, o Options, pairs ...*Pair) ([]Samples, error) 
 	}); err != nil {
 		return nil, err
 	}
-	for i, r := range idle {
+	for _, r := range idle {
 		if n := r.Ended(); n > 0 {
 			return nil, fmt.Errorf("crossnode: %d of %d idle sockets closed, which no disconnect was for", n, o.Idle)
 		}
+	}
+	for i := range samples {
 		samples[i].Sort()
 	}
 	return samples, nil

@@ -2,6 +2,9 @@ package crossnode_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -82,6 +85,43 @@ func TestMeasure(t *testing.T) {
 			}
 			checkSamples(t, s[0], 1, 150)
 		})
+	}
+}
+
+// TestMeasureBeside: what Measure times beside the pairs is called once a
+// round, handed the pause, and its latencies follow
+// the pairs' samples, sorted; its error ends Measure.
+func TestMeasureBeside(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p := open(t, ctx, "")
+	const rounds = 6
+	var calls int
+	d := time.Duration(rounds)
+	beside := func(_ context.Context, pause time.Duration) (time.Duration, error) {
+		if pause != 3*time.Millisecond {
+			return 0, fmt.Errorf("handed a pause of %s, want 3ms", pause)
+		}
+		calls++
+		d--
+		return d, nil
+	}
+	s, err := crossnode.Measure(ctx, crossnode.Options{Rounds: rounds, Pause: 3 * time.Millisecond,
+		Beside: []func(context.Context, time.Duration) (time.Duration, error){beside}}, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s) != 2 || calls != rounds {
+		t.Fatalf("%d samples and %d calls beside, want 2 and %d", len(s), calls, rounds)
+	}
+	checkSamples(t, s[0], rounds, 1)
+	if !slices.IsSorted(s[1].Latencies) || len(s[1].Latencies) != rounds || s[1].Latencies[0] != 0 {
+		t.Errorf("the latencies beside are %v, want 0…%d sorted", s[1].Latencies, rounds-1)
+	}
+	failing := func(context.Context, time.Duration) (time.Duration, error) { return 0, errors.New("beside failed") }
+	if _, err := crossnode.Measure(ctx, crossnode.Options{Rounds: 2,
+		Beside: []func(context.Context, time.Duration) (time.Duration, error){failing}}, p); err == nil || err.Error() != "beside failed" {
+		t.Errorf("Measure with a failing call beside: %v, want its error", err)
 	}
 }
 
