@@ -77,6 +77,7 @@ type OpenOption func(*openConfig)
 type openConfig struct {
 	maxConns           int
 	checkpointInterval time.Duration
+	backstop           int // wal_autocheckpoint beside the background checkpoints
 }
 
 // MinMaxConns is the smallest bound WithMaxConns takes: ApplyMigrations
@@ -118,8 +119,9 @@ func DefaultMaxConns() int { return min(max(2*runtime.GOMAXPROCS(0), 4), 16) }
 //     file, both synced) every second on a goroutine of the layer's, not
 //     in the commit that takes it past 1,000 pages as SQLite does by
 //     default: that commit, and the writers behind it, would wait a few
-//     milliseconds; set wal_autocheckpoint in the URL to have SQLite's
-//     instead. The WAL file is cut back to 16 MiB when it starts over
+//     milliseconds. SQLite's own checkpoint stays as a backstop at 4,000
+//     pages; set wal_autocheckpoint in the URL to have SQLite's alone.
+//     The WAL file is cut back to 16 MiB when it starts over
 //     (journal_size_limit). The layer's own write transactions take the lock in
 //     turn, in the order they began, each waiting as long as the ones
 //     before it take or until its context ends; a 10 s busy timeout bounds
@@ -143,6 +145,12 @@ func Open(ctx context.Context, rawURL string, opts ...OpenOption) (*Layer, error
 	}
 	if o.checkpointInterval == 0 {
 		o.checkpointInterval = checkpointInterval
+	}
+	switch {
+	case o.backstop == 0:
+		o.backstop = backstopFrames
+	case o.backstop < 0:
+		o.backstop = 0 // none: the rounds alone (tests)
 	}
 	var db *bun.DB
 	var writes *writeQueue
@@ -181,7 +189,7 @@ func Open(ctx context.Context, rawURL string, opts ...OpenOption) (*Layer, error
 			}
 			writes = newWriteQueue(dsn)
 			if backgroundCheckpoints(dsn, writes) {
-				dsn = withCheckpointPragmas(dsn)
+				dsn = withCheckpointPragmas(dsn, o.backstop)
 				var err error
 				if checkpoints, err = startCheckpoints(dsn, writes, o.checkpointInterval); err != nil {
 					return nil, err
@@ -217,23 +225,24 @@ func Open(ctx context.Context, rawURL string, opts ...OpenOption) (*Layer, error
 
 // backgroundCheckpoints reports whether a layer on the SQLite file of dsn
 // checkpoints its WAL in the background: when its writers are lined up
-// (the second checkpoint of a round takes their turn), it writes, and
-// the URL does not set wal_autocheckpoint itself.
+// (the second checkpoint of a round takes their turn), it writes, it is
+// in WAL mode, and the URL does not set wal_autocheckpoint itself.
 func backgroundCheckpoints(dsn string, writes *writeQueue) bool {
 	_, query, _ := strings.Cut(dsn, "?")
 	q, _ := url.ParseQuery(query)
-	return writes != nil && q.Get("mode") != "ro" && !givenIn(query, "_pragma=wal_autocheckpoint(0)")
+	wal := true
+	for _, p := range q["_pragma"] {
+		if name, _, _ := strings.Cut(strings.ToLower(p), "("); name == "journal_mode" {
+			wal = strings.EqualFold(p, "journal_mode(wal)")
+		}
+	}
+	return writes != nil && wal && q.Get("mode") != "ro" && !givenIn(query, "_pragma=wal_autocheckpoint(0)")
 }
 
-// withCheckpointPragmas turns SQLite's automatic checkpoints off in dsn
-// and bounds the WAL file's size, unless the URL set that itself.
-func withCheckpointPragmas(dsn string) string {
-	_, query, _ := strings.Cut(dsn, "?")
-	dsn += "&_pragma=wal_autocheckpoint(0)"
-	if !givenIn(query, "_pragma=journal_size_limit(0)") {
-		dsn += fmt.Sprintf("&_pragma=journal_size_limit(%d)", walSizeLimit)
-	}
-	return dsn
+// withCheckpointPragmas moves SQLite's automatic checkpoint in dsn to
+// backstop frames (backstopFrames).
+func withCheckpointPragmas(dsn string, backstop int) string {
+	return dsn + fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)", backstop)
 }
 
 // closeCheckpoints stops c's rounds; c may be nil.
@@ -255,7 +264,7 @@ func sqliteDSN(raw string) (dsn string, memory bool) {
 		path, query = path[:i], path[i+1:]
 	}
 	var params []string
-	for _, p := range []string{"_pragma=busy_timeout(10000)", "_pragma=journal_mode(WAL)", "_pragma=synchronous(NORMAL)", "_pragma=foreign_keys(1)", "_txlock=immediate"} {
+	for _, p := range []string{"_pragma=busy_timeout(10000)", "_pragma=journal_mode(WAL)", "_pragma=synchronous(NORMAL)", fmt.Sprintf("_pragma=journal_size_limit(%d)", walSizeLimit), "_pragma=foreign_keys(1)", "_txlock=immediate"} {
 		if !givenIn(query, p) {
 			params = append(params, p)
 		}

@@ -3,8 +3,9 @@ package bunlayer
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
-	"sync/atomic"
+	"log/slog"
 	"time"
 
 	"github.com/uptrace/bun/driver/sqliteshim"
@@ -19,35 +20,48 @@ const checkpointInterval = time.Second
 // SQLite's own automatic checkpoint runs at 1,000 pages.
 const restartFrames = 1000
 
-// walSizeLimit is the journal_size_limit of a layer's SQLite file: the
-// first commit after the WAL starts over truncates the file to this size,
-// so that a burst's WAL does not keep its disk space.
+// backstopFrames is the wal_autocheckpoint of a layer whose WAL is
+// checkpointed in the background: past it, SQLite checkpoints in each
+// commit again, as it does by default at 1,000 pages, so that the WAL
+// stays bounded when the rounds fall behind (writes faster than a
+// round's worth a second, or a round that could not start the WAL over).
+const backstopFrames = 4000
+
+// restartWait bounds how long a round's checkpoint under the write
+// queue's turn waits for the readers still reading the WAL, and for a
+// writer from outside the queue: the process's writers wait as long.
+const restartWait = 5 * time.Millisecond
+
+// walSizeLimit is the journal_size_limit of a SQLite file: the first
+// commit after the WAL starts over truncates the file to this size, so
+// that a burst's WAL does not keep its disk space.
 const walSizeLimit = 16 << 20
 
 // checkpointer copies a SQLite file's WAL into the database file on a
-// goroutine of its own, in place of SQLite's automatic checkpoint
-// (wal_autocheckpoint(0)). SQLite runs that one inside the commit that
-// takes the WAL past 1,000 pages: the commit returns only once the pages
-// are copied and both files synced, a few milliseconds, and the writers
-// lined up behind it wait as long.
+// goroutine of its own, ahead of SQLite's automatic checkpoint, which
+// runs inside the commit that takes the WAL past its threshold: that
+// commit returns only once the pages are copied and both files synced,
+// a few milliseconds, and the writers lined up behind it wait as long.
 //
 // Each round runs a PASSIVE checkpoint beside the writers: it copies what
 // the WAL holds without waiting for anyone. SQLite starts the WAL over
-// only when a write begins while everything in it is copied, which steady
-// writers beside the checkpoint never let happen; so when the WAL is past
-// restartFrames, the round then takes the write queue's turn, as a writer
-// would, and checkpoints again what was committed meanwhile: the next
-// writer finds the WAL copied and starts it over. A writer arriving then
-// waits for that second checkpoint, which copies only the last commits.
+// only when a write begins while everything in it is copied and no
+// reader still reads it, which steady writers and readers beside the
+// checkpoint rarely let happen. So when the WAL is past restartFrames,
+// the round then takes the write queue's turn, as a writer would, and
+// runs a RESTART checkpoint: it copies what was committed meanwhile and
+// waits, at most restartWait, for the readers to leave the WAL, so that
+// the next writer starts it over. Writers arriving then wait for that
+// second checkpoint, which copies only the last commits. SQLite's own
+// checkpoint stays as a backstop, at backstopFrames.
 type checkpointer struct {
 	// db is a connection of the checkpointer's own: the layer's *bun.DB
 	// runs its query hooks on every statement.
 	db     *sql.DB
 	writes *writeQueue
+	logger *slog.Logger
 	stop   context.CancelFunc
 	done   chan struct{}
-	// restarts counts the rounds that checkpointed under the turn.
-	restarts atomic.Uint64
 }
 
 // startCheckpoints opens a connection to the SQLite file of dsn and
@@ -60,7 +74,7 @@ func startCheckpoints(dsn string, writes *writeQueue, interval time.Duration) (*
 	db.SetMaxOpenConns(1)
 	db.SetConnMaxLifetime(0)
 	ctx, stop := context.WithCancel(context.Background())
-	c := &checkpointer{db: db, writes: writes, stop: stop, done: make(chan struct{})}
+	c := &checkpointer{db: db, writes: writes, logger: slog.Default(), stop: stop, done: make(chan struct{})}
 	go c.run(ctx, interval)
 	return c, nil
 }
@@ -69,14 +83,20 @@ func (c *checkpointer) run(ctx context.Context, interval time.Duration) {
 	defer close(c.done)
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	failing := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			// A round that fails (another process checkpoints, a reader
-			// holds the WAL) leaves the work to the next one.
-			_ = c.round(ctx)
+			// A round that cannot copy everything (a reader holds the WAL)
+			// leaves the rest to the next one. An error (the disk is full,
+			// say) is logged when rounds begin failing, not every second.
+			err := c.round(ctx)
+			if err != nil && ctx.Err() == nil && !failing {
+				c.logger.Warn("kiln/bunlayer: background checkpoint of the SQLite WAL failed; SQLite checkpoints in its commits past its threshold meanwhile", "err", err)
+			}
+			failing = err != nil
 		}
 	}
 }
@@ -89,15 +109,14 @@ func (c *checkpointer) round(ctx context.Context) error {
 		return err
 	}
 	done, err := c.writes.wait(ctx)
+	if errors.Is(err, errLockedOut) {
+		return nil // another process's writer: the next round tries again
+	}
 	if err != nil {
 		return err
 	}
 	defer done()
-	if _, err := c.checkpoint(ctx); err != nil {
-		return err
-	}
-	c.restarts.Add(1)
-	return nil
+	return c.restart(ctx)
 }
 
 // checkpoint runs a PASSIVE checkpoint and returns the WAL's length in
@@ -106,6 +125,26 @@ func (c *checkpointer) checkpoint(ctx context.Context) (frames int, err error) {
 	var busy, copied int
 	err = c.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
 	return frames, err
+}
+
+// restart runs a RESTART checkpoint, waiting at most restartWait for the
+// WAL's readers and writers (the DSN's busy timeout, 10 s, is for the
+// layer's writers). It is not an error when they outlast that wait.
+func (c *checkpointer) restart(ctx context.Context) error {
+	conn, err := c.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", restartWait.Milliseconds())); err != nil {
+		return err
+	}
+	var busy, frames, copied int
+	err = conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &frames, &copied)
+	if err != nil && isBusy(err) {
+		return nil
+	}
+	return err
 }
 
 // close stops the rounds and closes the connection.

@@ -2,6 +2,7 @@ package bunlayer_test
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,11 +14,12 @@ import (
 	"github.com/kiln-go/kiln/resource/bunlayer"
 )
 
-// TestSQLiteCheckpointSettings: a SQLite file's commits run no checkpoint
-// (wal_autocheckpoint 0) and its WAL is cut back to 16 MiB; the layer
-// checkpoints in the background. A URL that sets wal_autocheckpoint, or
-// whose writers are not lined up (_txlock=deferred), keeps SQLite's own
-// checkpoints, and so does a read-only one.
+// TestSQLiteCheckpointSettings: a SQLite file's WAL is checkpointed in
+// the background, SQLite's own checkpoint moved to 4,000 pages as a
+// backstop, and its file cut back to 16 MiB. A URL that sets
+// wal_autocheckpoint, whose writers are not lined up (_txlock=deferred)
+// or that is not in WAL mode keeps SQLite's own checkpoints, and so does
+// a read-only one.
 func TestSQLiteCheckpointSettings(t *testing.T) {
 	ctx := context.Background()
 	existing := filepath.Join(t.TempDir(), "ro.db")
@@ -32,11 +34,12 @@ func TestSQLiteCheckpointSettings(t *testing.T) {
 		limit      int
 		background bool
 	}{
-		{"sqlite:" + filepath.Join(t.TempDir(), "c.db"), 0, 16 << 20, true},
-		{"sqlite:" + filepath.Join(t.TempDir(), "c.db") + "?_pragma=journal_size_limit(1024)", 0, 1024, true},
-		{"sqlite:" + filepath.Join(t.TempDir(), "c.db") + "?_pragma=wal_autocheckpoint(500)", 500, -1, false},
-		{"sqlite:" + filepath.Join(t.TempDir(), "c.db") + "?_txlock=deferred", 1000, -1, false},
-		{"sqlite:" + existing + "?mode=ro", 1000, -1, false},
+		{"sqlite:" + filepath.Join(t.TempDir(), "c.db"), 4000, 16 << 20, true},
+		{"sqlite:" + filepath.Join(t.TempDir(), "c.db") + "?_pragma=journal_size_limit(1024)", 4000, 1024, true},
+		{"sqlite:" + filepath.Join(t.TempDir(), "c.db") + "?_pragma=wal_autocheckpoint(500)", 500, 16 << 20, false},
+		{"sqlite:" + filepath.Join(t.TempDir(), "c.db") + "?_txlock=deferred", 1000, 16 << 20, false},
+		{"sqlite:" + filepath.Join(t.TempDir(), "c.db") + "?_pragma=journal_mode(DELETE)", 1000, 16 << 20, false},
+		{"sqlite:" + existing + "?mode=ro", 1000, 16 << 20, false},
 	} {
 		l, err := bunlayer.Open(ctx, c.url)
 		if err != nil {
@@ -49,7 +52,7 @@ func TestSQLiteCheckpointSettings(t *testing.T) {
 		if err := l.DB().QueryRowContext(ctx, "PRAGMA journal_size_limit").Scan(&limit); err != nil {
 			t.Fatal(err)
 		}
-		background := bunlayer.CheckpointRestarts(l) >= 0
+		background := bunlayer.ChecksInBackground(l)
 		if err := l.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -61,66 +64,103 @@ func TestSQLiteCheckpointSettings(t *testing.T) {
 }
 
 // TestCheckpointsBoundTheWAL: under writers that never pause, the WAL
-// still starts over, so its file stays small: checkpoints beside the
-// writers alone would never let SQLite start it over, and it would grow
-// by every commit (here about 100 MB). Every commit is kept.
+// still starts over, so its file stays small, and every commit is kept:
+//   - by the background rounds alone (no backstop): PASSIVE checkpoints
+//     beside the writers would never let SQLite start the WAL over, and it
+//     would grow by every commit (here about 100 MB);
+//   - by SQLite's own checkpoint at 4,000 pages when the rounds do not
+//     run.
 func TestCheckpointsBoundTheWAL(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "w.db")
-	l, err := bunlayer.Open(ctx, "sqlite:"+path, bunlayer.WithCheckpointInterval(5*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	if _, err := l.DB().ExecContext(ctx, "CREATE TABLE t (id INTEGER PRIMARY KEY, subject TEXT, data TEXT)"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.DB().ExecContext(ctx, "CREATE INDEX t_subject ON t (subject)"); err != nil {
-		t.Fatal(err)
-	}
-	// The writers stop once the WAL has started over a few times after
-	// enough commits, or after far more commits than that when it never
-	// does (the test then fails).
-	const enough, most, restarts = 12000, 60000, 3
-	var commits atomic.Int64
-	var failed atomic.Pointer[error]
-	var wg sync.WaitGroup
-	for w := range 4 {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				n := commits.Load()
-				if n >= most || n >= enough && bunlayer.CheckpointRestarts(l) >= restarts {
-					return
-				}
-				if err := insert(ctx, l, fmt.Sprint("subject", w, "-", i%50)); err != nil {
-					failed.CompareAndSwap(nil, &err)
-					return
-				}
-				commits.Add(1)
+	for _, c := range []struct {
+		name string
+		opts []bunlayer.OpenOption
+	}{
+		{"rounds", []bunlayer.OpenOption{bunlayer.WithCheckpointInterval(5 * time.Millisecond), bunlayer.WithoutCheckpointBackstop()}},
+		{"backstop", []bunlayer.OpenOption{bunlayer.WithCheckpointInterval(time.Hour)}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			path := filepath.Join(t.TempDir(), "w.db")
+			l, err := bunlayer.Open(ctx, "sqlite:"+path, c.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			if _, err := l.DB().ExecContext(ctx, "CREATE TABLE t (id INTEGER PRIMARY KEY, subject TEXT, data TEXT)"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l.DB().ExecContext(ctx, "CREATE INDEX t_subject ON t (subject)"); err != nil {
+				t.Fatal(err)
+			}
+			salt := walSalt(t, path)
+			// The writers stop once the WAL has started over a few times
+			// after enough commits, or after far more commits than that
+			// when it does not (the test then fails).
+			const enough, most, restarts = 12000, 60000, 3
+			var commits atomic.Int64
+			var mu sync.Mutex
+			var largest int64 // the WAL file's largest size seen, under mu
+			var failed atomic.Pointer[error]
+			fail := func(err error) { failed.CompareAndSwap(nil, &err) }
+			var writers sync.WaitGroup
+			for w := range 4 {
+				writers.Go(func() {
+					for i := 0; ; i++ {
+						n := commits.Load()
+						if i%100 == 0 {
+							if fi, err := os.Stat(path + "-wal"); err == nil {
+								mu.Lock()
+								largest = max(largest, fi.Size())
+								mu.Unlock()
+							}
+						}
+						if n >= most || n >= enough && i%100 == 0 && walSalt(t, path)-salt >= restarts {
+							return
+						}
+						if err := insert(ctx, l, fmt.Sprint("subject", w, "-", i%50)); err != nil {
+							fail(err)
+							return
+						}
+						commits.Add(1)
+					}
+				})
+			}
+			writers.Wait()
+			if err := failed.Load(); err != nil {
+				t.Fatal(*err)
+			}
+			if got := walSalt(t, path) - salt; got < restarts {
+				t.Errorf("after %d commits the WAL started over %d times, want at least %d", commits.Load(), got, restarts)
+			}
+			if bound := int64(32 << 20); largest > bound {
+				t.Errorf("over %d commits the WAL grew to %d MiB, want at most %d", commits.Load(), largest>>20, bound>>20)
+			}
+			var rows int64
+			if err := l.DB().QueryRowContext(ctx, "SELECT count(*) FROM t").Scan(&rows); err != nil {
+				t.Fatal(err)
+			}
+			if rows != commits.Load() {
+				t.Errorf("%d rows after %d commits", rows, commits.Load())
 			}
 		})
 	}
-	wg.Wait()
-	if err := failed.Load(); err != nil {
-		t.Fatal(*err)
-	}
-	if got := bunlayer.CheckpointRestarts(l); got < restarts {
-		t.Errorf("after %d commits the checkpoints took the writers' turn %d times, want at least %d", commits.Load(), got, restarts)
-	}
-	fi, err := os.Stat(path + "-wal")
+}
+
+// walSalt is the first salt in the header of the WAL of the SQLite file
+// at path, which SQLite adds one to each time the WAL starts over.
+func walSalt(t *testing.T, path string) uint32 {
+	f, err := os.Open(path + "-wal")
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return 0
 	}
-	if max := int64(24 << 20); fi.Size() > max {
-		t.Errorf("after %d commits the WAL is %d MiB, want at most %d", commits.Load(), fi.Size()>>20, max>>20)
+	defer f.Close()
+	var header [20]byte
+	if _, err := f.ReadAt(header[:], 0); err != nil {
+		t.Error(err)
+		return 0
 	}
-	var rows int64
-	if err := l.DB().QueryRowContext(ctx, "SELECT count(*) FROM t").Scan(&rows); err != nil {
-		t.Fatal(err)
-	}
-	if rows != commits.Load() {
-		t.Errorf("%d rows after %d commits", rows, commits.Load())
-	}
+	return binary.BigEndian.Uint32(header[16:])
 }
 
 // insert commits one row in a transaction of the layer's, lined up with

@@ -27,11 +27,10 @@ func WithCheckpointInterval(d time.Duration) OpenOption {
 	return func(c *openConfig) { c.checkpointInterval = d }
 }
 
-// CheckpointRestarts is the number of checkpoint rounds that took the
-// write queue's turn; -1 when the layer has no background checkpoints.
-func CheckpointRestarts(l *Layer) int {
-	if l.checkpoints == nil {
-		return -1
-	}
-	return int(l.checkpoints.restarts.Load())
-}
+// WithoutCheckpointBackstop leaves a SQLite file's WAL to the background
+// checkpoints alone (wal_autocheckpoint(0)).
+func WithoutCheckpointBackstop() OpenOption { return func(c *openConfig) { c.backstop = -1 } }
+
+// ChecksInBackground reports whether the layer checkpoints its SQLite
+// file's WAL in the background.
+func ChecksInBackground(l *Layer) bool { return l.checkpoints != nil }
