@@ -62,6 +62,10 @@ func (accountsScenario) Run(ctx context.Context, env *Env) ([]Row, error) {
 				Unit: "ms", Peers: map[string]Figure{}},
 			p99: Row{ID: "accounts-signout-p99-" + db.name, Metric: fmt.Sprintf("sign-out → socket closed, p99, %s users online, %s", users, db.name),
 				Unit: "ms", Peers: map[string]Figure{}, Goals: []Goal{{AtMost: true, Value: 2}}},
+			floorP50: Row{ID: "accounts-signout-floor-p50-" + db.name, Metric: "the same on a server of the contract with nothing behind it (floor), p50, beside " + db.name,
+				Unit: "ms", Peers: map[string]Figure{}},
+			floorP99: Row{ID: "accounts-signout-floor-p99-" + db.name, Metric: "the same on a server of the contract with nothing behind it (floor), p99, beside " + db.name,
+				Unit: "ms", Peers: map[string]Figure{}},
 			everywhere: Row{ID: "accounts-everywhere-" + db.name, Metric: fmt.Sprintf("log out everywhere over %d sessions → last socket closed, %s", env.Everywhere, db.name),
 				Unit: "ms", Peers: map[string]Figure{}, Goals: []Goal{{AtMost: true, Value: 50}}},
 			signIns: Row{ID: "accounts-signins-" + db.name, Metric: "sign-ins per second, bcrypt cost 10, " + db.name,
@@ -84,10 +88,10 @@ func (accountsScenario) Run(ctx context.Context, env *Env) ([]Row, error) {
 }
 
 // accountsRows are the scenario's rows for one database.
-type accountsRows struct{ p50, p99, everywhere, signIns, errors Row }
+type accountsRows struct{ p50, p99, floorP50, floorP99, everywhere, signIns, errors Row }
 
 func (r *accountsRows) all() []*Row {
-	return []*Row{&r.p50, &r.p99, &r.everywhere, &r.signIns, &r.errors}
+	return []*Row{&r.p50, &r.p99, &r.floorP50, &r.floorP99, &r.everywhere, &r.signIns, &r.errors}
 }
 
 // runAccounts runs the example on db and measures it.
@@ -136,12 +140,35 @@ func runAccounts(ctx context.Context, env *Env, bin string, db database, r *acco
 	}
 	env.Progress("accounts: %s: %d users online", db.name, env.Users)
 
+	// The floor: as many sockets on a server of the same contract with
+	// nothing behind it, each sign-out there taking turns with the app's.
+	floor, fields, err := startRole(ctx, env, 1, "internal-signout-floor")
+	if err != nil {
+		return err
+	}
+	defer floor.close()
+	floorClient := &accountsClient{url: fields[0], hc: hc}
+	floorClients, err := sessionbench.StartClients(exec.CommandContext(ctx, env.Self, "internal-clients", "-impl", implKiln,
+		"-parallel", "16", "-url", sessionbench.WebSocketURL(floorClient.url)))
+	if err != nil {
+		return err
+	}
+	defer floorClients.Close()
+	floorTokens := make([]string, env.Users)
+	for i := range floorTokens {
+		floorTokens[i] = fmt.Sprintf("floor-%d", i)
+	}
+	if err := floorClients.DialAll(floorTokens); err != nil {
+		return err
+	}
+
 	// As many as the disconnect scenario's samples, though each costs a
 	// sign-in: with a hundred, the p99 would be the second-slowest.
 	samples := max(min(env.Samples, env.Users), 1)
 	for rep := range env.Repeats {
-		// Sign-outs, each user signed in again after.
-		var took []time.Duration
+		// Sign-outs, each user signed in again after, each followed by one
+		// on the floor.
+		var took, floorTook []time.Duration
 		for i := range samples {
 			idx := i * env.Users / samples
 			start := time.Now()
@@ -165,10 +192,18 @@ func runAccounts(ctx context.Context, env *Env, bin string, db database, r *acco
 			if _, err := clients.Next("ready", idx); err != nil {
 				return err
 			}
+			d, err := floorSignOut(floorClient, floorClients, idx, floorTokens[idx])
+			if err != nil {
+				return fmt.Errorf("floor: %w", err)
+			}
+			floorTook = append(floorTook, d)
 		}
 		p50, p99 := latency.Percentile(took, 50), latency.Percentile(took, 99)
 		r.p50.Kiln = append(r.p50.Kiln, millis(p50))
 		r.p99.Kiln = append(r.p99.Kiln, millis(p99))
+		floorP50, floorP99 := latency.Percentile(floorTook, 50), latency.Percentile(floorTook, 99)
+		r.floorP50.Kiln = append(r.floorP50.Kiln, millis(floorP50))
+		r.floorP99.Kiln = append(r.floorP99.Kiln, millis(floorP99))
 
 		// Sign-ins of one user, then log out everywhere over them. A 5xx
 		// answer is counted and its session left out.
@@ -228,11 +263,36 @@ func runAccounts(ctx context.Context, env *Env, bin string, db database, r *acco
 			}
 		}
 		r.everywhere.Kiln = append(r.everywhere.Kiln, millis(last.Sub(start)))
-		env.Progress("accounts: %s, repeat %d/%d: sign-out p50 %s p99 %s over %d; %.1f sign-ins/s (%d 5xx); log out everywhere over %d: %s",
-			db.name, rep+1, env.Repeats, p50.Round(time.Microsecond), p99.Round(time.Microsecond), len(took), rate, fivexx.Load(),
+		env.Progress("accounts: %s, repeat %d/%d: sign-out p50 %s p99 %s over %d (floor %s, %s); %.1f sign-ins/s (%d 5xx); log out everywhere over %d: %s",
+			db.name, rep+1, env.Repeats, p50.Round(time.Microsecond), p99.Round(time.Microsecond), len(took),
+			floorP50.Round(time.Microsecond), floorP99.Round(time.Microsecond), rate, fivexx.Load(),
 			len(sessions), last.Sub(start).Round(time.Microsecond))
 	}
 	return nil
+}
+
+// floorSignOut signs socket idx's token out on the floor server, times
+// it until the client has read the close frame, and opens the socket
+// again.
+func floorSignOut(c *accountsClient, clients *sessionbench.Clients, idx int, token string) (time.Duration, error) {
+	start := time.Now()
+	if err := c.signOut(token); err != nil {
+		return 0, err
+	}
+	ev, err := clients.Next("close", idx)
+	if err != nil {
+		return 0, err
+	}
+	if ev.Code != live.CloseSignedOut {
+		return 0, fmt.Errorf("socket %d closed with %d %q, want %d", idx, ev.Code, ev.Text, live.CloseSignedOut)
+	}
+	if err := clients.Dial(idx, token); err != nil {
+		return 0, err
+	}
+	if _, err := clients.Next("ready", idx); err != nil {
+		return 0, err
+	}
+	return ev.At.Sub(start), nil
 }
 
 func millis(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }

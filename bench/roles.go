@@ -13,8 +13,13 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/kiln-go/kiln/internal/sessionbench"
+	"github.com/kiln-go/kiln/live"
 	"github.com/kiln-go/kiln/live/pubsub"
 	_ "github.com/kiln-go/kiln/live/pubsub/nats"     // nats:// for -pubsub and the scenarios' transports
 	_ "github.com/kiln-go/kiln/live/pubsub/postgres" // postgres://
@@ -24,8 +29,9 @@ import (
 // roles are what this binary does when its first argument names one: the
 // command runs itself again in them, as child processes.
 var roles = map[string]func(args []string) error{
-	"internal-server":  serverRole,
-	"internal-clients": clientsRole,
+	"internal-server":        serverRole,
+	"internal-clients":       clientsRole,
+	"internal-signout-floor": signOutFloorRole,
 }
 
 // impls are the endpoints a server role can run.
@@ -139,4 +145,64 @@ func clientsRole(args []string) error {
 		p = centrifugeProtocol
 	}
 	return sessionbench.RunClients(*url, *parallel, p, os.Stdin, os.Stdout)
+}
+
+// signOutFloorRole serves the example app's sign-out contract with nothing
+// behind it, no database, token or framework: the floor under the
+// accounts scenario's sign-out figure, which holds what its processes
+// and the loopback take (the request, the close frame, the client's wake).
+//
+//	GET  /live/websocket   opens a socket for the bearer token and sends a hello frame
+//	POST /sign-out         closes the bearer token's socket with 4001 and answers 204
+//
+// It prints "ready <URL>" on stdout, and exits when its stdin ends.
+func signOutFloorRole(args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("internal-signout-floor takes no arguments, got %q", args)
+	}
+	var mu sync.Mutex
+	sockets := map[string]*websocket.Conn{}
+	bearer := func(r *http.Request) string { return strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ") }
+	var upgrader websocket.Upgrader
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /live/websocket", func(w http.ResponseWriter, r *http.Request) {
+		conn, err := upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		mu.Lock()
+		sockets[bearer(r)] = conn
+		mu.Unlock()
+		if err := conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"hello"}`)); err != nil {
+			return
+		}
+		for { // until the client's close reply
+			if _, _, err := conn.ReadMessage(); err != nil {
+				return
+			}
+		}
+	})
+	mux.HandleFunc("POST /sign-out", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		conn := sockets[bearer(r)]
+		delete(sockets, bearer(r))
+		mu.Unlock()
+		if conn == nil {
+			http.Error(w, "no socket for this token", http.StatusUnauthorized)
+			return
+		}
+		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(live.CloseSignedOut, "signed out"), time.Now().Add(10*time.Second))
+		w.WriteHeader(http.StatusNoContent)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	fmt.Printf("ready http://%s\n", ln.Addr())
+	_, _ = io.Copy(io.Discard, bufio.NewReader(os.Stdin))
+	return nil
 }

@@ -35,32 +35,42 @@ type serverProc struct {
 
 // startServer starts a server process with impl's endpoint, for n
 // sessions; args are more of the role's flags.
-func startServer(ctx context.Context, env *Env, impl string, n int, args ...string) (s *serverProc, err error) {
-	s = &serverProc{impl: impl, http: &http.Client{Timeout: time.Minute}}
+func startServer(ctx context.Context, env *Env, impl string, n int, args ...string) (*serverProc, error) {
+	s, fields, err := startRole(ctx, env, 2, "internal-server", append([]string{"-impl", impl, "-sessions", strconv.Itoa(n)}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("the %s server did not start: %w", impl, err)
+	}
+	s.impl, s.ws, s.control = impl, fields[0], fields[1]
+	return s, nil
+}
+
+// startRole starts this command again in role, with args, and returns
+// the want fields of the "ready …" line it prints first.
+func startRole(ctx context.Context, env *Env, want int, role string, args ...string) (s *serverProc, fields []string, err error) {
+	s = &serverProc{http: &http.Client{Timeout: time.Minute}}
 	defer func() {
 		if err != nil {
 			s.close()
 		}
 	}()
-	s.cmd = exec.CommandContext(ctx, env.Self, append([]string{"internal-server", "-impl", impl, "-sessions", strconv.Itoa(n)}, args...)...)
+	s.cmd = exec.CommandContext(ctx, env.Self, append([]string{role}, args...)...)
 	s.cmd.Stderr = os.Stderr
 	if s.stdin, err = s.cmd.StdinPipe(); err != nil {
-		return s, err
+		return s, nil, err
 	}
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
-		return s, err
+		return s, nil, err
 	}
 	if err = s.cmd.Start(); err != nil {
-		return s, err
+		return s, nil, err
 	}
 	line, err := bufio.NewReader(stdout).ReadString('\n')
-	fields := strings.Fields(line)
-	if err != nil || len(fields) != 3 || fields[0] != "ready" {
-		return s, fmt.Errorf("the %s server did not start: %q, %v", impl, line, err)
+	fields = strings.Fields(line)
+	if err != nil || len(fields) != want+1 || fields[0] != "ready" {
+		return s, nil, fmt.Errorf("%s printed %q, %v; want ready and %d fields", role, line, err, want)
 	}
-	s.ws, s.control = fields[1], fields[2]
-	return s, nil
+	return s, fields[1:], nil
 }
 
 // post posts body to the control server's path and returns the answer.
