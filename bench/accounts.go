@@ -34,7 +34,9 @@ func (accountsScenario) Section() Section {
 			"POST /auth/user/password/register and each opens a live socket with its token (clients in another process), so " +
 			"that the users are online. A sign-out (POST /sign-out with the session's bearer token) is timed from sending " +
 			"the request to the client's read of the socket's close frame (4001); the user then signs in again and reopens " +
-			"its socket. Sign-ins per second: one user signs in as many times as log out everywhere will close sessions, " +
+			"its socket. Its floor takes turns with it: the same sign-out on a server of the contract with nothing behind " +
+			"it (no database, token or framework; a process of its own, as many sockets from another client process), " +
+			"which is what the processes and the loopback take on this machine. Sign-ins per second: one user signs in as many times as log out everywhere will close sessions, " +
 			"eight requests in flight (POST /auth/user/password/sign_in); any 5xx answer is counted. Each of these sessions " +
 			"opens a socket, then POST /auth/user/log_out_everywhere is timed until the last of them has read its close frame."}
 }
