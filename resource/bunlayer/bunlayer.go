@@ -110,9 +110,9 @@ func DefaultMaxConns() int { return min(max(2*runtime.GOMAXPROCS(0), 4), 16) }
 //   - "file:path.db", "sqlite:path.db" or a plain path: a SQLite file, in WAL
 //     mode with synchronous=NORMAL (as Rails ships for production SQLite:
 //     a commit survives the app crashing or being killed; a power loss or
-//     an OS crash may undo the commits of about the last second (the WAL
-//     is synced at each background checkpoint), and never corrupts the
-//     file; add ?_pragma=synchronous(FULL) to the URL to make every
+//     an OS crash may undo the last commits (with background checkpoints,
+//     about the last second's: the WAL is synced at each), and never
+//     corrupts the file; add ?_pragma=synchronous(FULL) to the URL to make every
 //     commit wait for the disk), its write transactions taken at BEGIN so
 //     that concurrent writers wait for each other instead of failing
 //     mid-transaction. Its WAL is checkpointed (copied into the database
@@ -120,7 +120,8 @@ func DefaultMaxConns() int { return min(max(2*runtime.GOMAXPROCS(0), 4), 16) }
 //     in the commit that takes it past 1,000 pages as SQLite does by
 //     default: that commit, and the writers behind it, would wait a few
 //     milliseconds. SQLite's own checkpoint stays as a backstop at 4,000
-//     pages; set wal_autocheckpoint in the URL to have SQLite's alone.
+//     pages; set wal_autocheckpoint in the URL to have SQLite's alone, as
+//     _txlock=deferred, another journal mode or mode=ro also do.
 //     The WAL file is cut back to 16 MiB when it starts over
 //     (journal_size_limit). The layer's own write transactions take the lock in
 //     turn, in the order they began, each waiting as long as the ones
@@ -189,9 +190,9 @@ func Open(ctx context.Context, rawURL string, opts ...OpenOption) (*Layer, error
 			}
 			writes = newWriteQueue(dsn)
 			if backgroundCheckpoints(dsn, writes) {
-				dsn = withCheckpointPragmas(dsn, o.backstop)
+				dsn = withBackstop(dsn, o.backstop)
 				var err error
-				if checkpoints, err = startCheckpoints(dsn, writes, o.checkpointInterval); err != nil {
+				if checkpoints, err = startCheckpoints(dsn, sqliteName(rawURL), writes, o.checkpointInterval); err != nil {
 					return nil, err
 				}
 			}
@@ -236,20 +237,22 @@ func backgroundCheckpoints(dsn string, writes *writeQueue) bool {
 			wal = strings.EqualFold(p, "journal_mode(wal)")
 		}
 	}
+	// givenIn matches wal_autocheckpoint with any value.
 	return writes != nil && wal && q.Get("mode") != "ro" && !givenIn(query, "_pragma=wal_autocheckpoint(0)")
 }
 
-// withCheckpointPragmas moves SQLite's automatic checkpoint in dsn to
-// backstop frames (backstopFrames).
-func withCheckpointPragmas(dsn string, backstop int) string {
+// withBackstop moves SQLite's automatic checkpoint in dsn to backstop
+// frames (backstopFrames).
+func withBackstop(dsn string, backstop int) string {
 	return dsn + fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)", backstop)
 }
 
 // closeCheckpoints stops c's rounds; c may be nil.
-func closeCheckpoints(c *checkpointer) {
-	if c != nil {
-		c.close()
+func closeCheckpoints(c *checkpointer) error {
+	if c == nil {
+		return nil
 	}
+	return c.close()
 }
 
 // sqliteDSN turns a kiln SQLite URL into a driver DSN.
@@ -385,8 +388,7 @@ func (l *Layer) Dialect() string { return l.db.Dialect().Name().String() }
 // Close stops the background checkpoints of a SQLite file and closes the
 // database.
 func (l *Layer) Close() error {
-	closeCheckpoints(l.checkpoints)
-	return l.db.Close()
+	return errors.Join(closeCheckpoints(l.checkpoints), l.db.Close())
 }
 
 // Ping checks that the database answers.

@@ -22,14 +22,17 @@ const restartFrames = 1000
 
 // backstopFrames is the wal_autocheckpoint of a layer whose WAL is
 // checkpointed in the background: past it, SQLite checkpoints in each
-// commit again, as it does by default at 1,000 pages, so that the WAL
-// stays bounded when the rounds fall behind (writes faster than a
-// round's worth a second, or a round that could not start the WAL over).
+// commit again, as it does by default at 1,000 pages, for when the rounds
+// fall behind (writes faster than 4,000 pages a second) or cannot start
+// the WAL over. Like SQLite's default, it cannot either while writers
+// from outside the queue keep the lock all along.
 const backstopFrames = 4000
 
-// restartWait bounds how long a round's checkpoint under the write
-// queue's turn waits for the readers still reading the WAL, and for a
-// writer from outside the queue: the process's writers wait as long.
+// restartWait is the busy timeout of a round's checkpoint under the
+// write queue's turn: how long it waits for the readers still reading the
+// WAL, and for a writer from outside the queue, while the process's
+// writers wait for it. SQLite's busy handler sleeps in steps, so the wait
+// can reach some 10 ms.
 const restartWait = 5 * time.Millisecond
 
 // walSizeLimit is the journal_size_limit of a SQLite file: the first
@@ -58,6 +61,7 @@ type checkpointer struct {
 	// db is a connection of the checkpointer's own: the layer's *bun.DB
 	// runs its query hooks on every statement.
 	db     *sql.DB
+	file   string // for the log
 	writes *writeQueue
 	logger *slog.Logger
 	stop   context.CancelFunc
@@ -66,7 +70,7 @@ type checkpointer struct {
 
 // startCheckpoints opens a connection to the SQLite file of dsn and
 // checkpoints its WAL every interval until stopped.
-func startCheckpoints(dsn string, writes *writeQueue, interval time.Duration) (*checkpointer, error) {
+func startCheckpoints(dsn, file string, writes *writeQueue, interval time.Duration) (*checkpointer, error) {
 	db, err := sql.Open(sqliteshim.ShimName, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("kiln/bunlayer: open SQLite for checkpoints: %w", err)
@@ -74,7 +78,7 @@ func startCheckpoints(dsn string, writes *writeQueue, interval time.Duration) (*
 	db.SetMaxOpenConns(1)
 	db.SetConnMaxLifetime(0)
 	ctx, stop := context.WithCancel(context.Background())
-	c := &checkpointer{db: db, writes: writes, logger: slog.Default(), stop: stop, done: make(chan struct{})}
+	c := &checkpointer{db: db, file: file, writes: writes, logger: slog.Default(), stop: stop, done: make(chan struct{})}
 	go c.run(ctx, interval)
 	return c, nil
 }
@@ -94,7 +98,8 @@ func (c *checkpointer) run(ctx context.Context, interval time.Duration) {
 			// say) is logged when rounds begin failing, not every second.
 			err := c.round(ctx)
 			if err != nil && ctx.Err() == nil && !failing {
-				c.logger.Warn("kiln/bunlayer: background checkpoint of the SQLite WAL failed; SQLite checkpoints in its commits past its threshold meanwhile", "err", err)
+				c.logger.Warn("kiln/bunlayer: background checkpoint of the SQLite WAL failed; SQLite checkpoints in its commits past its threshold meanwhile",
+					"file", c.file, "err", err)
 			}
 			failing = err != nil
 		}
@@ -108,6 +113,13 @@ func (c *checkpointer) round(ctx context.Context) error {
 	if err != nil || frames < restartFrames {
 		return err
 	}
+	// The connection first, as Begin takes it: the writers wait for the
+	// turn, not for a connection.
+	conn, err := c.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
 	done, err := c.writes.wait(ctx)
 	if errors.Is(err, errLockedOut) {
 		return nil // another process's writer: the next round tries again
@@ -116,7 +128,7 @@ func (c *checkpointer) round(ctx context.Context) error {
 		return err
 	}
 	defer done()
-	return c.restart(ctx)
+	return restart(ctx, conn)
 }
 
 // checkpoint runs a PASSIVE checkpoint and returns the WAL's length in
@@ -127,24 +139,16 @@ func (c *checkpointer) checkpoint(ctx context.Context) (frames int, err error) {
 	return frames, err
 }
 
-// restart runs a RESTART checkpoint, waiting at most restartWait for the
-// WAL's readers and writers (the DSN's busy timeout, 10 s, is for the
-// layer's writers). It is not an error when they outlast that wait.
-func (c *checkpointer) restart(ctx context.Context) error {
-	conn, err := c.db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
+// restart runs a RESTART checkpoint on conn, waiting restartWait at most
+// for the WAL's readers and writers (the DSN's busy timeout, 10 s, is for
+// the layer's writers). When they outlast it, SQLite says so in the first
+// column, which is no error: the next round tries again.
+func restart(ctx context.Context, conn *sql.Conn) error {
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", restartWait.Milliseconds())); err != nil {
 		return err
 	}
 	var busy, frames, copied int
-	err = conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &frames, &copied)
-	if err != nil && isBusy(err) {
-		return nil
-	}
-	return err
+	return conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &frames, &copied)
 }
 
 // close stops the rounds and closes the connection.

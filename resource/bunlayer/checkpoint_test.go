@@ -52,7 +52,7 @@ func TestSQLiteCheckpointSettings(t *testing.T) {
 		if err := l.DB().QueryRowContext(ctx, "PRAGMA journal_size_limit").Scan(&limit); err != nil {
 			t.Fatal(err)
 		}
-		background := bunlayer.ChecksInBackground(l)
+		background := bunlayer.CheckpointsInBackground(l)
 		if err := l.Close(); err != nil {
 			t.Fatal(err)
 		}

@@ -31,6 +31,6 @@ func WithCheckpointInterval(d time.Duration) OpenOption {
 // checkpoints alone (wal_autocheckpoint(0)).
 func WithoutCheckpointBackstop() OpenOption { return func(c *openConfig) { c.backstop = -1 } }
 
-// ChecksInBackground reports whether the layer checkpoints its SQLite
+// CheckpointsInBackground reports whether the layer checkpoints its SQLite
 // file's WAL in the background.
-func ChecksInBackground(l *Layer) bool { return l.checkpoints != nil }
+func CheckpointsInBackground(l *Layer) bool { return l.checkpoints != nil }
