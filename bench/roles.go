@@ -118,14 +118,21 @@ func serverRole(args []string) error {
 		}
 		_ = json.NewEncoder(w).Encode(m)
 	})
+	return serveUntilStdinEnds(mux, func(addr net.Addr) string { return s.URL() + " http://" + addr.String() })
+}
+
+// serveUntilStdinEnds serves h on a loopback port, prints "ready" and the
+// fields ready makes of its address on stdout, and returns once stdin
+// ends: a role's server, which its parent stops by closing its stdin.
+func serveUntilStdinEnds(h http.Handler, ready func(addr net.Addr) string) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
-	control := &http.Server{Handler: mux}
-	go func() { _ = control.Serve(ln) }()
-	defer control.Close()
-	fmt.Printf("ready %s http://%s\n", s.URL(), ln.Addr())
+	srv := &http.Server{Handler: h}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	fmt.Printf("ready %s\n", ready(ln.Addr()))
 	_, _ = io.Copy(io.Discard, bufio.NewReader(os.Stdin))
 	return nil
 }
@@ -195,14 +202,5 @@ func signOutFloorRole(args []string) error {
 		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(live.CloseSignedOut, "signed out"), time.Now().Add(10*time.Second))
 		w.WriteHeader(http.StatusNoContent)
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: mux}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-	fmt.Printf("ready http://%s\n", ln.Addr())
-	_, _ = io.Copy(io.Discard, bufio.NewReader(os.Stdin))
-	return nil
+	return serveUntilStdinEnds(mux, func(addr net.Addr) string { return "http://" + addr.String() })
 }
