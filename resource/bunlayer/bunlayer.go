@@ -77,7 +77,7 @@ type OpenOption func(*openConfig)
 type openConfig struct {
 	maxConns           int
 	checkpointInterval time.Duration
-	backstop           int // wal_autocheckpoint beside the background checkpoints
+	noBackstop         bool // the background checkpoints alone (tests)
 }
 
 // MinMaxConns is the smallest bound WithMaxConns takes: ApplyMigrations
@@ -112,19 +112,19 @@ func DefaultMaxConns() int { return min(max(2*runtime.GOMAXPROCS(0), 4), 16) }
 //     a commit survives the app crashing or being killed; a power loss or
 //     an OS crash may undo the last commits (with background checkpoints,
 //     about the last second's: the WAL is synced at each), and never
-//     corrupts the file; add ?_pragma=synchronous(FULL) to the URL to make every
-//     commit wait for the disk), its write transactions taken at BEGIN so
-//     that concurrent writers wait for each other instead of failing
-//     mid-transaction. Its WAL is checkpointed (copied into the database
-//     file, both synced) every second on a goroutine of the layer's, not
-//     in the commit that takes it past 1,000 pages as SQLite does by
-//     default: that commit, and the writers behind it, would wait a few
-//     milliseconds. SQLite's own checkpoint stays as a backstop at 4,000
-//     pages; set wal_autocheckpoint in the URL to have SQLite's alone, as
-//     _txlock=deferred, another journal mode or mode=ro also do.
+//     corrupts the file; add ?_pragma=synchronous(FULL) to the URL to make
+//     every commit wait for the disk), its write transactions taken at
+//     BEGIN so that concurrent writers wait for each other instead of
+//     failing mid-transaction. Its WAL is checkpointed (copied into the
+//     database file, both synced) every second on a goroutine of the
+//     layer's, not in the commit that takes it past 1,000 pages as SQLite
+//     does by default: that commit, and the writers behind it, would wait
+//     a few milliseconds. SQLite's own checkpoint stays as a backstop at
+//     4,000 pages; set wal_autocheckpoint in the URL to have SQLite's
+//     alone, as _txlock=deferred, another journal mode or mode=ro also do.
 //     The WAL file is cut back to 16 MiB when it starts over
-//     (journal_size_limit). The layer's own write transactions take the lock in
-//     turn, in the order they began, each waiting as long as the ones
+//     (journal_size_limit). The layer's own write transactions take the
+//     lock in turn, in the order they began, each waiting as long as the ones
 //     before it take or until its context ends; a 10 s busy timeout bounds
 //     the wait for another process's writer (the CLI's, another layer's),
 //     after which the transaction fails with "database is locked", and so
@@ -147,15 +147,10 @@ func Open(ctx context.Context, rawURL string, opts ...OpenOption) (*Layer, error
 	if o.checkpointInterval == 0 {
 		o.checkpointInterval = checkpointInterval
 	}
-	switch {
-	case o.backstop == 0:
-		o.backstop = backstopFrames
-	case o.backstop < 0:
-		o.backstop = 0 // none: the rounds alone (tests)
-	}
 	var db *bun.DB
 	var writes *writeQueue
-	var checkpoints *checkpointer
+	checkpoints := false // in the background, on dsn
+	var dsn string
 	switch {
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
 		u, err := url.Parse(rawURL)
@@ -183,23 +178,19 @@ func Open(ctx context.Context, rawURL string, opts ...OpenOption) (*Layer, error
 		sqldb.SetMaxIdleConns(o.maxConns)
 		db = bun.NewDB(sqldb, pgdialect.New())
 	default:
-		dsn, memory := sqliteDSN(rawURL)
+		var memory bool
+		dsn, memory = sqliteDSN(rawURL)
 		if !memory {
 			if err := prepareFile(dsn); err != nil {
 				return nil, err
 			}
 			writes = newWriteQueue(dsn)
-			if backgroundCheckpoints(dsn, writes) {
-				dsn = withBackstop(dsn, o.backstop)
-				var err error
-				if checkpoints, err = startCheckpoints(dsn, sqliteName(rawURL), writes, o.checkpointInterval); err != nil {
-					return nil, err
-				}
+			if checkpoints = backgroundCheckpoints(dsn, writes); checkpoints {
+				dsn = withBackstop(dsn, o.noBackstop)
 			}
 		}
 		sqldb, err := sql.Open(sqliteshim.ShimName, dsn)
 		if err != nil {
-			closeCheckpoints(checkpoints)
 			return nil, fmt.Errorf("kiln/bunlayer: open SQLite: %w", err)
 		}
 		if memory {
@@ -212,7 +203,6 @@ func Open(ctx context.Context, rawURL string, opts ...OpenOption) (*Layer, error
 	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		closeCheckpoints(checkpoints)
 		if db.Dialect().Name() == dialect.SQLite {
 			return nil, fmt.Errorf("kiln/bunlayer: open SQLite database %s: %w", sqliteName(rawURL), err)
 		}
@@ -220,7 +210,9 @@ func Open(ctx context.Context, rawURL string, opts ...OpenOption) (*Layer, error
 	}
 	l := New(db)
 	l.writes = writes
-	l.checkpoints = checkpoints
+	if checkpoints {
+		l.checkpoints = startCheckpoints(dsn, sqliteName(rawURL), writes, o.checkpointInterval)
+	}
 	return l, nil
 }
 
@@ -241,18 +233,14 @@ func backgroundCheckpoints(dsn string, writes *writeQueue) bool {
 	return writes != nil && wal && q.Get("mode") != "ro" && !givenIn(query, "_pragma=wal_autocheckpoint(0)")
 }
 
-// withBackstop moves SQLite's automatic checkpoint in dsn to backstop
-// frames (backstopFrames).
-func withBackstop(dsn string, backstop int) string {
-	return dsn + fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)", backstop)
-}
-
-// closeCheckpoints stops c's rounds; c may be nil.
-func closeCheckpoints(c *checkpointer) error {
-	if c == nil {
-		return nil
+// withBackstop moves SQLite's automatic checkpoint in dsn to
+// backstopFrames, or turns it off.
+func withBackstop(dsn string, off bool) string {
+	frames := backstopFrames
+	if off {
+		frames = 0
 	}
-	return c.close()
+	return dsn + fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)", frames)
 }
 
 // sqliteDSN turns a kiln SQLite URL into a driver DSN.
@@ -388,7 +376,7 @@ func (l *Layer) Dialect() string { return l.db.Dialect().Name().String() }
 // Close stops the background checkpoints of a SQLite file and closes the
 // database.
 func (l *Layer) Close() error {
-	return errors.Join(closeCheckpoints(l.checkpoints), l.db.Close())
+	return errors.Join(l.checkpoints.close(), l.db.Close())
 }
 
 // Ping checks that the database answers.

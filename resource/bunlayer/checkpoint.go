@@ -66,44 +66,51 @@ type checkpointer struct {
 	logger *slog.Logger
 	stop   context.CancelFunc
 	done   chan struct{}
+	// failing is whether the last round failed (run's goroutine only).
+	failing bool
 }
 
-// startCheckpoints opens a connection to the SQLite file of dsn and
-// checkpoints its WAL every interval until stopped.
-func startCheckpoints(dsn, file string, writes *writeQueue, interval time.Duration) (*checkpointer, error) {
-	db, err := sql.Open(sqliteshim.ShimName, dsn)
-	if err != nil {
-		return nil, fmt.Errorf("kiln/bunlayer: open SQLite for checkpoints: %w", err)
-	}
+// startCheckpoints opens a connection to the SQLite file of dsn, which
+// the layer has just opened with the same driver, and checkpoints its WAL
+// every interval until stopped.
+func startCheckpoints(dsn, file string, writes *writeQueue, interval time.Duration) *checkpointer {
+	// sql.Open only checks that the driver is registered, and the layer's
+	// own sql.Open found it.
+	db, _ := sql.Open(sqliteshim.ShimName, dsn)
 	db.SetMaxOpenConns(1)
 	db.SetConnMaxLifetime(0)
 	ctx, stop := context.WithCancel(context.Background())
 	c := &checkpointer{db: db, file: file, writes: writes, logger: slog.Default(), stop: stop, done: make(chan struct{})}
 	go c.run(ctx, interval)
-	return c, nil
+	return c
 }
 
 func (c *checkpointer) run(ctx context.Context, interval time.Duration) {
 	defer close(c.done)
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	failing := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			// A round that cannot copy everything (a reader holds the WAL)
-			// leaves the rest to the next one. An error (the disk is full,
-			// say) is logged when rounds begin failing, not every second.
-			err := c.round(ctx)
-			if err != nil && ctx.Err() == nil && !failing {
-				c.logger.Warn("kiln/bunlayer: background checkpoint of the SQLite WAL failed; SQLite checkpoints in its commits past its threshold meanwhile",
-					"file", c.file, "err", err)
+			// leaves the rest to the next one.
+			if err := c.round(ctx); ctx.Err() == nil {
+				c.report(err)
 			}
-			failing = err != nil
 		}
 	}
+}
+
+// report logs a round's error (the disk is full, say) when rounds begin
+// failing, not every second while they go on failing.
+func (c *checkpointer) report(err error) {
+	if err != nil && !c.failing {
+		c.logger.Warn("kiln/bunlayer: background checkpoint of the SQLite WAL failed; SQLite checkpoints in its commits past its threshold meanwhile",
+			"file", c.file, "err", err)
+	}
+	c.failing = err != nil
 }
 
 // round checkpoints the WAL, and again under the write queue's turn when
@@ -151,8 +158,11 @@ func restart(ctx context.Context, conn *sql.Conn) error {
 	return conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &frames, &copied)
 }
 
-// close stops the rounds and closes the connection.
+// close stops the rounds and closes the connection; c may be nil.
 func (c *checkpointer) close() error {
+	if c == nil {
+		return nil
+	}
 	c.stop()
 	<-c.done
 	return c.db.Close()

@@ -29,7 +29,7 @@ func WithCheckpointInterval(d time.Duration) OpenOption {
 
 // WithoutCheckpointBackstop leaves a SQLite file's WAL to the background
 // checkpoints alone (wal_autocheckpoint(0)).
-func WithoutCheckpointBackstop() OpenOption { return func(c *openConfig) { c.backstop = -1 } }
+func WithoutCheckpointBackstop() OpenOption { return func(c *openConfig) { c.noBackstop = true } }
 
 // CheckpointsInBackground reports whether the layer checkpoints its SQLite
 // file's WAL in the background.
