@@ -123,16 +123,20 @@ func DefaultMaxConns() int { return min(max(2*runtime.GOMAXPROCS(0), 4), 16) }
 //     4,000 pages; set wal_autocheckpoint in the URL to have SQLite's
 //     alone, as _txlock=deferred, another journal mode or mode=ro also do.
 //     The WAL file is cut back to 16 MiB when it starts over
-//     (journal_size_limit). The layer's own write transactions take the
-//     lock in turn, in the order they began, each waiting as long as the ones
-//     before it take or until its context ends; a 10 s busy timeout bounds
-//     the wait for another process's writer (the CLI's, another layer's),
-//     after which the transaction fails with "database is locked", and so
-//     do the layer's transactions that waited their turn meanwhile. A
-//     pragma or _txlock in the URL's query replaces kiln's; with
-//     _txlock=deferred, transactions are not lined up (they take the lock
-//     at their first write, and SQLite's busy handler does not queue
-//     writers fairly).
+//     (journal_size_limit). Temporary files are kept in memory
+//     (temp_store=MEMORY), the statement journal among them, in small
+//     pieces: SQLite writes one for savepoints, which nested actions take,
+//     and with the default temp_store keeps it in a 64 KiB buffer that the
+//     pure-Go driver maps and unmaps each time. The layer's own write
+//     transactions take the lock in turn, in the order they began, each
+//     waiting as long as the ones before it take or until its context
+//     ends; a 10 s busy timeout bounds the wait for another process's
+//     writer (the CLI's, another layer's), after which the transaction
+//     fails with "database is locked", and so do the layer's transactions
+//     that waited their turn meanwhile. A pragma or _txlock in the URL's
+//     query replaces kiln's; with _txlock=deferred, transactions are not
+//     lined up (they take the lock at their first write, and SQLite's busy
+//     handler does not queue writers fairly).
 func Open(ctx context.Context, rawURL string, opts ...OpenOption) (*Layer, error) {
 	var o openConfig
 	for _, opt := range opts {
@@ -255,7 +259,7 @@ func sqliteDSN(raw string) (dsn string, memory bool) {
 		path, query = path[:i], path[i+1:]
 	}
 	var params []string
-	for _, p := range []string{"_pragma=busy_timeout(10000)", "_pragma=journal_mode(WAL)", "_pragma=synchronous(NORMAL)", fmt.Sprintf("_pragma=journal_size_limit(%d)", walSizeLimit), "_pragma=foreign_keys(1)", "_txlock=immediate"} {
+	for _, p := range []string{"_pragma=busy_timeout(10000)", "_pragma=journal_mode(WAL)", "_pragma=synchronous(NORMAL)", fmt.Sprintf("_pragma=journal_size_limit(%d)", walSizeLimit), "_pragma=foreign_keys(1)", "_pragma=temp_store(MEMORY)", "_txlock=immediate"} {
 		if !givenIn(query, p) {
 			params = append(params, p)
 		}

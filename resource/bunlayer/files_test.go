@@ -3,6 +3,7 @@ package bunlayer_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -122,28 +123,44 @@ func TestOpenUnopenableSQLite(t *testing.T) {
 }
 
 // TestSQLiteSynchronous: a SQLite file is in WAL mode with synchronous
-// NORMAL (1) unless its URL asks for another level, which wins.
+// NORMAL (1) and temp_store MEMORY (2) unless its URL asks for another
+// level, which wins.
 func TestSQLiteSynchronous(t *testing.T) {
 	ctx := context.Background()
 	for _, c := range []struct {
-		query string
-		want  int
-	}{{"", 1}, {"?_pragma=synchronous(FULL)", 2}} {
+		query                  string
+		synchronous, tempStore int
+	}{{"", 1, 2}, {"?_pragma=synchronous(FULL)", 2, 2}, {"?_pragma=temp_store(FILE)", 1, 1}} {
 		l, err := bunlayer.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "s.db")+c.query)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var level int
-		var mode string
-		if err := l.DB().QueryRowContext(ctx, "PRAGMA synchronous").Scan(&level); err != nil {
-			t.Fatal(err)
+		// Every connection of the pool, not only the first.
+		conns := make([]*sql.Conn, 3)
+		for i := range conns {
+			if conns[i], err = l.DB().DB.Conn(ctx); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if err := l.DB().QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-			t.Fatal(err)
+		for i, conn := range conns {
+			var level, temp int
+			var mode string
+			for _, p := range []struct {
+				pragma string
+				dest   any
+			}{{"synchronous", &level}, {"journal_mode", &mode}, {"temp_store", &temp}} {
+				if err := conn.QueryRowContext(ctx, "PRAGMA "+p.pragma).Scan(p.dest); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if level != c.synchronous || mode != "wal" || temp != c.tempStore {
+				t.Errorf("sqlite:…%s, connection %d: synchronous %d, journal_mode %s, temp_store %d; want %d, wal, %d",
+					c.query, i, level, mode, temp, c.synchronous, c.tempStore)
+			}
+		}
+		for _, conn := range conns {
+			conn.Close()
 		}
 		l.Close()
-		if level != c.want || mode != "wal" {
-			t.Errorf("sqlite:…%s: synchronous %d, journal_mode %s; want %d, wal", c.query, level, mode, c.want)
-		}
 	}
 }
