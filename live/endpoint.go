@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -387,7 +388,8 @@ func (e *Endpoint) Disconnect(ctx context.Context, socketID string, reason revoc
 
 // DisconnectMany closes every session of each socket id, on every node,
 // with close code 4001 and its reason's text, as Disconnect does for one:
-// this node's first, then the others' through as few PubSub messages as
+// this node's first (the close frames of a few written before it goes on:
+// see closesFirst), then the others' through as few PubSub messages as
 // the transport's size limit allows (see PayloadLimiter); a message of
 // one socket id has the form of Disconnect's. Those that follow the
 // endpoint (Follow) hear of the revocations before anything is closed or
@@ -397,9 +399,11 @@ func (e *Endpoint) DisconnectMany(ctx context.Context, ds []revocation.Disconnec
 		return nil
 	}
 	e.feed.revoked(ds)
+	closed := 0
 	for _, d := range ds {
-		e.DisconnectLocal(d.SocketID, d.Reason)
+		closed += e.DisconnectLocal(d.SocketID, d.Reason)
 	}
+	closesFirst(closed)
 	var errs []error
 	for _, chunk := range chunkDisconnects(ds, e.payloadLimit()) {
 		msg := Message{Kind: KindDisconnect, Disconnects: chunk}
@@ -502,9 +506,11 @@ func (e *Endpoint) receive(msg Message) {
 	case KindDisconnect:
 		ds := disconnectsOf(msg)
 		e.feed.revoked(ds)
+		closed := 0
 		for _, d := range ds {
-			e.DisconnectLocal(d.SocketID, d.Reason)
+			closed += e.DisconnectLocal(d.SocketID, d.Reason)
 		}
+		closesFirst(closed)
 	case KindBroadcast:
 		frame, err := json.Marshal(Frame{Event: msg.Event, Payload: msg.Payload})
 		if err != nil {
@@ -528,6 +534,26 @@ func (e *Endpoint) DisconnectLocal(socketID string, reason revocation.Reason) in
 		c.close(CloseSignedOut, ReasonText(reason), start)
 	}
 	return len(conns)
+}
+
+// fewCloses is how many sockets closesFirst lets close before their
+// closer goes on: a user's tabs, not a log out everywhere.
+const fewCloses = 8
+
+// closesFirst lets the close frames of the closed sockets, each handed to
+// a goroutine of its own, be written before the caller goes on to publish
+// the revocation or answer its request: with few of them, it yields the
+// processor, and the scheduler runs them at once. Otherwise they would
+// wait for another thread to wake up and take them, some 0.1 ms on a
+// 2-core machine, or for the caller to block. A close that cannot be
+// written at once (the connection's writer busy, its buffer full) blocks
+// its own goroutine, not the caller. Many closes are left to the
+// scheduler, so that the other nodes hear of a large revocation without
+// waiting for this node's.
+func closesFirst(closed int) {
+	if closed > 0 && closed <= fewCloses {
+		runtime.Gosched()
+	}
 }
 
 // Len is the number of open sockets on this node.
