@@ -23,7 +23,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -389,7 +388,7 @@ func (e *Endpoint) Disconnect(ctx context.Context, socketID string, reason revoc
 // DisconnectMany closes every session of each socket id, on every node,
 // with close code 4001 and its reason's text, as Disconnect does for one:
 // this node's first (the close frames of a few written before it goes on:
-// see closesFirst), then the others' through as few PubSub messages as
+// see firstCloses), then the others' through as few PubSub messages as
 // the transport's size limit allows (see PayloadLimiter); a message of
 // one socket id has the form of Disconnect's. Those that follow the
 // endpoint (Follow) hear of the revocations before anything is closed or
@@ -399,11 +398,11 @@ func (e *Endpoint) DisconnectMany(ctx context.Context, ds []revocation.Disconnec
 		return nil
 	}
 	e.feed.revoked(ds)
-	closed := 0
+	var first firstCloses
 	for _, d := range ds {
-		closed += e.DisconnectLocal(d.SocketID, d.Reason)
+		e.disconnectLocal(d.SocketID, d.Reason, &first)
 	}
-	closesFirst(closed)
+	first.wait()
 	var errs []error
 	for _, chunk := range chunkDisconnects(ds, e.payloadLimit()) {
 		msg := Message{Kind: KindDisconnect, Disconnects: chunk}
@@ -506,11 +505,9 @@ func (e *Endpoint) receive(msg Message) {
 	case KindDisconnect:
 		ds := disconnectsOf(msg)
 		e.feed.revoked(ds)
-		closed := 0
 		for _, d := range ds {
-			closed += e.DisconnectLocal(d.SocketID, d.Reason)
+			e.DisconnectLocal(d.SocketID, d.Reason)
 		}
-		closesFirst(closed)
 	case KindBroadcast:
 		frame, err := json.Marshal(Frame{Event: msg.Event, Payload: msg.Payload})
 		if err != nil {
@@ -528,31 +525,59 @@ func (e *Endpoint) receive(msg Message) {
 // DisconnectLocal closes this node's sessions of socketID and returns how
 // many it closed.
 func (e *Endpoint) DisconnectLocal(socketID string, reason revocation.Reason) int {
+	return e.disconnectLocal(socketID, reason, nil)
+}
+
+// disconnectLocal is DisconnectLocal; the first of its closes take their
+// started channel from first (when not nil).
+func (e *Endpoint) disconnectLocal(socketID string, reason revocation.Reason, first *firstCloses) int {
 	start := time.Now()
 	conns := e.sockets.get(socketID)
 	for _, c := range conns {
-		c.close(CloseSignedOut, ReasonText(reason), start)
+		ch := first.next()
+		if !c.close(CloseSignedOut, ReasonText(reason), start, ch) && ch != nil {
+			first.handed-- // closing already: no goroutine will send
+		}
 	}
 	return len(conns)
 }
 
-// fewCloses is how many sockets closesFirst lets close before their
-// closer goes on: a user's tabs, not a log out everywhere.
+// fewCloses is how many closes firstCloses waits for: a user's tabs.
 const fewCloses = 8
 
-// closesFirst lets the close frames of the closed sockets, each handed to
-// a goroutine of its own, be written before the caller goes on to publish
-// the revocation or answer its request: with few of them, it yields the
-// processor, and the scheduler runs them at once. Otherwise they would
-// wait for another thread to wake up and take them, some 0.1 ms on a
-// 2-core machine, or for the caller to block. A close that cannot be
-// written at once (the connection's writer busy, its buffer full) blocks
-// its own goroutine, not the caller. Many closes are left to the
-// scheduler, so that the other nodes hear of a large revocation without
-// waiting for this node's.
-func closesFirst(closed int) {
-	if closed > 0 && closed <= fewCloses {
-		runtime.Gosched()
+// firstCloses lets the first few close frames of a revocation be written
+// before the revoker goes on to publish it and answer its request. Each
+// close frame is written by a goroutine of its own, so that a client that
+// does not read holds up nobody; but while the revoker runs, that
+// goroutine waits for another thread to wake up and take it, some 0.1 ms
+// on a 2-core machine. The revoker instead waits, on a channel, until the
+// first few have begun: its processor runs them at once, and each writes
+// its frame or, when it cannot at once (the connection's writer busy, its
+// buffer full), blocks on its own; the revoker, woken by the last of
+// them, runs next. It is not put behind other runnable goroutines, as a
+// yield (runtime.Gosched) would put it.
+type firstCloses struct {
+	ch     chan struct{}
+	handed int
+}
+
+// next returns the channel the next close is to send on as it begins, or
+// nil past the first few (and on a nil firstCloses).
+func (f *firstCloses) next() chan<- struct{} {
+	if f == nil || f.handed == fewCloses {
+		return nil
+	}
+	if f.ch == nil {
+		f.ch = make(chan struct{}, fewCloses)
+	}
+	f.handed++
+	return f.ch
+}
+
+// wait returns once the closes given a channel have begun.
+func (f *firstCloses) wait() {
+	for range f.handed {
+		<-f.ch
 	}
 }
 

@@ -127,7 +127,10 @@ func DefaultMaxConns() int { return min(max(2*runtime.GOMAXPROCS(0), 4), 16) }
 //     (temp_store=MEMORY), the statement journal among them, in small
 //     pieces: SQLite writes one for savepoints, which nested actions take,
 //     and with the default temp_store keeps it in a 64 KiB buffer that the
-//     pure-Go driver maps and unmaps each time. The layer's own write
+//     pure-Go driver maps and unmaps each time. A sort no index serves,
+//     CREATE INDEX, a temporary table or VACUUM then holds its temporary
+//     data in memory, outside the Go heap, as much as the data it works on;
+//     _pragma=temp_store(FILE) gives SQLite's default. The layer's own write
 //     transactions take the lock in turn, in the order they began, each
 //     waiting as long as the ones before it take or until its context
 //     ends; a 10 s busy timeout bounds the wait for another process's
@@ -279,8 +282,14 @@ func givenIn(query, p string) bool {
 		sep = "("
 	}
 	key, _, _ := strings.Cut(strings.ToLower(p), sep)
-	for _, kv := range strings.Split(strings.ToLower(query), "&") {
-		if strings.HasPrefix(kv, key+sep) {
+	for _, kv := range strings.Split(query, "&") {
+		// As the driver reads it: percent-decoded, and a pragma's value
+		// also after "=" (_pragma=temp_store=1).
+		if decoded, err := url.QueryUnescape(kv); err == nil {
+			kv = decoded
+		}
+		kv = strings.ToLower(kv)
+		if strings.HasPrefix(kv, key+sep) || sep == "(" && strings.HasPrefix(kv, key+"=") {
 			return true
 		}
 	}

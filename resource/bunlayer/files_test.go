@@ -130,7 +130,8 @@ func TestSQLiteSynchronous(t *testing.T) {
 	for _, c := range []struct {
 		query                  string
 		synchronous, tempStore int
-	}{{"", 1, 2}, {"?_pragma=synchronous(FULL)", 2, 2}, {"?_pragma=temp_store(FILE)", 1, 1}} {
+	}{{"", 1, 2}, {"?_pragma=synchronous(FULL)", 2, 2}, {"?_pragma=temp_store(FILE)", 1, 1},
+		{"?_pragma=temp_store%281%29", 1, 1}, {"?_pragma=temp_store=1", 1, 1}, {"?_pragma=SYNCHRONOUS%28full%29", 2, 2}} {
 		l, err := bunlayer.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "s.db")+c.query)
 		if err != nil {
 			t.Fatal(err)
