@@ -107,15 +107,13 @@ func (c *Conn) Unsubscribe(topic string) {
 // the caller wait: a client that does not read would otherwise hold up
 // the revocation (and every other socket it closes) for writeWait, and
 // lose its close frame.
-func (c *Conn) Close(code int, reason string) { c.close(code, reason, time.Time{}, nil) }
+func (c *Conn) Close(code int, reason string) { c.close(code, reason, time.Time{}) }
 
 // close is Close for a disconnect that reached this node at since (zero
 // for a close that is not a disconnect), observed in the disconnect
-// histogram once the close frame is written. The goroutine that writes
-// the close frame sends on started (when not nil) as it begins. It
-// reports whether this call closed the socket, and so started that
-// goroutine.
-func (c *Conn) close(code int, reason string, since time.Time, started chan<- struct{}) bool {
+// histogram once the close frame is written. It reports whether this
+// call closed the socket.
+func (c *Conn) close(code int, reason string, since time.Time) bool {
 	// Under mu, so that a socket ending at the same time is counted once,
 	// as closed by the server or by the client.
 	c.mu.Lock()
@@ -126,17 +124,13 @@ func (c *Conn) close(code int, reason string, since time.Time, started chan<- st
 	c.ep.metrics.countClosed(code, reason)
 	c.mu.Unlock()
 	c.unregister()
-	go c.writeClose(code, reason, since, started)
+	go c.writeClose(code, reason, since)
 	return true
 }
 
 // writeClose writes the close frame as soon as the connection's writer is
 // free (within writeWait), then waits a little for the client's reply.
-// It first sends on started, when not nil.
-func (c *Conn) writeClose(code int, reason string, since time.Time, started chan<- struct{}) {
-	if started != nil {
-		started <- struct{}{}
-	}
+func (c *Conn) writeClose(code int, reason string, since time.Time) {
 	ws := c.session.WebsocketConnection()
 	deadline := time.Now().Add(c.ep.writeWait)
 	if err := ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), deadline); err != nil {

@@ -387,8 +387,7 @@ func (e *Endpoint) Disconnect(ctx context.Context, socketID string, reason revoc
 
 // DisconnectMany closes every session of each socket id, on every node,
 // with close code 4001 and its reason's text, as Disconnect does for one:
-// this node's first (the close frames of a few written before it goes on:
-// see firstCloses), then the others' through as few PubSub messages as
+// this node's first, then the others' through as few PubSub messages as
 // the transport's size limit allows (see PayloadLimiter); a message of
 // one socket id has the form of Disconnect's. Those that follow the
 // endpoint (Follow) hear of the revocations before anything is closed or
@@ -398,11 +397,9 @@ func (e *Endpoint) DisconnectMany(ctx context.Context, ds []revocation.Disconnec
 		return nil
 	}
 	e.feed.revoked(ds)
-	var first firstCloses
 	for _, d := range ds {
-		e.disconnectLocal(d.SocketID, d.Reason, &first)
+		e.DisconnectLocal(d.SocketID, d.Reason)
 	}
-	first.wait()
 	var errs []error
 	for _, chunk := range chunkDisconnects(ds, e.payloadLimit()) {
 		msg := Message{Kind: KindDisconnect, Disconnects: chunk}
@@ -525,60 +522,12 @@ func (e *Endpoint) receive(msg Message) {
 // DisconnectLocal closes this node's sessions of socketID and returns how
 // many it closed.
 func (e *Endpoint) DisconnectLocal(socketID string, reason revocation.Reason) int {
-	return e.disconnectLocal(socketID, reason, nil)
-}
-
-// disconnectLocal is DisconnectLocal; the first of its closes take their
-// started channel from first (when not nil).
-func (e *Endpoint) disconnectLocal(socketID string, reason revocation.Reason, first *firstCloses) int {
 	start := time.Now()
 	conns := e.sockets.get(socketID)
 	for _, c := range conns {
-		ch := first.next()
-		if !c.close(CloseSignedOut, ReasonText(reason), start, ch) && ch != nil {
-			first.handed-- // closing already: no goroutine will send
-		}
+		c.close(CloseSignedOut, ReasonText(reason), start)
 	}
 	return len(conns)
-}
-
-// fewCloses is how many closes firstCloses waits for: a user's tabs.
-const fewCloses = 8
-
-// firstCloses lets the first few close frames of a revocation be written
-// before the revoker goes on to publish it and answer its request. Each
-// close frame is written by a goroutine of its own, so that a client that
-// does not read holds up nobody; but while the revoker runs, that
-// goroutine waits for another thread to wake up and take it, some 0.1 ms
-// on a 2-core machine. The revoker instead waits, on a channel, until the
-// first few have begun: its processor runs them at once, and each writes
-// its frame or, when it cannot at once (the connection's writer busy, its
-// buffer full), blocks on its own; the revoker, woken by the last of
-// them, runs next. It is not put behind other runnable goroutines, as a
-// yield (runtime.Gosched) would put it.
-type firstCloses struct {
-	ch     chan struct{}
-	handed int
-}
-
-// next returns the channel the next close is to send on as it begins, or
-// nil past the first few (and on a nil firstCloses).
-func (f *firstCloses) next() chan<- struct{} {
-	if f == nil || f.handed == fewCloses {
-		return nil
-	}
-	if f.ch == nil {
-		f.ch = make(chan struct{}, fewCloses)
-	}
-	f.handed++
-	return f.ch
-}
-
-// wait returns once the closes given a channel have begun.
-func (f *firstCloses) wait() {
-	for range f.handed {
-		<-f.ch
-	}
 }
 
 // Len is the number of open sockets on this node.

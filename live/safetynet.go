@@ -136,7 +136,7 @@ func (e *Endpoint) Sweep(ctx context.Context) (int, error) {
 		for _, c := range byJTI[jti] {
 			// One closed meanwhile (by a disconnect message, say) is not
 			// counted.
-			if c.close(CloseSignedOut, ReasonText(reason), time.Time{}, nil) {
+			if c.close(CloseSignedOut, ReasonText(reason), time.Time{}) {
 				closed++
 			}
 		}
