@@ -232,8 +232,8 @@ func backgroundCheckpoints(dsn string, writes *writeQueue) bool {
 	q, _ := url.ParseQuery(query)
 	wal := true
 	for _, p := range q["_pragma"] {
-		if name, _, _ := strings.Cut(strings.ToLower(p), "("); name == "journal_mode" {
-			wal = strings.EqualFold(p, "journal_mode(wal)")
+		if name, value := pragma(p); name == "journal_mode" {
+			wal = strings.EqualFold(value, "wal")
 		}
 	}
 	// givenIn matches wal_autocheckpoint with any value.
@@ -277,23 +277,37 @@ func sqliteDSN(raw string) (dsn string, memory bool) {
 // same pragma (_pragma=name(…)) or the same key (_txlock=…). The URL's own
 // setting is then the only one: the driver would apply kiln's too.
 func givenIn(query, p string) bool {
-	sep := "="
-	if strings.HasPrefix(p, "_pragma=") {
-		sep = "("
-	}
-	key, _, _ := strings.Cut(strings.ToLower(p), sep)
-	for _, kv := range strings.Split(query, "&") {
-		// As the driver reads it: percent-decoded, and a pragma's value
-		// also after "=" (_pragma=temp_store=1).
-		if decoded, err := url.QueryUnescape(kv); err == nil {
-			kv = decoded
+	key, value, _ := strings.Cut(p, "=")
+	want, _ := pragma(value)
+	q, _ := url.ParseQuery(query) // the well-formed parameters, as the driver reads them
+	for k, vs := range q {
+		if !strings.EqualFold(k, key) {
+			continue
 		}
-		kv = strings.ToLower(kv)
-		if strings.HasPrefix(kv, key+sep) || sep == "(" && strings.HasPrefix(kv, key+"=") {
+		if key != "_pragma" {
 			return true
+		}
+		for _, v := range vs {
+			if name, _ := pragma(v); name == want {
+				return true
+			}
 		}
 	}
 	return false
+}
+
+// pragma splits a _pragma parameter, "name(value)" or "name=value", into
+// its name, in lower case, and its value.
+func pragma(p string) (name, value string) {
+	i := strings.IndexAny(p, "(=")
+	if i < 0 {
+		return strings.ToLower(strings.TrimSpace(p)), ""
+	}
+	name, value = strings.ToLower(strings.TrimSpace(p[:i])), p[i+1:]
+	if p[i] == '(' {
+		value = strings.TrimSuffix(value, ")")
+	}
+	return name, strings.TrimSpace(value)
 }
 
 // prepareFile creates the file of a SQLite DSN, when it does not exist,

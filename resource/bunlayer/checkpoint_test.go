@@ -39,6 +39,8 @@ func TestSQLiteCheckpointSettings(t *testing.T) {
 		{"sqlite:" + filepath.Join(t.TempDir(), "c.db") + "?_pragma=wal_autocheckpoint(500)", 500, 16 << 20, false},
 		{"sqlite:" + filepath.Join(t.TempDir(), "c.db") + "?_txlock=deferred", 1000, 16 << 20, false},
 		{"sqlite:" + filepath.Join(t.TempDir(), "c.db") + "?_pragma=journal_mode(DELETE)", 1000, 16 << 20, false},
+		{"sqlite:" + filepath.Join(t.TempDir(), "c.db") + "?_pragma=journal_mode=delete", 1000, 16 << 20, false},
+		{"sqlite:" + filepath.Join(t.TempDir(), "c.db") + "?_pragma=wal_autocheckpoint%28500%29", 500, 16 << 20, false},
 		{"sqlite:" + existing + "?mode=ro", 1000, 16 << 20, false},
 	} {
 		l, err := bunlayer.Open(ctx, c.url)
