@@ -173,32 +173,24 @@ func runAccounts(ctx context.Context, env *Env, bin string, db database, r *acco
 		var took, floorTook []time.Duration
 		for i := range samples {
 			idx := i * env.Users / samples
-			start := time.Now()
-			if err := a.signOut(tokens[idx]); err != nil {
-				return err
-			}
-			ev, err := clients.Next("close", idx)
+			d, err := timeSignOut(a, clients, idx, tokens[idx])
 			if err != nil {
 				return err
 			}
-			if ev.Code != live.CloseSignedOut {
-				return fmt.Errorf("socket %d closed with %d %q, want %d", idx, ev.Code, ev.Text, live.CloseSignedOut)
-			}
-			took = append(took, ev.At.Sub(start))
+			took = append(took, d)
 			if tokens[idx], err = a.auth("/auth/user/password/sign_in", url.Values{"email": {userEmail(idx)}, "password": {accountsPassword}}, ""); err != nil {
 				return err
 			}
-			if err := clients.Dial(idx, tokens[idx]); err != nil {
+			if err := reopen(clients, idx, tokens[idx]); err != nil {
 				return err
 			}
-			if _, err := clients.Next("ready", idx); err != nil {
-				return err
-			}
-			d, err := floorSignOut(floorClient, floorClients, idx, floorTokens[idx])
-			if err != nil {
+			if d, err = timeSignOut(floorClient, floorClients, idx, floorTokens[idx]); err != nil {
 				return fmt.Errorf("floor: %w", err)
 			}
 			floorTook = append(floorTook, d)
+			if err := reopen(floorClients, idx, floorTokens[idx]); err != nil {
+				return fmt.Errorf("floor: %w", err)
+			}
 		}
 		p50, p99 := latency.Percentile(took, 50), latency.Percentile(took, 99)
 		r.p50.Kiln = append(r.p50.Kiln, millis(p50))
@@ -273,10 +265,9 @@ func runAccounts(ctx context.Context, env *Env, bin string, db database, r *acco
 	return nil
 }
 
-// floorSignOut signs socket idx's token out on the floor server, times
-// it until the client has read the close frame, and opens the socket
-// again.
-func floorSignOut(c *accountsClient, clients *sessionbench.Clients, idx int, token string) (time.Duration, error) {
+// timeSignOut signs token out through c's POST /sign-out and times it
+// until the client of socket idx has read the 4001 close frame.
+func timeSignOut(c *accountsClient, clients *sessionbench.Clients, idx int, token string) (time.Duration, error) {
 	start := time.Now()
 	if err := c.signOut(token); err != nil {
 		return 0, err
@@ -288,13 +279,16 @@ func floorSignOut(c *accountsClient, clients *sessionbench.Clients, idx int, tok
 	if ev.Code != live.CloseSignedOut {
 		return 0, fmt.Errorf("socket %d closed with %d %q, want %d", idx, ev.Code, ev.Text, live.CloseSignedOut)
 	}
-	if err := clients.Dial(idx, token); err != nil {
-		return 0, err
-	}
-	if _, err := clients.Next("ready", idx); err != nil {
-		return 0, err
-	}
 	return ev.At.Sub(start), nil
+}
+
+// reopen opens socket idx again with token and waits for its hello.
+func reopen(clients *sessionbench.Clients, idx int, token string) error {
+	if err := clients.Dial(idx, token); err != nil {
+		return err
+	}
+	_, err := clients.Next("ready", idx)
+	return err
 }
 
 func millis(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
