@@ -305,3 +305,54 @@ func BenchmarkCommitLatency(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSavepointWrite runs a write transaction as a nested action
+// does (BEGIN, SAVEPOINT, UPDATE … RETURNING, RELEASE, COMMIT) on a SQLite
+// file, with kiln's temp_store=MEMORY and with SQLite's default
+// (temp_store=FILE in the URL), where the savepoint's statement journal
+// is a 64 KiB buffer that the pure-Go driver maps and unmaps for every
+// transaction.
+//
+//	go test -run '^$' -bench SavepointWrite ./resource/bunlayer
+func BenchmarkSavepointWrite(b *testing.B) {
+	for _, c := range []struct{ name, query string }{
+		{"temp_store=memory", ""},
+		{"temp_store=file", "?_pragma=temp_store(FILE)"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			ctx := context.Background()
+			l, err := bunlayer.Open(ctx, "file:"+b.TempDir()+"/s.db"+c.query)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			if _, err := l.DB().ExecContext(ctx, "CREATE TABLE t (id INTEGER PRIMARY KEY, purpose TEXT NOT NULL)"); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := l.DB().ExecContext(ctx, "INSERT INTO t VALUES (1, 'user')"); err != nil {
+				b.Fatal(err)
+			}
+			i := 0
+			for b.Loop() {
+				i++
+				tx, err := l.Begin(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				sp := tx.(resource.Savepointer)
+				if err := sp.Savepoint(ctx, "s"); err != nil {
+					b.Fatal(err)
+				}
+				if err := bunlayer.ExecIn(ctx, tx, fmt.Sprintf("UPDATE t SET purpose = 'p%d' WHERE id = 1 RETURNING *", i)); err != nil {
+					b.Fatal(err)
+				}
+				if err := sp.Release(ctx, "s"); err != nil {
+					b.Fatal(err)
+				}
+				if err := tx.Commit(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
