@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -56,14 +55,20 @@ var KilnProtocol = Protocol{Handshake: func(conn *websocket.Conn) error {
 // commands on in ask, parallel dials in flight at most, and reports on
 // out. It returns at quit or at the end of in.
 func RunClients(url string, parallel int, p Protocol, in io.Reader, out io.Writer) error {
-	w := bufio.NewWriter(out)
-	var mu sync.Mutex
-	emit := func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(w, format+"\n", args...)
-		_ = w.Flush()
-	}
+	// One goroutine writes the reports, flushing when none is waiting: a
+	// thousand sockets closed at once cost a few writes, not a thousand,
+	// which would take the processor from the sockets still to be read.
+	lines := make(chan string, 4096)
+	go func() {
+		w := bufio.NewWriter(out)
+		for line := range lines {
+			_, _ = w.WriteString(line)
+			if len(lines) == 0 {
+				_ = w.Flush()
+			}
+		}
+	}()
+	emit := func(format string, args ...any) { lines <- fmt.Sprintf(format+"\n", args...) }
 	dialer := &websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024}
 	slots := make(chan struct{}, max(parallel, 1))
 
