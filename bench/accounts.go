@@ -38,7 +38,8 @@ func (accountsScenario) Section() Section {
 			"it (no database, token or framework; a process of its own, as many sockets from another client process), " +
 			"which is what the processes and the loopback take on this machine. Sign-ins per second: one user signs in as many times as log out everywhere will close sessions, " +
 			"eight requests in flight (POST /auth/user/password/sign_in); any 5xx answer is counted. Each of these sessions " +
-			"opens a socket, then POST /auth/user/log_out_everywhere is timed until the last of them has read its close frame."}
+			"opens a socket, then POST /auth/user/log_out_everywhere is timed until the last of them has read its close frame; " +
+			"its floor is as many sockets on the floor's server, closed one after another by one request."}
 }
 
 // accountsPassword is every user's password.
@@ -70,6 +71,8 @@ func (accountsScenario) Run(ctx context.Context, env *Env) ([]Row, error) {
 				Unit: "ms", Peers: map[string]Figure{}},
 			everywhere: Row{ID: "accounts-everywhere-" + db.name, Metric: fmt.Sprintf("log out everywhere over %d sessions → last socket closed, %s", env.Everywhere, db.name),
 				Unit: "ms", Peers: map[string]Figure{}, Goals: []Goal{{AtMost: true, Value: 50}}},
+			floorEverywhere: Row{ID: "accounts-everywhere-floor-" + db.name, Metric: "the same on a server of the contract with nothing behind it (floor), beside " + db.name,
+				Unit: "ms", Peers: map[string]Figure{}},
 			signIns: Row{ID: "accounts-signins-" + db.name, Metric: "sign-ins per second, bcrypt cost 10, " + db.name,
 				Unit: "/s", Peers: map[string]Figure{}, Goals: []Goal{{Value: 25}}},
 			errors: Row{ID: "accounts-5xx-" + db.name, Metric: "5xx answers to those sign-ins, " + db.name,
@@ -90,10 +93,10 @@ func (accountsScenario) Run(ctx context.Context, env *Env) ([]Row, error) {
 }
 
 // accountsRows are the scenario's rows for one database.
-type accountsRows struct{ p50, p99, floorP50, floorP99, everywhere, signIns, errors Row }
+type accountsRows struct{ p50, p99, floorP50, floorP99, everywhere, floorEverywhere, signIns, errors Row }
 
 func (r *accountsRows) all() []*Row {
-	return []*Row{&r.p50, &r.p99, &r.floorP50, &r.floorP99, &r.everywhere, &r.signIns, &r.errors}
+	return []*Row{&r.p50, &r.p99, &r.floorP50, &r.floorP99, &r.everywhere, &r.floorEverywhere, &r.signIns, &r.errors}
 }
 
 // runAccounts runs the example on db and measures it.
@@ -228,41 +231,60 @@ func runAccounts(ctx context.Context, env *Env, bin string, db database, r *acco
 		if len(sessions) == 0 {
 			return errors.New("every sign-in answered 5xx")
 		}
-		base := env.Users
-		for i, t := range sessions {
-			if err := clients.Dial(base+i, t); err != nil {
-				return err
-			}
-		}
-		for range sessions {
-			if _, err := clients.Next("ready", -1); err != nil {
-				return err
-			}
-		}
-		start := time.Now()
-		if err := a.post("/auth/user/log_out_everywhere", nil, sessions[0]); err != nil {
+		everywhere, err := timeEverywhere(a, "/auth/user/log_out_everywhere", clients, env.Users, sessions)
+		if err != nil {
 			return err
 		}
-		var last time.Time
-		for range sessions {
-			ev, err := clients.Next("close", -1)
-			if err != nil {
-				return err
-			}
-			if ev.Idx < base || ev.Code != live.CloseSignedOut {
-				return fmt.Errorf("socket %d closed with %d %q during log out everywhere", ev.Idx, ev.Code, ev.Text)
-			}
-			if ev.At.After(last) {
-				last = ev.At
-			}
+		floorSessions := make([]string, len(sessions))
+		for i := range floorSessions {
+			floorSessions[i] = fmt.Sprintf("everywhere.%d", i)
 		}
-		r.everywhere.Kiln = append(r.everywhere.Kiln, millis(last.Sub(start)))
-		env.Progress("accounts: %s, repeat %d/%d: sign-out p50 %s p99 %s over %d (floor %s, %s); %.1f sign-ins/s (%d 5xx); log out everywhere over %d: %s",
-			db.name, rep+1, env.Repeats, p50.Round(time.Microsecond), p99.Round(time.Microsecond), len(took),
+		floorEverywhere, err := timeEverywhere(floorClient, "/log-out-everywhere", floorClients, env.Users, floorSessions)
+		if err != nil {
+			return fmt.Errorf("floor: %w", err)
+		}
+		r.everywhere.Kiln = append(r.everywhere.Kiln, millis(everywhere))
+		r.floorEverywhere.Kiln = append(r.floorEverywhere.Kiln, millis(floorEverywhere))
+		env.Progress("accounts: %s, repeat %d/%d: sign-out p50 %s p99 %s over %d (floor %s, %s); %.1f sign-ins/s (%d 5xx); log out everywhere over %d: %s (floor %s)",
+			db.name, rep+1, env.Repeats, p50.Round(time.Microsecond), p99.Round(time.Microsecond), samples,
 			floorP50.Round(time.Microsecond), floorP99.Round(time.Microsecond), rate, fivexx.Load(),
-			len(sessions), last.Sub(start).Round(time.Microsecond))
+			len(sessions), everywhere.Round(time.Microsecond), floorEverywhere.Round(time.Microsecond))
 	}
 	return nil
+}
+
+// timeEverywhere opens a socket for each of tokens, as sockets base,
+// base+1… of clients, then posts path with the first token and times it
+// until the last of them has read its 4001 close frame.
+func timeEverywhere(c *accountsClient, path string, clients *sessionbench.Clients, base int, tokens []string) (time.Duration, error) {
+	for i, t := range tokens {
+		if err := clients.Dial(base+i, t); err != nil {
+			return 0, err
+		}
+	}
+	for range tokens {
+		if _, err := clients.Next("ready", -1); err != nil {
+			return 0, err
+		}
+	}
+	start := time.Now()
+	if err := c.post(path, nil, tokens[0]); err != nil {
+		return 0, err
+	}
+	var last time.Time
+	for range tokens {
+		ev, err := clients.Next("close", -1)
+		if err != nil {
+			return 0, err
+		}
+		if ev.Idx < base || ev.Code != live.CloseSignedOut {
+			return 0, fmt.Errorf("socket %d closed with %d %q during log out everywhere", ev.Idx, ev.Code, ev.Text)
+		}
+		if ev.At.After(last) {
+			last = ev.At
+		}
+	}
+	return last.Sub(start), nil
 }
 
 // timeSignOut signs token out through c's POST /sign-out and times it

@@ -159,8 +159,11 @@ func clientsRole(args []string) error {
 // accounts scenario's sign-out figure, which holds what its processes
 // and the loopback take (the request, the close frame, the client's wake).
 //
-//	GET  /live/websocket   opens a socket for the bearer token and sends a hello frame
-//	POST /sign-out         closes the bearer token's socket with 4001 and answers 204
+//	GET  /live/websocket          opens a socket for the bearer token and sends a hello frame
+//	POST /sign-out                closes the bearer token's socket with 4001 and answers 204
+//	POST /log-out-everywhere      closes, one after another, the socket of every token of the
+//	                              bearer's group (what comes before a token's first dot) with
+//	                              4001, then answers 204
 //
 // It prints "ready <URL>" on stdout, and exits when its stdin ends.
 func signOutFloorRole(args []string) error {
@@ -200,6 +203,27 @@ func signOutFloorRole(args []string) error {
 			return
 		}
 		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(live.CloseSignedOut, "signed out"), time.Now().Add(10*time.Second))
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /log-out-everywhere", func(w http.ResponseWriter, r *http.Request) {
+		group, _, ok := strings.Cut(bearer(r), ".")
+		if !ok {
+			http.Error(w, "the token names no group", http.StatusBadRequest)
+			return
+		}
+		var conns []*websocket.Conn
+		mu.Lock()
+		for token, conn := range sockets {
+			if strings.HasPrefix(token, group+".") {
+				conns = append(conns, conn)
+				delete(sockets, token)
+			}
+		}
+		mu.Unlock()
+		frame := websocket.FormatCloseMessage(live.CloseSignedOut, "signed out everywhere")
+		for _, conn := range conns {
+			_ = conn.WriteControl(websocket.CloseMessage, frame, time.Now().Add(10*time.Second))
+		}
 		w.WriteHeader(http.StatusNoContent)
 	})
 	return serveUntilStdinEnds(mux, func(addr net.Addr) string { return "http://" + addr.String() })
