@@ -143,6 +143,36 @@ func TestBuildErrors(t *testing.T) {
 			want: "kiln/resource: resource \"user\": identities -> email_key: has the keys of identity \"unique_email\" (email); drop one; a `bun:\",unique\"` tag declares the identity unique_<column> already (build_test.go:%d)",
 		},
 		{
+			name: "unknown index key",
+			decl: declare(resource.New[member]("user", resource.Indexes{{Keys: []string{"nmae"}}})),
+			want: `kiln/resource: resource "user": indexes -> nmae -> keys: unknown attribute "nmae"; did you mean "name"? (build_test.go:%d)`,
+		},
+		{
+			name: "index without keys",
+			decl: declare(resource.New[member]("user", resource.Indexes{{}})),
+			want: `kiln/resource: resource "user": indexes: an index has no keys; list its attributes in Keys (build_test.go:%d)`,
+		},
+		{
+			name: "index an identity serves",
+			decl: declare(resource.New[member]("user", resource.Indexes{{Keys: []string{"email"}}})),
+			want: `kiln/resource: resource "user": indexes -> email: identity "unique_email" begins with these keys and serves the same lookups; drop this index (build_test.go:%d)`,
+		},
+		{
+			name: "index the primary key serves",
+			decl: declare(resource.New[member]("user", resource.Indexes{{Keys: []string{"id"}}})),
+			want: `kiln/resource: resource "user": indexes -> id: the primary key begins with these keys and serves the same lookups; drop this index (build_test.go:%d)`,
+		},
+		{
+			name: "index declared twice",
+			decl: declare(resource.New[member]("user", resource.Indexes{{Keys: []string{"name"}}, {Keys: []string{"name"}}})),
+			want: `kiln/resource: resource "user": indexes -> name: index (name) begins with these keys and serves the same lookups; drop this index (build_test.go:%d)`,
+		},
+		{
+			name: "index a longer one serves",
+			decl: declare(resource.New[member]("user", resource.Indexes{{Keys: []string{"name"}}, {Keys: []string{"name", "created_at"}}})),
+			want: `kiln/resource: resource "user": indexes -> name: index (name, created_at) begins with these keys and serves the same lookups; drop this index (build_test.go:%d)`,
+		},
+		{
 			name: "unknown attribute in Attributes",
 			decl: declare(resource.New[member]("user", resource.Attributes{
 				{Name: "pasword", Sensitive: true},

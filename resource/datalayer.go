@@ -3,6 +3,7 @@ package resource
 import (
 	"context"
 	"reflect"
+	"strings"
 )
 
 // DataLayer stores records. resource/bunlayer implements it on bun for
@@ -94,6 +95,8 @@ type Schema struct {
 	Attributes []*Attribute
 	PrimaryKey []*Attribute
 	Identities []Identity
+	// Indexes are the resource's other indexes (see Index).
+	Indexes []Index
 	// Relationships relate the resource to others. Each belongs-to
 	// relationship is a foreign key: its Attribute references the
 	// destination's DestinationAttribute, with OnDelete, and a data layer
@@ -149,6 +152,11 @@ func (s *Schema) Attribute(name string) *Attribute {
 		}
 	}
 	return nil
+}
+
+// IndexName is the name kiln gives an index: <table>_<keys>_idx.
+func (s *Schema) IndexName(ix Index) string {
+	return s.Table + "_" + strings.Join(ix.Keys, "_") + "_idx"
 }
 
 // IdentityIndex is the name kiln gives the unique index of an identity.

@@ -96,6 +96,8 @@ type Declaration struct {
 	Type       reflect.Type
 	Attributes []*Attribute
 	Identities []Identity
+	// Indexes are the Indexes section's, and those extensions add.
+	Indexes    []Index
 	Actions    []*ActionDecl
 	Changes    []Change
 	Notifiers  []Notifier
@@ -191,6 +193,44 @@ func (d *Declaration) AddIdentity(id Identity) bool {
 	return true
 }
 
+// AddIndex adds an index unless the primary key, an identity or an index
+// begins with its keys, in the same order, already; it reports whether it
+// added. Extensions use it for the lookups their actions run.
+func (d *Declaration) AddIndex(ix Index) bool {
+	if d.indexedBy(ix.Keys) != "" {
+		return false
+	}
+	if ix.location.File == "" {
+		ix.location = d.Location
+	}
+	d.Indexes = append(d.Indexes, ix)
+	return true
+}
+
+// indexedBy names the primary key, identity or index that begins with
+// keys, in order, or returns "" when none does.
+func (d *Declaration) indexedBy(keys []string) string {
+	begins := func(have []string) bool { return len(have) >= len(keys) && slices.Equal(have[:len(keys)], keys) }
+	var pk []string
+	for _, a := range d.PrimaryKey() {
+		pk = append(pk, a.Name)
+	}
+	if begins(pk) {
+		return "the primary key"
+	}
+	for _, id := range d.Identities {
+		if begins(id.Keys) {
+			return fmt.Sprintf("identity %q", id.Name)
+		}
+	}
+	for _, ix := range d.Indexes {
+		if begins(ix.Keys) {
+			return fmt.Sprintf("index (%s)", strings.Join(ix.Keys, ", "))
+		}
+	}
+	return ""
+}
+
 // AddChange adds a resource-level change unless one of that name exists.
 func (d *Declaration) AddChange(c Change) bool {
 	for _, have := range d.Changes {
@@ -230,6 +270,7 @@ func (d *Declaration) clone() *Declaration {
 		c.Attributes[i] = &ac
 	}
 	c.Identities = slices.Clone(d.Identities)
+	c.Indexes = slices.Clone(d.Indexes)
 	c.Actions = make([]*ActionDecl, len(d.Actions))
 	for i, a := range d.Actions {
 		c.Actions[i] = a.clone()
@@ -277,6 +318,30 @@ func (s Identities) Declare(d *Declaration) {
 			continue
 		}
 		d.Identities = append(d.Identities, id)
+	}
+}
+
+// Index is an index on some of the resource's attributes, in order, that
+// is not a unique key (an identity is): for the filters and sorts its
+// actions run often, which would otherwise read the whole table. A data
+// layer that creates tables creates it, named <table>_<keys joined by
+// _>_idx. An index whose keys begin another index's, an identity's or
+// the primary key's, in the same order, adds nothing and is a build
+// error, as is one declared twice.
+type Index struct {
+	Keys []string
+
+	location Location
+}
+
+// Indexes is the section that declares indexes.
+type Indexes []Index
+
+// Declare implements Section.
+func (s Indexes) Declare(d *Declaration) {
+	for _, ix := range s {
+		ix.location = d.Location
+		d.Indexes = append(d.Indexes, ix)
 	}
 }
 

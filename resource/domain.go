@@ -212,6 +212,9 @@ func (d *Domain) Describe() string {
 		for _, id := range decl.Identities {
 			fmt.Fprintf(&b, "  identity %s (%s)\n", id.Name, strings.Join(id.Keys, ", "))
 		}
+		for _, ix := range decl.Indexes {
+			fmt.Fprintf(&b, "  index (%s)\n", strings.Join(ix.Keys, ", "))
+		}
 		for _, a := range decl.Actions {
 			var args []string
 			for _, arg := range a.Arguments {
@@ -270,6 +273,7 @@ func compile(decl *Declaration) *builtResource {
 			Attributes: decl.Attributes,
 			PrimaryKey: decl.PrimaryKey(),
 			Identities: decl.Identities,
+			Indexes:    decl.Indexes,
 		},
 	}
 	for _, a := range decl.Attributes {

@@ -54,6 +54,7 @@ func verifyDeclaration(v *validator.Validate, d *Declaration) {
 			}
 		}
 	}
+	verifyIndexes(d)
 	for i, c := range d.Changes {
 		name := c.Name
 		if name == "" {
@@ -275,3 +276,37 @@ func suggestion(name string, candidates []string) string {
 // DidYouMean is the suggestion kiln's build errors use, for extensions:
 // `did you mean "email"?` for a near miss, else the list of candidates.
 func DidYouMean(name string, candidates []string) string { return didYouMean(name, candidates) }
+
+// verifyIndexes checks the Indexes of d: known attributes, and none that
+// the primary key, an identity or another index serves already (see
+// Index).
+func verifyIndexes(d *Declaration) {
+	for i, ix := range d.Indexes {
+		path := []string{"indexes", strings.Join(ix.Keys, ",")}
+		if len(ix.Keys) == 0 {
+			d.Problem(ix.location, []string{"indexes"}, "an index has no keys", "list its attributes in Keys")
+			continue
+		}
+		known := true
+		for _, k := range ix.Keys {
+			if d.Attribute(k) == nil {
+				known = false
+				d.Problem(ix.location, append(path, "keys"), fmt.Sprintf("unknown attribute %q", k), didYouMean(k, d.attributeNames()))
+			}
+		}
+		if !known {
+			continue
+		}
+		// Against the others: the earlier ones, and the longer later ones
+		// (of two equal ones, the second is reported).
+		others := &Declaration{Type: d.Type, Attributes: d.Attributes, Identities: d.Identities, Indexes: slices.Clone(d.Indexes[:i])}
+		for _, later := range d.Indexes[i+1:] {
+			if len(later.Keys) > len(ix.Keys) {
+				others.Indexes = append(others.Indexes, later)
+			}
+		}
+		if by := others.indexedBy(ix.Keys); by != "" {
+			d.Problem(ix.location, path, by+" begins with these keys and serves the same lookups", "drop this index")
+		}
+	}
+}

@@ -533,6 +533,15 @@ func (l *Layer) migration() ([]string, error) {
 			}
 			stmts = append(stmts, string(b))
 		}
+		for _, ix := range s.Indexes {
+			iq := ddl.NewCreateIndex().Model(model).ModelTableExpr("?", bun.Ident(s.Table)).
+				IfNotExists().Index(s.IndexName(ix)).Column(ix.Keys...)
+			b, err := iq.AppendQuery(ddl.QueryGen(), nil)
+			if err != nil {
+				return nil, fmt.Errorf("kiln/bunlayer: index %s: %w", s.IndexName(ix), err)
+			}
+			stmts = append(stmts, string(b))
+		}
 		fkIndexes, err := l.foreignKeyIndexes(s, model)
 		if err != nil {
 			return nil, err

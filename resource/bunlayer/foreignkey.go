@@ -106,8 +106,8 @@ func onDeleteSQL(rule resource.DeleteRule) string {
 
 // foreignKeyIndexes creates an index on the attribute of each belongs-to
 // relationship of s, unless an index starts with it already (the primary
-// key's, or an identity's): loading a has-many relationship and destroying
-// a destination look records up by it.
+// key's, an identity's or a declared one): loading a has-many
+// relationship and destroying a destination look records up by it.
 func (l *Layer) foreignKeyIndexes(s *resource.Schema, model any) ([]string, error) {
 	var stmts []string
 	for _, r := range s.Relationships {
@@ -126,14 +126,19 @@ func (l *Layer) foreignKeyIndexes(s *resource.Schema, model any) ([]string, erro
 	return stmts, nil
 }
 
-// indexed reports whether the primary key or an identity of s starts with
-// the attribute a.
+// indexed reports whether the primary key, an identity or an index of s
+// starts with the attribute a.
 func indexed(s *resource.Schema, a string) bool {
 	if len(s.PrimaryKey) > 0 && s.PrimaryKey[0].Name == a {
 		return true
 	}
 	for _, id := range s.Identities {
 		if len(id.Keys) > 0 && id.Keys[0] == a {
+			return true
+		}
+	}
+	for _, ix := range s.Indexes {
+		if len(ix.Keys) > 0 && ix.Keys[0] == a {
 			return true
 		}
 	}

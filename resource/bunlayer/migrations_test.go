@@ -152,6 +152,48 @@ func TestGeneratedMigrationGolden(t *testing.T) {
 	}
 }
 
+// TestGeneratedMigrationAddsIndex: an index declared on a resource whose
+// table exists is a migration of its own (CREATE INDEX), and the
+// migrated database has it, as Migrate would have made it.
+func TestGeneratedMigrationAddsIndex(t *testing.T) {
+	for _, db := range testdb.Layers() {
+		t.Run(db, func(t *testing.T) {
+			dir := t.TempDir()
+			url := databaseURL(t, db)
+			generate(t, dir, open(t, url, resource.New[shop]("shop")))
+			l := open(t, url, resource.New[shop]("shop", resource.Indexes{{Keys: []string{"name"}}}))
+			gen := generate(t, dir, l)
+			for _, g := range gen {
+				if !slices.Equal(g.Summary, []string{"create index shops_name_idx"}) {
+					t.Errorf("%s summary %q; want one index created", g.Dialect, g.Summary)
+				}
+				got, err := os.ReadFile(g.Migration)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(string(got), `CREATE INDEX IF NOT EXISTS "shops_name_idx" ON "shops" ("name")`) {
+					t.Errorf("%s migration:\n%s", g.Dialect, got)
+				}
+			}
+			migrations := os.DirFS(dir)
+			if _, err := l.ApplyMigrations(t.Context(), migrations); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.CheckMigrations(migrations); err != nil {
+				t.Errorf("after applying: %v", err)
+			}
+			q := "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'shops_name_idx'"
+			if db == "postgres" {
+				q = "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'shops_name_idx'"
+			}
+			var n int
+			if err := l.DB().QueryRowContext(t.Context(), q).Scan(&n); err != nil || n != 1 {
+				t.Errorf("indexes named shops_name_idx: %d, %v; want 1", n, err)
+			}
+		})
+	}
+}
+
 // TestFirstMigrationIsMigrationSQL: a folder's first migration creates
 // what Migrate creates, statement for statement, foreign keys and their
 // indexes included, so that it adopts a database Migrate made.

@@ -155,6 +155,9 @@ func tableOf(s *resource.Schema, bt *schema.Table) Table {
 	for _, id := range s.Identities {
 		t.Indexes = append(t.Indexes, Index{Name: s.IdentityIndex(id), Columns: slices.Clone(id.Keys), Unique: true})
 	}
+	for _, ix := range s.Indexes {
+		t.Indexes = append(t.Indexes, Index{Name: s.IndexName(ix), Columns: slices.Clone(ix.Keys)})
+	}
 	for _, r := range s.Relationships {
 		if r.Kind != resource.BelongsToRelationship {
 			continue
