@@ -13,6 +13,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/kiln-go/kiln/extensions/tokenresource"
+	"github.com/kiln-go/kiln/internal/testdb"
 	"github.com/kiln-go/kiln/resource"
 	"github.com/kiln-go/kiln/revocation"
 )
@@ -542,4 +543,77 @@ func TestRevokeStatements(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRevokeAllForSubjectUsesIndex: the token resource indexes subject,
+// and the UPDATE that revokes every token of a subject finds them
+// through that index rather than by reading the whole table.
+func TestRevokeAllForSubjectUsesIndex(t *testing.T) {
+	for _, db := range databases {
+		t.Run(db, func(t *testing.T) {
+			s := newStore(t, db, tokenresource.Token{})
+			ctx := context.Background()
+			for i := range 20 {
+				s.put(t, fmt.Sprint("t", i), fmt.Sprintf("user?id=%d", i%4), tokenresource.PurposeUser, hour())
+			}
+			h := &testdb.Statements{}
+			s.layer.DB().AddQueryHook(h)
+			h.Record()
+			if n, err := s.s.RevokeAllForSubject(ctx, "user?id=1", revocation.LogOutEverywhere, tokenresource.RevokeAllOptions{}); err != nil || n != 5 {
+				t.Fatalf("RevokeAllForSubject = %d, %v; want 5", n, err)
+			}
+			var update string
+			for _, q := range h.Stop() {
+				if strings.HasPrefix(q, "UPDATE") {
+					update = q
+				}
+			}
+			if update == "" {
+				t.Fatal("no UPDATE ran")
+			}
+			plan := explain(t, s.layer.DB(), db, update)
+			if !strings.Contains(plan, "tokens_subject_idx") {
+				t.Errorf("the revocation's plan does not use tokens_subject_idx:\n%s\nof %s", plan, update)
+			}
+		})
+	}
+}
+
+// explain returns the query plan of query, one line a step. On
+// PostgreSQL, whose planner reads a table this small whole, it is the
+// plan with sequential scans turned off: the one an index makes possible.
+func explain(t *testing.T, db *bun.DB, name, query string) string {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	prefix := "EXPLAIN QUERY PLAN "
+	if name == "postgres" {
+		prefix = "EXPLAIN "
+		if _, err := tx.ExecContext(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := tx.QueryContext(ctx, prefix+query)
+	if err != nil {
+		t.Fatalf("explain: %v", err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var lines []string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, fmt.Sprint(vals[len(vals)-1]))
+	}
+	return strings.Join(lines, "\n")
 }

@@ -167,6 +167,11 @@ func (t Token) Transform(_ *resource.BuildContext, d *resource.Declaration) {
 		// only add build errors that point the wrong way.
 		return
 	}
+	// Revoking every token of a subject (log out everywhere, a password
+	// change) finds them by subject: without the index, by reading the
+	// whole table, revocations and expired rows alike, in a write
+	// transaction.
+	d.AddIndex(resource.Index{Keys: []string{"subject"}})
 	n := t.Actions.withDefaults()
 	m := newMetrics()
 	k := newKnowledge(t.Config().Knowledge, m)
