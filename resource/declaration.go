@@ -197,7 +197,7 @@ func (d *Declaration) AddIdentity(id Identity) bool {
 // begins with its keys, in the same order, already; it reports whether it
 // added. Extensions use it for the lookups their actions run.
 func (d *Declaration) AddIndex(ix Index) bool {
-	if d.indexedBy(ix.Keys) != "" {
+	if d.indexedBy(ix.Keys, d.Indexes) != "" {
 		return false
 	}
 	if ix.location.File == "" {
@@ -207,9 +207,9 @@ func (d *Declaration) AddIndex(ix Index) bool {
 	return true
 }
 
-// indexedBy names the primary key, identity or index that begins with
-// keys, in order, or returns "" when none does.
-func (d *Declaration) indexedBy(keys []string) string {
+// indexedBy names the primary key, identity or one of indexes that begins
+// with keys, in order, or returns "" when none does.
+func (d *Declaration) indexedBy(keys []string, indexes []Index) string {
 	begins := func(have []string) bool { return len(have) >= len(keys) && slices.Equal(have[:len(keys)], keys) }
 	var pk []string
 	for _, a := range d.PrimaryKey() {
@@ -223,7 +223,7 @@ func (d *Declaration) indexedBy(keys []string) string {
 			return fmt.Sprintf("identity %q", id.Name)
 		}
 	}
-	for _, ix := range d.Indexes {
+	for _, ix := range indexes {
 		if begins(ix.Keys) {
 			return fmt.Sprintf("index (%s)", strings.Join(ix.Keys, ", "))
 		}

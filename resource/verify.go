@@ -299,13 +299,13 @@ func verifyIndexes(d *Declaration) {
 		}
 		// Against the others: the earlier ones, and the longer later ones
 		// (of two equal ones, the second is reported).
-		others := &Declaration{Type: d.Type, Attributes: d.Attributes, Identities: d.Identities, Indexes: slices.Clone(d.Indexes[:i])}
+		others := slices.Clone(d.Indexes[:i])
 		for _, later := range d.Indexes[i+1:] {
 			if len(later.Keys) > len(ix.Keys) {
-				others.Indexes = append(others.Indexes, later)
+				others = append(others, later)
 			}
 		}
-		if by := others.indexedBy(ix.Keys); by != "" {
+		if by := d.indexedBy(ix.Keys, others); by != "" {
 			d.Problem(ix.location, path, by+" begins with these keys and serves the same lookups", "drop this index")
 		}
 	}
