@@ -58,17 +58,39 @@ func RunClients(url string, parallel int, p Protocol, in io.Reader, out io.Write
 	// One goroutine writes the reports, flushing when none is waiting: a
 	// thousand sockets closed at once cost a few writes, not a thousand,
 	// which would take the processor from the sockets still to be read.
+	// Reports after RunClients returns are dropped; those queued before
+	// are written first.
 	lines := make(chan string, 4096)
+	done, written := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(written)
 		w := bufio.NewWriter(out)
-		for line := range lines {
-			_, _ = w.WriteString(line)
-			if len(lines) == 0 {
-				_ = w.Flush()
+		defer w.Flush()
+		for {
+			select {
+			case line := <-lines:
+				_, _ = w.WriteString(line)
+				if len(lines) == 0 {
+					_ = w.Flush()
+				}
+			case <-done:
+				for len(lines) > 0 {
+					_, _ = w.WriteString(<-lines)
+				}
+				return
 			}
 		}
 	}()
-	emit := func(format string, args ...any) { lines <- fmt.Sprintf(format+"\n", args...) }
+	defer func() {
+		close(done)
+		<-written
+	}()
+	emit := func(format string, args ...any) {
+		select {
+		case lines <- fmt.Sprintf(format+"\n", args...):
+		case <-done:
+		}
+	}
 	dialer := &websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024}
 	slots := make(chan struct{}, max(parallel, 1))
 
