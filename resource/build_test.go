@@ -173,6 +173,11 @@ func TestBuildErrors(t *testing.T) {
 			want: `kiln/resource: resource "user": indexes -> name: index (name, created_at) begins with these keys and serves the same lookups; drop this index (build_test.go:%d)`,
 		},
 		{
+			name: "index naming a key twice",
+			decl: declare(resource.New[member]("user", resource.Indexes{{Keys: []string{"name", "name"}}})),
+			want: `kiln/resource: resource "user": indexes -> name,name: names key "name" twice; name each key once (build_test.go:%d)`,
+		},
+		{
 			name: "unknown attribute in Attributes",
 			decl: declare(resource.New[member]("user", resource.Attributes{
 				{Name: "pasword", Sensitive: true},
@@ -576,5 +581,53 @@ resource user table=users
 `
 	if first != want {
 		t.Errorf("Describe:\n%s\nwant\n%s", first, want)
+	}
+}
+
+// indexer is a test extension whose Transform adds an index on name and
+// created_at, recording whether AddIndex added it.
+type indexer struct{ added *bool }
+
+func (e indexer) Declare(d *resource.Declaration) { d.AddExtension(e) }
+
+func (indexer) ExtensionName() string { return "indexer" }
+
+func (e indexer) Transform(_ *resource.BuildContext, d *resource.Declaration) {
+	*e.added = d.AddIndex(resource.Index{Keys: []string{"name", "created_at"}})
+}
+
+func (indexer) Verify(*resource.BuildContext, *resource.Declaration) {}
+
+// TestAddIndexUserWins: an extension's index is added unless a key or an
+// index of the user's begins with its keys, or its keys begin with an
+// index of the user's: the user's narrower index stays, and the build
+// does not blame it for the extension's wider one.
+func TestAddIndexUserWins(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		sections []resource.Section
+		added    bool
+		index    string
+	}{
+		{"no index of the user's", nil, true, `"members_name_created_at_idx" ON "members" ("name", "created_at")`},
+		{"the user's narrower one", []resource.Section{resource.Indexes{{Keys: []string{"name"}}}}, false, `"members_name_idx" ON "members" ("name")`},
+		{"the user's wider one", []resource.Section{resource.Indexes{{Keys: []string{"name", "created_at", "email"}}}}, false,
+			`"members_name_created_at_email_idx" ON "members" ("name", "created_at", "email")`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var added bool
+			layer := testdb.SQLite(t)
+			sections := append([]resource.Section{resource.Table("members"), indexer{&added}}, tc.sections...)
+			if _, err := resource.NewDomain("test", resource.New[member]("member", sections...)).Build(t.Context(), layer); err != nil {
+				t.Fatal(err)
+			}
+			sql, err := layer.MigrationSQL()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if added != tc.added || strings.Count(sql, "CREATE INDEX") != 1 || !strings.Contains(sql, tc.index) {
+				t.Errorf("added %v (want %v); migration:\n%s\nwant the one index %s", added, tc.added, sql, tc.index)
+			}
+		})
 	}
 }

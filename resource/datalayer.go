@@ -154,8 +154,11 @@ func (s *Schema) Attribute(name string) *Attribute {
 	return nil
 }
 
-// IndexName is the name kiln gives an index: <table>_<keys>_idx.
+// IndexName is the name of an index: its Name, else <table>_<keys>_idx.
 func (s *Schema) IndexName(ix Index) string {
+	if ix.Name != "" {
+		return ix.Name
+	}
 	return s.Table + "_" + strings.Join(ix.Keys, "_") + "_idx"
 }
 

@@ -194,11 +194,17 @@ func (d *Declaration) AddIdentity(id Identity) bool {
 }
 
 // AddIndex adds an index unless the primary key, an identity or an index
-// begins with its keys, in the same order, already; it reports whether it
+// begins with its keys, in the same order, already, or its keys begin
+// with an index's (the user's narrower index wins); it reports whether it
 // added. Extensions use it for the lookups their actions run.
 func (d *Declaration) AddIndex(ix Index) bool {
 	if d.indexedBy(ix.Keys, d.Indexes) != "" {
 		return false
+	}
+	for _, have := range d.Indexes {
+		if len(have.Keys) > 0 && len(have.Keys) <= len(ix.Keys) && slices.Equal(ix.Keys[:len(have.Keys)], have.Keys) {
+			return false
+		}
 	}
 	if ix.location.File == "" {
 		ix.location = d.Location
@@ -324,12 +330,16 @@ func (s Identities) Declare(d *Declaration) {
 // Index is an index on some of the resource's attributes, in order, that
 // is not a unique key (an identity is): for the filters and sorts its
 // actions run often, which would otherwise read the whole table. A data
-// layer that creates tables creates it, named <table>_<keys joined by
-// _>_idx. An index whose keys begin another index's, an identity's or
-// the primary key's, in the same order, adds nothing and is a build
-// error, as is one declared twice.
+// layer that creates tables creates it, named Name, or <table>_<keys
+// joined by _>_idx. An index whose keys begin another index's, an
+// identity's or the primary key's, in the same order, adds nothing and is
+// a build error, as is one declared twice or naming a key twice.
 type Index struct {
 	Keys []string
+	// Name is the index's name in the database, for when the one kiln
+	// makes up is another index's or too long (bunlayer refuses two
+	// names PostgreSQL would take for one: the same first 63 bytes).
+	Name string
 
 	location Location
 }

@@ -297,6 +297,10 @@ func verifyIndexes(d *Declaration) {
 		if !known {
 			continue
 		}
+		if dup := repeated(ix.Keys); dup != "" {
+			d.Problem(ix.location, path, fmt.Sprintf("names key %q twice", dup), "name each key once")
+			continue
+		}
 		// Against the others: the earlier ones, and the longer later ones
 		// (of two equal ones, the second is reported).
 		others := slices.Clone(d.Indexes[:i])
@@ -309,4 +313,14 @@ func verifyIndexes(d *Declaration) {
 			d.Problem(ix.location, path, by+" begins with these keys and serves the same lookups", "drop this index")
 		}
 	}
+}
+
+// repeated returns a key that keys has twice, or "".
+func repeated(keys []string) string {
+	for i, k := range keys {
+		if slices.Contains(keys[:i], k) {
+			return k
+		}
+	}
+	return ""
 }

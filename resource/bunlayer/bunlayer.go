@@ -426,8 +426,64 @@ func (l *Layer) Register(s *resource.Schema) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.schemas = slices.DeleteFunc(l.schemas, func(have *resource.Schema) bool { return have.Table == s.Table })
+	if err := checkNames(s, l.schemas); err != nil {
+		return err
+	}
 	l.schemas = append(l.schemas, s)
 	return nil
+}
+
+// relation is a table or index the layer creates, by name, with what it
+// is for.
+type relation struct{ name, of string }
+
+// relations lists the table and indexes the layer creates for s.
+func relations(s *resource.Schema) []relation {
+	rs := []relation{{s.Table, "the table of " + s.Resource}}
+	for _, id := range s.Identities {
+		rs = append(rs, relation{s.IdentityIndex(id), fmt.Sprintf("the index of identity %q of %s", id.Name, s.Resource)})
+	}
+	for _, ix := range s.Indexes {
+		rs = append(rs, relation{s.IndexName(ix), fmt.Sprintf("index (%s) of %s", strings.Join(ix.Keys, ", "), s.Resource)})
+	}
+	for _, r := range s.Relationships {
+		if r.Kind == resource.BelongsToRelationship && !indexed(s, r.Attribute.Name) {
+			rs = append(rs, relation{s.ForeignKey(r) + "_idx", fmt.Sprintf("the index of relationship %q of %s", r.Name, s.Resource)})
+		}
+	}
+	return rs
+}
+
+// pgNameLen is how much of a name PostgreSQL keeps.
+const pgNameLen = 63
+
+// checkNames refuses a table or index of s whose name is, to PostgreSQL
+// (which keeps the first 63 bytes), another's: of s, or of the schemas
+// registered before it. Tables and indexes share one namespace in a
+// PostgreSQL schema and in a SQLite database; the second CREATE … IF NOT
+// EXISTS would create nothing.
+func checkNames(s *resource.Schema, registered []*resource.Schema) error {
+	cut := func(name string) string { return name[:min(len(name), pgNameLen)] }
+	var others []relation
+	for _, have := range registered {
+		others = append(others, relations(have)...)
+	}
+	var errs []error
+	mine := relations(s)
+	for i, r := range mine {
+		for _, o := range append(slices.Clone(mine[:i]), others...) {
+			if cut(r.name) != cut(o.name) {
+				continue
+			}
+			same := fmt.Sprintf("is named %q, as %s is", r.name, o.of)
+			if r.name != o.name {
+				same = fmt.Sprintf("is named %q and %s %q: PostgreSQL keeps the first %d bytes of a name, the same", r.name, o.of, o.name, pgNameLen)
+			}
+			errs = append(errs, fmt.Errorf("%s %s; give one its own name (resource.Index{Name: …}, an identity's Name, a relationship's name)", r.of, same))
+			break
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Begin implements resource.DataLayer.
@@ -475,13 +531,15 @@ func (l *Layer) Count(ctx context.Context, s *resource.Schema, f resource.Filter
 	return (&txn{layer: l, idb: l.db}).Count(ctx, s, f)
 }
 
-// Migrate creates every registered table and its identities' unique
-// indexes, when they do not exist: one index per identity, named
-// <table>_<identity>_idx. A `bun:",unique"` column is an identity
-// (resource.Identity), so its index is the identity's: the table itself
-// has no UNIQUE constraint. A table's foreign keys (its belongs-to
-// relationships) are created with it, after the tables they reference,
-// with an index on each key attribute that no other index starts with.
+// Migrate creates every registered table and its indexes, when they do
+// not exist (an index is created on a table that exists too): one unique
+// index per identity, named <table>_<identity>_idx, and one per declared
+// index (resource.Index), named as Schema.IndexName says. A
+// `bun:",unique"` column is an identity (resource.Identity), so its index
+// is the identity's: the table itself has no UNIQUE constraint. A table's
+// foreign keys (its belongs-to relationships) are created with it, after
+// the tables they reference, with an index on each key attribute that no
+// other index starts with.
 func (l *Layer) Migrate(ctx context.Context) error {
 	stmts, err := l.migration()
 	if err != nil {

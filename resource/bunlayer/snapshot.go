@@ -118,9 +118,9 @@ func (t *Table) Column(name string) *Column {
 // Snapshot returns the schema of the registered resources in a dialect,
 // "sqlite" or "pg", whichever the layer's own is: a table per resource,
 // in the order they were registered, with its columns, its primary key,
-// one unique index per identity, and per belongs-to relationship a foreign
-// key and, unless an index starts with its attribute, an index on it; all
-// named as Migrate names them.
+// one unique index per identity, its declared indexes, and per belongs-to
+// relationship a foreign key and, unless an index starts with its
+// attribute, an index on it; all named as Migrate names them.
 func (l *Layer) Snapshot(dialectName string) (*Snapshot, error) {
 	db, err := l.ddlFor(dialectName)
 	if err != nil {

@@ -1,0 +1,61 @@
+package bunlayer_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kiln-go/kiln/internal/testdb"
+	"github.com/kiln-go/kiln/resource"
+)
+
+type renewal struct {
+	ID                       int64  `bun:",pk,autoincrement"`
+	CustomerAccountID        string `bun:",notnull"`
+	ScheduledForTimezoneName string `bun:",notnull"`
+	ScheduledForTimezoneKind string `bun:",notnull"`
+	Title                    string `bun:",notnull"`
+	CustomerName             string `bun:",notnull"`
+	CreatedAt                time.Time
+}
+
+// TestIndexNames: Build refuses two indexes (or an index and a table)
+// that the database would take for one, since the second CREATE INDEX IF
+// NOT EXISTS would create nothing and a later DROP INDEX remove the
+// first; an index's Name settles it.
+func TestIndexNames(t *testing.T) {
+	long := []string{"customer_account_id", "scheduled_for_timezone_name"}
+	longer := []string{"customer_account_id", "scheduled_for_timezone_kind"}
+	for _, tc := range []struct {
+		name     string
+		sections []resource.Section
+		want     string // "" for a build that passes
+	}{
+		{"an index named as an identity's index", []resource.Section{
+			resource.Identities{{Name: "title_created_at", Keys: []string{"customer_name"}}},
+			resource.Indexes{{Keys: []string{"title", "created_at"}}}},
+			`index (title, created_at) of renewal is named "subscription_renewals_title_created_at_idx", as the index of identity "title_created_at" of renewal is`},
+		{"two names PostgreSQL cuts to one", []resource.Section{resource.Indexes{{Keys: long}, {Keys: longer}}},
+			`index (customer_account_id, scheduled_for_timezone_kind) of renewal is named "subscription_renewals_customer_account_id_scheduled_for_timezone_kind_idx" and index (customer_account_id, scheduled_for_timezone_name) of renewal "subscription_renewals_customer_account_id_scheduled_for_timezone_name_idx": PostgreSQL keeps the first 63 bytes of a name, the same`},
+		{"an index named as a table", []resource.Section{resource.Indexes{{Keys: []string{"title"}, Name: "subscription_renewals"}}},
+			`index (title) of renewal is named "subscription_renewals", as the table of renewal is`},
+		{"named apart", []resource.Section{resource.Indexes{{Keys: long}, {Keys: longer, Name: "subscription_renewals_by_account_kind"}}}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			layer := testdb.SQLite(t)
+			_, err := resource.NewDomain("billing", resource.New[renewal]("renewal",
+				append([]resource.Section{resource.Table("subscription_renewals")}, tc.sections...)...)).Build(t.Context(), layer)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("build: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("build: %v\nwant an error with %s", err, tc.want)
+			case tc.want == "":
+				sql, err := layer.MigrationSQL()
+				if err != nil || !strings.Contains(sql, `CREATE INDEX IF NOT EXISTS "subscription_renewals_by_account_kind" ON "subscription_renewals"`) {
+					t.Errorf("MigrationSQL = %v\n%s", err, sql)
+				}
+			}
+		})
+	}
+}
