@@ -32,6 +32,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
@@ -454,16 +455,28 @@ func relations(s *resource.Schema) []relation {
 	return rs
 }
 
-// pgNameLen is how much of a name PostgreSQL keeps.
+// pgNameLen is how many bytes of a name PostgreSQL keeps.
 const pgNameLen = 63
 
+// pgName is name as PostgreSQL keeps it: its first 63 bytes, cut where a
+// character begins.
+func pgName(name string) string {
+	if len(name) <= pgNameLen {
+		return name
+	}
+	i := pgNameLen
+	for i > 0 && !utf8.RuneStart(name[i]) {
+		i--
+	}
+	return name[:i]
+}
+
 // checkNames refuses a table or index of s whose name is, to PostgreSQL
-// (which keeps the first 63 bytes), another's: of s, or of the schemas
+// (see pgName), another's: of s, or of the schemas
 // registered before it. Tables and indexes share one namespace in a
 // PostgreSQL schema and in a SQLite database; the second CREATE … IF NOT
 // EXISTS would create nothing.
 func checkNames(s *resource.Schema, registered []*resource.Schema) error {
-	cut := func(name string) string { return name[:min(len(name), pgNameLen)] }
 	var others []relation
 	for _, have := range registered {
 		others = append(others, relations(have)...)
@@ -472,7 +485,7 @@ func checkNames(s *resource.Schema, registered []*resource.Schema) error {
 	mine := relations(s)
 	for i, r := range mine {
 		for _, o := range append(slices.Clone(mine[:i]), others...) {
-			if cut(r.name) != cut(o.name) {
+			if pgName(r.name) != pgName(o.name) {
 				continue
 			}
 			same := fmt.Sprintf("is named %q, as %s is", r.name, o.of)

@@ -177,7 +177,7 @@ func (l *Layer) foreignKey(table, constraint string) (*resource.Schema, *resourc
 			continue
 		}
 		for _, r := range s.Relationships {
-			if name := s.ForeignKey(r); r.Kind == resource.BelongsToRelationship && name[:min(len(name), 63)] == constraint {
+			if r.Kind == resource.BelongsToRelationship && pgName(s.ForeignKey(r)) == constraint {
 				return s, r
 			}
 		}

@@ -39,6 +39,10 @@ func TestIndexNames(t *testing.T) {
 			`index (customer_account_id, scheduled_for_timezone_kind) of renewal is named "subscription_renewals_customer_account_id_scheduled_for_timezone_kind_idx" and index (customer_account_id, scheduled_for_timezone_name) of renewal "subscription_renewals_customer_account_id_scheduled_for_timezone_name_idx": PostgreSQL keeps the first 63 bytes of a name, the same`},
 		{"an index named as a table", []resource.Section{resource.Indexes{{Keys: []string{"title"}, Name: "subscription_renewals"}}},
 			`index (title) of renewal is named "subscription_renewals", as the table of renewal is`},
+		{"two names PostgreSQL cuts to one where a character begins", []resource.Section{resource.Indexes{
+			{Keys: []string{"title"}, Name: strings.Repeat("x", 62) + "é_title"},
+			{Keys: []string{"customer_name"}, Name: strings.Repeat("x", 62) + "ā_customer"}}},
+			`PostgreSQL keeps the first 63 bytes of a name, the same`},
 		{"named apart", []resource.Section{resource.Indexes{{Keys: long}, {Keys: longer, Name: "subscription_renewals_by_account_kind"}}}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
