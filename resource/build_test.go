@@ -178,6 +178,11 @@ func TestBuildErrors(t *testing.T) {
 			want: `kiln/resource: resource "user": indexes -> name,name: names key "name" twice; name each key once (build_test.go:%d)`,
 		},
 		{
+			name: "identity naming a key twice",
+			decl: declare(resource.New[member]("user", resource.Identities{{Name: "unique_name", Keys: []string{"name", "name"}}})),
+			want: `kiln/resource: resource "user": identities -> unique_name: names key "name" twice; name each key once (build_test.go:%d)`,
+		},
+		{
 			name: "unknown attribute in Attributes",
 			decl: declare(resource.New[member]("user", resource.Attributes{
 				{Name: "pasword", Sensitive: true},

@@ -44,6 +44,9 @@ func verifyDeclaration(v *validator.Validate, d *Declaration) {
 				d.Problem(id.location, append(path, "keys"), fmt.Sprintf("unknown attribute %q", k), didYouMean(k, d.attributeNames()))
 			}
 		}
+		if dup := repeated(id.Keys); dup != "" {
+			d.Problem(id.location, path, fmt.Sprintf("names key %q twice", dup), "name each key once")
+		}
 		// Each identity has its unique index: two over the same keys
 		// would be two indexes for one rule.
 		for _, prev := range d.Identities[:i] {

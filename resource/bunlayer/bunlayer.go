@@ -426,11 +426,11 @@ func (l *Layer) Register(s *resource.Schema) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.schemas = slices.DeleteFunc(l.schemas, func(have *resource.Schema) bool { return have.Table == s.Table })
-	if err := checkNames(s, l.schemas); err != nil {
+	others := slices.DeleteFunc(slices.Clone(l.schemas), func(have *resource.Schema) bool { return have.Table == s.Table })
+	if err := checkNames(s, others); err != nil {
 		return err
 	}
-	l.schemas = append(l.schemas, s)
+	l.schemas = append(others, s)
 	return nil
 }
 
@@ -438,9 +438,13 @@ func (l *Layer) Register(s *resource.Schema) error {
 // is for.
 type relation struct{ name, of string }
 
-// relations lists the table and indexes the layer creates for s.
+// relations lists the table and indexes the layer creates for s, and the
+// names PostgreSQL gives the primary key's index and sequences.
 func relations(s *resource.Schema) []relation {
-	rs := []relation{{s.Table, "the table of " + s.Resource}}
+	rs := []relation{{s.Table, "the table of " + s.Resource}, {s.Table + "_pkey", "the primary key index of " + s.Resource}}
+	for _, a := range s.PrimaryKey {
+		rs = append(rs, relation{s.Table + "_" + a.Name + "_seq", fmt.Sprintf("the sequence PostgreSQL would give %s of %s", a.Name, s.Resource)})
+	}
 	for _, id := range s.Identities {
 		rs = append(rs, relation{s.IdentityIndex(id), fmt.Sprintf("the index of identity %q of %s", id.Name, s.Resource)})
 	}
@@ -458,6 +462,10 @@ func relations(s *resource.Schema) []relation {
 // pgNameLen is how many bytes of a name PostgreSQL keeps.
 const pgNameLen = 63
 
+// sameName is how a database compares names: as PostgreSQL keeps them
+// (pgName), and without case, as SQLite does.
+func sameName(a, b string) bool { return strings.EqualFold(pgName(a), pgName(b)) }
+
 // pgName is name as PostgreSQL keeps it: its first 63 bytes, cut where a
 // character begins.
 func pgName(name string) string {
@@ -472,7 +480,7 @@ func pgName(name string) string {
 }
 
 // checkNames refuses a table or index of s whose name is, to PostgreSQL
-// (see pgName), another's: of s, or of the schemas
+// or SQLite (see sameName), another's: of s, or of the schemas
 // registered before it. Tables and indexes share one namespace in a
 // PostgreSQL schema and in a SQLite database; the second CREATE … IF NOT
 // EXISTS would create nothing.
@@ -485,11 +493,14 @@ func checkNames(s *resource.Schema, registered []*resource.Schema) error {
 	mine := relations(s)
 	for i, r := range mine {
 		for _, o := range append(slices.Clone(mine[:i]), others...) {
-			if pgName(r.name) != pgName(o.name) {
+			if !sameName(r.name, o.name) {
 				continue
 			}
 			same := fmt.Sprintf("is named %q, as %s is", r.name, o.of)
-			if r.name != o.name {
+			switch {
+			case pgName(r.name) != pgName(o.name):
+				same = fmt.Sprintf("is named %q and %s %q, the same to SQLite, which ignores case", r.name, o.of, o.name)
+			case r.name != o.name:
 				same = fmt.Sprintf("is named %q and %s %q: PostgreSQL keeps the first %d bytes of a name, the same", r.name, o.of, o.name, pgNameLen)
 			}
 			errs = append(errs, fmt.Errorf("%s %s; give one its own name (resource.Index{Name: …}, an identity's Name, a relationship's name)", r.of, same))

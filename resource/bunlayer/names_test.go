@@ -43,6 +43,16 @@ func TestIndexNames(t *testing.T) {
 			{Keys: []string{"title"}, Name: strings.Repeat("x", 62) + "é_title"},
 			{Keys: []string{"customer_name"}, Name: strings.Repeat("x", 62) + "ā_customer"}}},
 			`PostgreSQL keeps the first 63 bytes of a name, the same`},
+		{"a name PostgreSQL keeps as another", []resource.Section{resource.Indexes{
+			{Keys: []string{"title"}, Name: strings.Repeat("x", 62) + "é"},
+			{Keys: []string{"customer_name"}, Name: strings.Repeat("x", 62)}}},
+			`PostgreSQL keeps the first 63 bytes of a name, the same`},
+		{"names apart only in case", []resource.Section{resource.Indexes{
+			{Keys: []string{"title"}},
+			{Keys: []string{"customer_name"}, Name: "Subscription_Renewals_Title_Idx"}}},
+			`the same to SQLite, which ignores case`},
+		{"an index named as the primary key's", []resource.Section{resource.Indexes{{Keys: []string{"title"}, Name: "subscription_renewals_pkey"}}},
+			`index (title) of renewal is named "subscription_renewals_pkey", as the primary key index of renewal is`},
 		{"named apart", []resource.Section{resource.Indexes{{Keys: long}, {Keys: longer, Name: "subscription_renewals_by_account_kind"}}}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -61,5 +71,25 @@ func TestIndexNames(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRefusedRegisterKeepsSchema: a build that the names refuse leaves the
+// layer with what an earlier build registered.
+func TestRefusedRegisterKeepsSchema(t *testing.T) {
+	layer := testdb.SQLite(t)
+	build := func(sections ...resource.Section) error {
+		_, err := resource.NewDomain("billing", resource.New[renewal]("renewal", sections...)).Build(t.Context(), layer)
+		return err
+	}
+	if err := build(resource.Indexes{{Keys: []string{"title"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := build(resource.Indexes{{Keys: []string{"title"}, Name: "renewals"}}); err == nil {
+		t.Fatal("an index named as its table was built")
+	}
+	sql, err := layer.MigrationSQL()
+	if err != nil || !strings.Contains(sql, `CREATE INDEX IF NOT EXISTS "renewals_title_idx" ON "renewals" ("title")`) {
+		t.Errorf("MigrationSQL after the refused build = %v\n%s", err, sql)
 	}
 }
