@@ -154,6 +154,13 @@ func (s *Schema) Attribute(name string) *Attribute {
 	return nil
 }
 
+// IndexedBy names the primary key, identity or index of s whose keys
+// begin with keys, in order ("the primary key", `identity "x"`,
+// "index (a, b)"), or returns "" when none does.
+func (s *Schema) IndexedBy(keys []string) string {
+	return indexBeginningWith(keys, s.PrimaryKey, s.Identities, s.Indexes)
+}
+
 // IndexName is the name of an index: its Name, else <table>_<keys>_idx.
 func (s *Schema) IndexName(ix Index) string {
 	if ix.Name != "" {

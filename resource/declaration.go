@@ -216,15 +216,21 @@ func (d *Declaration) AddIndex(ix Index) bool {
 // indexedBy names the primary key, identity or one of indexes that begins
 // with keys, in order, or returns "" when none does.
 func (d *Declaration) indexedBy(keys []string, indexes []Index) string {
+	return indexBeginningWith(keys, d.PrimaryKey(), d.Identities, indexes)
+}
+
+// indexBeginningWith names the primary key pk, the identity or the index
+// whose keys begin with keys, in order, or returns "" when none does.
+func indexBeginningWith(keys []string, pk []*Attribute, identities []Identity, indexes []Index) string {
 	begins := func(have []string) bool { return len(have) >= len(keys) && slices.Equal(have[:len(keys)], keys) }
-	var pk []string
-	for _, a := range d.PrimaryKey() {
-		pk = append(pk, a.Name)
+	names := make([]string, len(pk))
+	for i, a := range pk {
+		names[i] = a.Name
 	}
-	if begins(pk) {
+	if begins(names) {
 		return "the primary key"
 	}
-	for _, id := range d.Identities {
+	for _, id := range identities {
 		if begins(id.Keys) {
 			return fmt.Sprintf("identity %q", id.Name)
 		}

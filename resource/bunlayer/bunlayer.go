@@ -445,16 +445,8 @@ func relations(s *resource.Schema) []relation {
 	for _, a := range s.PrimaryKey {
 		rs = append(rs, relation{s.Table + "_" + a.Name + "_seq", fmt.Sprintf("the sequence PostgreSQL would give %s of %s", a.Name, s.Resource)})
 	}
-	for _, id := range s.Identities {
-		rs = append(rs, relation{s.IdentityIndex(id), fmt.Sprintf("the index of identity %q of %s", id.Name, s.Resource)})
-	}
-	for _, ix := range s.Indexes {
-		rs = append(rs, relation{s.IndexName(ix), fmt.Sprintf("index (%s) of %s", strings.Join(ix.Keys, ", "), s.Resource)})
-	}
-	for _, r := range s.Relationships {
-		if r.Kind == resource.BelongsToRelationship && !indexed(s, r.Attribute.Name) {
-			rs = append(rs, relation{s.ForeignKey(r) + "_idx", fmt.Sprintf("the index of relationship %q of %s", r.Name, s.Resource)})
-		}
+	for _, ix := range indexesOf(s) {
+		rs = append(rs, relation{ix.Name, ix.of})
 	}
 	return rs
 }
@@ -606,29 +598,9 @@ func (l *Layer) migration() ([]string, error) {
 		q := ddl.NewCreateTable().Model(model).ModelTableExpr("?", bun.Ident(s.Table)).IfNotExists()
 		q = withForeignKeys(q, s)
 		stmts = append(stmts, q.String())
-		for _, id := range s.Identities {
-			iq := ddl.NewCreateIndex().Model(model).ModelTableExpr("?", bun.Ident(s.Table)).
-				Unique().IfNotExists().Index(s.IdentityIndex(id)).Column(id.Keys...)
-			b, err := iq.AppendQuery(ddl.QueryGen(), nil)
-			if err != nil {
-				return nil, fmt.Errorf("kiln/bunlayer: index %s: %w", s.IdentityIndex(id), err)
-			}
-			stmts = append(stmts, string(b))
+		for _, ix := range indexesOf(s) {
+			stmts = append(stmts, createIndex(s.Table, ix.Index))
 		}
-		for _, ix := range s.Indexes {
-			iq := ddl.NewCreateIndex().Model(model).ModelTableExpr("?", bun.Ident(s.Table)).
-				IfNotExists().Index(s.IndexName(ix)).Column(ix.Keys...)
-			b, err := iq.AppendQuery(ddl.QueryGen(), nil)
-			if err != nil {
-				return nil, fmt.Errorf("kiln/bunlayer: index %s: %w", s.IndexName(ix), err)
-			}
-			stmts = append(stmts, string(b))
-		}
-		fkIndexes, err := l.foreignKeyIndexes(s, model)
-		if err != nil {
-			return nil, err
-		}
-		stmts = append(stmts, fkIndexes...)
 	}
 	return stmts, nil
 }

@@ -104,47 +104,6 @@ func onDeleteSQL(rule resource.DeleteRule) string {
 	return "RESTRICT"
 }
 
-// foreignKeyIndexes creates an index on the attribute of each belongs-to
-// relationship of s, unless an index starts with it already (the primary
-// key's, an identity's or a declared one): loading a has-many
-// relationship and destroying a destination look records up by it.
-func (l *Layer) foreignKeyIndexes(s *resource.Schema, model any) ([]string, error) {
-	var stmts []string
-	for _, r := range s.Relationships {
-		if r.Kind != resource.BelongsToRelationship || indexed(s, r.Attribute.Name) {
-			continue
-		}
-		name := s.ForeignKey(r) + "_idx"
-		iq := l.db.NewCreateIndex().Model(model).ModelTableExpr("?", bun.Ident(s.Table)).
-			IfNotExists().Index(name).Column(r.Attribute.Name)
-		b, err := iq.AppendQuery(l.db.QueryGen(), nil)
-		if err != nil {
-			return nil, fmt.Errorf("kiln/bunlayer: index %s: %w", name, err)
-		}
-		stmts = append(stmts, string(b))
-	}
-	return stmts, nil
-}
-
-// indexed reports whether the primary key, an identity or an index of s
-// starts with the attribute a.
-func indexed(s *resource.Schema, a string) bool {
-	if len(s.PrimaryKey) > 0 && s.PrimaryKey[0].Name == a {
-		return true
-	}
-	for _, id := range s.Identities {
-		if len(id.Keys) > 0 && id.Keys[0] == a {
-			return true
-		}
-	}
-	for _, ix := range s.Indexes {
-		if len(ix.Keys) > 0 && ix.Keys[0] == a {
-			return true
-		}
-	}
-	return false
-}
-
 // writeError maps a write's error: a foreign key violation to a
 // *resource.ReferenceError, naming what the database says of it; then
 // unique violations and missing rows (mapError).

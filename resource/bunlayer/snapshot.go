@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
@@ -152,11 +153,8 @@ func tableOf(s *resource.Schema, bt *schema.Table) Table {
 	for _, f := range bt.PKs {
 		t.PrimaryKey = append(t.PrimaryKey, f.Name)
 	}
-	for _, id := range s.Identities {
-		t.Indexes = append(t.Indexes, Index{Name: s.IdentityIndex(id), Columns: slices.Clone(id.Keys), Unique: true})
-	}
-	for _, ix := range s.Indexes {
-		t.Indexes = append(t.Indexes, Index{Name: s.IndexName(ix), Columns: slices.Clone(ix.Keys)})
+	for _, ix := range indexesOf(s) {
+		t.Indexes = append(t.Indexes, ix.Index)
 	}
 	for _, r := range s.Relationships {
 		if r.Kind != resource.BelongsToRelationship {
@@ -164,11 +162,41 @@ func tableOf(s *resource.Schema, bt *schema.Table) Table {
 		}
 		t.ForeignKeys = append(t.ForeignKeys, ForeignKey{Name: s.ForeignKey(r), Columns: []string{r.Attribute.Name},
 			RefTable: r.Destination.Table, RefColumns: []string{r.DestinationAttribute.Name}, OnDelete: onDeleteSQL(r.OnDelete)})
-		if !indexed(s, r.Attribute.Name) {
-			t.Indexes = append(t.Indexes, Index{Name: s.ForeignKey(r) + "_idx", Columns: []string{r.Attribute.Name}})
-		}
 	}
 	return t
+}
+
+// schemaIndex is an index the layer creates for a resource, with what it
+// is for.
+type schemaIndex struct {
+	Index
+	of string
+}
+
+// indexesOf lists the indexes the layer creates for s, as Migrate
+// creates them and a snapshot holds them: one unique index per identity,
+// named <table>_<identity>_idx; each declared index (resource.Index), as
+// Schema.IndexName names it; and on the attribute of each belongs-to
+// relationship that no other index begins with (loading a has-many
+// relationship and destroying a destination look records up by it),
+// <table>_<relationship>_fkey_idx.
+func indexesOf(s *resource.Schema) []schemaIndex {
+	var ixs []schemaIndex
+	for _, id := range s.Identities {
+		ixs = append(ixs, schemaIndex{Index{Name: s.IdentityIndex(id), Columns: slices.Clone(id.Keys), Unique: true},
+			fmt.Sprintf("the index of identity %q of %s", id.Name, s.Resource)})
+	}
+	for _, ix := range s.Indexes {
+		ixs = append(ixs, schemaIndex{Index{Name: s.IndexName(ix), Columns: slices.Clone(ix.Keys)},
+			fmt.Sprintf("index (%s) of %s", strings.Join(ix.Keys, ", "), s.Resource)})
+	}
+	for _, r := range s.Relationships {
+		if r.Kind == resource.BelongsToRelationship && s.IndexedBy([]string{r.Attribute.Name}) == "" {
+			ixs = append(ixs, schemaIndex{Index{Name: s.ForeignKey(r) + "_idx", Columns: []string{r.Attribute.Name}},
+				fmt.Sprintf("the index of relationship %q of %s", r.Name, s.Resource)})
+		}
+	}
+	return ixs
 }
 
 // ddlFor returns a *bun.DB on the layer's database in the named dialect,
