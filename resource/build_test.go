@@ -558,7 +558,8 @@ func TestDescribe(t *testing.T) {
 			Changes: []resource.Change{{Name: "hash", Before: noop}}},
 		resource.Read{Name: "by_email", GetBy: []string{"email"}},
 		resource.Update{Name: "rename", Accept: []string{"name"}},
-	}, resource.Changes{{Name: "audit", On: []resource.ActionType{resource.UpdateAction}, Before: noop}})
+	}, resource.Changes{{Name: "audit", On: []resource.ActionType{resource.UpdateAction}, Before: noop}},
+		resource.Indexes{{Keys: []string{"name", "created_at"}}})
 	build := func() string {
 		d, err := resource.NewDomain("accounts", users).Build(t.Context(), testdb.SQLite(t))
 		if err != nil {
@@ -578,6 +579,7 @@ resource user table=users
   attribute password string sensitive
   attribute created_at time.Time readonly,required,default
   identity unique_email (email)
+  index (name, created_at)
   action create register accept=[email,password] args=[source] changes=[hash]
   action read by_email accept=[] args=[] changes=[]
   action update rename accept=[name] args=[] changes=[audit]

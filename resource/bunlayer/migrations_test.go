@@ -182,16 +182,50 @@ func TestGeneratedMigrationAddsIndex(t *testing.T) {
 			if err := l.CheckMigrations(migrations); err != nil {
 				t.Errorf("after applying: %v", err)
 			}
-			q := "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'shops_name_idx'"
-			if db == "postgres" {
-				q = "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'shops_name_idx'"
-			}
-			var n int
-			if err := l.DB().QueryRowContext(t.Context(), q).Scan(&n); err != nil || n != 1 {
-				t.Errorf("indexes named shops_name_idx: %d, %v; want 1", n, err)
+			if n := indexesNamed(t, l, db, "shops_name_idx"); n != 1 {
+				t.Errorf("indexes named shops_name_idx: %d; want 1", n)
 			}
 		})
 	}
+}
+
+// TestMigrateAddsIndexToExistingTable: without a migrations folder, an
+// index declared on a resource whose table exists is created at the next
+// Migrate, as an upgrade that adds one to an extension's resource needs.
+func TestMigrateAddsIndexToExistingTable(t *testing.T) {
+	for _, db := range testdb.Layers() {
+		t.Run(db, func(t *testing.T) {
+			url := databaseURL(t, db)
+			if err := open(t, url, resource.New[shop]("shop")).Migrate(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			l := open(t, url, resource.New[shop]("shop", resource.Indexes{{Keys: []string{"name"}}}))
+			if n := indexesNamed(t, l, db, "shops_name_idx"); n != 0 {
+				t.Fatalf("indexes named shops_name_idx before: %d", n)
+			}
+			if err := l.Migrate(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if n := indexesNamed(t, l, db, "shops_name_idx"); n != 1 {
+				t.Errorf("indexes named shops_name_idx: %d; want 1", n)
+			}
+		})
+	}
+}
+
+// indexesNamed counts the indexes of that name in the layer's database
+// (db "sqlite" or "postgres"; on PostgreSQL, in the layer's schema).
+func indexesNamed(t *testing.T, l *bunlayer.Layer, db, name string) int {
+	t.Helper()
+	q := "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?"
+	if db == "postgres" {
+		q = "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = ?"
+	}
+	var n int
+	if err := l.DB().QueryRowContext(t.Context(), q, name).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // TestFirstMigrationIsMigrationSQL: a folder's first migration creates

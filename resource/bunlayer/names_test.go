@@ -93,3 +93,46 @@ func TestRefusedRegisterKeepsSchema(t *testing.T) {
 		t.Errorf("MigrationSQL after the refused build = %v\n%s", err, sql)
 	}
 }
+
+// TestDeclaredIndexServesForeignKey: an index that begins with a
+// belongs-to relationship's attribute stands in for the index kiln would
+// give that attribute, in the migration SQL and in the snapshot alike.
+func TestDeclaredIndexServesForeignKey(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		keys   []string
+		fkeyIx bool
+	}{
+		{"no declared index", nil, true},
+		{"one that begins with the attribute", []string{"item_id", "stars"}, false},
+		{"one that does not", []string{"stars", "item_id"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sections := []resource.Section{reviewOfItem}
+			if tc.keys != nil {
+				sections = append(sections, resource.Indexes{{Keys: tc.keys}})
+			}
+			layer := testdb.SQLite(t)
+			if _, err := resource.NewDomain("shop", resource.New[review]("review", sections...), resource.New[itemV1NoShop]("item")).Build(t.Context(), layer); err != nil {
+				t.Fatal(err)
+			}
+			sql, err := layer.MigrationSQL()
+			if err != nil {
+				t.Fatal(err)
+			}
+			snap, err := layer.Snapshot("sqlite")
+			if err != nil {
+				t.Fatal(err)
+			}
+			inSnapshot := false
+			for _, table := range snap.Tables {
+				for _, ix := range table.Indexes {
+					inSnapshot = inSnapshot || ix.Name == "reviews_item_fkey_idx"
+				}
+			}
+			if got := strings.Contains(sql, `"reviews_item_fkey_idx"`); got != tc.fkeyIx || inSnapshot != tc.fkeyIx {
+				t.Errorf("reviews_item_fkey_idx in the migration %v, in the snapshot %v; want %v\n%s", got, inSnapshot, tc.fkeyIx, sql)
+			}
+		})
+	}
+}
